@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""relay.py - tiny user-space Ethernet bridge / TUN pipe used to make tlsdiag samples.
+
+Two modes (run as root, inside a network namespace you created yourself):
+
+  bridge  Forward raw Ethernet frames between two interfaces with AF_PACKET
+          sockets (like a patch cable with a brain). It can
+            * drop chosen server->client TCP data segments   (--drop-s2c-data 5,9)
+            * drop every server->client frame above N bytes   (--drop-s2c-larger 1000)
+              (a PMTU black hole: the big frames vanish, no ICMP is sent)
+            * reorder: hold the Nth server->client data segment and send it
+              right after the next server->client frame       (--reorder-s2c-data 12)
+            * mirror every forwarded frame to a third interface with one
+              802.1Q tag (--mirror IF --vlan 100) or two tags, 802.1ad 0x88a8
+              outer + 0x8100 inner (--mirror IF --vlan 100 --outer-vlan 200),
+              like a SPAN port feeding a capture box.
+          Frames the kernel reports as PACKET_OUTGOING are skipped (no loops).
+          The interfaces must have TSO/GSO/GRO and tx checksum offload off so
+          that every frame is a real, MTU sized frame with a valid checksum.
+
+  tun     Create two TUN devices (IFF_TUN | IFF_NO_PI: raw IP, no Ethernet) and
+          copy packets between them, so two namespaces can talk over raw-IP
+          links; tcpdump on such a device writes link type RAW (101).
+
+Every run is bounded by --timeout seconds. A log of what was done goes to stderr.
+"""
+import argparse
+import fcntl
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+
+
+def log(msg):
+    sys.stderr.write("relay: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def parse_list(s):
+    if not s:
+        return set()
+    return {int(x) for x in s.split(",") if x.strip()}
+
+
+def tcp_info(frame):
+    """Return (src_port, dst_port, payload_len, flags) for an Ethernet/IP/TCP frame, else None."""
+    if len(frame) < 14:
+        return None
+    off = 12
+    etype = struct.unpack_from("!H", frame, off)[0]
+    off += 2
+    while etype in (0x8100, 0x88A8) and len(frame) >= off + 4:
+        etype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    if etype == 0x0800:
+        if len(frame) < off + 20:
+            return None
+        ihl = (frame[off] & 0x0F) * 4
+        total = struct.unpack_from("!H", frame, off + 2)[0]
+        if frame[off + 9] != 6:
+            return None
+        l4 = off + ihl
+        ip_end = off + total
+    elif etype == 0x86DD:
+        if len(frame) < off + 40:
+            return None
+        plen = struct.unpack_from("!H", frame, off + 4)[0]
+        if frame[off + 6] != 6:  # no extension headers expected here
+            return None
+        l4 = off + 40
+        ip_end = l4 + plen
+    else:
+        return None
+    if len(frame) < l4 + 20:
+        return None
+    sport, dport = struct.unpack_from("!HH", frame, l4)
+    doff = (frame[l4 + 12] >> 4) * 4
+    flags = frame[l4 + 13]
+    return sport, dport, max(0, ip_end - l4 - doff), flags
+
+
+def vlan_tag(frame, vlan, outer):
+    """Insert one 802.1Q tag, or 802.1ad outer + 802.1Q inner, after the MAC addresses."""
+    tags = b""
+    if outer is not None:
+        tags += struct.pack("!HH", 0x88A8, outer & 0x0FFF)
+    tags += struct.pack("!HH", 0x8100, vlan & 0x0FFF)
+    return frame[:12] + tags + frame[12:]
+
+
+def open_if(name, recv=True):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL) if recv else 0)
+    s.bind((name, ETH_P_ALL if recv else 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    return s
+
+
+def bridge(a):
+    drop_idx = parse_list(a.drop_s2c_data)
+    reorder_idx = parse_list(a.reorder_s2c_data)
+    cs = open_if(a.client_if)
+    ss = open_if(a.server_if)
+    ms = open_if(a.mirror, recv=False) if a.mirror else None
+    out = {cs: ss, ss: cs}
+    names = {cs: a.client_if, ss: a.server_if}
+    s2c_data = 0
+    held = None          # (frame, deadline)
+    stats = {"c2s": 0, "s2c": 0, "dropped": 0, "reordered": 0, "mirrored": 0}
+    end = time.monotonic() + a.timeout
+    log("bridge %s <-> %s%s, timeout %ss" % (
+        a.client_if, a.server_if, (", mirror -> %s" % a.mirror) if a.mirror else "", a.timeout))
+
+    def send(sock, frame):
+        try:
+            sock.send(frame)
+        except OSError as e:
+            log("send of %d bytes failed: %s" % (len(frame), e))
+        if ms is not None:
+            try:
+                ms.send(vlan_tag(frame, a.vlan, a.outer_vlan))
+                stats["mirrored"] += 1
+            except OSError as e:
+                log("mirror of %d bytes failed: %s" % (len(frame), e))
+
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        wait = end - now
+        if held is not None:
+            wait = min(wait, max(0.0, held[1] - now))
+        r, _, _ = select.select([cs, ss], [], [], wait)
+        if held is not None and time.monotonic() >= held[1] and not r:
+            send(cs, held[0])           # nothing came after it: release anyway
+            log("released held frame after timeout")
+            held = None
+        for sock in r:
+            frame, addr = sock.recvfrom(65535)
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            if sock is cs:
+                stats["c2s"] += 1
+                send(ss, frame)
+                continue
+            # server -> client
+            stats["s2c"] += 1
+            if a.drop_s2c_larger and len(frame) > a.drop_s2c_larger:
+                stats["dropped"] += 1
+                log("drop s2c frame of %d bytes (> %d)" % (len(frame), a.drop_s2c_larger))
+                continue
+            ti = tcp_info(frame)
+            is_data = ti is not None and ti[0] == a.server_port and ti[2] > 0
+            if is_data:
+                s2c_data += 1
+                if s2c_data in drop_idx:
+                    stats["dropped"] += 1
+                    log("drop s2c data segment #%d (%d bytes payload)" % (s2c_data, ti[2]))
+                    continue
+                if s2c_data in reorder_idx and held is None:
+                    held = (frame, time.monotonic() + 0.5)
+                    log("hold s2c data segment #%d" % s2c_data)
+                    continue
+            send(cs, frame)
+            if held is not None:
+                send(cs, held[0])
+                stats["reordered"] += 1
+                log("released held segment after the next s2c frame")
+                held = None
+    if held is not None:
+        send(cs, held[0])
+    log("done: %s" % stats)
+
+
+# ---- tun mode ---------------------------------------------------------------
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+
+
+def open_tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+def tun(a):
+    fa = open_tun(a.tun_a)
+    fb = open_tun(a.tun_b)
+    if a.ready_file:
+        with open(a.ready_file, "w") as f:
+            f.write("ready\n")
+    end = time.monotonic() + a.timeout
+    n = 0
+    log("tun pipe %s <-> %s, timeout %ss" % (a.tun_a, a.tun_b, a.timeout))
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([fa, fb], [], [], left)
+        for fd in r:
+            try:
+                pkt = os.read(fd, 65535)
+            except OSError:
+                continue
+            try:
+                os.write(fb if fd == fa else fa, pkt)
+                n += 1
+            except OSError:
+                pass   # peer device may be down for a moment while it is moved/configured
+    log("tun pipe done, %d packets" % n)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="mode", required=True)
+    b = sub.add_parser("bridge")
+    b.add_argument("--client-if", required=True)
+    b.add_argument("--server-if", required=True)
+    b.add_argument("--server-port", type=int, default=443)
+    b.add_argument("--timeout", type=float, required=True)
+    b.add_argument("--drop-s2c-data", default="", help="1-based indices of server data segments to drop")
+    b.add_argument("--reorder-s2c-data", default="", help="1-based indices of server data segments to delay by one frame")
+    b.add_argument("--drop-s2c-larger", type=int, default=0, help="drop server->client frames longer than N bytes")
+    b.add_argument("--mirror", default="", help="interface that gets a VLAN-tagged copy of every forwarded frame")
+    b.add_argument("--vlan", type=int, default=100)
+    b.add_argument("--outer-vlan", type=int, default=None, help="add an 802.1ad (0x88a8) outer tag too (QinQ)")
+    t = sub.add_parser("tun")
+    t.add_argument("--tun-a", required=True)
+    t.add_argument("--tun-b", required=True)
+    t.add_argument("--timeout", type=float, required=True)
+    t.add_argument("--ready-file", default="")
+    a = p.parse_args()
+    if a.timeout <= 0 or a.timeout > 600:
+        p.error("--timeout must be in (0, 600]")
+    if a.mode == "bridge":
+        bridge(a)
+    else:
+        tun(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,753 @@
+//! One capture file (or standard input): classic pcap or pcapng, plain or gzip-compressed.
+//!
+//! The reader keeps one growable buffer and hands out packets that borrow it, so reading costs
+//! no allocation per packet. Formats are parsed here by hand because they are small and because
+//! we need exact byte offsets for error messages and bounded buffers for hostile lengths.
+
+use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
+use crate::limits::MAX_CAPTURE_BLOCK;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const INITIAL_BUFFER: usize = 1 << 20;
+
+/// Counts bytes read from the underlying file (before decompression), for progress display.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Endian {
+    big: bool,
+}
+
+impl Endian {
+    fn u16(self, b: &[u8]) -> u16 {
+        let a = [b[0], b[1]];
+        if self.big {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
+    }
+    fn u32(self, b: &[u8]) -> u32 {
+        let a = [b[0], b[1], b[2], b[3]];
+        if self.big {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
+    }
+    fn i64(self, b: &[u8]) -> i64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        if self.big {
+            i64::from_be_bytes(a)
+        } else {
+            i64::from_le_bytes(a)
+        }
+    }
+}
+
+/// One pcapng interface: its link type and how to turn its timestamps into nanoseconds.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: LinkType,
+    snaplen: u32,
+    /// Timestamp units per second (10^n or 2^n).
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap {
+        endian: Endian,
+        nanos: bool,
+        link: LinkType,
+        record_header: usize,
+    },
+    PcapNg {
+        endian: Endian,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// Reader for one capture input.
+pub struct FileReader {
+    name: PathBuf,
+    src: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// File offset (decompressed) of `buf[start]`.
+    offset: u64,
+    format: Format,
+    raw_bytes: Arc<AtomicU64>,
+    /// Why the file ended early, if it did.
+    pub stop: Option<StopReason>,
+    /// Non-fatal oddities met while reading (key, count).
+    pub oddities: Vec<(&'static str, u64)>,
+    pub gzip: bool,
+}
+
+impl FileReader {
+    /// Opens a path (`-` is standard input), detects gzip and the capture format.
+    pub fn open(path: &Path) -> Result<FileReader, CaptureError> {
+        let err = |kind| CaptureError {
+            input: path.to_path_buf(),
+            kind,
+        };
+        let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(io::stdin())
+        } else {
+            let f = std::fs::File::open(path).map_err(|e| err(CaptureErrorKind::Io(e)))?;
+            if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                return Err(err(CaptureErrorKind::NotACapture {
+                    looks_like: "a directory".into(),
+                }));
+            }
+            Box::new(f)
+        };
+        Self::from_reader(path.to_path_buf(), raw)
+    }
+
+    /// Builds a reader over any byte source (used for stdin, files and tests).
+    pub fn from_reader(name: PathBuf, raw: Box<dyn Read + Send>) -> Result<FileReader, CaptureError> {
+        let err = |kind| CaptureError {
+            input: name.clone(),
+            kind,
+        };
+        let raw_bytes = Arc::new(AtomicU64::new(0));
+        let mut br = BufReader::with_capacity(
+            64 * 1024,
+            Counting {
+                inner: raw,
+                count: raw_bytes.clone(),
+            },
+        );
+        let head = br.fill_buf().map_err(|e| err(CaptureErrorKind::Io(e)))?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let src: Box<dyn Read + Send> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(br))
+        } else {
+            Box::new(br)
+        };
+        let mut r = FileReader {
+            name: name.clone(),
+            src,
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+            format: Format::PcapNg {
+                endian: Endian { big: false },
+                interfaces: Vec::new(),
+            },
+            raw_bytes,
+            stop: None,
+            oddities: Vec::new(),
+            gzip,
+        };
+        r.read_file_header().map_err(err)?;
+        Ok(r)
+    }
+
+    /// The input's name as given.
+    pub fn name(&self) -> &Path {
+        &self.name
+    }
+
+    /// Bytes consumed from the underlying file so far (compressed bytes for gzip input).
+    pub fn raw_bytes_read(&self) -> u64 {
+        self.raw_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A shared counter of raw bytes read, for a progress bar on another thread.
+    pub fn raw_counter(&self) -> Arc<AtomicU64> {
+        self.raw_bytes.clone()
+    }
+
+    fn avail(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Makes at least `need` bytes available; returns false at end of input before that.
+    fn fill(&mut self, need: usize) -> io::Result<bool> {
+        while self.avail() < need {
+            if self.eof {
+                return Ok(false);
+            }
+            if self.buf.len() - self.start < need {
+                // Compact, then grow if the block is larger than the buffer.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() < need {
+                    self.buf.resize(need.next_power_of_two(), 0);
+                }
+            }
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    fn read_file_header(&mut self) -> Result<(), CaptureErrorKind> {
+        self.fill(24).map_err(CaptureErrorKind::Io)?;
+        let have = self.avail();
+        if have == 0 {
+            return Err(CaptureErrorKind::Empty);
+        }
+        let head = &self.buf[self.start..self.end];
+        if have < 4 {
+            return Err(CaptureErrorKind::NotACapture {
+                looks_like: describe(head, self.gzip),
+            });
+        }
+        let magic = [head[0], head[1], head[2], head[3]];
+        let pcap = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false, 16)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false, 16)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true, 16)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true, 16)),
+            [0x34, 0xcd, 0xb2, 0xa1] => Some((false, false, 24)),
+            [0xa1, 0xb2, 0xcd, 0x34] => Some((true, false, 24)),
+            _ => None,
+        };
+        if let Some((big, nanos, record_header)) = pcap {
+            if have < 24 {
+                return Err(CaptureErrorKind::Truncated {
+                    what: "pcap file header",
+                    need: 24,
+                    have,
+                });
+            }
+            let e = Endian { big };
+            let link = LinkType(e.u32(&head[20..24]) & 0x0fff_ffff);
+            self.format = Format::Pcap {
+                endian: e,
+                nanos,
+                link,
+                record_header,
+            };
+            self.consume(24);
+            return Ok(());
+        }
+        if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            // pcapng: the section header block is parsed by the block loop.
+            return Ok(());
+        }
+        Err(CaptureErrorKind::NotACapture {
+            looks_like: describe(head, self.gzip),
+        })
+    }
+
+    fn stop_with(&mut self, key: &'static str, detail: String) {
+        self.stop = Some(StopReason { key, detail });
+        self.eof = true;
+        self.start = self.end;
+    }
+
+    fn oddity(&mut self, key: &'static str) {
+        if let Some(e) = self.oddities.iter_mut().find(|(k, _)| *k == key) {
+            e.1 += 1;
+        } else {
+            self.oddities.push((key, 1));
+        }
+    }
+
+    /// The next packet, or `None` at the end of the input (check [`FileReader::stop`]).
+    pub fn next_packet(&mut self) -> Option<Packet<'_>> {
+        if self.stop.is_some() {
+            return None;
+        }
+        match self.format {
+            Format::Pcap { .. } => self.next_pcap(),
+            Format::PcapNg { .. } => self.next_pcapng(),
+        }
+    }
+
+    fn next_pcap(&mut self) -> Option<Packet<'_>> {
+        let Format::Pcap {
+            endian,
+            nanos,
+            link,
+            record_header,
+        } = self.format
+        else {
+            return None;
+        };
+        let offset = self.offset;
+        match self.fill(record_header) {
+            Ok(true) => {}
+            Ok(false) => {
+                if self.avail() > 0 {
+                    let have = self.avail();
+                    self.stop_with(
+                        "capture_truncated",
+                        format!("record header at byte {offset} cut short ({have} of {record_header} bytes)"),
+                    );
+                }
+                return None;
+            }
+            Err(e) => {
+                self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                return None;
+            }
+        }
+        let h = &self.buf[self.start..self.start + record_header];
+        let secs = endian.u32(&h[0..4]) as i64;
+        let frac = endian.u32(&h[4..8]) as i64;
+        let incl = endian.u32(&h[8..12]) as usize;
+        let orig = endian.u32(&h[12..16]);
+        if incl > MAX_CAPTURE_BLOCK {
+            self.stop_with(
+                "capture_corrupt",
+                format!("record at byte {offset} claims {incl} bytes (limit {MAX_CAPTURE_BLOCK})"),
+            );
+            return None;
+        }
+        let total = record_header + incl;
+        match self.fill(total) {
+            Ok(true) => {}
+            Ok(false) => {
+                let have = self.avail();
+                self.stop_with(
+                    "capture_truncated",
+                    format!("last record at byte {offset} cut short ({have} of {total} bytes)"),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                return None;
+            }
+        }
+        let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
+        let s = self.start + record_header;
+        self.consume(total);
+        Some(Packet {
+            ts,
+            link,
+            data: &self.buf[s..s + incl],
+            orig_len: orig.max(incl as u32),
+        })
+    }
+
+    fn next_pcapng(&mut self) -> Option<Packet<'_>> {
+        loop {
+            let offset = self.offset;
+            match self.fill(12) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if self.avail() > 0 {
+                        let have = self.avail();
+                        self.stop_with(
+                            "capture_truncated",
+                            format!("block header at byte {offset} cut short ({have} bytes)"),
+                        );
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                    return None;
+                }
+            }
+            let head = &self.buf[self.start..self.start + 12];
+            let is_shb = head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+            let endian = if is_shb {
+                match head[8..12] {
+                    [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
+                    [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
+                    _ => {
+                        self.stop_with(
+                            "capture_corrupt",
+                            format!("section header at byte {offset} has no byte-order magic"),
+                        );
+                        return None;
+                    }
+                }
+            } else {
+                match &self.format {
+                    Format::PcapNg { endian, .. } => *endian,
+                    Format::Pcap { .. } => return None,
+                }
+            };
+            let btype = endian.u32(&head[0..4]);
+            let blen = endian.u32(&head[4..8]) as usize;
+            if !(12..=MAX_CAPTURE_BLOCK).contains(&blen) {
+                self.stop_with(
+                    "capture_corrupt",
+                    format!("block at byte {offset} has impossible length {blen}"),
+                );
+                return None;
+            }
+            match self.fill(blen) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let have = self.avail();
+                    self.stop_with(
+                        "capture_truncated",
+                        format!("last block at byte {offset} cut short ({have} of {blen} bytes)"),
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                    return None;
+                }
+            }
+            let body_start = self.start + 8;
+            let body_end = self.start + blen - 4;
+            match btype {
+                0x0A0D_0D0A => {
+                    self.format = Format::PcapNg {
+                        endian,
+                        interfaces: Vec::new(),
+                    };
+                    self.consume(blen);
+                }
+                1 => {
+                    let body = &self.buf[body_start..body_end];
+                    let iface = parse_idb(endian, body);
+                    self.consume(blen);
+                    match iface {
+                        Some(i) => {
+                            if let Format::PcapNg { interfaces, .. } = &mut self.format {
+                                if interfaces.len() < crate::limits::MAX_PCAPNG_INTERFACES {
+                                    interfaces.push(i);
+                                } else {
+                                    self.oddity("pcapng_too_many_interfaces");
+                                }
+                            }
+                        }
+                        None => self.oddity("pcapng_bad_interface_block"),
+                    }
+                }
+                6 | 2 | 3 => {
+                    let body = &self.buf[body_start..body_end];
+                    let Format::PcapNg { interfaces, .. } = &self.format else {
+                        return None;
+                    };
+                    let parsed = parse_packet_block(endian, btype, body, interfaces);
+                    match parsed {
+                        Ok((ts, link, rel_start, caplen, orig)) => {
+                            let s = body_start + rel_start;
+                            self.consume(blen);
+                            return Some(Packet {
+                                ts,
+                                link,
+                                data: &self.buf[s..s + caplen],
+                                orig_len: orig.max(caplen as u32),
+                            });
+                        }
+                        Err(key) => {
+                            self.consume(blen);
+                            self.oddity(key);
+                        }
+                    }
+                }
+                _ => self.consume(blen),
+            }
+        }
+    }
+}
+
+fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
+    if body.len() < 8 {
+        return None;
+    }
+    let link = LinkType(e.u16(&body[0..2]) as u32);
+    let snaplen = e.u32(&body[4..8]);
+    let mut units_per_sec = 1_000_000u64;
+    let mut offset_secs = 0i64;
+    let mut opts = &body[8..];
+    while opts.len() >= 4 {
+        let code = e.u16(&opts[0..2]);
+        let len = e.u16(&opts[2..4]) as usize;
+        let padded = (len + 3) & !3;
+        if opts.len() < 4 + len {
+            break;
+        }
+        let val = &opts[4..4 + len];
+        match code {
+            0 => break,
+            9 if len >= 1 => {
+                let v = val[0];
+                let exp = (v & 0x7f) as u32;
+                units_per_sec = if v & 0x80 == 0 {
+                    10u64.checked_pow(exp).unwrap_or(1_000_000)
+                } else {
+                    1u64.checked_shl(exp).unwrap_or(1_000_000)
+                };
+                if units_per_sec == 0 {
+                    units_per_sec = 1_000_000;
+                }
+            }
+            14 if len >= 8 => offset_secs = e.i64(val),
+            _ => {}
+        }
+        if opts.len() < 4 + padded {
+            break;
+        }
+        opts = &opts[4 + padded..];
+    }
+    Some(Interface {
+        link,
+        snaplen,
+        units_per_sec,
+        offset_secs,
+    })
+}
+
+type BlockPacket = (Timestamp, LinkType, usize, usize, u32);
+
+fn parse_packet_block(
+    e: Endian,
+    btype: u32,
+    body: &[u8],
+    interfaces: &[Interface],
+) -> Result<BlockPacket, &'static str> {
+    let (iface_id, ts_raw, data_start, caplen, orig) = match btype {
+        6 => {
+            if body.len() < 20 {
+                return Err("pcapng_short_packet_block");
+            }
+            let ts = ((e.u32(&body[4..8]) as u64) << 32) | e.u32(&body[8..12]) as u64;
+            (
+                e.u32(&body[0..4]) as usize,
+                Some(ts),
+                20,
+                e.u32(&body[12..16]) as usize,
+                e.u32(&body[16..20]),
+            )
+        }
+        2 => {
+            if body.len() < 20 {
+                return Err("pcapng_short_packet_block");
+            }
+            let ts = ((e.u32(&body[4..8]) as u64) << 32) | e.u32(&body[8..12]) as u64;
+            (
+                e.u16(&body[0..2]) as usize,
+                Some(ts),
+                20,
+                e.u32(&body[12..16]) as usize,
+                e.u32(&body[16..20]),
+            )
+        }
+        _ => {
+            // Simple packet block: no timestamp, interface 0, captured length implied.
+            if body.len() < 4 {
+                return Err("pcapng_short_packet_block");
+            }
+            let orig = e.u32(&body[0..4]);
+            let snap = interfaces.first().map(|i| i.snaplen).unwrap_or(0);
+            let mut cap = (body.len() - 4).min(orig as usize);
+            if snap > 0 {
+                cap = cap.min(snap as usize);
+            }
+            (0, None, 4, cap, orig)
+        }
+    };
+    let Some(iface) = interfaces.get(iface_id) else {
+        return Err("pcapng_unknown_interface");
+    };
+    if data_start + caplen > body.len() {
+        return Err("pcapng_packet_longer_than_block");
+    }
+    let ts = match ts_raw {
+        Some(raw) => {
+            let per = iface.units_per_sec as u128;
+            let secs = (raw as u128 / per) as i64;
+            let rem = (raw as u128 % per) * 1_000_000_000 / per;
+            Timestamp::from_parts(secs.saturating_add(iface.offset_secs), rem as i64)
+        }
+        None => Timestamp(0),
+    };
+    Ok((ts, iface.link, data_start, caplen, orig))
+}
+
+/// Says what a non-capture file looks like, for the error message.
+fn describe(head: &[u8], gzip: bool) -> String {
+    let lower: Vec<u8> = head.iter().take(64).map(|b| b.to_ascii_lowercase()).collect();
+    let starts = |p: &[u8]| lower.starts_with(p);
+    let kind = if starts(b"<!doctype html") || starts(b"<html") || lower.windows(5).any(|w| w == b"<html") {
+        "HTML".to_string()
+    } else if starts(b"pk\x03\x04") {
+        "a zip archive".to_string()
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        "gzip data".to_string()
+    } else if starts(b"{") || starts(b"[") {
+        "JSON or text".to_string()
+    } else if head
+        .iter()
+        .take(64)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        "text".to_string()
+    } else {
+        let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("unknown data starting {}", hex.join(" "))
+    };
+    if gzip { format!("gzip of {kind}") } else { kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(bytes: Vec<u8>) -> Result<FileReader, CaptureError> {
+        FileReader::from_reader(PathBuf::from("t"), Box::new(io::Cursor::new(bytes)))
+    }
+
+    fn pcap_header(big: bool, magic: u32, link: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        let put32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+        put32(&mut v, magic);
+        v.extend_from_slice(&if big { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        put32(&mut v, 0);
+        put32(&mut v, 0);
+        put32(&mut v, 65535);
+        put32(&mut v, link);
+        v
+    }
+
+    fn record(big: bool, secs: u32, frac: u32, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [secs, frac, data.len() as u32, data.len() as u32] {
+            v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn reads_both_byte_orders_and_resolutions() {
+        for (big, magic, frac, want_ns) in [
+            (false, 0xa1b2c3d4u32, 5u32, 5000i64),
+            (true, 0xa1b2c3d4, 5, 5000),
+            (false, 0xa1b23c4d, 5, 5),
+            (true, 0xa1b23c4d, 5, 5),
+        ] {
+            let mut f = pcap_header(big, magic, 1);
+            f.extend(record(big, 10, frac, b"abcd"));
+            f.extend(record(big, 11, 0, b"xy"));
+            let mut r = reader(f).expect("header");
+            let p = r.next_packet().expect("first");
+            assert_eq!(p.ts, Timestamp::from_parts(10, want_ns));
+            assert_eq!(p.data, b"abcd");
+            assert_eq!(p.link, LinkType::ETHERNET);
+            assert_eq!(r.next_packet().expect("second").data, b"xy");
+            assert!(r.next_packet().is_none());
+            assert!(r.stop.is_none());
+        }
+    }
+
+    #[test]
+    fn truncated_last_record_is_a_stop_not_an_error() {
+        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
+        f.extend(record(false, 1, 0, b"abcd"));
+        let mut cut = record(false, 2, 0, b"abcdefgh");
+        cut.truncate(20);
+        f.extend(cut);
+        let mut r = reader(f).expect("header");
+        assert!(r.next_packet().is_some());
+        assert!(r.next_packet().is_none());
+        assert_eq!(r.stop.as_ref().map(|s| s.key), Some("capture_truncated"));
+    }
+
+    #[test]
+    fn enormous_record_length_stops_without_allocating() {
+        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
+        let mut rec = record(false, 1, 0, b"");
+        rec[8..12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        f.extend(rec);
+        let mut r = reader(f).expect("header");
+        assert!(r.next_packet().is_none());
+        assert_eq!(r.stop.as_ref().map(|s| s.key), Some("capture_corrupt"));
+    }
+
+    #[test]
+    fn not_a_capture_says_what_it_looks_like() {
+        let e = reader(b"<!DOCTYPE html><html></html>".to_vec()).err().expect("error");
+        assert!(e.to_string().contains("HTML"), "{e}");
+        let e = reader(Vec::new()).err().expect("error");
+        assert!(e.to_string().contains("empty"), "{e}");
+        let e = reader(b"hello world, this is text\n".to_vec()).err().expect("error");
+        assert!(e.to_string().contains("text"), "{e}");
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces_and_resolutions() {
+        fn block(t: u32, body: &[u8]) -> Vec<u8> {
+            let len = 12 + body.len().div_ceil(4) * 4;
+            let mut v = Vec::new();
+            v.extend_from_slice(&t.to_le_bytes());
+            v.extend_from_slice(&(len as u32).to_le_bytes());
+            v.extend_from_slice(body);
+            v.resize(len - 4, 0);
+            v.extend_from_slice(&(len as u32).to_le_bytes());
+            v
+        }
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b3c4du32.to_le_bytes());
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut f = block(0x0a0d0d0a, &shb);
+        let mut idb0 = vec![1, 0, 0, 0, 0, 0, 1, 0];
+        idb0.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(block(1, &idb0));
+        let mut idb1 = vec![101, 0, 0, 0, 0, 0, 1, 0];
+        idb1.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]); // if_tsresol = 10^-9
+        f.extend(block(1, &idb1));
+        let epb = |iface: u32, ts: u64, data: &[u8]| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&iface.to_le_bytes());
+            b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            b.extend_from_slice(&(ts as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(data);
+            block(6, &b)
+        };
+        f.extend(epb(0, 1_500_000, b"eth"));
+        f.extend(epb(1, 2_000_000_007, b"raw-ip"));
+        let mut r = reader(f).expect("header");
+        let p = r.next_packet().expect("p0");
+        assert_eq!(
+            (p.ts, p.link, p.data),
+            (Timestamp::from_parts(1, 500_000_000), LinkType::ETHERNET, &b"eth"[..])
+        );
+        let p = r.next_packet().expect("p1");
+        assert_eq!(
+            (p.ts, p.link, p.data),
+            (Timestamp::from_parts(2, 7), LinkType::RAW, &b"raw-ip"[..])
+        );
+        assert!(r.next_packet().is_none());
+        assert!(r.stop.is_none());
+    }
+}

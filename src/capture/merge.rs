@@ -1,0 +1,191 @@
+//! Several inputs read as one capture, merged in timestamp order.
+//!
+//! A single input is read straight through without copying. Several inputs (rotated files, a
+//! directory) are merged by always taking the earliest pending packet; the pending packet of
+//! each input is copied into a reusable per-input buffer, so a connection that spans files is
+//! seen in order and becomes one connection.
+
+use super::{CaptureError, CaptureErrorKind, FileReader, LinkType, Packet, StopReason, Timestamp};
+use std::path::{Path, PathBuf};
+
+struct Head {
+    ts: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+    data: Vec<u8>,
+    live: bool,
+}
+
+/// The whole capture: every input, read in timestamp order.
+pub struct Capture {
+    readers: Vec<FileReader>,
+    heads: Vec<Head>,
+    /// The slot returned last time, to be refilled on the next call.
+    refill: Option<usize>,
+    /// Inputs skipped inside directories because they were not captures.
+    pub skipped: Vec<String>,
+    total_size: u64,
+}
+
+impl Capture {
+    /// Opens every input; directories contribute their capture files in name order.
+    pub fn open(inputs: &[PathBuf]) -> Result<Capture, CaptureError> {
+        let mut readers = Vec::new();
+        let mut skipped = Vec::new();
+        let mut total_size = 0u64;
+        for input in inputs {
+            if input.as_os_str() != "-" && input.is_dir() {
+                let before = readers.len();
+                let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
+                    .map_err(|e| CaptureError {
+                        input: input.clone(),
+                        kind: CaptureErrorKind::Io(e),
+                    })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                entries.sort();
+                for p in entries {
+                    match FileReader::open(&p) {
+                        Ok(r) => {
+                            total_size += file_size(&p);
+                            readers.push(r);
+                        }
+                        Err(e) => skipped.push(e.to_string()),
+                    }
+                }
+                if readers.len() == before {
+                    return Err(CaptureError {
+                        input: input.clone(),
+                        kind: CaptureErrorKind::NoCapturesInDirectory,
+                    });
+                }
+            } else {
+                total_size += file_size(input);
+                readers.push(FileReader::open(input)?);
+            }
+        }
+        let heads = readers
+            .iter()
+            .map(|_| Head {
+                ts: Timestamp(0),
+                link: LinkType(0),
+                orig_len: 0,
+                data: Vec::new(),
+                live: false,
+            })
+            .collect();
+        let mut cap = Capture {
+            readers,
+            heads,
+            refill: None,
+            skipped,
+            total_size,
+        };
+        if cap.readers.len() > 1 {
+            for i in 0..cap.readers.len() {
+                cap.load(i);
+            }
+        }
+        Ok(cap)
+    }
+
+    /// Builds a capture over already opened readers (tests, stdin).
+    pub fn from_readers(readers: Vec<FileReader>) -> Capture {
+        let heads = readers
+            .iter()
+            .map(|_| Head {
+                ts: Timestamp(0),
+                link: LinkType(0),
+                orig_len: 0,
+                data: Vec::new(),
+                live: false,
+            })
+            .collect();
+        let mut cap = Capture {
+            readers,
+            heads,
+            refill: None,
+            skipped: Vec::new(),
+            total_size: 0,
+        };
+        if cap.readers.len() > 1 {
+            for i in 0..cap.readers.len() {
+                cap.load(i);
+            }
+        }
+        cap
+    }
+
+    fn load(&mut self, i: usize) {
+        let head = &mut self.heads[i];
+        match self.readers[i].next_packet() {
+            Some(p) => {
+                head.ts = p.ts;
+                head.link = p.link;
+                head.orig_len = p.orig_len;
+                head.data.clear();
+                head.data.extend_from_slice(p.data);
+                head.live = true;
+            }
+            None => head.live = false,
+        }
+    }
+
+    /// The next packet of the capture in timestamp order, or `None` at the end.
+    pub fn next_packet(&mut self) -> Option<Packet<'_>> {
+        if self.readers.len() == 1 {
+            return self.readers[0].next_packet();
+        }
+        if let Some(i) = self.refill.take() {
+            self.load(i);
+        }
+        let mut best: Option<usize> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            if h.live && best.is_none_or(|b| h.ts < self.heads[b].ts) {
+                best = Some(i);
+            }
+        }
+        let i = best?;
+        self.refill = Some(i);
+        let h = &self.heads[i];
+        Some(Packet {
+            ts: h.ts,
+            link: h.link,
+            data: &h.data,
+            orig_len: h.orig_len,
+        })
+    }
+
+    /// Names of the inputs actually read, in the order given.
+    pub fn files(&self) -> Vec<String> {
+        self.readers.iter().map(|r| r.name().display().to_string()).collect()
+    }
+
+    /// Why inputs ended early, one entry per damaged input.
+    pub fn stops(&self) -> Vec<(String, StopReason)> {
+        self.readers
+            .iter()
+            .filter_map(|r| r.stop.clone().map(|s| (r.name().display().to_string(), s)))
+            .collect()
+    }
+
+    /// Non-fatal oddities counted by the readers.
+    pub fn oddities(&self) -> Vec<(&'static str, u64)> {
+        self.readers.iter().flat_map(|r| r.oddities.iter().copied()).collect()
+    }
+
+    /// Sum of the input files' sizes in bytes (0 for stdin).
+    pub fn total_size(&self) -> u64 {
+        self.total_size
+    }
+
+    /// Raw bytes read so far across inputs.
+    pub fn raw_bytes_read(&self) -> u64 {
+        self.readers.iter().map(|r| r.raw_bytes_read()).sum()
+    }
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}

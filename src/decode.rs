@@ -1,0 +1,296 @@
+//! Decode: link type → IP → TCP, with etherparse.
+//!
+//! What it is: a pure function from a frame's bytes and link type to a [`TcpSegment`] view, or a
+//! reason the frame was skipped. Ethernet (with 802.1Q / QinQ tags, and PPPoE sessions), Linux
+//! cooked SLL and SLL2, raw IP (link types 101, 12, 14, 228, 229) and BSD NULL / LOOP are handled;
+//! link types etherparse has no lax slicer for are stripped by hand before handing the rest to
+//! it. IPv4 and IPv6 (with extension headers) are decoded.
+//!
+//! What it is not: IP fragments are not reassembled; they are counted (`ip_fragment`) so a
+//! report says when a capture holds them.
+//!
+//! Guarantees: never panics on any input; a frame cut by the snap length yields the bytes that
+//! were captured and says how many were missing.
+
+use crate::capture::LinkType;
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use std::net::IpAddr;
+
+/// TCP header flags that matter to us.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// A decoded TCP segment borrowing the frame.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    /// Payload bytes captured.
+    pub payload: &'a [u8],
+    /// Payload bytes that were on the wire but not captured (snap length).
+    pub missing: u32,
+}
+
+/// Why a frame did not yield a TCP segment (counted by key, never fatal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not IP (ARP, LLDP, …): ordinary traffic, counted but not an anomaly.
+    NotIp,
+    /// IP but not TCP (UDP, ICMP, …).
+    NotTcp,
+    /// An IP fragment (not reassembled).
+    Fragment,
+    /// A link type we do not decode.
+    UnknownLinkType,
+    /// Header bytes missing or malformed at the named layer.
+    Malformed(&'static str),
+}
+
+impl Skip {
+    /// Stable key for the counters.
+    pub fn key(self) -> &'static str {
+        match self {
+            Skip::NotIp => "not_ip",
+            Skip::NotTcp => "not_tcp",
+            Skip::Fragment => "ip_fragment",
+            Skip::UnknownLinkType => "unknown_link_type",
+            Skip::Malformed(k) => k,
+        }
+    }
+
+    /// Whether this is a capture anomaly worth reporting (as opposed to other traffic).
+    pub fn is_anomaly(self) -> bool {
+        !matches!(self, Skip::NotIp | Skip::NotTcp)
+    }
+}
+
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+
+/// Decodes one frame.
+pub fn decode(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+    let sliced = match link {
+        LinkType::ETHERNET => {
+            let s = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed("short_ethernet"))?;
+            if s.net.is_none() {
+                if let Some(p) = s.ether_payload() {
+                    if p.ether_type.0 == ETH_PPPOE_SESSION {
+                        return pppoe(p.payload);
+                    }
+                }
+            }
+            s
+        }
+        LinkType::LINUX_SLL => {
+            if data.len() < 16 {
+                return Err(Skip::Malformed("short_sll"));
+            }
+            by_ether_type(u16::from_be_bytes([data[14], data[15]]), &data[16..])?
+        }
+        LinkType::LINUX_SLL2 => {
+            if data.len() < 20 {
+                return Err(Skip::Malformed("short_sll2"));
+            }
+            by_ether_type(u16::from_be_bytes([data[0], data[1]]), &data[20..])?
+        }
+        LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 | LinkType::IPV4 | LinkType::IPV6 => {
+            LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed("bad_ip_header"))?
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            if data.len() < 4 {
+                return Err(Skip::Malformed("short_loopback_header"));
+            }
+            // The address family is in the capturing host's byte order (NULL) or network order
+            // (LOOP); the values that matter are small, so look at whichever end is non-zero.
+            let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            let af = if le < 256 { le } else { be };
+            match af {
+                2 | 24 | 28 | 30 => {
+                    LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed("bad_ip_header"))?
+                }
+                _ => return Err(Skip::NotIp),
+            }
+        }
+        _ => return Err(Skip::UnknownLinkType),
+    };
+    tcp_of(sliced)
+}
+
+fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match ether_type {
+        0x0800 | 0x86dd => Ok(LaxSlicedPacket::from_ether_type(EtherType(ether_type), payload)),
+        ETH_PPPOE_SESSION => {
+            let ip = pppoe_ip(payload)?;
+            LaxSlicedPacket::from_ip(ip).map_err(|_| Skip::Malformed("bad_ip_header"))
+        }
+        // 802.1Q / QinQ inside a cooked capture.
+        0x8100 | 0x88a8 | 0x9100 => Ok(LaxSlicedPacket::from_ether_type(EtherType(ether_type), payload)),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// PPPoE session header (6 bytes) + PPP protocol (2 bytes) → the IP packet.
+fn pppoe_ip(p: &[u8]) -> Result<&[u8], Skip> {
+    if p.len() < 8 {
+        return Err(Skip::Malformed("short_pppoe"));
+    }
+    match u16::from_be_bytes([p[6], p[7]]) {
+        0x0021 | 0x0057 => Ok(&p[8..]),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+fn pppoe(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+    let ip = pppoe_ip(p)?;
+    tcp_of(LaxSlicedPacket::from_ip(ip).map_err(|_| Skip::Malformed("bad_ip_header"))?)
+}
+
+fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
+    let (src, dst, ip_payload) = match &s.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
+        None => {
+            return Err(match s.stop_err {
+                Some(_) => Skip::Malformed("bad_ip_header"),
+                None => Skip::NotIp,
+            });
+        }
+    };
+    if ip_payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    if ip_payload.ip_number != etherparse::IpNumber::TCP {
+        return Err(Skip::NotTcp);
+    }
+    let Some(TransportSlice::Tcp(tcp)) = &s.transport else {
+        return Err(Skip::Malformed("truncated_tcp_header"));
+    };
+    let payload = tcp.payload();
+    let missing = if ip_payload.incomplete {
+        declared_ip_payload_len(&s)
+            .map(|d| d.saturating_sub(tcp.header_slice().len() + payload.len()) as u32)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(TcpSegment {
+        src,
+        dst,
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
+        window: tcp.window_size(),
+        payload,
+        missing,
+    })
+}
+
+/// The IP payload length the header declares (to know how much the snap length cut).
+fn declared_ip_payload_len(s: &LaxSlicedPacket<'_>) -> Option<usize> {
+    match &s.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (h.total_len() as usize).checked_sub(h.ihl() as usize * 4)
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let ext_len = v6.extensions().slice().len();
+            (v6.header().payload_length() as usize).checked_sub(ext_len)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_v4_frame(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .syn();
+        let mut v = Vec::new();
+        b.write(&mut v, payload).expect("build");
+        v
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp() {
+        let f = tcp_v4_frame(b"hello");
+        let s = decode(LinkType::ETHERNET, &f).expect("tcp");
+        assert_eq!(
+            (s.sport, s.dport, s.seq, s.payload, s.missing),
+            (40000, 443, 1000, &b"hello"[..], 0)
+        );
+        assert!(s.flags.syn && !s.flags.ack);
+    }
+
+    #[test]
+    fn snaplen_cut_reports_missing_bytes() {
+        let f = tcp_v4_frame(&[7u8; 100]);
+        let cut = &f[..f.len() - 60];
+        let s = decode(LinkType::ETHERNET, cut).expect("tcp");
+        assert_eq!((s.payload.len(), s.missing), (40, 60));
+    }
+
+    #[test]
+    fn sll2_and_null_and_raw() {
+        let f = tcp_v4_frame(b"x");
+        let ip = &f[14..];
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        sll2.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::LINUX_SLL2, &sll2).expect("sll2").dport, 443);
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::NULL, &null).expect("null").dport, 443);
+        let mut lp = 2u32.to_be_bytes().to_vec();
+        lp.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::LOOP, &lp).expect("loop").dport, 443);
+        assert_eq!(decode(LinkType::RAW, ip).expect("raw").dport, 443);
+        assert_eq!(decode(LinkType(147), ip).err(), Some(Skip::UnknownLinkType));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for len in 0..80 {
+            let junk: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            for lt in [0, 1, 101, 108, 113, 228, 229, 276] {
+                let _ = decode(LinkType(lt), &junk);
+            }
+        }
+    }
+}

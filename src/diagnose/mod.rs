@@ -1,0 +1,119 @@
+//! Diagnose: from a connection's TCP and TLS facts to a verdict.
+//!
+//! What it is: the reason catalog ([`catalog`]) and the classifier ([`diagnose`]) that gives
+//! every session an outcome (`established`, `failed`, `incomplete`), and every failure exactly one
+//! cause and reason, the side that ended it, a confidence, evidence (frames and times), and for
+//! established sessions the warnings worth fixing ([`warnings`]).
+//!
+//! What it is not: it reads no bytes and keeps no state between sessions, except what the caller
+//! passes in [`Context`] (capture end time, timeouts, and what the same server accepted in other
+//! sessions of the capture).
+//!
+//! Guarantees: capture-quality problems (gaps, one direction only, a start outside the capture)
+//! lower the confidence or make the session `incomplete`; they never invent a failure.
+
+pub mod catalog;
+mod classify;
+pub mod profile;
+pub mod warnings;
+
+pub use catalog::{Cause, Reason};
+pub use classify::diagnose;
+pub use profile::{ServerProfile, ServerProfiles};
+
+use crate::capture::Timestamp;
+use crate::flow::{Direction, Side};
+use serde::Serialize;
+
+/// How sure the verdict is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// The session's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Established,
+    Failed,
+    Incomplete,
+}
+
+impl Outcome {
+    /// The snake_case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Outcome::Established => "established",
+            Outcome::Failed => "failed",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// One piece of evidence: a frame, its time, the direction and what was seen.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    pub frame: u64,
+    #[serde(serialize_with = "ser_ts")]
+    pub ts: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    pub what: String,
+}
+
+fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ts.rfc3339())
+}
+
+/// A failure: reason (which implies the cause), who ended it, how sure we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Reason,
+    pub side: Side,
+    pub confidence: Confidence,
+}
+
+/// A warning on an established session.
+#[derive(Clone, Debug, Serialize)]
+pub struct Warning {
+    pub id: &'static str,
+    pub detail: String,
+}
+
+/// What the classifier concluded for one session.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub failure: Option<Failure>,
+    /// Confidence of the outcome itself (for established and incomplete sessions too).
+    pub confidence: Confidence,
+    /// Why an `incomplete` session could not be judged.
+    pub incomplete_reason: Option<&'static str>,
+    /// One sentence a support engineer can paste into a ticket.
+    pub summary: String,
+    /// Key events, in frame order.
+    pub evidence: Vec<Evidence>,
+    /// Evidence entries dropped by the cap.
+    pub evidence_truncated: u32,
+    pub warnings: Vec<Warning>,
+    /// Capture-quality notes that lowered the confidence.
+    pub quality_notes: Vec<String>,
+    /// A TCP connection that carried no payload and did not fail at TCP level (health check).
+    pub no_data: bool,
+    /// The verdict depends on what the server accepted in other sessions: re-check at the end.
+    pub uses_profile: bool,
+}
+
+/// What the classifier may know beyond the session itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Time of the last packet of the capture (or the live clock when deciding live).
+    pub capture_end: Timestamp,
+    pub handshake_timeout_ns: i64,
+    /// What the same server accepted in other sessions, if known.
+    pub profile: Option<&'a ServerProfile>,
+}

@@ -1,0 +1,280 @@
+//! Flow: TCP connections on the TLS ports, rebuilt as two ordered byte streams.
+//!
+//! What it is: the connection table ([`table::FlowTable`]), per-direction reassembly
+//! ([`reassembly::Reassembler`]) and the TCP facts a verdict needs ([`TcpFacts`]: who sent SYN,
+//! SYN-ACK, FIN and RST, when, with which frame).
+//!
+//! What it is not: it knows nothing of TLS. Ordered bytes and gaps go to a [`StreamHandler`]
+//! (the TLS session) that the table owns per connection.
+//!
+//! Guarantees: sequence numbers compare with wraparound; retransmitted, overlapping and
+//! out-of-order data is delivered once and in order; a hole that cannot be filled is delivered
+//! as an explicit [`Chunk::Gap`]; data is flushed at FIN, RST, idle expiry and end of capture.
+//! Memory is bounded by the caps in [`crate::limits`], per connection and for the table.
+
+pub mod reassembly;
+pub mod table;
+
+use crate::capture::Timestamp;
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// A TCP sequence number: arithmetic and comparison modulo 2^32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeqNumber(pub u32);
+
+impl SeqNumber {
+    /// Signed distance from `other` to `self` (positive when `self` is ahead).
+    pub fn diff(self, other: SeqNumber) -> i64 {
+        self.0.wrapping_sub(other.0) as i32 as i64
+    }
+
+    /// `self + n`, wrapping.
+    pub fn plus(self, n: usize) -> SeqNumber {
+        SeqNumber(self.0.wrapping_add(n as u32))
+    }
+
+    /// Whether `self` comes after `other` in sequence space.
+    pub fn after(self, other: SeqNumber) -> bool {
+        self.diff(other) > 0
+    }
+}
+
+/// Which way data flows, relative to the client and server roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    ToServer,
+    ToClient,
+}
+
+impl Direction {
+    /// 0 for to-server, 1 for to-client (for per-direction arrays).
+    pub fn idx(self) -> usize {
+        match self {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        }
+    }
+
+    /// The other direction.
+    pub fn flip(self) -> Direction {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+
+    /// The party that sends in this direction.
+    pub fn sender(self) -> Side {
+        match self {
+            Direction::ToServer => Side::Client,
+            Direction::ToClient => Side::Server,
+        }
+    }
+
+    /// Arrow for timelines: `C→S` or `S→C`.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Direction::ToServer => "C→S",
+            Direction::ToClient => "S→C",
+        }
+    }
+}
+
+/// A party of the connection (or something between them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Server,
+    Network,
+    Unknown,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Client => "client",
+            Side::Server => "server",
+            Side::Network => "network",
+            Side::Unknown => "unknown",
+        })
+    }
+}
+
+/// An IP address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+/// Canonical key of a connection: the two endpoints, lower first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+}
+
+impl FlowKey {
+    /// The key of a packet from `a` to `b` (same key for both directions).
+    pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
+        if a <= b {
+            FlowKey { lo: a, hi: b }
+        } else {
+            FlowKey { lo: b, hi: a }
+        }
+    }
+}
+
+/// Where something happened: a frame number (from 1, across the whole capture) and its time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct At {
+    pub frame: u64,
+    #[serde(skip)]
+    pub ts: Timestamp,
+}
+
+/// How the client and server roles were decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleSource {
+    Syn,
+    SynAck,
+    Port,
+}
+
+/// Why the connection's record was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndKind {
+    Reset,
+    Closed,
+    HandshakeTimeout,
+    IdleTimeout,
+    CaptureEnd,
+    Evicted,
+}
+
+/// Per-direction counters and markers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DirFacts {
+    pub packets: u64,
+    /// Packets with the ACK flag (a client ACK after its SYN proves a SYN-ACK was sent).
+    pub acks: u64,
+    pub payload_bytes: u64,
+    pub first_packet: Option<At>,
+    pub last_packet: Option<At>,
+    pub first_data: Option<At>,
+    pub last_data: Option<At>,
+    pub fin: Option<At>,
+    pub rst: Option<At>,
+    pub retransmissions: u32,
+    pub out_of_order: u32,
+    pub gaps: u32,
+    pub gap_bytes: u64,
+    /// Payload bytes cut by the snap length.
+    pub snaplen_missing: u64,
+}
+
+/// Everything TCP says about one connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpFacts {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub roles: RoleSource,
+    pub first: At,
+    pub last: At,
+    /// Client SYNs (the first few; `syn_count` has them all).
+    pub syns: Vec<At>,
+    pub syn_count: u32,
+    pub syn_ack: Option<At>,
+    pub syn_ack_count: u32,
+    /// Whether the connection began in the capture (a SYN or SYN-ACK was seen).
+    pub midstream: bool,
+    pub dirs: [DirFacts; 2],
+    pub end: EndKind,
+}
+
+impl TcpFacts {
+    /// The facts of one direction.
+    pub fn dir(&self, d: Direction) -> &DirFacts {
+        &self.dirs[d.idx()]
+    }
+
+    /// Whether any payload was seen in either direction.
+    pub fn carried_data(&self) -> bool {
+        self.dirs.iter().any(|d| d.payload_bytes > 0 || d.snaplen_missing > 0)
+    }
+
+    /// The first RST of the connection and who sent it.
+    pub fn first_rst(&self) -> Option<(Side, At)> {
+        let c = self.dirs[0].rst.map(|a| (Side::Client, a));
+        let s = self.dirs[1].rst.map(|a| (Side::Server, a));
+        match (c, s) {
+            (Some(c), Some(s)) => Some(if c.1.frame <= s.1.frame { c } else { s }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first FIN of the connection and who sent it.
+    pub fn first_fin(&self) -> Option<(Side, At)> {
+        let c = self.dirs[0].fin.map(|a| (Side::Client, a));
+        let s = self.dirs[1].fin.map(|a| (Side::Server, a));
+        match (c, s) {
+            (Some(c), Some(s)) => Some(if c.1.frame <= s.1.frame { c } else { s }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether either direction lost data (gaps or snap-length cuts).
+    pub fn lossy(&self) -> bool {
+        self.dirs.iter().any(|d| d.gaps > 0 || d.snaplen_missing > 0)
+    }
+}
+
+/// A piece of a reassembled stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    /// In-order bytes.
+    Data(&'a [u8]),
+    /// Bytes that were never seen (lost, or cut by the snap length).
+    Gap(u64),
+}
+
+/// Receives each direction's ordered bytes; implemented by the TLS session.
+pub trait StreamHandler {
+    /// Called with ordered data or a gap of one direction, at the frame that made it available.
+    fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At);
+
+    /// Whether the handler still needs this direction's bytes (false once the outcome is known,
+    /// so application data is skipped without copying).
+    fn wants_data(&self, dir: Direction) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_numbers_wrap() {
+        let a = SeqNumber(0xffff_fff0);
+        let b = a.plus(0x20);
+        assert_eq!(b, SeqNumber(0x10));
+        assert!(b.after(a));
+        assert!(!a.after(b));
+        assert_eq!(b.diff(a), 0x20);
+        assert_eq!(a.diff(b), -0x20);
+    }
+}

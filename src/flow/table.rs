@@ -1,0 +1,453 @@
+//! The connection table: finds each segment's connection, keeps its TCP facts, feeds its
+//! reassemblers, and hands finished connections back to the caller.
+//!
+//! A connection is finished at RST, when both sides have sent FIN, when it has been silent for
+//! the handshake timeout while a handshake is pending (an unanswered SYN or ClientHello), when it
+//! has been idle for the idle timeout, when the table is full and it is the oldest, or at the end
+//! of the capture. All times are packet times. A finished connection leaves a short-lived
+//! tombstone so late ACKs and retransmissions do not start a phantom connection, while a new SYN
+//! on the same 4-tuple starts a new one.
+
+use super::reassembly::Reassembler;
+use super::{
+    At, Chunk, DirFacts, Direction, EndKind, Endpoint, FlowKey, RoleSource, SeqNumber, StreamHandler, TcpFacts,
+};
+use crate::capture::Timestamp;
+use crate::decode::TcpSegment;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// How long a finished connection's 4-tuple absorbs stray packets (nanoseconds of packet time).
+const LINGER_NS: i64 = 5_000_000_000;
+
+/// SYNs remembered per connection for the evidence.
+const SYNS_KEPT: usize = 8;
+
+/// Table settings.
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// Server ports to follow; a segment is ours if either port is in the set.
+    pub ports: Vec<u16>,
+    pub max_flows: usize,
+    pub idle_timeout_ns: i64,
+    pub handshake_timeout_ns: i64,
+}
+
+/// Tells the table whether a connection's handshake outcome is known yet.
+pub trait Decided {
+    /// True once the handshake's outcome is known (only idle expiry applies then).
+    fn decided(&self) -> bool;
+}
+
+/// One live connection: its TCP facts and its stream handler.
+pub struct Connection<H> {
+    pub tcp: TcpFacts,
+    pub handler: H,
+    reasm: [Reassembler; 2],
+    client_isn: Option<SeqNumber>,
+}
+
+enum Slot<H> {
+    Live(Box<Connection<H>>),
+    Tombstone {
+        until: Timestamp,
+        key: FlowKey,
+        client: Endpoint,
+        client_isn: Option<SeqNumber>,
+    },
+    Free,
+}
+
+/// Counters of the table's own events, by stable key.
+#[derive(Clone, Debug, Default)]
+pub struct TableCounters {
+    pub connections: u64,
+    pub flow_table_full: u64,
+    pub reassembly_buffer_full: u64,
+    pub port_reuse: u64,
+    pub late_packets: u64,
+}
+
+/// The connection table.
+pub struct FlowTable<H> {
+    cfg: FlowConfig,
+    port_set: Vec<bool>,
+    map: HashMap<FlowKey, usize>,
+    slots: Vec<Slot<H>>,
+    gens: Vec<u64>,
+    free: Vec<usize>,
+    live: usize,
+    timers: BinaryHeap<Reverse<(i64, usize, u64)>>,
+    pub counters: TableCounters,
+}
+
+impl<H: StreamHandler + Decided + Default> FlowTable<H> {
+    /// An empty table.
+    pub fn new(cfg: FlowConfig) -> FlowTable<H> {
+        let mut port_set = vec![false; 65536];
+        for p in &cfg.ports {
+            port_set[*p as usize] = true;
+        }
+        FlowTable {
+            cfg,
+            port_set,
+            map: HashMap::new(),
+            slots: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            timers: BinaryHeap::new(),
+            counters: TableCounters::default(),
+        }
+    }
+
+    /// Whether a segment belongs to a followed port.
+    pub fn wants(&self, seg: &TcpSegment<'_>) -> bool {
+        self.port_set[seg.sport as usize] || self.port_set[seg.dport as usize]
+    }
+
+    /// Connections alive now.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Finishes connections whose deadline has passed at `now` (packet time or a live clock tick).
+    pub fn advance(&mut self, now: Timestamp, out: &mut dyn FnMut(Connection<H>)) {
+        while let Some(Reverse((deadline, slot, generation))) = self.timers.peek().copied() {
+            if deadline > now.0 {
+                break;
+            }
+            self.timers.pop();
+            if self.gens[slot] != generation {
+                continue;
+            }
+            match &self.slots[slot] {
+                Slot::Live(c) => {
+                    let due = self.deadline(c);
+                    if due > now.0 {
+                        self.timers.push(Reverse((due, slot, generation)));
+                        continue;
+                    }
+                    let end = if c.handler.decided() || !self.pending(c) {
+                        EndKind::IdleTimeout
+                    } else {
+                        EndKind::HandshakeTimeout
+                    };
+                    self.finish(slot, end, out);
+                }
+                Slot::Tombstone { until, .. } => {
+                    if until.0 > now.0 {
+                        self.timers.push(Reverse((until.0, slot, generation)));
+                    } else {
+                        self.release(slot);
+                    }
+                }
+                Slot::Free => {}
+            }
+        }
+    }
+
+    /// Whether the connection waits for an answer (SYN unanswered, or a handshake in progress).
+    fn pending(&self, c: &Connection<H>) -> bool {
+        (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
+    }
+
+    fn deadline(&self, c: &Connection<H>) -> i64 {
+        let last = c.tcp.last.ts.0;
+        let wait = if !c.handler.decided() && self.pending(c) {
+            self.cfg.handshake_timeout_ns
+        } else {
+            self.cfg.idle_timeout_ns
+        };
+        last.saturating_add(wait)
+    }
+
+    /// Takes one segment of a followed port.
+    pub fn segment(&mut self, at: At, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Connection<H>)) {
+        self.advance(at.ts, out);
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.sport,
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: seg.dport,
+        };
+        let key = FlowKey::new(src, dst);
+        let is_new_syn = seg.flags.syn && !seg.flags.ack;
+        let slot = match self.map.get(&key).copied() {
+            Some(slot) => match &self.slots[slot] {
+                Slot::Live(c) => {
+                    let reuse = is_new_syn
+                        && c.client_isn.is_some_and(|isn| isn != SeqNumber(seg.seq))
+                        && (c.tcp.syn_ack.is_some()
+                            || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
+                            || c.tcp.client == src);
+                    if reuse {
+                        self.counters.port_reuse += 1;
+                        self.finish(slot, EndKind::Closed, out);
+                        self.release(slot);
+                        self.create(key, at, seg, src, dst, out)
+                    } else {
+                        slot
+                    }
+                }
+                Slot::Tombstone { client, client_isn, .. } => {
+                    if is_new_syn && (*client != src || *client_isn != Some(SeqNumber(seg.seq))) {
+                        self.release(slot);
+                        self.create(key, at, seg, src, dst, out)
+                    } else {
+                        self.counters.late_packets += 1;
+                        return;
+                    }
+                }
+                Slot::Free => self.create(key, at, seg, src, dst, out),
+            },
+            None => self.create(key, at, seg, src, dst, out),
+        };
+        let Slot::Live(c) = &mut self.slots[slot] else { return };
+        let dir = if c.tcp.client == src {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let d = dir.idx();
+        c.tcp.last = at;
+        let f = &mut c.tcp.dirs[d];
+        f.packets += 1;
+        if seg.flags.ack && !seg.flags.syn {
+            f.acks += 1;
+        }
+        f.first_packet.get_or_insert(at);
+        f.last_packet = Some(at);
+        if seg.flags.syn {
+            if seg.flags.ack {
+                if dir == Direction::ToClient {
+                    c.tcp.syn_ack_count += 1;
+                    c.tcp.syn_ack.get_or_insert(at);
+                }
+            } else if dir == Direction::ToServer {
+                c.tcp.syn_count += 1;
+                if c.tcp.syns.len() < SYNS_KEPT {
+                    c.tcp.syns.push(at);
+                }
+                c.client_isn.get_or_insert(SeqNumber(seg.seq));
+            }
+            c.reasm[d].syn(SeqNumber(seg.seq));
+        }
+        let data_seq = if seg.flags.syn {
+            SeqNumber(seg.seq).plus(1)
+        } else {
+            SeqNumber(seg.seq)
+        };
+        if !seg.payload.is_empty() || seg.missing > 0 {
+            let f = &mut c.tcp.dirs[d];
+            f.payload_bytes += seg.payload.len() as u64;
+            f.snaplen_missing += seg.missing as u64;
+            f.first_data.get_or_insert(at);
+            f.last_data = Some(at);
+            if c.handler.wants_data(dir) {
+                let handler = &mut c.handler;
+                let mut sink = |chunk: Chunk<'_>| handler.on_chunk(dir, chunk, at);
+                let note = c.reasm[d].segment(data_seq, seg.payload, &mut sink);
+                if seg.missing > 0 && !note.retransmission {
+                    c.reasm[d].skip_missing(seg.missing as u64, &mut sink);
+                }
+                let f = &mut c.tcp.dirs[d];
+                if note.retransmission {
+                    f.retransmissions += 1;
+                }
+                if note.out_of_order {
+                    f.out_of_order += 1;
+                }
+                if note.gap_bytes > 0 {
+                    f.gaps += 1;
+                    f.gap_bytes += note.gap_bytes;
+                }
+                if note.buffer_full {
+                    self.counters.reassembly_buffer_full += 1;
+                }
+                if !c.handler.wants_data(dir) {
+                    c.reasm[d].abandon();
+                }
+            }
+        }
+        let f = &mut c.tcp.dirs[d];
+        if seg.flags.fin && f.fin.is_none() {
+            f.fin = Some(at);
+        }
+        if seg.flags.rst && f.rst.is_none() {
+            f.rst = Some(at);
+        }
+        let both_fin = c.tcp.dirs[0].fin.is_some() && c.tcp.dirs[1].fin.is_some();
+        if seg.flags.rst {
+            self.finish(slot, EndKind::Reset, out);
+        } else if both_fin {
+            self.finish(slot, EndKind::Closed, out);
+        }
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        at: At,
+        seg: &TcpSegment<'_>,
+        src: Endpoint,
+        dst: Endpoint,
+        out: &mut dyn FnMut(Connection<H>),
+    ) -> usize {
+        if self.live >= self.cfg.max_flows {
+            self.counters.flow_table_full += 1;
+            self.evict_oldest(out);
+        }
+        let (client, server, roles) = if seg.flags.syn && !seg.flags.ack {
+            (src, dst, RoleSource::Syn)
+        } else if seg.flags.syn && seg.flags.ack {
+            (dst, src, RoleSource::SynAck)
+        } else {
+            let sp = self.port_set[src.port as usize];
+            let dp = self.port_set[dst.port as usize];
+            if dp && (!sp || dst.port <= src.port) {
+                (src, dst, RoleSource::Port)
+            } else {
+                (dst, src, RoleSource::Port)
+            }
+        };
+        let tcp = TcpFacts {
+            client,
+            server,
+            roles,
+            first: at,
+            last: at,
+            syns: Vec::new(),
+            syn_count: 0,
+            syn_ack: None,
+            syn_ack_count: 0,
+            midstream: !seg.flags.syn,
+            dirs: [DirFacts::default(), DirFacts::default()],
+            end: EndKind::CaptureEnd,
+        };
+        let conn = Connection {
+            tcp,
+            handler: H::default(),
+            reasm: [Reassembler::default(), Reassembler::default()],
+            client_isn: None,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Slot::Live(Box::new(conn));
+                s
+            }
+            None => {
+                self.slots.push(Slot::Live(Box::new(conn)));
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[slot] += 1;
+        self.map.insert(key, slot);
+        self.live += 1;
+        self.counters.connections += 1;
+        if let Slot::Live(c) = &self.slots[slot] {
+            let due = self.deadline(c);
+            self.timers.push(Reverse((due, slot, self.gens[slot])));
+        }
+        slot
+    }
+
+    /// Finishes the live connection with the earliest deadline, to make room.
+    fn evict_oldest(&mut self, out: &mut dyn FnMut(Connection<H>)) {
+        let mut popped = Vec::new();
+        while let Some(Reverse((deadline, slot, generation))) = self.timers.pop() {
+            if self.gens[slot] != generation {
+                continue;
+            }
+            if matches!(self.slots[slot], Slot::Live(_)) {
+                self.finish(slot, EndKind::Evicted, out);
+                break;
+            }
+            popped.push(Reverse((deadline, slot, generation)));
+        }
+        self.timers.extend(popped);
+    }
+
+    /// Flushes, emits and tombstones one live connection.
+    fn finish(&mut self, slot: usize, end: EndKind, out: &mut dyn FnMut(Connection<H>)) {
+        let Slot::Live(mut c) = std::mem::replace(&mut self.slots[slot], Slot::Free) else {
+            return;
+        };
+        flush(&mut c);
+        c.tcp.end = end;
+        let until = c.tcp.last.ts.add_nanos(LINGER_NS);
+        let key = FlowKey::new(c.tcp.client, c.tcp.server);
+        self.slots[slot] = Slot::Tombstone {
+            until,
+            key,
+            client: c.tcp.client,
+            client_isn: c.client_isn,
+        };
+        self.live -= 1;
+        self.timers.push(Reverse((until.0, slot, self.gens[slot])));
+        out(*c);
+    }
+
+    fn release(&mut self, slot: usize) {
+        if let Slot::Live(_) = self.slots[slot] {
+            self.live -= 1;
+        }
+        let key = match &self.slots[slot] {
+            Slot::Live(c) => Some(FlowKey::new(c.tcp.client, c.tcp.server)),
+            Slot::Tombstone { key, .. } => Some(*key),
+            Slot::Free => None,
+        };
+        self.slots[slot] = Slot::Free;
+        self.gens[slot] += 1;
+        self.free.push(slot);
+        if let Some(k) = key {
+            if self.map.get(&k) == Some(&slot) {
+                self.map.remove(&k);
+            }
+        }
+    }
+
+    /// Finishes every live connection (end of capture or stop of a live run).
+    pub fn finish_all(&mut self, out: &mut dyn FnMut(Connection<H>)) {
+        let mut live: Vec<(u64, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Slot::Live(c) => Some((c.tcp.first.frame, i)),
+                _ => None,
+            })
+            .collect();
+        live.sort_unstable();
+        for (_, slot) in live {
+            self.finish(slot, EndKind::CaptureEnd, out);
+        }
+        self.map.clear();
+        self.slots.clear();
+        self.gens.clear();
+        self.free.clear();
+        self.timers.clear();
+        self.live = 0;
+    }
+}
+
+/// Delivers whatever each direction still buffers, with explicit gaps for the holes.
+fn flush<H: StreamHandler>(c: &mut Connection<H>) {
+    for dir in [Direction::ToServer, Direction::ToClient] {
+        let d = dir.idx();
+        if c.reasm[d].buffered() == 0 {
+            continue;
+        }
+        let at = c.tcp.dirs[d].last_packet.unwrap_or(c.tcp.last);
+        let handler = &mut c.handler;
+        let mut sink = |chunk: Chunk<'_>| handler.on_chunk(dir, chunk, at);
+        let gap = c.reasm[d].flush(&mut sink);
+        if gap > 0 {
+            c.tcp.dirs[d].gaps += 1;
+            c.tcp.dirs[d].gap_bytes += gap;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Every cap on attacker-controlled sizes, in one place, each with its reason.
+//!
+//! A breach is never a crash: it is counted under the key named next to each cap and shown in the
+//! capture summary (`anomalies`), and the analysis goes on with what fits.
+
+/// Largest pcap record or pcapng block accepted (bytes). Real frames are at most 256 KiB
+/// (libpcap's maximum snap length); 16 MiB leaves room for odd tools while keeping a corrupt
+/// length from allocating gigabytes. Breach: `capture_corrupt` (the file stops there).
+pub const MAX_CAPTURE_BLOCK: usize = 16 << 20;
+
+/// Interfaces remembered per pcapng section. Breach: `pcapng_too_many_interfaces`.
+pub const MAX_PCAPNG_INTERFACES: usize = 4096;
+
+/// Default cap on TCP connections tracked at once (`--max-flows`). About 1 KiB each when idle,
+/// so the default bounds the table near 256 MiB in the worst case. Breach: `flow_table_full`
+/// (the oldest idle connection is decided early to make room).
+pub const DEFAULT_MAX_FLOWS: usize = 262_144;
+
+/// Out-of-order bytes buffered per direction while waiting for a hole to fill. Past it the hole
+/// is declared a gap and the data after it is delivered. Breach: `reassembly_buffer_full`.
+pub const MAX_OOO_BYTES: usize = 256 * 1024;
+
+/// Out-of-order segments buffered per direction (bounds bookkeeping for tiny segments).
+/// Breach: `reassembly_buffer_full`.
+pub const MAX_OOO_SEGMENTS: usize = 512;
+
+/// Largest TLS record payload accepted by the deframer: 2^14 plaintext + 2048 expansion, the
+/// TLS 1.2 ciphertext maximum (RFC 5246 §6.2.3). A larger length means the stream is not TLS or
+/// we lost sync. Breach: `tls_record_too_long`.
+pub const MAX_TLS_RECORD: usize = (1 << 14) + 2048;
+
+/// Largest handshake message reassembled (bytes). Handshake lengths are 24-bit (16 MiB);
+/// certificate chains of post-quantum signatures reach ~350 KB. Breach: `handshake_too_long`
+/// (the message is skipped, the session notes it).
+pub const MAX_HANDSHAKE_MESSAGE: usize = 512 * 1024;
+
+/// Certificates parsed per chain. Breach: `cert_chain_too_long` (the rest are counted, not parsed).
+pub const MAX_CERT_CHAIN: usize = 10;
+
+/// Evidence entries kept per session (the first ones and the last ones matter most).
+/// Breach: the session's `evidence_truncated` count.
+pub const MAX_EVIDENCE: usize = 48;
+
+/// Bytes of a non-TLS peer's first data kept to show what it spoke.
+pub const FIRST_BYTES_KEPT: usize = 48;
+
+/// Default idle time after which a connection is decided (seconds of packet time).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+
+/// Default handshake timeout (seconds of packet time): a SYN or ClientHello unanswered this
+/// long is a timeout even if the capture goes on.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+
+/// Records of encrypted sizes kept per direction for the evidence (first N).
+pub const MAX_RECORD_SIZES: usize = 8;

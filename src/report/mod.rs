@@ -1,0 +1,8 @@
+//! Report: one model ([`model`]), thin printers ([`text`], [`json`]).
+//!
+//! Printers only format; they never decide anything. The JSON document carries
+//! `schema_version` (see `docs/schema.json`).
+
+pub mod json;
+pub mod model;
+pub mod text;

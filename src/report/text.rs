@@ -1,0 +1,183 @@
+//! The text printer: a summary, then one block per failed session, readable in a terminal and
+//! pasteable into a ticket.
+
+use super::model::{Report, SessionReport};
+use crate::capture::Timestamp;
+use crate::diagnose::Outcome;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// What the text report shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextOptions {
+    /// Only the summary.
+    pub quiet: bool,
+    /// A block for every session, not only the failed ones.
+    pub all: bool,
+}
+
+/// Writes the text report.
+pub fn write(out: &mut dyn Write, r: &Report, opts: TextOptions) -> io::Result<()> {
+    let c = &r.counts;
+    let cap = &r.capture;
+    let files = match cap.files.len() {
+        0 => "stdin".to_string(),
+        1 => cap.files[0].clone(),
+        n => format!("{n} files"),
+    };
+    writeln!(
+        out,
+        "tlsdiag: {} TLS session(s) on port {} in {} ({} packets, {:.1} s{})",
+        c.sessions,
+        cap.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+        files,
+        cap.packets,
+        cap.duration_s,
+        cap.first_ts.as_ref().map(|t| format!(", from {t}")).unwrap_or_default()
+    )?;
+    writeln!(out, "  established  {}", c.established)?;
+    let causes: Vec<String> = c.failed_by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    writeln!(
+        out,
+        "  failed       {}{}",
+        c.failed,
+        if causes.is_empty() {
+            String::new()
+        } else {
+            format!("   ({})", causes.join(", "))
+        }
+    )?;
+    writeln!(out, "  incomplete   {}", c.incomplete)?;
+    if c.no_data_connections > 0 {
+        writeln!(
+            out,
+            "  TCP connections without data (not counted as sessions): {}",
+            c.no_data_connections
+        )?;
+    }
+    if !cap.anomalies.is_empty() {
+        let a: Vec<String> = cap.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "  capture anomalies: {}", a.join(", "))?;
+    }
+    for p in &cap.input_problems {
+        writeln!(out, "  input problem: {p}")?;
+    }
+    if !c.warnings.is_empty() {
+        let w: Vec<String> = c.warnings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "  warnings on established sessions: {}", w.join(", "))?;
+    }
+    let failed: Vec<&SessionReport> = r.sessions.iter().filter(|s| s.outcome == Outcome::Failed).collect();
+    if !failed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Failures by reason:")?;
+        let mut by_reason: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+        for s in &failed {
+            let key = (
+                s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
+                s.reason.clone().unwrap_or_default(),
+            );
+            let e = by_reason
+                .entry(key)
+                .or_insert((0, s.browser_error.clone().unwrap_or_default()));
+            e.0 += 1;
+        }
+        for ((cause, reason), (n, browser)) in &by_reason {
+            writeln!(out, "  {:<40} {:>5}   {}", format!("{cause}/{reason}"), n, browser)?;
+        }
+        let mut by_server: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for s in r.sessions.iter().filter(|s| !s.no_data) {
+            let key = format!(
+                "{}:{}{}",
+                s.server.ip,
+                s.server.port,
+                s.server_name().map(|n| format!(" ({n})")).unwrap_or_default()
+            );
+            let e = by_server.entry(key).or_default();
+            e.1 += 1;
+            if s.outcome == Outcome::Failed {
+                e.0 += 1;
+            }
+        }
+        let mut top: Vec<(String, (u64, u64))> = by_server.into_iter().filter(|(_, (f, _))| *f > 0).collect();
+        top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
+        writeln!(out)?;
+        writeln!(out, "Top failing servers:")?;
+        for (srv, (f, t)) in top.iter().take(10) {
+            writeln!(out, "  {srv:<48} {f} failed of {t}")?;
+        }
+    }
+    if opts.quiet {
+        return Ok(());
+    }
+    for s in r
+        .sessions
+        .iter()
+        .filter(|s| !s.no_data && (opts.all || s.outcome == Outcome::Failed))
+    {
+        writeln!(out)?;
+        block(out, s)?;
+    }
+    Ok(())
+}
+
+fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
+    let head = match (&s.cause, &s.reason) {
+        (Some(c), Some(r)) => format!("FAILED {c}/{r}"),
+        _ => s.outcome.id().to_uppercase(),
+    };
+    let sni = s.server_name().map(|n| format!(" ({n})")).unwrap_or_default();
+    writeln!(
+        out,
+        "── #{} {head} ── {}:{} → {}:{}{sni}",
+        s.id, s.client.ip, s.client.port, s.server.ip, s.server.port
+    )?;
+    let mut meta = vec![format!("confidence {}", s.confidence)];
+    if let Some(side) = &s.side {
+        meta.push(format!("ended by {side}"));
+    }
+    if let Some(v) = &s.tls.version {
+        meta.push(format!("TLS {v}"));
+    }
+    meta.push(format!("frames {}–{}", s.first_frame, s.last_frame));
+    meta.push(format!("started {}", s.start));
+    writeln!(out, "  {}", meta.join(", "))?;
+    writeln!(out, "  {}", s.summary)?;
+    if let Some(b) = &s.browser_error {
+        writeln!(out, "  Browser would show: {b}")?;
+    }
+    if let Some(h) = &s.hint {
+        writeln!(out, "  Fix: {h}")?;
+    }
+    for w in &s.warnings {
+        writeln!(out, "  Warning {}: {}", w.id, w.detail)?;
+    }
+    for q in &s.quality_notes {
+        writeln!(out, "  Capture quality: {q}")?;
+    }
+    if !s.evidence.is_empty() {
+        writeln!(out, "  Evidence (frame, time since start, direction):")?;
+        for e in &s.evidence {
+            let dt = e.ts.secs_since(s.start_ts);
+            writeln!(
+                out,
+                "    {:>7}  {:>+9.3}s  {}  {}",
+                e.frame,
+                dt,
+                e.direction.map(|d| d.arrow()).unwrap_or("   "),
+                e.what
+            )?;
+        }
+        if s.evidence_truncated > 0 {
+            writeln!(out, "    ({} more events not shown)", s.evidence_truncated)?;
+        }
+    }
+    if !s.tls.history.is_empty() {
+        writeln!(out, "  History: {}", s.tls.history)?;
+    }
+    Ok(())
+}
+
+/// Formats a timestamp for a human (UTC).
+pub fn human_ts(t: Timestamp) -> String {
+    t.rfc3339()
+}

@@ -1,0 +1,181 @@
+//! Certificate facts, parsed with x509-parser, and the checks a passive observer can make:
+//! validity against the capture's own time, name coverage of the SNI, self-signature, chain order.
+//!
+//! What it is not: a trust-store validation. The client's roots are unknown to us; "unknown CA"
+//! comes from the client's alert, and "self-signed" / "issuer missing from the chain" are facts
+//! we report as evidence.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use x509_parser::prelude::*;
+use x509_parser::public_key::PublicKey;
+
+/// One certificate of a chain.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    /// DNS names and IP addresses from subjectAltName.
+    pub san_dns: Vec<String>,
+    pub san_ip: Vec<String>,
+    /// Validity as seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub key_type: String,
+    pub key_bits: usize,
+    pub signature_algorithm: String,
+    pub sha256: String,
+    pub self_signed: bool,
+    pub is_ca: bool,
+    /// Set when the DER could not be parsed (the other fields are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
+}
+
+impl CertInfo {
+    /// Parses one DER certificate; never fails (a parse error is recorded in the result).
+    pub fn from_der(der: &[u8]) -> CertInfo {
+        let sha256 = hex(&Sha256::digest(der));
+        let x = match X509Certificate::from_der(der) {
+            Ok((_, x)) => x,
+            Err(e) => {
+                return CertInfo {
+                    sha256,
+                    parse_error: Some(e.to_string()),
+                    ..CertInfo::default()
+                };
+            }
+        };
+        let mut info = CertInfo {
+            subject: x.subject().to_string(),
+            issuer: x.issuer().to_string(),
+            serial: x.raw_serial_as_string(),
+            not_before: x.validity().not_before.timestamp(),
+            not_after: x.validity().not_after.timestamp(),
+            sha256,
+            self_signed: x.subject().as_raw() == x.issuer().as_raw(),
+            is_ca: x.is_ca(),
+            ..CertInfo::default()
+        };
+        if let Ok(Some(san)) = x.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(d) => info.san_dns.push(d.to_string()),
+                    GeneralName::IPAddress(b) => {
+                        if let Some(ip) = ip_from_bytes(b) {
+                            info.san_ip.push(ip.to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (key_type, key_bits) = match x.public_key().parsed() {
+            Ok(PublicKey::RSA(r)) => ("RSA", r.key_size()),
+            Ok(PublicKey::EC(e)) => ("EC", e.key_size()),
+            Ok(PublicKey::DSA(_)) => ("DSA", 0),
+            Ok(k) => ("other", k.key_size()),
+            Err(_) => ("unknown", 0),
+        };
+        info.key_type = key_type.to_string();
+        info.key_bits = key_bits;
+        let oid = &x.signature_algorithm.algorithm;
+        info.signature_algorithm = x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| oid.to_id_string());
+        info
+    }
+
+    /// Whether the certificate is valid at `secs` (seconds since the epoch).
+    pub fn valid_at(&self, secs: i64) -> bool {
+        self.parse_error.is_none() && self.not_before <= secs && secs <= self.not_after
+    }
+
+    /// Common names in the subject (used when there is no SAN).
+    fn subject_cns(&self) -> Vec<String> {
+        self.subject
+            .split(',')
+            .filter_map(|p| p.trim().strip_prefix("CN=").map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// Whether the certificate covers `name` (a DNS name or an IP literal), RFC 6125 style:
+    /// SAN entries if any, else the subject CN; one left-most wildcard label.
+    pub fn covers(&self, name: &str) -> bool {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return self.san_ip.iter().any(|s| s.parse::<IpAddr>().ok() == Some(ip));
+        }
+        let names = if self.san_dns.is_empty() {
+            self.subject_cns()
+        } else {
+            self.san_dns.clone()
+        };
+        names.iter().any(|pat| name_matches(pat, name))
+    }
+
+    /// Whether the signature uses SHA-1 or MD5.
+    pub fn weak_signature(&self) -> bool {
+        let s = self.signature_algorithm.to_ascii_lowercase();
+        s.contains("sha1") || s.contains("md5")
+    }
+}
+
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = p.strip_prefix("*.") {
+        match n.split_once('.') {
+            Some((label, tail)) => !label.is_empty() && tail == rest,
+            None => false,
+        }
+    } else {
+        p == n
+    }
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(b);
+            Some(IpAddr::from(a))
+        }
+        _ => None,
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Formats seconds since the epoch as an RFC 3339 date-time (UTC).
+pub fn secs_rfc3339(secs: i64) -> String {
+    let t = crate::capture::Timestamp::from_parts(secs, 0).rfc3339();
+    // Certificate dates have no sub-second part.
+    format!("{}Z", &t[..19])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_one_label() {
+        assert!(name_matches("*.example.test", "a.example.test"));
+        assert!(!name_matches("*.example.test", "a.b.example.test"));
+        assert!(!name_matches("*.example.test", "example.test"));
+        assert!(name_matches("Good.Test.", "good.test"));
+    }
+
+    #[test]
+    fn garbage_der_is_recorded_not_fatal() {
+        let c = CertInfo::from_der(b"\x30\x03\x01\x02");
+        assert!(c.parse_error.is_some());
+        assert!(!c.valid_at(0));
+        assert_eq!(c.sha256.len(), 64);
+    }
+}

@@ -1,0 +1,254 @@
+//! ClientHello and ServerHello facts.
+//!
+//! Message bodies are parsed by tls-parser; extensions are walked here one by one so that one odd
+//! extension never hides the others (a ClientHello from a stranger is exactly what we must read).
+
+use super::names::{CipherSuite, Group, Version, is_grease};
+use crate::flow::At;
+use serde::Serialize;
+
+/// The fixed ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3).
+pub const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11,
+    0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// What a client offered.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ClientHello {
+    pub at: At,
+    pub record_version: Version,
+    pub legacy_version: Version,
+    /// supported_versions, GREASE removed; empty when the extension is absent.
+    pub supported_versions: Vec<Version>,
+    pub cipher_suites: Vec<CipherSuite>,
+    pub server_name: Option<String>,
+    pub alpn: Vec<String>,
+    pub supported_groups: Vec<Group>,
+    pub key_share_groups: Vec<Group>,
+    pub signature_algorithms: Vec<u16>,
+    pub session_id_len: usize,
+    pub session_ticket: bool,
+    pub psk: bool,
+    pub early_data: bool,
+    pub fallback_scsv: bool,
+    /// Sent in the SSLv2-compatible format.
+    pub sslv2_format: bool,
+}
+
+impl ClientHello {
+    /// Versions offered: supported_versions if present, else the legacy version.
+    pub fn offered_versions(&self) -> Vec<Version> {
+        if self.supported_versions.is_empty() {
+            vec![self.legacy_version]
+        } else {
+            self.supported_versions.clone()
+        }
+    }
+
+    /// Highest version offered.
+    pub fn max_version(&self) -> Version {
+        self.offered_versions().into_iter().max().unwrap_or(self.legacy_version)
+    }
+
+    /// Real cipher suites offered (signalling values removed).
+    pub fn real_suites(&self) -> impl Iterator<Item = CipherSuite> + '_ {
+        self.cipher_suites.iter().copied().filter(|c| !c.is_signalling())
+    }
+
+    /// Whether the client tried to resume (session id, ticket or PSK).
+    pub fn resumption_attempt(&self) -> bool {
+        self.session_ticket || self.psk
+    }
+}
+
+/// What a server chose (a HelloRetryRequest is a ServerHello with `hello_retry` set).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerHello {
+    pub at: At,
+    pub legacy_version: Version,
+    /// The negotiated version (supported_versions if present, else the legacy version).
+    pub version: Version,
+    pub cipher_suite: CipherSuite,
+    pub group: Option<Group>,
+    pub alpn: Option<String>,
+    pub session_id: Vec<u8>,
+    pub psk_accepted: bool,
+    pub hello_retry: bool,
+    /// The random carries the TLS 1.3 downgrade sentinel (server supports 1.3 but chose lower).
+    pub downgrade_sentinel: bool,
+}
+
+/// Parses a ClientHello handshake message (header included).
+pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<ClientHello> {
+    let (_, parsed) = tls_parser::parse_tls_message_handshake(msg).ok()?;
+    let tls_parser::TlsMessage::Handshake(tls_parser::TlsMessageHandshake::ClientHello(ch)) = parsed else {
+        return None;
+    };
+    let mut out = ClientHello {
+        at,
+        record_version,
+        legacy_version: Version(ch.version.0),
+        cipher_suites: ch.ciphers.iter().map(|c| CipherSuite(c.0)).collect(),
+        session_id_len: ch.session_id.map(|s| s.len()).unwrap_or(0),
+        ..ClientHello::default()
+    };
+    out.fallback_scsv = out.cipher_suites.iter().any(|c| c.0 == 0x5600);
+    for (typ, data) in extensions(ch.ext.unwrap_or(&[])) {
+        match typ {
+            0 => out.server_name = sni(data),
+            16 => out.alpn = alpn_list(data),
+            43 => {
+                if let Some((&n, rest)) = data.split_first() {
+                    out.supported_versions = u16s(&rest[..(n as usize).min(rest.len())])
+                        .filter(|v| !is_grease(*v))
+                        .map(Version)
+                        .collect();
+                }
+            }
+            10 => out.supported_groups = u16s(skip_len16(data)).filter(|v| !is_grease(*v)).map(Group).collect(),
+            51 => out.key_share_groups = key_share_groups(skip_len16(data)),
+            13 => out.signature_algorithms = u16s(skip_len16(data)).collect(),
+            35 => out.session_ticket = !data.is_empty(),
+            41 => out.psk = true,
+            42 => out.early_data = true,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Parses a ServerHello (or HelloRetryRequest) handshake message (header included).
+pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
+    let (_, parsed) = tls_parser::parse_tls_message_handshake(msg).ok()?;
+    let tls_parser::TlsMessage::Handshake(tls_parser::TlsMessageHandshake::ServerHello(sh)) = parsed else {
+        return None;
+    };
+    let legacy = Version(sh.version.0);
+    let mut out = ServerHello {
+        at,
+        legacy_version: legacy,
+        version: legacy,
+        cipher_suite: CipherSuite(sh.cipher.0),
+        session_id: sh.session_id.unwrap_or(&[]).to_vec(),
+        hello_retry: sh.random == HRR_RANDOM,
+        downgrade_sentinel: sh.random.len() == 32 && &sh.random[24..31] == b"DOWNGRD",
+        ..ServerHello::default()
+    };
+    for (typ, data) in extensions(sh.ext.unwrap_or(&[])) {
+        match typ {
+            43 if data.len() >= 2 => out.version = Version(u16::from_be_bytes([data[0], data[1]])),
+            51 if data.len() >= 2 => out.group = Some(Group(u16::from_be_bytes([data[0], data[1]]))),
+            41 => out.psk_accepted = true,
+            16 => out.alpn = alpn_list(data).into_iter().next(),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Walks an extensions block: (type, data) pairs; stops quietly at a malformed length.
+fn extensions(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        if b.len() < 4 {
+            return None;
+        }
+        let typ = u16::from_be_bytes([b[0], b[1]]);
+        let len = u16::from_be_bytes([b[2], b[3]]) as usize;
+        if b.len() < 4 + len {
+            return None;
+        }
+        let data = &b[4..4 + len];
+        b = &b[4 + len..];
+        Some((typ, data))
+    })
+}
+
+fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))
+}
+
+/// Skips a 2-byte vector length prefix (bounded by the data).
+fn skip_len16(b: &[u8]) -> &[u8] {
+    if b.len() < 2 {
+        return &[];
+    }
+    let n = u16::from_be_bytes([b[0], b[1]]) as usize;
+    &b[2..(2 + n).min(b.len())]
+}
+
+fn sni(data: &[u8]) -> Option<String> {
+    let list = skip_len16(data);
+    if list.len() < 3 || list[0] != 0 {
+        return None;
+    }
+    let n = u16::from_be_bytes([list[1], list[2]]) as usize;
+    let name = list.get(3..3 + n)?;
+    Some(printable(name))
+}
+
+fn alpn_list(data: &[u8]) -> Vec<String> {
+    let mut list = skip_len16(data);
+    let mut out = Vec::new();
+    while let Some((&n, rest)) = list.split_first() {
+        let n = n as usize;
+        if rest.len() < n {
+            break;
+        }
+        out.push(printable(&rest[..n]));
+        list = &rest[n..];
+    }
+    out
+}
+
+fn key_share_groups(mut b: &[u8]) -> Vec<Group> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let g = u16::from_be_bytes([b[0], b[1]]);
+        let n = u16::from_be_bytes([b[2], b[3]]) as usize;
+        if !is_grease(g) {
+            out.push(Group(g));
+        }
+        if b.len() < 4 + n {
+            break;
+        }
+        b = &b[4 + n..];
+    }
+    out
+}
+
+/// Bytes from the wire as a safe string: printable ASCII kept, anything else escaped.
+pub fn printable(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &c in b {
+        if c.is_ascii_graphic() || c == b' ' {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_walker_stops_at_bad_length() {
+        let ext = [0, 0, 0, 1, 0xff, 0, 16, 0, 9, 1];
+        let got: Vec<(u16, usize)> = extensions(&ext).map(|(t, d)| (t, d.len())).collect();
+        assert_eq!(got, vec![(0, 1)]);
+    }
+
+    #[test]
+    fn sni_alpn_and_key_shares() {
+        let sni_ext = [0, 12, 0, 0, 9, b'g', b'o', b'o', b'd', b'.', b't', b'e', b's', b't'];
+        assert_eq!(sni(&sni_ext).as_deref(), Some("good.test"));
+        let alpn_ext = [0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1'];
+        assert_eq!(alpn_list(&alpn_ext), vec!["h2".to_string(), "http/1.1".to_string()]);
+        let ks = [0x0a, 0x0a, 0, 1, 0, 0, 29, 0, 2, 1, 2];
+        assert_eq!(key_share_groups(&ks), vec![Group(29)]);
+        assert_eq!(printable(b"ab\x00"), "ab\\x00");
+    }
+}

@@ -1,0 +1,910 @@
+//! The per-connection TLS state: deframer, handshake reassembly and facts, per direction.
+
+use super::cert::CertInfo;
+use super::hello::{self, ClientHello, ServerHello, printable};
+use super::names::{AlertDescription, Version};
+use super::{alert_sized, content};
+use crate::flow::table::Decided;
+use crate::flow::{At, Chunk, Direction, StreamHandler};
+use crate::limits::{FIRST_BYTES_KEPT, MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_SIZES, MAX_TLS_RECORD};
+use serde::Serialize;
+
+/// Alerts remembered per session.
+const ALERTS_KEPT: usize = 8;
+/// Longest history string (as Zeek's `ssl_history`).
+const HISTORY_MAX: usize = 100;
+
+/// An alert seen on the wire.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertEvent {
+    pub direction: Direction,
+    pub at: At,
+    /// `None` when the alert was encrypted (its content is unknown).
+    pub level: Option<u8>,
+    pub description: Option<AlertDescription>,
+    pub encrypted: bool,
+    /// Record payload length (shows why an encrypted record was taken for an alert).
+    pub record_len: usize,
+}
+
+impl AlertEvent {
+    /// Whether the alert is fatal (level 2), or encrypted (assumed to end the session).
+    pub fn fatal(&self) -> bool {
+        self.level == Some(2) || self.encrypted
+    }
+}
+
+/// An encrypted record: where it started and its payload length.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EncRecord {
+    pub at: At,
+    pub len: usize,
+    pub content_type: u8,
+}
+
+/// The first bytes of a direction that did not speak TLS.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirstBytes {
+    pub at: At,
+    /// Printable text (escaped) when the bytes look like text, else hex.
+    pub shown: String,
+    pub looks_like: &'static str,
+}
+
+/// Progress of a TLS 1.3 handshake, inferred from encrypted record sizes and order.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tls13Progress {
+    /// Server's encrypted records before the client answered (its flight).
+    pub server_flight_records: u32,
+    pub server_flight_bytes: usize,
+    /// The client's first encrypted record after the ServerHello (Finished, or an alert).
+    pub client_first: Option<EncRecord>,
+    /// Client encrypted records and bytes before the server's next record.
+    pub client_flight_records: u32,
+    pub client_flight_bytes: usize,
+    /// The server's first record after the client's flight.
+    pub server_after_client: Option<EncRecord>,
+    pub server_after_client_records: u32,
+}
+
+/// Everything the TLS layer learned about one session.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TlsFacts {
+    pub client_hello: Option<ClientHello>,
+    /// The ClientHello sent again after a HelloRetryRequest.
+    pub client_hello_retry: Option<ClientHello>,
+    pub hello_retry_request: Option<ServerHello>,
+    pub server_hello: Option<ServerHello>,
+    pub server_certificates: Vec<CertInfo>,
+    pub server_certificate_count: usize,
+    pub server_certificate: Option<At>,
+    pub certificate_request: Option<At>,
+    pub server_key_exchange: Option<At>,
+    pub server_hello_done: Option<At>,
+    /// Client Certificate message: frame and number of certificates (0 = empty).
+    pub client_certificate: Option<(At, usize)>,
+    pub client_key_exchange: Option<At>,
+    pub new_session_ticket: Option<At>,
+    pub ccs: [Option<At>; 2],
+    /// Encrypted Finished (TLS <= 1.2: the first handshake record after ChangeCipherSpec).
+    pub finished: [Option<At>; 2],
+    pub alerts: Vec<AlertEvent>,
+    pub encrypted_records: [u64; 2],
+    pub encrypted_bytes: [u64; 2],
+    pub first_encrypted: [Vec<EncRecord>; 2],
+    pub tls13: Tls13Progress,
+    pub first_bytes: [Option<FirstBytes>; 2],
+    pub not_tls: [bool; 2],
+    pub sslv2_server_hello: bool,
+    pub lost_sync: [u32; 2],
+    pub handshake_messages_lost: [u32; 2],
+    pub records: [u64; 2],
+    pub history: String,
+    /// Counted oddities (key → count) seen in this session.
+    pub anomalies: Vec<(&'static str, u32)>,
+    #[serde(skip)]
+    pub at_first_record: [Option<At>; 2],
+    #[serde(skip)]
+    pub at_server_hello: Option<At>,
+    #[serde(skip)]
+    pub at_client_hello: Option<At>,
+    /// The last handshake message name per direction and where (for "stalled after X").
+    pub last_message: [Option<(&'static str, At)>; 2],
+}
+
+impl TlsFacts {
+    /// The negotiated version, if a ServerHello was seen.
+    pub fn version(&self) -> Option<Version> {
+        self.server_hello.as_ref().map(|s| s.version)
+    }
+
+    /// Whether TLS 1.3 was negotiated.
+    pub fn is_tls13(&self) -> bool {
+        self.version().is_some_and(|v| v.is_tls13())
+    }
+
+    /// The first fatal (or encrypted) alert.
+    pub fn first_fatal_alert(&self) -> Option<&AlertEvent> {
+        self.alerts.iter().find(|a| a.fatal())
+    }
+
+    /// Whether the handshake completed, as far as the wire shows.
+    pub fn handshake_complete(&self) -> bool {
+        if self.is_tls13() {
+            let p = &self.tls13;
+            match (&p.client_first, &p.server_after_client) {
+                (Some(c), Some(s)) => !(alert_sized(c.len) || alert_sized(s.len) && p.server_after_client_records == 1),
+                _ => false,
+            }
+        } else if self.sslv2_server_hello {
+            self.encrypted_records[0] > 0 && self.encrypted_records[1] > 0
+        } else {
+            self.finished[0].is_some() && self.finished[1].is_some()
+        }
+    }
+
+    fn note(&mut self, key: &'static str) {
+        match self.anomalies.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 += 1,
+            None => self.anomalies.push((key, 1)),
+        }
+    }
+
+    fn hist(&mut self, dir: Direction, c: char, collapse: bool) {
+        let ch = if dir == Direction::ToServer {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        };
+        if collapse && self.history.ends_with(ch) {
+            return;
+        }
+        if self.history.len() < HISTORY_MAX {
+            self.history.push(ch);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    /// Nothing seen yet in this direction.
+    #[default]
+    Start,
+    /// Framing records.
+    Records,
+    /// Looking for a plausible record header after lost data.
+    Resync,
+    /// The peer does not speak TLS, or we stopped caring.
+    Stopped,
+}
+
+#[derive(Debug, Default)]
+struct DirState {
+    mode: Mode,
+    /// Header bytes (and, for records we parse, the body) of the record being read.
+    rec: Vec<u8>,
+    /// Body bytes of an opaque record still to skip.
+    skip: usize,
+    /// Handshake message bytes being reassembled.
+    hs: Vec<u8>,
+    /// Bytes of an oversized handshake message still to skip.
+    hs_skip: usize,
+    after_ccs: bool,
+    /// Version field of the last plaintext record (the ClientHello's record version).
+    rec_version: Version,
+    /// Bytes kept to classify the first data of the direction.
+    first: Vec<u8>,
+    first_at: Option<At>,
+}
+
+/// The TLS side of one TCP connection.
+#[derive(Debug, Default)]
+pub struct Session {
+    dirs: [DirState; 2],
+    pub facts: TlsFacts,
+}
+
+impl Decided for Session {
+    fn decided(&self) -> bool {
+        self.outcome_known()
+    }
+}
+
+impl StreamHandler for Session {
+    fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
+        match chunk {
+            Chunk::Data(d) => self.data(dir, d, at),
+            Chunk::Gap(n) => self.gap(dir, n),
+        }
+    }
+
+    fn wants_data(&self, dir: Direction) -> bool {
+        self.dirs[dir.idx()].mode != Mode::Stopped && !self.outcome_known()
+    }
+}
+
+/// Whether five bytes look like a TLS record header we accept.
+fn plausible_header(h: &[u8]) -> bool {
+    h.len() >= 5
+        && (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&h[0])
+        && h[1] == 3
+        && h[2] <= 4
+        && (u16::from_be_bytes([h[3], h[4]]) as usize) <= MAX_TLS_RECORD
+}
+
+impl Session {
+    /// Whether the handshake's outcome is known (established, a fatal alert, or not TLS).
+    pub fn outcome_known(&self) -> bool {
+        let f = &self.facts;
+        f.not_tls.iter().any(|x| *x)
+            || f.first_fatal_alert().is_some()
+            || f.handshake_complete()
+            || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
+    }
+
+    fn data(&mut self, dir: Direction, mut data: &[u8], at: At) {
+        let d = dir.idx();
+        while !data.is_empty() {
+            match self.dirs[d].mode {
+                Mode::Stopped => return,
+                Mode::Start => {
+                    let st = &mut self.dirs[d];
+                    st.first_at.get_or_insert(at);
+                    let take = FIRST_BYTES_KEPT
+                        .saturating_sub(st.first.len())
+                        .min(data.len())
+                        .max(1)
+                        .min(data.len());
+                    st.first.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if st.first.len() < 5 {
+                        continue;
+                    }
+                    let first = std::mem::take(&mut st.first);
+                    if self.classify_start(dir, &first, at) {
+                        self.dirs[d].mode = Mode::Records;
+                        let used = self.records(dir, &first, at);
+                        if used < first.len() {
+                            self.data(dir, &first[used..], at);
+                        }
+                    }
+                }
+                Mode::Records => {
+                    let used = self.records(dir, data, at);
+                    data = &data[used..];
+                }
+                Mode::Resync => {
+                    let st = &mut self.dirs[d];
+                    // Keep up to 4 bytes of the previous chunk so a header split across chunks is found.
+                    st.rec.extend_from_slice(&data[..data.len().min(MAX_TLS_RECORD)]);
+                    let consumed = data.len().min(MAX_TLS_RECORD);
+                    let buf = std::mem::take(&mut st.rec);
+                    match (0..buf.len().saturating_sub(4)).find(|&p| plausible_header(&buf[p..])) {
+                        Some(p) => {
+                            self.dirs[d].mode = Mode::Records;
+                            self.records(dir, &buf[p..], at);
+                        }
+                        None => {
+                            let keep = buf.len().min(4);
+                            self.dirs[d].rec = buf[buf.len() - keep..].to_vec();
+                        }
+                    }
+                    data = &data[consumed..];
+                }
+            }
+        }
+    }
+
+    /// Decides from the first bytes of a direction whether it speaks TLS (or SSLv2).
+    /// Returns true if record framing should start.
+    fn classify_start(&mut self, dir: Direction, first: &[u8], at: At) -> bool {
+        let d = dir.idx();
+        let want_type = |t: u8| match dir {
+            Direction::ToServer => t == content::HANDSHAKE,
+            Direction::ToClient => t == content::HANDSHAKE || t == content::ALERT,
+        };
+        if first.len() >= 5 && plausible_header(first) && want_type(first[0]) {
+            self.facts.at_first_record[d] = Some(at);
+            return true;
+        }
+        // SSLv2 record: 2-byte header with the high bit set, then the message type.
+        if first.len() >= 5 && first[0] & 0x80 != 0 {
+            let msg = first[2];
+            if dir == Direction::ToServer && msg == 1 {
+                self.sslv2_client_hello(first, at);
+                self.dirs[d].mode = Mode::Stopped;
+                return false;
+            }
+            if dir == Direction::ToClient && msg == 4 {
+                self.facts.sslv2_server_hello = true;
+                self.facts.hist(dir, 's', false);
+                self.dirs[d].mode = Mode::Stopped;
+                return false;
+            }
+        }
+        let at0 = self.dirs[d].first_at.unwrap_or(at);
+        self.facts.not_tls[d] = true;
+        self.facts.first_bytes[d] = Some(first_bytes(first, at0));
+        self.facts.hist(dir, 'q', false);
+        self.dirs[d].mode = Mode::Stopped;
+        false
+    }
+
+    fn sslv2_client_hello(&mut self, b: &[u8], at: At) {
+        // [len:2][type=1][version:2][cipher_specs_len:2][session_id_len:2][challenge_len:2] specs…
+        let mut ch = ClientHello {
+            at,
+            record_version: Version::SSL2,
+            legacy_version: Version(u16::from_be_bytes([b[3], b[4]])),
+            sslv2_format: true,
+            ..ClientHello::default()
+        };
+        if b.len() >= 11 {
+            let specs_len = u16::from_be_bytes([b[5], b[6]]) as usize;
+            let specs = &b[11..(11 + specs_len).min(b.len())];
+            for s in specs.chunks_exact(3) {
+                if s[0] == 0 {
+                    ch.cipher_suites
+                        .push(super::names::CipherSuite(u16::from_be_bytes([s[1], s[2]])));
+                }
+            }
+        }
+        self.facts.at_client_hello = Some(at);
+        self.facts.client_hello = Some(ch);
+        self.facts.hist(Direction::ToServer, 'c', false);
+        self.facts.note("sslv2_client_hello");
+    }
+
+    /// Frames records from `data`; returns how many bytes were used (all, unless the mode changed).
+    fn records(&mut self, dir: Direction, data: &[u8], at: At) -> usize {
+        let d = dir.idx();
+        let mut i = 0;
+        while i < data.len() {
+            if self.dirs[d].mode != Mode::Records {
+                return i;
+            }
+            let st = &mut self.dirs[d];
+            if st.skip > 0 {
+                let take = st.skip.min(data.len() - i);
+                st.skip -= take;
+                i += take;
+                continue;
+            }
+            if st.rec.len() < 5 {
+                let take = (5 - st.rec.len()).min(data.len() - i);
+                st.rec.extend_from_slice(&data[i..i + take]);
+                i += take;
+                if st.rec.len() < 5 {
+                    return i;
+                }
+                if !plausible_header(&st.rec) {
+                    st.rec.clear();
+                    self.lose_sync(dir, "tls_bad_record_header");
+                    return i;
+                }
+                let typ = st.rec[0];
+                let len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
+                let version = Version(u16::from_be_bytes([st.rec[1], st.rec[2]]));
+                self.facts.records[d] += 1;
+                if self.opaque(dir, typ) {
+                    self.dirs[d].rec.clear();
+                    self.dirs[d].skip = len;
+                    self.opaque_record(dir, typ, len, at);
+                    continue;
+                }
+                if len == 0 {
+                    self.dirs[d].rec.clear();
+                    self.record(dir, typ, version, &[], at);
+                }
+                continue;
+            }
+            let len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
+            let have = st.rec.len() - 5;
+            let take = (len - have).min(data.len() - i);
+            st.rec.extend_from_slice(&data[i..i + take]);
+            i += take;
+            if st.rec.len() - 5 == len {
+                let mut rec = std::mem::take(&mut self.dirs[d].rec);
+                let version = Version(u16::from_be_bytes([rec[1], rec[2]]));
+                self.record(dir, rec[0], version, &rec[5..], at);
+                rec.clear();
+                self.dirs[d].rec = rec;
+            }
+        }
+        i
+    }
+
+    /// Whether a record of this type is opaque to us (encrypted), so its body is only counted.
+    fn opaque(&self, dir: Direction, typ: u8) -> bool {
+        let st = &self.dirs[dir.idx()];
+        match typ {
+            content::APPLICATION_DATA | content::HEARTBEAT => true,
+            content::HANDSHAKE | content::ALERT => st.after_ccs,
+            _ => false,
+        }
+    }
+
+    fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
+        let d = dir.idx();
+        let f = &mut self.facts;
+        let rec = EncRecord {
+            at,
+            len,
+            content_type: typ,
+        };
+        f.encrypted_records[d] += 1;
+        f.encrypted_bytes[d] += len as u64;
+        if f.first_encrypted[d].len() < MAX_RECORD_SIZES {
+            f.first_encrypted[d].push(rec);
+        }
+        match typ {
+            content::HANDSHAKE => {
+                // TLS <= 1.2: the first handshake record after ChangeCipherSpec is Finished.
+                if f.finished[d].is_none() {
+                    f.finished[d] = Some(at);
+                    f.hist(dir, 'f', false);
+                    f.last_message[d] = Some(("Finished", at));
+                } else {
+                    f.hist(dir, 'h', true);
+                }
+            }
+            content::ALERT => {
+                f.hist(dir, 'l', false);
+                if f.alerts.len() < ALERTS_KEPT {
+                    f.alerts.push(AlertEvent {
+                        direction: dir,
+                        at,
+                        level: None,
+                        description: None,
+                        encrypted: true,
+                        record_len: len,
+                    });
+                }
+            }
+            content::HEARTBEAT => f.hist(dir, 'b', true),
+            _ => {
+                f.hist(dir, 'd', true);
+                if f.is_tls13() {
+                    self.tls13_record(dir, rec);
+                } else if f.server_hello.is_none() && dir == Direction::ToServer && f.client_hello.is_some() {
+                    // 0-RTT data before the ServerHello, or a stream we joined late.
+                    f.note("application_data_before_server_hello");
+                }
+            }
+        }
+    }
+
+    fn tls13_record(&mut self, dir: Direction, rec: EncRecord) {
+        let p = &mut self.facts.tls13;
+        match dir {
+            Direction::ToClient => {
+                if p.client_first.is_none() {
+                    p.server_flight_records += 1;
+                    p.server_flight_bytes += rec.len;
+                } else {
+                    if p.server_after_client.is_none() {
+                        p.server_after_client = Some(rec);
+                    }
+                    p.server_after_client_records += 1;
+                }
+            }
+            Direction::ToServer => {
+                if p.server_flight_records == 0 {
+                    // Early data before the server's flight.
+                    return;
+                }
+                if p.client_first.is_none() {
+                    p.client_first = Some(rec);
+                }
+                if p.server_after_client.is_none() {
+                    p.client_flight_records += 1;
+                    p.client_flight_bytes += rec.len;
+                }
+            }
+        }
+    }
+
+    /// One complete plaintext record.
+    fn record(&mut self, dir: Direction, typ: u8, version: Version, body: &[u8], at: At) {
+        let d = dir.idx();
+        self.dirs[d].rec_version = version;
+        match typ {
+            content::CHANGE_CIPHER_SPEC => {
+                self.facts.ccs[d].get_or_insert(at);
+                self.facts.hist(dir, 'i', false);
+                // In TLS 1.3 the CCS is a compatibility no-op; records stay type 23 anyway.
+                if !self.facts.is_tls13() && self.facts.hello_retry_request.is_none() {
+                    self.dirs[d].after_ccs = true;
+                }
+            }
+            content::ALERT => {
+                if body.len() % 2 != 0 || body.is_empty() {
+                    self.facts.note("tls_malformed_alert");
+                }
+                for a in body.chunks_exact(2) {
+                    self.facts.hist(dir, 'l', false);
+                    if self.facts.alerts.len() < ALERTS_KEPT {
+                        self.facts.alerts.push(AlertEvent {
+                            direction: dir,
+                            at,
+                            level: Some(a[0]),
+                            description: Some(AlertDescription(a[1])),
+                            encrypted: false,
+                            record_len: body.len(),
+                        });
+                    }
+                }
+            }
+            content::HANDSHAKE => self.handshake_bytes(dir, body, at),
+            _ => {}
+        }
+    }
+
+    fn handshake_bytes(&mut self, dir: Direction, mut body: &[u8], at: At) {
+        let d = dir.idx();
+        if self.dirs[d].hs_skip > 0 {
+            let take = self.dirs[d].hs_skip.min(body.len());
+            self.dirs[d].hs_skip -= take;
+            body = &body[take..];
+        }
+        if body.is_empty() {
+            return;
+        }
+        let mut hs = std::mem::take(&mut self.dirs[d].hs);
+        hs.extend_from_slice(body);
+        let mut pos = 0;
+        while hs.len() - pos >= 4 {
+            let len = u32::from_be_bytes([0, hs[pos + 1], hs[pos + 2], hs[pos + 3]]) as usize;
+            if len > MAX_HANDSHAKE_MESSAGE {
+                self.facts.note("handshake_too_long");
+                let have = hs.len() - pos - 4;
+                self.dirs[d].hs_skip = len - have.min(len);
+                let typ = hs[pos];
+                self.message_seen(dir, typ, at);
+                pos = hs.len();
+                break;
+            }
+            if hs.len() - pos < 4 + len {
+                break;
+            }
+            let msg = &hs[pos..pos + 4 + len];
+            self.message(dir, msg, at);
+            pos += 4 + len;
+        }
+        hs.drain(..pos);
+        self.dirs[d].hs = hs;
+    }
+
+    /// Marks a handshake message seen (history, last message) without parsing its body.
+    fn message_seen(&mut self, dir: Direction, typ: u8, at: At) -> &'static str {
+        let (c, name) = match typ {
+            0 => ('h', "HelloRequest"),
+            1 => ('c', "ClientHello"),
+            2 => ('s', "ServerHello"),
+            4 => ('t', "NewSessionTicket"),
+            8 => ('o', "EncryptedExtensions"),
+            11 => ('x', "Certificate"),
+            12 => ('k', "ServerKeyExchange"),
+            13 => ('r', "CertificateRequest"),
+            14 => ('n', "ServerHelloDone"),
+            15 => ('y', "CertificateVerify"),
+            16 => ('g', "ClientKeyExchange"),
+            20 => ('f', "Finished"),
+            22 => ('u', "CertificateStatus"),
+            _ => ('z', "Unknown"),
+        };
+        self.facts.hist(dir, c, false);
+        self.facts.last_message[dir.idx()] = Some((name, at));
+        name
+    }
+
+    fn message(&mut self, dir: Direction, msg: &[u8], at: At) {
+        let typ = msg[0];
+        let record_version = self.dirs[dir.idx()].rec_version;
+        let f = &mut self.facts;
+        match (typ, dir) {
+            (1, Direction::ToServer) => {
+                let ch = hello::client_hello(msg, record_version, at);
+                match ch {
+                    Some(ch) if f.client_hello.is_none() => {
+                        f.client_hello = Some(ch);
+                        f.at_client_hello = Some(at);
+                    }
+                    Some(ch) => {
+                        if f.client_hello_retry.is_none() {
+                            f.client_hello_retry = Some(ch);
+                        } else {
+                            f.note("extra_client_hello");
+                        }
+                    }
+                    None => f.note("unparsable_client_hello"),
+                }
+                if f.client_hello.is_none() {
+                    // Keep a placeholder so the session is known to have started TLS.
+                    f.client_hello = Some(ClientHello {
+                        at,
+                        ..ClientHello::default()
+                    });
+                    f.at_client_hello = Some(at);
+                }
+            }
+            (2, Direction::ToClient) => match hello::server_hello(msg, at) {
+                Some(sh) if sh.hello_retry => {
+                    f.hist(dir, 'j', false);
+                    f.last_message[1] = Some(("HelloRetryRequest", at));
+                    f.hello_retry_request = Some(sh);
+                    return;
+                }
+                Some(sh) => {
+                    if f.server_hello.is_none() {
+                        f.server_hello = Some(sh);
+                        f.at_server_hello = Some(at);
+                    } else {
+                        f.note("extra_server_hello");
+                    }
+                }
+                None => f.note("unparsable_server_hello"),
+            },
+            (11, Direction::ToClient) if f.server_certificate.is_none() => {
+                f.server_certificate = Some(at);
+                let chain = certificate_chain(msg);
+                f.server_certificate_count = chain.len();
+                if chain.len() > MAX_CERT_CHAIN {
+                    f.note("cert_chain_too_long");
+                }
+                f.server_certificates = chain
+                    .iter()
+                    .take(MAX_CERT_CHAIN)
+                    .map(|c| CertInfo::from_der(c))
+                    .collect();
+            }
+            (11, Direction::ToServer) => {
+                f.client_certificate = Some((at, certificate_chain(msg).len()));
+            }
+            (12, _) => {
+                f.server_key_exchange.get_or_insert(at);
+            }
+            (13, _) => {
+                f.certificate_request.get_or_insert(at);
+            }
+            (14, _) => {
+                f.server_hello_done.get_or_insert(at);
+            }
+            (16, _) => {
+                f.client_key_exchange.get_or_insert(at);
+            }
+            (4, _) => {
+                f.new_session_ticket.get_or_insert(at);
+            }
+            _ => {}
+        }
+        self.message_seen(dir, typ, at);
+    }
+
+    fn gap(&mut self, dir: Direction, len: u64) {
+        let d = dir.idx();
+        let st = &mut self.dirs[d];
+        match st.mode {
+            Mode::Stopped => {}
+            Mode::Start => {
+                // The direction's first bytes are missing: start by searching for a record.
+                st.first.clear();
+                st.mode = Mode::Resync;
+                self.facts.lost_sync[d] += 1;
+            }
+            Mode::Resync => st.rec.clear(),
+            Mode::Records => {
+                let len = len as usize;
+                if st.skip > 0 && len <= st.skip {
+                    // The hole is inside an opaque record we skip anyway.
+                    st.skip -= len;
+                    return;
+                }
+                if st.rec.len() >= 5 {
+                    let rec_len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
+                    let remaining = rec_len - (st.rec.len() - 5);
+                    let was_handshake = st.rec[0] == content::HANDSHAKE;
+                    st.rec.clear();
+                    if was_handshake {
+                        st.hs.clear();
+                        st.hs_skip = 0;
+                        self.facts.handshake_messages_lost[d] += 1;
+                    }
+                    if len < remaining {
+                        // The next record starts right after the damaged one: stay in sync.
+                        self.dirs[d].skip = remaining - len;
+                        self.facts.note("tls_record_damaged_by_gap");
+                        return;
+                    }
+                }
+                self.lose_sync(dir, "tls_lost_sync_after_gap");
+            }
+        }
+    }
+
+    fn lose_sync(&mut self, dir: Direction, key: &'static str) {
+        let d = dir.idx();
+        let st = &mut self.dirs[d];
+        st.mode = Mode::Resync;
+        st.rec.clear();
+        st.skip = 0;
+        if !st.hs.is_empty() {
+            st.hs.clear();
+            self.facts.handshake_messages_lost[d] += 1;
+        }
+        st.hs_skip = 0;
+        self.facts.lost_sync[d] += 1;
+        self.facts.note(key);
+    }
+}
+
+/// DER certificates of a TLS <= 1.2 Certificate message (header included); empty if malformed.
+fn certificate_chain(msg: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    if msg.len() < 7 {
+        return out;
+    }
+    let total = u32::from_be_bytes([0, msg[4], msg[5], msg[6]]) as usize;
+    let mut list = &msg[7..(7 + total).min(msg.len())];
+    while list.len() >= 3 {
+        let n = u32::from_be_bytes([0, list[0], list[1], list[2]]) as usize;
+        if list.len() < 3 + n {
+            break;
+        }
+        out.push(&list[3..3 + n]);
+        list = &list[3 + n..];
+    }
+    out
+}
+
+/// Shows the first bytes of a non-TLS peer safely.
+fn first_bytes(b: &[u8], at: At) -> FirstBytes {
+    let text_like = b
+        .iter()
+        .filter(|c| c.is_ascii_graphic() || matches!(c, b' ' | b'\r' | b'\n' | b'\t'))
+        .count();
+    let is_text = !b.is_empty() && text_like * 10 >= b.len() * 9;
+    let looks_like = if b.starts_with(b"HTTP/") {
+        "HTTP response"
+    } else if [
+        &b"GET "[..],
+        b"POST ",
+        b"HEAD ",
+        b"PUT ",
+        b"OPTIONS ",
+        b"CONNECT ",
+        b"DELETE ",
+    ]
+    .iter()
+    .any(|m| b.starts_with(m))
+    {
+        "HTTP request"
+    } else if b.starts_with(b"SSH-") {
+        "SSH banner"
+    } else if b.starts_with(b"220 ") || b.starts_with(b"220-") {
+        "SMTP/FTP greeting"
+    } else if b.starts_with(b"+OK") || b.starts_with(b"* OK") {
+        "POP3/IMAP greeting"
+    } else if is_text {
+        "text"
+    } else {
+        "binary data"
+    };
+    let shown = if is_text { printable(b) } else { super::cert::hex(b) };
+    FirstBytes { at, shown, looks_like }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    fn at(frame: u64) -> At {
+        At {
+            frame,
+            ts: Timestamp(frame as i64),
+        }
+    }
+
+    fn record(typ: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![typ, 3, 3, (body.len() >> 8) as u8, body.len() as u8];
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn http_answer_is_not_tls() {
+        let mut s = Session::default();
+        s.on_chunk(Direction::ToClient, Chunk::Data(b"HTTP/1.1 400 Bad Request\r\n"), at(3));
+        assert!(s.facts.not_tls[1]);
+        assert_eq!(
+            s.facts.first_bytes[1].as_ref().map(|f| f.looks_like),
+            Some("HTTP response")
+        );
+        assert!(s.outcome_known());
+    }
+
+    #[test]
+    fn plaintext_alert_split_over_chunks() {
+        let bytes = record(content::ALERT, &[2, 40]);
+        for split in 1..bytes.len() {
+            let mut s = Session::default();
+            s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[..split]), at(4));
+            s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[split..]), at(5));
+            let a = s.facts.first_fatal_alert().expect("alert");
+            assert_eq!(a.description, Some(AlertDescription::HANDSHAKE_FAILURE));
+            assert_eq!(a.at.frame, 5);
+        }
+    }
+
+    #[test]
+    fn handshake_message_across_records_and_gap_inside_opaque_record() {
+        // A ServerHelloDone split over two records.
+        let mut s = Session::default();
+        let mut bytes = record(content::HANDSHAKE, &[14, 0]);
+        bytes.extend(record(content::HANDSHAKE, &[0, 0]));
+        s.on_chunk(Direction::ToClient, Chunk::Data(&bytes), at(7));
+        assert_eq!(s.facts.server_hello_done.map(|a| a.frame), Some(7));
+        // An application-data record with a hole inside keeps the deframer in sync.
+        let app = record(content::APPLICATION_DATA, &[0u8; 100]);
+        s.on_chunk(Direction::ToClient, Chunk::Data(&app[..20]), at(8));
+        s.on_chunk(Direction::ToClient, Chunk::Gap(30), at(9));
+        s.on_chunk(Direction::ToClient, Chunk::Data(&app[50..]), at(9));
+        s.on_chunk(
+            Direction::ToClient,
+            Chunk::Data(&record(content::ALERT, &[2, 10])),
+            at(10),
+        );
+        assert_eq!(s.facts.lost_sync[1], 0);
+        assert_eq!(
+            s.facts.first_fatal_alert().and_then(|a| a.description),
+            Some(AlertDescription::UNEXPECTED_MESSAGE)
+        );
+    }
+
+    #[test]
+    fn resync_after_gap_at_unknown_position() {
+        let mut s = Session::default();
+        s.on_chunk(
+            Direction::ToClient,
+            Chunk::Data(&record(content::HANDSHAKE, &[14, 0, 0, 0])),
+            at(1),
+        );
+        s.on_chunk(Direction::ToClient, Chunk::Gap(1000), at(2));
+        let mut junk = vec![0x99u8; 7];
+        junk.extend(record(content::ALERT, &[2, 80]));
+        s.on_chunk(Direction::ToClient, Chunk::Data(&junk), at(3));
+        assert_eq!(s.facts.lost_sync[1], 1);
+        assert_eq!(
+            s.facts.first_fatal_alert().and_then(|a| a.description),
+            Some(AlertDescription::INTERNAL_ERROR)
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics_and_stays_bounded() {
+        let mut s = Session::default();
+        let mut x: u32 = 12345;
+        for i in 0..2000u64 {
+            let chunk: Vec<u8> = (0..(i % 97) as usize)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            let dir = if i % 3 == 0 {
+                Direction::ToClient
+            } else {
+                Direction::ToServer
+            };
+            if i % 50 == 0 {
+                s.on_chunk(dir, Chunk::Gap(i), at(i));
+            }
+            s.on_chunk(dir, Chunk::Data(&chunk), at(i));
+        }
+        assert!(
+            s.dirs.iter().all(|d| d.rec.capacity() <= 2 * (MAX_TLS_RECORD + 5)
+                && d.hs.len() <= MAX_HANDSHAKE_MESSAGE + MAX_TLS_RECORD)
+        );
+    }
+}
