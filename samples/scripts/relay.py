@@ -28,6 +28,7 @@ import argparse
 import fcntl
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -107,14 +108,19 @@ def bridge(a):
     cs = open_if(a.client_if)
     ss = open_if(a.server_if)
     ms = open_if(a.mirror, recv=False) if a.mirror else None
-    out = {cs: ss, ss: cs}
-    names = {cs: a.client_if, ss: a.server_if}
-    s2c_data = 0
-    held = None          # (frame, deadline)
     stats = {"c2s": 0, "s2c": 0, "dropped": 0, "reordered": 0, "mirrored": 0}
     end = time.monotonic() + a.timeout
     log("bridge %s <-> %s%s, timeout %ss" % (
         a.client_if, a.server_if, (", mirror -> %s" % a.mirror) if a.mirror else "", a.timeout))
+    try:
+        _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end)
+    finally:
+        log("done: %s" % stats)
+
+
+def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
+    s2c_data = 0
+    held = None          # (frame, deadline)
 
     def send(sock, frame):
         try:
@@ -174,7 +180,6 @@ def bridge(a):
                 held = None
     if held is not None:
         send(cs, held[0])
-    log("done: %s" % stats)
 
 
 # ---- tun mode ---------------------------------------------------------------
@@ -236,6 +241,7 @@ def main():
     t.add_argument("--timeout", type=float, required=True)
     t.add_argument("--ready-file", default="")
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # so "done: stats" is still logged
     if a.timeout <= 0 or a.timeout > 600:
         p.error("--timeout must be in (0, 600]")
     if a.mode == "bridge":

@@ -22,8 +22,10 @@ pub struct Capture {
     heads: Vec<Head>,
     /// The slot returned last time, to be refilled on the next call.
     refill: Option<usize>,
-    /// Inputs skipped inside directories because they were not captures.
+    /// Files inside directories that could not be read (permission, damage), with the reason.
     pub skipped: Vec<String>,
+    /// Files inside directories skipped quietly because they are not captures (READMEs, notes).
+    pub skipped_non_captures: u64,
     total_size: u64,
 }
 
@@ -32,6 +34,7 @@ impl Capture {
     pub fn open(inputs: &[PathBuf]) -> Result<Capture, CaptureError> {
         let mut readers = Vec::new();
         let mut skipped = Vec::new();
+        let mut skipped_non_captures = 0;
         let mut total_size = 0u64;
         for input in inputs {
             if input.as_os_str() != "-" && input.is_dir() {
@@ -51,7 +54,10 @@ impl Capture {
                             total_size += file_size(&p);
                             readers.push(r);
                         }
-                        Err(e) => skipped.push(e.to_string()),
+                        Err(e) => match e.kind {
+                            CaptureErrorKind::NotACapture { .. } | CaptureErrorKind::Empty => skipped_non_captures += 1,
+                            _ => skipped.push(e.to_string()),
+                        },
                     }
                 }
                 if readers.len() == before {
@@ -65,50 +71,20 @@ impl Capture {
                 readers.push(FileReader::open(input)?);
             }
         }
-        let heads = readers
-            .iter()
-            .map(|_| Head {
-                ts: Timestamp(0),
-                link: LinkType(0),
-                orig_len: 0,
-                data: Vec::new(),
-                live: false,
-            })
-            .collect();
-        let mut cap = Capture {
-            readers,
-            heads,
-            refill: None,
-            skipped,
-            total_size,
-        };
-        if cap.readers.len() > 1 {
-            for i in 0..cap.readers.len() {
-                cap.load(i);
-            }
-        }
-        Ok(cap)
+        Ok(Capture::assemble(readers, skipped, skipped_non_captures, total_size))
     }
 
     /// Builds a capture over already opened readers (tests, stdin).
     pub fn from_readers(readers: Vec<FileReader>) -> Capture {
+        Capture::assemble(readers, Vec::new(), 0, 0)
+    }
+
+    fn assemble(readers: Vec<FileReader>, skipped: Vec<String>, skipped_non_captures: u64, total_size: u64) -> Capture {
         let heads = readers
             .iter()
-            .map(|_| Head {
-                ts: Timestamp(0),
-                link: LinkType(0),
-                orig_len: 0,
-                data: Vec::new(),
-                live: false,
-            })
+            .map(|_| Head { ts: Timestamp(0), link: LinkType(0), orig_len: 0, data: Vec::new(), live: false })
             .collect();
-        let mut cap = Capture {
-            readers,
-            heads,
-            refill: None,
-            skipped: Vec::new(),
-            total_size: 0,
-        };
+        let mut cap = Capture { readers, heads, refill: None, skipped, skipped_non_captures, total_size };
         if cap.readers.len() > 1 {
             for i in 0..cap.readers.len() {
                 cap.load(i);

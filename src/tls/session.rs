@@ -202,11 +202,14 @@ struct DirState {
 pub struct Session {
     dirs: [DirState; 2],
     pub facts: TlsFacts,
+    /// The outcome is known: bytes after this point are not read (identical facts whatever
+    /// the segmentation).
+    done: bool,
 }
 
 impl Decided for Session {
     fn decided(&self) -> bool {
-        self.outcome_known()
+        self.done
     }
 }
 
@@ -219,7 +222,7 @@ impl StreamHandler for Session {
     }
 
     fn wants_data(&self, dir: Direction) -> bool {
-        self.dirs[dir.idx()].mode != Mode::Stopped && !self.outcome_known()
+        self.dirs[dir.idx()].mode != Mode::Stopped && !self.done
     }
 }
 
@@ -244,7 +247,7 @@ impl Session {
 
     fn data(&mut self, dir: Direction, mut data: &[u8], at: At) {
         let d = dir.idx();
-        while !data.is_empty() {
+        while !data.is_empty() && !self.done {
             match self.dirs[d].mode {
                 Mode::Stopped => return,
                 Mode::Start => {
@@ -327,6 +330,7 @@ impl Session {
         self.facts.first_bytes[d] = Some(first_bytes(first, at0));
         self.facts.hist(dir, 'q', false);
         self.dirs[d].mode = Mode::Stopped;
+        self.done = true;
         false
     }
 
@@ -360,7 +364,7 @@ impl Session {
         let d = dir.idx();
         let mut i = 0;
         while i < data.len() {
-            if self.dirs[d].mode != Mode::Records {
+            if self.dirs[d].mode != Mode::Records || self.done {
                 return i;
             }
             let st = &mut self.dirs[d];
@@ -390,11 +394,13 @@ impl Session {
                     self.dirs[d].rec.clear();
                     self.dirs[d].skip = len;
                     self.opaque_record(dir, typ, len, at);
+                    self.done = self.outcome_known();
                     continue;
                 }
                 if len == 0 {
                     self.dirs[d].rec.clear();
                     self.record(dir, typ, version, &[], at);
+                    self.done = self.outcome_known();
                 }
                 continue;
             }
@@ -409,6 +415,7 @@ impl Session {
                 self.record(dir, rec[0], version, &rec[5..], at);
                 rec.clear();
                 self.dirs[d].rec = rec;
+                self.done = self.outcome_known();
             }
         }
         i
