@@ -49,14 +49,19 @@ impl Decided for Recorder {
 fn sample_captures() -> Vec<(PathBuf, Vec<u16>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
     let mut out = Vec::new();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).expect("samples").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("samples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     dirs.sort();
     for d in dirs {
         let mut ports = vec![443u16];
         if let Ok(text) = std::fs::read_to_string(d.join("expected.json")) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                let args: Vec<String> =
-                    v["args"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+                let args: Vec<String> = v["args"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
                 for w in args.windows(2) {
                     if w[0] == "--port" || w[0] == "-p" {
                         if let Ok(p) = w[1].parse() {
@@ -151,7 +156,10 @@ fn facts_key(s: &Session) -> String {
         f.version(),
         f.client_hello.as_ref().and_then(|c| c.server_name.clone()),
         f.server_certificates.len(),
-        f.alerts.iter().map(|a| (a.description, a.encrypted)).collect::<Vec<_>>(),
+        f.alerts
+            .iter()
+            .map(|a| (a.description, a.encrypted))
+            .collect::<Vec<_>>(),
         f.history,
         f.encrypted_records,
     )
@@ -164,7 +172,11 @@ fn verdicts_do_not_depend_on_segmentation() {
     for (dir, ports) in sample_captures() {
         let (conns, end) = run(&dir, ports);
         for c in conns {
-            let ctx = Context { capture_end: end, handshake_timeout_ns: 10_000_000_000, profile: None };
+            let ctx = Context {
+                capture_end: end,
+                handshake_timeout_ns: 10_000_000_000,
+                profile: None,
+            };
             let want = diagnose(&c.tcp, &c.handler.session.facts, &ctx);
             let want_facts = facts_key(&c.handler.session);
             let whole = coalesce(&c.handler.log);
@@ -190,8 +202,20 @@ fn verdicts_do_not_depend_on_segmentation() {
             ];
             for (name, s) in variants {
                 let got = diagnose(&c.tcp, &s.facts, &ctx);
-                assert_eq!(key(&got), key(&want), "{}: connection from frame {} fed {name}", dir.display(), c.tcp.first.frame);
-                assert_eq!(facts_key(&s), want_facts, "{}: connection from frame {} fed {name}", dir.display(), c.tcp.first.frame);
+                assert_eq!(
+                    key(&got),
+                    key(&want),
+                    "{}: connection from frame {} fed {name}",
+                    dir.display(),
+                    c.tcp.first.frame
+                );
+                assert_eq!(
+                    facts_key(&s),
+                    want_facts,
+                    "{}: connection from frame {} fed {name}",
+                    dir.display(),
+                    c.tcp.first.frame
+                );
             }
             checked += 1;
         }

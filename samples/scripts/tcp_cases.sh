@@ -36,6 +36,7 @@ make_certs "$WORK/pki"
 make_rsa_cert "$WORK/pki"
 mkdir -p "$WORK/www"
 head -c 4000   /dev/urandom >"$WORK/www/4k.bin"
+printf "<html><body>tlsdiag sample</body></html>\n" >"$WORK/www/index.html"
 head -c 50000  /dev/urandom >"$WORK/www/50k.bin"
 head -c 300000 /dev/urandom >"$WORK/www/300k.bin"
 chmod -R a+rX "$WORK"
@@ -195,6 +196,31 @@ s_server_www() {
     bg "$ns" "$WORK/server.log" "${S_SERVER[@]}" -accept "$acc" -www "$@"
     SRV_PID=$BGPID
 }
+# nginx_start <listen address:port>: nginx serving $WORK/www with the ECDSA chain (in $NS_S)
+nginx_start() {
+    cat >"$WORK/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx-tmp;
+    server {
+        listen $1 ssl;
+        server_name $SNI;
+        ssl_certificate $WORK/pki/chain.crt;
+        ssl_certificate_key $WORK/pki/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $WORK/www;
+    }
+}
+EOF
+    bg $NS_S "$WORK/server.log" nginx -c "$WORK/nginx.conf"
+    SRV_PID=$BGPID
+}
 curl_ok() {             # curl_ok <ns> <ip> <port> <path> [curl args]  (fails the case if not 200)
     local ns=$1 ip=$2 port=$3 path=$4 code; shift 4
     case $ip in *:*) ip="[$ip]";; esac
@@ -237,7 +263,8 @@ EOF
 # tcp-syn-unanswered-v4
 Made by samples/scripts/tcp_cases.sh: server namespace has \`iptables -A INPUT -p tcp --dport 443 -j DROP\`;
 client \`curl $V_CURL --connect-timeout 4 https://$SNI/\` (resolved to $S4). Linux $V_KERNEL, tcpdump $V_TCPDUMP on the client veth.
-Look for: one SYN plus retransmissions (1 s, 2 s apart), nothing ever comes back; curl gives up after 4 s.
+Look for: one SYN plus 3 retransmissions 1 s apart (linear, not exponential: net.ipv4.tcp_syn_linear_timeouts=$(sysctl -n net.ipv4.tcp_syn_linear_timeouts 2>/dev/null || echo n/a) on Linux >= 6.7);
+nothing ever comes back; curl gives up after 4 s.
 EOF
     case_end
 }
@@ -264,7 +291,7 @@ EOF
 # tcp-syn-unanswered-v6
 Made by samples/scripts/tcp_cases.sh: server namespace has \`ip6tables -A INPUT -p tcp --dport 443 -j DROP\`;
 client \`curl $V_CURL --connect-timeout 4 https://$SNI/\` (resolved to [$S6]). Linux $V_KERNEL, tcpdump $V_TCPDUMP on the client veth.
-Look for: IPv6 SYN plus retransmissions, no answer at all.
+Look for: IPv6 SYN plus 3 retransmissions 1 s apart (tcp_syn_linear_timeouts), no answer at all.
 EOF
     case_end
 }
@@ -388,7 +415,8 @@ EOF
 case_tcp_no_data() {
     case_begin tcp-no-data tcp-no-data.pcap
     ns_setup_direct
-    s_server_www $NS_S 443
+    # nginx, not s_server: OpenSSL s_server answers a connect+close with a decode_error alert (= payload)
+    nginx_start "$S4:443"
     wait_listen $NS_S 443
     cap_start $NS_C veth-c "$CAPF" "tcp port 443"
     nsx $NS_C timeout 5 "$PY" -c "import socket; s=socket.create_connection(('$S4',443),timeout=3); s.close()"
@@ -411,8 +439,9 @@ case_tcp_no_data() {
 EOF
     readme <<EOF
 # tcp-no-data
-Made by samples/scripts/tcp_cases.sh: server \`openssl s_server -www\` (OpenSSL $V_OPENSSL, ECDSA P-256 cert from a private CA);
+Made by samples/scripts/tcp_cases.sh: server nginx $V_NGINX (OpenSSL $V_OPENSSL, ECDSA P-256 cert from a private CA);
 first a Python socket connect()+close() (like \`nc -z\`), then \`curl $V_CURL https://$SNI/\`. Linux $V_KERNEL.
+(nginx closes such a connection silently; openssl s_server would answer it with a fatal decode_error alert, i.e. payload.)
 Look for: stream 0 = SYN/SYN-ACK/ACK/FIN with no payload (not a TLS failure); stream 1 = complete TLS 1.3 session.
 EOF
     case_end
@@ -421,27 +450,7 @@ EOF
 case_tcp_ok_v6() {
     case_begin tcp-ok-v6 tcp-ok-v6.pcap
     ns_setup_direct
-    cat >"$WORK/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx-tmp;
-    server {
-        listen [$S6]:443 ssl;
-        server_name $SNI;
-        ssl_certificate $WORK/pki/chain.crt;
-        ssl_certificate_key $WORK/pki/server.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        root $WORK/www;
-    }
-}
-EOF
-    bg $NS_S "$WORK/server.log" nginx -c "$WORK/nginx.conf"
+    nginx_start "[$S6]:443"
     wait_listen $NS_S 443
     cap_start $NS_C veth-c "$CAPF" "tcp port 443"
     curl_ok $NS_C $S6 443 /4k.bin
@@ -1003,7 +1012,8 @@ lines = [
  ("cap-rotated", "tcpdump -G rotation: one session spans 2 files, second session in file 2", "established, established"),
 ]
 head = "## TCP and capture cases"
-body = [head, "", "Made by `scripts/tcp_cases.sh` (helpers `scripts/lib.sh`, `scripts/relay.py`).", ""]
+body = [head, "", "Made by `samples/scripts/tcp_cases.sh` (root; netns tlsd-cli/tlsd-srv/tlsd-rly; helpers `samples/scripts/lib.sh`,",
+        "`samples/scripts/relay.py`). Line format: case: what -> expected verdict per session.", ""]
 body += ["- `%s`: %s -> %s" % l for l in lines]
 section = "\n".join(body) + "\n"
 text = open(path).read() if os.path.exists(path) else "# tlsdiag samples\n\nLayout and expected.json format: see CONVENTIONS.md.\n"

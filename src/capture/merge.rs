@@ -82,9 +82,22 @@ impl Capture {
     fn assemble(readers: Vec<FileReader>, skipped: Vec<String>, skipped_non_captures: u64, total_size: u64) -> Capture {
         let heads = readers
             .iter()
-            .map(|_| Head { ts: Timestamp(0), link: LinkType(0), orig_len: 0, data: Vec::new(), live: false })
+            .map(|_| Head {
+                ts: Timestamp(0),
+                link: LinkType(0),
+                orig_len: 0,
+                data: Vec::new(),
+                live: false,
+            })
             .collect();
-        let mut cap = Capture { readers, heads, refill: None, skipped, skipped_non_captures, total_size };
+        let mut cap = Capture {
+            readers,
+            heads,
+            refill: None,
+            skipped,
+            skipped_non_captures,
+            total_size,
+        };
         if cap.readers.len() > 1 {
             for i in 0..cap.readers.len() {
                 cap.load(i);
