@@ -171,7 +171,12 @@ impl Analyzer {
     }
 
     /// Decides every connection still open, then the deferred ones; returns the capture summary.
-    pub fn finish(mut self, sink: &mut dyn FnMut(SessionReport)) -> CaptureSummary {
+    pub fn finish(self, sink: &mut dyn FnMut(SessionReport)) -> CaptureSummary {
+        self.finish_with_profiles(sink).0
+    }
+
+    /// As [`Analyzer::finish`], also returning what each server accepted.
+    pub fn finish_with_profiles(mut self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
         let mut done = Vec::new();
         self.table.finish_all(&mut |c| done.push(c));
         let end = self.last_ts;
@@ -196,7 +201,7 @@ impl Analyzer {
                 self.anomaly(k, n);
             }
         }
-        CaptureSummary {
+        let summary = CaptureSummary {
             files: Vec::new(),
             packets: self.frame,
             bytes: self.bytes,
@@ -207,7 +212,10 @@ impl Analyzer {
             ports: self.opts.ports.clone(),
             anomalies: self.anomalies.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             input_problems: Vec::new(),
-        }
+            filter: None,
+            redacted: false,
+        };
+        (summary, self.profiles)
     }
 
     /// Server profiles learned so far (for reports).

@@ -196,7 +196,7 @@ s_server_www() {
     bg "$ns" "$WORK/server.log" "${S_SERVER[@]}" -accept "$acc" -www "$@"
     SRV_PID=$BGPID
 }
-# nginx_start <listen address:port>: nginx serving $WORK/www with the ECDSA chain (in $NS_S)
+# nginx_start <listen address:port> [extra server directives]: nginx serving $WORK/www with the ECDSA chain (in $NS_S)
 nginx_start() {
     cat >"$WORK/nginx.conf" <<EOF
 user root;
@@ -215,6 +215,7 @@ http {
         ssl_certificate_key $WORK/pki/server.key;
         ssl_protocols TLSv1.2 TLSv1.3;
         root $WORK/www;
+        ${2:-}
     }
 }
 EOF
@@ -653,7 +654,8 @@ EOF
 REWRITTEN, not captured as-is: a real \`tcpdump $V_TCPDUMP -i lo\` capture (Linux writes Ethernet for lo) of curl $V_CURL -> openssl s_server -www
 (OpenSSL $V_OPENSSL) on 127.0.0.1:443 in a namespace, re-encoded by the pcaptool.py snippet inside tcp_cases.sh: each 14-byte Ethernet
 header replaced by a 4-byte address family (2 = AF_INET) in the file's (little-endian) byte order, link type 0 (DLT_NULL, as on BSD/macOS lo0).
-Look for: 02 00 00 00 then the IPv4 header; a normal TLS 1.3 handshake.
+Look for: 02 00 00 00 then the IPv4 header; a normal TLS 1.3 handshake. Loopback quirks kept as captured: TCP checksums are not
+filled in (Linux lo checksum offload, "fixed" on) and segments are bigger than 1460 bytes (lo MTU 65536).
 EOF
     case_end
 }
@@ -860,8 +862,9 @@ EOF
     readme <<EOF
 # tcp-stall-pmtu
 Made by samples/scripts/tcp_cases.sh: curl $V_CURL -m 6 -> relay.py bridge with --drop-s2c-larger 1000 -> openssl s_server -www (OpenSSL $V_OPENSSL, RSA-2048 leaf + CA chain).
-Captured on the SERVER side of the relay: the server's first flight (1514-byte frame + a small tail) goes out and is retransmitted with backoff;
-the client only ACKs the tail (SACK) or nothing; after 6 s the client sends FIN. The loss is in the network (no "side" in expected.json).
+Captured on the SERVER side of the relay: the server's first flight (ServerHello..Certificate in a 1514-byte frame + a ~270-byte tail) goes out;
+the tail gets through, so the client answers with a dup ACK carrying SACK for it but never ACKs the first 1448 bytes; the server retransmits them
+with exponential backoff; after 6 s the client sends FIN. The loss is in the network, so expected.json has no "side".
 EOF
     case_end
 }
@@ -904,16 +907,19 @@ EOF
 case_cap_rotated() {
     case_begin cap-rotated cap-rotated-1.pcap
     ns_setup_direct
-    bg $NS_S "$WORK/server.log" sh -c "cd '$WORK/www' && exec ${S_SERVER[*]} -accept 443 -WWW"
+    nginx_start "$S4:443" "limit_rate 64k;"      # paced by the server (curl --limit-rate only paces the reader)
     wait_listen $NS_S 443
     local attempt ok=0 files
     for attempt in 1 2 3; do          # rotation is time based; retry if the split is not as wanted
         rm -rf "$WORK/rot"; mkdir -p "$WORK/rot"; chmod 777 "$WORK/rot"
-        # -G 3: a new file every 3 s (tcpdump -C counts in MB, too coarse for a 300 KB sample)
-        cap_start $NS_C veth-c "$WORK/rot/rot-%s.pcap" "tcp port 443" -G 3
+        # -G 5: a new file when a packet arrives >= 5 s (whole seconds) after the file was opened,
+        # i.e. 4-5 s after the start (tcpdump -C counts in MB, too coarse for a 300 KB sample).
+        # Connection 1 runs from ~1 s to ~5.6 s (300 KB at 64 KiB/s), connection 2 at ~6 s,
+        # long before the next possible rotation (>= 8 s).
+        cap_start $NS_C veth-c "$WORK/rot/rot-%s.pcap" "tcp port 443" -G 5
         sleep 0.7
-        curl_ok $NS_C $S4 443 /300k.bin --limit-rate 120k       # ~2.5 s: crosses the 3 s boundary
-        sleep 0.2
+        curl_ok $NS_C $S4 443 /300k.bin
+        sleep 0.3
         curl_ok $NS_C $S4 443 /4k.bin
         cap_stop
         files=$(ls "$WORK/rot"/rot-*.pcap | sort)
@@ -921,7 +927,9 @@ case_cap_rotated() {
             local f1 f2
             f1=$(echo "$files" | sed -n 1p); f2=$(echo "$files" | sed -n 2p)
             if [ "$(streams "$f1")" = 1 ] && [ "$(streams "$f2")" = 2 ] \
-               && [ "$(n "$f2" "tcp.stream==1 && tcp.flags.syn==1")" = 2 ]; then
+               && [ "$(n "$f2" "tcp.stream==1 && tcp.flags.syn==1")" = 2 ] \
+               && [ "$(n "$f1" "tcp.stream==0 && tcp.len>1000")" -ge 40 ] \
+               && [ "$(n "$f2" "tcp.stream==0 && tcp.len>1000")" -ge 40 ]; then   # conn 1 really spans both
                 cp "$f1" "$CDIR/cap-rotated-1.pcap"; cp "$f2" "$CDIR/cap-rotated-2.pcap"
                 ok=1; break
             fi
@@ -946,8 +954,8 @@ case_cap_rotated() {
 EOF
     readme <<EOF
 # cap-rotated
-Made by samples/scripts/tcp_cases.sh: \`tcpdump $V_TCPDUMP -G 3 -w rot-%s.pcap\` (time rotation; -C counts whole MB, too big here), files renamed
-cap-rotated-1/2.pcap in order. curl $V_CURL --limit-rate 120k GET /300k.bin from openssl s_server -WWW (OpenSSL $V_OPENSSL), then GET /4k.bin.
+Made by samples/scripts/tcp_cases.sh: \`tcpdump $V_TCPDUMP -G 5 -w rot-%s.pcap\` (time rotation; -C counts whole MB, too big here), files renamed
+cap-rotated-1/2.pcap in order. curl $V_CURL GET /300k.bin from nginx $V_NGINX with \`limit_rate 64k\` (OpenSSL $V_OPENSSL), then GET /4k.bin.
 Look for: connection 1 (SYN in file 1, FIN in file 2) must be ONE established session; connection 2 is whole in file 2. Read the files in order.
 EOF
     case_end

@@ -15,6 +15,8 @@
 //! grows.
 
 mod file;
+#[cfg(feature = "live")]
+pub mod live;
 mod merge;
 
 pub use file::FileReader;

@@ -29,6 +29,10 @@ pub enum Format {
     Text,
     /// One JSON document (see docs/schema.json).
     Json,
+    /// One line per session as soon as it is decided, then a summary line (Elastic Common Schema).
+    Ndjson,
+    /// A ticket-ready report: failures grouped by server, name, cause and reason.
+    Markdown,
 }
 
 /// The subcommands.
@@ -39,6 +43,10 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Sniff a live interface (needs the `live` build feature).
     Live(LiveArgs),
+    /// List the network interfaces `live` can capture on (needs the `live` build feature).
+    Interfaces,
+    /// Print the JSON Schema of `analyze --format json` (committed as docs/schema.json).
+    Schema,
     /// Print the catalog of failure reasons.
     Reasons {
         /// As the Markdown table published in docs/reasons.md.
@@ -68,6 +76,30 @@ pub struct AnalyzeArgs {
     /// Text: print a block for every session, not only the failed ones.
     #[arg(long)]
     pub all: bool,
+    /// Keep only sessions with these outcomes (established, failed, incomplete; comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "OUTCOME")]
+    pub outcome: Vec<String>,
+    /// Keep only failures of these causes (timeout, protocol, certificate, cipher).
+    #[arg(long, value_delimiter = ',', value_name = "CAUSE")]
+    pub cause: Vec<String>,
+    /// Keep only failures with these reason ids (see `tlsdiag reasons`).
+    #[arg(long, value_delimiter = ',', value_name = "REASON")]
+    pub reason: Vec<String>,
+    /// Keep only sessions to these servers (IP, IP:PORT or [IPv6]:PORT).
+    #[arg(long, value_delimiter = ',', value_name = "ADDR")]
+    pub server: Vec<String>,
+    /// Keep only sessions whose SNI matches (exact, or `*.example.com`).
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub sni: Vec<String>,
+    /// Replace client addresses by stable pseudonyms (servers, names and certificates stay).
+    #[arg(long)]
+    pub redact: bool,
+    /// Write every packet of the failed sessions to FILE (pcap).
+    #[arg(long, value_name = "FILE")]
+    pub write_failed: Option<PathBuf>,
+    /// Write every packet of the selected sessions (after the filters above) to FILE (pcap).
+    #[arg(long, value_name = "FILE")]
+    pub write_sessions: Option<PathBuf>,
     /// Seconds of silence (packet time) after which a pending handshake is a timeout.
     #[arg(long, value_name = "SECS", default_value_t = crate::limits::DEFAULT_HANDSHAKE_TIMEOUT_SECS)]
     pub handshake_timeout: u64,
@@ -81,11 +113,64 @@ pub struct AnalyzeArgs {
 
 /// Flags of `live`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = LIVE_EXAMPLES)]
 pub struct LiveArgs {
-    /// Interface to sniff.
-    #[arg(short, long)]
+    /// Interface to sniff (see `tlsdiag interfaces`); default: libpcap's first device.
+    #[arg(short, long, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// TLS server port to follow (repeatable).
+    /// TLS server port to follow (repeatable); builds the capture filter.
     #[arg(short, long = "port", value_name = "PORT", default_value = "443")]
     pub ports: Vec<u16>,
+    /// Capture filter (BPF syntax) instead of the one built from --port.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "BYTES", default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(256..=262_144))]
+    pub snaplen: u32,
+    /// Output format: one line per session as soon as it is decided, then a summary.
+    #[arg(short, long, value_enum, default_value_t = LiveFormat::Text)]
+    pub format: LiveFormat,
+    /// Write the verdicts to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop after SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Stop after N captured packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Seconds of silence after which a pending handshake is a timeout.
+    #[arg(long, value_name = "SECS", default_value_t = crate::limits::DEFAULT_HANDSHAKE_TIMEOUT_SECS)]
+    pub handshake_timeout: u64,
+    /// Seconds of silence after which a connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = crate::limits::DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout: u64,
+    /// Connections tracked at once; past it the oldest idle one is decided early.
+    #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_FLOWS)]
+    pub max_flows: usize,
+    /// Save every captured packet to FILE (pcap), to attach to a ticket or analyze again.
+    #[arg(short, long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
 }
+
+/// Output formats of `live`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LiveFormat {
+    /// One line per decided session, then the text summary.
+    Text,
+    /// One JSON line per decided session, then a summary line (Elastic Common Schema).
+    Ndjson,
+}
+
+const LIVE_EXAMPLES: &str = "Examples:
+  tlsdiag live -i eth0                       verdicts of TLS sessions on port 443 as they happen
+  tlsdiag live -i eth0 -p 443 -p 8443 --write repro.pcap
+  tlsdiag live -i any --format ndjson -o verdicts.ndjson --duration 3600
+  tlsdiag interfaces                         the devices to capture on
+
+Ctrl-C or SIGTERM stops the capture: sessions in flight are decided, then the summary.
+Needs root, or: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v tlsdiag)
+Exit status: 0 no failed session, 1 failed sessions found, 2 error.";

@@ -2,19 +2,22 @@
 
 use super::args::{AnalyzeArgs, Cli, Command, Format};
 use crate::capture::Capture;
+use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
 use crate::pipeline::{Analyzer, Options};
-use crate::report::model::{Counts, Report, SessionReport};
-use crate::report::{json, text};
+use crate::report::carve::{self, CarveSet};
+use crate::report::model::{Counts, Report, ServerSummary, SessionReport};
+use crate::report::select::{Redactor, Selection};
+use crate::report::{json, markdown, ndjson, text};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Exit status when no session failed.
-const EXIT_OK: u8 = 0;
+pub(super) const EXIT_OK: u8 = 0;
 /// Exit status when some session failed.
-const EXIT_FAILED_SESSIONS: u8 = 1;
+pub(super) const EXIT_FAILED_SESSIONS: u8 = 1;
 /// Exit status on error.
-const EXIT_ERROR: u8 = 2;
+pub(super) const EXIT_ERROR: u8 = 2;
 
 /// Runs the command and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -30,11 +33,22 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             finish_output(io::stdout().lock().write_all(text.as_bytes()), EXIT_OK)
         }
-        Command::Live(_) => live_unavailable(),
+        #[cfg(feature = "live")]
+        Command::Live(args) => super::live::live(args),
+        #[cfg(feature = "live")]
+        Command::Interfaces => super::live::interfaces(),
+        #[cfg(not(feature = "live"))]
+        Command::Live(_) | Command::Interfaces => live_unavailable(),
         Command::Analyze(args) => analyze(args),
+        Command::Schema => {
+            let schema = schemars::schema_for!(crate::report::model::Report);
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
+            finish_output(io::stdout().lock().write_all(text.as_bytes()), EXIT_OK)
+        }
     }
 }
 
+#[cfg(not(feature = "live"))]
 fn live_unavailable() -> ExitCode {
     eprintln!(
         "tlsdiag: live capture is not in this build; install libpcap (Debian: apt-get install libpcap-dev) and build with `cargo build --release --features live`"
@@ -54,12 +68,29 @@ fn finish_output(r: io::Result<()>, code: u8) -> ExitCode {
 }
 
 fn analyze(args: AnalyzeArgs) -> ExitCode {
+    let selection = match Selection::parse(&args.outcome, &args.cause, &args.reason, &args.server, &args.sni) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let mut capture = match Capture::open(&args.inputs) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tlsdiag: {e}");
             return ExitCode::from(EXIT_ERROR);
         }
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
+                return ExitCode::from(EXIT_ERROR);
+            }
+        },
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let mut ports = args.ports.clone();
     ports.sort_unstable();
@@ -70,10 +101,42 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
     };
-    let mut analyzer = Analyzer::new(opts, true);
+    let streaming = args.format == Format::Ndjson;
+    let mut analyzer = Analyzer::new(opts, !streaming);
     let progress = progress_bar(&capture, args.quiet);
-    let mut sessions: Vec<SessionReport> = Vec::new();
-    let mut sink = |s: SessionReport| sessions.push(s);
+
+    // Sessions pass the filters, feed the carve sets (real addresses), are redacted, then are
+    // either streamed (NDJSON) or kept for the report.
+    let mut counts = Counts::default();
+    let mut kept: Vec<SessionReport> = Vec::new();
+    let mut carve_failed = CarveSet::default();
+    let mut carve_selected = CarveSet::default();
+    let mut redactor = Redactor::default();
+    let mut write_error: Option<io::Error> = None;
+    let mut sink = |mut s: SessionReport| {
+        if !selection.matches(&s) {
+            return;
+        }
+        if s.outcome == Outcome::Failed && args.write_failed.is_some() {
+            carve_failed.add(&s);
+        }
+        if args.write_sessions.is_some() && !s.no_data {
+            carve_selected.add(&s);
+        }
+        if args.redact {
+            redactor.apply(&mut s);
+        }
+        counts.add(&s);
+        if streaming {
+            if write_error.is_none() {
+                if let Err(e) = ndjson::write_session(&mut out, &s).and_then(|_| out.flush()) {
+                    write_error = Some(e);
+                }
+            }
+        } else {
+            kept.push(s);
+        }
+    };
     let mut since_update = 0u64;
     while let Some(p) = capture.next_packet() {
         analyzer.packet(&p, &mut sink);
@@ -88,7 +151,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
-    let mut summary = analyzer.finish(&mut sink);
+    let (mut summary, profiles) = analyzer.finish_with_profiles(&mut sink);
     summary.files = capture.files();
     for (file, stop) in capture.stops() {
         *summary.anomalies.entry(stop.key.to_string()).or_default() += 1;
@@ -101,11 +164,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     for s in &capture.skipped {
         summary.input_problems.push(format!("skipped {s}"));
     }
-    sessions.sort_by_key(|s| (s.first_frame, s.id));
-    let mut counts = Counts::default();
-    for s in &sessions {
-        counts.add(s);
+    if !selection.is_empty() {
+        summary.filter = Some(selection.describe());
     }
+    summary.redacted = args.redact;
+    kept.sort_by_key(|s| (s.first_frame, s.id));
     let code = if counts.failed > 0 {
         EXIT_FAILED_SESSIONS
     } else {
@@ -116,32 +179,50 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         tool: format!("tlsdiag {}", env!("CARGO_PKG_VERSION")),
         capture: summary,
         counts,
-        sessions,
+        servers: ServerSummary::from_profiles(&profiles),
+        sessions: kept,
     };
-    let write = |out: &mut dyn Write| -> io::Result<()> {
-        match args.format {
+    let result = match write_error {
+        Some(e) => Err(e),
+        None => match args.format {
             Format::Text => text::write(
-                out,
+                &mut out,
                 &report,
                 text::TextOptions {
                     quiet: args.quiet,
                     all: args.all,
                 },
             ),
-            Format::Json => json::write(out, &report),
-        }?;
-        out.flush()
+            Format::Json => json::write(&mut out, &report),
+            Format::Ndjson => ndjson::write_summary(&mut out, &report),
+            Format::Markdown => markdown::write(&mut out, &report, &selection.describe(), args.redact),
+        }
+        .and_then(|_| out.flush()),
     };
-    let result = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => write(&mut io::BufWriter::new(f)),
+    for (set, path) in [
+        (&carve_failed, &args.write_failed),
+        (&carve_selected, &args.write_sessions),
+    ] {
+        let Some(path) = path else { continue };
+        match carve::carve(&args.inputs, set, path) {
+            Ok(st) => {
+                if !args.quiet {
+                    eprintln!("tlsdiag: wrote {} packets to {}", st.packets, path.display());
+                }
+                if st.other_link_type > 0 {
+                    eprintln!(
+                        "tlsdiag: warning: {} packets with another link type were left out of {}",
+                        st.other_link_type,
+                        path.display()
+                    );
+                }
+            }
             Err(e) => {
-                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
+                eprintln!("tlsdiag: {e}");
                 return ExitCode::from(EXIT_ERROR);
             }
-        },
-        None => write(&mut io::BufWriter::new(io::stdout().lock())),
-    };
+        }
+    }
     finish_output(result, code)
 }
 

@@ -42,6 +42,10 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     }
     if let Some(f) = &v.failure {
         v.confidence = f.confidence;
+        // Version and cipher failures are explained by what the same server accepted elsewhere.
+        if f.reason == Reason::VersionMismatch || f.reason.cause() == super::Cause::Cipher {
+            v.uses_profile = true;
+        }
     }
     v
 }
@@ -350,13 +354,29 @@ fn owing(tcp: &TcpFacts) -> Direction {
 
 fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
-    let owe = owing(tcp);
-    let silent = owe.sender();
+    let mut owe = owing(tcp);
+    // Data the silent side never acknowledged never reached it: the network lost it, and the
+    // "silent" side was in fact waiting for it.
+    let lost = tcp.unacked(owe.flip());
+    let network_loss = lost > 0 && tcp.dirs[owe.idx()].packets > 0 && tcp.dirs[owe.flip().idx()].retransmissions > 0;
+    if network_loss {
+        owe = owe.flip();
+    }
+    let silent = if network_loss { Side::Network } else { owe.sender() };
     let waiting = owe.flip().sender();
     let server_sent_nothing = tcp.dirs[1].payload_bytes == 0;
     let last_msg = match owe {
         Direction::ToClient => tls.last_message[0],
         Direction::ToServer => tls.last_message[1],
+    };
+    let loss_note = if network_loss {
+        let from = owe.sender();
+        format!(
+            " The {from}'s last {lost} bytes were never acknowledged although it retransmitted {} time(s): they were lost on the path (an MTU black hole drops exactly the large segments of a certificate flight).",
+            tcp.dirs[owe.idx()].retransmissions
+        )
+    } else {
+        String::new()
     };
     let after = last_msg
         .map(|(n, a)| format!("after the {}'s {n} (frame {})", waiting, a.frame))
@@ -387,6 +407,12 @@ fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut 
                 if server_sent_nothing {
                     format!(
                         "{server} never answered the ClientHello; the client gave up after {} and {} the connection.",
+                        secs(waited),
+                        if is_rst { "reset" } else { "closed" }
+                    )
+                } else if network_loss {
+                    format!(
+                        "The handshake stalled {after}: nothing arrived for {}, then the {waiting} {} the connection.{loss_note}",
                         secs(waited),
                         if is_rst { "reset" } else { "closed" }
                     )
@@ -439,7 +465,7 @@ fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut 
                 )
             } else {
                 format!(
-                    "The handshake stalled {after}: the {silent} sent nothing for {}.",
+                    "The handshake stalled {after}: nothing came for {}.{loss_note}",
                     secs(waited)
                 )
             },
@@ -601,11 +627,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
     }
 
     let (reason, confidence, detail) = match desc {
-        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => {
-            let (r, c, d) = cipher_reason(tls, ctx);
-            v.uses_profile = ctx.profile.is_none();
-            (r, c, d)
-        }
+        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => cipher_reason(tls, ctx),
         A::HANDSHAKE_FAILURE if sender == Side::Client && dhe => (
             Reason::WeakParameters,
             Confidence::Medium,

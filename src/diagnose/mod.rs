@@ -23,10 +23,11 @@ pub use profile::{ServerProfile, ServerProfiles};
 
 use crate::capture::Timestamp;
 use crate::flow::{Direction, Side};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// How sure the verdict is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     Low,
@@ -35,7 +36,7 @@ pub enum Confidence {
 }
 
 /// The session's outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Established,
@@ -55,10 +56,13 @@ impl Outcome {
 }
 
 /// One piece of evidence: a frame, its time, the direction and what was seen.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Evidence {
+    /// Frame number, counted from 1 across the whole capture as Wireshark counts them.
     pub frame: u64,
+    /// Time of the frame (RFC 3339, UTC).
     #[serde(serialize_with = "ser_ts")]
+    #[schemars(with = "String")]
     pub ts: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
@@ -78,7 +82,7 @@ pub struct Failure {
 }
 
 /// A warning on an established session.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Warning {
     pub id: &'static str,
     pub detail: String,

@@ -21,7 +21,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// A TCP sequence number: arithmetic and comparison modulo 2^32.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNumber(pub u32);
 
 impl SeqNumber {
@@ -42,7 +42,7 @@ impl SeqNumber {
 }
 
 /// Which way data flows, relative to the client and server roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     ToServer,
@@ -156,7 +156,7 @@ pub enum RoleSource {
 }
 
 /// Why the connection's record was closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndKind {
     Reset,
@@ -186,6 +186,12 @@ pub struct DirFacts {
     pub gap_bytes: u64,
     /// Payload bytes cut by the snap length.
     pub snaplen_missing: u64,
+    /// One past the highest sequence number of data sent in this direction.
+    #[serde(skip)]
+    pub seq_end: Option<SeqNumber>,
+    /// Highest acknowledgment number sent in this direction (covers the other direction's data).
+    #[serde(skip)]
+    pub ack_max: Option<SeqNumber>,
 }
 
 /// Everything TCP says about one connection.
@@ -235,6 +241,14 @@ impl TcpFacts {
         match (c, s) {
             (Some(c), Some(s)) => Some(if c.1.frame <= s.1.frame { c } else { s }),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Bytes of direction `d`'s data that the other side never acknowledged (0 if unknown).
+    pub fn unacked(&self, d: Direction) -> u64 {
+        match (self.dirs[d.idx()].seq_end, self.dirs[d.flip().idx()].ack_max) {
+            (Some(end), Some(ack)) => end.diff(ack).max(0) as u64,
+            _ => 0,
         }
     }
 

@@ -240,6 +240,17 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         } else {
             SeqNumber(seg.seq)
         };
+        {
+            let f = &mut c.tcp.dirs[d];
+            if !seg.payload.is_empty() || seg.missing > 0 {
+                let end = data_seq.plus(seg.payload.len() + seg.missing as usize);
+                f.seq_end = Some(f.seq_end.map_or(end, |e| if end.after(e) { end } else { e }));
+            }
+            if seg.flags.ack {
+                let a = SeqNumber(seg.ack);
+                f.ack_max = Some(f.ack_max.map_or(a, |m| if a.after(m) { a } else { m }));
+            }
+        }
         if !seg.payload.is_empty() || seg.missing > 0 {
             let f = &mut c.tcp.dirs[d];
             f.payload_bytes += seg.payload.len() as u64;
@@ -249,6 +260,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             if c.handler.wants_data(dir) {
                 let handler = &mut c.handler;
                 let mut sink = |chunk: Chunk<'_>| handler.on_chunk(dir, chunk, at);
+                if !c.reasm[d].started() {
+                    // No SYN for this direction: its first bytes may be anywhere in the stream.
+                    sink(Chunk::Gap(0));
+                }
                 let note = c.reasm[d].segment(data_seq, seg.payload, &mut sink);
                 if seg.missing > 0 && !note.retransmission {
                     c.reasm[d].skip_missing(seg.missing as u64, &mut sink);

@@ -3,6 +3,10 @@
 //! Printers only format; they never decide anything. The JSON document carries
 //! `schema_version` (see `docs/schema.json`).
 
+pub mod carve;
 pub mod json;
+pub mod markdown;
 pub mod model;
+pub mod ndjson;
+pub mod select;
 pub mod text;

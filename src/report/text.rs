@@ -171,8 +171,8 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             writeln!(out, "    ({} more events not shown)", s.evidence_truncated)?;
         }
     }
-    if !s.tls.history.is_empty() {
-        writeln!(out, "  History: {}", s.tls.history)?;
+    if !s.handshake.history.is_empty() {
+        writeln!(out, "  History: {}", s.handshake.history)?;
     }
     Ok(())
 }

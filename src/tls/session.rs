@@ -694,10 +694,13 @@ impl Session {
         match st.mode {
             Mode::Stopped => {}
             Mode::Start => {
-                // The direction's first bytes are missing: start by searching for a record.
+                // The direction's first bytes are missing (len > 0) or its start is unknown
+                // (len 0, no SYN seen): search for a record header instead of classifying.
                 st.first.clear();
                 st.mode = Mode::Resync;
-                self.facts.lost_sync[d] += 1;
+                if len > 0 {
+                    self.facts.lost_sync[d] += 1;
+                }
             }
             Mode::Resync => st.rec.clear(),
             Mode::Records => {

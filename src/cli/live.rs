@@ -1,0 +1,584 @@
+//! `tlsdiag live` and `tlsdiag interfaces`: the live run loop (cargo feature `live`).
+//!
+//! What it is: the loop that reads packets from [`LiveCapture`] without blocking, feeds them to
+//! the [`Analyzer`], advances its clock every [`TICK`] on an idle interface, prints each session
+//! the moment it is decided (one text line, or one NDJSON line), and on Ctrl-C, SIGTERM,
+//! `--duration`, `--count` or a closed output decides every session in flight and prints the
+//! summary.
+//!
+//! What it is not: it decides nothing itself, except one thing only the capture can know: a
+//! session open while libpcap reported lost packets gets `confidence: low` and a quality note.
+//!
+//! Guarantees: memory stays flat however long it runs: sessions are written out as they come
+//! and only their counts are kept; the analyzer's caps bound the connections in flight; the
+//! record of packet losses is bounded ([`MAX_DROP_WINDOWS`]).
+
+use super::args::{LiveArgs, LiveFormat};
+use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
+use crate::capture::Timestamp;
+use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
+use crate::diagnose::Outcome;
+use crate::pipeline::{Analyzer, Options};
+use crate::report::model::{Addr, Counts, Report, ServerSummary, SessionReport};
+use crate::report::{ndjson, text};
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often the analyzer's clock advances when no packet comes (so an unanswered SYN is
+/// decided within this long of its handshake timeout).
+const TICK: Duration = Duration::from_millis(200);
+
+/// How far behind the wall clock the ticks run, so a packet stamped by the kernel just before
+/// a tick but not yet read cannot arrive "after" a timeout decided without it.
+const TICK_LAG_NS: i64 = 50_000_000;
+
+/// Sleep between polls of an idle capture: the latency added to a verdict, at most.
+const IDLE_SLEEP: Duration = Duration::from_millis(10);
+
+/// Packets read per round before the stop flag, the clock and the output are looked at again.
+const BATCH: usize = 1024;
+
+/// Packets still read after a stop request (what the kernel buffered before it).
+const DRAIN_AT_STOP: usize = 1 << 16;
+
+/// Loss windows remembered; past it the oldest two merge (a wider window: more sessions
+/// flagged, never fewer).
+const MAX_DROP_WINDOWS: usize = 64;
+
+/// Lists the devices: `tlsdiag interfaces`.
+pub fn interfaces() -> ExitCode {
+    let list = match live::interfaces() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let mut out = io::stdout().lock();
+    let mut r = Ok(());
+    for d in &list {
+        let mut flags = vec![if d.up { "up" } else { "down" }];
+        if d.running {
+            flags.push("running");
+        }
+        if d.loopback {
+            flags.push("loopback");
+        }
+        let mut line = format!("{:<16} {:<22}", d.name, flags.join(","));
+        if !d.addresses.is_empty() {
+            line.push_str(&format!(" {}", d.addresses.join(" ")));
+        }
+        if let Some(desc) = &d.description {
+            line.push_str(&format!("  ({desc})"));
+        }
+        r = r.and_then(|_| writeln!(out, "{}", line.trim_end()));
+    }
+    match r.and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("tlsdiag: cannot write: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Why the capture stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Duration,
+    Count,
+    OutputClosed,
+    ReadError,
+}
+
+impl Stop {
+    fn describe(self) -> &'static str {
+        match self {
+            Stop::Signal => "interrupted",
+            Stop::Duration => "--duration reached",
+            Stop::Count => "--count reached",
+            Stop::OutputClosed => "output closed",
+            Stop::ReadError => "capture error",
+        }
+    }
+}
+
+/// Sniffs an interface: `tlsdiag live`.
+pub fn live(args: LiveArgs) -> ExitCode {
+    let Some(interface) = args.interface.clone().or_else(live::default_interface) else {
+        eprintln!("tlsdiag: no interface to capture on; name one with -i (see `tlsdiag interfaces`)");
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let mut ports = args.ports.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    let cfg = LiveConfig {
+        interface: interface.clone(),
+        filter: args.filter.clone().unwrap_or_else(|| live::port_filter(&ports)),
+        snaplen: args.snaplen,
+        promisc: !args.no_promisc,
+    };
+    let mut cap = match LiveCapture::open(&cfg) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    if let Some(path) = &args.write {
+        if let Err(e) = cap.save_to(path) {
+            return fail(&e);
+        }
+    }
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
+                return ExitCode::from(EXIT_ERROR);
+            }
+        },
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    let signals = Arc::new(AtomicU32::new(0));
+    let handler_signals = Arc::clone(&signals);
+    if let Err(e) = ctrlc::set_handler(move || {
+        if handler_signals.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("tlsdiag: second signal: exiting without the summary");
+            std::process::exit(i32::from(EXIT_ERROR));
+        }
+    }) {
+        eprintln!("tlsdiag: warning: cannot catch Ctrl-C ({e}); stop with --duration or --count");
+    }
+    let opts = Options {
+        ports: ports.clone(),
+        handshake_timeout_secs: args.handshake_timeout,
+        idle_timeout_secs: args.idle_timeout,
+        max_flows: args.max_flows.max(1),
+    };
+    let mut analyzer = Analyzer::new(opts, false);
+    let mut run = Streamer {
+        out,
+        format: args.format,
+        counts: Counts::default(),
+        drops: DropLedger::new(wall_now()),
+        write_error: None,
+        pending_flush: false,
+    };
+    eprintln!(
+        "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}{}; Ctrl-C to stop",
+        cap.link().name(),
+        cfg.filter,
+        cfg.snaplen,
+        if cfg.promisc { "" } else { ", not promiscuous" }
+    );
+
+    let started = Instant::now();
+    let duration = args.duration.map(Duration::from_secs);
+    let mut last_tick = started;
+    let mut last_stats = started;
+    let mut packets: u64 = 0;
+    let mut last_packet_ts: Option<Timestamp> = None;
+    let mut read_error: Option<LiveError> = None;
+    let mut busy = false;
+    let stop = loop {
+        if signals.load(Ordering::SeqCst) > 0 {
+            break Stop::Signal;
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            break Stop::Duration;
+        }
+        if args.count.is_some_and(|n| packets >= n) {
+            break Stop::Count;
+        }
+        if run.write_error.is_some() {
+            break Stop::OutputClosed;
+        }
+        // Losses happen while the buffer is full, that is while busy: look then, and
+        // otherwise at every tick, before deciding the sessions that may have lost packets.
+        if busy || last_stats.elapsed() >= TICK {
+            last_stats = Instant::now();
+            run.drops.poll(&mut cap, wall_now());
+        }
+        let mut got = 0;
+        while got < BATCH && !args.count.is_some_and(|n| packets >= n) {
+            match cap.next_packet() {
+                Ok(Some(p)) => {
+                    last_packet_ts = Some(p.ts);
+                    analyzer.packet(&p, &mut |s| run.session(s));
+                    got += 1;
+                    packets += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if read_error.is_some() {
+            break Stop::ReadError;
+        }
+        busy = got == BATCH;
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            // With packets still waiting, only their time is safe to advance to.
+            let now = match (busy, last_packet_ts) {
+                (true, Some(ts)) => ts,
+                _ => wall_now().add_nanos(-TICK_LAG_NS),
+            };
+            analyzer.tick(now, &mut |s| run.session(s));
+            if let Err(e) = cap.flush_savefile() {
+                eprintln!("tlsdiag: warning: cannot write the capture file: {e}");
+            }
+        }
+        run.flush();
+        if got == 0 {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    };
+
+    // What the kernel buffered before the stop still belongs to the capture.
+    if matches!(stop, Stop::Signal | Stop::Duration) {
+        for _ in 0..DRAIN_AT_STOP {
+            match cap.next_packet() {
+                Ok(Some(p)) => {
+                    analyzer.packet(&p, &mut |s| run.session(s));
+                    packets += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    run.drops.poll(&mut cap, wall_now());
+    if stop != Stop::ReadError && read_error.is_none() {
+        analyzer.tick(wall_now().add_nanos(-TICK_LAG_NS), &mut |s| run.session(s));
+    }
+    let (mut summary, profiles) = analyzer.finish_with_profiles(&mut |s| run.session(s));
+    let save_error = cap.flush_savefile().err();
+    let drops = run.drops.seen;
+    summary.files = vec![format!("interface {interface}")];
+    if drops.kernel > 0 {
+        summary.anomalies.insert("kernel_dropped_packets".into(), drops.kernel);
+    }
+    if drops.interface > 0 {
+        summary
+            .anomalies
+            .insert("interface_dropped_packets".into(), drops.interface);
+    }
+    if drops.total() > 0 {
+        summary.input_problems.push(format!(
+            "the capture lost {} packet(s) ({} dropped by the kernel buffer, {} by the interface); {} session verdict(s) open at the time have low confidence",
+            drops.total(),
+            drops.kernel,
+            drops.interface,
+            run.drops.sessions_affected
+        ));
+    }
+    if let Some(e) = &read_error {
+        summary.input_problems.push(format!("the capture stopped early: {e}"));
+    }
+    let counts = std::mem::take(&mut run.counts);
+    let code = if counts.failed > 0 {
+        EXIT_FAILED_SESSIONS
+    } else {
+        EXIT_OK
+    };
+    let report = Report {
+        schema_version: crate::report::model::SCHEMA_VERSION,
+        tool: format!("tlsdiag {}", env!("CARGO_PKG_VERSION")),
+        capture: summary,
+        counts,
+        servers: ServerSummary::from_profiles(&profiles),
+        sessions: Vec::new(),
+    };
+    run.summary(&report);
+
+    eprintln!(
+        "tlsdiag: {} ({}): {packets} packets captured on {interface} in {:.1} s; {} dropped by the kernel, {} by the interface",
+        stop.describe(),
+        if report.counts.failed > 0 {
+            format!("{} failed of {} sessions", report.counts.failed, report.counts.sessions)
+        } else {
+            format!("{} sessions, none failed", report.counts.sessions)
+        },
+        started.elapsed().as_secs_f64(),
+        drops.kernel,
+        drops.interface
+    );
+    if drops.total() > 0 {
+        eprintln!(
+            "tlsdiag: WARNING: {} packet(s) were lost by the capture; {} verdict(s) may be wrong and say `confidence: low`",
+            drops.total(),
+            run.drops.sessions_affected
+        );
+    }
+    if let Some(e) = save_error {
+        eprintln!("tlsdiag: cannot write the capture file: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    if let Some(path) = &args.write {
+        eprintln!("tlsdiag: saved {packets} packets to {}", path.display());
+    }
+    if let Some(e) = read_error {
+        eprintln!("tlsdiag: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    match run.write_error {
+        None => ExitCode::from(code),
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(code),
+        Some(e) => {
+            eprintln!("tlsdiag: cannot write the verdicts: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn fail(e: &LiveError) -> ExitCode {
+    eprintln!("tlsdiag: {e}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// The wall clock as packet time (the kernel stamps packets with the same clock).
+fn wall_now() -> Timestamp {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => Timestamp::from_parts(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            i64::from(d.subsec_nanos()),
+        ),
+        Err(_) => Timestamp(0),
+    }
+}
+
+/// Writes sessions as they are decided and keeps only their counts.
+struct Streamer {
+    out: Box<dyn Write>,
+    format: LiveFormat,
+    counts: Counts,
+    drops: DropLedger,
+    /// The first write error; once set, nothing more is written and the capture stops.
+    write_error: Option<io::Error>,
+    pending_flush: bool,
+}
+
+impl Streamer {
+    fn session(&mut self, mut s: SessionReport) {
+        self.drops.annotate(&mut s);
+        self.counts.add(&s);
+        if self.write_error.is_some() {
+            return;
+        }
+        let r = match self.format {
+            LiveFormat::Ndjson => ndjson::write_session(&mut *self.out, &s),
+            // Health checks (no data) are counted in the summary, not listed one by one.
+            LiveFormat::Text if s.no_data => return,
+            LiveFormat::Text => writeln!(self.out, "{}", text_line(&s)),
+        };
+        match r {
+            Ok(()) => self.pending_flush = true,
+            Err(e) => self.write_error = Some(e),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending_flush && self.write_error.is_none() {
+            self.pending_flush = false;
+            if let Err(e) = self.out.flush() {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    fn summary(&mut self, report: &Report) {
+        if self.write_error.is_some() {
+            return;
+        }
+        let r = match self.format {
+            LiveFormat::Ndjson => ndjson::write_summary(&mut *self.out, report),
+            LiveFormat::Text => writeln!(self.out).and_then(|_| {
+                text::write(
+                    &mut *self.out,
+                    report,
+                    text::TextOptions {
+                        quiet: true,
+                        ..Default::default()
+                    },
+                )
+            }),
+        };
+        if let Err(e) = r.and_then(|_| self.out.flush()) {
+            self.write_error = Some(e);
+        }
+    }
+}
+
+/// One line per decided session: time, client → server, SNI, outcome, reason, summary.
+fn text_line(s: &SessionReport) -> String {
+    let verdict = match (s.outcome, &s.cause, &s.reason) {
+        (Outcome::Failed, Some(c), Some(r)) => format!("FAILED {c}/{r}"),
+        (Outcome::Established, _, _) => match &s.tls.version {
+            Some(v) => format!("ESTABLISHED TLS {v}"),
+            None => "ESTABLISHED".to_string(),
+        },
+        (o, _, _) => o.id().to_uppercase(),
+    };
+    let confidence = if s.confidence == "high" {
+        String::new()
+    } else {
+        format!(" [confidence {}]", s.confidence)
+    };
+    format!(
+        "{}  {} → {}  {}  {verdict}{confidence}  {}",
+        s.start,
+        addr(&s.client),
+        addr(&s.server),
+        s.server_name().unwrap_or("-"),
+        s.summary
+    )
+}
+
+fn addr(a: &Addr) -> String {
+    if a.ip.contains(':') {
+        format!("[{}]:{}", a.ip, a.port)
+    } else {
+        format!("{}:{}", a.ip, a.port)
+    }
+}
+
+/// A stretch of wall-clock time in which libpcap reported lost packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DropWindow {
+    from: Timestamp,
+    to: Timestamp,
+    lost: u64,
+}
+
+/// Packet losses as time windows, so the sessions open during one can say so.
+struct DropLedger {
+    windows: VecDeque<DropWindow>,
+    /// Totals at the last poll.
+    seen: Drops,
+    last_poll: Timestamp,
+    stats_failed: bool,
+    sessions_affected: u64,
+}
+
+impl DropLedger {
+    fn new(now: Timestamp) -> DropLedger {
+        DropLedger {
+            windows: VecDeque::new(),
+            seen: Drops::default(),
+            last_poll: now,
+            stats_failed: false,
+            sessions_affected: 0,
+        }
+    }
+
+    fn poll(&mut self, cap: &mut LiveCapture, now: Timestamp) {
+        match cap.drops() {
+            Ok(d) => self.record(d, now),
+            Err(e) if !self.stats_failed => {
+                self.stats_failed = true;
+                eprintln!("tlsdiag: warning: libpcap cannot count lost packets here ({e})");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Takes new totals read at `now`.
+    fn record(&mut self, d: Drops, now: Timestamp) {
+        let lost = d.total().saturating_sub(self.seen.total());
+        if lost > 0 {
+            self.windows.push_back(DropWindow {
+                from: self.last_poll,
+                to: now,
+                lost,
+            });
+            if self.windows.len() > MAX_DROP_WINDOWS {
+                if let (Some(a), Some(b)) = (self.windows.pop_front(), self.windows.pop_front()) {
+                    self.windows.push_front(DropWindow {
+                        from: a.from.min(b.from),
+                        to: a.to.max(b.to),
+                        lost: a.lost.saturating_add(b.lost),
+                    });
+                }
+            }
+        }
+        self.seen = d;
+        self.last_poll = now;
+    }
+
+    /// Lowers the confidence of a session decided now that was open during a loss.
+    fn annotate(&mut self, s: &mut SessionReport) {
+        let lost: u64 = self.windows.iter().filter(|w| w.to >= s.start_ts).map(|w| w.lost).sum();
+        if lost == 0 {
+            return;
+        }
+        self.sessions_affected += 1;
+        s.confidence = "low".to_string();
+        s.quality_notes.push(format!(
+            "the capture lost {lost} packet(s) (kernel or interface drops) while this session was open; missing packets can look like a failure"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_parts(s, 0)
+    }
+
+    #[test]
+    fn losses_flag_only_sessions_open_at_the_time() {
+        let mut l = DropLedger::new(ts(100));
+        l.record(Drops::default(), ts(101));
+        l.record(
+            Drops {
+                received: 10,
+                kernel: 3,
+                interface: 1,
+            },
+            ts(102),
+        );
+        assert_eq!(
+            l.windows.iter().copied().collect::<Vec<_>>(),
+            vec![DropWindow {
+                from: ts(101),
+                to: ts(102),
+                lost: 4
+            }]
+        );
+        let lost_for = |l: &DropLedger, start: i64| -> u64 {
+            l.windows.iter().filter(|w| w.to >= ts(start)).map(|w| w.lost).sum()
+        };
+        assert_eq!(lost_for(&l, 90), 4, "open before and during the loss");
+        assert_eq!(lost_for(&l, 103), 0, "started after the loss");
+    }
+
+    #[test]
+    fn loss_windows_stay_bounded() {
+        let mut l = DropLedger::new(ts(0));
+        for i in 1..=1000 {
+            l.record(
+                Drops {
+                    received: 0,
+                    kernel: i,
+                    interface: 0,
+                },
+                ts(i as i64),
+            );
+        }
+        assert!(l.windows.len() <= MAX_DROP_WINDOWS);
+        assert_eq!(l.windows.iter().map(|w| w.lost).sum::<u64>(), 1000);
+        assert_eq!(l.windows.front().map(|w| w.from), Some(ts(0)));
+    }
+}

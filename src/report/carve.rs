@@ -1,0 +1,162 @@
+//! Carving: the packets of chosen sessions written to a small pcap for a ticket.
+//!
+//! The capture is read a second time; a frame is written when it decodes to a TCP segment of a
+//! chosen connection (by 4-tuple) and lies within that session's frame range, so a carved file
+//! never holds packets of other sessions, even when a 4-tuple was reused. The file is a classic
+//! nanosecond pcap that Wireshark and tlsdiag read.
+
+use super::model::SessionReport;
+use crate::capture::{Capture, LinkType, Packet};
+use crate::decode;
+use crate::flow::{Endpoint, FlowKey};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The sessions to carve: 4-tuple → frame ranges.
+#[derive(Clone, Debug, Default)]
+pub struct CarveSet {
+    ranges: HashMap<FlowKey, Vec<(u64, u64)>>,
+    first: Option<u64>,
+    last: u64,
+}
+
+impl CarveSet {
+    /// Adds one session (its real addresses: build the set before any redaction).
+    pub fn add(&mut self, s: &SessionReport) {
+        let (Ok(cip), Ok(sip)) = (s.client.ip.parse::<IpAddr>(), s.server.ip.parse::<IpAddr>()) else {
+            return;
+        };
+        let key = FlowKey::new(
+            Endpoint {
+                ip: cip,
+                port: s.client.port,
+            },
+            Endpoint {
+                ip: sip,
+                port: s.server.port,
+            },
+        );
+        self.ranges.entry(key).or_default().push((s.first_frame, s.last_frame));
+        self.first = Some(self.first.map_or(s.first_frame, |f| f.min(s.first_frame)));
+        self.last = self.last.max(s.last_frame);
+    }
+
+    /// Whether no session was added.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    fn wants(&self, frame: u64, p: &Packet<'_>) -> bool {
+        if self.first.is_none_or(|f| frame < f) || frame > self.last {
+            return false;
+        }
+        let Ok(seg) = decode::decode(p.link, p.data) else {
+            return false;
+        };
+        let key = FlowKey::new(
+            Endpoint {
+                ip: seg.src,
+                port: seg.sport,
+            },
+            Endpoint {
+                ip: seg.dst,
+                port: seg.dport,
+            },
+        );
+        self.ranges
+            .get(&key)
+            .is_some_and(|rs| rs.iter().any(|(a, b)| (*a..=*b).contains(&frame)))
+    }
+}
+
+/// What a carve wrote.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CarveStats {
+    pub packets: u64,
+    /// Frames of chosen sessions left out because their link type differs from the file's.
+    pub other_link_type: u64,
+}
+
+/// Reads the capture again and writes the chosen sessions' packets to `out`.
+pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &Path) -> Result<CarveStats, String> {
+    if inputs.iter().any(|p| p.as_os_str() == "-") {
+        return Err("carving reads the capture twice and cannot read standard input; save it to a file first".into());
+    }
+    let mut cap = Capture::open(inputs).map_err(|e| e.to_string())?;
+    let file = std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut w = PcapWriter::new(BufWriter::new(file));
+    let mut stats = CarveStats::default();
+    let mut frame = 0u64;
+    let io_err = |e: io::Error| format!("cannot write {}: {e}", out.display());
+    while let Some(p) = cap.next_packet() {
+        frame += 1;
+        if frame > set.last {
+            break;
+        }
+        if set.wants(frame, &p) {
+            if w.write(&p).map_err(io_err)? {
+                stats.packets += 1;
+            } else {
+                stats.other_link_type += 1;
+            }
+        }
+    }
+    w.finish().map_err(io_err)?;
+    Ok(stats)
+}
+
+/// A classic pcap writer with nanosecond timestamps; one link type per file.
+pub struct PcapWriter<W: Write> {
+    w: W,
+    link: Option<LinkType>,
+}
+
+impl<W: Write> PcapWriter<W> {
+    /// A writer; the file header is written with the first packet (or at `finish`).
+    pub fn new(w: W) -> PcapWriter<W> {
+        PcapWriter { w, link: None }
+    }
+
+    fn header(&mut self, link: LinkType) -> io::Result<()> {
+        let mut h = Vec::with_capacity(24);
+        h.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&0i32.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&262_144u32.to_le_bytes());
+        h.extend_from_slice(&link.0.to_le_bytes());
+        self.w.write_all(&h)?;
+        self.link = Some(link);
+        Ok(())
+    }
+
+    /// Writes one packet; returns false (and writes nothing) if its link type differs.
+    pub fn write(&mut self, p: &Packet<'_>) -> io::Result<bool> {
+        match self.link {
+            None => self.header(p.link)?,
+            Some(l) if l != p.link => return Ok(false),
+            Some(_) => {}
+        }
+        let secs = p.ts.secs();
+        let nanos = p.ts.0.rem_euclid(1_000_000_000);
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&(secs.clamp(0, u32::MAX as i64) as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&(nanos as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&(p.data.len() as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&p.orig_len.max(p.data.len() as u32).to_le_bytes());
+        self.w.write_all(&h)?;
+        self.w.write_all(p.data)?;
+        Ok(true)
+    }
+
+    /// Writes the header if no packet came, and flushes.
+    pub fn finish(mut self) -> io::Result<()> {
+        if self.link.is_none() {
+            self.header(LinkType::ETHERNET)?;
+        }
+        self.w.flush()
+    }
+}

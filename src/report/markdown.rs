@@ -1,0 +1,315 @@
+//! The Markdown printer: a ticket-ready report. Plain tables and fenced code blocks only, so it
+//! renders the same on GitHub, GitLab and Jira (Markdown mode).
+
+use super::model::{Report, ServerSummary, SessionReport};
+use crate::diagnose::Outcome;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+/// Failure groups shown in full (the table lists them all).
+const GROUPS_DETAILED: usize = 20;
+/// Timeline lines per representative session.
+const TIMELINE_LINES: usize = 24;
+
+/// Sessions sharing server, SNI, cause and reason.
+struct Group<'a> {
+    server: String,
+    sni: String,
+    cause: String,
+    reason: String,
+    sessions: Vec<&'a SessionReport>,
+}
+
+impl Group<'_> {
+    fn clients(&self) -> BTreeMap<&str, usize> {
+        let mut m = BTreeMap::new();
+        for s in &self.sessions {
+            *m.entry(s.client.ip.as_str()).or_default() += 1;
+        }
+        m
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn server_of(s: &SessionReport) -> String {
+    if s.server.ip.contains(':') {
+        format!("[{}]:{}", s.server.ip, s.server.port)
+    } else {
+        format!("{}:{}", s.server.ip, s.server.port)
+    }
+}
+
+/// Writes the Markdown report.
+pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::Result<()> {
+    let c = &r.counts;
+    let cap = &r.capture;
+    writeln!(
+        out,
+        "# TLS handshake failures: {} of {} sessions failed",
+        c.failed, c.sessions
+    )?;
+    writeln!(out)?;
+    writeln!(out, "| | |")?;
+    writeln!(out, "|---|---|")?;
+    let files = if cap.files.is_empty() {
+        "standard input".to_string()
+    } else {
+        cap.files.join(", ")
+    };
+    writeln!(
+        out,
+        "| Capture | {} ({} packets, {} bytes) |",
+        cell(&files),
+        cap.packets,
+        cap.bytes
+    )?;
+    if let (Some(a), Some(b)) = (&cap.first_ts, &cap.last_ts) {
+        writeln!(out, "| Time span | {a} → {b} ({:.1} s) |", cap.duration_s)?;
+    }
+    writeln!(
+        out,
+        "| TLS ports | {} |",
+        cap.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(
+        out,
+        "| Sessions | {}: {} established, {} failed, {} incomplete |",
+        c.sessions, c.established, c.failed, c.incomplete
+    )?;
+    if !c.failed_by_cause.is_empty() {
+        let v: Vec<String> = c.failed_by_cause.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(out, "| Failed by cause | {} |", v.join(" · "))?;
+    }
+    if c.no_data_connections > 0 {
+        writeln!(
+            out,
+            "| TCP connections without data | {} (not counted as sessions) |",
+            c.no_data_connections
+        )?;
+    }
+    if !filter.is_empty() {
+        writeln!(out, "| Filter | `{}` |", cell(filter))?;
+    }
+    if redacted {
+        writeln!(
+            out,
+            "| Client addresses | pseudonymised (198.18.0.0/15, 2001:db8::/32), stable within this report |"
+        )?;
+    }
+    if !cap.anomalies.is_empty() {
+        let v: Vec<String> = cap.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(out, "| Capture anomalies | {} |", cell(&v.join(", ")))?;
+    }
+    writeln!(out)?;
+
+    let groups = groups(r);
+    if groups.is_empty() {
+        writeln!(out, "No failed TLS session in this capture.")?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "## Failures")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| # | Server | SNI | Cause | Reason | Sessions | Clients | First seen | Last seen | Browser would show |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+        for (i, g) in groups.iter().enumerate() {
+            let first = g.sessions.iter().map(|s| s.start.as_str()).min().unwrap_or("");
+            let last = g.sessions.iter().map(|s| s.end.as_str()).max().unwrap_or("");
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | `{}` | {} | {} | {} | {} | {} |",
+                i + 1,
+                g.server,
+                cell(if g.sni.is_empty() { "—" } else { &g.sni }),
+                g.cause,
+                g.reason,
+                g.sessions.len(),
+                g.clients().len(),
+                first,
+                last,
+                cell(g.sessions[0].browser_error.as_deref().unwrap_or(""))
+            )?;
+        }
+        writeln!(out)?;
+        for (i, g) in groups.iter().enumerate().take(GROUPS_DETAILED) {
+            group_section(out, i + 1, g, r)?;
+        }
+        if groups.len() > GROUPS_DETAILED {
+            writeln!(
+                out,
+                "_{} more groups are listed in the table above only._",
+                groups.len() - GROUPS_DETAILED
+            )?;
+            writeln!(out)?;
+        }
+    }
+
+    warnings_section(out, r)?;
+    Ok(())
+}
+
+fn groups(r: &Report) -> Vec<Group<'_>> {
+    let mut map: BTreeMap<(String, String, String, String), Vec<&SessionReport>> = BTreeMap::new();
+    for s in r.sessions.iter().filter(|s| s.outcome == Outcome::Failed) {
+        let key = (
+            server_of(s),
+            s.server_name().unwrap_or("").to_string(),
+            s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
+            s.reason.clone().unwrap_or_default(),
+        );
+        map.entry(key).or_default().push(s);
+    }
+    let mut groups: Vec<Group<'_>> = map
+        .into_iter()
+        .map(|((server, sni, cause, reason), sessions)| Group {
+            server,
+            sni,
+            cause,
+            reason,
+            sessions,
+        })
+        .collect();
+    groups.sort_by(|a, b| b.sessions.len().cmp(&a.sessions.len()).then(a.server.cmp(&b.server)));
+    groups
+}
+
+fn group_section(out: &mut dyn Write, n: usize, g: &Group<'_>, r: &Report) -> io::Result<()> {
+    let rep = g.sessions[0];
+    let sni = if g.sni.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", g.sni)
+    };
+    writeln!(
+        out,
+        "### {n}. {}/{} — {}{sni}: {} session(s)",
+        g.cause,
+        g.reason,
+        g.server,
+        g.sessions.len()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "- **What happened:** {}", rep.summary)?;
+    if let Some(b) = &rep.browser_error {
+        writeln!(out, "- **Browser would show:** {b}")?;
+    }
+    if let Some(h) = &rep.hint {
+        writeln!(out, "- **Fix:** {h}")?;
+    }
+    if let Some(side) = &rep.side {
+        writeln!(out, "- **Ended by:** {side} (confidence {})", rep.confidence)?;
+    }
+    let clients = g.clients();
+    let list: Vec<String> = clients
+        .iter()
+        .take(10)
+        .map(|(ip, k)| if *k > 1 { format!("{ip} ×{k}") } else { ip.to_string() })
+        .collect();
+    writeln!(
+        out,
+        "- **Affected clients ({}):** {}{}",
+        clients.len(),
+        list.join(", "),
+        if clients.len() > 10 { ", …" } else { "" }
+    )?;
+    let repeats: usize = clients.values().filter(|k| **k > 1).count();
+    if repeats > 0 {
+        let versions: BTreeSet<String> = g
+            .sessions
+            .iter()
+            .map(|s| s.handshake.offered_versions.first().cloned().unwrap_or_default())
+            .collect();
+        let fallback = if versions.len() > 1 {
+            format!(
+                "; highest version offered varied ({}): a version fallback",
+                versions.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "- **Repeated attempts:** {repeats} client(s) tried more than once (retries){fallback}"
+        )?;
+    }
+    let explains = g.cause == "cipher" || g.reason == "version_mismatch";
+    if let Some(p) = profile_for(r, rep).filter(|_| explains) {
+        writeln!(
+            out,
+            "- **What this server accepted in {} other session(s):** {}; suites {}{}",
+            p.established,
+            p.versions.join(", "),
+            p.suites.join(", "),
+            if p.groups.is_empty() {
+                String::new()
+            } else {
+                format!("; groups {}", p.groups.join(", "))
+            }
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Representative session #{} ({} → {}, frames {}–{}, started {}):",
+        rep.id, rep.client.ip, g.server, rep.first_frame, rep.last_frame, rep.start
+    )?;
+    writeln!(out)?;
+    writeln!(out, "```")?;
+    writeln!(out, "  frame      time  dir  message")?;
+    for e in rep.evidence.iter().take(TIMELINE_LINES) {
+        writeln!(
+            out,
+            "{:>7} {:>+8.3}s  {}  {}",
+            e.frame,
+            e.ts.secs_since(rep.start_ts),
+            e.direction.map(|d| d.arrow()).unwrap_or("   "),
+            e.what
+        )?;
+    }
+    if rep.evidence.len() > TIMELINE_LINES {
+        writeln!(out, "    … {} more events", rep.evidence.len() - TIMELINE_LINES)?;
+    }
+    writeln!(out, "```")?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn profile_for<'a>(r: &'a Report, s: &SessionReport) -> Option<&'a ServerSummary> {
+    r.servers
+        .iter()
+        .find(|p| p.server.ip == s.server.ip && p.server.port == s.server.port && p.established > 0)
+}
+
+fn warnings_section(out: &mut dyn Write, r: &Report) -> io::Result<()> {
+    let mut rows: BTreeMap<(String, String, &str), (usize, String)> = BTreeMap::new();
+    for s in r.sessions.iter().filter(|s| s.outcome == Outcome::Established) {
+        for w in &s.warnings {
+            let e = rows
+                .entry((server_of(s), s.server_name().unwrap_or("").to_string(), w.id))
+                .or_insert((0, w.detail.clone()));
+            e.0 += 1;
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "## Established sessions with warnings")?;
+    writeln!(out)?;
+    writeln!(out, "| Server | SNI | Warning | Sessions | Detail |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for ((server, sni, id), (n, detail)) in rows {
+        writeln!(
+            out,
+            "| {server} | {} | `{id}` | {n} | {} |",
+            cell(if sni.is_empty() { "—" } else { &sni }),
+            cell(&detail)
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The NDJSON printer: one line per session as soon as it is decided, then one summary line.
+//!
+//! Lines follow the Elastic Common Schema (`@timestamp`, `event.*`, `client.*`, `server.*`,
+//! `network.*`, `tls.*`) so standard log shippers can send them unchanged to Elasticsearch,
+//! OpenSearch or Splunk; everything of ours lives under `tlsdiag.*`, where `tlsdiag.record`
+//! says whether the line is a `session` or the final `summary`.
+
+use super::json::io_error;
+use super::model::{
+    Addr, CaptureSummary, Counts, EventEcs, Handshake, NetworkEcs, Report, SessionReport, TcpReport, TlsReport,
+};
+use crate::diagnose::{Cause, Evidence, Outcome, Warning};
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    #[serde(rename = "@timestamp")]
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a EventEcs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<&'a NetworkEcs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<&'a TlsReport>,
+    tlsdiag: T,
+}
+
+/// Our fields of one session, under `tlsdiag.*`.
+#[derive(Serialize)]
+struct SessionNs<'a> {
+    record: &'static str,
+    schema_version: &'static str,
+    id: u64,
+    outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<Cause>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    side: Option<&'a str>,
+    confidence: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    browser_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete_reason: Option<&'a str>,
+    summary: &'a str,
+    first_frame: u64,
+    last_frame: u64,
+    evidence: &'a [Evidence],
+    warnings: &'a [Warning],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    quality_notes: &'a [String],
+    handshake: &'a Handshake,
+    tcp: &'a TcpReport,
+}
+
+/// Our fields of the summary line.
+#[derive(Serialize)]
+struct SummaryNs<'a> {
+    record: &'static str,
+    schema_version: &'static str,
+    capture: &'a CaptureSummary,
+    counts: &'a Counts,
+}
+
+/// Writes one session as one line.
+pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
+    let line = Line {
+        timestamp: &s.start,
+        event: Some(&s.event),
+        client: Some(&s.client),
+        server: Some(&s.server),
+        network: Some(&s.network),
+        tls: Some(&s.tls),
+        tlsdiag: SessionNs {
+            record: "session",
+            schema_version: super::model::SCHEMA_VERSION,
+            id: s.id,
+            outcome: s.outcome,
+            cause: s.cause,
+            reason: s.reason.as_deref(),
+            side: s.side.as_deref(),
+            confidence: &s.confidence,
+            browser_error: s.browser_error.as_deref(),
+            hint: s.hint.as_deref(),
+            incomplete_reason: s.incomplete_reason.as_deref(),
+            summary: &s.summary,
+            first_frame: s.first_frame,
+            last_frame: s.last_frame,
+            evidence: &s.evidence,
+            warnings: &s.warnings,
+            quality_notes: &s.quality_notes,
+            handshake: &s.handshake,
+            tcp: &s.tcp,
+        },
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
+    out.write_all(b"\n")
+}
+
+/// Writes the final summary line (`tlsdiag.record` = `summary`).
+pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
+    let ts = r.capture.last_ts.clone().unwrap_or_default();
+    let line = Line {
+        timestamp: &ts,
+        event: None,
+        client: None,
+        server: None,
+        network: None,
+        tls: None,
+        tlsdiag: SummaryNs {
+            record: "summary",
+            schema_version: super::model::SCHEMA_VERSION,
+            capture: &r.capture,
+            counts: &r.counts,
+        },
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
+    out.write_all(b"\n")
+}

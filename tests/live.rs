@@ -1,0 +1,590 @@
+//! `tlsdiag live` end to end: a pair of network namespaces joined by a veth, real OpenSSL
+//! servers and clients, tlsdiag sniffing the server's side, SIGINT/SIGTERM at the end.
+//!
+//! Checks: each verdict is streamed before the stop and within a second of being decided; the
+//! summary line after SIGINT; the text format after SIGTERM; the `--write` capture analyzed
+//! offline gives the same verdicts; the one-line errors (no such interface, interface down,
+//! filter, permission).
+//!
+//! Needs root (packet capture and `ip netns`); skips with a message where the machine does not
+//! allow it. Every wait is bounded; only processes started here are stopped, by PID.
+
+#![cfg(feature = "live")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SERVER_IP: &str = "10.77.0.1";
+const CLIENT_IP: &str = "10.77.0.2";
+const PORT_OK: u16 = 443;
+const PORT_EXPIRED: u16 = 8443;
+const PORT_TLS13_ONLY: u16 = 9443;
+const PORT_DROPPED: u16 = 10443;
+/// Seconds; short so the unanswered SYN is decided quickly (SYNs at 0, 1, 3 s → decided at 6 s).
+const HANDSHAKE_TIMEOUT: &str = "3";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tlsdiag")
+}
+
+fn certs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/certs")
+}
+
+/// Runs a command to completion within `limit`; (exit code, stdout, stderr).
+fn run(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
+    let mut child = Proc::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()));
+    let out = child.0.stdout.take().map(drain);
+    let err = child.0.stderr.take().map(drain);
+    let code = child.wait(limit).unwrap_or_else(|| panic!("{cmd:?} did not finish within {limit:?}"));
+    let text = |h: Option<thread::JoinHandle<String>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
+    (code, text(out), text(err))
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Runs a setup command that must succeed.
+fn must(args: &[&str]) {
+    let (code, out, err) = run(Command::new(args[0]).args(&args[1..]), Duration::from_secs(20));
+    assert_eq!(code, 0, "{args:?} failed: {out}{err}");
+}
+
+/// A process started by this test; killed (by its PID) and reaped when dropped.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        Proc(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends a signal by name ("INT", "TERM") to this process only.
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Waits up to `limit` for the exit; the exit code (-1 for a signal), or None on timeout.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Two network namespaces (server, client) joined by a veth pair; deleted when dropped.
+struct Netns {
+    server: String,
+    client: String,
+    server_if: String,
+}
+
+impl Netns {
+    /// None when the machine does not allow network namespaces.
+    fn create() -> Option<Netns> {
+        let pid = std::process::id();
+        let server = format!("tdl-s-{pid}");
+        let client = format!("tdl-c-{pid}");
+        let (code, _, err) = run(Command::new("ip").args(["netns", "add", &server]), Duration::from_secs(10));
+        if code != 0 {
+            eprintln!("SKIP live capture test: `ip netns add` failed: {}", err.trim());
+            return None;
+        }
+        let mut ns = Netns {
+            server: server.clone(),
+            client: String::new(),
+            server_if: format!("tdvs{pid}"),
+        };
+        must(&["ip", "netns", "add", &client]);
+        ns.client = client.clone();
+        let client_if = format!("tdvc{pid}");
+        must(&[
+            "ip", "link", "add", &ns.server_if, "netns", &server, "type", "veth", "peer", "name", &client_if,
+            "netns", &client,
+        ]);
+        for (n, dev, ip) in [(&server, &ns.server_if, SERVER_IP), (&client, &client_if, CLIENT_IP)] {
+            must(&["ip", "-n", n, "addr", "add", &format!("{ip}/24"), "dev", dev]);
+            must(&["ip", "-n", n, "link", "set", dev, "up"]);
+            must(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        }
+        Some(ns)
+    }
+
+    fn exec(&self, ns: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        c
+    }
+
+    /// Drops every packet to `port` in the server namespace (iptables, or nft).
+    fn drop_port(&self, port: u16) {
+        let p = port.to_string();
+        let (code, _, err1) = run(
+            self.exec(&self.server, "iptables")
+                .args(["-A", "INPUT", "-p", "tcp", "--dport", &p, "-j", "DROP"]),
+            Duration::from_secs(10),
+        );
+        if code == 0 {
+            return;
+        }
+        let rules = format!(
+            "add table inet tdl\nadd chain inet tdl input {{ type filter hook input priority 0; }}\nadd rule inet tdl input tcp dport {p} drop\n"
+        );
+        let file = std::env::temp_dir().join(format!("tdl-nft-{}", std::process::id()));
+        std::fs::write(&file, rules).expect("nft rules");
+        let (code, _, err2) = run(
+            self.exec(&self.server, "nft").args(["-f", &file.to_string_lossy()]),
+            Duration::from_secs(10),
+        );
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(code, 0, "cannot drop port {port}: iptables: {err1} nft: {err2}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth, and with it the pair.
+        for n in [&self.server, &self.client] {
+            if !n.is_empty() {
+                let _ = Command::new("ip").args(["netns", "del", n]).status();
+            }
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A line of output and the wall-clock time it was read.
+type Line = (SystemTime, String);
+
+/// Reads lines from a child's pipe into a channel, stamping each.
+fn lines(r: impl Read + Send + 'static) -> Receiver<Line> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send((SystemTime::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until a line satisfies `pred` (keeping every line read in `seen`).
+fn wait_for(rx: &Receiver<Line>, seen: &mut Vec<Line>, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + limit;
+    if seen.iter().any(|(_, l)| pred(l)) {
+        return;
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = pred(&line.1);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!(
+                "no {what} within {limit:?}; lines so far:\n{}",
+                seen.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n")
+            ),
+        }
+    }
+}
+
+/// Reads the rest of the lines until the pipe closes (bounded).
+fn rest(rx: &Receiver<Line>, seen: &mut Vec<Line>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("output did not end within {limit:?}"),
+        }
+    }
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+/// A session line reduced to what must match: server port, client port, outcome, reason.
+fn verdict(v: &serde_json::Value) -> (u64, u64, String, String) {
+    let t = &v["tlsdiag"];
+    (
+        v["server"]["port"].as_u64().unwrap_or(0),
+        v["client"]["port"].as_u64().unwrap_or(0),
+        t["outcome"].as_str().unwrap_or("").to_string(),
+        t["reason"].as_str().unwrap_or("-").to_string(),
+    )
+}
+
+fn is_session_to(line: &str, port: u16) -> bool {
+    serde_json::from_str::<serde_json::Value>(line)
+        .map(|v| v["tlsdiag"]["record"] == "session" && v["server"]["port"] == port)
+        .unwrap_or(false)
+}
+
+/// An RFC 3339 UTC time as seconds since the epoch (the format the reports use).
+fn rfc3339_secs(s: &str) -> f64 {
+    let (date, time) = s.trim_end_matches('Z').split_once('T').expect("rfc3339");
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().expect("time")).collect();
+    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+#[test]
+fn live_capture_streams_verdicts_of_real_tls_sessions() {
+    if !is_root() {
+        eprintln!("SKIP live capture test: needs root (packet capture and network namespaces)");
+        return;
+    }
+    let Some(ns) = Netns::create() else { return };
+    ns.drop_port(PORT_DROPPED);
+    let tmp = std::env::temp_dir().join(format!("tlsdiag-live-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp dir");
+    let pcap = tmp.join("live.pcap");
+    let text_out = tmp.join("live.txt");
+    let certs = certs();
+    let c = |f: &str| certs.join(f).to_string_lossy().into_owned();
+
+    // Servers in the server namespace.
+    let server = |port: u16, cert: &str, key: &str, extra: &[&str]| {
+        let mut cmd = ns.exec(&ns.server, "openssl");
+        cmd.args(["s_server", "-www", "-accept", &port.to_string(), "-cert", &c(cert), "-key", &c(key)])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Proc::spawn(&mut cmd)
+    };
+    let _servers = [
+        server(PORT_OK, "good.pem", "good.key", &[]),
+        server(PORT_EXPIRED, "expired.pem", "expired.key", &[]),
+        server(PORT_TLS13_ONLY, "good.pem", "good.key", &["-tls1_3"]),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = run(ns.exec(&ns.server, "ss").args(["-ltnH"]), Duration::from_secs(5));
+        if [PORT_OK, PORT_EXPIRED, PORT_TLS13_ONLY]
+            .iter()
+            .all(|p| out.contains(&format!(":{p} ")))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the openssl servers did not start listening: {out}");
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    // Two sniffers on the server's veth: NDJSON on stdout (stopped by SIGINT), and text to a
+    // file with other capture options (stopped by SIGTERM).
+    let port_args: Vec<String> = [PORT_OK, PORT_EXPIRED, PORT_TLS13_ONLY, PORT_DROPPED]
+        .iter()
+        .flat_map(|p| ["-p".to_string(), p.to_string()])
+        .collect();
+    let sniffer = |extra: &[&str]| {
+        let mut cmd = ns.exec(&ns.server, bin());
+        cmd.args(["live", "-i", &ns.server_if, "--handshake-timeout", HANDSHAKE_TIMEOUT])
+            .args(&port_args)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut p = Proc::spawn(&mut cmd);
+        let out = lines(p.0.stdout.take().expect("stdout"));
+        let err = lines(p.0.stderr.take().expect("stderr"));
+        (p, out, err)
+    };
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let (mut nd, nd_out, nd_err) = sniffer(&["--format", "ndjson", "--write", &pcap_s]);
+    let text_s = text_out.to_string_lossy().into_owned();
+    let (mut tx, _tx_out, tx_err) = sniffer(&["--format", "text", "-o", &text_s, "--no-promisc", "--snaplen", "65535"]);
+    let mut nd_seen = Vec::new();
+    let mut nd_log = Vec::new();
+    let mut tx_log = Vec::new();
+    wait_for(&nd_err, &mut nd_log, Duration::from_secs(10), "ndjson sniffer start", |l| {
+        l.contains("listening on")
+    });
+    wait_for(&tx_err, &mut tx_log, Duration::from_secs(10), "text sniffer start", |l| {
+        l.contains("listening on")
+    });
+
+    // Real clients in the client namespace.
+    let client = |port: u16, extra: &[&str]| {
+        let mut cmd = ns.exec(&ns.client, "openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("{SERVER_IP}:{port}"),
+            "-servername",
+            "good.test",
+            "-CAfile",
+            &c("ca.pem"),
+            "-verify_return_error",
+            "-brief",
+        ])
+        .args(extra);
+        cmd
+    };
+    let limit = Duration::from_secs(20);
+    let (code, _, err) = run(&mut client(PORT_OK, &[]), limit);
+    assert_eq!(code, 0, "the good handshake failed: {err}");
+    wait_for(&nd_out, &mut nd_seen, limit, "verdict of the good session", |l| {
+        is_session_to(l, PORT_OK)
+    });
+    let (code, _, err) = run(&mut client(PORT_EXPIRED, &[]), limit);
+    assert_ne!(code, 0, "the client accepted an expired certificate: {err}");
+    let (code, _, err) = run(&mut client(PORT_TLS13_ONLY, &["-tls1_2"]), limit);
+    assert_ne!(code, 0, "TLS 1.2 against a TLS 1.3-only server worked: {err}");
+    for port in [PORT_EXPIRED, PORT_TLS13_ONLY] {
+        wait_for(&nd_out, &mut nd_seen, limit, &format!("verdict of the session to {port}"), |l| {
+            is_session_to(l, port)
+        });
+    }
+    // The unanswered SYN: decided by the handshake timeout while the interface is idle.
+    let syn_client = Proc::spawn(
+        client(PORT_DROPPED, &[])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for(&nd_out, &mut nd_seen, limit, "verdict of the unanswered SYN", |l| {
+        is_session_to(l, PORT_DROPPED)
+    });
+    drop(syn_client);
+    // A connection in flight when the capture stops must still be reported.
+    let in_flight = Proc::spawn(
+        client(PORT_DROPPED, &[])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    thread::sleep(Duration::from_millis(400));
+    let streamed = nd_seen.len();
+    let stop_time = SystemTime::now();
+    nd.signal("INT");
+    tx.signal("TERM");
+    let nd_code = nd.wait(Duration::from_secs(15)).expect("tlsdiag live did not stop after SIGINT");
+    let tx_code = tx.wait(Duration::from_secs(15)).expect("tlsdiag live did not stop after SIGTERM");
+    drop(in_flight);
+    rest(&nd_out, &mut nd_seen, Duration::from_secs(10));
+    rest(&nd_err, &mut nd_log, Duration::from_secs(10));
+    rest(&tx_err, &mut tx_log, Duration::from_secs(10));
+    let log = |l: &[Line]| l.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("\n");
+    eprintln!("ndjson sniffer stderr:\n{}", log(&nd_log));
+    eprintln!("text sniffer stderr:\n{}", log(&tx_log));
+
+    // Streamed verdicts.
+    assert_eq!(nd_code, 1, "exit status with failed sessions");
+    let sessions: Vec<(SystemTime, serde_json::Value)> = nd_seen
+        .iter()
+        .map(|(t, l)| (*t, json(l)))
+        .filter(|(_, v)| v["tlsdiag"]["record"] == "session")
+        .collect();
+    let summary = json(&nd_seen.last().expect("a summary line").1);
+    assert_eq!(summary["tlsdiag"]["record"], "summary", "last line is the summary");
+    let got: Vec<(u64, String, String)> = sessions
+        .iter()
+        .map(|(_, v)| {
+            let (sp, _, o, r) = verdict(v);
+            (sp, o, r)
+        })
+        .collect();
+    let want = |p: u16, o: &str, r: &str| (u64::from(p), o.to_string(), r.to_string());
+    assert_eq!(
+        got,
+        vec![
+            want(PORT_OK, "established", "-"),
+            want(PORT_EXPIRED, "failed", "expired"),
+            want(PORT_TLS13_ONLY, "failed", "version_mismatch"),
+            want(PORT_DROPPED, "failed", "syn_unanswered"),
+            want(PORT_DROPPED, "incomplete", "-"),
+        ],
+        "streamed verdicts"
+    );
+    let causes: Vec<&str> = sessions
+        .iter()
+        .map(|(_, v)| v["tlsdiag"]["cause"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(causes, ["-", "certificate", "protocol", "timeout", "-"]);
+    assert_eq!(
+        sessions[0].1["tls"]["client"]["server_name"], "good.test",
+        "SNI in the streamed line"
+    );
+    // Streaming: the first four came before the stop, each within a second of its decision
+    // (the last packet, or for the SYN the last packet plus the handshake timeout).
+    assert!(streamed >= 4, "only {streamed} verdicts before SIGINT");
+    for (i, (read_at, v)) in sessions.iter().enumerate().take(4) {
+        assert!(*read_at < stop_time, "verdict {i} came after SIGINT");
+        let end = rfc3339_secs(v["event"]["end"].as_str().expect("event.end"));
+        let decided = if i == 3 {
+            end + HANDSHAKE_TIMEOUT.parse::<f64>().expect("timeout")
+        } else {
+            end
+        };
+        let delay = epoch_secs(*read_at) - decided;
+        assert!(
+            (-0.5..1.0).contains(&delay),
+            "verdict {i} read {delay:.3} s after it was decided"
+        );
+    }
+    assert!(sessions[4].0 >= stop_time, "the in-flight session is decided at the stop");
+    let counts = &summary["tlsdiag"]["counts"];
+    assert_eq!(counts["sessions"], 5, "summary: {summary}");
+    assert_eq!(counts["established"], 1);
+    assert_eq!(counts["failed"], 3);
+    assert_eq!(counts["incomplete"], 1);
+    assert_eq!(counts["failed_by_cause"]["certificate"], 1);
+    assert_eq!(counts["failed_by_cause"]["protocol"], 1);
+    assert_eq!(counts["failed_by_cause"]["timeout"], 1);
+    let capture = &summary["tlsdiag"]["capture"];
+    assert!(capture["packets"].as_u64().unwrap_or(0) >= 20, "summary: {summary}");
+    assert!(capture["anomalies"].get("kernel_dropped_packets").is_none(), "no drops expected");
+    assert!(log(&nd_log).contains("0 dropped by the kernel"), "drops reported");
+
+    // The text sniffer (other options, stopped by SIGTERM).
+    assert_eq!(tx_code, 1, "text sniffer exit status");
+    let text = std::fs::read_to_string(&text_out).expect("text output");
+    let text_lines: Vec<&str> = text.lines().collect();
+    let expect_text = [
+        "ESTABLISHED TLS 1.3",
+        "FAILED certificate/expired",
+        "FAILED protocol/version_mismatch",
+        "FAILED timeout/syn_unanswered",
+        "INCOMPLETE",
+    ];
+    for (line, want) in text_lines.iter().zip(expect_text) {
+        assert!(line.contains(want), "text line {line:?} lacks {want:?}\n{text}");
+        assert!(line.contains(&format!("→ {SERVER_IP}:")), "{line}");
+    }
+    assert!(text_lines[0].contains(" good.test "), "SNI in the text line: {}", text_lines[0]);
+    assert!(text.contains("  established  1\n"), "{text}");
+    assert!(text.contains("  failed       3"), "{text}");
+    assert!(text.contains("  incomplete   1\n"), "{text}");
+    assert!(text.contains("in interface tdvs"), "{text}");
+
+    // The saved capture gives the same verdicts offline.
+    let mut offline_cmd = Command::new(bin());
+    offline_cmd
+        .args(["analyze", "--format", "ndjson", "--handshake-timeout", HANDSHAKE_TIMEOUT])
+        .args(&port_args)
+        .arg(&pcap);
+    let (code, out, err) = run(&mut offline_cmd, Duration::from_secs(30));
+    assert_eq!(code, 1, "offline analysis of the --write capture: {err}");
+    let mut offline: Vec<_> = out
+        .lines()
+        .map(json)
+        .filter(|v| v["tlsdiag"]["record"] == "session")
+        .map(|v| verdict(&v))
+        .collect();
+    let mut live: Vec<_> = sessions.iter().map(|(_, v)| verdict(v)).collect();
+    offline.sort();
+    live.sort();
+    assert_eq!(offline, live, "offline verdicts of the --write capture");
+    assert!(!live.iter().any(|v| v.1 == 0), "client ports present");
+
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn live_errors_are_one_line_with_status_2() {
+    if !is_root() {
+        eprintln!("SKIP live error test: needs root");
+        return;
+    }
+    let one_line = |args: &[&str], want: &str| {
+        let (code, out, err) = run(Command::new(bin()).args(args), Duration::from_secs(20));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+    };
+    one_line(&["live", "-i", "tdl-nosuch0"], "no such interface");
+    one_line(&["live", "-i", "lo", "--filter", "tcp port 99999"], "does not compile");
+    one_line(&["live", "-i", "lo", "--filter", "not a filter ("], "does not compile");
+    // A fresh namespace's loopback is down.
+    let pid = std::process::id();
+    let name = format!("tdl-e-{pid}");
+    let (code, _, _) = run(Command::new("ip").args(["netns", "add", &name]), Duration::from_secs(10));
+    if code == 0 {
+        let ns = Netns {
+            server: name.clone(),
+            client: String::new(),
+            server_if: String::new(),
+        };
+        let (code, _, err) = run(
+            ns.exec(&name, bin()).args(["live", "-i", "lo"]),
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("interface is down"), "{err}");
+    } else {
+        eprintln!("SKIP interface-down check: `ip netns add` failed");
+    }
+    // Without privileges (as nobody), when setpriv exists and nobody can run the binary.
+    let (code, _, err) = run(
+        Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "live", "-i", "lo"]),
+        Duration::from_secs(20),
+    );
+    if err.contains("permission denied") || code == 2 && err.contains("tlsdiag:") {
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("permission denied") && err.contains("setcap"), "{err}");
+    } else {
+        eprintln!("SKIP permission check: cannot run the binary as nobody ({})", err.trim());
+    }
+}
