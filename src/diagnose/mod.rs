@@ -64,8 +64,10 @@ pub struct Evidence {
     #[serde(serialize_with = "ser_ts")]
     #[schemars(with = "String")]
     pub ts: Timestamp,
+    /// to_server (client→server) or to_client (server→client); absent for capture-level facts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// What was seen, in words (message, alert, TCP flag, silence).
     pub what: String,
 }
 
@@ -84,7 +86,9 @@ pub struct Failure {
 /// A warning on an established session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Warning {
+    /// Warning id: cert_expiring_soon, cert_expired, cert_not_yet_valid, legacy_version, no_forward_secrecy, weak_cipher, sni_not_in_certificate, sha1_signature, weak_rsa_key, self_signed_certificate.
     pub id: &'static str,
+    /// What exactly, in words.
     pub detail: String,
 }
 

@@ -15,7 +15,9 @@ pub const SCHEMA_VERSION: &str = "1.0";
 /// An address and port.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Addr {
+    /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 or 2001:db8::/32.
     pub ip: String,
+    /// TCP port.
     pub port: u16,
 }
 
@@ -31,7 +33,9 @@ impl From<Endpoint> for Addr {
 /// A distinguished name in ECS form.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct DistinguishedName {
+    /// The full distinguished name, RFC 4514 style.
     pub distinguished_name: String,
+    /// The CN attributes.
     pub common_name: Vec<String>,
 }
 
@@ -50,14 +54,23 @@ impl DistinguishedName {
 /// Certificate fields with Elastic Common Schema `x509.*` names, plus our own facts.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct X509 {
+    /// Subject (ECS x509.subject).
     pub subject: DistinguishedName,
+    /// Issuer (ECS x509.issuer).
     pub issuer: DistinguishedName,
+    /// Serial number, hex.
     pub serial_number: String,
+    /// Start of validity (RFC 3339).
     pub not_before: String,
+    /// End of validity (RFC 3339).
     pub not_after: String,
+    /// subjectAltName DNS names and IP addresses.
     pub alternative_names: Vec<String>,
+    /// RSA, EC, DSA ...
     pub public_key_algorithm: String,
+    /// Key size in bits.
     pub public_key_size: usize,
+    /// Signature algorithm (e.g. sha256WithRSAEncryption).
     pub signature_algorithm: String,
 }
 
@@ -82,10 +95,15 @@ impl From<&CertInfo> for X509 {
 /// One certificate of the server's chain, with what we judged of it.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ChainCert {
+    /// Certificate fields (ECS x509 names).
     pub x509: X509,
+    /// SHA-256 fingerprint of the DER certificate, lower-case hex.
     pub sha256: String,
+    /// Subject and issuer are the same name.
     pub self_signed: bool,
+    /// basicConstraints CA:true.
     pub is_ca: bool,
+    /// Why the DER could not be parsed (other fields are then empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
 }
@@ -105,26 +123,33 @@ impl From<&CertInfo> for ChainCert {
 /// ECS `tls.client.*`.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct TlsClientEcs {
+    /// SNI the client asked for (ECS tls.client.server_name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
+    /// Cipher suites the client offered, by IANA name (ECS tls.client.supported_ciphers).
     pub supported_ciphers: Vec<String>,
 }
 
 /// ECS `hash.*`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Hash {
+    /// SHA-256 of the DER certificate, upper-case hex (ECS tls.server.hash.sha256).
     pub sha256: String,
 }
 
 /// ECS `tls.server.*`.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct TlsServerEcs {
+    /// Leaf certificate (ECS tls.server.x509).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub x509: Option<X509>,
+    /// Leaf certificate hash (ECS tls.server.hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<Hash>,
+    /// Leaf certificate notAfter (ECS tls.server.not_after).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+    /// Leaf certificate notBefore (ECS tls.server.not_before).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
 }
@@ -132,38 +157,57 @@ pub struct TlsServerEcs {
 /// ECS `tls.*`: only fields the Elastic Common Schema defines.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct TlsReport {
+    /// Negotiated version ("1.2", "1.3" ...), from the ServerHello (ECS tls.version).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// "tls" or "ssl" (ECS tls.version_protocol).
     pub version_protocol: &'static str,
+    /// Negotiated cipher suite, IANA name (ECS tls.cipher).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cipher: Option<String>,
+    /// Negotiated key-exchange group (ECS tls.curve).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub curve: Option<String>,
+    /// ALPN protocol the server chose (ECS tls.next_protocol).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_protocol: Option<String>,
+    /// The handshake completed (ECS tls.established).
     pub established: bool,
+    /// The session resumed an earlier one (ECS tls.resumed).
     pub resumed: bool,
+    /// ECS tls.client fields.
     pub client: TlsClientEcs,
+    /// ECS tls.server fields (certificates only when sent in clear, TLS <= 1.2).
     pub server: TlsServerEcs,
 }
 
 /// Our handshake details beyond ECS.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Handshake {
+    /// Versions the client offered (supported_versions, else the legacy version), highest first as sent.
     pub offered_versions: Vec<String>,
+    /// Groups from the client's supported_groups extension.
     pub supported_groups: Vec<String>,
+    /// Groups the client sent key shares for (TLS 1.3).
     pub key_share_groups: Vec<String>,
+    /// Application protocols the client offered.
     pub alpn: Vec<String>,
+    /// The client offered a session id, ticket or PSK.
     pub resumption_attempt: bool,
+    /// The ClientHello used the SSLv2-compatible format.
     pub sslv2_format: bool,
+    /// Certificates in the client's Certificate message (0 = empty), when one was sent in clear (TLS <= 1.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_certificate_count: Option<usize>,
+    /// The server sent a CertificateRequest (visible in TLS <= 1.2).
     pub certificate_requested: bool,
+    /// The server sent a HelloRetryRequest (TLS 1.3).
     pub hello_retry_request: bool,
     /// The server's chain as sent, leaf first.
     pub certificate_chain: Vec<ChainCert>,
     /// Message history: client upper case, server lower case (as Zeek's ssl_history).
     pub history: String,
+    /// Alerts seen, plaintext or encrypted, in order.
     pub alerts: Vec<AlertReport>,
     /// Encrypted records seen [client→server, server→client].
     pub encrypted_records: [u64; 2],
@@ -174,12 +218,18 @@ pub struct Handshake {
 /// ECS `event.*` for a session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct EventEcs {
+    /// ECS event.kind: always "event".
     pub kind: &'static str,
+    /// ECS event.category: ["network"].
     pub category: [&'static str; 1],
+    /// ECS event.type: ["connection"].
     #[serde(rename = "type")]
     pub kind_type: [&'static str; 1],
+    /// ECS event.dataset: "tlsdiag.session".
     pub dataset: &'static str,
+    /// First packet of the session (RFC 3339, UTC).
     pub start: String,
+    /// Last packet of the session (RFC 3339, UTC).
     pub end: String,
     /// Nanoseconds.
     pub duration: i64,
@@ -190,74 +240,119 @@ pub struct EventEcs {
 /// ECS `network.*`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct NetworkEcs {
+    /// Always "tcp".
     pub transport: &'static str,
+    /// "ipv4" or "ipv6".
     #[serde(rename = "type")]
     pub ip_type: &'static str,
+    /// Always "tls".
     pub protocol: &'static str,
 }
 
 /// An alert in the report.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct AlertReport {
+    /// Frame of the record that carried the alert.
     pub frame: u64,
+    /// Sender: client or server.
     pub from: String,
+    /// warning, fatal, or unknown when encrypted.
     pub level: String,
+    /// RFC name of the alert (e.g. handshake_failure), or "encrypted".
     pub description: String,
+    /// The alert was encrypted (its content cannot be read).
     pub encrypted: bool,
+    /// Payload length of the alert record in bytes.
     pub record_len: usize,
 }
 
 /// TCP facts of a session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct TcpReport {
+    /// SYNs the client sent (retransmissions included).
     pub syn_count: u32,
+    /// A SYN-ACK was seen.
     pub syn_ack: bool,
+    /// The connection began before the capture (no SYN or SYN-ACK seen).
     pub midstream: bool,
+    /// How the connection's record ended (reset, closed, handshake_timeout, idle_timeout, capture_end, evicted).
     pub end: EndKind,
+    /// Packets [client→server, server→client].
     pub packets: [u64; 2],
+    /// Payload bytes [client→server, server→client].
     pub payload_bytes: [u64; 2],
+    /// Segments whose bytes had all been seen before [client→server, server→client].
     pub retransmissions: [u32; 2],
+    /// Segments that arrived ahead of a hole [client→server, server→client].
     pub out_of_order: [u32; 2],
+    /// Holes never filled [client→server, server→client].
     pub gaps: [u32; 2],
+    /// Bytes in those holes [client→server, server→client].
     pub gap_bytes: [u64; 2],
 }
 
 /// One session's record.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SessionReport {
+    /// Session number in the order sessions were decided.
     pub id: u64,
+    /// The client (sender of the SYN, else by port).
     pub client: Addr,
+    /// The server (the followed port).
     pub server: Addr,
+    /// First packet of the session (RFC 3339, UTC).
     pub start: String,
+    /// Last packet of the session (RFC 3339, UTC).
     pub end: String,
+    /// Milliseconds from the first to the last packet.
     pub duration_ms: f64,
+    /// Frame number of the first packet (from 1, across the whole capture).
     pub first_frame: u64,
+    /// Frame number of the last packet.
     pub last_frame: u64,
+    /// established, failed or incomplete.
     pub outcome: Outcome,
+    /// Failed sessions: timeout, protocol, certificate or cipher.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// Failed sessions: a reason id from docs/reasons.md.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Failed sessions: who ended the handshake (client, server, network, unknown): the sender of the alert, RST or FIN, or for timeouts the peer that went silent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<String>,
+    /// high (explicit evidence), medium (inferred from sizes and timing), low (capture quality limits what can be said).
     pub confidence: String,
+    /// Failed sessions: the error a browser (Chrome) most likely showed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub browser_error: Option<String>,
+    /// Failed sessions: one line on what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Incomplete sessions: midstream, capture_ended, one_direction, or no_data for TCP connections without payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
+    /// One sentence for a ticket.
     pub summary: String,
+    /// Key events in frame order: frame, time, direction, what.
     pub evidence: Vec<Evidence>,
-    #[serde(skip_serializing_if = "is_zero")]
+    /// Evidence entries left out by the cap.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub evidence_truncated: u32,
+    /// Established sessions: problems worth fixing before they fail.
     pub warnings: Vec<Warning>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Capture-quality problems that lowered the confidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quality_notes: Vec<String>,
+    /// ECS event fields.
     pub event: EventEcs,
+    /// ECS network fields.
     pub network: NetworkEcs,
+    /// ECS tls fields (only fields ECS defines).
     pub tls: TlsReport,
+    /// Handshake details beyond ECS.
     pub handshake: Handshake,
+    /// TCP facts of the connection.
     pub tcp: TcpReport,
     #[serde(skip)]
     pub start_ts: Timestamp,
@@ -435,15 +530,23 @@ fn resumed(tls: &TlsFacts) -> bool {
 /// Counts and facts of the whole capture.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CaptureSummary {
+    /// Input files, in the order given.
     pub files: Vec<String>,
+    /// Frames read (all link types and protocols).
     pub packets: u64,
+    /// Captured bytes of all frames.
     pub bytes: u64,
+    /// Time of the first frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_ts: Option<String>,
+    /// Time of the last frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_ts: Option<String>,
+    /// Seconds from the first to the last frame.
     pub duration_s: f64,
+    /// TCP segments to or from the followed ports.
     pub tcp_packets_on_ports: u64,
+    /// TLS server ports followed.
     pub ports: Vec<u16>,
     /// Non-fatal problems by key (corrupt blocks, fragments, snaplen cuts, caps breached …).
     pub anomalies: BTreeMap<String, u64>,
@@ -459,13 +562,21 @@ pub struct CaptureSummary {
 /// Session counts.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Counts {
+    /// TLS sessions (TCP connections on the followed ports that carried data or failed at TCP level).
     pub sessions: u64,
+    /// Sessions whose handshake completed.
     pub established: u64,
+    /// Sessions that failed (each has a cause and reason).
     pub failed: u64,
+    /// Sessions that cannot be judged (capture started or ended mid-handshake, one direction only).
     pub incomplete: u64,
+    /// TCP connections that carried no data (health checks), not counted as sessions.
     pub no_data_connections: u64,
+    /// Failed sessions per cause id.
     pub failed_by_cause: BTreeMap<String, u64>,
+    /// Failed sessions per reason id.
     pub failed_by_reason: BTreeMap<String, u64>,
+    /// Established sessions per warning id.
     pub warnings: BTreeMap<String, u64>,
 }
 
@@ -497,11 +608,17 @@ impl Counts {
 /// What one server accepted in the established sessions of the capture.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ServerSummary {
+    /// Server address and port.
     pub server: Addr,
+    /// Established sessions with this server in the capture.
     pub established: u64,
+    /// TLS versions it negotiated.
     pub versions: Vec<String>,
+    /// Cipher suites it chose.
     pub suites: Vec<String>,
+    /// Key-exchange groups it chose.
     pub groups: Vec<String>,
+    /// Server names (SNI) clients asked it for.
     pub server_names: Vec<String>,
 }
 
@@ -527,11 +644,16 @@ impl ServerSummary {
 /// The whole report.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Report {
+    /// Version of this document's layout; a change that breaks readers changes the major number.
     pub schema_version: &'static str,
+    /// The program and version that wrote the document.
     pub tool: String,
+    /// What was read.
     pub capture: CaptureSummary,
+    /// Session counts.
     pub counts: Counts,
     /// What each server accepted in established sessions (explains version and cipher failures).
     pub servers: Vec<ServerSummary>,
+    /// Every session, in capture order.
     pub sessions: Vec<SessionReport>,
 }

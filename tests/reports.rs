@@ -1,0 +1,370 @@
+//! Reports for tickets and pipelines: Markdown groups and counts, JSON against the committed
+//! schema, NDJSON streaming, carve-and-reanalyze, redaction.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The case directories under samples/cases, with their extra args.
+fn cases() -> Vec<(PathBuf, Vec<String>)> {
+    let mut v: Vec<(PathBuf, Vec<String>)> = std::fs::read_dir(root().join("samples/cases"))
+        .expect("cases")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join("expected.json").is_file())
+        .map(|d| {
+            let exp: Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).expect("read")).expect("json");
+            let args = exp["args"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            (d, args)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn capture_of(case: &str) -> PathBuf {
+    let dir = root().join("samples/cases").join(case);
+    let mut f: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("case")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains(".pcap"))
+        .collect();
+    f.sort();
+    f.remove(0)
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = bin().args(args).output().expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    dir.join(name)
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let (code, generated) = run(&["schema"]);
+    assert_eq!(code, 0);
+    let committed = std::fs::read_to_string(root().join("docs/schema.json")).expect("docs/schema.json");
+    assert!(
+        committed == generated,
+        "docs/schema.json is out of date: regenerate it with `cargo run -- schema > docs/schema.json`"
+    );
+}
+
+#[test]
+fn json_of_every_sample_validates_against_the_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema.json")).expect("schema")).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let mut n = 0;
+    for (dir, args) in cases() {
+        let mut a: Vec<String> = vec!["analyze".into(), "--format".into(), "json".into()];
+        a.extend(args);
+        a.push(dir.to_string_lossy().into_owned());
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (code, out) = run(&refs);
+        assert!(code == 0 || code == 1, "{}: exit {code}", dir.display());
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {}", dir.display(), errors.join("; "));
+        n += doc["sessions"].as_array().map(|s| s.len()).unwrap_or(0);
+    }
+    assert!(n > 70, "only {n} sessions validated");
+}
+
+#[test]
+fn markdown_groups_failures_with_counts_causes_and_hints() {
+    let pcap = capture_of("tls-mixed");
+    let (code, md) = run(&["analyze", "--format", "markdown", pcap.to_str().expect("utf8")]);
+    assert_eq!(code, 1);
+    assert!(
+        md.starts_with("# TLS handshake failures: 6 of 8 sessions failed"),
+        "{md}"
+    );
+    assert!(md.contains("| Sessions | 8: 2 established, 6 failed, 0 incomplete |"));
+    // One table row per (server, SNI, cause, reason) with its count.
+    for (cause, reason) in [
+        ("certificate", "expired"),
+        ("certificate", "unknown_ca"),
+        ("certificate", "hostname_mismatch"),
+        ("cipher", "no_shared_cipher"),
+        ("protocol", "version_mismatch"),
+        ("timeout", "server_silent"),
+    ] {
+        let row = format!("| 127.0.0.1:443 | good.test | {cause} | `{reason}` | 1 | 1 |");
+        assert!(md.contains(&row), "missing row {row}\n{md}");
+        assert!(md.contains(&format!("{cause}/{reason} — 127.0.0.1:443 (good.test): 1 session(s)")));
+    }
+    assert!(md.contains("- **Fix:** Renew the certificate"));
+    assert!(md.contains("ERR_CERT_DATE_INVALID"));
+    // Every group has a timeline in a fenced block.
+    assert_eq!(md.matches("```\n  frame").count(), 6);
+    // No established session shows up as a failure group.
+    assert!(!md.contains("| established |"));
+}
+
+#[test]
+fn markdown_lists_warnings_of_established_sessions() {
+    let pcap = capture_of("tls12-warn-expiring");
+    let (code, md) = run(&["analyze", "-f", "markdown", pcap.to_str().expect("utf8")]);
+    assert_eq!(code, 0);
+    assert!(md.contains("No failed TLS session"));
+    assert!(md.contains("## Established sessions with warnings"));
+    assert!(md.contains("`cert_expiring_soon`"));
+}
+
+#[test]
+fn ndjson_lines_parse_one_by_one_and_end_with_a_summary() {
+    let pcap = capture_of("tls-mixed");
+    let (code, out) = run(&["analyze", "--format", "ndjson", pcap.to_str().expect("utf8")]);
+    assert_eq!(code, 1);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 9, "8 sessions + summary");
+    for l in &lines[..8] {
+        assert_eq!(l["tlsdiag"]["record"], "session");
+        assert!(l["@timestamp"].is_string() && l["client"]["ip"].is_string() && l["server"]["port"].is_number());
+        assert!(l["event"]["outcome"].is_string());
+        assert!(l.get("outcome").is_none(), "own fields live under tlsdiag.*");
+    }
+    let last = &lines[8];
+    assert_eq!(last["tlsdiag"]["record"], "summary");
+    assert_eq!(last["tlsdiag"]["counts"]["failed"], 6);
+    let failures = lines.iter().filter(|l| l["event"]["outcome"] == "failure").count();
+    assert_eq!(failures, 6);
+}
+
+#[test]
+fn ndjson_streams_verdicts_before_the_capture_ends() {
+    let pcap = std::fs::read(capture_of("tls-mixed")).expect("read");
+    let mut child = bin()
+        .args(["analyze", "--format", "ndjson", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Half of the capture: the first sessions are closed in it.
+    stdin.write_all(&pcap[..pcap.len() / 2]).expect("write");
+    stdin.flush().expect("flush");
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a verdict before the end of input");
+    let v: Value = serde_json::from_str(&first).expect("json");
+    assert_eq!(v["tlsdiag"]["record"], "session");
+    stdin.write_all(&pcap[pcap.len() / 2..]).expect("write");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rest = Vec::new();
+    while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        rest.push(l);
+    }
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(rest.len() + 1, 9);
+}
+
+/// (client port, outcome, reason) of every session.
+fn verdicts(doc: &Value) -> Vec<(u64, String, String)> {
+    let mut v: Vec<(u64, String, String)> = doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            (
+                s["client"]["port"].as_u64().unwrap_or(0),
+                s["outcome"].as_str().unwrap_or("").to_string(),
+                s["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn carved_failures_reanalyze_to_the_same_failures_and_nothing_else() {
+    for case in [
+        "tls-mixed",
+        "tcp-syn-unanswered-v4",
+        "cap-pcapng-two-interfaces",
+        "tcp-stall-pmtu",
+    ] {
+        let pcap = capture_of(case);
+        let carved = tmp(&format!("{case}-failed.pcap"));
+        let (code, out) = run(&[
+            "analyze",
+            "-f",
+            "json",
+            "--write-failed",
+            carved.to_str().expect("utf8"),
+            pcap.to_str().expect("utf8"),
+        ]);
+        assert_eq!(code, 1, "{case}");
+        let doc: Value = serde_json::from_str(&out).expect("json");
+        let want: Vec<_> = verdicts(&doc).into_iter().filter(|v| v.1 == "failed").collect();
+        let (code2, out2) = run(&["analyze", "-f", "json", carved.to_str().expect("utf8")]);
+        assert_eq!(code2, 1, "{case}: carved file");
+        let again = verdicts(&serde_json::from_str(&out2).expect("json"));
+        assert_eq!(again, want, "{case}: the carved file holds exactly the failed sessions");
+    }
+}
+
+#[test]
+fn carving_selected_sessions_by_filter() {
+    let pcap = capture_of("tls-mixed");
+    let carved = tmp("cert-failures.pcap");
+    let (code, _) = run(&[
+        "analyze",
+        "--cause",
+        "certificate",
+        "--write-sessions",
+        carved.to_str().expect("utf8"),
+        pcap.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 1);
+    let (_, out) = run(&["analyze", "-f", "json", carved.to_str().expect("utf8")]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let reasons: Vec<String> = verdicts(&doc).into_iter().map(|v| v.2).collect();
+    let mut sorted = reasons.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec!["expired", "hostname_mismatch", "unknown_ca"]);
+}
+
+#[test]
+fn filters_select_and_are_validated() {
+    let pcap = capture_of("tls-mixed");
+    let p = pcap.to_str().expect("utf8");
+    let (_, out) = run(&["analyze", "-f", "json", "--outcome", "established", p]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["counts"]["sessions"], 2);
+    assert_eq!(doc["counts"]["failed"], 0);
+    let (code, out) = run(&[
+        "analyze",
+        "-f",
+        "json",
+        "--reason",
+        "server_silent,expired",
+        "--server",
+        "127.0.0.1:443",
+        p,
+    ]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["counts"]["failed"], 2);
+    assert_eq!(
+        doc["capture"]["filter"],
+        "reason=server_silent,expired server=127.0.0.1:443"
+    );
+    let (_, out) = run(&["analyze", "-f", "json", "--sni", "*.nowhere.test", p]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["counts"]["sessions"], 0);
+    let bad = bin().args(["analyze", "--cause", "certs", p]).output().expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown cause 'certs'"));
+}
+
+#[test]
+fn redaction_leaves_no_client_address_in_any_output() {
+    // Client 10.77.x.1 and server 10.77.x.2 live in namespaces, so the two differ.
+    for case in ["tcp-server-silent", "cap-pcapng-two-interfaces", "tcp-ok-v6"] {
+        let pcap = capture_of(case);
+        let p = pcap.to_str().expect("utf8");
+        let (_, plain) = run(&["analyze", "-f", "json", p]);
+        let doc: Value = serde_json::from_str(&plain).expect("json");
+        let clients: Vec<String> = doc["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| s["client"]["ip"].as_str().unwrap_or("").to_string())
+            .collect();
+        let server = doc["sessions"][0]["server"]["ip"].as_str().unwrap_or("").to_string();
+        assert!(!clients.is_empty());
+        for format in ["text", "json", "ndjson", "markdown"] {
+            let (_, out) = run(&["analyze", "--all", "--redact", "-f", format, p]);
+            for c in &clients {
+                assert!(!out.contains(c.as_str()), "{case} {format}: client {c} leaked");
+            }
+            if format != "markdown" {
+                // Markdown lists failures only; the others list every session.
+                assert!(out.contains(&server), "{case} {format}: server address must stay");
+            }
+        }
+    }
+    // Stable pseudonyms: the same client gets the same pseudonym within a report.
+    let (_, out) = run(&[
+        "analyze",
+        "-f",
+        "json",
+        "--redact",
+        capture_of("tls-mixed").to_str().expect("utf8"),
+    ]);
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let ips: std::collections::BTreeSet<&str> = doc["sessions"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .filter_map(|s| s["client"]["ip"].as_str())
+        .collect();
+    assert_eq!(ips.len(), 1, "one client in tls-mixed, one pseudonym: {ips:?}");
+    assert_eq!(doc["capture"]["redacted"], true);
+}
+
+#[test]
+fn report_file_reads_back() {
+    let out = tmp("r.md");
+    let (code, stdout) = run(&[
+        "analyze",
+        "-f",
+        "markdown",
+        "-o",
+        out.to_str().expect("utf8"),
+        capture_of("tls-mixed").to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    let mut s = String::new();
+    std::fs::File::open(Path::new(&out))
+        .expect("open")
+        .read_to_string(&mut s)
+        .expect("read");
+    assert!(s.contains("## Failures"));
+}
