@@ -77,6 +77,17 @@ impl Skip {
 
 const ETH_PPPOE_SESSION: u16 = 0x8864;
 
+/// Decodes one frame that was captured whole or cut by the snap length (`was_cut`): only a cut
+/// frame can be missing payload; otherwise an IP length larger than the frame is a lie of the
+/// header and nothing is reported missing.
+pub fn decode_frame(link: LinkType, data: &[u8], was_cut: bool) -> Result<TcpSegment<'_>, Skip> {
+    let mut seg = decode(link, data)?;
+    if !was_cut {
+        seg.missing = 0;
+    }
+    Ok(seg)
+}
+
 /// Decodes one frame.
 pub fn decode(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let sliced = match link {
@@ -140,13 +151,16 @@ fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>,
     }
 }
 
-/// PPPoE session header (6 bytes) + PPP protocol (2 bytes) → the IP packet.
+/// PPPoE session header (6 bytes) + PPP protocol (2 bytes) → the IP packet, limited to the
+/// PPPoE length (Ethernet padding follows short frames).
 fn pppoe_ip(p: &[u8]) -> Result<&[u8], Skip> {
     if p.len() < 8 {
         return Err(Skip::Malformed("short_pppoe"));
     }
+    let len = u16::from_be_bytes([p[4], p[5]]) as usize;
+    let end = (6 + len).clamp(8, p.len());
     match u16::from_be_bytes([p[6], p[7]]) {
-        0x0021 | 0x0057 => Ok(&p[8..]),
+        0x0021 | 0x0057 => Ok(&p[8..end]),
         _ => Err(Skip::NotIp),
     }
 }
@@ -186,6 +200,14 @@ fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
         return Err(Skip::Fragment);
     }
     if ip_payload.ip_number != etherparse::IpNumber::TCP {
+        if ip_payload.ip_number == etherparse::IpNumber::UDP {
+            if let Some(TransportSlice::Udp(u)) = &s.transport {
+                // GTP-U, Geneve, VXLAN: tunnels we do not open; say so rather than stay silent.
+                if matches!(u.destination_port(), 2152 | 6081 | 4789) {
+                    return Err(Skip::Malformed("tunnel_not_decoded"));
+                }
+            }
+        }
         return Err(Skip::NotTcp);
     }
     let Some(TransportSlice::Tcp(tcp)) = &s.transport else {

@@ -109,7 +109,7 @@ impl Analyzer {
             frame: self.frame,
             ts: p.ts,
         };
-        match decode::decode(p.link, p.data) {
+        match decode::decode_frame(p.link, p.data, (p.orig_len as usize) > p.data.len()) {
             Ok(seg) => {
                 if !self.table.wants(&seg) {
                     return;

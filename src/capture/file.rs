@@ -6,12 +6,12 @@
 
 use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_CAPTURE_BLOCK;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const INITIAL_BUFFER: usize = 1 << 20;
+const INITIAL_BUFFER: usize = 4 << 20;
 
 /// Counts bytes read from the underlying file (before decompression), for progress display.
 struct Counting<R> {
@@ -131,19 +131,30 @@ impl FileReader {
             kind,
         };
         let raw_bytes = Arc::new(AtomicU64::new(0));
-        let mut br = BufReader::with_capacity(
-            64 * 1024,
-            Counting {
-                inner: raw,
-                count: raw_bytes.clone(),
-            },
-        );
-        let head = br.fill_buf().map_err(|e| err(CaptureErrorKind::Io(e)))?;
+        let mut counted = Counting {
+            inner: raw,
+            count: raw_bytes.clone(),
+        };
+        // Peek at the first bytes to recognise gzip, then read them again through the chain.
+        let mut head = Vec::with_capacity(2);
+        while head.len() < 2 {
+            let mut b = [0u8; 2];
+            match counted.read(&mut b[..2 - head.len()]) {
+                Ok(0) => break,
+                Ok(n) => head.extend_from_slice(&b[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(CaptureErrorKind::Io(e))),
+            }
+        }
         let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let chained = io::Cursor::new(head).chain(counted);
         let src: Box<dyn Read + Send> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(br))
+            Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+                256 * 1024,
+                chained,
+            )))
         } else {
-            Box::new(br)
+            Box::new(chained)
         };
         let mut r = FileReader {
             name: name.clone(),
@@ -191,14 +202,15 @@ impl FileReader {
             if self.eof {
                 return Ok(false);
             }
-            if self.buf.len() - self.start < need {
-                // Compact, then grow if the block is larger than the buffer.
+            if self.start > 0 {
+                // Move the (small) remainder to the front so every read fills most of the buffer.
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-                if self.buf.len() < need {
-                    self.buf.resize(need.next_power_of_two(), 0);
-                }
+            }
+            if self.buf.len() < need {
+                // A block larger than the buffer (bounded by MAX_CAPTURE_BLOCK).
+                self.buf.resize(need.next_power_of_two(), 0);
             }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,

@@ -101,6 +101,20 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         return tcp_only(tcp, ctx, v);
     }
 
+    // A connection joined late whose last record is cut off: the capture misses packets
+    // (a filtered or sampled capture), so silence proves nothing.
+    let closed = tcp.first_rst().is_some() || tcp.first_fin().is_some();
+    if tcp.midstream && !closed && !tls.handshake_complete() && tls.pending_record.iter().any(|n| *n > 0) {
+        return incomplete(
+            v,
+            "capture_ended",
+            Confidence::Low,
+            format!(
+                "The capture holds only part of this connection to {server} (no SYN, and its last TLS record is cut off), so the handshake cannot be judged."
+            ),
+        );
+    }
+
     // A start outside the capture.
     if tls.client_hello.is_none() && !tls.not_tls[0] {
         if tcp.midstream || tls.lost_sync[0] > 0 {
@@ -191,7 +205,14 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
             }
         }
         if let (Some(c), Some(s)) = (p.client_first, p.server_after_client) {
-            if !alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_records == 1 {
+            // A sealed close_notify answering the client's own close is not a rejection.
+            let client_closed_before = tcp
+                .dir(Direction::ToServer)
+                .fin
+                .or(tcp.dir(Direction::ToServer).rst)
+                .is_some_and(|a| a.frame < s.at.frame);
+            if !alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_records == 1 && !client_closed_before
+            {
                 let (reason, what) = if p.client_flight_bytes >= CLIENT_FLIGHT_WITH_CERT {
                     (Reason::ClientCertificateRejected, "rejected the client's certificate")
                 } else {
@@ -342,9 +363,16 @@ fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
 }
 
 /// Who must speak next: the side that did not send the last handshake data.
-fn owing(tcp: &TcpFacts) -> Direction {
-    let c = tcp.dirs[0].last_data.map(|a| a.frame).unwrap_or(0);
-    let s = tcp.dirs[1].last_data.map(|a| a.frame).unwrap_or(0);
+fn owing(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
+    // Handshake progress (records that move the handshake on), else raw TCP data.
+    let last = |i: usize| {
+        tls.last_progress[i]
+            .or(tcp.dirs[i].last_data)
+            .map(|a| a.frame)
+            .unwrap_or(0)
+    };
+    let c = last(0);
+    let s = last(1);
     if s > c {
         Direction::ToServer
     } else {
@@ -354,7 +382,7 @@ fn owing(tcp: &TcpFacts) -> Direction {
 
 fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
-    let mut owe = owing(tcp);
+    let mut owe = owing(tcp, tls);
     // Data the silent side never acknowledged never reached it: the network lost it, and the
     // "silent" side was in fact waiting for it.
     let lost = tcp.unacked(owe.flip());

@@ -20,6 +20,10 @@ use std::collections::{BinaryHeap, HashMap};
 /// How long a finished connection's 4-tuple absorbs stray packets (nanoseconds of packet time).
 const LINGER_NS: i64 = 5_000_000_000;
 
+/// How long the tombstone lives after a late packet: retransmissions of a final segment back off
+/// exponentially (0.2 s, 0.4 s … 25 s), so once they start, keep absorbing them for a minute.
+const LATE_LINGER_NS: i64 = 60_000_000_000;
+
 /// SYNs remembered per connection for the evidence.
 const SYNS_KEPT: usize = 8;
 
@@ -197,7 +201,15 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                         self.release(slot);
                         self.create(key, at, seg, src, dst, out)
                     } else {
+                        // Late retransmissions keep the tombstone alive, so they never start a
+                        // phantom connection however long the peer keeps retransmitting.
                         self.counters.late_packets += 1;
+                        let new_until = at.ts.add_nanos(LATE_LINGER_NS);
+                        if let Slot::Tombstone { until, .. } = &mut self.slots[slot] {
+                            if new_until > *until {
+                                *until = new_until;
+                            }
+                        }
                         return;
                     }
                 }
@@ -205,6 +217,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             },
             None => self.create(key, at, seg, src, dst, out),
         };
+        // The timer set at creation used the idle timeout; the handshake timeout applies once
+        // the connection waits for an answer (its first SYN or first payload), so re-arm then.
+        let was_pending = matches!(&self.slots[slot], Slot::Live(c) if !c.handler.decided() && self.pending(c));
         let Slot::Live(c) = &mut self.slots[slot] else { return };
         let dir = if c.tcp.client == src {
             Direction::ToServer
@@ -299,6 +314,13 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             self.finish(slot, EndKind::Reset, out);
         } else if both_fin {
             self.finish(slot, EndKind::Closed, out);
+        } else if !was_pending {
+            if let Slot::Live(c) = &self.slots[slot] {
+                if !c.handler.decided() && self.pending(c) {
+                    let due = self.deadline(c);
+                    self.timers.push(Reverse((due, slot, self.gens[slot])));
+                }
+            }
         }
     }
 

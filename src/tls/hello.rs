@@ -120,6 +120,9 @@ pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<Clien
 
 /// Parses a ServerHello (or HelloRetryRequest) handshake message (header included).
 pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
+    if let Some(sh) = draft_server_hello(msg, at) {
+        return Some(sh);
+    }
     let (_, parsed) = tls_parser::parse_tls_message_handshake(msg).ok()?;
     let tls_parser::TlsMessage::Handshake(tls_parser::TlsMessageHandshake::ServerHello(sh)) = parsed else {
         return None;
@@ -141,6 +144,34 @@ pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
             51 if data.len() >= 2 => out.group = Some(Group(u16::from_be_bytes([data[0], data[1]]))),
             41 => out.psk_accepted = true,
             16 => out.alpn = alpn_list(data).into_iter().next(),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// TLS 1.3 drafts up to 21 sent a ServerHello without session id and compression:
+/// version(2) random(32) cipher_suite(2) extensions. tls-parser reads only draft 18 of them.
+fn draft_server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
+    let body = msg.get(4..)?;
+    let version = Version(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    if version.0 & 0xff00 != 0x7f00 || version.0 & 0xff > 21 {
+        return None;
+    }
+    let cipher = u16::from_be_bytes([*body.get(34)?, *body.get(35)?]);
+    let mut out = ServerHello {
+        at,
+        legacy_version: version,
+        version,
+        cipher_suite: CipherSuite(cipher),
+        ..ServerHello::default()
+    };
+    let ext = body.get(36..).map(skip_len16).unwrap_or(&[]);
+    for (typ, data) in extensions(ext) {
+        match typ {
+            // key_share was 40 before draft 23, 51 after.
+            40 | 51 if data.len() >= 2 => out.group = Some(Group(u16::from_be_bytes([data[0], data[1]]))),
+            41 => out.psk_accepted = true,
             _ => {}
         }
     }

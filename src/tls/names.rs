@@ -31,13 +31,15 @@ impl Version {
             Version::TLS12 => "1.2".into(),
             Version::TLS13 => "1.3".into(),
             Version(v) if v & 0xff00 == 0x7f00 => format!("1.3-draft{}", v & 0xff),
+            Version(v) if v & 0xff00 == 0x7e00 || v & 0xff00 == 0xfb00 => format!("1.3-experiment-0x{v:04x}"),
             Version(v) => format!("0x{v:04x}"),
         }
     }
 
-    /// Whether this is TLS 1.3 (or a TLS 1.3 draft).
+    /// Whether this is TLS 1.3, a TLS 1.3 draft (0x7fNN), or one of the experiment versions
+    /// browsers and Facebook deployed during the drafts (0x7eNN, 0xfbNN).
     pub fn is_tls13(self) -> bool {
-        self == Version::TLS13 || self.0 & 0xff00 == 0x7f00
+        self == Version::TLS13 || matches!(self.0 & 0xff00, 0x7f00 | 0x7e00 | 0xfb00)
     }
 }
 
@@ -46,7 +48,7 @@ impl fmt::Display for Version {
         match *self {
             Version::SSL2 => f.write_str("SSL 2.0"),
             Version::SSL3 => f.write_str("SSL 3.0"),
-            v if v.0 >> 8 == 3 || v.0 & 0xff00 == 0x7f00 => write!(f, "TLS {}", v.short()),
+            v if v.0 >> 8 == 3 || v.is_tls13() => write!(f, "TLS {}", v.short()),
             v => write!(f, "version 0x{:04x}", v.0),
         }
     }

@@ -108,6 +108,12 @@ pub struct TlsFacts {
     pub at_server_hello: Option<At>,
     #[serde(skip)]
     pub at_client_hello: Option<At>,
+    /// The last record that moved the handshake on, per direction (heartbeats excluded).
+    #[serde(skip)]
+    pub last_progress: [Option<At>; 2],
+    /// Bytes of a record still expected when the data stopped, per direction (a cut-off record
+    /// means the capture misses packets, or the sender stopped mid-record).
+    pub pending_record: [usize; 2],
     /// The last handshake message name per direction and where (for "stalled after X").
     pub last_message: [Option<(&'static str, At)>; 2],
 }
@@ -165,6 +171,16 @@ impl TlsFacts {
     }
 }
 
+/// What the first bytes of a direction are.
+enum Start {
+    Tls,
+    /// An SSLv2-format record of `total` bytes (header included).
+    Sslv2 {
+        total: usize,
+    },
+    NotTls,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Mode {
     /// Nothing seen yet in this direction.
@@ -219,6 +235,16 @@ impl StreamHandler for Session {
             Chunk::Data(d) => self.data(dir, d, at),
             Chunk::Gap(n) => self.gap(dir, n),
         }
+        let st = &self.dirs[dir.idx()];
+        self.facts.pending_record[dir.idx()] = if st.mode != Mode::Records {
+            0
+        } else if st.skip > 0 {
+            st.skip
+        } else if st.rec.len() >= 5 {
+            (u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize + 5).saturating_sub(st.rec.len())
+        } else {
+            usize::from(!st.rec.is_empty())
+        };
     }
 
     fn wants_data(&self, dir: Direction) -> bool {
@@ -253,27 +279,42 @@ impl Session {
                 Mode::Start => {
                     let st = &mut self.dirs[d];
                     st.first_at.get_or_insert(at);
-                    let take = FIRST_BYTES_KEPT
-                        .saturating_sub(st.first.len())
-                        .min(data.len())
-                        .max(1)
-                        .min(data.len());
+                    let take = FIRST_BYTES_KEPT.saturating_sub(st.first.len()).min(data.len()).max(1);
                     st.first.extend_from_slice(&data[..take]);
                     data = &data[take..];
-                    if st.first.len() < 5 {
+                    // Wait for a whole record header only when the first byte could start one.
+                    let b0 = st.first[0];
+                    let could_be_tls =
+                        (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&b0) || b0 & 0x80 != 0;
+                    if st.first.len() < 5 && could_be_tls {
                         continue;
                     }
                     let first = std::mem::take(&mut st.first);
-                    if self.classify_start(dir, &first, at) {
-                        self.dirs[d].mode = Mode::Records;
-                        let used = self.records(dir, &first, at);
-                        if used < first.len() {
-                            self.data(dir, &first[used..], at);
+                    match self.classify_start(dir, &first, at) {
+                        Start::Tls => {
+                            self.dirs[d].mode = Mode::Records;
+                            let used = self.records(dir, &first, at);
+                            if used < first.len() {
+                                self.data(dir, &first[used..], at);
+                            }
                         }
+                        Start::Sslv2 { total } => {
+                            self.dirs[d].mode = Mode::Records;
+                            if first.len() > total {
+                                self.data(dir, &first[total..], at);
+                            } else {
+                                self.dirs[d].skip = total - first.len();
+                            }
+                        }
+                        Start::NotTls => {}
                     }
                 }
                 Mode::Records => {
-                    let used = self.records(dir, data, at);
+                    let used = if self.facts.sslv2_server_hello {
+                        self.sslv2_records(dir, data, at)
+                    } else {
+                        self.records(dir, data, at)
+                    };
                     data = &data[used..];
                 }
                 Mode::Resync => {
@@ -299,8 +340,7 @@ impl Session {
     }
 
     /// Decides from the first bytes of a direction whether it speaks TLS (or SSLv2).
-    /// Returns true if record framing should start.
-    fn classify_start(&mut self, dir: Direction, first: &[u8], at: At) -> bool {
+    fn classify_start(&mut self, dir: Direction, first: &[u8], at: At) -> Start {
         let d = dir.idx();
         let want_type = |t: u8| match dir {
             Direction::ToServer => t == content::HANDSHAKE,
@@ -308,21 +348,22 @@ impl Session {
         };
         if first.len() >= 5 && plausible_header(first) && want_type(first[0]) {
             self.facts.at_first_record[d] = Some(at);
-            return true;
+            return Start::Tls;
         }
         // SSLv2 record: 2-byte header with the high bit set, then the message type.
         if first.len() >= 5 && first[0] & 0x80 != 0 {
             let msg = first[2];
+            let total = 2 + ((((first[0] & 0x7f) as usize) << 8) | first[1] as usize);
             if dir == Direction::ToServer && msg == 1 {
                 self.sslv2_client_hello(first, at);
-                self.dirs[d].mode = Mode::Stopped;
-                return false;
+                self.facts.last_progress[d] = Some(at);
+                return Start::Sslv2 { total };
             }
             if dir == Direction::ToClient && msg == 4 {
                 self.facts.sslv2_server_hello = true;
+                self.facts.last_progress[d] = Some(at);
                 self.facts.hist(dir, 's', false);
-                self.dirs[d].mode = Mode::Stopped;
-                return false;
+                return Start::Sslv2 { total };
             }
         }
         let at0 = self.dirs[d].first_at.unwrap_or(at);
@@ -331,7 +372,47 @@ impl Session {
         self.facts.hist(dir, 'q', false);
         self.dirs[d].mode = Mode::Stopped;
         self.done = true;
-        false
+        Start::NotTls
+    }
+
+    /// Frames SSLv2 records (after an SSLv2 ServerHello): only counted, never parsed.
+    fn sslv2_records(&mut self, dir: Direction, data: &[u8], at: At) -> usize {
+        let d = dir.idx();
+        let mut i = 0;
+        while i < data.len() && !self.done {
+            let st = &mut self.dirs[d];
+            if st.skip > 0 {
+                let take = st.skip.min(data.len() - i);
+                st.skip -= take;
+                i += take;
+                continue;
+            }
+            let hdr = if st.rec.first().is_some_and(|b| b & 0x80 == 0) {
+                3
+            } else {
+                2
+            };
+            let take = (hdr - st.rec.len().min(hdr)).min(data.len() - i);
+            st.rec.extend_from_slice(&data[i..i + take]);
+            i += take;
+            if st.rec.len() < hdr || (st.rec.len() < 3 && st.rec[0] & 0x80 == 0) {
+                continue;
+            }
+            let len = if st.rec[0] & 0x80 != 0 {
+                (((st.rec[0] & 0x7f) as usize) << 8) | st.rec[1] as usize
+            } else {
+                (((st.rec[0] & 0x3f) as usize) << 8) | st.rec[1] as usize
+            };
+            st.skip = len.saturating_sub(st.rec.len() - hdr);
+            st.rec.clear();
+            self.facts.records[d] += 1;
+            self.facts.encrypted_records[d] += 1;
+            self.facts.encrypted_bytes[d] += len as u64;
+            self.facts.last_progress[d] = Some(at);
+            self.facts.hist(dir, 'd', true);
+            self.done = self.outcome_known();
+        }
+        i
     }
 
     fn sslv2_client_hello(&mut self, b: &[u8], at: At) {
@@ -441,6 +522,9 @@ impl Session {
         };
         f.encrypted_records[d] += 1;
         f.encrypted_bytes[d] += len as u64;
+        if typ != content::HEARTBEAT {
+            f.last_progress[d] = Some(at);
+        }
         if f.first_encrypted[d].len() < MAX_RECORD_SIZES {
             f.first_encrypted[d].push(rec);
         }
@@ -518,16 +602,30 @@ impl Session {
         match typ {
             content::CHANGE_CIPHER_SPEC => {
                 self.facts.ccs[d].get_or_insert(at);
+                self.facts.last_progress[d] = Some(at);
                 self.facts.hist(dir, 'i', false);
                 // In TLS 1.3 the CCS is a compatibility no-op; records stay type 23 anyway.
                 if !self.facts.is_tls13() && self.facts.hello_retry_request.is_none() {
                     self.dirs[d].after_ccs = true;
                 }
             }
-            content::ALERT => {
-                if body.len() % 2 != 0 || body.is_empty() {
-                    self.facts.note("tls_malformed_alert");
+            content::ALERT if body.len() != 2 => {
+                // A plaintext alert is 2 bytes; anything else is sealed (or broken): keep its size.
+                self.facts.hist(dir, 'l', false);
+                self.facts.last_progress[d] = Some(at);
+                if self.facts.alerts.len() < ALERTS_KEPT {
+                    self.facts.alerts.push(AlertEvent {
+                        direction: dir,
+                        at,
+                        level: None,
+                        description: None,
+                        encrypted: true,
+                        record_len: body.len(),
+                    });
                 }
+            }
+            content::ALERT => {
+                self.facts.last_progress[d] = Some(at);
                 for a in body.chunks_exact(2) {
                     self.facts.hist(dir, 'l', false);
                     if self.facts.alerts.len() < ALERTS_KEPT {
@@ -602,6 +700,7 @@ impl Session {
         };
         self.facts.hist(dir, c, false);
         self.facts.last_message[dir.idx()] = Some((name, at));
+        self.facts.last_progress[dir.idx()] = Some(at);
         name
     }
 
