@@ -3,16 +3,27 @@
 //! [`Analyzer`] is sans-I/O: it takes packets (bytes + packet time) one at a time and hands each
 //! session to a sink as soon as it is decided; [`Analyzer::finish`] decides what is left at the
 //! end of the capture. Offline and live capture both drive it.
+//!
+//! [`Parallel`] is the same analysis on several threads: the calling thread reads and decodes
+//! just enough to find each packet's connection, and workers, chosen by a hash of the
+//! connection's 4-tuple, run the flow table, TLS and diagnosis. A connection always lives on one
+//! worker. Verdicts are identical to one thread's: a session decided by a timer is judged at its
+//! own deadline (not at whichever packet happened to advance the clock), the end of the capture
+//! is the global last packet, and failures explained by server profiles are decided at the end
+//! with the profiles of all workers merged.
 
-use crate::capture::{Packet, Timestamp};
+use crate::capture::{LinkType, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
-use crate::flow::{At, TcpFacts};
+use crate::flow::{At, EndKind, Endpoint, FlowKey, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 
 /// Analysis settings.
 #[derive(Clone, Debug)]
@@ -34,6 +45,15 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    fn handshake_ns(&self) -> i64 {
+        (self.handshake_timeout_secs as i64).saturating_mul(1_000_000_000)
+    }
+    fn idle_ns(&self) -> i64 {
+        (self.idle_timeout_secs as i64).saturating_mul(1_000_000_000)
+    }
+}
+
 /// A failed session whose reason depends on what the same server accepted elsewhere; it is
 /// decided again with the complete profiles at the end of the capture.
 struct Deferred {
@@ -42,124 +62,94 @@ struct Deferred {
     tls: Box<TlsFacts>,
 }
 
-/// The analysis state of one capture.
-pub struct Analyzer {
-    opts: Options,
-    table: FlowTable<Session>,
-    frame: u64,
-    first_ts: Option<Timestamp>,
-    last_ts: Timestamp,
-    bytes: u64,
-    tcp_on_ports: u64,
-    anomalies: BTreeMap<&'static str, u64>,
+/// What a core leaves at the end: its share of the state that is merged across workers.
+struct CoreResult {
     profiles: ServerProfiles,
-    next_id: u64,
     deferred: Vec<Deferred>,
-    /// When true, failures that depend on server profiles wait for the end of the capture
-    /// (better reasons); when false they are decided at once (streaming).
-    defer_profile_decisions: bool,
+    anomalies: BTreeMap<&'static str, u64>,
 }
 
-impl Analyzer {
-    /// A fresh analyzer.
-    pub fn new(opts: Options, defer_profile_decisions: bool) -> Analyzer {
+/// Flow table, TLS sessions and diagnosis for the connections of one thread.
+struct Core {
+    opts: Options,
+    table: FlowTable<Session>,
+    profiles: ServerProfiles,
+    deferred: Vec<Deferred>,
+    anomalies: BTreeMap<&'static str, u64>,
+    next_id: u64,
+    defer: bool,
+    /// Latest packet time seen by this core.
+    now: Timestamp,
+}
+
+impl Core {
+    fn new(opts: Options, max_flows: usize, defer: bool) -> Core {
         let cfg = FlowConfig {
             ports: opts.ports.clone(),
-            max_flows: opts.max_flows,
-            idle_timeout_ns: (opts.idle_timeout_secs as i64).saturating_mul(1_000_000_000),
-            handshake_timeout_ns: (opts.handshake_timeout_secs as i64).saturating_mul(1_000_000_000),
+            max_flows,
+            idle_timeout_ns: opts.idle_ns(),
+            handshake_timeout_ns: opts.handshake_ns(),
         };
-        Analyzer {
+        Core {
             opts,
             table: FlowTable::new(cfg),
-            frame: 0,
-            first_ts: None,
-            last_ts: Timestamp(0),
-            bytes: 0,
-            tcp_on_ports: 0,
-            anomalies: BTreeMap::new(),
             profiles: ServerProfiles::default(),
-            next_id: 1,
             deferred: Vec::new(),
-            defer_profile_decisions,
+            anomalies: BTreeMap::new(),
+            next_id: 1,
+            defer,
+            now: Timestamp(0),
         }
     }
 
-    /// Counts a non-fatal anomaly.
-    pub fn anomaly(&mut self, key: &'static str, n: u64) {
-        *self.anomalies.entry(key).or_default() += n;
-    }
-
-    /// Frames seen so far.
-    pub fn frames(&self) -> u64 {
-        self.frame
-    }
-
-    /// Takes one captured frame.
-    pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
-        self.frame += 1;
-        self.bytes += p.data.len() as u64;
-        if p.ts < self.last_ts && self.first_ts.is_some() {
-            self.anomaly("timestamp_went_backwards", 1);
-        } else {
-            self.last_ts = p.ts;
-        }
-        self.first_ts.get_or_insert(p.ts);
-        let at = At {
-            frame: self.frame,
-            ts: p.ts,
-        };
-        match decode::decode_frame(p.link, p.data, (p.orig_len as usize) > p.data.len()) {
-            Ok(seg) => {
-                if !self.table.wants(&seg) {
-                    return;
-                }
-                self.tcp_on_ports += 1;
-                if seg.missing > 0 {
-                    self.anomaly("snaplen_truncated_frames", 1);
-                }
-                let mut done = Vec::new();
-                self.table.segment(at, &seg, &mut |c| done.push(c));
-                self.decide_all(done, at.ts, sink);
-            }
-            Err(skip) => {
-                if skip.is_anomaly() {
-                    self.anomaly(skip.key(), 1);
-                }
-            }
+    /// Takes one decoded segment of a followed port.
+    fn segment(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
+        self.now = self.now.max(at.ts);
+        let mut done = Vec::new();
+        self.table.segment(at, seg, &mut |c| done.push(c));
+        for c in done {
+            self.decide(c, sink);
         }
     }
 
-    /// Advances packet time without a packet (live mode on an idle interface).
-    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+    fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+        self.now = self.now.max(now);
         let mut done = Vec::new();
         self.table.advance(now, &mut |c| done.push(c));
-        self.decide_all(done, now, sink);
-    }
-
-    fn decide_all(&mut self, done: Vec<Connection<Session>>, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         for c in done {
-            self.decide(c, now, sink);
+            self.decide(c, sink);
         }
     }
 
-    fn decide(&mut self, c: Connection<Session>, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+    /// The time a finished connection is judged at: its own deadline for timer expiries, the
+    /// closing packet for RST/FIN, the capture's end otherwise.
+    fn judged_at(&self, tcp: &TcpFacts, capture_end: Timestamp) -> Timestamp {
+        match tcp.end {
+            EndKind::HandshakeTimeout => tcp.last.ts.add_nanos(self.opts.handshake_ns()),
+            EndKind::IdleTimeout => tcp.last.ts.add_nanos(self.opts.idle_ns()),
+            EndKind::Reset | EndKind::Closed => tcp.last.ts,
+            EndKind::Evicted => self.now,
+            EndKind::CaptureEnd => capture_end,
+        }
+    }
+
+    fn decide_at(&mut self, c: Connection<Session>, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         let id = self.next_id;
         self.next_id += 1;
         let tls = c.handler.facts;
         for (k, n) in &tls.anomalies {
-            self.anomaly(k, *n as u64);
+            *self.anomalies.entry(k).or_default() += *n as u64;
         }
         let ctx = Context {
-            capture_end: now.max(self.last_ts),
-            handshake_timeout_ns: (self.opts.handshake_timeout_secs as i64).saturating_mul(1_000_000_000),
+            capture_end: self.judged_at(&c.tcp, capture_end),
+            handshake_timeout_ns: self.opts.handshake_ns(),
             profile: self.profiles.get(&c.tcp.server),
         };
         let v = diagnose::diagnose(&c.tcp, &tls, &ctx);
         if v.outcome == Outcome::Established {
             self.profiles.learn(c.tcp.server, &tls);
         }
-        if v.uses_profile && self.defer_profile_decisions {
+        if v.uses_profile && self.defer {
             self.deferred.push(Deferred {
                 id,
                 tcp: c.tcp,
@@ -170,36 +160,98 @@ impl Analyzer {
         sink(SessionReport::new(id, &c.tcp, &tls, &v));
     }
 
-    /// Decides every connection still open, then the deferred ones; returns the capture summary.
-    pub fn finish(self, sink: &mut dyn FnMut(SessionReport)) -> CaptureSummary {
-        self.finish_with_profiles(sink).0
+    fn decide(&mut self, c: Connection<Session>, sink: &mut dyn FnMut(SessionReport)) {
+        let now = self.now;
+        self.decide_at(c, now, sink);
     }
 
-    /// As [`Analyzer::finish`], also returning what each server accepted.
-    pub fn finish_with_profiles(mut self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
+    /// Decides every connection still open (at `capture_end`) and returns the mergeable state.
+    fn finish(mut self, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) -> CoreResult {
         let mut done = Vec::new();
         self.table.finish_all(&mut |c| done.push(c));
-        let end = self.last_ts;
-        self.decide_all(done, end, sink);
-        for d in std::mem::take(&mut self.deferred) {
-            let ctx = Context {
-                capture_end: end,
-                handshake_timeout_ns: (self.opts.handshake_timeout_secs as i64).saturating_mul(1_000_000_000),
-                profile: self.profiles.get(&d.tcp.server),
-            };
-            let v = diagnose::diagnose(&d.tcp, &d.tls, &ctx);
-            sink(SessionReport::new(d.id, &d.tcp, &d.tls, &v));
+        for c in done {
+            self.decide_at(c, capture_end, sink);
         }
         let c = &self.table.counters;
-        let caps = [
+        for (k, n) in [
             ("flow_table_full", c.flow_table_full),
             ("reassembly_buffer_full", c.reassembly_buffer_full),
             ("tcp_port_reuse", c.port_reuse),
-        ];
-        for (k, n) in caps {
+        ] {
             if n > 0 {
-                self.anomaly(k, n);
+                *self.anomalies.entry(k).or_default() += n;
             }
+        }
+        CoreResult {
+            profiles: self.profiles,
+            deferred: self.deferred,
+            anomalies: self.anomalies,
+        }
+    }
+}
+
+/// Capture-wide counters kept by the thread that reads packets.
+#[derive(Default)]
+struct Accounting {
+    frame: u64,
+    first_ts: Option<Timestamp>,
+    last_ts: Timestamp,
+    bytes: u64,
+    tcp_on_ports: u64,
+    anomalies: BTreeMap<&'static str, u64>,
+}
+
+impl Accounting {
+    /// Counts one frame and returns its number and time.
+    fn frame(&mut self, p: &Packet<'_>) -> At {
+        self.frame += 1;
+        self.bytes += p.data.len() as u64;
+        if p.ts < self.last_ts && self.first_ts.is_some() {
+            *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
+        } else {
+            self.last_ts = p.ts;
+        }
+        self.first_ts.get_or_insert(p.ts);
+        At {
+            frame: self.frame,
+            ts: p.ts,
+        }
+    }
+
+    fn anomaly(&mut self, key: &'static str) {
+        *self.anomalies.entry(key).or_default() += 1;
+    }
+
+    /// Merges the cores' results, decides the deferred sessions, and builds the summary.
+    fn conclude(
+        mut self,
+        opts: &Options,
+        results: Vec<CoreResult>,
+        sink: &mut dyn FnMut(SessionReport),
+    ) -> (CaptureSummary, ServerProfiles) {
+        let mut profiles = ServerProfiles::default();
+        let mut deferred = Vec::new();
+        for r in results {
+            profiles.merge(r.profiles);
+            deferred.extend(r.deferred);
+            for (k, n) in r.anomalies {
+                *self.anomalies.entry(k).or_default() += n;
+            }
+        }
+        deferred.sort_by_key(|d| d.tcp.first.frame);
+        for d in deferred {
+            let ctx = Context {
+                capture_end: match d.tcp.end {
+                    EndKind::HandshakeTimeout => d.tcp.last.ts.add_nanos(opts.handshake_ns()),
+                    EndKind::IdleTimeout => d.tcp.last.ts.add_nanos(opts.idle_ns()),
+                    EndKind::Reset | EndKind::Closed => d.tcp.last.ts,
+                    EndKind::Evicted | EndKind::CaptureEnd => self.last_ts,
+                },
+                handshake_timeout_ns: opts.handshake_ns(),
+                profile: profiles.get(&d.tcp.server),
+            };
+            let v = diagnose::diagnose(&d.tcp, &d.tls, &ctx);
+            sink(SessionReport::new(d.id, &d.tcp, &d.tls, &v));
         }
         let summary = CaptureSummary {
             files: Vec::new(),
@@ -209,17 +261,342 @@ impl Analyzer {
             last_ts: self.first_ts.map(|_| self.last_ts.rfc3339()),
             duration_s: self.first_ts.map(|f| self.last_ts.secs_since(f)).unwrap_or(0.0),
             tcp_packets_on_ports: self.tcp_on_ports,
-            ports: self.opts.ports.clone(),
+            ports: opts.ports.clone(),
             anomalies: self.anomalies.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             input_problems: Vec::new(),
             filter: None,
             redacted: false,
         };
-        (summary, self.profiles)
+        (summary, profiles)
+    }
+}
+
+/// The analysis state of one capture, on the calling thread.
+pub struct Analyzer {
+    opts: Options,
+    core: Core,
+    acct: Accounting,
+}
+
+impl Analyzer {
+    /// A fresh analyzer. With `defer_profile_decisions`, failures explained by what the same
+    /// server accepted elsewhere wait for the end of the capture (better reasons); without,
+    /// every session is handed out as soon as it is decided (streaming).
+    pub fn new(opts: Options, defer_profile_decisions: bool) -> Analyzer {
+        let core = Core::new(opts.clone(), opts.max_flows, defer_profile_decisions);
+        Analyzer {
+            opts,
+            core,
+            acct: Accounting::default(),
+        }
+    }
+
+    /// Counts a non-fatal anomaly.
+    pub fn anomaly(&mut self, key: &'static str, n: u64) {
+        *self.acct.anomalies.entry(key).or_default() += n;
+    }
+
+    /// Frames seen so far.
+    pub fn frames(&self) -> u64 {
+        self.acct.frame
+    }
+
+    /// Takes one captured frame.
+    pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
+        let at = self.acct.frame(p);
+        match decode::decode_frame(p.link, p.data, (p.orig_len as usize) > p.data.len()) {
+            Ok(seg) => {
+                if !self.core.table.wants(&seg) {
+                    return;
+                }
+                self.acct.tcp_on_ports += 1;
+                if seg.missing > 0 {
+                    self.acct.anomaly("snaplen_truncated_frames");
+                }
+                self.core.segment(at, &seg, sink);
+            }
+            Err(skip) => {
+                if skip.is_anomaly() {
+                    self.acct.anomaly(skip.key());
+                }
+            }
+        }
+    }
+
+    /// Advances packet time without a packet (live mode on an idle interface).
+    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+        self.core.tick(now, sink);
+    }
+
+    /// Decides every connection still open, then the deferred ones; returns the capture summary.
+    pub fn finish(self, sink: &mut dyn FnMut(SessionReport)) -> CaptureSummary {
+        self.finish_with_profiles(sink).0
+    }
+
+    /// As [`Analyzer::finish`], also returning what each server accepted.
+    pub fn finish_with_profiles(self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
+        let end = self.acct.last_ts;
+        let result = self.core.finish(end, sink);
+        self.acct.conclude(&self.opts, vec![result], sink)
     }
 
     /// Server profiles learned so far (for reports).
     pub fn profiles(&self) -> &ServerProfiles {
-        &self.profiles
+        &self.core.profiles
+    }
+}
+
+/// Packets handed to a worker in one message: slices of the reader's shared buffers, or copies.
+#[derive(Default)]
+struct Batch {
+    /// The reader's buffers the packets point into.
+    shared: Vec<Arc<Vec<u8>>>,
+    /// Copies of packets that were not in a shared buffer (merged inputs).
+    data: Vec<u8>,
+    packets: Vec<BatchPacket>,
+    /// Bytes of packets in the batch.
+    bytes: usize,
+    /// Packet time reached by the whole capture when the batch was sent.
+    clock: Timestamp,
+}
+
+struct BatchPacket {
+    at: At,
+    link: LinkType,
+    /// Index into `shared`, or `None` for `data`.
+    buf: Option<u32>,
+    start: usize,
+    len: usize,
+    cut: bool,
+}
+
+impl Batch {
+    fn bytes_of(&self, p: &BatchPacket) -> &[u8] {
+        match p.buf {
+            Some(i) => self
+                .shared
+                .get(i as usize)
+                .map(|b| &b[p.start..p.start + p.len])
+                .unwrap_or(&[]),
+            None => &self.data[p.start..p.start + p.len],
+        }
+    }
+}
+
+/// Bytes per batch before it is sent.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches in flight per worker (bounds memory; the reader waits when workers lag).
+const BATCHES_IN_FLIGHT: usize = 8;
+
+enum ToWorker {
+    Batch(Batch),
+    Finish(Timestamp),
+}
+
+enum FromWorker {
+    Session(Box<SessionReport>),
+    Done(CoreResult),
+}
+
+struct Worker {
+    tx: mpsc::SyncSender<ToWorker>,
+    recycled: mpsc::Receiver<Batch>,
+    batch: Batch,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// The analysis of one capture on several threads (see the module documentation).
+pub struct Parallel {
+    opts: Options,
+    acct: Accounting,
+    workers: Vec<Worker>,
+    results: mpsc::Receiver<FromWorker>,
+    /// Results of workers that finished while sessions were being drained.
+    finished: Vec<CoreResult>,
+    port_set: Vec<bool>,
+    hasher: crate::flow::FlowHashBuilder,
+}
+
+impl Parallel {
+    /// Starts `threads` workers (at least 1).
+    pub fn new(opts: Options, threads: usize, defer_profile_decisions: bool) -> Parallel {
+        let n = threads.max(1);
+        let (res_tx, results) = mpsc::channel();
+        let mut port_set = vec![false; 65536];
+        for p in &opts.ports {
+            port_set[*p as usize] = true;
+        }
+        let workers = (0..n)
+            .map(|_| {
+                let (tx, rx) = mpsc::sync_channel::<ToWorker>(BATCHES_IN_FLIGHT);
+                let (back_tx, recycled) = mpsc::channel::<Batch>();
+                let res_tx = res_tx.clone();
+                let core = Core::new(opts.clone(), (opts.max_flows / n).max(1), defer_profile_decisions);
+                let handle = std::thread::spawn(move || worker(core, rx, back_tx, res_tx));
+                Worker {
+                    tx,
+                    recycled,
+                    batch: Batch::default(),
+                    handle: Some(handle),
+                }
+            })
+            .collect();
+        Parallel {
+            opts,
+            acct: Accounting::default(),
+            workers,
+            results,
+            finished: Vec::new(),
+            port_set,
+            hasher: Default::default(),
+        }
+    }
+
+    /// Takes one captured frame; decided sessions reach `sink` as workers report them.
+    pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
+        self.packet_in(p, None, sink);
+    }
+
+    /// As [`Parallel::packet`], for a packet that lies in `shared` (the reader's buffer): the
+    /// workers read it there instead of a copy.
+    pub fn packet_in(&mut self, p: &Packet<'_>, shared: Option<&Arc<Vec<u8>>>, sink: &mut dyn FnMut(SessionReport)) {
+        let at = self.acct.frame(p);
+        let cut = (p.orig_len as usize) > p.data.len();
+        let seg = match decode::decode_frame(p.link, p.data, cut) {
+            Ok(seg) => seg,
+            Err(skip) => {
+                if skip.is_anomaly() {
+                    self.acct.anomaly(skip.key());
+                }
+                return;
+            }
+        };
+        if !(self.port_set[seg.sport as usize] || self.port_set[seg.dport as usize]) {
+            return;
+        }
+        self.acct.tcp_on_ports += 1;
+        if seg.missing > 0 {
+            self.acct.anomaly("snaplen_truncated_frames");
+        }
+        let key = FlowKey::new(
+            Endpoint {
+                ip: seg.src,
+                port: seg.sport,
+            },
+            Endpoint {
+                ip: seg.dst,
+                port: seg.dport,
+            },
+        );
+        let w = (self.hasher.hash_one(key) % self.workers.len() as u64) as usize;
+        let b = &mut self.workers[w].batch;
+        let addr = p.data.as_ptr() as usize;
+        let inside = shared.and_then(|buf| {
+            let base = buf.as_ptr() as usize;
+            (addr >= base && addr + p.data.len() <= base + buf.len()).then(|| (buf, addr - base))
+        });
+        let (buf, start) = match inside {
+            Some((arc, off)) => {
+                if !b.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
+                    b.shared.push(arc.clone());
+                }
+                (Some((b.shared.len() - 1) as u32), off)
+            }
+            None => {
+                let off = b.data.len();
+                b.data.extend_from_slice(p.data);
+                (None, off)
+            }
+        };
+        b.packets.push(BatchPacket {
+            at,
+            link: p.link,
+            buf,
+            start,
+            len: p.data.len(),
+            cut,
+        });
+        b.bytes += p.data.len();
+        if b.bytes >= BATCH_BYTES {
+            self.send(w, sink);
+        }
+    }
+
+    fn send(&mut self, w: usize, sink: &mut dyn FnMut(SessionReport)) {
+        let clock = self.acct.last_ts;
+        let worker = &mut self.workers[w];
+        let fresh = worker.recycled.try_recv().unwrap_or_else(|_| Batch {
+            packets: Vec::with_capacity(BATCH_BYTES / 64),
+            ..Batch::default()
+        });
+        let mut batch = std::mem::replace(&mut worker.batch, fresh);
+        batch.clock = clock;
+        // A worker that died (it cannot, short of a bug) just stops receiving.
+        let _ = worker.tx.send(ToWorker::Batch(batch));
+        self.drain(sink);
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(SessionReport)) {
+        while let Ok(msg) = self.results.try_recv() {
+            match msg {
+                FromWorker::Session(s) => sink(*s),
+                FromWorker::Done(r) => self.finished.push(r),
+            }
+        }
+    }
+
+    /// Flushes the workers, decides what is left and returns the summary and server profiles.
+    pub fn finish_with_profiles(mut self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
+        let end = self.acct.last_ts;
+        for w in 0..self.workers.len() {
+            if !self.workers[w].batch.packets.is_empty() {
+                self.send(w, sink);
+            }
+            let _ = self.workers[w].tx.send(ToWorker::Finish(end));
+        }
+        let mut results = std::mem::take(&mut self.finished);
+        while results.len() < self.workers.len() {
+            match self.results.recv() {
+                Ok(FromWorker::Session(s)) => sink(*s),
+                Ok(FromWorker::Done(r)) => results.push(r),
+                Err(_) => break,
+            }
+        }
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+        let opts = self.opts.clone();
+        let acct = std::mem::take(&mut self.acct);
+        acct.conclude(&opts, results, sink)
+    }
+}
+
+fn worker(mut core: Core, rx: mpsc::Receiver<ToWorker>, back: mpsc::Sender<Batch>, res: mpsc::Sender<FromWorker>) {
+    let mut send = |s: SessionReport| {
+        let _ = res.send(FromWorker::Session(Box::new(s)));
+    };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ToWorker::Batch(mut b) => {
+                for p in &b.packets {
+                    if let Ok(seg) = decode::decode_frame(p.link, b.bytes_of(p), p.cut) {
+                        core.segment(p.at, &seg, &mut send);
+                    }
+                }
+                core.tick(b.clock, &mut send);
+                b.shared.clear();
+                b.data.clear();
+                b.packets.clear();
+                b.bytes = 0;
+                let _ = back.send(b);
+            }
+            ToWorker::Finish(end) => {
+                let result = core.finish(end, &mut send);
+                let _ = res.send(FromWorker::Done(result));
+                return;
+            }
+        }
     }
 }

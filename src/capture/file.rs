@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const INITIAL_BUFFER: usize = 4 << 20;
+/// Buffers kept for reuse in a parallel run (bounds memory: workers hold at most a few).
+const SPARE_BUFFERS: usize = 16;
 
 /// Counts bytes read from the underlying file (before decompression), for progress display.
 struct Counting<R> {
@@ -84,11 +86,24 @@ enum Format {
     },
 }
 
+/// Where the next packet lies in the buffer.
+struct Pos {
+    ts: Timestamp,
+    link: LinkType,
+    start: usize,
+    len: usize,
+    orig_len: u32,
+}
+
 /// Reader for one capture input.
 pub struct FileReader {
     name: PathBuf,
     src: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    /// Shared so a parallel run can hand packets to worker threads without copying them; a
+    /// buffer still held by a worker is never written again (the next read goes to a new one).
+    buf: Arc<Vec<u8>>,
+    /// Buffers handed out before, reused once every worker has let go of them.
+    spare: Vec<Arc<Vec<u8>>>,
     start: usize,
     end: usize,
     eof: bool,
@@ -159,7 +174,8 @@ impl FileReader {
         let mut r = FileReader {
             name: name.clone(),
             src,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: Arc::new(vec![0; INITIAL_BUFFER]),
+            spare: Vec::new(),
             start: 0,
             end: 0,
             eof: false,
@@ -175,6 +191,11 @@ impl FileReader {
         };
         r.read_file_header().map_err(err)?;
         Ok(r)
+    }
+
+    /// The buffer the last packet was read into (for handing packets to threads without a copy).
+    pub fn buffer(&self) -> &Arc<Vec<u8>> {
+        &self.buf
     }
 
     /// The input's name as given.
@@ -202,17 +223,40 @@ impl FileReader {
             if self.eof {
                 return Ok(false);
             }
-            if self.start > 0 {
+            if Arc::strong_count(&self.buf) > 1 {
+                // Packets of this buffer are still with worker threads: continue in another one.
+                let avail = self.avail();
+                let size = self.buf.len().max(need.next_power_of_two());
+                let mut next = match self
+                    .spare
+                    .iter()
+                    .position(|b| Arc::strong_count(b) == 1 && b.len() >= size)
+                {
+                    Some(i) => self.spare.swap_remove(i),
+                    None => Arc::new(vec![0; size]),
+                };
+                let old = std::mem::replace(&mut self.buf, Arc::new(Vec::new()));
+                Arc::make_mut(&mut next)[..avail].copy_from_slice(&old[self.start..self.end]);
+                self.buf = next;
+                if self.spare.len() < SPARE_BUFFERS {
+                    self.spare.push(old);
+                }
+                self.start = 0;
+                self.end = avail;
+            }
+            let (start, end) = (self.start, self.end);
+            let buf = Arc::make_mut(&mut self.buf);
+            if start > 0 {
                 // Move the (small) remainder to the front so every read fills most of the buffer.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
+                buf.copy_within(start..end, 0);
+                self.end -= start;
                 self.start = 0;
             }
-            if self.buf.len() < need {
+            if buf.len() < need {
                 // A block larger than the buffer (bounded by MAX_CAPTURE_BLOCK).
-                self.buf.resize(need.next_power_of_two(), 0);
+                buf.resize(need.next_power_of_two(), 0);
             }
-            match self.src.read(&mut self.buf[self.end..]) {
+            match self.src.read(&mut buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -293,16 +337,29 @@ impl FileReader {
 
     /// The next packet, or `None` at the end of the input (check [`FileReader::stop`]).
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
+        self.next_packet_shared().map(|(p, _)| p)
+    }
+
+    /// The next packet and the shared buffer it lies in.
+    pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, &Arc<Vec<u8>>)> {
         if self.stop.is_some() {
             return None;
         }
-        match self.format {
+        let pos = match self.format {
             Format::Pcap { .. } => self.next_pcap(),
             Format::PcapNg { .. } => self.next_pcapng(),
-        }
+        }?;
+        let buf = &self.buf;
+        let packet = Packet {
+            ts: pos.ts,
+            link: pos.link,
+            data: &buf[pos.start..pos.start + pos.len],
+            orig_len: pos.orig_len,
+        };
+        Some((packet, buf))
     }
 
-    fn next_pcap(&mut self) -> Option<Packet<'_>> {
+    fn next_pcap(&mut self) -> Option<Pos> {
         let Format::Pcap {
             endian,
             nanos,
@@ -361,15 +418,16 @@ impl FileReader {
         let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
         let s = self.start + record_header;
         self.consume(total);
-        Some(Packet {
+        Some(Pos {
             ts,
             link,
-            data: &self.buf[s..s + incl],
+            start: s,
+            len: incl,
             orig_len: orig.max(incl as u32),
         })
     }
 
-    fn next_pcapng(&mut self) -> Option<Packet<'_>> {
+    fn next_pcapng(&mut self) -> Option<Pos> {
         loop {
             let offset = self.offset;
             match self.fill(12) {
@@ -470,10 +528,11 @@ impl FileReader {
                         Ok((ts, link, rel_start, caplen, orig)) => {
                             let s = body_start + rel_start;
                             self.consume(blen);
-                            return Some(Packet {
+                            return Some(Pos {
                                 ts,
                                 link,
-                                data: &self.buf[s..s + caplen],
+                                start: s,
+                                len: caplen,
                                 orig_len: orig.max(caplen as u32),
                             });
                         }

@@ -146,6 +146,15 @@ impl Capture {
         })
     }
 
+    /// As [`Capture::next_packet`], with the shared buffer the packet lies in when there is a
+    /// single input (several inputs are merged through copies, so there is none).
+    pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, Option<&std::sync::Arc<Vec<u8>>>)> {
+        if self.readers.len() == 1 {
+            return self.readers[0].next_packet_shared().map(|(p, b)| (p, Some(b)));
+        }
+        self.next_packet().map(|p| (p, None))
+    }
+
     /// Names of the inputs actually read, in the order given.
     pub fn files(&self) -> Vec<String> {
         self.readers.iter().map(|r| r.name().display().to_string()).collect()

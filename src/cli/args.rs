@@ -109,6 +109,10 @@ pub struct AnalyzeArgs {
     /// Connections tracked at once; past it the oldest idle one is decided early.
     #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_FLOWS)]
     pub max_flows: usize,
+    /// Worker threads (connections are split by a hash of their 4-tuple; verdicts are the same
+    /// as with one thread). Default: the available cores.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Flags of `live`.

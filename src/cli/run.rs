@@ -4,7 +4,7 @@ use super::args::{AnalyzeArgs, Cli, Command, Format};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
-use crate::pipeline::{Analyzer, Options};
+use crate::pipeline::{Analyzer, Options, Parallel};
 use crate::report::carve::{self, CarveSet};
 use crate::report::model::{Counts, Report, ServerSummary, SessionReport};
 use crate::report::select::{Redactor, Selection};
@@ -102,7 +102,16 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         max_flows: args.max_flows.max(1),
     };
     let streaming = args.format == Format::Ndjson;
-    let mut analyzer = Analyzer::new(opts, !streaming);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1);
+    // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
+    let mut engine = if threads > 1 && !streaming {
+        Engine::Many(Box::new(Parallel::new(opts, threads, true)))
+    } else {
+        Engine::One(Box::new(Analyzer::new(opts, !streaming)))
+    };
     let progress = progress_bar(&capture, args.quiet);
 
     // Sessions pass the filters, feed the carve sets (real addresses), are redacted, then are
@@ -138,8 +147,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
     };
     let mut since_update = 0u64;
-    while let Some(p) = capture.next_packet() {
-        analyzer.packet(&p, &mut sink);
+    while let Some((p, shared)) = capture.next_packet_shared() {
+        engine.packet(&p, shared, &mut sink);
         since_update += 1;
         if since_update >= 4096 {
             since_update = 0;
@@ -151,7 +160,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
-    let (mut summary, profiles) = analyzer.finish_with_profiles(&mut sink);
+    let (mut summary, profiles) = engine.finish_with_profiles(&mut sink);
     summary.files = capture.files();
     for (file, stop) in capture.stops() {
         *summary.anomalies.entry(stop.key.to_string()).or_default() += 1;
@@ -168,7 +177,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         summary.filter = Some(selection.describe());
     }
     summary.redacted = args.redact;
+    // Capture order, numbered from 1: the same ids whatever the number of threads.
     kept.sort_by_key(|s| (s.first_frame, s.id));
+    for (i, s) in kept.iter_mut().enumerate() {
+        s.id = i as u64 + 1;
+    }
     let code = if counts.failed > 0 {
         EXIT_FAILED_SESSIONS
     } else {
@@ -224,6 +237,36 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
     }
     finish_output(result, code)
+}
+
+/// One thread or several: the same verdicts either way.
+enum Engine {
+    One(Box<Analyzer>),
+    Many(Box<Parallel>),
+}
+
+impl Engine {
+    fn packet(
+        &mut self,
+        p: &crate::capture::Packet<'_>,
+        shared: Option<&std::sync::Arc<Vec<u8>>>,
+        sink: &mut dyn FnMut(SessionReport),
+    ) {
+        match self {
+            Engine::One(a) => a.packet(p, sink),
+            Engine::Many(a) => a.packet_in(p, shared, sink),
+        }
+    }
+
+    fn finish_with_profiles(
+        self,
+        sink: &mut dyn FnMut(SessionReport),
+    ) -> (crate::report::model::CaptureSummary, crate::diagnose::ServerProfiles) {
+        match self {
+            Engine::One(a) => a.finish_with_profiles(sink),
+            Engine::Many(a) => a.finish_with_profiles(sink),
+        }
+    }
 }
 
 fn progress_bar(capture: &Capture, quiet: bool) -> Option<indicatif::ProgressBar> {

@@ -64,6 +64,31 @@ impl ServerProfiles {
         self.map.entry(server).or_default().learn(tls);
     }
 
+    /// Adds another table's profiles (from another worker thread).
+    pub fn merge(&mut self, other: ServerProfiles) {
+        self.dropped += other.dropped;
+        for (server, p) in other.map {
+            if !self.map.contains_key(&server) && self.map.len() >= MAX_SERVERS {
+                self.dropped += 1;
+                continue;
+            }
+            let mine = self.map.entry(server).or_default();
+            mine.established += p.established;
+            for v in p.versions {
+                insert_capped(&mut mine.versions, v);
+            }
+            for s in p.suites {
+                insert_capped(&mut mine.suites, s);
+            }
+            for g in p.groups {
+                insert_capped(&mut mine.groups, g);
+            }
+            for n in p.server_names {
+                insert_capped(&mut mine.server_names, n);
+            }
+        }
+    }
+
     /// The profile of one server.
     pub fn get(&self, server: &Endpoint) -> Option<&ServerProfile> {
         self.map.get(server)

@@ -76,7 +76,7 @@ pub struct TableCounters {
 pub struct FlowTable<H> {
     cfg: FlowConfig,
     port_set: Vec<bool>,
-    map: HashMap<FlowKey, usize>,
+    map: HashMap<FlowKey, usize, super::FlowHashBuilder>,
     slots: Vec<Slot<H>>,
     gens: Vec<u64>,
     free: Vec<usize>,
@@ -95,7 +95,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         FlowTable {
             cfg,
             port_set,
-            map: HashMap::new(),
+            map: HashMap::default(),
             slots: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),

@@ -636,7 +636,12 @@ impl ServerSummary {
                 server_names: prof.server_names.iter().cloned().collect(),
             })
             .collect();
-        v.sort_by(|a, b| b.established.cmp(&a.established).then(a.server.ip.cmp(&b.server.ip)));
+        v.sort_by(|a, b| {
+            b.established
+                .cmp(&a.established)
+                .then(a.server.ip.cmp(&b.server.ip))
+                .then(a.server.port.cmp(&b.server.port))
+        });
         v
     }
 }
