@@ -45,6 +45,9 @@ const BATCH: usize = 1024;
 /// Packets still read after a stop request (what the kernel buffered before it).
 const DRAIN_AT_STOP: usize = 1 << 16;
 
+/// A signal this long after the first one exits at once, without the summary.
+const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
+
 /// Loss windows remembered; past it the oldest two merge (a wider window: more sessions
 /// flagged, never fewer).
 const MAX_DROP_WINDOWS: usize = 64;
@@ -145,10 +148,19 @@ pub fn live(args: LiveArgs) -> ExitCode {
     };
     let signals = Arc::new(AtomicU32::new(0));
     let handler_signals = Arc::clone(&signals);
+    let mut first_signal: Option<Instant> = None;
     if let Err(e) = ctrlc::set_handler(move || {
-        if handler_signals.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("tlsdiag: second signal: exiting without the summary");
-            std::process::exit(i32::from(EXIT_ERROR));
+        handler_signals.fetch_add(1, Ordering::SeqCst);
+        // A second signal a while after the first means "now": the stop is stuck (a blocked
+        // output, say). Copies that come together (`timeout` signals the child and then its
+        // process group) do not count.
+        match first_signal {
+            None => first_signal = Some(Instant::now()),
+            Some(t) if t.elapsed() >= SECOND_SIGNAL_AFTER => {
+                eprintln!("tlsdiag: second signal: exiting without the summary");
+                std::process::exit(i32::from(EXIT_ERROR));
+            }
+            Some(_) => {}
         }
     }) {
         eprintln!("tlsdiag: warning: cannot catch Ctrl-C ({e}); stop with --duration or --count");
@@ -204,7 +216,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
             run.drops.poll(&mut cap, wall_now());
         }
         let mut got = 0;
-        while got < BATCH && !args.count.is_some_and(|n| packets >= n) {
+        while got < BATCH && args.count.is_none_or(|n| packets < n) {
             match cap.next_packet() {
                 Ok(Some(p)) => {
                     last_packet_ts = Some(p.ts);

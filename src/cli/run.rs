@@ -6,6 +6,7 @@ use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
 use crate::pipeline::{Analyzer, Options, Parallel};
 use crate::report::carve::{self, CarveSet};
+use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, ServerSummary, SessionReport};
 use crate::report::select::{Redactor, Selection};
 use crate::report::{json, markdown, ndjson, text};
@@ -117,7 +118,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // Sessions pass the filters, feed the carve sets (real addresses), are redacted, then are
     // either streamed (NDJSON) or kept for the report.
     let mut counts = Counts::default();
-    let mut kept: Vec<SessionReport> = Vec::new();
+    // Bounded memory whatever the number of sessions: the JSON document keeps every session
+    // serialized (spilling to a temporary file past a cap); text and Markdown keep a digest.
+    let mut store = SessionStore::default();
+    let mut digest = Digest::new(if args.all { TEXT_BLOCKS * 5 } else { 0 });
     let mut carve_failed = CarveSet::default();
     let mut carve_selected = CarveSet::default();
     let mut redactor = Redactor::default();
@@ -142,8 +146,14 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                     write_error = Some(e);
                 }
             }
+        } else if args.format == Format::Json {
+            if write_error.is_none() {
+                if let Err(e) = store.add(&s) {
+                    write_error = Some(e);
+                }
+            }
         } else {
-            kept.push(s);
+            digest.add(&s);
         }
     };
     let mut since_update = 0u64;
@@ -177,11 +187,6 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         summary.filter = Some(selection.describe());
     }
     summary.redacted = args.redact;
-    // Capture order, numbered from 1: the same ids whatever the number of threads.
-    kept.sort_by_key(|s| (s.first_frame, s.id));
-    for (i, s) in kept.iter_mut().enumerate() {
-        s.id = i as u64 + 1;
-    }
     let code = if counts.failed > 0 {
         EXIT_FAILED_SESSIONS
     } else {
@@ -193,22 +198,24 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         capture: summary,
         counts,
         servers: ServerSummary::from_profiles(&profiles),
-        sessions: kept,
+        sessions: Vec::new(),
     };
     let result = match write_error {
         Some(e) => Err(e),
         None => match args.format {
-            Format::Text => text::write(
+            Format::Text => text::write_digest(
                 &mut out,
                 &report,
+                &digest,
                 text::TextOptions {
                     quiet: args.quiet,
                     all: args.all,
                 },
             ),
-            Format::Json => json::write(&mut out, &report),
+            // Sessions in capture order, numbered from 1: the same whatever the number of threads.
+            Format::Json => json::write_with_store(&mut out, &report, &mut store),
             Format::Ndjson => ndjson::write_summary(&mut out, &report),
-            Format::Markdown => markdown::write(&mut out, &report, &selection.describe(), args.redact),
+            Format::Markdown => markdown::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
         }
         .and_then(|_| out.flush()),
     };

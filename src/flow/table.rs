@@ -393,19 +393,24 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Finishes the live connection with the earliest deadline, to make room.
+    ///
+    /// Tombstones met on the way are released too: under this pressure their memory matters more
+    /// than absorbing a late retransmission. The evicted connection leaves no tombstone.
     fn evict_oldest(&mut self, out: &mut dyn FnMut(Connection<H>)) {
-        let mut popped = Vec::new();
-        while let Some(Reverse((deadline, slot, generation))) = self.timers.pop() {
+        while let Some(Reverse((_, slot, generation))) = self.timers.pop() {
             if self.gens[slot] != generation {
                 continue;
             }
-            if matches!(self.slots[slot], Slot::Live(_)) {
-                self.finish(slot, EndKind::Evicted, out);
-                break;
+            match self.slots[slot] {
+                Slot::Live(_) => {
+                    self.finish(slot, EndKind::Evicted, out);
+                    self.release(slot);
+                    break;
+                }
+                Slot::Tombstone { .. } => self.release(slot),
+                Slot::Free => {}
             }
-            popped.push(Reverse((deadline, slot, generation)));
         }
-        self.timers.extend(popped);
     }
 
     /// Flushes, emits and tombstones one live connection.

@@ -1,5 +1,6 @@
 //! The JSON printer: the report model as one document.
 
+use super::digest::SessionStore;
 use super::model::Report;
 use std::io::{self, Write};
 
@@ -7,6 +8,19 @@ use std::io::{self, Write};
 pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report).map_err(io_error)?;
     out.write_all(b"\n")
+}
+
+/// Writes the report as one JSON document whose sessions come from `store` (in capture order),
+/// without holding them all in memory.
+pub fn write_with_store(out: &mut dyn Write, report: &Report, store: &mut SessionStore) -> io::Result<()> {
+    let head = serde_json::to_string_pretty(report).map_err(io_error)?;
+    // `sessions` is the report's last field, serialized empty: put the stored ones in its place.
+    let Some(head) = head.strip_suffix("[]\n}") else {
+        return Err(io::Error::other("unexpected report layout"));
+    };
+    out.write_all(head.as_bytes())?;
+    store.write_array(out)?;
+    out.write_all(b"\n}\n")
 }
 
 /// Keeps the kind of an I/O error through serde_json (a broken pipe must stay a broken pipe).

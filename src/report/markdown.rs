@@ -1,9 +1,8 @@
 //! The Markdown printer: a ticket-ready report. Plain tables and fenced code blocks only, so it
 //! renders the same on GitHub, GitLab and Jira (Markdown mode).
 
+use super::digest::{Digest, Group};
 use super::model::{Report, ServerSummary, SessionReport};
-use crate::diagnose::Outcome;
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 /// Failure groups shown in full (the table lists them all).
@@ -11,39 +10,21 @@ const GROUPS_DETAILED: usize = 20;
 /// Timeline lines per representative session.
 const TIMELINE_LINES: usize = 24;
 
-/// Sessions sharing server, SNI, cause and reason.
-struct Group<'a> {
-    server: String,
-    sni: String,
-    cause: String,
-    reason: String,
-    sessions: Vec<&'a SessionReport>,
-}
-
-impl Group<'_> {
-    fn clients(&self) -> BTreeMap<&str, usize> {
-        let mut m = BTreeMap::new();
-        for s in &self.sessions {
-            *m.entry(s.client.ip.as_str()).or_default() += 1;
-        }
-        m
-    }
-}
-
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn server_of(s: &SessionReport) -> String {
-    if s.server.ip.contains(':') {
-        format!("[{}]:{}", s.server.ip, s.server.port)
-    } else {
-        format!("{}:{}", s.server.ip, s.server.port)
+/// Writes the Markdown report of a report whose `sessions` are all its sessions.
+pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::Result<()> {
+    let mut digest = Digest::new(0);
+    for s in &r.sessions {
+        digest.add(s);
     }
+    write_digest(out, r, &digest, filter, redacted)
 }
 
-/// Writes the Markdown report.
-pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::Result<()> {
+/// Writes the Markdown report from a digest (bounded memory whatever the number of sessions).
+pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &str, redacted: bool) -> io::Result<()> {
     let c = &r.counts;
     let cap = &r.capture;
     writeln!(
@@ -105,7 +86,7 @@ pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> i
     }
     writeln!(out)?;
 
-    let groups = groups(r);
+    let groups = digest.sorted_groups();
     if groups.is_empty() {
         writeln!(out, "No failed TLS session in this capture.")?;
         writeln!(out)?;
@@ -118,8 +99,7 @@ pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> i
         )?;
         writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
         for (i, g) in groups.iter().enumerate() {
-            let first = g.sessions.iter().map(|s| s.start.as_str()).min().unwrap_or("");
-            let last = g.sessions.iter().map(|s| s.end.as_str()).max().unwrap_or("");
+            let (first, last) = (&g.first_start, &g.last_end);
             writeln!(
                 out,
                 "| {} | {} | {} | {} | `{}` | {} | {} | {} | {} | {} |",
@@ -128,11 +108,11 @@ pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> i
                 cell(if g.sni.is_empty() { "—" } else { &g.sni }),
                 g.cause,
                 g.reason,
-                g.sessions.len(),
-                g.clients().len(),
+                g.count,
+                clients_count(g),
                 first,
                 last,
-                cell(g.sessions[0].browser_error.as_deref().unwrap_or(""))
+                cell(g.representative.browser_error.as_deref().unwrap_or(""))
             )?;
         }
         writeln!(out)?;
@@ -149,37 +129,20 @@ pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> i
         }
     }
 
-    warnings_section(out, r)?;
+    warnings_section(out, digest)?;
     Ok(())
 }
 
-fn groups(r: &Report) -> Vec<Group<'_>> {
-    let mut map: BTreeMap<(String, String, String, String), Vec<&SessionReport>> = BTreeMap::new();
-    for s in r.sessions.iter().filter(|s| s.outcome == Outcome::Failed) {
-        let key = (
-            server_of(s),
-            s.server_name().unwrap_or("").to_string(),
-            s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
-            s.reason.clone().unwrap_or_default(),
-        );
-        map.entry(key).or_default().push(s);
+fn clients_count(g: &Group) -> String {
+    if g.more_clients {
+        format!("{}+", g.clients.len())
+    } else {
+        g.clients.len().to_string()
     }
-    let mut groups: Vec<Group<'_>> = map
-        .into_iter()
-        .map(|((server, sni, cause, reason), sessions)| Group {
-            server,
-            sni,
-            cause,
-            reason,
-            sessions,
-        })
-        .collect();
-    groups.sort_by(|a, b| b.sessions.len().cmp(&a.sessions.len()).then(a.server.cmp(&b.server)));
-    groups
 }
 
-fn group_section(out: &mut dyn Write, n: usize, g: &Group<'_>, r: &Report) -> io::Result<()> {
-    let rep = g.sessions[0];
+fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Result<()> {
+    let rep = &g.representative;
     let sni = if g.sni.is_empty() {
         String::new()
     } else {
@@ -188,10 +151,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group<'_>, r: &Report) -> io
     writeln!(
         out,
         "### {n}. {}/{} — {}{sni}: {} session(s)",
-        g.cause,
-        g.reason,
-        g.server,
-        g.sessions.len()
+        g.cause, g.reason, g.server, g.count
     )?;
     writeln!(out)?;
     writeln!(out, "- **What happened:** {}", rep.summary)?;
@@ -204,7 +164,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group<'_>, r: &Report) -> io
     if let Some(side) = &rep.side {
         writeln!(out, "- **Ended by:** {side} (confidence {})", rep.confidence)?;
     }
-    let clients = g.clients();
+    let clients = &g.clients;
     let list: Vec<String> = clients
         .iter()
         .take(10)
@@ -213,21 +173,16 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group<'_>, r: &Report) -> io
     writeln!(
         out,
         "- **Affected clients ({}):** {}{}",
-        clients.len(),
+        clients_count(g),
         list.join(", "),
         if clients.len() > 10 { ", …" } else { "" }
     )?;
     let repeats: usize = clients.values().filter(|k| **k > 1).count();
     if repeats > 0 {
-        let versions: BTreeSet<String> = g
-            .sessions
-            .iter()
-            .map(|s| s.handshake.offered_versions.first().cloned().unwrap_or_default())
-            .collect();
-        let fallback = if versions.len() > 1 {
+        let fallback = if g.offered_max.len() > 1 {
             format!(
                 "; highest version offered varied ({}): a version fallback",
-                versions.into_iter().collect::<Vec<_>>().join(", ")
+                g.offered_max.iter().cloned().collect::<Vec<_>>().join(", ")
             )
         } else {
             String::new()
@@ -285,16 +240,8 @@ fn profile_for<'a>(r: &'a Report, s: &SessionReport) -> Option<&'a ServerSummary
         .find(|p| p.server.ip == s.server.ip && p.server.port == s.server.port && p.established > 0)
 }
 
-fn warnings_section(out: &mut dyn Write, r: &Report) -> io::Result<()> {
-    let mut rows: BTreeMap<(String, String, &str), (usize, String)> = BTreeMap::new();
-    for s in r.sessions.iter().filter(|s| s.outcome == Outcome::Established) {
-        for w in &s.warnings {
-            let e = rows
-                .entry((server_of(s), s.server_name().unwrap_or("").to_string(), w.id))
-                .or_insert((0, w.detail.clone()));
-            e.0 += 1;
-        }
-    }
+fn warnings_section(out: &mut dyn Write, digest: &Digest) -> io::Result<()> {
+    let rows = &digest.warnings;
     if rows.is_empty() {
         return Ok(());
     }
@@ -302,7 +249,7 @@ fn warnings_section(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "| Server | SNI | Warning | Sessions | Detail |")?;
     writeln!(out, "|---|---|---|---|---|")?;
-    for ((server, sni, id), (n, detail)) in rows {
+    for ((server, sni, id), (n, detail)) in rows.iter() {
         writeln!(
             out,
             "| {server} | {} | `{id}` | {n} | {} |",

@@ -4,6 +4,7 @@
 //! `schema_version` (see `docs/schema.json`).
 
 pub mod carve;
+pub mod digest;
 pub mod json;
 pub mod markdown;
 pub mod model;

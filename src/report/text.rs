@@ -1,10 +1,10 @@
 //! The text printer: a summary, then one block per failed session, readable in a terminal and
 //! pasteable into a ticket.
 
+use super::digest::Digest;
 use super::model::{Report, SessionReport};
 use crate::capture::Timestamp;
-use crate::diagnose::Outcome;
-use std::collections::BTreeMap;
+use crate::diagnose::Reason;
 use std::io::{self, Write};
 
 /// What the text report shows.
@@ -16,8 +16,17 @@ pub struct TextOptions {
     pub all: bool,
 }
 
-/// Writes the text report.
+/// Writes the text report of a report whose `sessions` are all the sessions to show.
 pub fn write(out: &mut dyn Write, r: &Report, opts: TextOptions) -> io::Result<()> {
+    let mut digest = Digest::new(if opts.all { usize::MAX } else { 0 });
+    for s in &r.sessions {
+        digest.add(s);
+    }
+    write_digest(out, r, &digest, opts)
+}
+
+/// Writes the text report from a digest (bounded memory whatever the number of sessions).
+pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: TextOptions) -> io::Result<()> {
     let c = &r.counts;
     let cap = &r.capture;
     let files = match cap.files.len() {
@@ -66,40 +75,20 @@ pub fn write(out: &mut dyn Write, r: &Report, opts: TextOptions) -> io::Result<(
         let w: Vec<String> = c.warnings.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(out, "  warnings on established sessions: {}", w.join(", "))?;
     }
-    let failed: Vec<&SessionReport> = r.sessions.iter().filter(|s| s.outcome == Outcome::Failed).collect();
-    if !failed.is_empty() {
+    if c.failed > 0 {
         writeln!(out)?;
         writeln!(out, "Failures by reason:")?;
-        let mut by_reason: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
-        for s in &failed {
-            let key = (
-                s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
-                s.reason.clone().unwrap_or_default(),
-            );
-            let e = by_reason
-                .entry(key)
-                .or_insert((0, s.browser_error.clone().unwrap_or_default()));
-            e.0 += 1;
-        }
-        for ((cause, reason), (n, browser)) in &by_reason {
+        let mut by_reason: Vec<(&str, &str, u64, &str)> = c
+            .failed_by_reason
+            .iter()
+            .filter_map(|(id, n)| Reason::from_id(id).map(|r| (r.cause().id(), r.id(), *n, r.browser_error())))
+            .collect();
+        by_reason.sort();
+        for (cause, reason, n, browser) in by_reason {
             writeln!(out, "  {:<40} {:>5}   {}", format!("{cause}/{reason}"), n, browser)?;
         }
-        let mut by_server: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for s in r.sessions.iter().filter(|s| !s.no_data) {
-            let key = format!(
-                "{}:{}{}",
-                s.server.ip,
-                s.server.port,
-                s.server_name().map(|n| format!(" ({n})")).unwrap_or_default()
-            );
-            let e = by_server.entry(key).or_default();
-            e.1 += 1;
-            if s.outcome == Outcome::Failed {
-                e.0 += 1;
-            }
-        }
-        let mut top: Vec<(String, (u64, u64))> = by_server.into_iter().filter(|(_, (f, _))| *f > 0).collect();
-        top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
+        let mut top: Vec<(&String, &(u64, u64))> = digest.servers.iter().filter(|(_, (f, _))| *f > 0).collect();
+        top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
         writeln!(out)?;
         writeln!(out, "Top failing servers:")?;
         for (srv, (f, t)) in top.iter().take(10) {
@@ -109,13 +98,19 @@ pub fn write(out: &mut dyn Write, r: &Report, opts: TextOptions) -> io::Result<(
     if opts.quiet {
         return Ok(());
     }
-    for s in r
-        .sessions
-        .iter()
-        .filter(|s| !s.no_data && (opts.all || s.outcome == Outcome::Failed))
-    {
+    let shown = if opts.all { &digest.all } else { &digest.failures };
+    for s in shown.sorted() {
         writeln!(out)?;
         block(out, s)?;
+    }
+    if shown.dropped() > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "… {} more {} not shown: narrow with --cause, --reason, --server or --sni, or use --format json or markdown.",
+            shown.dropped(),
+            if opts.all { "sessions" } else { "failed sessions" }
+        )?;
     }
     Ok(())
 }

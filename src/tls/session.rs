@@ -70,11 +70,11 @@ pub struct Tls13Progress {
 /// Everything the TLS layer learned about one session.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TlsFacts {
-    pub client_hello: Option<ClientHello>,
+    pub client_hello: Option<Box<ClientHello>>,
     /// The ClientHello sent again after a HelloRetryRequest.
-    pub client_hello_retry: Option<ClientHello>,
-    pub hello_retry_request: Option<ServerHello>,
-    pub server_hello: Option<ServerHello>,
+    pub client_hello_retry: Option<Box<ClientHello>>,
+    pub hello_retry_request: Option<Box<ServerHello>>,
+    pub server_hello: Option<Box<ServerHello>>,
     pub server_certificates: Vec<CertInfo>,
     pub server_certificate_count: usize,
     pub server_certificate: Option<At>,
@@ -289,6 +289,14 @@ impl Session {
                     if st.first.len() < 5 && could_be_tls {
                         continue;
                     }
+                    // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
+                    // (within FIRST_BYTES_KEPT) so what it offers never depends on segmentation.
+                    if b0 & 0x80 != 0 && dir == Direction::ToServer && st.first[2] == 1 {
+                        let total = 2 + ((((b0 & 0x7f) as usize) << 8) | st.first[1] as usize);
+                        if st.first.len() < total.min(FIRST_BYTES_KEPT) {
+                            continue;
+                        }
+                    }
                     let first = std::mem::take(&mut st.first);
                     match self.classify_start(dir, &first, at) {
                         Start::Tls => {
@@ -318,22 +326,40 @@ impl Session {
                     data = &data[used..];
                 }
                 Mode::Resync => {
-                    let st = &mut self.dirs[d];
-                    // Keep up to 4 bytes of the previous chunk so a header split across chunks is found.
-                    st.rec.extend_from_slice(&data[..data.len().min(MAX_TLS_RECORD)]);
-                    let consumed = data.len().min(MAX_TLS_RECORD);
-                    let buf = std::mem::take(&mut st.rec);
-                    match (0..buf.len().saturating_sub(4)).find(|&p| plausible_header(&buf[p..])) {
+                    // Positions are tried in stream order, each once its 5 header bytes are
+                    // there, so where framing resumes never depends on how the bytes were cut;
+                    // `rec` keeps the (at most 4) last bytes whose positions could not be tried.
+                    let tail = std::mem::take(&mut self.dirs[d].rec);
+                    let in_tail = (0..tail.len()).find(|&p| {
+                        let mut h = [0u8; 5];
+                        let from_tail = tail.len() - p;
+                        if from_tail + data.len() < 5 {
+                            return false;
+                        }
+                        h[..from_tail].copy_from_slice(&tail[p..]);
+                        h[from_tail..].copy_from_slice(&data[..5 - from_tail]);
+                        plausible_header(&h)
+                    });
+                    if let Some(p) = in_tail {
+                        self.dirs[d].mode = Mode::Records;
+                        // Fewer than 5 bytes: the header is completed from `data` next round.
+                        self.records(dir, &tail[p..], at);
+                        continue;
+                    }
+                    match (0..data.len().saturating_sub(4)).find(|&p| plausible_header(&data[p..])) {
                         Some(p) => {
                             self.dirs[d].mode = Mode::Records;
-                            self.records(dir, &buf[p..], at);
+                            data = &data[p..];
                         }
                         None => {
-                            let keep = buf.len().min(4);
-                            self.dirs[d].rec = buf[buf.len() - keep..].to_vec();
+                            let mut keep = tail;
+                            keep.extend_from_slice(&data[data.len().saturating_sub(4)..]);
+                            let excess = keep.len().saturating_sub(4);
+                            keep.drain(..excess);
+                            self.dirs[d].rec = keep;
+                            data = &[];
                         }
                     }
-                    data = &data[consumed..];
                 }
             }
         }
@@ -355,7 +381,8 @@ impl Session {
             let msg = first[2];
             let total = 2 + ((((first[0] & 0x7f) as usize) << 8) | first[1] as usize);
             if dir == Direction::ToServer && msg == 1 {
-                self.sslv2_client_hello(first, at);
+                // The record only (bytes after it may have come in the same chunk).
+                self.sslv2_client_hello(&first[..total.clamp(5, first.len())], at);
                 self.facts.last_progress[d] = Some(at);
                 return Start::Sslv2 { total };
             }
@@ -435,7 +462,7 @@ impl Session {
             }
         }
         self.facts.at_client_hello = Some(at);
-        self.facts.client_hello = Some(ch);
+        self.facts.client_hello = Some(Box::new(ch));
         self.facts.hist(Direction::ToServer, 'c', false);
         self.facts.note("sslv2_client_hello");
     }
@@ -713,12 +740,12 @@ impl Session {
                 let ch = hello::client_hello(msg, record_version, at);
                 match ch {
                     Some(ch) if f.client_hello.is_none() => {
-                        f.client_hello = Some(ch);
+                        f.client_hello = Some(Box::new(ch));
                         f.at_client_hello = Some(at);
                     }
                     Some(ch) => {
                         if f.client_hello_retry.is_none() {
-                            f.client_hello_retry = Some(ch);
+                            f.client_hello_retry = Some(Box::new(ch));
                         } else {
                             f.note("extra_client_hello");
                         }
@@ -727,10 +754,10 @@ impl Session {
                 }
                 if f.client_hello.is_none() {
                     // Keep a placeholder so the session is known to have started TLS.
-                    f.client_hello = Some(ClientHello {
+                    f.client_hello = Some(Box::new(ClientHello {
                         at,
                         ..ClientHello::default()
-                    });
+                    }));
                     f.at_client_hello = Some(at);
                 }
             }
@@ -738,12 +765,12 @@ impl Session {
                 Some(sh) if sh.hello_retry => {
                     f.hist(dir, 'j', false);
                     f.last_message[1] = Some(("HelloRetryRequest", at));
-                    f.hello_retry_request = Some(sh);
+                    f.hello_retry_request = Some(Box::new(sh));
                     return;
                 }
                 Some(sh) => {
                     if f.server_hello.is_none() {
-                        f.server_hello = Some(sh);
+                        f.server_hello = Some(Box::new(sh));
                         f.at_server_hello = Some(at);
                     } else {
                         f.note("extra_server_hello");

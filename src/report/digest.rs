@@ -1,0 +1,337 @@
+//! Keeping a report's sessions in bounded memory.
+//!
+//! A capture may hold millions of sessions. The text and Markdown reports need counts, groups and
+//! a few representative sessions: [`Digest`] aggregates as sessions arrive and keeps only the
+//! earliest ones (by first frame, so the choice does not depend on thread timing). The JSON
+//! document needs every session: [`SessionStore`] keeps each one serialized, in memory up to a
+//! cap and in a temporary file beyond it, and writes them back in capture order.
+
+use super::json::io_error;
+use super::model::SessionReport;
+use crate::diagnose::Outcome;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+/// Failed sessions shown in full in a text report (the rest are counted).
+pub const TEXT_BLOCKS: usize = 200;
+/// Distinct clients remembered per failure group.
+const GROUP_CLIENTS: usize = 1000;
+/// Servers remembered for the "top failing servers" table.
+const SERVERS: usize = 100_000;
+/// Serialized sessions kept in memory before spilling to a temporary file.
+const STORE_MEMORY: usize = 32 << 20;
+
+/// The `n` sessions with the smallest first frame.
+#[derive(Debug)]
+pub struct Earliest {
+    n: usize,
+    heap: BinaryHeap<Keyed>,
+    /// Sessions offered in all.
+    pub seen: u64,
+}
+
+#[derive(Debug)]
+struct Keyed(Box<SessionReport>);
+
+impl PartialEq for Keyed {
+    fn eq(&self, o: &Keyed) -> bool {
+        self.0.first_frame == o.0.first_frame
+    }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, o: &Keyed) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, o: &Keyed) -> std::cmp::Ordering {
+        self.0.first_frame.cmp(&o.0.first_frame)
+    }
+}
+
+impl Earliest {
+    /// Keeps at most `n`.
+    pub fn new(n: usize) -> Earliest {
+        Earliest {
+            n,
+            heap: BinaryHeap::new(),
+            seen: 0,
+        }
+    }
+
+    fn offer(&mut self, s: &SessionReport) {
+        self.seen += 1;
+        if self.n == 0 {
+            return;
+        }
+        if self.heap.len() < self.n {
+            self.heap.push(Keyed(Box::new(s.clone())));
+        } else if self.heap.peek().is_some_and(|top| s.first_frame < top.0.first_frame) {
+            self.heap.pop();
+            self.heap.push(Keyed(Box::new(s.clone())));
+        }
+    }
+
+    /// The kept sessions in capture order.
+    pub fn sorted(&self) -> Vec<&SessionReport> {
+        let mut v: Vec<&SessionReport> = self.heap.iter().map(|k| &*k.0).collect();
+        v.sort_by_key(|s| s.first_frame);
+        v
+    }
+
+    /// How many were offered but not kept.
+    pub fn dropped(&self) -> u64 {
+        self.seen - self.heap.len() as u64
+    }
+}
+
+/// Failed sessions sharing server, SNI, cause and reason.
+#[derive(Debug)]
+pub struct Group {
+    pub server: String,
+    pub sni: String,
+    pub cause: String,
+    pub reason: String,
+    pub count: u64,
+    /// Sessions per client address (the first [`GROUP_CLIENTS`] distinct clients).
+    pub clients: BTreeMap<String, u64>,
+    pub more_clients: bool,
+    pub first_start: String,
+    pub last_end: String,
+    /// Highest versions the group's clients offered (a fallback shows several).
+    pub offered_max: BTreeSet<String>,
+    /// The earliest session of the group.
+    pub representative: Box<SessionReport>,
+}
+
+/// Server address as shown in reports: `ip:port`, IPv6 in brackets.
+pub fn server_label(s: &SessionReport) -> String {
+    if s.server.ip.contains(':') {
+        format!("[{}]:{}", s.server.ip, s.server.port)
+    } else {
+        format!("{}:{}", s.server.ip, s.server.port)
+    }
+}
+
+/// What the text and Markdown reports need, in bounded memory.
+#[derive(Debug)]
+pub struct Digest {
+    /// The earliest failed sessions, shown in full.
+    pub failures: Earliest,
+    /// The earliest sessions of any outcome (for `--all`).
+    pub all: Earliest,
+    pub groups: HashMap<(String, String, String, String), Group>,
+    /// Failed and total sessions per server label (with SNI when there is one).
+    pub servers: HashMap<String, (u64, u64)>,
+    pub servers_dropped: u64,
+    /// Established sessions with a warning: (server, SNI, warning id) → (sessions, detail).
+    pub warnings: BTreeMap<(String, String, String), (u64, String)>,
+}
+
+impl Digest {
+    /// An empty digest; `all` keeps that many sessions of any outcome.
+    pub fn new(all: usize) -> Digest {
+        Digest {
+            failures: Earliest::new(TEXT_BLOCKS),
+            all: Earliest::new(all),
+            groups: HashMap::new(),
+            servers: HashMap::new(),
+            servers_dropped: 0,
+            warnings: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one session (not a no-data connection).
+    pub fn add(&mut self, s: &SessionReport) {
+        if s.no_data {
+            return;
+        }
+        self.all.offer(s);
+        let label = format!(
+            "{}{}",
+            server_label(s),
+            s.server_name().map(|n| format!(" ({n})")).unwrap_or_default()
+        );
+        let failed = u64::from(s.outcome == Outcome::Failed);
+        if let Some(e) = self.servers.get_mut(&label) {
+            e.1 += 1;
+            e.0 += failed;
+        } else if self.servers.len() < SERVERS {
+            self.servers.insert(label, (failed, 1));
+        } else {
+            self.servers_dropped += 1;
+        }
+        if s.outcome == Outcome::Established {
+            for w in &s.warnings {
+                let key = (
+                    server_label(s),
+                    s.server_name().unwrap_or("").to_string(),
+                    w.id.to_string(),
+                );
+                self.warnings.entry(key).or_insert((0, w.detail.clone())).0 += 1;
+            }
+        }
+        if s.outcome != Outcome::Failed {
+            return;
+        }
+        self.failures.offer(s);
+        let key = (
+            server_label(s),
+            s.server_name().unwrap_or("").to_string(),
+            s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
+            s.reason.clone().unwrap_or_default(),
+        );
+        let offered = s.handshake.offered_versions.iter().max().cloned().unwrap_or_default();
+        match self.groups.get_mut(&key) {
+            Some(g) => {
+                g.count += 1;
+                if g.clients.len() < GROUP_CLIENTS || g.clients.contains_key(&s.client.ip) {
+                    *g.clients.entry(s.client.ip.clone()).or_default() += 1;
+                } else {
+                    g.more_clients = true;
+                }
+                if s.start < g.first_start {
+                    g.first_start = s.start.clone();
+                }
+                if s.end > g.last_end {
+                    g.last_end = s.end.clone();
+                }
+                g.offered_max.insert(offered);
+                if s.first_frame < g.representative.first_frame {
+                    g.representative = Box::new(s.clone());
+                }
+            }
+            None => {
+                let g = Group {
+                    server: key.0.clone(),
+                    sni: key.1.clone(),
+                    cause: key.2.clone(),
+                    reason: key.3.clone(),
+                    count: 1,
+                    clients: BTreeMap::from([(s.client.ip.clone(), 1)]),
+                    more_clients: false,
+                    first_start: s.start.clone(),
+                    last_end: s.end.clone(),
+                    offered_max: BTreeSet::from([offered]),
+                    representative: Box::new(s.clone()),
+                };
+                self.groups.insert(key, g);
+            }
+        }
+    }
+
+    /// Failure groups, largest first.
+    pub fn sorted_groups(&self) -> Vec<&Group> {
+        let mut v: Vec<&Group> = self.groups.values().collect();
+        v.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| (&a.server, &a.sni, &a.reason).cmp(&(&b.server, &b.sni, &b.reason)))
+        });
+        v
+    }
+}
+
+/// Every session of a JSON document, serialized, in memory up to a cap, then in a temporary
+/// file; written back in capture order with ids numbered from 1.
+pub struct SessionStore {
+    /// (first frame, where) per session.
+    index: Vec<(u64, Place)>,
+    memory: Vec<String>,
+    memory_bytes: usize,
+    spill: Option<(std::fs::File, u64)>,
+}
+
+enum Place {
+    Memory(usize),
+    File { offset: u64, len: usize },
+}
+
+impl Default for SessionStore {
+    fn default() -> SessionStore {
+        SessionStore {
+            index: Vec::new(),
+            memory: Vec::new(),
+            memory_bytes: 0,
+            spill: None,
+        }
+    }
+}
+
+impl SessionStore {
+    /// Stores one session.
+    pub fn add(&mut self, s: &SessionReport) -> io::Result<()> {
+        let text = serde_json::to_string(s).map_err(io_error)?;
+        if self.memory_bytes + text.len() <= STORE_MEMORY {
+            self.memory_bytes += text.len();
+            self.index.push((s.first_frame, Place::Memory(self.memory.len())));
+            self.memory.push(text);
+            return Ok(());
+        }
+        if self.spill.is_none() {
+            let path = std::env::temp_dir().join(format!("tlsdiag-sessions-{}.tmp", std::process::id()));
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(&path)?;
+            // Unlinked at once: the file disappears with the process whatever happens.
+            let _ = std::fs::remove_file(&path);
+            self.spill = Some((f, 0));
+        }
+        if let Some((f, end)) = &mut self.spill {
+            f.seek(SeekFrom::Start(*end))?;
+            f.write_all(text.as_bytes())?;
+            self.index.push((
+                s.first_frame,
+                Place::File {
+                    offset: *end,
+                    len: text.len(),
+                },
+            ));
+            *end += text.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Sessions stored.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no session was stored.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Writes the sessions as the elements of a JSON array, in capture order, renumbering `id`.
+    pub fn write_array(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.index.sort_by_key(|(frame, _)| *frame);
+        out.write_all(b"[")?;
+        let mut buf;
+        for (n, (_, place)) in self.index.iter().enumerate() {
+            let text: &str = match place {
+                Place::Memory(i) => &self.memory[*i],
+                Place::File { offset, len } => {
+                    let Some((f, _)) = &mut self.spill else { continue };
+                    f.seek(SeekFrom::Start(*offset))?;
+                    let mut bytes = vec![0u8; *len];
+                    f.read_exact(&mut bytes)?;
+                    buf = String::from_utf8(bytes).map_err(io::Error::other)?;
+                    &buf
+                }
+            };
+            out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
+            // Every session starts with {"id":N, — replace N by the position in capture order.
+            let rest = text
+                .strip_prefix("{\"id\":")
+                .and_then(|r| r.find(',').map(|i| &r[i..]))
+                .unwrap_or(text);
+            write!(out, "{{\"id\":{}", n + 1)?;
+            out.write_all(rest.as_bytes())?;
+        }
+        out.write_all(if self.index.is_empty() { b"]" } else { b"\n  ]" })
+    }
+}
