@@ -55,32 +55,41 @@ impl Reassembler {
 
     /// Takes one segment's payload; delivers whatever became contiguous to `sink`.
     pub fn segment(&mut self, seq: SeqNumber, payload: &[u8], sink: &mut dyn FnMut(Chunk<'_>)) -> SegmentNote {
+        // Never recursive: a hostile stream cannot grow the stack.
         let mut note = SegmentNote::default();
         if payload.is_empty() {
             return note;
         }
-        let next = *self.next.get_or_insert(seq);
-        let rel = seq.diff(next);
+        let mut next = *self.next.get_or_insert(seq);
+        let mut rel = seq.diff(next);
+        if rel > 0 {
+            note.out_of_order = true;
+        }
+        // Ahead of a hole and no room to keep it: give up holes (oldest first) until it fits or
+        // is in order. Each round removes a buffered segment or the hole before this one.
+        while rel > 0 && (self.pending_bytes + payload.len() > MAX_OOO_BYTES || self.pending.len() >= MAX_OOO_SEGMENTS) {
+            note.buffer_full = true;
+            if self.pending.is_empty() {
+                // Larger than the whole buffer: the hole before it is lost.
+                sink(Chunk::Gap(rel as u64));
+                note.gap_bytes += rel as u64;
+                self.next = Some(seq);
+            } else {
+                note.gap_bytes += self.give_up_first_hole(sink);
+            }
+            next = self.next.unwrap_or(seq);
+            rel = seq.diff(next);
+        }
         if rel <= 0 {
             let skip = (-rel) as usize;
             if skip >= payload.len() {
-                note.retransmission = true;
+                note.retransmission = !note.buffer_full;
                 return note;
             }
             let fresh = &payload[skip..];
             self.next = Some(next.plus(fresh.len()));
             sink(Chunk::Data(fresh));
             self.drain(sink);
-            return note;
-        }
-        // Ahead of a hole: keep it for later, within the caps.
-        note.out_of_order = true;
-        if self.pending_bytes + payload.len() > MAX_OOO_BYTES || self.pending.len() >= MAX_OOO_SEGMENTS {
-            note.buffer_full = true;
-            note.gap_bytes = self.give_up_first_hole(sink);
-            // After giving up the first hole the segment may now be in order.
-            let more = self.segment(seq, payload, sink);
-            note.gap_bytes += more.gap_bytes;
             return note;
         }
         let pos = self.pending.partition_point(|(s, _)| s.diff(seq) < 0);

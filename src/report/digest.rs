@@ -199,7 +199,7 @@ impl Digest {
                 }
                 g.offered_max.insert(offered);
                 if s.first_frame < g.representative.first_frame {
-                    g.representative = Box::new(s.clone());
+                    *g.representative = s.clone();
                 }
             }
             None => {
@@ -235,6 +235,7 @@ impl Digest {
 
 /// Every session of a JSON document, serialized, in memory up to a cap, then in a temporary
 /// file; written back in capture order with ids numbered from 1.
+#[derive(Default)]
 pub struct SessionStore {
     /// (first frame, where) per session.
     index: Vec<(u64, Place)>,
@@ -246,17 +247,6 @@ pub struct SessionStore {
 enum Place {
     Memory(usize),
     File { offset: u64, len: usize },
-}
-
-impl Default for SessionStore {
-    fn default() -> SessionStore {
-        SessionStore {
-            index: Vec::new(),
-            memory: Vec::new(),
-            memory_bytes: 0,
-            spill: None,
-        }
-    }
 }
 
 impl SessionStore {

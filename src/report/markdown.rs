@@ -253,8 +253,8 @@ fn warnings_section(out: &mut dyn Write, digest: &Digest) -> io::Result<()> {
         writeln!(
             out,
             "| {server} | {} | `{id}` | {n} | {} |",
-            cell(if sni.is_empty() { "—" } else { &sni }),
-            cell(&detail)
+            cell(if sni.is_empty() { "—" } else { sni }),
+            cell(detail)
         )?;
     }
     writeln!(out)?;
