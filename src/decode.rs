@@ -88,6 +88,23 @@ pub fn decode_frame(link: LinkType, data: &[u8], was_cut: bool) -> Result<TcpSeg
     Ok(seg)
 }
 
+/// Whether frames of this link type are decoded (others are counted as `unknown_link_type`).
+pub fn link_supported(link: LinkType) -> bool {
+    matches!(
+        link,
+        LinkType::ETHERNET
+            | LinkType::LINUX_SLL
+            | LinkType::LINUX_SLL2
+            | LinkType::RAW
+            | LinkType::RAW_BSD12
+            | LinkType::RAW_BSD14
+            | LinkType::IPV4
+            | LinkType::IPV6
+            | LinkType::NULL
+            | LinkType::LOOP
+    )
+}
+
 /// Decodes one frame.
 pub fn decode(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     if let Some(seg) = fast_path(link, data) {
@@ -395,6 +412,15 @@ mod tests {
         assert_eq!(decode(LinkType::LOOP, &lp).expect("loop").dport, 443);
         assert_eq!(decode(LinkType::RAW, ip).expect("raw").dport, 443);
         assert_eq!(decode(LinkType(147), ip).err(), Some(Skip::UnknownLinkType));
+    }
+
+    #[test]
+    fn supported_link_types_are_the_decoded_ones() {
+        for lt in 0..300 {
+            let supported = link_supported(LinkType(lt));
+            let unknown = matches!(decode(LinkType(lt), &[]), Err(Skip::UnknownLinkType));
+            assert_eq!(supported, !unknown, "link type {lt}");
+        }
     }
 
     #[test]

@@ -88,7 +88,10 @@ impl Core {
             ports: opts.ports.clone(),
             max_flows,
             idle_timeout_ns: opts.idle_ns(),
-            handshake_timeout_ns: opts.handshake_ns(),
+            // Streaming decides a silent handshake at its timeout; a file waits until idle, so a
+            // handshake that pauses longer (a certificate picker, a slow OCSP fetch) and then
+            // completes stays one session. The verdict uses the handshake timeout either way.
+            handshake_timeout_ns: if defer { opts.idle_ns() } else { opts.handshake_ns() },
         };
         Core {
             opts,
@@ -109,6 +112,26 @@ impl Core {
         self.table.segment(at, seg, &mut |c| done.push(c));
         for c in done {
             self.decide(c, sink);
+        }
+        if !self.defer {
+            // Streaming: report a session the moment its outcome is known, not at its close.
+            let now = self.now;
+            if let Some(c) = self.table.take_just_decided() {
+                c.reported = true;
+                let (tcp, tls) = (c.tcp.clone(), c.handler.facts.clone());
+                let id = self.next_id;
+                self.next_id += 1;
+                let ctx = Context {
+                    capture_end: now,
+                    handshake_timeout_ns: self.opts.handshake_ns(),
+                    profile: self.profiles.get(&tcp.server),
+                };
+                let v = diagnose::diagnose(&tcp, &tls, &ctx);
+                if v.outcome == Outcome::Established {
+                    self.profiles.learn(tcp.server, &tls);
+                }
+                sink(SessionReport::new(id, &tcp, &tls, &v));
+            }
         }
     }
 
@@ -134,6 +157,12 @@ impl Core {
     }
 
     fn decide_at(&mut self, c: Connection<Session>, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+        if c.reported {
+            for (k, n) in &c.handler.facts.anomalies {
+                *self.anomalies.entry(k).or_default() += *n as u64;
+            }
+            return;
+        }
         let id = self.next_id;
         self.next_id += 1;
         let tls = c.handler.facts;
@@ -414,7 +443,8 @@ pub struct Parallel {
     /// Results of workers that finished while sessions were being drained.
     finished: Vec<CoreResult>,
     port_set: Vec<bool>,
-    hasher: crate::flow::FlowHashBuilder,
+    /// Fixed-seed hash for choosing workers (the same split on every run).
+    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
 }
 
 impl Parallel {

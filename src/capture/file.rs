@@ -313,7 +313,37 @@ impl FileReader {
             return Ok(());
         }
         if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-            // pcapng: the section header block is parsed by the block loop.
+            // pcapng: the section header block is parsed by the block loop, but a file whose
+            // first section header is not whole cannot be read at all: say so here.
+            let what = "pcapng section header";
+            self.fill(12).map_err(CaptureErrorKind::Io)?;
+            let have = self.avail();
+            if have < 12 {
+                return Err(CaptureErrorKind::Truncated { what, need: 12, have });
+            }
+            let head = &self.buf[self.start..self.start + 12];
+            let endian = match head[8..12] {
+                [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
+                [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
+                _ => {
+                    return Err(CaptureErrorKind::Corrupt {
+                        offset: 0,
+                        what: "pcapng section header has no byte-order magic".into(),
+                    });
+                }
+            };
+            let blen = endian.u32(&head[4..8]) as usize;
+            if !(28..=MAX_CAPTURE_BLOCK).contains(&blen) {
+                return Err(CaptureErrorKind::Corrupt {
+                    offset: 0,
+                    what: format!("pcapng section header has impossible length {blen}"),
+                });
+            }
+            self.fill(blen).map_err(CaptureErrorKind::Io)?;
+            let have = self.avail();
+            if have < blen {
+                return Err(CaptureErrorKind::Truncated { what, need: blen, have });
+            }
             return Ok(());
         }
         Err(CaptureErrorKind::NotACapture {
@@ -662,6 +692,33 @@ fn parse_packet_block(
     Ok((ts, iface.link, data_start, caplen, orig))
 }
 
+/// Compressed files and captures in formats other than pcap / pcapng, by their magic bytes.
+fn other_format(head: &[u8]) -> Option<&'static str> {
+    const KNOWN: [(&[u8], &str); 8] = [
+        (b"\xfd7zXZ\x00", "xz-compressed data (decompress it first: unxz)"),
+        (
+            b"\x28\xb5\x2f\xfd",
+            "zstd-compressed data (decompress it first: unzstd)",
+        ),
+        (b"BZh", "bzip2-compressed data (decompress it first: bunzip2)"),
+        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+        (
+            b"snoop\x00\x00\x00",
+            "a Solaris snoop capture (convert it: editcap -F pcap)",
+        ),
+        (b"GMBU", "a Network Monitor capture (convert it: editcap -F pcap)"),
+        (b"XCP\x00", "a NetXray / Sniffer capture (convert it: editcap -F pcap)"),
+        (b"\x7fELF", "an executable"),
+    ];
+    if head.get(257..262) == Some(b"ustar") {
+        return Some("a tar archive");
+    }
+    KNOWN
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, kind)| *kind)
+}
+
 /// Says what a non-capture file looks like, for the error message.
 fn describe(head: &[u8], gzip: bool) -> String {
     let lower: Vec<u8> = head.iter().take(64).map(|b| b.to_ascii_lowercase()).collect();
@@ -672,6 +729,8 @@ fn describe(head: &[u8], gzip: bool) -> String {
         "a zip archive".to_string()
     } else if head.starts_with(&[0x1f, 0x8b]) {
         "gzip data".to_string()
+    } else if let Some(kind) = other_format(head) {
+        kind.to_string()
     } else if starts(b"{") || starts(b"[") {
         "JSON or text".to_string()
     } else if head
@@ -770,6 +829,32 @@ mod tests {
         assert!(e.to_string().contains("empty"), "{e}");
         let e = reader(b"hello world, this is text\n".to_vec()).err().expect("error");
         assert!(e.to_string().contains("text"), "{e}");
+        let e = reader(b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46".to_vec())
+            .err()
+            .expect("error");
+        assert!(e.to_string().contains("xz-compressed data (decompress it first"), "{e}");
+        let e = reader(b"BZh91AY&SY".to_vec()).err().expect("error");
+        assert!(e.to_string().contains("bzip2"), "{e}");
+    }
+
+    #[test]
+    fn pcapng_without_a_whole_section_header_is_an_error_naming_it() {
+        let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        shb.extend_from_slice(&28u32.to_le_bytes());
+        assert!(reader(shb.clone()).is_ok());
+        for cut in [4, 11, 12, 27] {
+            let e = reader(shb[..cut].to_vec()).err().expect("error");
+            assert!(e.to_string().contains("truncated pcapng section header"), "{e}");
+        }
+        let mut bad = shb.clone();
+        bad[8..12].copy_from_slice(b"ABCD");
+        let e = reader(bad).err().expect("error");
+        assert!(e.to_string().contains("byte-order magic"), "{e}");
+        let mut huge = shb;
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = reader(huge).err().expect("error");
+        assert!(e.to_string().contains("impossible length"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! What it is: readers for classic pcap (either byte order, micro- or nanosecond, and the
 //! Kuznetzov variant), pcapng (several sections and interfaces, each with its own link type and
 //! timestamp resolution), gzip-compressed captures, standard input, directories of captures, and a
-//! merge of several inputs into one capture in timestamp order (rotated files).
+//! merge of several inputs into one capture in timestamp order (rotated files). With the cargo
+//! feature `live`, `live` captures from a network interface through libpcap.
 //!
 //! What it is not: it does not decode frames (see [`crate::decode`]) and it never allocates per
 //! packet: a packet borrows the reader's buffer until the next call.

@@ -204,15 +204,14 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
                 );
             }
         }
-        if let (Some(c), Some(s)) = (p.client_first, p.server_after_client) {
+        if let Some(s) = tls.server_rejected_client() {
             // A sealed close_notify answering the client's own close is not a rejection.
             let client_closed_before = tcp
                 .dir(Direction::ToServer)
                 .fin
                 .or(tcp.dir(Direction::ToServer).rst)
                 .is_some_and(|a| a.frame < s.at.frame);
-            if !alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_records == 1 && !client_closed_before
-            {
+            if !client_closed_before {
                 let (reason, what) = if p.client_flight_bytes >= CLIENT_FLIGHT_WITH_CERT {
                     (Reason::ClientCertificateRejected, "rejected the client's certificate")
                 } else {
@@ -240,10 +239,12 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     }
     if tls.is_tls13() && tls.tls13.client_first.is_some() {
         // The client sent its Finished-sized flight; nothing from the server contradicts it.
+        // A server that closes right after the client's flight refused it; one that closes after
+        // a long quiet spell (no tickets, nothing to say) merely ended an idle connection.
+        let flight_end = tls.tls13.client_flight_last.map(|r| r.at.ts).unwrap_or(tcp.first.ts);
         let server_closed_first = tcp
-            .first_rst()
-            .or(tcp.first_fin())
-            .is_some_and(|(s, _)| s == Side::Server);
+            .first_close()
+            .is_some_and(|(s, at, _)| s == Side::Server && at.ts.nanos_since(flight_end) < GAVE_UP_AFTER_NS);
         if !server_closed_first {
             return established(tcp, tls, ctx, v, Confidence::Medium);
         }
@@ -302,7 +303,7 @@ fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
         }
         let first = tcp.syns.first().map(|a| a.ts).unwrap_or(tcp.first.ts);
         let waited = ctx.capture_end.nanos_since(first).max(tcp.last.ts.nanos_since(first));
-        if tcp.syn_count >= 2 || waited >= ctx.handshake_timeout_ns || tcp.end == EndKind::HandshakeTimeout {
+        if tcp.syn_count >= 3 || waited >= ctx.handshake_timeout_ns || tcp.end == EndKind::HandshakeTimeout {
             return fail(
                 v,
                 Reason::SynUnanswered,
@@ -332,9 +333,11 @@ fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
     }
     // The server closed a connection before the client sent anything: a failure to connect.
     if tcp.syn_ack.is_some() || !tcp.midstream {
-        if let Some((side, at)) = tcp.first_rst().or(tcp.first_fin()) {
-            if side == Side::Server {
-                let rst = tcp.dirs[1].rst.is_some_and(|r| r.frame == at.frame);
+        let opened = tcp.syn_ack.map(|a| a.ts).unwrap_or(tcp.first.ts);
+        if let Some((side, at, rst)) = tcp.first_close() {
+            // Closing at once refuses the connection; closing an unused one later is a timeout of
+            // the server's own (preconnects, pools) and not a failure.
+            if side == Side::Server && at.ts.nanos_since(opened) < GAVE_UP_AFTER_NS {
                 return fail(
                     v,
                     if rst {
@@ -413,12 +416,7 @@ fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut 
         .last_data
         .map(|a| a.ts)
         .unwrap_or(tcp.first.ts);
-    let close = match (tcp.first_rst(), tcp.first_fin()) {
-        (Some(r), Some(f)) => Some(if r.1.frame <= f.1.frame { (r, true) } else { (f, false) }),
-        (Some(r), None) => Some((r, true)),
-        (None, Some(f)) => Some((f, false)),
-        (None, None) => None,
-    };
+    let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
     if let Some(((closer, at), is_rst)) = close {
         let waited = at.ts.nanos_since(waiting_last);
         if closer == waiting && waited >= GAVE_UP_AFTER_NS {
@@ -795,7 +793,7 @@ fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confidence, Stri
         {
             return (
                 Reason::NoSharedCipher,
-                Confidence::High,
+                Confidence::Medium,
                 format!(
                     "none of the client's {} TLS 1.2 suites is among the {} this server accepted in {n} other session(s)",
                     offered12.len(),

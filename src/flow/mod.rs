@@ -252,6 +252,17 @@ impl TcpFacts {
         }
     }
 
+    /// The first RST or FIN of the connection (whichever came first), who sent it, and whether it
+    /// was a RST.
+    pub fn first_close(&self) -> Option<(Side, At, bool)> {
+        match (self.first_rst(), self.first_fin()) {
+            (Some(r), Some(f)) if f.1.frame < r.1.frame => Some((f.0, f.1, false)),
+            (Some(r), _) => Some((r.0, r.1, true)),
+            (None, Some(f)) => Some((f.0, f.1, false)),
+            (None, None) => None,
+        }
+    }
+
     /// Whether either direction lost data (gaps or snap-length cuts).
     pub fn lossy(&self) -> bool {
         self.dirs.iter().any(|d| d.gaps > 0 || d.snaplen_missing > 0)

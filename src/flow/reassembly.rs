@@ -67,7 +67,8 @@ impl Reassembler {
         }
         // Ahead of a hole and no room to keep it: give up holes (oldest first) until it fits or
         // is in order. Each round removes a buffered segment or the hole before this one.
-        while rel > 0 && (self.pending_bytes + payload.len() > MAX_OOO_BYTES || self.pending.len() >= MAX_OOO_SEGMENTS) {
+        while rel > 0 && (self.pending_bytes + payload.len() > MAX_OOO_BYTES || self.pending.len() >= MAX_OOO_SEGMENTS)
+        {
             note.buffer_full = true;
             if self.pending.is_empty() {
                 // Larger than the whole buffer: the hole before it is lost.
@@ -135,6 +136,20 @@ impl Reassembler {
         }
         self.drain(sink);
         hole
+    }
+
+    /// The peer acknowledged up to `ack`: holes before it were lost by the capture, not the
+    /// network, and will never be filled. Declares them gaps and delivers what follows; returns
+    /// the gap length declared.
+    pub fn acked(&mut self, ack: SeqNumber, sink: &mut dyn FnMut(Chunk<'_>)) -> u64 {
+        let mut gaps = 0;
+        while let (Some(next), Some((first, _))) = (self.next, self.pending.first()) {
+            if !ack.after(next) || first.after(ack) {
+                break;
+            }
+            gaps += self.give_up_first_hole(sink);
+        }
+        gaps
     }
 
     /// Marks `len` bytes after the current position as missing (snap-length cut) and skips them.

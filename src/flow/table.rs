@@ -47,6 +47,8 @@ pub trait Decided {
 pub struct Connection<H> {
     pub tcp: TcpFacts,
     pub handler: H,
+    /// The session was already reported when its outcome became known (streaming).
+    pub reported: bool,
     reasm: [Reassembler; 2],
     client_isn: Option<SeqNumber>,
 }
@@ -82,6 +84,8 @@ pub struct FlowTable<H> {
     free: Vec<usize>,
     live: usize,
     timers: BinaryHeap<Reverse<(i64, usize, u64)>>,
+    /// The connection whose outcome became known with the last segment (slot, generation).
+    just_decided: Option<(usize, u64)>,
     pub counters: TableCounters,
 }
 
@@ -101,7 +105,21 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             free: Vec::new(),
             live: 0,
             timers: BinaryHeap::new(),
+            just_decided: None,
             counters: TableCounters::default(),
+        }
+    }
+
+    /// The connection whose handshake outcome became known with the last segment, if it is
+    /// still open (a closed one was already handed out), for reporting it at once.
+    pub fn take_just_decided(&mut self) -> Option<&mut Connection<H>> {
+        let (slot, generation) = self.just_decided.take()?;
+        if self.gens.get(slot) != Some(&generation) {
+            return None;
+        }
+        match self.slots.get_mut(slot) {
+            Some(Slot::Live(c)) => Some(c),
+            _ => None,
         }
     }
 
@@ -183,7 +201,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             Some(slot) => match &self.slots[slot] {
                 Slot::Live(c) => {
                     let reuse = is_new_syn
-                        && c.client_isn.is_some_and(|isn| isn != SeqNumber(seg.seq))
+                        && c.client_isn.is_none_or(|isn| isn != SeqNumber(seg.seq))
                         && (c.tcp.syn_ack.is_some()
                             || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
                             || c.tcp.client == src);
@@ -220,6 +238,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         // The timer set at creation used the idle timeout; the handshake timeout applies once
         // the connection waits for an answer (its first SYN or first payload), so re-arm then.
         let was_pending = matches!(&self.slots[slot], Slot::Live(c) if !c.handler.decided() && self.pending(c));
+        let was_decided = matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided());
         let Slot::Live(c) = &mut self.slots[slot] else { return };
         let dir = if c.tcp.client == src {
             Direction::ToServer
@@ -266,6 +285,20 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 f.ack_max = Some(f.ack_max.map_or(a, |m| if a.after(m) { a } else { m }));
             }
         }
+        if seg.flags.ack {
+            // The peer acknowledged bytes we never saw: the capture lost them, nothing will fill
+            // the hole, so deliver what waits behind it now (order across directions matters).
+            let o = dir.flip();
+            if c.reasm[o.idx()].buffered() > 0 && c.handler.wants_data(o) {
+                let handler = &mut c.handler;
+                let mut sink = |chunk: Chunk<'_>| handler.on_chunk(o, chunk, at);
+                let gap = c.reasm[o.idx()].acked(SeqNumber(seg.ack), &mut sink);
+                if gap > 0 {
+                    c.tcp.dirs[o.idx()].gaps += 1;
+                    c.tcp.dirs[o.idx()].gap_bytes += gap;
+                }
+            }
+        }
         if !seg.payload.is_empty() || seg.missing > 0 {
             let f = &mut c.tcp.dirs[d];
             f.payload_bytes += seg.payload.len() as u64;
@@ -310,6 +343,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             f.rst = Some(at);
         }
         let both_fin = c.tcp.dirs[0].fin.is_some() && c.tcp.dirs[1].fin.is_some();
+        if !was_decided && matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided()) {
+            self.just_decided = Some((slot, self.gens[slot]));
+        }
         if seg.flags.rst {
             self.finish(slot, EndKind::Reset, out);
         } else if both_fin {
@@ -367,6 +403,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         let conn = Connection {
             tcp,
             handler: H::default(),
+            reported: false,
             reasm: [Reassembler::default(), Reassembler::default()],
             client_isn: None,
         };

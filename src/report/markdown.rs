@@ -154,7 +154,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
         g.cause, g.reason, g.server, g.count
     )?;
     writeln!(out)?;
-    writeln!(out, "- **What happened:** {}", rep.summary)?;
+    writeln!(out, "- **What happened:** {}", cell(&rep.summary))?;
     if let Some(b) = &rep.browser_error {
         writeln!(out, "- **Browser would show:** {b}")?;
     }
@@ -223,7 +223,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
             e.frame,
             e.ts.secs_since(rep.start_ts),
             e.direction.map(|d| d.arrow()).unwrap_or("   "),
-            e.what
+            e.what.replace("```", "'''")
         )?;
     }
     if rep.evidence.len() > TIMELINE_LINES {

@@ -29,8 +29,11 @@ pub struct AlertEvent {
 
 impl AlertEvent {
     /// Whether the alert is fatal (level 2), or encrypted (assumed to end the session).
+    /// Whether the alert ends the session: fatal, encrypted, or an error sent with level
+    /// "warning" (TLS 1.3 ignores the level, RFC 8446 §6; only a few alerts are real warnings).
     pub fn fatal(&self) -> bool {
-        self.level == Some(2) || self.encrypted
+        let benign = matches!(self.description.map(|d| d.0), Some(0 | 90 | 100 | 112));
+        self.level == Some(2) || self.encrypted || (self.level == Some(1) && !benign)
     }
 }
 
@@ -62,6 +65,10 @@ pub struct Tls13Progress {
     /// Client encrypted records and bytes before the server's next record.
     pub client_flight_records: u32,
     pub client_flight_bytes: usize,
+    /// The client's last record before the server's next one.
+    pub client_flight_last: Option<EncRecord>,
+    /// The client's flight ended with an alert-sized record after its Finished (close_notify).
+    pub client_closed: bool,
     /// The server's first record after the client's flight.
     pub server_after_client: Option<EncRecord>,
     pub server_after_client_records: u32,
@@ -138,15 +145,28 @@ impl TlsFacts {
     pub fn handshake_complete(&self) -> bool {
         if self.is_tls13() {
             let p = &self.tls13;
-            match (&p.client_first, &p.server_after_client) {
-                (Some(c), Some(s)) => !(alert_sized(c.len) || alert_sized(s.len) && p.server_after_client_records == 1),
-                _ => false,
+            match &p.client_first {
+                Some(c) => {
+                    !alert_sized(c.len) && p.server_after_client.is_some() && self.server_rejected_client().is_none()
+                }
+                None => false,
             }
         } else if self.sslv2_server_hello {
             self.encrypted_records[0] > 0 && self.encrypted_records[1] > 0
         } else {
             self.finished[0].is_some() && self.finished[1].is_some()
         }
+    }
+
+    /// TLS 1.3: the server's answer to the client's flight, when it reads as a rejection: one
+    /// alert-sized record and nothing else, soon after a flight the client did not end with its
+    /// own close_notify (then the server's record is merely the answering close_notify).
+    pub fn server_rejected_client(&self) -> Option<EncRecord> {
+        let p = &self.tls13;
+        let (c, s, last) = (p.client_first?, p.server_after_client?, p.client_flight_last?);
+        let soon = s.at.ts.nanos_since(last.at.ts) < 1_000_000_000;
+        (!alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_records == 1 && !p.client_closed && soon)
+            .then_some(s)
     }
 
     fn note(&mut self, key: &'static str) {
@@ -259,6 +279,16 @@ fn plausible_header(h: &[u8]) -> bool {
         && h[1] == 3
         && h[2] <= 4
         && (u16::from_be_bytes([h[3], h[4]]) as usize) <= MAX_TLS_RECORD
+}
+
+/// Whether a header is a TLS record header in every way but its length, which is over the cap
+/// (counted as `tls_record_too_long`, the breach of [`MAX_TLS_RECORD`]).
+fn too_long_header(h: &[u8]) -> bool {
+    h.len() >= 5
+        && (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&h[0])
+        && h[1] == 3
+        && h[2] <= 4
+        && (u16::from_be_bytes([h[3], h[4]]) as usize) > MAX_TLS_RECORD
 }
 
 impl Session {
@@ -393,6 +423,10 @@ impl Session {
                 return Start::Sslv2 { total };
             }
         }
+        if too_long_header(first) && want_type(first[0]) {
+            // A TLS record header but for its length: still not TLS we can read; say why.
+            self.facts.note("tls_record_too_long");
+        }
         let at0 = self.dirs[d].first_at.unwrap_or(at);
         self.facts.not_tls[d] = true;
         self.facts.first_bytes[d] = Some(first_bytes(first, at0));
@@ -490,8 +524,13 @@ impl Session {
                     return i;
                 }
                 if !plausible_header(&st.rec) {
+                    let key = if too_long_header(&st.rec) {
+                        "tls_record_too_long"
+                    } else {
+                        "tls_bad_record_header"
+                    };
                     st.rec.clear();
-                    self.lose_sync(dir, "tls_bad_record_header");
+                    self.lose_sync(dir, key);
                     return i;
                 }
                 let typ = st.rec[0];
@@ -617,6 +656,9 @@ impl Session {
                 if p.server_after_client.is_none() {
                     p.client_flight_records += 1;
                     p.client_flight_bytes += rec.len;
+                    // An alert-sized record after the client's Finished is its close_notify.
+                    p.client_closed = p.client_flight_records > 1 && alert_sized(rec.len);
+                    p.client_flight_last = Some(rec);
                 }
             }
         }

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The benchmark of issue 6: tlsdiag against the bare pass over the pcap records (the floor) and
+# tshark, on the same generated capture, in the same run. See bench/README.md.
+#
+#   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
+#                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check]
+#
+# Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
+set -euo pipefail
+
+SIZE_MB=1200
+RUNS=5
+THREADS=""
+SEED=1
+TSHARK_RUNS=1
+NO_TSHARK=0
+FILE=""
+CHECK=1
+
+usage() {
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --size-mb) SIZE_MB="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --seed) SEED="$2"; shift 2 ;;
+        --tshark-runs) TSHARK_RUNS="$2"; shift 2 ;;
+        --no-tshark) NO_TSHARK=1; shift ;;
+        --file) FILE="$2"; shift 2 ;;
+        --no-check) CHECK=0; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
+    esac
+done
+case "$RUNS" in ''|*[!0-9]*) echo "--runs must be a number" >&2; exit 2 ;; esac
+case "$TSHARK_RUNS" in ''|*[!0-9]*) echo "--tshark-runs must be a number" >&2; exit 2 ;; esac
+[ "$RUNS" -ge 1 ] && [ "$RUNS" -le 50 ] || { echo "--runs must be 1..50" >&2; exit 2; }
+[ "$TSHARK_RUNS" -le 5 ] || { echo "--tshark-runs must be 0..5" >&2; exit 2; }
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+command -v python3 >/dev/null || { echo "bench/run.sh: python3 is needed" >&2; exit 2; }
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y time >/dev/null
+    else
+        echo "bench/run.sh: /usr/bin/time is needed (apt-get install time)" >&2
+        exit 2
+    fi
+fi
+
+echo "== build (release)"
+cargo build --release --quiet --bin tlsdiag --example gen_bench --example read_floor
+BIN="$ROOT/target/release/tlsdiag"
+FLOOR="$ROOT/target/release/examples/read_floor"
+GEN="$ROOT/target/release/examples/gen_bench"
+
+mkdir -p bench/out bench/results
+if [ -z "$FILE" ]; then
+    # The file name carries the generator's hash: a changed generator makes a new file.
+    GEN_ID=$(sha256sum examples/gen_bench.rs | cut -c1-8)
+    FILE="bench/out/edge-${SIZE_MB}mb-seed${SEED}-${GEN_ID}.pcap"
+    if [ ! -s "$FILE" ] || [ ! -s "$FILE.truth.json" ]; then
+        echo "== generate $FILE"
+        # Files of older generator versions (same size and seed) are stale: remove them.
+        rm -f "bench/out/edge-${SIZE_MB}mb-seed${SEED}-"*.pcap "bench/out/edge-${SIZE_MB}mb-seed${SEED}-"*.pcap.truth.*
+        "$GEN" --out "$FILE" --size-mb "$SIZE_MB" --seed "$SEED"
+    fi
+fi
+[ -s "$FILE" ] || { echo "bench/run.sh: $FILE: no such capture" >&2; exit 2; }
+FILE_BYTES=$(stat -c %s "$FILE")
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+RESULTS="$WORK/runs.tsv"
+: >"$RESULTS"
+
+# Thread counts: only if this tlsdiag has --threads.
+HAS_THREADS=0
+if "$BIN" analyze --help 2>/dev/null | grep -q -- '--threads'; then HAS_THREADS=1; fi
+THREAD_LIST=("")
+if [ -n "$THREADS" ]; then
+    if [ "$HAS_THREADS" = 1 ]; then
+        IFS=',' read -r -a THREAD_LIST <<<"$THREADS"
+    else
+        echo "note: this tlsdiag has no --threads option; --threads $THREADS ignored"
+    fi
+fi
+
+# measure TOOL RUNS OKCODES CMD...: wall time (ns clock), peak RSS and CPU time (/usr/bin/time).
+measure() {
+    local tool="$1" runs="$2" ok="$3"
+    shift 3
+    local i t0 t1 rc line
+    for ((i = 1; i <= runs; i++)); do
+        t0=$(date +%s%N)
+        rc=0
+        /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" || rc=$?
+        t1=$(date +%s%N)
+        line=$(tail -n 1 "$WORK/time")
+        case " $ok " in
+            *" $rc "*) ;;
+            *) echo "  $tool run $i: exit status $rc"; tail -n 3 "$WORK/stderr" | sed 's/^/    /' ;;
+        esac
+        printf '%s\t%d\t%s\t%s\t%s\n' "$tool" "$i" "$((t1 - t0))" "$line" "$rc" >>"$RESULTS"
+        printf '  %-28s run %d/%d: %s s\n' "$tool" "$i" "$runs" "$(awk -v n="$((t1 - t0))" 'BEGIN{printf "%.3f", n/1e9}')"
+        if [ "$tool" = read_floor ]; then cp "$WORK/stdout" "$WORK/floor.json"; fi
+    done
+}
+
+echo "== warm the page cache ($FILE_BYTES bytes)"
+cat "$FILE" >/dev/null
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+echo "== measure ($RUNS runs each; the median counts; load average before: $LOAD_BEFORE)"
+measure read_floor "$RUNS" "0" "$FLOOR" "$FILE"
+for th in "${THREAD_LIST[@]}"; do
+    if [ -n "$th" ]; then
+        measure "tlsdiag --threads $th" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null --threads "$th" "$FILE"
+    else
+        measure "tlsdiag" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null "$FILE"
+    fi
+done
+if [ "$NO_TSHARK" = 0 ] && [ "$TSHARK_RUNS" -gt 0 ] && command -v tshark >/dev/null; then
+    measure tshark "$TSHARK_RUNS" "0" timeout 7200 tshark -r "$FILE" \
+        -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1' \
+        -T fields -e frame.number -e tcp.stream -e tls.handshake.type -e tls.alert_message.desc \
+        -e tls.handshake.extensions_server_name
+else
+    echo "  tshark: skipped"
+fi
+
+LAST=""
+if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
+    echo "== verdicts: tlsdiag -f json -o bench/out/last.json (with the last --threads value)"
+    LAST="bench/out/last.json"
+    TH_ARGS=()
+    LAST_TH="${THREAD_LIST[${#THREAD_LIST[@]}-1]}"
+    if [ -n "$LAST_TH" ]; then TH_ARGS=(--threads "$LAST_TH"); fi
+    rc=0
+    timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
+    if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
+fi
+
+COMMIT=unknown
+DIRTY=""
+if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
+    COMMIT=$(git rev-parse --short=12 HEAD)
+    DIRTY=$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+fi
+
+python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" <<'PY'
+import collections, datetime, json, os, statistics, sys
+
+results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load = sys.argv[1:]
+file_bytes = int(file_bytes)
+floor = json.load(open(floor_json)) if os.path.exists(floor_json) else {}
+packets = floor.get("packets", 0)
+truth_path = path + ".truth.json"
+truth = json.load(open(truth_path)) if os.path.exists(truth_path) else None
+
+runs_by_tool = collections.OrderedDict()
+for line in open(results):
+    tool, i, ns, tline, rc = line.rstrip("\n").split("\t")
+    parts = tline.split()
+    rss_kb = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
+    cpu = float(parts[2]) + float(parts[3]) if len(parts) >= 4 else 0.0
+    runs_by_tool.setdefault(tool, []).append({"s": int(ns) / 1e9, "rss_kb": rss_kb, "cpu_s": cpu, "rc": int(rc)})
+
+rows = []
+floor_median = None
+for tool, rs in runs_by_tool.items():
+    med = statistics.median(r["s"] for r in rs)
+    cpu = statistics.median(r["cpu_s"] for r in rs)
+    peak = max(r["rss_kb"] for r in rs) / 1024
+    if tool == "read_floor":
+        floor_median = med
+    rows.append({
+        "tool": tool, "runs": len(rs), "median_s": round(med, 4), "_med": med, "all_s": [round(r["s"], 4) for r in rs],
+        "cpu_s": round(cpu, 3), "mb_s": round(file_bytes / 1e6 / med, 1),
+        "mb_per_cpu_s": round(file_bytes / 1e6 / cpu, 1) if cpu > 0 else None,
+        "mpkt_s": round(packets / 1e6 / med, 3) if packets else None,
+        "peak_mb": round(peak, 1), "exit": sorted({r["rc"] for r in rs}),
+    })
+for r in rows:
+    med = r.pop("_med")
+    r["x_floor"] = round(med / floor_median, 2) if floor_median else None
+
+# Verdicts against the generator's truth.
+check = None
+if truth and last and os.path.exists(last):
+    doc = json.load(open(last))
+    got = doc["counts"]
+    exp = truth["expected"]
+    got_resumed = sum(1 for s in doc["sessions"] if (s.get("tls") or {}).get("resumed"))
+    diffs = {}
+    for k in ("sessions", "established", "failed", "incomplete", "no_data_connections"):
+        if got.get(k, 0) != exp.get(k, 0):
+            diffs[k] = {"expected": exp.get(k, 0), "got": got.get(k, 0)}
+    for group in ("failed_by_cause", "failed_by_reason"):
+        for k in sorted(set(exp[group]) | set(got.get(group, {}))):
+            e, g = exp[group].get(k, 0), got.get(group, {}).get(k, 0)
+            if e != g:
+                diffs[f"{group}.{k}"] = {"expected": e, "got": g}
+    if got_resumed != exp.get("resumed", 0):
+        diffs["resumed"] = {"expected": exp.get("resumed", 0), "got": got_resumed}
+    # Per connection, by client address and port.
+    mism = collections.Counter()
+    examples = collections.defaultdict(list)
+    expected = {}
+    tsv = path + ".truth.tsv"
+    if os.path.exists(tsv):
+        with open(tsv) as f:
+            next(f)
+            for line in f:
+                client, server, kind, outcome, cause, reason, resumed = line.rstrip("\n").split("\t")
+                expected[client] = (kind, outcome if outcome != "failed" else f"failed/{cause}/{reason}")
+        seen = set()
+        for s in doc["sessions"]:
+            key = f'{s["client"]["ip"]}:{s["client"]["port"]}'
+            v = s["outcome"] if s["outcome"] != "failed" else f'failed/{s.get("cause")}/{s.get("reason")}'
+            if key not in expected:
+                mism[("(not generated)", "-", v)] += 1
+                continue
+            seen.add(key)
+            kind, want = expected[key]
+            if v != want:
+                mism[(kind, want, v)] += 1
+                if len(examples[(kind, want, v)]) < 3:
+                    examples[(kind, want, v)].append(f'{key} frames {s.get("first_frame")}-{s.get("last_frame")}')
+        for key, (kind, want) in expected.items():
+            if key not in seen:
+                mism[(kind, want, "(no session)")] += 1
+    check = {
+        "agree": not diffs and not mism,
+        "expected_sessions": exp["sessions"],
+        "count_diffs": diffs,
+        "misjudged": [{"kind": k[0], "expected": k[1], "got": k[2], "count": n, "examples": examples.get(k, [])}
+                      for k, n in mism.most_common()],
+    }
+
+def cpu_info():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+def mem_gb():
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+head = (f"benchmark {date}  commit {commit}{' (+' + dirty + ' uncommitted src files)' if dirty not in ('', '0') else ''}  "
+        f"cores {os.cpu_count()}  cpu {cpu_info()}  load before {load}")
+lines = [head,
+         f"file {os.path.basename(path)}: {file_bytes / 1e6:.1f} MB, {packets} packets"
+         + (f", {truth['expected']['sessions']} sessions, {truth['duration_s']:.0f} s of traffic" if truth else ""),
+         "",
+         f"{'tool':<24} {'runs':>4} {'median s':>9} {'MB/s':>7} {'Mpkt/s':>7} {'peak MB':>8} {'x floor':>8} "
+         f"{'cpu s':>7} {'MB/cpu-s':>9}"]
+for r in rows:
+    lines.append(f"{r['tool']:<24} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
+                 f"{(r['mpkt_s'] or 0):>7.2f} {r['peak_mb']:>8.1f} {(r['x_floor'] or 0):>8.2f} "
+                 f"{r['cpu_s']:>7.2f} {(r['mb_per_cpu_s'] or 0):>9.0f}")
+lines.append("")
+if check is None:
+    lines.append("verdicts: not checked (no truth file or no JSON report)")
+elif check["agree"]:
+    lines.append(f"verdicts: AGREE with the truth file ({check['expected_sessions']} sessions, every connection as expected)")
+else:
+    lines.append("verdicts: DISAGREE with the truth file")
+    for k, v in check["count_diffs"].items():
+        lines.append(f"  count {k}: expected {v['expected']}, tlsdiag {v['got']}")
+    for m in check["misjudged"][:20]:
+        lines.append(f"  {m['count']:>6} x {m['kind']}: expected {m['expected']}, tlsdiag {m['got']}"
+                     + (f"  e.g. {'; '.join(m['examples'])}" if m["examples"] else ""))
+text = "\n".join(lines)
+print()
+print(text)
+
+record = {
+    "date": date, "commit": commit, "uncommitted_src_files": int(dirty or 0),
+    "machine": {"cores": os.cpu_count(), "cpu": cpu_info(), "mem_gb": mem_gb(), "loadavg_before": load},
+    "file": {"name": os.path.basename(path), "bytes": file_bytes, "packets": packets,
+             "sessions": truth["expected"]["sessions"] if truth else None,
+             "seed": truth.get("seed") if truth else None},
+    "runs": int(runs), "threads": threads or None, "tlsdiag_has_threads": has_threads == "1",
+    "results": rows,
+    "verdicts": None if check is None else {
+        "agree": check["agree"], "count_diffs": check["count_diffs"], "misjudged": check["misjudged"][:20]},
+}
+os.makedirs("bench/results", exist_ok=True)
+with open("bench/results/history.jsonl", "a") as f:
+    f.write(json.dumps(record, separators=(",", ":")) + "\n")
+with open("bench/results/latest.txt", "w") as f:
+    f.write(text + "\n")
+print("\nappended to bench/results/history.jsonl; table in bench/results/latest.txt")
+PY
