@@ -120,11 +120,14 @@ echo "== measure ($RUNS runs each; the median counts; load average before: $LOAD
 measure read_floor "$RUNS" "0" "$FLOOR" "$FILE"
 for th in "${THREAD_LIST[@]}"; do
     if [ -n "$th" ]; then
-        measure "tlsdiag --threads $th" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null --threads "$th" "$FILE"
+        measure "tlsdiag --threads $th" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q -o /dev/null --threads "$th" "$FILE"
     else
-        measure "tlsdiag" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null "$FILE"
+        measure "tlsdiag" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q -o /dev/null "$FILE"
     fi
 done
+# The same verdicts written as the full JSON document (every session with its evidence: the
+# document is about a quarter of the capture's size, so writing it is a cost of its own).
+measure "tlsdiag json" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null "$FILE"
 if [ "$NO_TSHARK" = 0 ] && [ "$TSHARK_RUNS" -gt 0 ] && command -v tshark >/dev/null; then
     measure tshark "$TSHARK_RUNS" "0" timeout 7200 tshark -r "$FILE" \
         -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1' \

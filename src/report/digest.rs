@@ -182,7 +182,13 @@ impl Digest {
             s.cause.map(|c| c.id().to_string()).unwrap_or_default(),
             s.reason.clone().unwrap_or_default(),
         );
-        let offered = s.handshake.offered_versions.iter().max().cloned().unwrap_or_default();
+        let offered = s
+            .handshake
+            .offered_versions
+            .iter()
+            .max()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         match self.groups.get_mut(&key) {
             Some(g) => {
                 g.count += 1;

@@ -7,6 +7,7 @@ use crate::tls::TlsFacts;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Version of the JSON document layout; bumped on any incompatible change.
@@ -127,7 +128,7 @@ pub struct TlsClientEcs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     /// Cipher suites the client offered, by IANA name (ECS tls.client.supported_ciphers).
-    pub supported_ciphers: Vec<String>,
+    pub supported_ciphers: Vec<Cow<'static, str>>,
 }
 
 /// ECS `hash.*`.
@@ -185,11 +186,11 @@ pub struct TlsReport {
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Handshake {
     /// Versions the client offered (supported_versions, else the legacy version), highest first as sent.
-    pub offered_versions: Vec<String>,
+    pub offered_versions: Vec<Cow<'static, str>>,
     /// Groups from the client's supported_groups extension.
-    pub supported_groups: Vec<String>,
+    pub supported_groups: Vec<Cow<'static, str>>,
     /// Groups the client sent key shares for (TLS 1.3).
-    pub key_share_groups: Vec<String>,
+    pub key_share_groups: Vec<Cow<'static, str>>,
     /// Application protocols the client offered.
     pub alpn: Vec<String>,
     /// The client offered a session id, ticket or PSK.
@@ -386,7 +387,7 @@ impl SessionReport {
             client: TlsClientEcs {
                 server_name: ch.and_then(|c| c.server_name.clone()),
                 supported_ciphers: ch
-                    .map(|c| c.cipher_suites.iter().map(|s| s.to_string()).collect())
+                    .map(|c| c.cipher_suites.iter().map(|s| static_or(s.name(), s)).collect())
                     .unwrap_or_default(),
             },
             server: TlsServerEcs {
@@ -404,13 +405,13 @@ impl SessionReport {
         };
         let handshake = Handshake {
             offered_versions: ch
-                .map(|c| c.offered_versions().iter().map(|v| v.short()).collect())
+                .map(|c| c.offered_versions().iter().map(|v| Cow::Owned(v.short())).collect())
                 .unwrap_or_default(),
             supported_groups: ch
-                .map(|c| c.supported_groups.iter().map(|g| g.to_string()).collect())
+                .map(|c| c.supported_groups.iter().map(|g| static_or(g.name(), g)).collect())
                 .unwrap_or_default(),
             key_share_groups: ch
-                .map(|c| c.key_share_groups.iter().map(|g| g.to_string()).collect())
+                .map(|c| c.key_share_groups.iter().map(|g| static_or(g.name(), g)).collect())
                 .unwrap_or_default(),
             alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
             resumption_attempt: ch.is_some_and(|c| c.resumption_attempt() || c.session_id_len > 0),
@@ -661,4 +662,12 @@ pub struct Report {
     pub servers: Vec<ServerSummary>,
     /// Every session, in capture order.
     pub sessions: Vec<SessionReport>,
+}
+
+/// A known name without allocating, else the value's display form.
+fn static_or(name: Option<&'static str>, v: &dyn std::fmt::Display) -> Cow<'static, str> {
+    match name {
+        Some(n) => Cow::Borrowed(n),
+        None => Cow::Owned(v.to_string()),
+    }
 }
