@@ -19,7 +19,7 @@ use crate::capture::Timestamp;
 use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
 use crate::diagnose::Outcome;
 use crate::pipeline::{Analyzer, Options};
-use crate::report::model::{Addr, Counts, Report, ServerSummary, SessionReport};
+use crate::report::model::{Addr, Counts, Report, SessionReport};
 use crate::report::{ndjson, text};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -303,14 +303,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     } else {
         EXIT_OK
     };
-    let report = Report {
-        schema_version: crate::report::model::SCHEMA_VERSION,
-        tool: format!("tlsdiag {}", env!("CARGO_PKG_VERSION")),
-        capture: summary,
-        counts,
-        servers: ServerSummary::from_profiles(&profiles),
-        sessions: Vec::new(),
-    };
+    let report = Report::new(summary, counts, &profiles);
     run.summary(&report);
 
     eprintln!(

@@ -7,7 +7,7 @@ use crate::diagnose::catalog;
 use crate::pipeline::{Analyzer, Options, Parallel};
 use crate::report::carve::{self, CarveSet};
 use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
-use crate::report::model::{Counts, Report, ServerSummary, SessionReport};
+use crate::report::model::{Counts, Report, SessionReport};
 use crate::report::select::{Redactor, Selection};
 use crate::report::{json, markdown, ndjson, text};
 use std::io::{self, IsTerminal, Write};
@@ -192,14 +192,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     } else {
         EXIT_OK
     };
-    let report = Report {
-        schema_version: crate::report::model::SCHEMA_VERSION,
-        tool: format!("tlsdiag {}", env!("CARGO_PKG_VERSION")),
-        capture: summary,
-        counts,
-        servers: ServerSummary::from_profiles(&profiles),
-        sessions: Vec::new(),
-    };
+    let report = Report::new(summary, counts, &profiles);
     let result = match write_error {
         Some(e) => Err(e),
         None => match args.format {

@@ -671,3 +671,18 @@ fn static_or(name: Option<&'static str>, v: &dyn std::fmt::Display) -> Cow<'stat
         None => Cow::Owned(v.to_string()),
     }
 }
+
+impl Report {
+    /// A report of this tool over a capture, with the server profiles it learned; sessions are
+    /// added by the caller (or streamed elsewhere).
+    pub fn new(capture: CaptureSummary, counts: Counts, profiles: &crate::diagnose::ServerProfiles) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("tlsdiag {}", env!("CARGO_PKG_VERSION")),
+            capture,
+            counts,
+            servers: ServerSummary::from_profiles(profiles),
+            sessions: Vec::new(),
+        }
+    }
+}
