@@ -53,5 +53,11 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// long is a timeout even if the capture goes on.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
+/// Failed sessions held until the end of the capture so that their reason can use what the same
+/// server accepted in *later* sessions (version and cipher failures). Past the cap they are decided
+/// at once with what is known so far, so memory does not grow with the capture.
+/// Breach: `deferred_decisions_full`.
+pub const MAX_DEFERRED: usize = 1024;
+
 /// Records of encrypted sizes kept per direction for the evidence (first N).
 pub const MAX_RECORD_SIZES: usize = 8;

@@ -78,12 +78,13 @@ struct Core {
     anomalies: BTreeMap<&'static str, u64>,
     next_id: u64,
     defer: bool,
+    max_deferred: usize,
     /// Latest packet time seen by this core.
     now: Timestamp,
 }
 
 impl Core {
-    fn new(opts: Options, max_flows: usize, defer: bool) -> Core {
+    fn new(opts: Options, max_flows: usize, max_deferred: usize, defer: bool) -> Core {
         let cfg = FlowConfig {
             ports: opts.ports.clone(),
             max_flows,
@@ -101,6 +102,7 @@ impl Core {
             anomalies: BTreeMap::new(),
             next_id: 1,
             defer,
+            max_deferred,
             now: Timestamp(0),
         }
     }
@@ -179,12 +181,15 @@ impl Core {
             self.profiles.learn(c.tcp.server, &tls);
         }
         if v.uses_profile && self.defer {
-            self.deferred.push(Deferred {
-                id,
-                tcp: c.tcp,
-                tls: Box::new(tls),
-            });
-            return;
+            if self.deferred.len() < self.max_deferred {
+                self.deferred.push(Deferred {
+                    id,
+                    tcp: c.tcp,
+                    tls: Box::new(tls),
+                });
+                return;
+            }
+            *self.anomalies.entry("deferred_decisions_full").or_default() += 1;
         }
         sink(SessionReport::new(id, &c.tcp, &tls, &v));
     }
@@ -312,7 +317,12 @@ impl Analyzer {
     /// server accepted elsewhere wait for the end of the capture (better reasons); without,
     /// every session is handed out as soon as it is decided (streaming).
     pub fn new(opts: Options, defer_profile_decisions: bool) -> Analyzer {
-        let core = Core::new(opts.clone(), opts.max_flows, defer_profile_decisions);
+        let core = Core::new(
+            opts.clone(),
+            opts.max_flows,
+            limits::MAX_DEFERRED,
+            defer_profile_decisions,
+        );
         Analyzer {
             opts,
             core,
@@ -461,7 +471,12 @@ impl Parallel {
                 let (tx, rx) = mpsc::sync_channel::<ToWorker>(BATCHES_IN_FLIGHT);
                 let (back_tx, recycled) = mpsc::channel::<Batch>();
                 let res_tx = res_tx.clone();
-                let core = Core::new(opts.clone(), (opts.max_flows / n).max(1), defer_profile_decisions);
+                let core = Core::new(
+                    opts.clone(),
+                    (opts.max_flows / n).max(1),
+                    (limits::MAX_DEFERRED / n).max(1),
+                    defer_profile_decisions,
+                );
                 let handle = std::thread::spawn(move || worker(core, rx, back_tx, res_tx));
                 Worker {
                     tx,
