@@ -34,9 +34,7 @@ fn replicate(copies: u32, out: &Path) -> u64 {
     let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
     let mut f = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
     let mut header = Vec::new();
-    for v in [0xa1b2_3c4du32] {
-        header.extend_from_slice(&v.to_le_bytes());
-    }
+    header.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
     header.extend_from_slice(&2u16.to_le_bytes());
     header.extend_from_slice(&4u16.to_le_bytes());
     header.extend_from_slice(&[0; 8]);
