@@ -210,8 +210,8 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     writeln!(out)?;
     writeln!(
         out,
-        "Representative session #{} ({} → {}, frames {}–{}, started {}):",
-        rep.id, rep.client.ip, g.server, rep.first_frame, rep.last_frame, rep.start
+        "Representative session ({} → {}, frames {}–{}, started {}):",
+        rep.client.ip, g.server, rep.first_frame, rep.last_frame, rep.start
     )?;
     writeln!(out)?;
     writeln!(out, "```")?;

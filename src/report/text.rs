@@ -123,8 +123,8 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     let sni = s.server_name().map(|n| format!(" ({n})")).unwrap_or_default();
     writeln!(
         out,
-        "── #{} {head} ── {}:{} → {}:{}{sni}",
-        s.id, s.client.ip, s.client.port, s.server.ip, s.server.port
+        "── {head} ── {}:{} → {}:{}{sni}",
+        s.client.ip, s.client.port, s.server.ip, s.server.port
     )?;
     let mut meta = vec![format!("confidence {}", s.confidence)];
     if let Some(side) = &s.side {
