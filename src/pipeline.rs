@@ -423,7 +423,7 @@ impl Batch {
 }
 
 /// Bytes per batch before it is sent.
-const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Batches in flight per worker (bounds memory; the reader waits when workers lag).
 const BATCHES_IN_FLIGHT: usize = 8;
 
@@ -454,7 +454,7 @@ pub struct Parallel {
     finished: Vec<CoreResult>,
     port_set: Vec<bool>,
     /// Fixed-seed hash for choosing workers (the same split on every run).
-    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
+    hasher: crate::flow::FlowHashBuilder,
 }
 
 impl Parallel {
@@ -493,7 +493,7 @@ impl Parallel {
             results,
             finished: Vec::new(),
             port_set,
-            hasher: Default::default(),
+            hasher: crate::flow::FlowHashBuilder::fixed(),
         }
     }
 

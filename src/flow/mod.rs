@@ -361,6 +361,14 @@ impl Default for FlowHashBuilder {
     }
 }
 
+impl FlowHashBuilder {
+    /// A fixed seed: the same hashes on every run (for splitting work, not for tables that face
+    /// attacker-chosen keys).
+    pub fn fixed() -> FlowHashBuilder {
+        FlowHashBuilder(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
 impl std::hash::BuildHasher for FlowHashBuilder {
     type Hasher = FlowHasher;
     fn build_hasher(&self) -> FlowHasher {
