@@ -201,6 +201,9 @@ impl Core {
 
     /// Decides every connection still open (at `capture_end`) and returns the mergeable state.
     fn finish(mut self, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) -> CoreResult {
+        // First the timers due by the end of the capture (whatever frames moved the clock, on
+        // this thread or another), then everything still open.
+        self.tick(capture_end, sink);
         let mut done = Vec::new();
         self.table.finish_all(&mut |c| done.push(c));
         for c in done {

@@ -174,6 +174,10 @@ fn main() {
             }
         }
         table.finish_all(&mut |c| done.push(c));
+        // Several connections: worth splitting over workers.
+        if done.len() >= 2 {
+            write_seed("threads", &seed);
+        }
         for c in done {
             if c.handler.log.iter().any(|(_, d, _)| d.is_some()) {
                 write_seed("tls_session", &tls_ops(&c.handler.log));

@@ -351,6 +351,15 @@ impl FileReader {
         })
     }
 
+    /// The stop detail for a read error at `offset` (for gzip input, a damaged or cut stream).
+    fn read_error(&self, offset: u64, e: &io::Error) -> String {
+        if self.gzip {
+            format!("gzip data broken after byte {offset} of the capture inside: {e}")
+        } else {
+            format!("read error at byte {offset}: {e}")
+        }
+    }
+
     fn stop_with(&mut self, key: &'static str, detail: String) {
         self.stop = Some(StopReason { key, detail });
         self.eof = true;
@@ -413,7 +422,7 @@ impl FileReader {
                 return None;
             }
             Err(e) => {
-                self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                self.stop_with("capture_read_error", self.read_error(offset, &e));
                 return None;
             }
         }
@@ -441,7 +450,7 @@ impl FileReader {
                 return None;
             }
             Err(e) => {
-                self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                self.stop_with("capture_read_error", self.read_error(offset, &e));
                 return None;
             }
         }
@@ -473,7 +482,7 @@ impl FileReader {
                     return None;
                 }
                 Err(e) => {
-                    self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                    self.stop_with("capture_read_error", self.read_error(offset, &e));
                     return None;
                 }
             }
@@ -517,7 +526,7 @@ impl FileReader {
                     return None;
                 }
                 Err(e) => {
-                    self.stop_with("capture_read_error", format!("read error at byte {offset}: {e}"));
+                    self.stop_with("capture_read_error", self.read_error(offset, &e));
                     return None;
                 }
             }
