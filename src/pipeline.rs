@@ -16,7 +16,7 @@ use crate::capture::{LinkType, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
-use crate::flow::{At, EndKind, Endpoint, FlowKey, TcpFacts};
+use crate::flow::{At, EndKind, FlowKey, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
@@ -526,16 +526,7 @@ impl Parallel {
         if seg.missing > 0 {
             self.acct.anomaly("snaplen_truncated_frames");
         }
-        let key = FlowKey::new(
-            Endpoint {
-                ip: seg.src,
-                port: seg.sport,
-            },
-            Endpoint {
-                ip: seg.dst,
-                port: seg.dport,
-            },
-        );
+        let key = FlowKey::of(&seg);
         let w = (self.hasher.hash_one(key) % self.workers.len() as u64) as usize;
         let b = &mut self.workers[w].batch;
         let addr = p.data.as_ptr() as usize;

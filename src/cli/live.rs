@@ -136,15 +136,8 @@ pub fn live(args: LiveArgs) -> ExitCode {
             return fail(&e);
         }
     }
-    let out: Box<dyn Write> = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Box::new(io::BufWriter::new(f)),
-            Err(e) => {
-                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
-                return ExitCode::from(EXIT_ERROR);
-            }
-        },
-        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    let Some(out) = super::run::open_output(args.output.as_deref()) else {
+        return ExitCode::from(EXIT_ERROR);
     };
     let signals = Arc::new(AtomicU32::new(0));
     let handler_signals = Arc::clone(&signals);

@@ -57,6 +57,20 @@ fn live_unavailable() -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
+/// The report's destination: FILE (`-o`), or standard output; `None` after printing the error.
+pub(super) fn open_output(path: Option<&std::path::Path>) -> Option<Box<dyn Write>> {
+    match path {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(Box::new(io::BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
+                None
+            }
+        },
+        None => Some(Box::new(io::BufWriter::new(io::stdout().lock()))),
+    }
+}
+
 fn finish_output(r: io::Result<()>, code: u8) -> ExitCode {
     match r {
         Ok(()) => ExitCode::from(code),
@@ -83,15 +97,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Box::new(io::BufWriter::new(f)),
-            Err(e) => {
-                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
-                return ExitCode::from(EXIT_ERROR);
-            }
-        },
-        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    let Some(mut out) = open_output(args.output.as_deref()) else {
+        return ExitCode::from(EXIT_ERROR);
     };
     let mut ports = args.ports.clone();
     ports.sort_unstable();

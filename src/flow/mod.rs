@@ -128,6 +128,20 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
+    /// The key of a decoded segment's connection.
+    pub fn of(seg: &crate::decode::TcpSegment<'_>) -> FlowKey {
+        FlowKey::new(
+            Endpoint {
+                ip: seg.src,
+                port: seg.sport,
+            },
+            Endpoint {
+                ip: seg.dst,
+                port: seg.dport,
+            },
+        )
+    }
+
     /// The key of a packet from `a` to `b` (same key for both directions).
     pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
         if a <= b {

@@ -55,16 +55,7 @@ impl CarveSet {
         let Ok(seg) = decode::decode(p.link, p.data) else {
             return false;
         };
-        let key = FlowKey::new(
-            Endpoint {
-                ip: seg.src,
-                port: seg.sport,
-            },
-            Endpoint {
-                ip: seg.dst,
-                port: seg.dport,
-            },
-        );
+        let key = FlowKey::of(&seg);
         self.ranges
             .get(&key)
             .is_some_and(|rs| rs.iter().any(|(a, b)| (*a..=*b).contains(&frame)))
