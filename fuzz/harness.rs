@@ -433,15 +433,6 @@ fn comparable(mut sessions: Vec<SessionReport>) -> Vec<String> {
 /// workers (`Parallel`) must give the same sessions and the same capture summary, as
 /// `--threads` promises (tests/threads.rs checks it on the samples; this on hostile input).
 pub fn threads(data: &[u8]) {
-    threads_compare(data, true);
-}
-
-/// As [`threads`]; with `end_tick`, the one-thread run is first advanced to the capture's last
-/// timestamp, as the workers are. Known difference (reported to the lead): `Analyzer` never
-/// advances its table on frames off the followed ports, so a connection past its deadline when
-/// the capture's last frames are other traffic ends as `capture_end` on one thread and as
-/// `handshake_timeout` / `idle_timeout` on several. Drop `end_tick` once that is fixed.
-pub fn threads_compare(data: &[u8], end_tick: bool) {
     let opts = Options {
         ports: vec![443, 8443],
         handshake_timeout_secs: 10,
@@ -455,16 +446,9 @@ pub fn threads_compare(data: &[u8], end_tick: bool) {
     let mut many_sessions = Vec::new();
     let mut one = Analyzer::new(opts.clone(), true);
     let mut many = Parallel::new(opts, 2, true);
-    let mut last: Option<Timestamp> = None;
     while let Some(p) = r.next_packet() {
-        if last.is_none_or(|t| p.ts >= t) {
-            last = Some(p.ts);
-        }
         one.packet(&p, &mut |s| one_sessions.push(s));
         many.packet(&p, &mut |s| many_sessions.push(s));
-    }
-    if let (true, Some(t)) = (end_tick, last) {
-        one.tick(t, &mut |s| one_sessions.push(s));
     }
     let (one_summary, _) = one.finish_with_profiles(&mut |s| one_sessions.push(s));
     let (many_summary, _) = many.finish_with_profiles(&mut |s| many_sessions.push(s));
