@@ -355,6 +355,9 @@ impl Analyzer {
                 if seg.missing > 0 {
                     self.acct.anomaly("snaplen_truncated_frames");
                 }
+                // Timers run on the capture's clock (the latest time of any frame so far), so
+                // a frame stamped in the past cannot revive what that clock already expired.
+                self.core.tick(self.acct.last_ts, sink);
                 self.core.segment(at, &seg, sink);
             }
             Err(skip) => {
@@ -404,6 +407,8 @@ struct Batch {
 
 struct BatchPacket {
     at: At,
+    /// The capture's clock when the packet was read (see `Analyzer::packet`).
+    clock: Timestamp,
     link: LinkType,
     /// Index into `shared`, or `None` for `data`.
     buf: Option<u32>,
@@ -547,8 +552,11 @@ impl Parallel {
                 (None, off)
             }
         };
+        let clock = self.acct.last_ts;
+        let b = &mut self.workers[w].batch;
         b.packets.push(BatchPacket {
             at,
+            clock,
             link: p.link,
             buf,
             start,
@@ -621,6 +629,7 @@ fn worker(mut core: Core, rx: mpsc::Receiver<ToWorker>, back: mpsc::Sender<Batch
             ToWorker::Batch(mut b) => {
                 for p in &b.packets {
                     if let Ok(seg) = decode::decode_frame(p.link, b.bytes_of(p), p.cut) {
+                        core.tick(p.clock, &mut send);
                         core.segment(p.at, &seg, &mut send);
                     }
                 }
