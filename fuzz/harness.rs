@@ -12,7 +12,7 @@ use tlsdiag::decode::{self as dec, Skip};
 use tlsdiag::flow::reassembly::Reassembler;
 use tlsdiag::flow::{At, Chunk, Direction, SeqNumber, StreamHandler};
 use tlsdiag::limits::{MAX_CAPTURE_BLOCK, MAX_CERT_CHAIN, MAX_OOO_BYTES, MAX_RECORD_SIZES};
-use tlsdiag::pipeline::{Analyzer, Options, Parallel};
+use tlsdiag::pipeline::{Analyzer, Detail, Options, Parallel};
 use tlsdiag::report::model::{Counts, Report, SCHEMA_VERSION, ServerSummary, SessionReport};
 use tlsdiag::report::select::Redactor;
 use tlsdiag::report::{json, markdown, ndjson, text};
@@ -344,6 +344,7 @@ pub fn pipeline(data: &[u8]) {
         handshake_timeout_secs: if knobs & 2 != 0 { 1 } else { 10 },
         idle_timeout_secs: if knobs & 2 != 0 { 2 } else { 300 },
         max_flows: if knobs & 1 != 0 { 2 } else { 10_000 },
+        detail: Detail::Full,
     };
     let streaming = knobs & 2 != 0;
     let mut analyzer = Analyzer::new(opts, !streaming);
@@ -441,6 +442,7 @@ pub fn threads(data: &[u8]) {
         handshake_timeout_secs: 10,
         idle_timeout_secs: 300,
         max_flows: 10_000,
+        detail: Detail::Full,
     };
     let Some(mut r) = reader(data, "a.pcap") else {
         return;

@@ -39,6 +39,12 @@ pub const MAX_HANDSHAKE_MESSAGE: usize = 512 * 1024;
 /// Certificates parsed per chain. Breach: `cert_chain_too_long` (the rest are counted, not parsed).
 pub const MAX_CERT_CHAIN: usize = 10;
 
+/// Parsed certificates remembered per thread (see `tls::cert::parse_cached`), and the largest
+/// DER kept there: 256 × 16 KiB bounds the cache at 4 MiB per thread; real leaf and
+/// intermediate certificates are 1–3 KB, larger ones are parsed every time.
+pub const CERT_CACHE_ENTRIES: usize = 256;
+pub const CERT_CACHE_MAX_DER: usize = 16 << 10;
+
 /// Evidence entries kept per session (the first ones and the last ones matter most).
 /// Breach: the session's `evidence_truncated` count.
 pub const MAX_EVIDENCE: usize = 48;

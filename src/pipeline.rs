@@ -12,7 +12,7 @@
 //! is the global last packet, and failures explained by server profiles are decided at the end
 //! with the profiles of all workers merged.
 
-use crate::capture::{LinkType, Packet, Timestamp};
+use crate::capture::{Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
@@ -32,6 +32,33 @@ pub struct Options {
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub max_flows: usize,
+    /// How much of each session report is built.
+    pub detail: Detail,
+}
+
+/// How much of each decided session's report the pipeline builds.
+///
+/// Most sessions of a busy capture are established and a summary only counts them; building
+/// their evidence and handshake details would cost more than the rest of the analysis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every session in full ([`SessionReport::new`]): JSON, NDJSON, listings of every session.
+    #[default]
+    Full,
+    /// Failed and incomplete sessions in full; established ones brief
+    /// ([`SessionReport::brief`]: verdict, warnings, negotiated parameters, no evidence).
+    FailuresInFull,
+}
+
+impl Detail {
+    /// The report of a decided session at this level of detail.
+    pub fn report(self, id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &diagnose::Verdict) -> SessionReport {
+        if self == Detail::FailuresInFull && v.outcome == Outcome::Established {
+            SessionReport::brief(id, tcp, tls, v)
+        } else {
+            SessionReport::new(id, tcp, tls, v)
+        }
+    }
 }
 
 impl Default for Options {
@@ -41,6 +68,7 @@ impl Default for Options {
             handshake_timeout_secs: limits::DEFAULT_HANDSHAKE_TIMEOUT_SECS,
             idle_timeout_secs: limits::DEFAULT_IDLE_TIMEOUT_SECS,
             max_flows: limits::DEFAULT_MAX_FLOWS,
+            detail: Detail::Full,
         }
     }
 }
@@ -132,13 +160,16 @@ impl Core {
                 if v.outcome == Outcome::Established {
                     self.profiles.learn(tcp.server, &tls);
                 }
-                sink(SessionReport::new(id, &tcp, &tls, &v));
+                sink(self.opts.detail.report(id, &tcp, &tls, &v));
             }
         }
     }
 
     fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         self.now = self.now.max(now);
+        if !self.table.due(now) {
+            return;
+        }
         let mut done = Vec::new();
         self.table.advance(now, &mut |c| done.push(c));
         for c in done {
@@ -191,7 +222,7 @@ impl Core {
             }
             *self.anomalies.entry("deferred_decisions_full").or_default() += 1;
         }
-        sink(SessionReport::new(id, &c.tcp, &tls, &v));
+        sink(self.opts.detail.report(id, &c.tcp, &tls, &v));
     }
 
     fn decide(&mut self, c: Connection<Session>, sink: &mut dyn FnMut(SessionReport)) {
@@ -288,7 +319,7 @@ impl Accounting {
                 profile: profiles.get(&d.tcp.server),
             };
             let v = diagnose::diagnose(&d.tcp, &d.tls, &ctx);
-            sink(SessionReport::new(d.id, &d.tcp, &d.tls, &v));
+            sink(opts.detail.report(d.id, &d.tcp, &d.tls, &v));
         }
         let summary = CaptureSummary {
             files: Vec::new(),
@@ -391,52 +422,86 @@ impl Analyzer {
     }
 }
 
-/// Packets handed to a worker in one message: slices of the reader's shared buffers, or copies.
+/// Packets handed to the workers in one message, shared by all of them: each worker reads the
+/// list of its own connections' packets. The packets are slices of the reader's buffers (kept
+/// alive by the batch), or copies for packets that were not in a shared buffer.
 #[derive(Default)]
 struct Batch {
     /// The reader's buffers the packets point into.
     shared: Vec<Arc<Vec<u8>>>,
     /// Copies of packets that were not in a shared buffer (merged inputs).
     data: Vec<u8>,
-    packets: Vec<BatchPacket>,
+    /// Per worker, its packets in capture order.
+    lists: Vec<Vec<BatchPacket>>,
     /// Bytes of packets in the batch.
     bytes: usize,
     /// Packet time reached by the whole capture when the batch was sent.
     clock: Timestamp,
 }
 
+/// One packet for a worker, decoded by the reader: the worker needs only the header fields and
+/// the payload (read only while the connection's handshake is undecided), so it never touches
+/// the frame's headers again.
 struct BatchPacket {
     at: At,
     /// The capture's clock when the packet was read (see `Analyzer::packet`).
     clock: Timestamp,
-    link: LinkType,
-    /// Index into `shared`, or `None` for `data`.
-    buf: Option<u32>,
-    start: usize,
-    len: usize,
-    cut: bool,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: decode::TcpFlags,
+    window: u16,
+    missing: u32,
+    /// Payload: index into `shared`, or `u32::MAX` for `data`; offset and length there.
+    buf: u32,
+    start: u32,
+    len: u32,
 }
 
 impl Batch {
-    fn bytes_of(&self, p: &BatchPacket) -> &[u8] {
-        match p.buf {
-            Some(i) => self
-                .shared
-                .get(i as usize)
-                .map(|b| &b[p.start..p.start + p.len])
-                .unwrap_or(&[]),
-            None => &self.data[p.start..p.start + p.len],
+    /// The segment of a packet, its payload in the batch's buffers.
+    fn segment<'a>(&'a self, p: &BatchPacket) -> decode::TcpSegment<'a> {
+        let range = p.start as usize..p.start as usize + p.len as usize;
+        let payload = if p.buf == u32::MAX {
+            self.data.get(range)
+        } else {
+            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
+        };
+        decode::TcpSegment {
+            src: p.src,
+            dst: p.dst,
+            sport: p.sport,
+            dport: p.dport,
+            seq: p.seq,
+            ack: p.ack,
+            flags: p.flags,
+            window: p.window,
+            payload: payload.unwrap_or(&[]),
+            missing: p.missing,
         }
+    }
+
+    fn clear(&mut self, workers: usize) {
+        self.shared.clear();
+        self.data.clear();
+        self.lists.resize_with(workers, Vec::new);
+        for l in &mut self.lists {
+            l.clear();
+        }
+        self.bytes = 0;
     }
 }
 
 /// Bytes per batch before it is sent.
-const BATCH_BYTES: usize = 1024 * 1024;
-/// Batches in flight per worker (bounds memory; the reader waits when workers lag).
+const BATCH_BYTES: usize = 512 * 1024;
+/// Batches in flight (bounds memory: the reader waits when a worker lags).
 const BATCHES_IN_FLIGHT: usize = 8;
 
 enum ToWorker {
-    Batch(Batch),
+    Batch(Arc<Batch>),
     Finish(Timestamp),
 }
 
@@ -447,12 +512,16 @@ enum FromWorker {
 
 struct Worker {
     tx: mpsc::SyncSender<ToWorker>,
-    recycled: mpsc::Receiver<Batch>,
-    batch: Batch,
     handle: Option<JoinHandle<()>>,
 }
 
 /// The analysis of one capture on several threads (see the module documentation).
+///
+/// The calling thread reads the capture, decodes each frame just far enough to find its
+/// connection, and appends a small descriptor to that connection's worker's list in the current
+/// batch; every batch goes to every worker, which walks its own list. Packet bytes are never
+/// copied when they lie in the reader's buffers, and batches are reused once every worker has
+/// let go of them, so the steady state allocates nothing per packet.
 pub struct Parallel {
     opts: Options,
     acct: Accounting,
@@ -463,6 +532,9 @@ pub struct Parallel {
     port_set: Vec<bool>,
     /// Fixed-seed hash for choosing workers (the same split on every run).
     hasher: crate::flow::FlowHashBuilder,
+    batch: Batch,
+    /// Batches sent before; reused once no worker holds them.
+    spare: Vec<Arc<Batch>>,
 }
 
 impl Parallel {
@@ -475,9 +547,8 @@ impl Parallel {
             port_set[*p as usize] = true;
         }
         let workers = (0..n)
-            .map(|_| {
+            .map(|me| {
                 let (tx, rx) = mpsc::sync_channel::<ToWorker>(BATCHES_IN_FLIGHT);
-                let (back_tx, recycled) = mpsc::channel::<Batch>();
                 let res_tx = res_tx.clone();
                 let core = Core::new(
                     opts.clone(),
@@ -485,15 +556,15 @@ impl Parallel {
                     (limits::MAX_DEFERRED / n).max(1),
                     defer_profile_decisions,
                 );
-                let handle = std::thread::spawn(move || worker(core, rx, back_tx, res_tx));
+                let handle = std::thread::spawn(move || worker(me, core, rx, res_tx));
                 Worker {
                     tx,
-                    recycled,
-                    batch: Batch::default(),
                     handle: Some(handle),
                 }
             })
             .collect();
+        let mut batch = Batch::default();
+        batch.clear(n);
         Parallel {
             opts,
             acct: Accounting::default(),
@@ -502,6 +573,8 @@ impl Parallel {
             finished: Vec::new(),
             port_set,
             hasher: crate::flow::FlowHashBuilder::fixed(),
+            batch,
+            spare: Vec::new(),
         }
     }
 
@@ -531,55 +604,81 @@ impl Parallel {
         if seg.missing > 0 {
             self.acct.anomaly("snaplen_truncated_frames");
         }
-        let key = FlowKey::of(&seg);
-        let w = (self.hasher.hash_one(key) % self.workers.len() as u64) as usize;
-        let b = &mut self.workers[w].batch;
-        let addr = p.data.as_ptr() as usize;
+        // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
+        let h = self.hasher.hash_one(FlowKey::of(&seg));
+        let w = ((u128::from(h) * self.workers.len() as u128) >> 64) as usize;
+        let b = &mut self.batch;
+        let payload = seg.payload;
+        let addr = payload.as_ptr() as usize;
         let inside = shared.and_then(|buf| {
             let base = buf.as_ptr() as usize;
-            (addr >= base && addr + p.data.len() <= base + buf.len()).then(|| (buf, addr - base))
+            let off = addr.checked_sub(base)?;
+            (off + payload.len() <= buf.len() && off <= u32::MAX as usize).then_some((buf, off))
         });
         let (buf, start) = match inside {
             Some((arc, off)) => {
                 if !b.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
                     b.shared.push(arc.clone());
                 }
-                (Some((b.shared.len() - 1) as u32), off)
+                ((b.shared.len() - 1) as u32, off as u32)
             }
             None => {
-                let off = b.data.len();
-                b.data.extend_from_slice(p.data);
-                (None, off)
+                let off = b.data.len() as u32;
+                b.data.extend_from_slice(payload);
+                (u32::MAX, off)
             }
         };
-        let clock = self.acct.last_ts;
-        let b = &mut self.workers[w].batch;
-        b.packets.push(BatchPacket {
-            at,
-            clock,
-            link: p.link,
-            buf,
-            start,
-            len: p.data.len(),
-            cut,
-        });
+        if let Some(list) = b.lists.get_mut(w) {
+            list.push(BatchPacket {
+                at,
+                clock: self.acct.last_ts,
+                src: seg.src,
+                dst: seg.dst,
+                sport: seg.sport,
+                dport: seg.dport,
+                seq: seg.seq,
+                ack: seg.ack,
+                flags: seg.flags,
+                window: seg.window,
+                missing: seg.missing,
+                buf,
+                start,
+                len: payload.len() as u32,
+            });
+        }
         b.bytes += p.data.len();
-        if b.bytes >= BATCH_BYTES {
-            self.send(w, sink);
+        // Copies are bounded too: u32 offsets, and a batch of copies is sent like any other.
+        if b.bytes >= BATCH_BYTES || b.data.len() >= BATCH_BYTES {
+            self.send(sink);
         }
     }
 
-    fn send(&mut self, w: usize, sink: &mut dyn FnMut(SessionReport)) {
-        let clock = self.acct.last_ts;
-        let worker = &mut self.workers[w];
-        let fresh = worker.recycled.try_recv().unwrap_or_else(|_| Batch {
-            packets: Vec::with_capacity(BATCH_BYTES / 64),
-            ..Batch::default()
-        });
-        let mut batch = std::mem::replace(&mut worker.batch, fresh);
-        batch.clock = clock;
-        // A worker that died (it cannot, short of a bug) just stops receiving.
-        let _ = worker.tx.send(ToWorker::Batch(batch));
+    fn send(&mut self, sink: &mut dyn FnMut(SessionReport)) {
+        let n = self.workers.len();
+        let fresh = match self.spare.iter().position(|b| Arc::strong_count(b) == 1) {
+            Some(i) => {
+                let mut arc = self.spare.swap_remove(i);
+                match Arc::get_mut(&mut arc) {
+                    Some(b) => {
+                        b.clear(n);
+                        std::mem::take(b)
+                    }
+                    None => Batch::default(),
+                }
+            }
+            None => Batch::default(),
+        };
+        let mut batch = std::mem::replace(&mut self.batch, fresh);
+        self.batch.clear(n);
+        batch.clock = self.acct.last_ts;
+        let batch = Arc::new(batch);
+        for w in &self.workers {
+            // A worker that died (it cannot, short of a bug) just stops receiving.
+            let _ = w.tx.send(ToWorker::Batch(batch.clone()));
+        }
+        if self.spare.len() < BATCHES_IN_FLIGHT + 2 {
+            self.spare.push(batch);
+        }
         self.drain(sink);
     }
 
@@ -595,11 +694,11 @@ impl Parallel {
     /// Flushes the workers, decides what is left and returns the summary and server profiles.
     pub fn finish_with_profiles(mut self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
         let end = self.acct.last_ts;
-        for w in 0..self.workers.len() {
-            if !self.workers[w].batch.packets.is_empty() {
-                self.send(w, sink);
-            }
-            let _ = self.workers[w].tx.send(ToWorker::Finish(end));
+        if self.batch.lists.iter().any(|l| !l.is_empty()) {
+            self.send(sink);
+        }
+        for w in &self.workers {
+            let _ = w.tx.send(ToWorker::Finish(end));
         }
         let mut results = std::mem::take(&mut self.finished);
         while results.len() < self.workers.len() {
@@ -620,25 +719,18 @@ impl Parallel {
     }
 }
 
-fn worker(mut core: Core, rx: mpsc::Receiver<ToWorker>, back: mpsc::Sender<Batch>, res: mpsc::Sender<FromWorker>) {
+fn worker(me: usize, mut core: Core, rx: mpsc::Receiver<ToWorker>, res: mpsc::Sender<FromWorker>) {
     let mut send = |s: SessionReport| {
         let _ = res.send(FromWorker::Session(Box::new(s)));
     };
     while let Ok(msg) = rx.recv() {
         match msg {
-            ToWorker::Batch(mut b) => {
-                for p in &b.packets {
-                    if let Ok(seg) = decode::decode_frame(p.link, b.bytes_of(p), p.cut) {
-                        core.tick(p.clock, &mut send);
-                        core.segment(p.at, &seg, &mut send);
-                    }
+            ToWorker::Batch(b) => {
+                for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+                    core.tick(p.clock, &mut send);
+                    core.segment(p.at, &b.segment(p), &mut send);
                 }
                 core.tick(b.clock, &mut send);
-                b.shared.clear();
-                b.data.clear();
-                b.packets.clear();
-                b.bytes = 0;
-                let _ = back.send(b);
             }
             ToWorker::Finish(end) => {
                 let result = core.finish(end, &mut send);

@@ -18,7 +18,7 @@ use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
 use crate::capture::Timestamp;
 use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
 use crate::diagnose::Outcome;
-use crate::pipeline::{Analyzer, Options};
+use crate::pipeline::{Analyzer, Detail, Options};
 use crate::report::model::{Addr, Counts, Report, SessionReport};
 use crate::report::{ndjson, text};
 use std::collections::VecDeque;
@@ -163,6 +163,12 @@ pub fn live(args: LiveArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
+        // The text lines show only the verdict of established sessions; NDJSON shows all.
+        detail: if args.format == LiveFormat::Text {
+            Detail::FailuresInFull
+        } else {
+            Detail::Full
+        },
     };
     let mut analyzer = Analyzer::new(opts, false);
     let mut run = Streamer {
@@ -443,11 +449,7 @@ fn text_line(s: &SessionReport) -> String {
 }
 
 fn addr(a: &Addr) -> String {
-    if a.ip.contains(':') {
-        format!("[{}]:{}", a.ip, a.port)
-    } else {
-        format!("{}:{}", a.ip, a.port)
-    }
+    std::net::SocketAddr::new(a.ip, a.port).to_string()
 }
 
 /// A stretch of wall-clock time in which libpcap reported lost packets.

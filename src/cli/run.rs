@@ -4,7 +4,7 @@ use super::args::{AnalyzeArgs, Cli, Command, Format};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
-use crate::pipeline::{Analyzer, Options, Parallel};
+use crate::pipeline::{Analyzer, Detail, Options, Parallel};
 use crate::report::carve::{self, CarveSet};
 use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, SessionReport};
@@ -108,6 +108,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
+        // Text and Markdown show established sessions only as counts and warnings, unless
+        // `--all` lists every session in full.
+        detail: if matches!(args.format, Format::Text | Format::Markdown) && !args.all {
+            Detail::FailuresInFull
+        } else {
+            Detail::Full
+        },
     };
     let streaming = args.format == Format::Ndjson;
     let threads = args

@@ -9,6 +9,7 @@ use crate::limits::MAX_EVIDENCE;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
 use crate::tls::names::{AlertDescription as A, Version};
 use crate::tls::{AlertEvent, TlsFacts, alert_sized};
+use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
 /// rather than aborting the handshake.
@@ -25,14 +26,12 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
         confidence: Confidence::High,
         incomplete_reason: None,
         summary: String::new(),
-        evidence: Vec::new(),
-        evidence_truncated: 0,
+        judged_at: ctx.capture_end,
         warnings: Vec::new(),
         quality_notes: quality_notes(tcp, tls),
         no_data: false,
         uses_profile: false,
     };
-    timeline(tcp, tls, ctx, &mut v);
     classify(tcp, tls, ctx, &mut v);
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
@@ -274,16 +273,34 @@ fn established(tcp: &TcpFacts, tls: &TlsFacts, _ctx: &Context<'_>, v: &mut Verdi
     let now = tls.server_hello.as_ref().map(|s| s.at.ts).unwrap_or(tcp.first.ts);
     v.warnings = warnings(tls, now.secs());
     let sh = tls.server_hello.as_ref();
-    v.summary = match sh {
-        Some(sh) => format!(
-            "Handshake with {} completed: {}, {}{}.",
-            tcp.server,
-            sh.version,
-            sh.cipher_suite,
-            sh.group.map(|g| format!(", {g}")).unwrap_or_default()
-        ),
-        None => format!("Handshake with {} completed.", tcp.server),
-    };
+    // Every established session gets one: built by hand, the formatter machinery would cost
+    // more than the rest of its verdict.
+    let mut summary = String::with_capacity(96);
+    summary.push_str("Handshake with ");
+    let _ = write!(summary, "{}", tcp.server);
+    summary.push_str(" completed");
+    if let Some(sh) = sh {
+        summary.push_str(": ");
+        push_name(&mut summary, sh.version.name(), &sh.version);
+        summary.push_str(", ");
+        push_name(&mut summary, sh.cipher_suite.name(), &sh.cipher_suite);
+        if let Some(g) = sh.group {
+            summary.push_str(", ");
+            push_name(&mut summary, g.name(), &g);
+        }
+    }
+    summary.push('.');
+    v.summary = summary;
+}
+
+/// Appends a known name, else the value's display form.
+fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Display) {
+    match name {
+        Some(n) => out.push_str(n),
+        None => {
+            let _ = write!(out, "{v}");
+        }
+    }
 }
 
 fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
@@ -904,8 +921,12 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// Builds the evidence list: key events in frame order.
-fn timeline(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
+/// The evidence of a decided session: its key events in frame order, at most
+/// [`MAX_EVIDENCE`] of them (the first and the last halves), and how many were left out.
+///
+/// Built only when a report shows it (not for every session the classifier judges): it is
+/// words for people, and most of a capture's sessions are counted, never shown.
+pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, u32) {
     let mut ev: Vec<Evidence> = Vec::new();
     let mut push = |at: At, dir: Option<Direction>, what: String| {
         ev.push(Evidence {
@@ -1098,7 +1119,7 @@ fn timeline(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     ev.sort_by_key(|e| e.frame);
     let last = tcp.last;
     if tcp.end == EndKind::CaptureEnd || tcp.end == EndKind::HandshakeTimeout {
-        let idle = ctx.capture_end.nanos_since(last.ts);
+        let idle = v.judged_at.nanos_since(last.ts);
         if idle > 0 && !tls.handshake_complete() {
             ev.push(Evidence {
                 frame: last.frame,
@@ -1108,11 +1129,12 @@ fn timeline(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
             });
         }
     }
+    let mut truncated = 0;
     if ev.len() > MAX_EVIDENCE {
-        v.evidence_truncated = (ev.len() - MAX_EVIDENCE) as u32;
+        truncated = (ev.len() - MAX_EVIDENCE) as u32;
         let tail = ev.split_off(ev.len() - MAX_EVIDENCE / 2);
         ev.truncate(MAX_EVIDENCE / 2);
         ev.extend(tail);
     }
-    v.evidence = ev;
+    (ev, truncated)
 }

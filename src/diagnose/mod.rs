@@ -18,7 +18,7 @@ pub mod profile;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};
-pub use classify::diagnose;
+pub use classify::{diagnose, evidence};
 pub use profile::{ServerProfile, ServerProfiles};
 
 use crate::capture::Timestamp;
@@ -33,6 +33,17 @@ pub enum Confidence {
     Low,
     Medium,
     High,
+}
+
+impl Confidence {
+    /// The snake_case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
 }
 
 /// The session's outcome.
@@ -103,10 +114,9 @@ pub struct Verdict {
     pub incomplete_reason: Option<&'static str>,
     /// One sentence a support engineer can paste into a ticket.
     pub summary: String,
-    /// Key events, in frame order.
-    pub evidence: Vec<Evidence>,
-    /// Evidence entries dropped by the cap.
-    pub evidence_truncated: u32,
+    /// The time the session was judged at (the capture's end, or the deadline that expired):
+    /// the end of the silence the evidence reports.
+    pub judged_at: Timestamp,
     pub warnings: Vec<Warning>,
     /// Capture-quality notes that lowered the confidence.
     pub quality_notes: Vec<String>,

@@ -120,34 +120,57 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Canonical key of a connection: the two endpoints, lower first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Canonical key of a connection: the two endpoints, lower first, packed for a cheap hash and
+/// comparison (it is computed and looked up for every packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    pub lo: Endpoint,
-    pub hi: Endpoint,
+    lo: u128,
+    hi: u128,
+    /// Port of `lo` in the high half, port of `hi` in the low half.
+    ports: u32,
+    /// 6 for IPv6 keys, 4 for IPv4 ones (an IPv4 address and its IPv4-mapped IPv6 form are
+    /// different connections).
+    family: u8,
+}
+
+/// An address as 128 bits (IPv4 in the low 32).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.lo as u64);
+        h.write_u64((self.lo >> 64) as u64);
+        h.write_u64(self.hi as u64);
+        h.write_u64((self.hi >> 64) as u64);
+        h.write_u64(u64::from(self.ports) | u64::from(self.family) << 32);
+    }
 }
 
 impl FlowKey {
     /// The key of a decoded segment's connection.
     pub fn of(seg: &crate::decode::TcpSegment<'_>) -> FlowKey {
-        FlowKey::new(
-            Endpoint {
-                ip: seg.src,
-                port: seg.sport,
-            },
-            Endpoint {
-                ip: seg.dst,
-                port: seg.dport,
-            },
-        )
+        FlowKey::from_parts(seg.src, seg.sport, seg.dst, seg.dport)
     }
 
     /// The key of a packet from `a` to `b` (same key for both directions).
     pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
-        if a <= b {
-            FlowKey { lo: a, hi: b }
-        } else {
-            FlowKey { lo: b, hi: a }
+        FlowKey::from_parts(a.ip, a.port, b.ip, b.port)
+    }
+
+    fn from_parts(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16) -> FlowKey {
+        let family = if a.is_ipv6() || b.is_ipv6() { 6 } else { 4 };
+        let (a, b) = ((ip_bits(a), a_port), (ip_bits(b), b_port));
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        FlowKey {
+            lo: lo.0,
+            hi: hi.0,
+            ports: u32::from(lo.1) << 16 | u32::from(hi.1),
+            family,
         }
     }
 }

@@ -53,15 +53,20 @@ pub struct Connection<H> {
     client_isn: Option<SeqNumber>,
 }
 
+/// A table entry: two words, so the slot array of a busy capture stays in the CPU's caches
+/// (every packet reads one entry; the connection or tombstone behind it is boxed).
 enum Slot<H> {
     Live(Box<Connection<H>>),
-    Tombstone {
-        until: Timestamp,
-        key: FlowKey,
-        client: Endpoint,
-        client_isn: Option<SeqNumber>,
-    },
+    Tombstone(Box<Tomb>),
     Free,
+}
+
+/// What a finished connection leaves behind for a while (see the module documentation).
+struct Tomb {
+    until: Timestamp,
+    key: FlowKey,
+    client: Endpoint,
+    client_isn: Option<SeqNumber>,
 }
 
 /// Counters of the table's own events, by stable key.
@@ -133,6 +138,13 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.live
     }
 
+    /// Whether a timer (a connection's deadline or a tombstone's end) is due at `now`.
+    pub fn due(&self, now: Timestamp) -> bool {
+        self.timers
+            .peek()
+            .is_some_and(|Reverse((deadline, _, _))| *deadline <= now.0)
+    }
+
     /// Finishes connections whose deadline has passed at `now` (packet time or a live clock tick).
     pub fn advance(&mut self, now: Timestamp, out: &mut dyn FnMut(Connection<H>)) {
         while let Some(Reverse((deadline, slot, generation))) = self.timers.peek().copied() {
@@ -157,9 +169,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                     };
                     self.finish(slot, end, out);
                 }
-                Slot::Tombstone { until, .. } => {
-                    if until.0 > now.0 {
-                        self.timers.push(Reverse((until.0, slot, generation)));
+                Slot::Tombstone(t) => {
+                    if t.until.0 > now.0 {
+                        self.timers.push(Reverse((t.until.0, slot, generation)));
                     } else {
                         self.release(slot);
                     }
@@ -214,8 +226,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                         slot
                     }
                 }
-                Slot::Tombstone { client, client_isn, .. } => {
-                    if is_new_syn && (*client != src || *client_isn != Some(SeqNumber(seg.seq))) {
+                Slot::Tombstone(t) => {
+                    if is_new_syn && (t.client != src || t.client_isn != Some(SeqNumber(seg.seq))) {
                         self.release(slot);
                         self.create(key, at, seg, src, dst, out)
                     } else {
@@ -223,9 +235,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                         // phantom connection however long the peer keeps retransmitting.
                         self.counters.late_packets += 1;
                         let new_until = at.ts.add_nanos(LATE_LINGER_NS);
-                        if let Slot::Tombstone { until, .. } = &mut self.slots[slot] {
-                            if new_until > *until {
-                                *until = new_until;
+                        if let Slot::Tombstone(t) = &mut self.slots[slot] {
+                            if new_until > t.until {
+                                t.until = new_until;
                             }
                         }
                         return;
@@ -444,7 +456,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                     self.release(slot);
                     break;
                 }
-                Slot::Tombstone { .. } => self.release(slot),
+                Slot::Tombstone(_) => self.release(slot),
                 Slot::Free => {}
             }
         }
@@ -459,12 +471,12 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         c.tcp.end = end;
         let until = c.tcp.last.ts.add_nanos(LINGER_NS);
         let key = FlowKey::new(c.tcp.client, c.tcp.server);
-        self.slots[slot] = Slot::Tombstone {
+        self.slots[slot] = Slot::Tombstone(Box::new(Tomb {
             until,
             key,
             client: c.tcp.client,
             client_isn: c.client_isn,
-        };
+        }));
         self.live -= 1;
         self.timers.push(Reverse((until.0, slot, self.gens[slot])));
         out(*c);
@@ -476,7 +488,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
         let key = match &self.slots[slot] {
             Slot::Live(c) => Some(FlowKey::new(c.tcp.client, c.tcp.server)),
-            Slot::Tombstone { key, .. } => Some(*key),
+            Slot::Tombstone(t) => Some(t.key),
             Slot::Free => None,
         };
         self.slots[slot] = Slot::Free;

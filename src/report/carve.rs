@@ -11,7 +11,6 @@ use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// The sessions to carve: 4-tuple → frame ranges.
@@ -25,9 +24,7 @@ pub struct CarveSet {
 impl CarveSet {
     /// Adds one session (its real addresses: build the set before any redaction).
     pub fn add(&mut self, s: &SessionReport) {
-        let (Ok(cip), Ok(sip)) = (s.client.ip.parse::<IpAddr>(), s.server.ip.parse::<IpAddr>()) else {
-            return;
-        };
+        let (cip, sip) = (s.client.ip, s.server.ip);
         let key = FlowKey::new(
             Endpoint {
                 ip: cip,

@@ -8,9 +8,12 @@
 
 use super::json::io_error;
 use super::model::SessionReport;
+use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::fmt::Write as _;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
 
 /// Failed sessions shown in full in a text report (the rest are counted).
 pub const TEXT_BLOCKS: usize = 200;
@@ -95,10 +98,10 @@ pub struct Group {
     pub reason: String,
     pub count: u64,
     /// Sessions per client address (the first [`GROUP_CLIENTS`] distinct clients).
-    pub clients: BTreeMap<String, u64>,
+    pub clients: BTreeMap<IpAddr, u64>,
     pub more_clients: bool,
-    pub first_start: String,
-    pub last_end: String,
+    pub first_start: Timestamp,
+    pub last_end: Timestamp,
     /// Highest versions the group's clients offered (a fallback shows several).
     pub offered_max: BTreeSet<String>,
     /// The earliest session of the group.
@@ -107,11 +110,16 @@ pub struct Group {
 
 /// Server address as shown in reports: `ip:port`, IPv6 in brackets.
 pub fn server_label(s: &SessionReport) -> String {
-    if s.server.ip.contains(':') {
-        format!("[{}]:{}", s.server.ip, s.server.port)
-    } else {
-        format!("{}:{}", s.server.ip, s.server.port)
-    }
+    let mut out = String::with_capacity(24);
+    push_server_label(&mut out, s);
+    out
+}
+
+fn push_server_label(out: &mut String, s: &SessionReport) {
+    let _ = match s.server.ip {
+        IpAddr::V4(ip) => write!(out, "{ip}:{}", s.server.port),
+        IpAddr::V6(ip) => write!(out, "[{ip}]:{}", s.server.port),
+    };
 }
 
 /// What the text and Markdown reports need, in bounded memory.
@@ -127,6 +135,8 @@ pub struct Digest {
     pub servers_dropped: u64,
     /// Established sessions with a warning: (server, SNI, warning id) → (sessions, detail).
     pub warnings: BTreeMap<(String, String, String), (u64, String)>,
+    /// Reused for each session's server label (no allocation once the server is known).
+    label: String,
 }
 
 impl Digest {
@@ -139,6 +149,7 @@ impl Digest {
             servers: HashMap::new(),
             servers_dropped: 0,
             warnings: BTreeMap::new(),
+            label: String::new(),
         }
     }
 
@@ -148,20 +159,24 @@ impl Digest {
             return;
         }
         self.all.offer(s);
-        let label = format!(
-            "{}{}",
-            server_label(s),
-            s.server_name().map(|n| format!(" ({n})")).unwrap_or_default()
-        );
+        let mut label = std::mem::take(&mut self.label);
+        label.clear();
+        push_server_label(&mut label, s);
+        if let Some(n) = s.server_name() {
+            label.push_str(" (");
+            label.push_str(n);
+            label.push(')');
+        }
         let failed = u64::from(s.outcome == Outcome::Failed);
-        if let Some(e) = self.servers.get_mut(&label) {
+        if let Some(e) = self.servers.get_mut(label.as_str()) {
             e.1 += 1;
             e.0 += failed;
         } else if self.servers.len() < SERVERS {
-            self.servers.insert(label, (failed, 1));
+            self.servers.insert(label.clone(), (failed, 1));
         } else {
             self.servers_dropped += 1;
         }
+        self.label = label;
         if s.outcome == Outcome::Established {
             for w in &s.warnings {
                 let key = (
@@ -193,16 +208,12 @@ impl Digest {
             Some(g) => {
                 g.count += 1;
                 if g.clients.len() < GROUP_CLIENTS || g.clients.contains_key(&s.client.ip) {
-                    *g.clients.entry(s.client.ip.clone()).or_default() += 1;
+                    *g.clients.entry(s.client.ip).or_default() += 1;
                 } else {
                     g.more_clients = true;
                 }
-                if s.start < g.first_start {
-                    g.first_start = s.start.clone();
-                }
-                if s.end > g.last_end {
-                    g.last_end = s.end.clone();
-                }
+                g.first_start = g.first_start.min(s.start);
+                g.last_end = g.last_end.max(s.end);
                 g.offered_max.insert(offered);
                 if s.first_frame < g.representative.first_frame {
                     *g.representative = s.clone();
@@ -215,10 +226,10 @@ impl Digest {
                     cause: key.2.clone(),
                     reason: key.3.clone(),
                     count: 1,
-                    clients: BTreeMap::from([(s.client.ip.clone(), 1)]),
+                    clients: BTreeMap::from([(s.client.ip, 1)]),
                     more_clients: false,
-                    first_start: s.start.clone(),
-                    last_end: s.end.clone(),
+                    first_start: s.start,
+                    last_end: s.end,
                     offered_max: BTreeSet::from([offered]),
                     representative: Box::new(s.clone()),
                 };

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// Version of the JSON document layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: &str = "1.0";
@@ -17,17 +18,15 @@ pub const SCHEMA_VERSION: &str = "1.0";
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Addr {
     /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 or 2001:db8::/32.
-    pub ip: String,
+    #[schemars(with = "String")]
+    pub ip: IpAddr,
     /// TCP port.
     pub port: u16,
 }
 
 impl From<Endpoint> for Addr {
     fn from(e: Endpoint) -> Addr {
-        Addr {
-            ip: e.ip.to_string(),
-            port: e.port,
-        }
+        Addr { ip: e.ip, port: e.port }
     }
 }
 
@@ -229,9 +228,11 @@ pub struct EventEcs {
     /// ECS event.dataset: "tlsdiag.session".
     pub dataset: &'static str,
     /// First packet of the session (RFC 3339, UTC).
-    pub start: String,
+    #[schemars(with = "String")]
+    pub start: Timestamp,
     /// Last packet of the session (RFC 3339, UTC).
-    pub end: String,
+    #[schemars(with = "String")]
+    pub end: Timestamp,
     /// Nanoseconds.
     pub duration: i64,
     /// `success` (established), `failure` (failed) or `unknown` (incomplete).
@@ -302,9 +303,11 @@ pub struct SessionReport {
     /// The server (the followed port).
     pub server: Addr,
     /// First packet of the session (RFC 3339, UTC).
-    pub start: String,
+    #[schemars(with = "String")]
+    pub start: Timestamp,
     /// Last packet of the session (RFC 3339, UTC).
-    pub end: String,
+    #[schemars(with = "String")]
+    pub end: Timestamp,
     /// Milliseconds from the first to the last packet.
     pub duration_ms: f64,
     /// Frame number of the first packet (from 1, across the whole capture).
@@ -359,6 +362,9 @@ pub struct SessionReport {
     pub start_ts: Timestamp,
     #[serde(skip)]
     pub no_data: bool,
+    /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
+    #[serde(skip)]
+    pub brief: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -368,6 +374,24 @@ fn is_zero(n: &u32) -> bool {
 impl SessionReport {
     /// Builds the record of one decided session.
     pub fn new(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> SessionReport {
+        SessionReport::build(id, tcp, tls, v, true)
+    }
+
+    /// A session record without the parts only a full listing shows: evidence, handshake
+    /// details (offered suites, groups, chain, alerts) and the leaf certificate's ECS fields
+    /// are left empty; identity, times, outcome, verdict, warnings and the negotiated
+    /// parameters are filled. For reports that count established sessions without showing them
+    /// (see [`crate::pipeline::Detail`]).
+    pub fn brief(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> SessionReport {
+        SessionReport::build(id, tcp, tls, v, false)
+    }
+
+    fn build(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict, full: bool) -> SessionReport {
+        let (evidence, evidence_truncated) = if full {
+            crate::diagnose::evidence(tcp, tls, v)
+        } else {
+            (Vec::new(), 0)
+        };
         let f = v.failure;
         let sh = tls.server_hello.as_ref();
         let ch = tls.client_hello.as_ref();
@@ -387,70 +411,80 @@ impl SessionReport {
             client: TlsClientEcs {
                 server_name: ch.and_then(|c| c.server_name.clone()),
                 supported_ciphers: ch
+                    .filter(|_| full)
                     .map(|c| c.cipher_suites.iter().map(|s| static_or(s.name(), s)).collect())
                     .unwrap_or_default(),
             },
-            server: TlsServerEcs {
-                x509: leaf.filter(|c| c.parse_error.is_none()).map(X509::from),
-                hash: leaf.map(|c| Hash {
-                    sha256: c.sha256.to_uppercase(),
-                }),
-                not_after: leaf
-                    .filter(|c| c.parse_error.is_none())
-                    .map(|c| secs_rfc3339(c.not_after)),
-                not_before: leaf
-                    .filter(|c| c.parse_error.is_none())
-                    .map(|c| secs_rfc3339(c.not_before)),
+            server: if !full {
+                TlsServerEcs::default()
+            } else {
+                TlsServerEcs {
+                    x509: leaf.filter(|c| c.parse_error.is_none()).map(|c| X509::from(&**c)),
+                    hash: leaf.map(|c| Hash {
+                        sha256: c.sha256.to_uppercase(),
+                    }),
+                    not_after: leaf
+                        .filter(|c| c.parse_error.is_none())
+                        .map(|c| secs_rfc3339(c.not_after)),
+                    not_before: leaf
+                        .filter(|c| c.parse_error.is_none())
+                        .map(|c| secs_rfc3339(c.not_before)),
+                }
             },
         };
-        let handshake = Handshake {
-            offered_versions: ch
-                .map(|c| c.offered_versions().iter().map(|v| Cow::Owned(v.short())).collect())
-                .unwrap_or_default(),
-            supported_groups: ch
-                .map(|c| c.supported_groups.iter().map(|g| static_or(g.name(), g)).collect())
-                .unwrap_or_default(),
-            key_share_groups: ch
-                .map(|c| c.key_share_groups.iter().map(|g| static_or(g.name(), g)).collect())
-                .unwrap_or_default(),
-            alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
-            resumption_attempt: ch.is_some_and(|c| c.resumption_attempt() || c.session_id_len > 0),
-            sslv2_format: ch.is_some_and(|c| c.sslv2_format),
-            client_certificate_count: tls.client_certificate.map(|(_, n)| n),
-            certificate_requested: tls.certificate_request.is_some(),
-            hello_retry_request: tls.hello_retry_request.is_some(),
-            certificate_chain: tls.server_certificates.iter().map(ChainCert::from).collect(),
-            history: tls.history.clone(),
-            alerts: tls
-                .alerts
-                .iter()
-                .map(|a| AlertReport {
-                    frame: a.at.frame,
-                    from: a.direction.sender().to_string(),
-                    level: match a.level {
-                        Some(1) => "warning".into(),
-                        Some(2) => "fatal".into(),
-                        Some(n) => format!("level_{n}"),
-                        None => "unknown".into(),
-                    },
-                    description: a
-                        .description
-                        .map(|d| d.name().map(String::from).unwrap_or(format!("alert_{}", d.0)))
-                        .unwrap_or_else(|| "encrypted".into()),
-                    encrypted: a.encrypted,
-                    record_len: a.record_len,
-                })
-                .collect(),
-            encrypted_records: tls.encrypted_records,
-            lost_sync: tls.lost_sync,
+        let handshake = if !full {
+            Handshake::default()
+        } else {
+            Handshake {
+                offered_versions: ch
+                    .map(|c| c.offered_versions().iter().map(|v| Cow::Owned(v.short())).collect())
+                    .unwrap_or_default(),
+                supported_groups: ch
+                    .map(|c| c.supported_groups.iter().map(|g| static_or(g.name(), g)).collect())
+                    .unwrap_or_default(),
+                key_share_groups: ch
+                    .map(|c| c.key_share_groups.iter().map(|g| static_or(g.name(), g)).collect())
+                    .unwrap_or_default(),
+                alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
+                resumption_attempt: ch.is_some_and(|c| c.resumption_attempt() || c.session_id_len > 0),
+                sslv2_format: ch.is_some_and(|c| c.sslv2_format),
+                client_certificate_count: tls.client_certificate.map(|(_, n)| n),
+                certificate_requested: tls.certificate_request.is_some(),
+                hello_retry_request: tls.hello_retry_request.is_some(),
+                certificate_chain: tls.server_certificates.iter().map(|c| ChainCert::from(&**c)).collect(),
+                history: tls.history.clone(),
+                alerts: tls
+                    .alerts
+                    .iter()
+                    .map(|a| AlertReport {
+                        frame: a.at.frame,
+                        from: a.direction.sender().to_string(),
+                        level: match a.level {
+                            Some(1) => "warning".into(),
+                            Some(2) => "fatal".into(),
+                            Some(n) => format!("level_{n}"),
+                            None => "unknown".into(),
+                        },
+                        description: a
+                            .description
+                            .map(|d| d.name().map(String::from).unwrap_or(format!("alert_{}", d.0)))
+                            .unwrap_or_else(|| "encrypted".into()),
+                        encrypted: a.encrypted,
+                        record_len: a.record_len,
+                    })
+                    .collect(),
+                encrypted_records: tls.encrypted_records,
+                lost_sync: tls.lost_sync,
+            }
         };
+        let (start, end) = (tcp.first.ts, tcp.last.ts);
         let event = EventEcs {
             kind: "event",
             category: ["network"],
             kind_type: ["connection"],
             dataset: "tlsdiag.session",
-            start: tcp.first.ts.rfc3339(),
-            end: tcp.last.ts.rfc3339(),
+            start,
+            end,
             duration: tcp.last.ts.nanos_since(tcp.first.ts),
             outcome: match v.outcome {
                 Outcome::Established => "success",
@@ -468,8 +502,8 @@ impl SessionReport {
             id,
             client: tcp.client.into(),
             server: tcp.server.into(),
-            start: tcp.first.ts.rfc3339(),
-            end: tcp.last.ts.rfc3339(),
+            start,
+            end,
             duration_ms: tcp.last.ts.nanos_since(tcp.first.ts) as f64 / 1e6,
             first_frame: tcp.first.frame,
             last_frame: tcp.last.frame,
@@ -477,13 +511,13 @@ impl SessionReport {
             cause: f.map(|f| f.reason.cause()),
             reason: f.map(|f| f.reason.id().to_string()),
             side: f.map(|f| f.side.to_string()),
-            confidence: format!("{:?}", v.confidence).to_lowercase(),
+            confidence: v.confidence.id().to_string(),
             browser_error: f.map(|f| f.reason.browser_error().to_string()),
             hint: f.map(|f| f.reason.hint().to_string()),
             incomplete_reason: v.incomplete_reason.map(String::from),
             summary: v.summary.clone(),
-            evidence: v.evidence.clone(),
-            evidence_truncated: v.evidence_truncated,
+            evidence,
+            evidence_truncated,
             warnings: v.warnings.clone(),
             quality_notes: v.quality_notes.clone(),
             event,
@@ -504,6 +538,7 @@ impl SessionReport {
             },
             start_ts: tcp.first.ts,
             no_data: v.no_data,
+            brief: !full,
         }
     }
 

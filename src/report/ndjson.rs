@@ -16,7 +16,7 @@ use std::io::{self, Write};
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
     #[serde(rename = "@timestamp")]
-    timestamp: &'a str,
+    timestamp: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     event: Option<&'a EventEcs>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,7 +73,7 @@ struct SummaryNs<'a> {
 /// Writes one session as one line.
 pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     let line = Line {
-        timestamp: &s.start,
+        timestamp: s.start.rfc3339(),
         event: Some(&s.event),
         client: Some(&s.client),
         server: Some(&s.server),
@@ -107,9 +107,8 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
 
 /// Writes the final summary line (`tlsdiag.record` = `summary`).
 pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
-    let ts = r.capture.last_ts.clone().unwrap_or_default();
     let line = Line {
-        timestamp: &ts,
+        timestamp: r.capture.last_ts.clone().unwrap_or_default(),
         event: None,
         client: None,
         server: None,

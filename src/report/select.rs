@@ -71,9 +71,10 @@ impl Selection {
             && (self.causes.is_empty() || s.cause.is_some_and(|c| self.causes.contains(&c)))
             && (self.reasons.is_empty() || reason.is_some_and(|r| self.reasons.contains(&r)))
             && (self.servers.is_empty()
-                || self.servers.iter().any(|(ip, port)| {
-                    s.server.ip.parse::<IpAddr>().ok() == Some(*ip) && port.is_none_or(|p| p == s.server.port)
-                }))
+                || self
+                    .servers
+                    .iter()
+                    .any(|(ip, port)| s.server.ip == *ip && port.is_none_or(|p| p == s.server.port)))
             && (self.names.is_empty()
                 || s.server_name()
                     .is_some_and(|n| self.names.iter().any(|pat| name_matches(pat, n))))
@@ -139,28 +140,29 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 /// keep working.
 #[derive(Debug, Default)]
 pub struct Redactor {
-    seen: HashMap<String, u32>,
+    seen: HashMap<IpAddr, u32>,
 }
 
 impl Redactor {
     /// The pseudonym of one client address.
-    pub fn pseudonym(&mut self, ip: &str) -> String {
+    pub fn pseudonym(&mut self, ip: IpAddr) -> IpAddr {
         let next = self.seen.len() as u32 + 1;
-        let n = *self.seen.entry(ip.to_string()).or_insert(next);
-        match ip.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (n >> 16) as u16, n as u16).to_string(),
-            _ => {
+        let n = *self.seen.entry(ip).or_insert(next);
+        match ip {
+            IpAddr::V6(_) => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (n >> 16) as u16, n as u16).into(),
+            IpAddr::V4(_) => {
                 let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
-                Ipv4Addr::from(base + (n & 0x1_ffff)).to_string()
+                Ipv4Addr::from(base + (n & 0x1_ffff)).into()
             }
         }
     }
 
     /// Redacts one session in place.
     pub fn apply(&mut self, s: &mut SessionReport) {
-        let real = s.client.ip.clone();
-        let alias = self.pseudonym(&real);
-        s.client.ip = alias.clone();
+        let real_ip = s.client.ip;
+        let alias_ip = self.pseudonym(real_ip);
+        s.client.ip = alias_ip;
+        let (real, alias) = (real_ip.to_string(), alias_ip.to_string());
         s.summary = s.summary.replace(&real, &alias);
         for e in &mut s.evidence {
             if e.what.contains(&real) {
@@ -177,12 +179,13 @@ mod tests {
     #[test]
     fn pseudonyms_are_stable_and_valid_addresses() {
         let mut r = Redactor::default();
-        let a = r.pseudonym("10.1.2.3");
-        let b = r.pseudonym("10.9.9.9");
-        assert_eq!(r.pseudonym("10.1.2.3"), a);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let a = r.pseudonym(ip("10.1.2.3"));
+        let b = r.pseudonym(ip("10.9.9.9"));
+        assert_eq!(r.pseudonym(ip("10.1.2.3")), a);
         assert_ne!(a, b);
-        assert!(a.parse::<IpAddr>().is_ok());
-        assert!(r.pseudonym("fd00::1").starts_with("2001:db8::"));
+        assert!(a.to_string().starts_with("198.18."));
+        assert!(r.pseudonym(ip("fd00::1")).to_string().starts_with("2001:db8::"));
     }
 
     #[test]

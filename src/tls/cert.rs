@@ -5,9 +5,13 @@
 //! comes from the client's alert, and "self-signed" / "issuer missing from the chain" are facts
 //! we report as evidence.
 
+use crate::limits::{CERT_CACHE_ENTRIES, CERT_CACHE_MAX_DER};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
 
@@ -107,31 +111,31 @@ impl CertInfo {
         if let Ok(ip) = name.parse::<IpAddr>() {
             return self.san_ip.iter().any(|s| s.parse::<IpAddr>().ok() == Some(ip));
         }
-        let names = if self.san_dns.is_empty() {
-            self.subject_cns()
+        if self.san_dns.is_empty() {
+            self.subject_cns().iter().any(|pat| name_matches(pat, name))
         } else {
-            self.san_dns.clone()
-        };
-        names.iter().any(|pat| name_matches(pat, name))
+            self.san_dns.iter().any(|pat| name_matches(pat, name))
+        }
     }
 
     /// Whether the signature uses SHA-1 or MD5.
     pub fn weak_signature(&self) -> bool {
-        let s = self.signature_algorithm.to_ascii_lowercase();
-        s.contains("sha1") || s.contains("md5")
+        let s = self.signature_algorithm.as_bytes();
+        [b"sha1".as_slice(), b"md5"]
+            .iter()
+            .any(|w| s.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
     }
 }
 
 fn name_matches(pattern: &str, name: &str) -> bool {
-    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
-    let n = name.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(rest) = p.strip_prefix("*.") {
-        match n.split_once('.') {
-            Some((label, tail)) => !label.is_empty() && tail == rest,
+    let p = pattern.trim_end_matches('.');
+    let n = name.trim_end_matches('.');
+    match p.strip_prefix("*.") {
+        Some(rest) => match n.split_once('.') {
+            Some((label, tail)) => !label.is_empty() && tail.eq_ignore_ascii_case(rest),
             None => false,
-        }
-    } else {
-        p == n
+        },
+        None => p.eq_ignore_ascii_case(n),
     }
 }
 
@@ -145,6 +149,46 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
         }
         _ => None,
     }
+}
+
+/// A server's certificate is sent again in every full handshake with it: a busy capture holds
+/// the same few DER blobs thousands of times. Each thread keeps the last parsed ones
+/// (direct-mapped by a hash of the DER, compared in full), so a repeat costs a hash and a
+/// comparison instead of an X.509 parse and a SHA-256. The result is the same either way.
+struct CertCache {
+    slots: Vec<Option<CachedCert>>,
+}
+
+/// A certificate's DER and what was parsed from it.
+type CachedCert = (Box<[u8]>, Arc<CertInfo>);
+
+thread_local! {
+    static CERT_CACHE: RefCell<CertCache> = RefCell::new(CertCache {
+        slots: vec![None; CERT_CACHE_ENTRIES],
+    });
+}
+
+/// [`CertInfo::from_der`], remembered per thread (see [`CertCache`]).
+pub fn parse_cached(der: &[u8]) -> Arc<CertInfo> {
+    if der.len() > CERT_CACHE_MAX_DER {
+        return Arc::new(CertInfo::from_der(der));
+    }
+    let mut h = crate::flow::FlowHashBuilder::fixed().build_hasher();
+    h.write(der);
+    let slot = (h.finish() % CERT_CACHE_ENTRIES as u64) as usize;
+    CERT_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(Some((known, info))) = cache.slots.get(slot) {
+            if **known == *der {
+                return info.clone();
+            }
+        }
+        let info = Arc::new(CertInfo::from_der(der));
+        if let Some(s) = cache.slots.get_mut(slot) {
+            *s = Some((der.into(), info.clone()));
+        }
+        info
+    })
 }
 
 /// Lower-case hex.

@@ -36,6 +36,20 @@ impl Version {
         }
     }
 
+    /// The display name of a final version ("TLS 1.2"), without allocating; `None` for drafts,
+    /// experiments and unknown values (their [`fmt::Display`] form says what they are).
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Version::SSL2 => "SSL 2.0",
+            Version::SSL3 => "SSL 3.0",
+            Version::TLS10 => "TLS 1.0",
+            Version::TLS11 => "TLS 1.1",
+            Version::TLS12 => "TLS 1.2",
+            Version::TLS13 => "TLS 1.3",
+            _ => return None,
+        })
+    }
+
     /// Whether this is TLS 1.3, a TLS 1.3 draft (0x7fNN), or one of the experiment versions
     /// browsers and Facebook deployed during the drafts (0x7eNN, 0xfbNN).
     pub fn is_tls13(self) -> bool {
@@ -45,9 +59,10 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.name() {
+            return f.write_str(n);
+        }
         match *self {
-            Version::SSL2 => f.write_str("SSL 2.0"),
-            Version::SSL3 => f.write_str("SSL 3.0"),
             v if v.0 >> 8 == 3 || v.is_tls13() => write!(f, "TLS {}", v.short()),
             v => write!(f, "version 0x{:04x}", v.0),
         }

@@ -8,6 +8,7 @@ use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
@@ -82,7 +83,7 @@ pub struct TlsFacts {
     pub client_hello_retry: Option<Box<ClientHello>>,
     pub hello_retry_request: Option<Box<ServerHello>>,
     pub server_hello: Option<Box<ServerHello>>,
-    pub server_certificates: Vec<CertInfo>,
+    pub server_certificates: Vec<Arc<CertInfo>>,
     pub server_certificate_count: usize,
     pub server_certificate: Option<At>,
     pub certificate_request: Option<At>,
@@ -516,6 +517,24 @@ impl Session {
                 i += take;
                 continue;
             }
+            if st.rec.is_empty() {
+                // The common case: a whole record inside this chunk is read in place, without
+                // copying it into the record buffer (same checks, same order as below).
+                if let Some(h) = data.get(i..i + 5) {
+                    let len = u16::from_be_bytes([h[3], h[4]]) as usize;
+                    if plausible_header(h) && !self.opaque(dir, h[0]) {
+                        if let Some(body) = data.get(i + 5..i + 5 + len) {
+                            let (typ, version) = (h[0], Version(u16::from_be_bytes([h[1], h[2]])));
+                            self.facts.records[d] += 1;
+                            i += 5 + len;
+                            self.record(dir, typ, version, body, at);
+                            self.done = self.outcome_known();
+                            continue;
+                        }
+                    }
+                }
+            }
+            let st = &mut self.dirs[d];
             if st.rec.len() < 5 {
                 let take = (5 - st.rec.len()).min(data.len() - i);
                 st.rec.extend_from_slice(&data[i..i + take]);
@@ -724,8 +743,26 @@ impl Session {
         if body.is_empty() {
             return;
         }
+        if self.dirs[d].hs.is_empty() {
+            // Messages wholly inside this record are parsed in place; only a message that goes
+            // on in the next record is buffered.
+            let used = self.handshake_messages(dir, body, at);
+            if let Some(rest) = body.get(used..) {
+                self.dirs[d].hs.extend_from_slice(rest);
+            }
+            return;
+        }
         let mut hs = std::mem::take(&mut self.dirs[d].hs);
         hs.extend_from_slice(body);
+        let pos = self.handshake_messages(dir, &hs, at);
+        hs.drain(..pos.min(hs.len()));
+        self.dirs[d].hs = hs;
+    }
+
+    /// Handles the whole handshake messages at the start of `hs`; returns the bytes used (all
+    /// of them after an over-long message, whose rest is then skipped).
+    fn handshake_messages(&mut self, dir: Direction, hs: &[u8], at: At) -> usize {
+        let d = dir.idx();
         let mut pos = 0;
         while hs.len() - pos >= 4 {
             let len = u32::from_be_bytes([0, hs[pos + 1], hs[pos + 2], hs[pos + 3]]) as usize;
@@ -745,8 +782,7 @@ impl Session {
             self.message(dir, msg, at);
             pos += 4 + len;
         }
-        hs.drain(..pos);
-        self.dirs[d].hs = hs;
+        pos
     }
 
     /// Marks a handshake message seen (history, last message) without parsing its body.
@@ -830,7 +866,7 @@ impl Session {
                 f.server_certificates = chain
                     .iter()
                     .take(MAX_CERT_CHAIN)
-                    .map(|c| CertInfo::from_der(c))
+                    .map(|c| super::cert::parse_cached(c))
                     .collect();
             }
             (11, Direction::ToServer) => {
