@@ -444,19 +444,18 @@ pub fn threads(data: &[u8]) {
         max_flows: 10_000,
         detail: Detail::Full,
     };
-    let Some(mut r) = reader(data, "a.pcap") else {
+    let (Some(mut r), Some(r2)) = (reader(data, "a.pcap"), reader(data, "a.pcap")) else {
         return;
     };
     let mut one_sessions = Vec::new();
     let mut many_sessions = Vec::new();
     let mut one = Analyzer::new(opts.clone(), true);
-    let mut many = Parallel::new(opts, 2, true);
     while let Some(p) = r.next_packet() {
         one.packet(&p, &mut |s| one_sessions.push(s));
-        many.packet(&p, &mut |s| many_sessions.push(s));
     }
     let (one_summary, _) = one.finish_with_profiles(&mut |s| one_sessions.push(s));
-    let (many_summary, _) = many.finish_with_profiles(&mut |s| many_sessions.push(s));
+    let mut capture = Capture::from_readers(vec![r2]);
+    let (many_summary, _) = Parallel::new(opts, 2, true).run(&mut capture, &mut |s| many_sessions.push(s), &mut |_| {});
     assert_eq!(
         serde_json::to_string(&one_summary).expect("summary"),
         serde_json::to_string(&many_summary).expect("summary"),

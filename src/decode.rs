@@ -117,15 +117,6 @@ fn be16(d: &[u8], i: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*d.get(i)?, *d.get(i + 1)?]))
 }
 
-fn be32(d: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([
-        *d.get(i)?,
-        *d.get(i + 1)?,
-        *d.get(i + 2)?,
-        *d.get(i + 3)?,
-    ]))
-}
-
 /// The common case decoded by hand: Ethernet (up to two VLAN tags) or raw IP, IPv4 without
 /// fragmentation or IPv6 without extension headers, then TCP. Anything else (or anything odd)
 /// returns `None` and goes through etherparse, which has the last word; a test checks that
@@ -150,29 +141,35 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
         _ => return None,
     };
     let v = *d.get(ip)? >> 4;
+    // Fixed-size views of the headers: one bounds check each, then plain field reads.
     let (src, dst, tcp, ip_end) = if v == 4 {
-        let ihl = (*d.get(ip)? & 0x0f) as usize * 4;
-        let total = be16(d, ip + 2)? as usize;
-        let frag = be16(d, ip + 6)?;
-        if ihl < 20 || total < ihl || frag & 0x3fff != 0 || *d.get(ip + 9)? != 6 || d.len() < ip + ihl {
+        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
+        let ihl = (h[0] & 0x0f) as usize * 4;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let frag = u16::from_be_bytes([h[6], h[7]]);
+        if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
             return None;
         }
-        let s: [u8; 4] = d.get(ip + 12..ip + 16)?.try_into().ok()?;
-        let t: [u8; 4] = d.get(ip + 16..ip + 20)?.try_into().ok()?;
+        let s = [h[12], h[13], h[14], h[15]];
+        let t = [h[16], h[17], h[18], h[19]];
         (IpAddr::from(s), IpAddr::from(t), ip + ihl, ip + total)
     } else if v == 6 {
-        if *d.get(ip + 6)? != 6 || d.len() < ip + 40 {
+        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
+        if h[6] != 6 {
             return None;
         }
-        let plen = be16(d, ip + 4)? as usize;
-        let s: [u8; 16] = d.get(ip + 8..ip + 24)?.try_into().ok()?;
-        let t: [u8; 16] = d.get(ip + 24..ip + 40)?.try_into().ok()?;
+        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+        let mut s = [0u8; 16];
+        let mut t = [0u8; 16];
+        s.copy_from_slice(&h[8..24]);
+        t.copy_from_slice(&h[24..40]);
         (IpAddr::from(s), IpAddr::from(t), ip + 40, ip + 40 + plen)
     } else {
         return None;
     };
-    let doff = (*d.get(tcp + 12)? >> 4) as usize * 4;
-    let flags = *d.get(tcp + 13)?;
+    let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
+    let doff = (th[12] >> 4) as usize * 4;
+    let flags = th[13];
     if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
         return None;
     }
@@ -180,18 +177,18 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
     Some(TcpSegment {
         src,
         dst,
-        sport: be16(d, tcp)?,
-        dport: be16(d, tcp + 2)?,
-        seq: be32(d, tcp + 4)?,
-        ack: be32(d, tcp + 8)?,
+        sport: u16::from_be_bytes([th[0], th[1]]),
+        dport: u16::from_be_bytes([th[2], th[3]]),
+        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
         flags: TcpFlags {
             syn: flags & 0x02 != 0,
             ack: flags & 0x10 != 0,
             fin: flags & 0x01 != 0,
             rst: flags & 0x04 != 0,
         },
-        window: be16(d, tcp + 14)?,
-        payload: &d[tcp + doff..end],
+        window: u16::from_be_bytes([th[14], th[15]]),
+        payload: d.get(tcp + doff..end)?,
         missing: (ip_end - end) as u32,
     })
 }

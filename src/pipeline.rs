@@ -4,15 +4,18 @@
 //! session to a sink as soon as it is decided; [`Analyzer::finish`] decides what is left at the
 //! end of the capture. Offline and live capture both drive it.
 //!
-//! [`Parallel`] is the same analysis on several threads: the calling thread reads and decodes
-//! just enough to find each packet's connection, and workers, chosen by a hash of the
-//! connection's 4-tuple, run the flow table, TLS and diagnosis. A connection always lives on one
-//! worker. Verdicts are identical to one thread's: a session decided by a timer is judged at its
-//! own deadline (not at whichever packet happened to advance the clock), the end of the capture
-//! is the global last packet, and failures explained by server profiles are decided at the end
-//! with the profiles of all workers merged.
+//! [`Parallel`] is the same analysis on several threads. Each thread is a worker with its own
+//! flow table, TLS sessions and diagnosis for the connections whose 4-tuple hashes to it (a
+//! connection always lives on one worker), and any idle worker takes the reader's turn: it reads
+//! the next stretch of the capture, decodes each frame's headers once and appends the packet to
+//! its worker's list in a batch that every worker then walks. Reading is thus shared by the
+//! threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
+//! sees its packets in capture order with the capture's clock, a session decided by a timer is
+//! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
+//! the capture is the global last packet, and failures explained by server profiles are decided
+//! at the end with the profiles of all workers merged.
 
-use crate::capture::{Packet, Timestamp};
+use crate::capture::{Capture, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
@@ -21,9 +24,10 @@ use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
-use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 
 /// Analysis settings.
 #[derive(Clone, Debug)]
@@ -189,7 +193,7 @@ impl Core {
         }
     }
 
-    fn decide_at(&mut self, c: Connection<Session>, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
+    fn decide_at(&mut self, c: Box<Connection<Session>>, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         if c.reported {
             for (k, n) in &c.handler.facts.anomalies {
                 *self.anomalies.entry(k).or_default() += *n as u64;
@@ -225,7 +229,7 @@ impl Core {
         sink(self.opts.detail.report(id, &c.tcp, &tls, &v));
     }
 
-    fn decide(&mut self, c: Connection<Session>, sink: &mut dyn FnMut(SessionReport)) {
+    fn decide(&mut self, c: Box<Connection<Session>>, sink: &mut dyn FnMut(SessionReport)) {
         let now = self.now;
         self.decide_at(c, now, sink);
     }
@@ -495,248 +499,312 @@ impl Batch {
     }
 }
 
-/// Bytes per batch before it is sent.
+/// Bytes of packets per batch.
 const BATCH_BYTES: usize = 512 * 1024;
-/// Batches in flight (bounds memory: the reader waits when a worker lags).
-const BATCHES_IN_FLIGHT: usize = 8;
-
-enum ToWorker {
-    Batch(Arc<Batch>),
-    Finish(Timestamp),
-}
+/// Batches waiting per worker before the reader's turn is skipped (bounds memory: the reader's
+/// buffers stay alive while a batch points into them).
+const QUEUE_MAX: usize = 6;
+/// A worker takes the reader's turn when some worker has fewer batches waiting than this.
+const READ_AHEAD: usize = 2;
 
 enum FromWorker {
     Session(Box<SessionReport>),
     Done(CoreResult),
 }
 
-struct Worker {
-    tx: mpsc::SyncSender<ToWorker>,
-    handle: Option<JoinHandle<()>>,
-}
-
 /// The analysis of one capture on several threads (see the module documentation).
-///
-/// The calling thread reads the capture, decodes each frame just far enough to find its
-/// connection, and appends a small descriptor to that connection's worker's list in the current
-/// batch; every batch goes to every worker, which walks its own list. Packet bytes are never
-/// copied when they lie in the reader's buffers, and batches are reused once every worker has
-/// let go of them, so the steady state allocates nothing per packet.
 pub struct Parallel {
     opts: Options,
+    threads: usize,
+    defer: bool,
+}
+
+/// The reader's side, held by whichever worker takes the reader's turn.
+struct Source<'c> {
+    capture: &'c mut Capture,
     acct: Accounting,
-    workers: Vec<Worker>,
-    results: mpsc::Receiver<FromWorker>,
-    /// Results of workers that finished while sessions were being drained.
-    finished: Vec<CoreResult>,
     port_set: Vec<bool>,
     /// Fixed-seed hash for choosing workers (the same split on every run).
     hasher: crate::flow::FlowHashBuilder,
-    batch: Batch,
     /// Batches sent before; reused once no worker holds them.
     spare: Vec<Arc<Batch>>,
+    workers: usize,
 }
 
-impl Parallel {
-    /// Starts `threads` workers (at least 1).
-    pub fn new(opts: Options, threads: usize, defer_profile_decisions: bool) -> Parallel {
-        let n = threads.max(1);
-        let (res_tx, results) = mpsc::channel();
-        let mut port_set = vec![false; 65536];
-        for p in &opts.ports {
-            port_set[*p as usize] = true;
-        }
-        let workers = (0..n)
-            .map(|me| {
-                let (tx, rx) = mpsc::sync_channel::<ToWorker>(BATCHES_IN_FLIGHT);
-                let res_tx = res_tx.clone();
-                let core = Core::new(
-                    opts.clone(),
-                    (opts.max_flows / n).max(1),
-                    (limits::MAX_DEFERRED / n).max(1),
-                    defer_profile_decisions,
-                );
-                let handle = std::thread::spawn(move || worker(me, core, rx, res_tx));
-                Worker {
-                    tx,
-                    handle: Some(handle),
-                }
-            })
-            .collect();
-        let mut batch = Batch::default();
-        batch.clear(n);
-        Parallel {
-            opts,
-            acct: Accounting::default(),
-            workers,
-            results,
-            finished: Vec::new(),
-            port_set,
-            hasher: crate::flow::FlowHashBuilder::fixed(),
-            batch,
-            spare: Vec::new(),
-        }
-    }
+/// Who has what to do: each worker's batches, and whether the reader's turn is taken.
+struct Sched {
+    queues: Vec<VecDeque<Arc<Batch>>>,
+    reading: bool,
+    exhausted: bool,
+}
 
-    /// Takes one captured frame; decided sessions reach `sink` as workers report them.
-    pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
-        self.packet_in(p, None, sink);
-    }
+struct Shared<'c> {
+    source: Mutex<Source<'c>>,
+    sched: Mutex<Sched>,
+    wake: Condvar,
+    /// Raw input bytes read so far (for progress).
+    read_bytes: AtomicU64,
+}
 
-    /// As [`Parallel::packet`], for a packet that lies in `shared` (the reader's buffer): the
-    /// workers read it there instead of a copy.
-    pub fn packet_in(&mut self, p: &Packet<'_>, shared: Option<&Arc<Vec<u8>>>, sink: &mut dyn FnMut(SessionReport)) {
-        let at = self.acct.frame(p);
-        let cut = (p.orig_len as usize) > p.data.len();
-        let seg = match decode::decode_frame(p.link, p.data, cut) {
-            Ok(seg) => seg,
-            Err(skip) => {
-                if skip.is_anomaly() {
-                    self.acct.anomaly(skip.key());
-                }
-                return;
+impl Source<'_> {
+    /// Reads packets until a batch is full or the capture ends; returns the batch and whether
+    /// the capture ended.
+    fn next_batch(&mut self) -> (Arc<Batch>, bool) {
+        let n = self.workers;
+        // Batches every worker is done with let go of the reader's buffers at once, so the
+        // reader reuses its buffers instead of allocating new ones.
+        for b in &mut self.spare {
+            if let Some(b) = Arc::get_mut(b) {
+                b.shared.clear();
             }
-        };
-        if !(self.port_set[seg.sport as usize] || self.port_set[seg.dport as usize]) {
-            return;
         }
-        self.acct.tcp_on_ports += 1;
-        if seg.missing > 0 {
-            self.acct.anomaly("snaplen_truncated_frames");
-        }
-        // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
-        let h = self.hasher.hash_one(FlowKey::of(&seg));
-        let w = ((u128::from(h) * self.workers.len() as u128) >> 64) as usize;
-        let b = &mut self.batch;
-        let payload = seg.payload;
-        let addr = payload.as_ptr() as usize;
-        let inside = shared.and_then(|buf| {
-            let base = buf.as_ptr() as usize;
-            let off = addr.checked_sub(base)?;
-            (off + payload.len() <= buf.len() && off <= u32::MAX as usize).then_some((buf, off))
-        });
-        let (buf, start) = match inside {
-            Some((arc, off)) => {
-                if !b.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
-                    b.shared.push(arc.clone());
-                }
-                ((b.shared.len() - 1) as u32, off as u32)
-            }
-            None => {
-                let off = b.data.len() as u32;
-                b.data.extend_from_slice(payload);
-                (u32::MAX, off)
-            }
-        };
-        if let Some(list) = b.lists.get_mut(w) {
-            list.push(BatchPacket {
-                at,
-                clock: self.acct.last_ts,
-                src: seg.src,
-                dst: seg.dst,
-                sport: seg.sport,
-                dport: seg.dport,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                window: seg.window,
-                missing: seg.missing,
-                buf,
-                start,
-                len: payload.len() as u32,
-            });
-        }
-        b.bytes += p.data.len();
-        // Copies are bounded too: u32 offsets, and a batch of copies is sent like any other.
-        if b.bytes >= BATCH_BYTES || b.data.len() >= BATCH_BYTES {
-            self.send(sink);
-        }
-    }
-
-    fn send(&mut self, sink: &mut dyn FnMut(SessionReport)) {
-        let n = self.workers.len();
-        let fresh = match self.spare.iter().position(|b| Arc::strong_count(b) == 1) {
+        let mut batch = match self.spare.iter().position(|b| Arc::strong_count(b) == 1) {
             Some(i) => {
                 let mut arc = self.spare.swap_remove(i);
-                match Arc::get_mut(&mut arc) {
-                    Some(b) => {
-                        b.clear(n);
-                        std::mem::take(b)
-                    }
-                    None => Batch::default(),
-                }
+                Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
             }
             None => Batch::default(),
         };
-        let mut batch = std::mem::replace(&mut self.batch, fresh);
-        self.batch.clear(n);
+        batch.clear(n);
+        let mut eof = true;
+        while let Some((p, shared)) = self.capture.next_packet_shared() {
+            add_packet(&mut self.acct, &self.port_set, &self.hasher, &mut batch, &p, shared);
+            if batch.bytes >= BATCH_BYTES || batch.data.len() >= BATCH_BYTES {
+                eof = false;
+                break;
+            }
+        }
         batch.clock = self.acct.last_ts;
         let batch = Arc::new(batch);
-        for w in &self.workers {
-            // A worker that died (it cannot, short of a bug) just stops receiving.
-            let _ = w.tx.send(ToWorker::Batch(batch.clone()));
+        if self.spare.len() < n * QUEUE_MAX + 2 {
+            self.spare.push(batch.clone());
         }
-        if self.spare.len() < BATCHES_IN_FLIGHT + 2 {
-            self.spare.push(batch);
-        }
-        self.drain(sink);
-    }
-
-    fn drain(&mut self, sink: &mut dyn FnMut(SessionReport)) {
-        while let Ok(msg) = self.results.try_recv() {
-            match msg {
-                FromWorker::Session(s) => sink(*s),
-                FromWorker::Done(r) => self.finished.push(r),
-            }
-        }
-    }
-
-    /// Flushes the workers, decides what is left and returns the summary and server profiles.
-    pub fn finish_with_profiles(mut self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
-        let end = self.acct.last_ts;
-        if self.batch.lists.iter().any(|l| !l.is_empty()) {
-            self.send(sink);
-        }
-        for w in &self.workers {
-            let _ = w.tx.send(ToWorker::Finish(end));
-        }
-        let mut results = std::mem::take(&mut self.finished);
-        while results.len() < self.workers.len() {
-            match self.results.recv() {
-                Ok(FromWorker::Session(s)) => sink(*s),
-                Ok(FromWorker::Done(r)) => results.push(r),
-                Err(_) => break,
-            }
-        }
-        for w in &mut self.workers {
-            if let Some(h) = w.handle.take() {
-                let _ = h.join();
-            }
-        }
-        let opts = self.opts.clone();
-        let acct = std::mem::take(&mut self.acct);
-        acct.conclude(&opts, results, sink)
+        (batch, eof)
     }
 }
 
-fn worker(me: usize, mut core: Core, rx: mpsc::Receiver<ToWorker>, res: mpsc::Sender<FromWorker>) {
-    let mut send = |s: SessionReport| {
-        let _ = res.send(FromWorker::Session(Box::new(s)));
-    };
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ToWorker::Batch(b) => {
-                for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
-                    core.tick(p.clock, &mut send);
-                    core.segment(p.at, &b.segment(p), &mut send);
-                }
-                core.tick(b.clock, &mut send);
+/// Appends one frame to its worker's list (or counts why it was skipped).
+fn add_packet(
+    acct: &mut Accounting,
+    port_set: &[bool],
+    hasher: &crate::flow::FlowHashBuilder,
+    b: &mut Batch,
+    p: &Packet<'_>,
+    shared: Option<&Arc<Vec<u8>>>,
+) {
+    let at = acct.frame(p);
+    let cut = (p.orig_len as usize) > p.data.len();
+    let seg = match decode::decode_frame(p.link, p.data, cut) {
+        Ok(seg) => seg,
+        Err(skip) => {
+            if skip.is_anomaly() {
+                acct.anomaly(skip.key());
             }
-            ToWorker::Finish(end) => {
-                let result = core.finish(end, &mut send);
-                let _ = res.send(FromWorker::Done(result));
-                return;
-            }
+            return;
         }
+    };
+    if !(port_set[seg.sport as usize] || port_set[seg.dport as usize]) {
+        return;
+    }
+    acct.tcp_on_ports += 1;
+    if seg.missing > 0 {
+        acct.anomaly("snaplen_truncated_frames");
+    }
+    // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
+    let h = hasher.hash_one(FlowKey::of(&seg));
+    let w = ((u128::from(h) * b.lists.len() as u128) >> 64) as usize;
+    let payload = seg.payload;
+    let addr = payload.as_ptr() as usize;
+    let inside = shared.and_then(|buf| {
+        let base = buf.as_ptr() as usize;
+        let off = addr.checked_sub(base)?;
+        (off + payload.len() <= buf.len() && off <= u32::MAX as usize).then_some((buf, off))
+    });
+    let (buf, start) = match inside {
+        Some((arc, off)) => {
+            if !b.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
+                b.shared.push(arc.clone());
+            }
+            ((b.shared.len() - 1) as u32, off as u32)
+        }
+        None => {
+            let off = b.data.len() as u32;
+            b.data.extend_from_slice(payload);
+            (u32::MAX, off)
+        }
+    };
+    if let Some(list) = b.lists.get_mut(w) {
+        list.push(BatchPacket {
+            at,
+            clock: acct.last_ts,
+            src: seg.src,
+            dst: seg.dst,
+            sport: seg.sport,
+            dport: seg.dport,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            missing: seg.missing,
+            buf,
+            start,
+            len: payload.len() as u32,
+        });
+    }
+    b.bytes += p.data.len();
+}
+
+impl Parallel {
+    /// An analysis on `threads` threads (at least 1; the calling thread is one of them).
+    pub fn new(opts: Options, threads: usize, defer_profile_decisions: bool) -> Parallel {
+        Parallel {
+            opts,
+            threads: threads.max(1),
+            defer: defer_profile_decisions,
+        }
+    }
+
+    /// Analyzes the whole capture. Decided sessions reach `sink` on the calling thread;
+    /// `progress` is called there now and then with the raw input bytes read so far.
+    pub fn run(
+        self,
+        capture: &mut Capture,
+        sink: &mut dyn FnMut(SessionReport),
+        progress: &mut dyn FnMut(u64),
+    ) -> (CaptureSummary, ServerProfiles) {
+        let n = self.threads;
+        let mut port_set = vec![false; 65536];
+        for p in &self.opts.ports {
+            port_set[*p as usize] = true;
+        }
+        let shared = Shared {
+            source: Mutex::new(Source {
+                capture,
+                acct: Accounting::default(),
+                port_set,
+                hasher: crate::flow::FlowHashBuilder::fixed(),
+                spare: Vec::new(),
+                workers: n,
+            }),
+            sched: Mutex::new(Sched {
+                queues: (0..n).map(|_| VecDeque::new()).collect(),
+                reading: false,
+                exhausted: false,
+            }),
+            wake: Condvar::new(),
+            read_bytes: AtomicU64::new(0),
+        };
+        let core = |opts: &Options| {
+            Core::new(
+                opts.clone(),
+                (opts.max_flows / n).max(1),
+                (limits::MAX_DEFERRED / n).max(1),
+                self.defer,
+            )
+        };
+        let (tx, rx) = mpsc::channel::<FromWorker>();
+        let mut results = Vec::with_capacity(n);
+        let cell = std::cell::RefCell::new(&mut *sink);
+        std::thread::scope(|scope| {
+            for me in 1..n {
+                let (tx, shared, mut core) = (tx.clone(), &shared, core(&self.opts));
+                scope.spawn(move || {
+                    let mut out = |s: SessionReport| {
+                        let _ = tx.send(FromWorker::Session(Box::new(s)));
+                    };
+                    work(me, &mut core, shared, &mut out, &mut || {});
+                    let end = lock(&shared.source).acct.last_ts;
+                    let result = core.finish(end, &mut out);
+                    let _ = tx.send(FromWorker::Done(result));
+                });
+            }
+            drop(tx);
+            // The calling thread is worker 0, and hands every decided session to the sink: its
+            // own at once, the other workers' from the channel after each of its batches.
+            let mut core0 = core(&self.opts);
+            let sink = &cell;
+            let deliver = |msg: FromWorker, results: &mut Vec<CoreResult>| match msg {
+                FromWorker::Session(s) => (sink.borrow_mut())(*s),
+                FromWorker::Done(r) => results.push(r),
+            };
+            {
+                let mut out = |s: SessionReport| (sink.borrow_mut())(s);
+                let mut between = || {
+                    while let Ok(msg) = rx.try_recv() {
+                        deliver(msg, &mut results);
+                    }
+                    progress(shared.read_bytes.load(Ordering::Relaxed));
+                };
+                work(0, &mut core0, &shared, &mut out, &mut between);
+            }
+            let end = lock(&shared.source).acct.last_ts;
+            let r0 = core0.finish(end, &mut |s| (sink.borrow_mut())(s));
+            results.push(r0);
+            while let Ok(msg) = rx.recv() {
+                deliver(msg, &mut results);
+            }
+        });
+        let sink = cell.into_inner();
+        let acct = std::mem::take(&mut lock(&shared.source).acct);
+        acct.conclude(&self.opts, results, sink)
+    }
+}
+
+/// Locks a mutex; a worker that panicked (it cannot, short of a bug) leaves consistent data.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One worker's loop: its own batches first; when it has none, the reader's turn (unless
+/// another worker has it or a worker is too far behind); else wait. `between` runs after each
+/// batch (the calling thread delivers sessions there).
+fn work(
+    me: usize,
+    core: &mut Core,
+    shared: &Shared<'_>,
+    out: &mut dyn FnMut(SessionReport),
+    between: &mut dyn FnMut(),
+) {
+    let mut st = lock(&shared.sched);
+    loop {
+        // Read ahead while some worker is about to run dry (so reading overlaps the others'
+        // work), unless another worker is reading or a worker is too far behind.
+        let low = st.queues.iter().map(VecDeque::len).min().unwrap_or(0) < READ_AHEAD;
+        if low && !st.exhausted && !st.reading && st.queues.iter().all(|q| q.len() < QUEUE_MAX) {
+            st.reading = true;
+            drop(st);
+            let (batch, eof) = {
+                let mut src = lock(&shared.source);
+                let r = src.next_batch();
+                shared.read_bytes.store(src.capture.raw_bytes_read(), Ordering::Relaxed);
+                r
+            };
+            st = lock(&shared.sched);
+            st.reading = false;
+            st.exhausted = eof;
+            for q in &mut st.queues {
+                q.push_back(batch.clone());
+            }
+            shared.wake.notify_all();
+            continue;
+        }
+        if let Some(b) = st.queues.get_mut(me).and_then(VecDeque::pop_front) {
+            drop(st);
+            shared.wake.notify_all();
+            for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+                core.tick(p.clock, out);
+                core.segment(p.at, &b.segment(p), out);
+            }
+            core.tick(b.clock, out);
+            drop(b);
+            between();
+            st = lock(&shared.sched);
+            continue;
+        }
+        if st.exhausted {
+            break;
+        }
+        between();
+        st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
     }
 }

@@ -92,11 +92,11 @@ fn run(dir: &Path, ports: Vec<u16>) -> (Vec<Connection<Recorder>>, Timestamp) {
         last = last.max(p.ts);
         if let Ok(seg) = tlsdiag::decode::decode(p.link, p.data) {
             if table.wants(&seg) {
-                table.segment(At { frame, ts: p.ts }, &seg, &mut |c| done.push(c));
+                table.segment(At { frame, ts: p.ts }, &seg, &mut |c| done.push(*c));
             }
         }
     }
-    table.finish_all(&mut |c| done.push(c));
+    table.finish_all(&mut |c| done.push(*c));
     (done, last)
 }
 

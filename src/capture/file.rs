@@ -413,6 +413,26 @@ impl FileReader {
         else {
             return None;
         };
+        // The common case: the whole record is already in the buffer (one bounds check).
+        if let Some(h) = self.buf.get(self.start..self.end).and_then(|b| b.get(..record_header)) {
+            let incl = endian.u32(&h[8..12]) as usize;
+            let total = record_header + incl;
+            if incl <= MAX_CAPTURE_BLOCK && self.end - self.start >= total {
+                let secs = endian.u32(&h[0..4]) as i64;
+                let frac = endian.u32(&h[4..8]) as i64;
+                let orig = endian.u32(&h[12..16]);
+                let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
+                let s = self.start + record_header;
+                self.consume(total);
+                return Some(Pos {
+                    ts,
+                    link,
+                    start: s,
+                    len: incl,
+                    orig_len: orig.max(incl as u32),
+                });
+            }
+        }
         let offset = self.offset;
         match self.fill(record_header) {
             Ok(true) => {}

@@ -122,11 +122,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
         .max(1);
     // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
-    let mut engine = if threads > 1 && !streaming {
-        Engine::Many(Box::new(Parallel::new(opts, threads, true)))
-    } else {
-        Engine::One(Box::new(Analyzer::new(opts, !streaming)))
-    };
+    let parallel = threads > 1 && !streaming;
     let progress = progress_bar(&capture, args.quiet);
 
     // Sessions pass the filters, feed the carve sets (real addresses), are redacted, then are
@@ -170,21 +166,31 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             digest.add(&s);
         }
     };
-    let mut since_update = 0u64;
-    while let Some((p, shared)) = capture.next_packet_shared() {
-        engine.packet(&p, shared, &mut sink);
-        since_update += 1;
-        if since_update >= 4096 {
-            since_update = 0;
+    let (mut summary, profiles) = if parallel {
+        let mut update = |bytes: u64| {
             if let Some(pb) = &progress {
-                pb.set_position(capture.raw_bytes_read());
+                pb.set_position(bytes);
+            }
+        };
+        Parallel::new(opts, threads, true).run(&mut capture, &mut sink, &mut update)
+    } else {
+        let mut analyzer = Analyzer::new(opts, !streaming);
+        let mut since_update = 0u64;
+        while let Some(p) = capture.next_packet() {
+            analyzer.packet(&p, &mut sink);
+            since_update += 1;
+            if since_update >= 4096 {
+                since_update = 0;
+                if let Some(pb) = &progress {
+                    pb.set_position(capture.raw_bytes_read());
+                }
             }
         }
-    }
+        analyzer.finish_with_profiles(&mut sink)
+    };
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
-    let (mut summary, profiles) = engine.finish_with_profiles(&mut sink);
     summary.files = capture.files();
     for (file, stop) in capture.stops() {
         *summary.anomalies.entry(stop.key.to_string()).or_default() += 1;
@@ -251,36 +257,6 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
     }
     finish_output(result, code)
-}
-
-/// One thread or several: the same verdicts either way.
-enum Engine {
-    One(Box<Analyzer>),
-    Many(Box<Parallel>),
-}
-
-impl Engine {
-    fn packet(
-        &mut self,
-        p: &crate::capture::Packet<'_>,
-        shared: Option<&std::sync::Arc<Vec<u8>>>,
-        sink: &mut dyn FnMut(SessionReport),
-    ) {
-        match self {
-            Engine::One(a) => a.packet(p, sink),
-            Engine::Many(a) => a.packet_in(p, shared, sink),
-        }
-    }
-
-    fn finish_with_profiles(
-        self,
-        sink: &mut dyn FnMut(SessionReport),
-    ) -> (crate::report::model::CaptureSummary, crate::diagnose::ServerProfiles) {
-        match self {
-            Engine::One(a) => a.finish_with_profiles(sink),
-            Engine::Many(a) => a.finish_with_profiles(sink),
-        }
-    }
 }
 
 fn progress_bar(capture: &Capture, quiet: bool) -> Option<indicatif::ProgressBar> {

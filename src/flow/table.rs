@@ -138,6 +138,30 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.live
     }
 
+    /// Sets a timer for a slot's generation. Timers are never removed when a connection ends
+    /// or its deadline moves (the stale entry is skipped when it comes due), so once the heap
+    /// holds more than twice the slots it is rebuilt with one entry per slot, the earliest:
+    /// memory stays proportional to the connections alive, not to the connections of the last
+    /// idle timeout. (An early entry is enough: when it comes due the deadline is recomputed.)
+    fn arm(&mut self, due: i64, slot: usize, generation: u64) {
+        self.timers.push(Reverse((due, slot, generation)));
+        if self.timers.len() > 2 * self.slots.len() + 1024 {
+            let mut earliest: HashMap<usize, (i64, u64)> = HashMap::with_capacity(self.slots.len());
+            for Reverse((due, slot, generation)) in std::mem::take(&mut self.timers).into_vec() {
+                let current = self.gens.get(slot) == Some(&generation)
+                    && !matches!(self.slots.get(slot), Some(Slot::Free) | None);
+                if current {
+                    let e = earliest.entry(slot).or_insert((due, generation));
+                    e.0 = e.0.min(due);
+                }
+            }
+            self.timers = earliest
+                .into_iter()
+                .map(|(slot, (due, generation))| Reverse((due, slot, generation)))
+                .collect();
+        }
+    }
+
     /// Whether a timer (a connection's deadline or a tombstone's end) is due at `now`.
     pub fn due(&self, now: Timestamp) -> bool {
         self.timers
@@ -146,7 +170,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Finishes connections whose deadline has passed at `now` (packet time or a live clock tick).
-    pub fn advance(&mut self, now: Timestamp, out: &mut dyn FnMut(Connection<H>)) {
+    pub fn advance(&mut self, now: Timestamp, out: &mut dyn FnMut(Box<Connection<H>>)) {
         while let Some(Reverse((deadline, slot, generation))) = self.timers.peek().copied() {
             if deadline > now.0 {
                 break;
@@ -159,7 +183,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 Slot::Live(c) => {
                     let due = self.deadline(c);
                     if due > now.0 {
-                        self.timers.push(Reverse((due, slot, generation)));
+                        self.arm(due, slot, generation);
                         continue;
                     }
                     let end = if c.handler.decided() || !self.pending(c) {
@@ -171,7 +195,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 }
                 Slot::Tombstone(t) => {
                     if t.until.0 > now.0 {
-                        self.timers.push(Reverse((t.until.0, slot, generation)));
+                        let until = t.until.0;
+                        self.arm(until, slot, generation);
                     } else {
                         self.release(slot);
                     }
@@ -197,7 +222,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Takes one segment of a followed port.
-    pub fn segment(&mut self, at: At, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Connection<H>)) {
+    pub fn segment(&mut self, at: At, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
         self.advance(at.ts, out);
         let src = Endpoint {
             ip: seg.src,
@@ -366,7 +391,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             if let Slot::Live(c) = &self.slots[slot] {
                 if !c.handler.decided() && self.pending(c) {
                     let due = self.deadline(c);
-                    self.timers.push(Reverse((due, slot, self.gens[slot])));
+                    self.arm(due, slot, self.gens[slot]);
                 }
             }
         }
@@ -379,7 +404,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         seg: &TcpSegment<'_>,
         src: Endpoint,
         dst: Endpoint,
-        out: &mut dyn FnMut(Connection<H>),
+        out: &mut dyn FnMut(Box<Connection<H>>),
     ) -> usize {
         if self.live >= self.cfg.max_flows {
             self.counters.flow_table_full += 1;
@@ -436,7 +461,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.counters.connections += 1;
         if let Slot::Live(c) = &self.slots[slot] {
             let due = self.deadline(c);
-            self.timers.push(Reverse((due, slot, self.gens[slot])));
+            self.arm(due, slot, self.gens[slot]);
         }
         slot
     }
@@ -445,7 +470,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     ///
     /// Tombstones met on the way are released too: under this pressure their memory matters more
     /// than absorbing a late retransmission. The evicted connection leaves no tombstone.
-    fn evict_oldest(&mut self, out: &mut dyn FnMut(Connection<H>)) {
+    fn evict_oldest(&mut self, out: &mut dyn FnMut(Box<Connection<H>>)) {
         while let Some(Reverse((_, slot, generation))) = self.timers.pop() {
             if self.gens[slot] != generation {
                 continue;
@@ -463,7 +488,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Flushes, emits and tombstones one live connection.
-    fn finish(&mut self, slot: usize, end: EndKind, out: &mut dyn FnMut(Connection<H>)) {
+    fn finish(&mut self, slot: usize, end: EndKind, out: &mut dyn FnMut(Box<Connection<H>>)) {
         let Slot::Live(mut c) = std::mem::replace(&mut self.slots[slot], Slot::Free) else {
             return;
         };
@@ -478,8 +503,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             client_isn: c.client_isn,
         }));
         self.live -= 1;
-        self.timers.push(Reverse((until.0, slot, self.gens[slot])));
-        out(*c);
+        self.arm(until.0, slot, self.gens[slot]);
+        out(c);
     }
 
     fn release(&mut self, slot: usize) {
@@ -502,7 +527,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Finishes every live connection (end of capture or stop of a live run).
-    pub fn finish_all(&mut self, out: &mut dyn FnMut(Connection<H>)) {
+    pub fn finish_all(&mut self, out: &mut dyn FnMut(Box<Connection<H>>)) {
         let mut live: Vec<(u64, usize)> = self
             .slots
             .iter()
