@@ -265,7 +265,7 @@ fn feed(ops: &[Op<'_>], split: usize) -> Session {
 }
 
 fn key(s: &Session) -> String {
-    let f = &s.facts;
+    let f = s.facts();
     format!(
         "v={:?} ch={:?} sh={:?} certs={} alerts={:?} hist={} enc={:?} not_tls={:?} ccs={:?} fin={:?} t13={:?}",
         f.version(),
@@ -304,7 +304,7 @@ pub fn tls_session(data: &[u8]) {
     };
     let ops = parse(rest);
     let whole = feed(&ops, usize::MAX);
-    let f = &whole.facts;
+    let f = whole.facts();
     assert!(f.alerts.len() <= 8);
     assert!(f.history.len() <= 100);
     assert!(f.first_encrypted.iter().all(|v| v.len() <= MAX_RECORD_SIZES));

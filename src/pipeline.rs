@@ -152,7 +152,7 @@ impl Core {
             let now = self.now;
             if let Some(c) = self.table.take_just_decided() {
                 c.reported = true;
-                let (tcp, tls) = (c.tcp.clone(), c.handler.facts.clone());
+                let (tcp, tls) = (&c.tcp, c.handler.facts());
                 let id = self.next_id;
                 self.next_id += 1;
                 let ctx = Context {
@@ -160,11 +160,11 @@ impl Core {
                     handshake_timeout_ns: self.opts.handshake_ns(),
                     profile: self.profiles.get(&tcp.server),
                 };
-                let v = diagnose::diagnose(&tcp, &tls, &ctx);
+                let v = diagnose::diagnose(tcp, tls, &ctx);
                 if v.outcome == Outcome::Established {
-                    self.profiles.learn(tcp.server, &tls);
+                    self.profiles.learn(tcp.server, tls);
                 }
-                sink(self.opts.detail.report(id, &tcp, &tls, &v));
+                sink(self.opts.detail.report(id, tcp, tls, &v));
             }
         }
     }
@@ -195,14 +195,15 @@ impl Core {
 
     fn decide_at(&mut self, c: Box<Connection<Session>>, capture_end: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         if c.reported {
-            for (k, n) in &c.handler.facts.anomalies {
+            for (k, n) in &c.handler.facts().anomalies {
                 *self.anomalies.entry(k).or_default() += *n as u64;
             }
             return;
         }
         let id = self.next_id;
         self.next_id += 1;
-        let tls = c.handler.facts;
+        let c = *c;
+        let tls = c.handler.into_facts();
         for (k, n) in &tls.anomalies {
             *self.anomalies.entry(k).or_default() += *n as u64;
         }

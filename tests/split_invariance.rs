@@ -150,7 +150,7 @@ fn key(v: &Verdict) -> String {
 }
 
 fn facts_key(s: &Session) -> String {
-    let f = &s.facts;
+    let f = s.facts();
     format!(
         "v={:?} sni={:?} certs={} alerts={:?} hist={} enc={:?}",
         f.version(),
@@ -177,7 +177,7 @@ fn verdicts_do_not_depend_on_segmentation() {
                 handshake_timeout_ns: 10_000_000_000,
                 profile: None,
             };
-            let want = diagnose(&c.tcp, &c.handler.session.facts, &ctx);
+            let want = diagnose(&c.tcp, c.handler.session.facts(), &ctx);
             let want_facts = facts_key(&c.handler.session);
             let whole = coalesce(&c.handler.log);
             let variants: Vec<(&str, Session)> = vec![
@@ -201,7 +201,7 @@ fn verdicts_do_not_depend_on_segmentation() {
                 ),
             ];
             for (name, s) in variants {
-                let got = diagnose(&c.tcp, &s.facts, &ctx);
+                let got = diagnose(&c.tcp, s.facts(), &ctx);
                 assert_eq!(
                     key(&got),
                     key(&want),

@@ -8,7 +8,7 @@ use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
@@ -235,22 +235,61 @@ struct DirState {
 }
 
 /// The TLS side of one TCP connection.
+///
+/// Its state is allocated with the connection's first payload byte: a connection that never
+/// carries data (a health check, a SYN flood) costs one pointer here.
 #[derive(Debug, Default)]
 pub struct Session {
+    state: Option<Box<State>>,
+}
+
+/// The facts of a session that saw no payload.
+static NO_FACTS: LazyLock<TlsFacts> = LazyLock::new(TlsFacts::default);
+
+impl Session {
+    /// What the TLS layer learned so far.
+    pub fn facts(&self) -> &TlsFacts {
+        self.state.as_ref().map_or(&NO_FACTS, |s| &s.facts)
+    }
+
+    /// What the TLS layer learned, taken out of the session.
+    pub fn into_facts(self) -> TlsFacts {
+        self.state.map(|s| s.facts).unwrap_or_default()
+    }
+
+    /// Whether the handshake's outcome is known (established, a fatal alert, or not TLS).
+    pub fn outcome_known(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.outcome_known())
+    }
+}
+
+impl Decided for Session {
+    fn decided(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.done)
+    }
+}
+
+impl StreamHandler for Session {
+    fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
+        self.state.get_or_insert_with(Box::default).on_chunk(dir, chunk, at);
+    }
+
+    fn wants_data(&self, dir: Direction) -> bool {
+        self.state.as_ref().is_none_or(|s| s.wants_data(dir))
+    }
+}
+
+/// The state of a session that saw payload.
+#[derive(Debug, Default)]
+struct State {
     dirs: [DirState; 2],
-    pub facts: TlsFacts,
+    facts: TlsFacts,
     /// The outcome is known: bytes after this point are not read (identical facts whatever
     /// the segmentation).
     done: bool,
 }
 
-impl Decided for Session {
-    fn decided(&self) -> bool {
-        self.done
-    }
-}
-
-impl StreamHandler for Session {
+impl State {
     fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
         match chunk {
             Chunk::Data(d) => self.data(dir, d, at),
@@ -292,9 +331,9 @@ fn too_long_header(h: &[u8]) -> bool {
         && (u16::from_be_bytes([h[3], h[4]]) as usize) > MAX_TLS_RECORD
 }
 
-impl Session {
+impl State {
     /// Whether the handshake's outcome is known (established, a fatal alert, or not TLS).
-    pub fn outcome_known(&self) -> bool {
+    fn outcome_known(&self) -> bool {
         let f = &self.facts;
         f.not_tls.iter().any(|x| *x)
             || f.first_fatal_alert().is_some()
@@ -1030,9 +1069,9 @@ mod tests {
     fn http_answer_is_not_tls() {
         let mut s = Session::default();
         s.on_chunk(Direction::ToClient, Chunk::Data(b"HTTP/1.1 400 Bad Request\r\n"), at(3));
-        assert!(s.facts.not_tls[1]);
+        assert!(s.facts().not_tls[1]);
         assert_eq!(
-            s.facts.first_bytes[1].as_ref().map(|f| f.looks_like),
+            s.facts().first_bytes[1].as_ref().map(|f| f.looks_like),
             Some("HTTP response")
         );
         assert!(s.outcome_known());
@@ -1045,7 +1084,7 @@ mod tests {
             let mut s = Session::default();
             s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[..split]), at(4));
             s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[split..]), at(5));
-            let a = s.facts.first_fatal_alert().expect("alert");
+            let a = s.facts().first_fatal_alert().expect("alert");
             assert_eq!(a.description, Some(AlertDescription::HANDSHAKE_FAILURE));
             assert_eq!(a.at.frame, 5);
         }
@@ -1058,7 +1097,7 @@ mod tests {
         let mut bytes = record(content::HANDSHAKE, &[14, 0]);
         bytes.extend(record(content::HANDSHAKE, &[0, 0]));
         s.on_chunk(Direction::ToClient, Chunk::Data(&bytes), at(7));
-        assert_eq!(s.facts.server_hello_done.map(|a| a.frame), Some(7));
+        assert_eq!(s.facts().server_hello_done.map(|a| a.frame), Some(7));
         // An application-data record with a hole inside keeps the deframer in sync.
         let app = record(content::APPLICATION_DATA, &[0u8; 100]);
         s.on_chunk(Direction::ToClient, Chunk::Data(&app[..20]), at(8));
@@ -1069,9 +1108,9 @@ mod tests {
             Chunk::Data(&record(content::ALERT, &[2, 10])),
             at(10),
         );
-        assert_eq!(s.facts.lost_sync[1], 0);
+        assert_eq!(s.facts().lost_sync[1], 0);
         assert_eq!(
-            s.facts.first_fatal_alert().and_then(|a| a.description),
+            s.facts().first_fatal_alert().and_then(|a| a.description),
             Some(AlertDescription::UNEXPECTED_MESSAGE)
         );
     }
@@ -1088,9 +1127,9 @@ mod tests {
         let mut junk = vec![0x99u8; 7];
         junk.extend(record(content::ALERT, &[2, 80]));
         s.on_chunk(Direction::ToClient, Chunk::Data(&junk), at(3));
-        assert_eq!(s.facts.lost_sync[1], 1);
+        assert_eq!(s.facts().lost_sync[1], 1);
         assert_eq!(
-            s.facts.first_fatal_alert().and_then(|a| a.description),
+            s.facts().first_fatal_alert().and_then(|a| a.description),
             Some(AlertDescription::INTERNAL_ERROR)
         );
     }
@@ -1117,7 +1156,8 @@ mod tests {
             s.on_chunk(dir, Chunk::Data(&chunk), at(i));
         }
         assert!(
-            s.dirs.iter().all(|d| d.rec.capacity() <= 2 * (MAX_TLS_RECORD + 5)
+            s.state.iter().flat_map(|st| st.dirs.iter()).all(|d| d.rec.capacity()
+                <= 2 * (MAX_TLS_RECORD + 5)
                 && d.hs.len() <= MAX_HANDSHAKE_MESSAGE + MAX_TLS_RECORD)
         );
     }
