@@ -3,7 +3,7 @@
 # tshark, on the same generated capture, in the same run. See bench/README.md.
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
-#                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check]
+#                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
 #
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
 set -euo pipefail
@@ -16,6 +16,7 @@ TSHARK_RUNS=1
 NO_TSHARK=0
 FILE=""
 CHECK=1
+FLOOD=1
 
 usage() {
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
         --no-tshark) NO_TSHARK=1; shift ;;
         --file) FILE="$2"; shift 2 ;;
         --no-check) CHECK=0; shift ;;
+        --no-flood) FLOOD=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -54,10 +56,11 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 echo "== build (release)"
-cargo build --release --quiet --bin tlsdiag --example gen_bench --example read_floor
+cargo build --release --quiet --bin tlsdiag --example gen_bench --example read_floor --example gen_synflood
 BIN="$ROOT/target/release/tlsdiag"
 FLOOR="$ROOT/target/release/examples/read_floor"
 GEN="$ROOT/target/release/examples/gen_bench"
+GEN_FLOOD="$ROOT/target/release/examples/gen_synflood"
 
 mkdir -p bench/out bench/results
 if [ -z "$FILE" ]; then
@@ -79,71 +82,111 @@ trap 'rm -rf "$WORK"' EXIT
 RESULTS="$WORK/runs.tsv"
 : >"$RESULTS"
 
-# Thread counts: only if this tlsdiag has --threads.
+# Thread counts: 1 and every core by default, only if this tlsdiag has --threads.
 HAS_THREADS=0
 if "$BIN" analyze --help 2>/dev/null | grep -q -- '--threads'; then HAS_THREADS=1; fi
-THREAD_LIST=("")
-if [ -n "$THREADS" ]; then
-    if [ "$HAS_THREADS" = 1 ]; then
-        IFS=',' read -r -a THREAD_LIST <<<"$THREADS"
-    else
-        echo "note: this tlsdiag has no --threads option; --threads $THREADS ignored"
-    fi
+CORES=$(nproc 2>/dev/null || echo 1)
+if [ -z "$THREADS" ]; then
+    THREADS=1
+    if [ "$CORES" -gt 1 ]; then THREADS="1,$CORES"; fi
 fi
+THREAD_LIST=("")
+if [ "$HAS_THREADS" = 1 ]; then
+    IFS=',' read -r -a THREAD_LIST <<<"$THREADS"
+else
+    echo "note: this tlsdiag has no --threads option; --threads $THREADS ignored"
+    THREADS=""
+fi
+LAST_TH="${THREAD_LIST[${#THREAD_LIST[@]}-1]}"
+TH_ARGS=()
+if [ -n "$LAST_TH" ]; then TH_ARGS=(--threads "$LAST_TH"); fi
 
-# measure TOOL RUNS OKCODES CMD...: wall time (ns clock), peak RSS and CPU time (/usr/bin/time).
+# measure TOOL RUN: one run of one tool; wall time (ns clock), peak RSS and CPU time
+# (/usr/bin/time) go to $RESULTS.
 measure() {
-    local tool="$1" runs="$2" ok="$3"
-    shift 3
-    local i t0 t1 rc line
-    for ((i = 1; i <= runs; i++)); do
-        t0=$(date +%s%N)
-        rc=0
-        /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" || rc=$?
-        t1=$(date +%s%N)
-        line=$(tail -n 1 "$WORK/time")
-        case " $ok " in
-            *" $rc "*) ;;
-            *) echo "  $tool run $i: exit status $rc"; tail -n 3 "$WORK/stderr" | sed 's/^/    /' ;;
-        esac
-        printf '%s\t%d\t%s\t%s\t%s\n' "$tool" "$i" "$((t1 - t0))" "$line" "$rc" >>"$RESULTS"
-        printf '  %-28s run %d/%d: %s s\n' "$tool" "$i" "$runs" "$(awk -v n="$((t1 - t0))" 'BEGIN{printf "%.3f", n/1e9}')"
-        if [ "$tool" = read_floor ]; then cp "$WORK/stdout" "$WORK/floor.json"; fi
-    done
+    local tool="$1" i="$2" ok="0 1" t0 t1 rc line
+    local -a cmd
+    case "$tool" in
+        read_floor) cmd=("$FLOOR" "$FILE"); ok="0" ;;
+        "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${TH_ARGS[@]}" "$FILE") ;;
+        "tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null --threads "${tool##* }" "$FILE") ;;
+        tlsdiag) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "$FILE") ;;
+        tshark)
+            cmd=(timeout 7200 tshark -r "$FILE"
+                -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1'
+                -T fields -e frame.number -e tcp.stream -e tls.handshake.type -e tls.alert_message.desc
+                -e tls.handshake.extensions_server_name)
+            ok="0" ;;
+    esac
+    t0=$(date +%s%N)
+    rc=0
+    /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "${cmd[@]}" >"$WORK/stdout" 2>"$WORK/stderr" || rc=$?
+    t1=$(date +%s%N)
+    line=$(tail -n 1 "$WORK/time")
+    case " $ok " in
+        *" $rc "*) ;;
+        *) echo "  $tool run $i: exit status $rc"; tail -n 3 "$WORK/stderr" | sed 's/^/    /' ;;
+    esac
+    printf '%s\t%d\t%s\t%s\t%s\n' "$tool" "$i" "$((t1 - t0))" "$line" "$rc" >>"$RESULTS"
+    printf '  %-28s run %d: %s s\n' "$tool" "$i" "$(awk -v n="$((t1 - t0))" 'BEGIN{printf "%.3f", n/1e9}')"
+    if [ "$tool" = read_floor ]; then cp "$WORK/stdout" "$WORK/floor.json"; fi
 }
 
 echo "== warm the page cache ($FILE_BYTES bytes)"
 cat "$FILE" >/dev/null
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
-echo "== measure ($RUNS runs each; the median counts; load average before: $LOAD_BEFORE)"
-measure read_floor "$RUNS" "0" "$FLOOR" "$FILE"
+TOOLS=(read_floor)
 for th in "${THREAD_LIST[@]}"; do
-    if [ -n "$th" ]; then
-        measure "tlsdiag --threads $th" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q -o /dev/null --threads "$th" "$FILE"
-    else
-        measure "tlsdiag" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q -o /dev/null "$FILE"
-    fi
+    if [ -n "$th" ]; then TOOLS+=("tlsdiag --threads $th"); else TOOLS+=(tlsdiag); fi
 done
 # The same verdicts written as the full JSON document (every session with its evidence: the
-# document is about a quarter of the capture's size, so writing it is a cost of its own).
-measure "tlsdiag json" "$RUNS" "0 1" timeout 3600 "$BIN" analyze -q --format json -o /dev/null "$FILE"
-if [ "$NO_TSHARK" = 0 ] && [ "$TSHARK_RUNS" -gt 0 ] && command -v tshark >/dev/null; then
-    measure tshark "$TSHARK_RUNS" "0" timeout 7200 tshark -r "$FILE" \
-        -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1' \
-        -T fields -e frame.number -e tcp.stream -e tls.handshake.type -e tls.alert_message.desc \
-        -e tls.handshake.extensions_server_name
-else
-    echo "  tshark: skipped"
+# document is a seventh of the capture's size, so writing it is a cost of its own).
+TOOLS+=("tlsdiag json${LAST_TH:+ --threads $LAST_TH}")
+HAVE_TSHARK=0
+if [ "$NO_TSHARK" = 0 ] && [ "$TSHARK_RUNS" -gt 0 ] && command -v tshark >/dev/null; then HAVE_TSHARK=1; fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+echo "== measure ($RUNS rounds, every tool once per round so that a noisy moment hits all of"
+echo "   them alike; the median counts; load average before: $LOAD_BEFORE)"
+for ((round = 1; round <= RUNS; round++)); do
+    for tool in "${TOOLS[@]}"; do
+        measure "$tool" "$round"
+    done
+    if [ "$HAVE_TSHARK" = 1 ] && [ "$round" -le "$TSHARK_RUNS" ]; then
+        measure tshark "$round"
+    fi
+done
+if [ "$HAVE_TSHARK" = 0 ]; then echo "  tshark: skipped"; fi
+
+# A SYN flood: one million half-open connections at once, with the default cap on tracked
+# connections and with a small one; peak memory and the counted breaches.
+FLOOD_FILE=""
+if [ "$FLOOD" = 1 ]; then
+    FLOOD_FILE="bench/out/synflood-1000000.pcap"
+    if [ ! -s "$FLOOD_FILE" ]; then
+        "$GEN_FLOOD" --out "$FLOOD_FILE" --count 1000000 >/dev/null
+    fi
+    echo "== SYN flood ($FLOOD_FILE)"
+    : >"$WORK/flood.tsv"
+    for th in "${THREAD_LIST[@]}"; do
+        for cap in default 10000; do
+            args=(-q -o "$WORK/flood.txt")
+            if [ -n "$th" ]; then args+=(--threads "$th"); fi
+            if [ "$cap" != default ]; then args+=(--max-flows "$cap"); fi
+            rc=0
+            /usr/bin/time -f '%e %M' -o "$WORK/time" timeout 600 "$BIN" analyze "${args[@]}" "$FLOOD_FILE" 2>/dev/null || rc=$?
+            full=$(grep -o 'flow_table_full [0-9]*' "$WORK/flood.txt" | grep -o '[0-9]*$' || echo "?")
+            sessions=$(grep -o '^tlsdiag: [0-9]* TLS session' "$WORK/flood.txt" | grep -o '[0-9][0-9]*' | head -1 || echo "?")
+            printf '%s\t%s\t%s\t%s %s\n' "${th:-default}" "$cap" "$(tail -n 1 "$WORK/time")" "${full:-?}" "${sessions:-?}" >>"$WORK/flood.tsv"
+            echo "  threads ${th:-default}, max-flows $cap: $(tail -n 1 "$WORK/time") (s, peak KB), exit $rc"
+        done
+    done
 fi
 
 LAST=""
 if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
     echo "== verdicts: tlsdiag -f json -o bench/out/last.json (with the last --threads value)"
     LAST="bench/out/last.json"
-    TH_ARGS=()
-    LAST_TH="${THREAD_LIST[${#THREAD_LIST[@]}-1]}"
-    if [ -n "$LAST_TH" ]; then TH_ARGS=(--threads "$LAST_TH"); fi
     rc=0
     timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
     if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
@@ -156,10 +199,10 @@ if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
     DIRTY=$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 fi
 
-python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" <<'PY'
+python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" "$WORK/flood.tsv" <<'PY'
 import collections, datetime, json, os, statistics, sys
 
-results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load = sys.argv[1:]
+results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load, flood_tsv = sys.argv[1:]
 file_bytes = int(file_bytes)
 floor = json.load(open(floor_json)) if os.path.exists(floor_json) else {}
 packets = floor.get("packets", 0)
@@ -189,9 +232,23 @@ for tool, rs in runs_by_tool.items():
         "mpkt_s": round(packets / 1e6 / med, 3) if packets else None,
         "peak_mb": round(peak, 1), "exit": sorted({r["rc"] for r in rs}),
     })
+one_thread = next((r["_med"] for r in rows if r["tool"] in ("tlsdiag --threads 1",)), None)
 for r in rows:
     med = r.pop("_med")
     r["x_floor"] = round(med / floor_median, 2) if floor_median else None
+    if one_thread and r["tool"].startswith("tlsdiag --threads "):
+        r["speedup_vs_1_thread"] = round(one_thread / med, 2)
+
+flood = []
+if os.path.exists(flood_tsv):
+    for line in open(flood_tsv):
+        th, cap, tline, rest = (line.rstrip("\n").split("\t") + ["", "", "", ""])[:4]
+        t = tline.split()
+        full, sessions = (rest.split() + ["?", "?"])[:2]
+        flood.append({"threads": th, "max_flows": cap, "s": float(t[0]) if t else None,
+                      "peak_mb": round(int(t[1]) / 1024, 1) if len(t) > 1 and t[1].isdigit() else None,
+                      "flow_table_full": int(full) if full.isdigit() else None,
+                      "sessions": int(sessions) if sessions.isdigit() else None})
 
 # Verdicts against the generator's truth.
 check = None
@@ -277,6 +334,17 @@ for r in rows:
     lines.append(f"{r['tool']:<24} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
                  f"{(r['mpkt_s'] or 0):>7.2f} {r['peak_mb']:>8.1f} {(r['x_floor'] or 0):>8.2f} "
                  f"{r['cpu_s']:>7.2f} {(r['mb_per_cpu_s'] or 0):>9.0f}")
+speedups = [f"{r['tool'][len('tlsdiag --threads '):]} threads {r['speedup_vs_1_thread']:.2f}x"
+            for r in rows if "speedup_vs_1_thread" in r and r["tool"] != "tlsdiag --threads 1"]
+if speedups:
+    lines.append("")
+    lines.append("scaling (median wall time of 1 thread / N threads): " + ", ".join(speedups))
+if flood:
+    lines.append("")
+    lines.append("SYN flood, 1,000,000 half-open connections at once:")
+    for f in flood:
+        lines.append(f"  threads {f['threads']:<7} max-flows {f['max_flows']:<8} peak {f['peak_mb'] or 0:>6.1f} MB  "
+                     f"{f['s'] or 0:>5.2f} s  flow_table_full counted {f['flow_table_full']}")
 lines.append("")
 if check is None:
     lines.append("verdicts: not checked (no truth file or no JSON report)")
@@ -301,6 +369,7 @@ record = {
              "seed": truth.get("seed") if truth else None},
     "runs": int(runs), "threads": threads or None, "tlsdiag_has_threads": has_threads == "1",
     "results": rows,
+    "synflood": flood,
     "verdicts": None if check is None else {
         "agree": check["agree"], "count_diffs": check["count_diffs"], "misjudged": check["misjudged"][:20]},
 }

@@ -505,6 +505,12 @@ const BATCH_BYTES: usize = 512 * 1024;
 /// Batches waiting per worker before the reader's turn is skipped (bounds memory: the reader's
 /// buffers stay alive while a batch points into them).
 const QUEUE_MAX: usize = 6;
+/// Decided sessions of the other workers waiting for the calling thread (bounds memory when
+/// sessions are decided faster than they are printed, e.g. under a SYN flood).
+const RESULTS_IN_FLIGHT: usize = 4096;
+/// How long a waiting worker sleeps before it looks again (the calling thread delivers the
+/// other workers' sessions then, so a worker blocked on a full result channel goes on).
+const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// A worker takes the reader's turn when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
 
@@ -703,7 +709,7 @@ impl Parallel {
                 self.defer,
             )
         };
-        let (tx, rx) = mpsc::channel::<FromWorker>();
+        let (tx, rx) = mpsc::sync_channel::<FromWorker>(RESULTS_IN_FLIGHT);
         let mut results = Vec::with_capacity(n);
         let cell = std::cell::RefCell::new(&mut *sink);
         std::thread::scope(|scope| {
@@ -806,6 +812,10 @@ fn work(
             break;
         }
         between();
-        st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+        st = shared
+            .wake
+            .wait_timeout(st, WAIT)
+            .map(|(st, _)| st)
+            .unwrap_or_else(|e| e.into_inner().0);
     }
 }

@@ -140,25 +140,17 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
 
     /// Sets a timer for a slot's generation. Timers are never removed when a connection ends
     /// or its deadline moves (the stale entry is skipped when it comes due), so once the heap
-    /// holds more than twice the slots it is rebuilt with one entry per slot, the earliest:
+    /// holds several times more entries than there are slots, the stale ones are dropped:
     /// memory stays proportional to the connections alive, not to the connections of the last
-    /// idle timeout. (An early entry is enough: when it comes due the deadline is recomputed.)
+    /// idle timeout. A slot keeps at most a few current entries (set at creation, on its first
+    /// wait for an answer, and at its end).
     fn arm(&mut self, due: i64, slot: usize, generation: u64) {
         self.timers.push(Reverse((due, slot, generation)));
-        if self.timers.len() > 2 * self.slots.len() + 1024 {
-            let mut earliest: HashMap<usize, (i64, u64)> = HashMap::with_capacity(self.slots.len());
-            for Reverse((due, slot, generation)) in std::mem::take(&mut self.timers).into_vec() {
-                let current = self.gens.get(slot) == Some(&generation)
-                    && !matches!(self.slots.get(slot), Some(Slot::Free) | None);
-                if current {
-                    let e = earliest.entry(slot).or_insert((due, generation));
-                    e.0 = e.0.min(due);
-                }
-            }
-            self.timers = earliest
-                .into_iter()
-                .map(|(slot, (due, generation))| Reverse((due, slot, generation)))
-                .collect();
+        if self.timers.len() > 4 * self.slots.len() + 4096 {
+            let (gens, slots) = (&self.gens, &self.slots);
+            self.timers.retain(|Reverse((_, slot, generation))| {
+                gens.get(*slot) == Some(generation) && !matches!(slots.get(*slot), Some(Slot::Free) | None)
+            });
         }
     }
 

@@ -241,6 +241,11 @@ struct DirState {
 #[derive(Debug, Default)]
 pub struct Session {
     state: Option<Box<State>>,
+    /// Copies of the state's flags that every packet of the connection asks about, kept here
+    /// so that asking costs no trip to the boxed state: its outcome is known, and the
+    /// directions whose bytes are no longer read.
+    done: bool,
+    stopped: [bool; 2],
 }
 
 /// The facts of a session that saw no payload.
@@ -265,17 +270,20 @@ impl Session {
 
 impl Decided for Session {
     fn decided(&self) -> bool {
-        self.state.as_ref().is_some_and(|s| s.done)
+        self.done
     }
 }
 
 impl StreamHandler for Session {
     fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
-        self.state.get_or_insert_with(Box::default).on_chunk(dir, chunk, at);
+        let st = self.state.get_or_insert_with(Box::default);
+        st.on_chunk(dir, chunk, at);
+        self.done = st.done;
+        self.stopped = [0, 1].map(|d| st.dirs[d].mode == Mode::Stopped);
     }
 
     fn wants_data(&self, dir: Direction) -> bool {
-        self.state.as_ref().is_none_or(|s| s.wants_data(dir))
+        !self.done && !self.stopped[dir.idx()]
     }
 }
 
@@ -305,10 +313,6 @@ impl State {
         } else {
             usize::from(!st.rec.is_empty())
         };
-    }
-
-    fn wants_data(&self, dir: Direction) -> bool {
-        self.dirs[dir.idx()].mode != Mode::Stopped && !self.done
     }
 }
 
@@ -1156,9 +1160,11 @@ mod tests {
             s.on_chunk(dir, Chunk::Data(&chunk), at(i));
         }
         assert!(
-            s.state.iter().flat_map(|st| st.dirs.iter()).all(|d| d.rec.capacity()
-                <= 2 * (MAX_TLS_RECORD + 5)
-                && d.hs.len() <= MAX_HANDSHAKE_MESSAGE + MAX_TLS_RECORD)
+            s.state
+                .iter()
+                .flat_map(|st| st.dirs.iter())
+                .all(|d| d.rec.capacity() <= 2 * (MAX_TLS_RECORD + 5)
+                    && d.hs.len() <= MAX_HANDSHAKE_MESSAGE + MAX_TLS_RECORD)
         );
     }
 }
