@@ -56,7 +56,7 @@ pub enum Detail {
 
 impl Detail {
     /// The report of a decided session at this level of detail.
-    pub fn report(self, id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &diagnose::Verdict) -> SessionReport {
+    pub fn report(self, id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: diagnose::Verdict) -> SessionReport {
         if self == Detail::FailuresInFull && v.outcome == Outcome::Established {
             SessionReport::brief(id, tcp, tls, v)
         } else {
@@ -164,7 +164,7 @@ impl Core {
                 if v.outcome == Outcome::Established {
                     self.profiles.learn(tcp.server, tls);
                 }
-                sink(self.opts.detail.report(id, tcp, tls, &v));
+                sink(self.opts.detail.report(id, tcp, tls, v));
             }
         }
     }
@@ -227,7 +227,7 @@ impl Core {
             }
             *self.anomalies.entry("deferred_decisions_full").or_default() += 1;
         }
-        sink(self.opts.detail.report(id, &c.tcp, &tls, &v));
+        sink(self.opts.detail.report(id, &c.tcp, &tls, v));
     }
 
     fn decide(&mut self, c: Box<Connection<Session>>, sink: &mut dyn FnMut(SessionReport)) {
@@ -324,7 +324,7 @@ impl Accounting {
                 profile: profiles.get(&d.tcp.server),
             };
             let v = diagnose::diagnose(&d.tcp, &d.tls, &ctx);
-            sink(opts.detail.report(d.id, &d.tcp, &d.tls, &v));
+            sink(opts.detail.report(d.id, &d.tcp, &d.tls, v));
         }
         let summary = CaptureSummary {
             files: Vec::new(),

@@ -277,7 +277,7 @@ fn established(tcp: &TcpFacts, tls: &TlsFacts, _ctx: &Context<'_>, v: &mut Verdi
     // more than the rest of its verdict.
     let mut summary = String::with_capacity(96);
     summary.push_str("Handshake with ");
-    let _ = write!(summary, "{}", tcp.server);
+    tcp.server.push_to(&mut summary);
     summary.push_str(" completed");
     if let Some(sh) = sh {
         summary.push_str(": ");

@@ -34,8 +34,10 @@ impl ServerProfile {
                 insert_capped(&mut self.groups, g);
             }
         }
-        if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.clone()) {
-            insert_capped(&mut self.server_names, name);
+        if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
+            if !self.server_names.contains(name) {
+                insert_capped(&mut self.server_names, name.to_string());
+            }
         }
     }
 }
@@ -49,7 +51,7 @@ fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, v: T) {
 /// Profiles of every server seen with an established session.
 #[derive(Clone, Debug, Default)]
 pub struct ServerProfiles {
-    map: HashMap<Endpoint, ServerProfile>,
+    map: HashMap<Endpoint, ServerProfile, crate::flow::FlowHashBuilder>,
     /// Servers not remembered because the table was full.
     pub dropped: u64,
 }

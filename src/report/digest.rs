@@ -11,7 +11,6 @@ use super::model::SessionReport;
 use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::fmt::Write as _;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 
@@ -116,10 +115,11 @@ pub fn server_label(s: &SessionReport) -> String {
 }
 
 fn push_server_label(out: &mut String, s: &SessionReport) {
-    let _ = match s.server.ip {
-        IpAddr::V4(ip) => write!(out, "{ip}:{}", s.server.port),
-        IpAddr::V6(ip) => write!(out, "[{ip}]:{}", s.server.port),
-    };
+    crate::flow::Endpoint {
+        ip: s.server.ip,
+        port: s.server.port,
+    }
+    .push_to(out);
 }
 
 /// What the text and Markdown reports need, in bounded memory.
@@ -131,7 +131,7 @@ pub struct Digest {
     pub all: Earliest,
     pub groups: HashMap<(String, String, String, String), Group>,
     /// Failed and total sessions per server label (with SNI when there is one).
-    pub servers: HashMap<String, (u64, u64)>,
+    pub servers: HashMap<String, (u64, u64), crate::flow::FlowHashBuilder>,
     pub servers_dropped: u64,
     /// Established sessions with a warning: (server, SNI, warning id) → (sessions, detail).
     pub warnings: BTreeMap<(String, String, String), (u64, String)>,
@@ -146,7 +146,7 @@ impl Digest {
             failures: Earliest::new(TEXT_BLOCKS),
             all: Earliest::new(all),
             groups: HashMap::new(),
-            servers: HashMap::new(),
+            servers: HashMap::default(),
             servers_dropped: 0,
             warnings: BTreeMap::new(),
             label: String::new(),

@@ -373,7 +373,7 @@ fn is_zero(n: &u32) -> bool {
 
 impl SessionReport {
     /// Builds the record of one decided session.
-    pub fn new(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> SessionReport {
+    pub fn new(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
         SessionReport::build(id, tcp, tls, v, true)
     }
 
@@ -382,13 +382,13 @@ impl SessionReport {
     /// are left empty; identity, times, outcome, verdict, warnings and the negotiated
     /// parameters are filled. For reports that count established sessions without showing them
     /// (see [`crate::pipeline::Detail`]).
-    pub fn brief(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> SessionReport {
+    pub fn brief(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
         SessionReport::build(id, tcp, tls, v, false)
     }
 
-    fn build(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict, full: bool) -> SessionReport {
+    fn build(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict, full: bool) -> SessionReport {
         let (evidence, evidence_truncated) = if full {
-            crate::diagnose::evidence(tcp, tls, v)
+            crate::diagnose::evidence(tcp, tls, &v)
         } else {
             (Vec::new(), 0)
         };
@@ -515,11 +515,11 @@ impl SessionReport {
             browser_error: f.map(|f| f.reason.browser_error().to_string()),
             hint: f.map(|f| f.reason.hint().to_string()),
             incomplete_reason: v.incomplete_reason.map(String::from),
-            summary: v.summary.clone(),
+            summary: v.summary,
             evidence,
             evidence_truncated,
-            warnings: v.warnings.clone(),
-            quality_notes: v.quality_notes.clone(),
+            warnings: v.warnings,
+            quality_notes: v.quality_notes,
             event,
             network,
             tls: tls_report,
