@@ -10,6 +10,11 @@
 //! flood looks like on the wire is simple enough to write directly: the point is the number of
 //! connections, not the TLS stacks (the benchmark's sessions are real, see gen_bench.rs).
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "a test-input generator writing fixed-size headers it builds itself"
+)]
+
 use std::io::{BufWriter, Write};
 
 fn checksum(chunks: &[&[u8]]) -> u16 {

@@ -208,33 +208,31 @@ fn decode_general(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
             s
         }
         LinkType::LINUX_SLL => {
-            if data.len() < 16 {
+            let Some((head, rest)) = data.split_first_chunk::<16>() else {
                 return Err(Skip::Malformed("short_sll"));
-            }
-            by_ether_type(u16::from_be_bytes([data[14], data[15]]), &data[16..])?
+            };
+            by_ether_type(u16::from_be_bytes([head[14], head[15]]), rest)?
         }
         LinkType::LINUX_SLL2 => {
-            if data.len() < 20 {
+            let Some((head, rest)) = data.split_first_chunk::<20>() else {
                 return Err(Skip::Malformed("short_sll2"));
-            }
-            by_ether_type(u16::from_be_bytes([data[0], data[1]]), &data[20..])?
+            };
+            by_ether_type(u16::from_be_bytes([head[0], head[1]]), rest)?
         }
         LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 | LinkType::IPV4 | LinkType::IPV6 => {
             LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed("bad_ip_header"))?
         }
         LinkType::NULL | LinkType::LOOP => {
-            if data.len() < 4 {
+            let Some((family, rest)) = data.split_first_chunk::<4>() else {
                 return Err(Skip::Malformed("short_loopback_header"));
-            }
+            };
             // The address family is in the capturing host's byte order (NULL) or network order
             // (LOOP); the values that matter are small, so look at whichever end is non-zero.
-            let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-            let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            let le = u32::from_le_bytes(*family);
+            let be = u32::from_be_bytes(*family);
             let af = if le < 256 { le } else { be };
             match af {
-                2 | 24 | 28 | 30 => {
-                    LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed("bad_ip_header"))?
-                }
+                2 | 24 | 28 | 30 => LaxSlicedPacket::from_ip(rest).map_err(|_| Skip::Malformed("bad_ip_header"))?,
                 _ => return Err(Skip::NotIp),
             }
         }
@@ -259,13 +257,14 @@ fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>,
 /// PPPoE session header (6 bytes) + PPP protocol (2 bytes) → the IP packet, limited to the
 /// PPPoE length (Ethernet padding follows short frames).
 fn pppoe_ip(p: &[u8]) -> Result<&[u8], Skip> {
-    if p.len() < 8 {
+    let Some((head, rest)) = p.split_first_chunk::<8>() else {
         return Err(Skip::Malformed("short_pppoe"));
-    }
-    let len = u16::from_be_bytes([p[4], p[5]]) as usize;
-    let end = (6 + len).clamp(8, p.len());
-    match u16::from_be_bytes([p[6], p[7]]) {
-        0x0021 | 0x0057 => Ok(&p[8..end]),
+    };
+    // The PPPoE length counts the PPP protocol field (2 bytes) and the IP packet.
+    let len = u16::from_be_bytes([head[4], head[5]]) as usize;
+    let ip_len = len.saturating_sub(2).min(rest.len());
+    match u16::from_be_bytes([head[6], head[7]]) {
+        0x0021 | 0x0057 => Ok(rest.get(..ip_len).unwrap_or(rest)),
         _ => Err(Skip::NotIp),
     }
 }

@@ -19,7 +19,7 @@ use crate::capture::{Capture, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
-use crate::flow::{At, EndKind, FlowKey, TcpFacts};
+use crate::flow::{At, EndKind, FlowKey, PortSet, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
@@ -530,7 +530,7 @@ pub struct Parallel {
 struct Source<'c> {
     capture: &'c mut Capture,
     acct: Accounting,
-    port_set: Vec<bool>,
+    port_set: PortSet,
     /// Fixed-seed hash for choosing workers (the same split on every run).
     hasher: crate::flow::FlowHashBuilder,
     /// Batches sent before; reused once no worker holds them.
@@ -593,7 +593,7 @@ impl Source<'_> {
 /// Appends one frame to its worker's list (or counts why it was skipped).
 fn add_packet(
     acct: &mut Accounting,
-    port_set: &[bool],
+    port_set: &PortSet,
     hasher: &crate::flow::FlowHashBuilder,
     b: &mut Batch,
     p: &Packet<'_>,
@@ -610,7 +610,7 @@ fn add_packet(
             return;
         }
     };
-    if !(port_set[seg.sport as usize] || port_set[seg.dport as usize]) {
+    if !(port_set.contains(seg.sport) || port_set.contains(seg.dport)) {
         return;
     }
     acct.tcp_on_ports += 1;
@@ -680,10 +680,7 @@ impl Parallel {
         progress: &mut dyn FnMut(u64),
     ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
-        let mut port_set = vec![false; 65536];
-        for p in &self.opts.ports {
-            port_set[*p as usize] = true;
-        }
+        let port_set = PortSet::new(&self.opts.ports);
         let shared = Shared {
             source: Mutex::new(Source {
                 capture,

@@ -6,6 +6,13 @@
 //! analyzed in this process through the library; the process's peak resident memory (VmHWM) is
 //! read after the 1x run and after the 2x run.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tlsdiag::capture::{Capture, LinkType};

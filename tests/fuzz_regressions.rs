@@ -2,6 +2,13 @@
 //! (fuzz/regressions/<target>/) and on every committed seed (fuzz/corpus/<target>/), so what
 //! the fuzzers found stays fixed under plain `cargo test`, without cargo-fuzz or nightly.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 #[path = "../fuzz/harness.rs"]
 mod harness;
 

@@ -9,6 +9,12 @@
 //! Needs root (packet capture and `ip netns`); skips with a message where the machine does not
 //! allow it. Every wait is bounded; only processes started here are stopped, by PID.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
 #![cfg(feature = "live")]
 
 use std::io::{BufRead, BufReader, Read};

@@ -24,6 +24,13 @@
 //!
 //! The agreement figure is printed (`cargo test --release --test peer_corpus -- --nocapture`).
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

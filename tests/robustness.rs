@@ -9,6 +9,13 @@
 //! under `capture.anomalies`), or exit 2 with one line on stderr naming the input. Never a
 //! panic, a hang or a death by signal; the big cases' peak memory stays under 200 MB.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,13 @@
 //! End-to-end: runs the built `tlsdiag` on every case under `samples/cases/` and checks the
 //! verdicts against the case's `expected.json` (see samples/CONVENTIONS.md).
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,6 +4,13 @@
 //! ordered chunks are then fed to a fresh TLS session coalesced (whole), byte by byte, and at
 //! pseudo-random split points, and the verdicts and key TLS facts must be identical.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use tlsdiag::capture::{Capture, Timestamp};
 use tlsdiag::diagnose::{Context, Verdict, diagnose};

@@ -1,6 +1,13 @@
 //! `--threads N` splits connections over workers by a hash of their 4-tuple; the report must be
 //! the same, byte for byte, as with one thread.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -40,25 +40,39 @@ struct Endian {
 }
 
 impl Endian {
-    fn u16(self, b: &[u8]) -> u16 {
-        let a = [b[0], b[1]];
+    /// The 16-bit field at `at` (0 past the end of `b`: callers check lengths first).
+    fn u16(self, b: &[u8], at: usize) -> u16 {
+        let a = b
+            .get(at..)
+            .and_then(|b| b.first_chunk::<2>())
+            .copied()
+            .unwrap_or_default();
         if self.big {
             u16::from_be_bytes(a)
         } else {
             u16::from_le_bytes(a)
         }
     }
-    fn u32(self, b: &[u8]) -> u32 {
-        let a = [b[0], b[1], b[2], b[3]];
+    /// The 32-bit field at `at` (0 past the end of `b`: callers check lengths first).
+    fn u32(self, b: &[u8], at: usize) -> u32 {
+        let a = b
+            .get(at..)
+            .and_then(|b| b.first_chunk::<4>())
+            .copied()
+            .unwrap_or_default();
         if self.big {
             u32::from_be_bytes(a)
         } else {
             u32::from_le_bytes(a)
         }
     }
-    fn i64(self, b: &[u8]) -> i64 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[..8]);
+    /// The 64-bit field at `at` (0 past the end of `b`: callers check lengths first).
+    fn i64(self, b: &[u8], at: usize) -> i64 {
+        let a = b
+            .get(at..)
+            .and_then(|b| b.first_chunk::<8>())
+            .copied()
+            .unwrap_or_default();
         if self.big {
             i64::from_be_bytes(a)
         } else {
@@ -158,10 +172,10 @@ impl FileReader {
         // Peek at the first bytes to recognise gzip, then read them again through the chain.
         let mut head = Vec::with_capacity(2);
         while head.len() < 2 {
-            let mut b = [0u8; 2];
-            match counted.read(&mut b[..2 - head.len()]) {
+            let mut b = [0u8; 1];
+            match counted.read(&mut b) {
                 Ok(0) => break,
-                Ok(n) => head.extend_from_slice(&b[..n]),
+                Ok(_) => head.extend_from_slice(&b),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(err(CaptureErrorKind::Io(e))),
             }
@@ -218,6 +232,13 @@ impl FileReader {
         self.raw_bytes.clone()
     }
 
+    /// `len` buffered bytes from `from` past the read position (empty if they are not all
+    /// there: callers `fill` first).
+    fn window(&self, from: usize, len: usize) -> &[u8] {
+        let at = self.start + from;
+        self.buf.get(at..at + len).unwrap_or(&[])
+    }
+
     fn avail(&self) -> usize {
         self.end - self.start
     }
@@ -241,7 +262,10 @@ impl FileReader {
                     None => Arc::new(vec![0; size]),
                 };
                 let old = std::mem::replace(&mut self.buf, Arc::new(Vec::new()));
-                Arc::make_mut(&mut next)[..avail].copy_from_slice(&old[self.start..self.end]);
+                let rest = old.get(self.start..self.end).unwrap_or(&[]);
+                if let Some(to) = Arc::make_mut(&mut next).get_mut(..rest.len()) {
+                    to.copy_from_slice(rest);
+                }
                 self.buf = next;
                 if self.spare.len() < SPARE_BUFFERS {
                     self.spare.push(old);
@@ -261,7 +285,10 @@ impl FileReader {
                 // A block larger than the buffer (bounded by MAX_CAPTURE_BLOCK).
                 buf.resize(need.next_power_of_two(), 0);
             }
-            match self.src.read(&mut buf[self.end..]) {
+            let Some(space) = buf.get_mut(self.end..) else {
+                return Ok(false);
+            };
+            match self.src.read(space) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -282,13 +309,12 @@ impl FileReader {
         if have == 0 {
             return Err(CaptureErrorKind::Empty);
         }
-        let head = &self.buf[self.start..self.end];
-        if have < 4 {
+        let head = self.window(0, have);
+        let Some(&magic) = head.first_chunk::<4>() else {
             return Err(CaptureErrorKind::NotACapture {
                 looks_like: describe(head, self.gzip),
             });
-        }
-        let magic = [head[0], head[1], head[2], head[3]];
+        };
         let pcap = match magic {
             [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false, 16)),
             [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false, 16)),
@@ -307,7 +333,7 @@ impl FileReader {
                 });
             }
             let e = Endian { big };
-            let link = LinkType(e.u32(&head[20..24]) & 0x0fff_ffff);
+            let link = LinkType(e.u32(head, 20) & 0x0fff_ffff);
             self.format = Format::Pcap {
                 endian: e,
                 nanos,
@@ -326,8 +352,8 @@ impl FileReader {
             if have < 12 {
                 return Err(CaptureErrorKind::Truncated { what, need: 12, have });
             }
-            let head = &self.buf[self.start..self.start + 12];
-            let endian = match head[8..12] {
+            let head = self.window(0, 12);
+            let endian = match head.get(8..12).unwrap_or(&[]) {
                 [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
                 [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
                 _ => {
@@ -337,7 +363,7 @@ impl FileReader {
                     });
                 }
             };
-            let blen = endian.u32(&head[4..8]) as usize;
+            let blen = endian.u32(head, 4) as usize;
             if !(28..=MAX_CAPTURE_BLOCK).contains(&blen) {
                 return Err(CaptureErrorKind::Corrupt {
                     offset: 0,
@@ -397,7 +423,7 @@ impl FileReader {
         let packet = Packet {
             ts: pos.ts,
             link: pos.link,
-            data: &buf[pos.start..pos.start + pos.len],
+            data: buf.get(pos.start..pos.start + pos.len).unwrap_or(&[]),
             orig_len: pos.orig_len,
         };
         Some((packet, buf))
@@ -415,12 +441,12 @@ impl FileReader {
         };
         // The common case: the whole record is already in the buffer (one bounds check).
         if let Some(h) = self.buf.get(self.start..self.end).and_then(|b| b.get(..record_header)) {
-            let incl = endian.u32(&h[8..12]) as usize;
+            let incl = endian.u32(h, 8) as usize;
             let total = record_header + incl;
             if incl <= MAX_CAPTURE_BLOCK && self.end - self.start >= total {
-                let secs = endian.u32(&h[0..4]) as i64;
-                let frac = endian.u32(&h[4..8]) as i64;
-                let orig = endian.u32(&h[12..16]);
+                let secs = endian.u32(h, 0) as i64;
+                let frac = endian.u32(h, 4) as i64;
+                let orig = endian.u32(h, 12);
                 let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
                 let s = self.start + record_header;
                 self.consume(total);
@@ -451,11 +477,11 @@ impl FileReader {
                 return None;
             }
         }
-        let h = &self.buf[self.start..self.start + record_header];
-        let secs = endian.u32(&h[0..4]) as i64;
-        let frac = endian.u32(&h[4..8]) as i64;
-        let incl = endian.u32(&h[8..12]) as usize;
-        let orig = endian.u32(&h[12..16]);
+        let h = self.window(0, record_header);
+        let secs = endian.u32(h, 0) as i64;
+        let frac = endian.u32(h, 4) as i64;
+        let incl = endian.u32(h, 8) as usize;
+        let orig = endian.u32(h, 12);
         if incl > MAX_CAPTURE_BLOCK {
             self.stop_with(
                 "capture_corrupt",
@@ -511,10 +537,10 @@ impl FileReader {
                     return None;
                 }
             }
-            let head = &self.buf[self.start..self.start + 12];
-            let is_shb = head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+            let head = self.window(0, 12);
+            let is_shb = head.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]);
             let endian = if is_shb {
-                match head[8..12] {
+                match head.get(8..12).unwrap_or(&[]) {
                     [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
                     [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
                     _ => {
@@ -531,8 +557,8 @@ impl FileReader {
                     Format::Pcap { .. } => return None,
                 }
             };
-            let btype = endian.u32(&head[0..4]);
-            let blen = endian.u32(&head[4..8]) as usize;
+            let btype = endian.u32(head, 0);
+            let blen = endian.u32(head, 4) as usize;
             if !(12..=MAX_CAPTURE_BLOCK).contains(&blen) {
                 self.stop_with(
                     "capture_corrupt",
@@ -566,7 +592,7 @@ impl FileReader {
                     self.consume(blen);
                 }
                 1 => {
-                    let body = &self.buf[body_start..body_end];
+                    let body = self.buf.get(body_start..body_end).unwrap_or(&[]);
                     let iface = parse_idb(endian, body);
                     self.consume(blen);
                     match iface {
@@ -583,7 +609,7 @@ impl FileReader {
                     }
                 }
                 6 | 2 | 3 => {
-                    let body = &self.buf[body_start..body_end];
+                    let body = self.buf.get(body_start..body_end).unwrap_or(&[]);
                     let Format::PcapNg { interfaces, .. } = &self.format else {
                         return None;
                     };
@@ -616,23 +642,22 @@ fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
     if body.len() < 8 {
         return None;
     }
-    let link = LinkType(e.u16(&body[0..2]) as u32);
-    let snaplen = e.u32(&body[4..8]);
+    let link = LinkType(e.u16(body, 0) as u32);
+    let snaplen = e.u32(body, 4);
     let mut units_per_sec = 1_000_000u64;
     let mut offset_secs = 0i64;
-    let mut opts = &body[8..];
+    let mut opts = body.get(8..).unwrap_or(&[]);
     while opts.len() >= 4 {
-        let code = e.u16(&opts[0..2]);
-        let len = e.u16(&opts[2..4]) as usize;
+        let code = e.u16(opts, 0);
+        let len = e.u16(opts, 2) as usize;
         let padded = (len + 3) & !3;
-        if opts.len() < 4 + len {
+        let Some(val) = opts.get(4..4 + len) else {
             break;
-        }
-        let val = &opts[4..4 + len];
+        };
         match code {
             0 => break,
             9 if len >= 1 => {
-                let v = val[0];
+                let v = val.first().copied().unwrap_or(6);
                 let exp = (v & 0x7f) as u32;
                 units_per_sec = if v & 0x80 == 0 {
                     10u64.checked_pow(exp).unwrap_or(1_000_000)
@@ -643,13 +668,13 @@ fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
                     units_per_sec = 1_000_000;
                 }
             }
-            14 if len >= 8 => offset_secs = e.i64(val),
+            14 if len >= 8 => offset_secs = e.i64(val, 0),
             _ => {}
         }
-        if opts.len() < 4 + padded {
+        let Some(rest) = opts.get(4 + padded..) else {
             break;
-        }
-        opts = &opts[4 + padded..];
+        };
+        opts = rest;
     }
     Some(Interface {
         link,
@@ -672,26 +697,26 @@ fn parse_packet_block(
             if body.len() < 20 {
                 return Err("pcapng_short_packet_block");
             }
-            let ts = ((e.u32(&body[4..8]) as u64) << 32) | e.u32(&body[8..12]) as u64;
+            let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
             (
-                e.u32(&body[0..4]) as usize,
+                e.u32(body, 0) as usize,
                 Some(ts),
                 20,
-                e.u32(&body[12..16]) as usize,
-                e.u32(&body[16..20]),
+                e.u32(body, 12) as usize,
+                e.u32(body, 16),
             )
         }
         2 => {
             if body.len() < 20 {
                 return Err("pcapng_short_packet_block");
             }
-            let ts = ((e.u32(&body[4..8]) as u64) << 32) | e.u32(&body[8..12]) as u64;
+            let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
             (
-                e.u16(&body[0..2]) as usize,
+                e.u16(body, 0) as usize,
                 Some(ts),
                 20,
-                e.u32(&body[12..16]) as usize,
-                e.u32(&body[16..20]),
+                e.u32(body, 12) as usize,
+                e.u32(body, 16),
             )
         }
         _ => {
@@ -699,7 +724,7 @@ fn parse_packet_block(
             if body.len() < 4 {
                 return Err("pcapng_short_packet_block");
             }
-            let orig = e.u32(&body[0..4]);
+            let orig = e.u32(body, 0);
             let snap = interfaces.first().map(|i| i.snaplen).unwrap_or(0);
             let mut cap = (body.len() - 4).min(orig as usize);
             if snap > 0 {

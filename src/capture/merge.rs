@@ -107,8 +107,10 @@ impl Capture {
     }
 
     fn load(&mut self, i: usize) {
-        let head = &mut self.heads[i];
-        match self.readers[i].next_packet() {
+        let (Some(head), Some(reader)) = (self.heads.get_mut(i), self.readers.get_mut(i)) else {
+            return;
+        };
+        match reader.next_packet() {
             Some(p) => {
                 head.ts = p.ts;
                 head.link = p.link;
@@ -124,20 +126,19 @@ impl Capture {
     /// The next packet of the capture in timestamp order, or `None` at the end.
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
         if self.readers.len() == 1 {
-            return self.readers[0].next_packet();
+            return self.readers.first_mut()?.next_packet();
         }
         if let Some(i) = self.refill.take() {
             self.load(i);
         }
-        let mut best: Option<usize> = None;
+        let mut best: Option<(usize, &Head)> = None;
         for (i, h) in self.heads.iter().enumerate() {
-            if h.live && best.is_none_or(|b| h.ts < self.heads[b].ts) {
-                best = Some(i);
+            if h.live && best.is_none_or(|(_, b)| h.ts < b.ts) {
+                best = Some((i, h));
             }
         }
-        let i = best?;
+        let (i, h) = best?;
         self.refill = Some(i);
-        let h = &self.heads[i];
         Some(Packet {
             ts: h.ts,
             link: h.link,
@@ -150,7 +151,11 @@ impl Capture {
     /// single input (several inputs are merged through copies, so there is none).
     pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, Option<&std::sync::Arc<Vec<u8>>>)> {
         if self.readers.len() == 1 {
-            return self.readers[0].next_packet_shared().map(|(p, b)| (p, Some(b)));
+            return self
+                .readers
+                .first_mut()?
+                .next_packet_shared()
+                .map(|(p, b)| (p, Some(b)));
         }
         self.next_packet().map(|p| (p, None))
     }

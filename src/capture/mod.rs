@@ -74,8 +74,8 @@ impl Timestamp {
         // Every session report carries several of these: digits written in place, no formatter.
         let mut b = *b"0000-00-00T00:00:00.000000Z";
         let mut put = |at: usize, width: usize, mut v: u64| {
-            for i in (at..at + width).rev() {
-                b[i] = b'0' + (v % 10) as u8;
+            for c in b.iter_mut().skip(at).take(width).rev() {
+                *c = b'0' + (v % 10) as u8;
                 v /= 10;
             }
         };

@@ -72,11 +72,11 @@ fn secs(ns: i64) -> String {
 
 fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
-    let client_seen = tcp.dirs[0].packets > 0;
-    let server_seen = tcp.dirs[1].packets > 0;
+    let client_seen = tcp.dirs[Direction::ToServer].packets > 0;
+    let server_seen = tcp.dirs[Direction::ToClient].packets > 0;
 
     // A capture with one direction only cannot tell silence from absence.
-    if !server_seen && tcp.dirs[0].acks > 0 && tcp.syn_ack.is_none() {
+    if !server_seen && tcp.dirs[Direction::ToServer].acks > 0 && tcp.syn_ack.is_none() {
         return incomplete(
             v,
             "one_direction",
@@ -115,8 +115,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     }
 
     // A start outside the capture.
-    if tls.client_hello.is_none() && !tls.not_tls[0] {
-        if tcp.midstream || tls.lost_sync[0] > 0 {
+    if tls.client_hello.is_none() && !tls.not_tls[Direction::ToServer] {
+        if tcp.midstream || tls.lost_sync[Direction::ToServer] > 0 {
             return incomplete(
                 v,
                 "midstream",
@@ -126,10 +126,10 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
                 ),
             );
         }
-        if tcp.dirs[0].payload_bytes == 0 {
+        if tcp.dirs[Direction::ToServer].payload_bytes == 0 {
             // The server spoke first: SMTP-style banner or a server talking to a silent client.
-            if tls.not_tls[1] {
-                let fb = tls.first_bytes[1].as_ref();
+            if tls.not_tls[Direction::ToClient] {
+                let fb = tls.first_bytes[Direction::ToClient].as_ref();
                 return fail(
                     v,
                     Reason::NotTls,
@@ -144,8 +144,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
-    if tls.not_tls[0] {
-        let fb = tls.first_bytes[0].as_ref();
+    if tls.not_tls[Direction::ToServer] {
+        let fb = tls.first_bytes[Direction::ToServer].as_ref();
         return fail(
             v,
             Reason::PlaintextClient,
@@ -159,8 +159,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
             ),
         );
     }
-    if tls.not_tls[1] {
-        let fb = tls.first_bytes[1].as_ref();
+    if tls.not_tls[Direction::ToClient] {
+        let fb = tls.first_bytes[Direction::ToClient].as_ref();
         return fail(
             v,
             Reason::NotTls,
@@ -260,7 +260,7 @@ fn completion_frame(tls: &TlsFacts) -> Option<u64> {
     if tls.is_tls13() {
         tls.tls13.server_after_client.map(|r| r.at.frame)
     } else {
-        match (tls.finished[0], tls.finished[1]) {
+        match (tls.finished[Direction::ToServer], tls.finished[Direction::ToClient]) {
             (Some(a), Some(b)) => Some(a.frame.max(b.frame)),
             _ => None,
         }
@@ -306,7 +306,7 @@ fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Dis
 fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
     if tcp.syn_count > 0 && tcp.syn_ack.is_none() {
-        if let Some(rst) = tcp.dirs[1].rst {
+        if let Some(rst) = tcp.dirs[Direction::ToClient].rst {
             return fail(
                 v,
                 Reason::ConnectionRefused,
@@ -385,14 +385,14 @@ fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
 /// Who must speak next: the side that did not send the last handshake data.
 fn owing(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
     // Handshake progress (records that move the handshake on), else raw TCP data.
-    let last = |i: usize| {
+    let last = |i: Direction| {
         tls.last_progress[i]
             .or(tcp.dirs[i].last_data)
             .map(|a| a.frame)
             .unwrap_or(0)
     };
-    let c = last(0);
-    let s = last(1);
+    let c = last(Direction::ToServer);
+    let s = last(Direction::ToClient);
     if s > c {
         Direction::ToServer
     } else {
@@ -406,22 +406,22 @@ fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut 
     // Data the silent side never acknowledged never reached it: the network lost it, and the
     // "silent" side was in fact waiting for it.
     let lost = tcp.unacked(owe.flip());
-    let network_loss = lost > 0 && tcp.dirs[owe.idx()].packets > 0 && tcp.dirs[owe.flip().idx()].retransmissions > 0;
+    let network_loss = lost > 0 && tcp.dirs[owe].packets > 0 && tcp.dirs[owe.flip()].retransmissions > 0;
     if network_loss {
         owe = owe.flip();
     }
     let silent = if network_loss { Side::Network } else { owe.sender() };
     let waiting = owe.flip().sender();
-    let server_sent_nothing = tcp.dirs[1].payload_bytes == 0;
+    let server_sent_nothing = tcp.dirs[Direction::ToClient].payload_bytes == 0;
     let last_msg = match owe {
-        Direction::ToClient => tls.last_message[0],
-        Direction::ToServer => tls.last_message[1],
+        Direction::ToClient => tls.last_message[Direction::ToServer],
+        Direction::ToServer => tls.last_message[Direction::ToClient],
     };
     let loss_note = if network_loss {
         let from = owe.sender();
         format!(
             " The {from}'s last {lost} bytes were never acknowledged although it retransmitted {} time(s): they were lost on the path (an MTU black hole drops exactly the large segments of a certificate flight).",
-            tcp.dirs[owe.idx()].retransmissions
+            tcp.dirs[owe].retransmissions
         )
     } else {
         String::new()
@@ -429,10 +429,7 @@ fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut 
     let after = last_msg
         .map(|(n, a)| format!("after the {}'s {n} (frame {})", waiting, a.frame))
         .unwrap_or_default();
-    let waiting_last = tcp.dirs[owe.flip().idx()]
-        .last_data
-        .map(|a| a.ts)
-        .unwrap_or(tcp.first.ts);
+    let waiting_last = tcp.dirs[owe.flip()].last_data.map(|a| a.ts).unwrap_or(tcp.first.ts);
     let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
     if let Some(((closer, at), is_rst)) = close {
         let waited = at.ts.nanos_since(waiting_last);
@@ -898,8 +895,12 @@ fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confidence, Stri
 
 fn quality_notes(tcp: &TcpFacts, tls: &TlsFacts) -> Vec<String> {
     let mut out = Vec::new();
-    for (i, d) in tcp.dirs.iter().enumerate() {
-        let who = if i == 0 { "client→server" } else { "server→client" };
+    for (i, d) in tcp.dirs.each() {
+        let who = if i == Direction::ToServer {
+            "client→server"
+        } else {
+            "server→client"
+        };
         if d.gap_bytes > 0 && tls.lost_sync[i] + tls.handshake_messages_lost[i] > 0 {
             out.push(format!(
                 "{who}: {} bytes missing from the capture in {} gap(s)",
@@ -1051,7 +1052,8 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
             },
         );
     }
-    for (i, d) in [Direction::ToServer, Direction::ToClient].into_iter().enumerate() {
+    for d in [Direction::ToServer, Direction::ToClient] {
+        let i = d;
         if let Some(at) = tls.ccs[i] {
             push(at, Some(d), "ChangeCipherSpec".into());
         }
@@ -1069,7 +1071,7 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
     if tls.is_tls13() {
         let p = &tls.tls13;
         if p.server_flight_records > 0 {
-            if let Some(r) = tls.first_encrypted[1].first() {
+            if let Some(r) = tls.first_encrypted[Direction::ToClient].first() {
                 push(
                     r.at,
                     Some(Direction::ToClient),
@@ -1108,7 +1110,8 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
         };
         push(a.at, Some(a.direction), what);
     }
-    for (i, d) in [Direction::ToServer, Direction::ToClient].into_iter().enumerate() {
+    for d in [Direction::ToServer, Direction::ToClient] {
+        let i = d;
         if let Some(at) = tcp.dirs[i].fin {
             push(at, Some(d), "FIN".into());
         }

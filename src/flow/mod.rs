@@ -83,6 +83,84 @@ impl Direction {
     }
 }
 
+/// The TCP ports followed as TLS: a lookup table answering for every port number.
+#[derive(Clone, Debug)]
+pub struct PortSet(Box<[bool]>);
+
+impl PortSet {
+    /// The set of these ports.
+    pub fn new(ports: &[u16]) -> PortSet {
+        let mut all = vec![false; 1 << 16];
+        for p in ports {
+            if let Some(slot) = all.get_mut(usize::from(*p)) {
+                *slot = true;
+            }
+        }
+        PortSet(all.into_boxed_slice())
+    }
+
+    /// Whether `port` is followed.
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.get(usize::from(port)).copied().unwrap_or(false)
+    }
+}
+
+/// One value per direction, indexed by [`Direction`] (never by a number, so no index can be
+/// out of range).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PerDir<T>(pub [T; 2]);
+
+impl<T> PerDir<T> {
+    /// The values for client→server and server→client.
+    pub fn new(to_server: T, to_client: T) -> PerDir<T> {
+        PerDir([to_server, to_client])
+    }
+
+    /// Both values, client→server first.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+
+    /// Both values, client→server first.
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, T> {
+        self.0.iter_mut()
+    }
+
+    /// The values mapped one by one.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PerDir<U> {
+        PerDir(self.0.map(f))
+    }
+
+    /// Each direction with its value, client→server first.
+    pub fn each(&self) -> impl Iterator<Item = (Direction, &T)> {
+        [Direction::ToServer, Direction::ToClient]
+            .into_iter()
+            .zip(self.0.iter())
+    }
+}
+
+impl<T> std::ops::Index<Direction> for PerDir<T> {
+    type Output = T;
+    fn index(&self, d: Direction) -> &T {
+        let [to_server, to_client] = &self.0;
+        match d {
+            Direction::ToServer => to_server,
+            Direction::ToClient => to_client,
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<Direction> for PerDir<T> {
+    fn index_mut(&mut self, d: Direction) -> &mut T {
+        let [to_server, to_client] = &mut self.0;
+        match d {
+            Direction::ToServer => to_server,
+            Direction::ToClient => to_client,
+        }
+    }
+}
+
 /// A party of the connection (or something between them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -139,16 +217,16 @@ impl Endpoint {
 fn push_decimal(out: &mut String, v: u32) {
     let mut digits = [0u8; 10];
     let mut n = v;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+    let mut used = 0;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
+        used += 1;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
+    for &d in digits.iter().skip(digits.len() - used) {
         out.push(char::from(d));
     }
 }
@@ -288,14 +366,14 @@ pub struct TcpFacts {
     pub syn_ack_count: u32,
     /// Whether the connection began in the capture (a SYN or SYN-ACK was seen).
     pub midstream: bool,
-    pub dirs: [DirFacts; 2],
+    pub dirs: PerDir<DirFacts>,
     pub end: EndKind,
 }
 
 impl TcpFacts {
     /// The facts of one direction.
     pub fn dir(&self, d: Direction) -> &DirFacts {
-        &self.dirs[d.idx()]
+        &self.dirs[d]
     }
 
     /// Whether any payload was seen in either direction.
@@ -305,8 +383,8 @@ impl TcpFacts {
 
     /// The first RST of the connection and who sent it.
     pub fn first_rst(&self) -> Option<(Side, At)> {
-        let c = self.dirs[0].rst.map(|a| (Side::Client, a));
-        let s = self.dirs[1].rst.map(|a| (Side::Server, a));
+        let c = self.dirs[Direction::ToServer].rst.map(|a| (Side::Client, a));
+        let s = self.dirs[Direction::ToClient].rst.map(|a| (Side::Server, a));
         match (c, s) {
             (Some(c), Some(s)) => Some(if c.1.frame <= s.1.frame { c } else { s }),
             (a, b) => a.or(b),
@@ -315,8 +393,8 @@ impl TcpFacts {
 
     /// The first FIN of the connection and who sent it.
     pub fn first_fin(&self) -> Option<(Side, At)> {
-        let c = self.dirs[0].fin.map(|a| (Side::Client, a));
-        let s = self.dirs[1].fin.map(|a| (Side::Server, a));
+        let c = self.dirs[Direction::ToServer].fin.map(|a| (Side::Client, a));
+        let s = self.dirs[Direction::ToClient].fin.map(|a| (Side::Server, a));
         match (c, s) {
             (Some(c), Some(s)) => Some(if c.1.frame <= s.1.frame { c } else { s }),
             (a, b) => a.or(b),
@@ -325,7 +403,7 @@ impl TcpFacts {
 
     /// Bytes of direction `d`'s data that the other side never acknowledged (0 if unknown).
     pub fn unacked(&self, d: Direction) -> u64 {
-        match (self.dirs[d.idx()].seq_end, self.dirs[d.flip().idx()].ack_max) {
+        match (self.dirs[d].seq_end, self.dirs[d.flip()].ack_max) {
             (Some(end), Some(ack)) => end.diff(ack).max(0) as u64,
             _ => 0,
         }
@@ -419,7 +497,9 @@ impl std::hash::Hasher for FlowHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            for (to, from) in b.iter_mut().zip(chunk) {
+                *to = *from;
+            }
             self.write_u64(u64::from_le_bytes(b));
         }
     }

@@ -83,11 +83,10 @@ impl Reassembler {
         }
         if rel <= 0 {
             let skip = (-rel) as usize;
-            if skip >= payload.len() {
+            let Some(fresh) = payload.get(skip..).filter(|f| !f.is_empty()) else {
                 note.retransmission = !note.buffer_full;
                 return note;
-            }
-            let fresh = &payload[skip..];
+            };
             self.next = Some(next.plus(fresh.len()));
             sink(Chunk::Data(fresh));
             self.drain(sink);
@@ -116,8 +115,7 @@ impl Reassembler {
             let (_, data) = self.pending.remove(0);
             self.pending_bytes -= data.len();
             let skip = (-rel) as usize;
-            if skip < data.len() {
-                let fresh = &data[skip..];
+            if let Some(fresh) = data.get(skip..).filter(|f| !f.is_empty()) {
                 self.next = Some(next.plus(fresh.len()));
                 sink(Chunk::Data(fresh));
             }

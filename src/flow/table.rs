@@ -10,7 +10,7 @@
 
 use super::reassembly::Reassembler;
 use super::{
-    At, Chunk, DirFacts, Direction, EndKind, Endpoint, FlowKey, RoleSource, SeqNumber, StreamHandler, TcpFacts,
+    At, Chunk, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber, StreamHandler, TcpFacts,
 };
 use crate::capture::Timestamp;
 use crate::decode::TcpSegment;
@@ -49,7 +49,7 @@ pub struct Connection<H> {
     pub handler: H,
     /// The session was already reported when its outcome became known (streaming).
     pub reported: bool,
-    reasm: [Reassembler; 2],
+    reasm: PerDir<Reassembler>,
     client_isn: Option<SeqNumber>,
 }
 
@@ -82,7 +82,7 @@ pub struct TableCounters {
 /// The connection table.
 pub struct FlowTable<H> {
     cfg: FlowConfig,
-    port_set: Vec<bool>,
+    port_set: PortSet,
     map: HashMap<FlowKey, usize, super::FlowHashBuilder>,
     slots: Vec<Slot<H>>,
     gens: Vec<u64>,
@@ -94,13 +94,14 @@ pub struct FlowTable<H> {
     pub counters: TableCounters,
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "slot numbers index the table's own `slots` and `gens` (always the same length): they are handed out by `create` and held by the map and the timers, never read from packet bytes"
+)]
 impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// An empty table.
     pub fn new(cfg: FlowConfig) -> FlowTable<H> {
-        let mut port_set = vec![false; 65536];
-        for p in &cfg.ports {
-            port_set[*p as usize] = true;
-        }
+        let port_set = PortSet::new(&cfg.ports);
         FlowTable {
             cfg,
             port_set,
@@ -130,7 +131,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
 
     /// Whether a segment belongs to a followed port.
     pub fn wants(&self, seg: &TcpSegment<'_>) -> bool {
-        self.port_set[seg.sport as usize] || self.port_set[seg.dport as usize]
+        self.port_set.contains(seg.sport) || self.port_set.contains(seg.dport)
     }
 
     /// Connections alive now.
@@ -274,7 +275,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         } else {
             Direction::ToClient
         };
-        let d = dir.idx();
+        let d = dir;
         c.tcp.last = at;
         let f = &mut c.tcp.dirs[d];
         f.packets += 1;
@@ -318,13 +319,13 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             // The peer acknowledged bytes we never saw: the capture lost them, nothing will fill
             // the hole, so deliver what waits behind it now (order across directions matters).
             let o = dir.flip();
-            if c.reasm[o.idx()].buffered() > 0 && c.handler.wants_data(o) {
+            if c.reasm[o].buffered() > 0 && c.handler.wants_data(o) {
                 let handler = &mut c.handler;
                 let mut sink = |chunk: Chunk<'_>| handler.on_chunk(o, chunk, at);
-                let gap = c.reasm[o.idx()].acked(SeqNumber(seg.ack), &mut sink);
+                let gap = c.reasm[o].acked(SeqNumber(seg.ack), &mut sink);
                 if gap > 0 {
-                    c.tcp.dirs[o.idx()].gaps += 1;
-                    c.tcp.dirs[o.idx()].gap_bytes += gap;
+                    c.tcp.dirs[o].gaps += 1;
+                    c.tcp.dirs[o].gap_bytes += gap;
                 }
             }
         }
@@ -371,7 +372,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         if seg.flags.rst && f.rst.is_none() {
             f.rst = Some(at);
         }
-        let both_fin = c.tcp.dirs[0].fin.is_some() && c.tcp.dirs[1].fin.is_some();
+        let both_fin = c.tcp.dirs[Direction::ToServer].fin.is_some() && c.tcp.dirs[Direction::ToClient].fin.is_some();
         if !was_decided && matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided()) {
             self.just_decided = Some((slot, self.gens[slot]));
         }
@@ -407,8 +408,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         } else if seg.flags.syn && seg.flags.ack {
             (dst, src, RoleSource::SynAck)
         } else {
-            let sp = self.port_set[src.port as usize];
-            let dp = self.port_set[dst.port as usize];
+            let sp = self.port_set.contains(src.port);
+            let dp = self.port_set.contains(dst.port);
             if dp && (!sp || dst.port <= src.port) {
                 (src, dst, RoleSource::Port)
             } else {
@@ -426,14 +427,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             syn_ack: None,
             syn_ack_count: 0,
             midstream: !seg.flags.syn,
-            dirs: [DirFacts::default(), DirFacts::default()],
+            dirs: PerDir::default(),
             end: EndKind::CaptureEnd,
         };
         let conn = Connection {
             tcp,
             handler: H::default(),
             reported: false,
-            reasm: [Reassembler::default(), Reassembler::default()],
+            reasm: PerDir::default(),
             client_isn: None,
         };
         let slot = match self.free.pop() {
@@ -545,7 +546,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
 /// Delivers whatever each direction still buffers, with explicit gaps for the holes.
 fn flush<H: StreamHandler>(c: &mut Connection<H>) {
     for dir in [Direction::ToServer, Direction::ToClient] {
-        let d = dir.idx();
+        let d = dir;
         if c.reasm[d].buffered() == 0 {
             continue;
         }

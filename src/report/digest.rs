@@ -320,7 +320,7 @@ impl SessionStore {
         let mut buf;
         for (n, (_, place)) in self.index.iter().enumerate() {
             let text: &str = match place {
-                Place::Memory(i) => &self.memory[*i],
+                Place::Memory(i) => self.memory.get(*i).map_or("", String::as_str),
                 Place::File { offset, len } => {
                     let Some((f, _)) = &mut self.spill else { continue };
                     f.seek(SeekFrom::Start(*offset))?;

@@ -2,7 +2,7 @@
 
 use crate::capture::Timestamp;
 use crate::diagnose::{Cause, Evidence, Outcome, Verdict, Warning};
-use crate::flow::{EndKind, Endpoint, TcpFacts};
+use crate::flow::{Direction, EndKind, Endpoint, TcpFacts};
 use crate::tls::TlsFacts;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
 use schemars::JsonSchema;
@@ -473,8 +473,8 @@ impl SessionReport {
                         record_len: a.record_len,
                     })
                     .collect(),
-                encrypted_records: tls.encrypted_records,
-                lost_sync: tls.lost_sync,
+                encrypted_records: tls.encrypted_records.0,
+                lost_sync: tls.lost_sync.0,
             }
         };
         let (start, end) = (tcp.first.ts, tcp.last.ts);
@@ -529,12 +529,12 @@ impl SessionReport {
                 syn_ack: tcp.syn_ack.is_some(),
                 midstream: tcp.midstream,
                 end: tcp.end,
-                packets: [d[0].packets, d[1].packets],
-                payload_bytes: [d[0].payload_bytes, d[1].payload_bytes],
-                retransmissions: [d[0].retransmissions, d[1].retransmissions],
-                out_of_order: [d[0].out_of_order, d[1].out_of_order],
-                gaps: [d[0].gaps, d[1].gaps],
-                gap_bytes: [d[0].gap_bytes, d[1].gap_bytes],
+                packets: d.0.each_ref().map(|x| x.packets),
+                payload_bytes: d.0.each_ref().map(|x| x.payload_bytes),
+                retransmissions: d.0.each_ref().map(|x| x.retransmissions),
+                out_of_order: d.0.each_ref().map(|x| x.out_of_order),
+                gaps: d.0.each_ref().map(|x| x.gaps),
+                gap_bytes: d.0.each_ref().map(|x| x.gap_bytes),
             },
             start_ts: tcp.first.ts,
             no_data: v.no_data,
@@ -556,8 +556,8 @@ fn resumed(tls: &TlsFacts) -> bool {
             (ch.session_id_len > 0
                 && !sh.session_id.is_empty()
                 && tls.server_certificate.is_none()
-                && tls.ccs[1].is_some())
-                || (ch.session_ticket && tls.server_certificate.is_none() && tls.ccs[1].is_some())
+                && tls.ccs[Direction::ToClient].is_some())
+                || (ch.session_ticket && tls.server_certificate.is_none() && tls.ccs[Direction::ToClient].is_some())
         }
         _ => false,
     }

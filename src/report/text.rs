@@ -29,10 +29,10 @@ pub fn write(out: &mut dyn Write, r: &Report, opts: TextOptions) -> io::Result<(
 pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: TextOptions) -> io::Result<()> {
     let c = &r.counts;
     let cap = &r.capture;
-    let files = match cap.files.len() {
-        0 => "stdin".to_string(),
-        1 => cap.files[0].clone(),
-        n => format!("{n} files"),
+    let files = match cap.files.as_slice() {
+        [] => "stdin".to_string(),
+        [one] => one.clone(),
+        more => format!("{} files", more.len()),
     };
     writeln!(
         out,

@@ -140,14 +140,12 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
-    match b.len() {
-        4 => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
-        16 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(b);
-            Some(IpAddr::from(a))
-        }
-        _ => None,
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        Some(IpAddr::from(a))
+    } else if let Ok(a) = <[u8; 16]>::try_from(b) {
+        Some(IpAddr::from(a))
+    } else {
+        None
     }
 }
 

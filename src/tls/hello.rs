@@ -100,7 +100,7 @@ pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<Clien
             16 => out.alpn = alpn_list(data),
             43 => {
                 if let Some((&n, rest)) = data.split_first() {
-                    out.supported_versions = u16s(&rest[..(n as usize).min(rest.len())])
+                    out.supported_versions = u16s(rest.get(..n as usize).unwrap_or(rest))
                         .filter(|v| !is_grease(*v))
                         .map(Version)
                         .collect();
@@ -135,13 +135,13 @@ pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
         cipher_suite: CipherSuite(sh.cipher.0),
         session_id: sh.session_id.unwrap_or(&[]).to_vec(),
         hello_retry: sh.random == HRR_RANDOM,
-        downgrade_sentinel: sh.random.len() == 32 && &sh.random[24..31] == b"DOWNGRD",
+        downgrade_sentinel: sh.random.len() == 32 && sh.random.get(24..31) == Some(b"DOWNGRD".as_slice()),
         ..ServerHello::default()
     };
     for (typ, data) in extensions(sh.ext.unwrap_or(&[])) {
         match typ {
-            43 if data.len() >= 2 => out.version = Version(u16::from_be_bytes([data[0], data[1]])),
-            51 if data.len() >= 2 => out.group = Some(Group(u16::from_be_bytes([data[0], data[1]]))),
+            43 => out.version = be16(data).map_or(out.version, Version),
+            51 => out.group = be16(data).map(Group).or(out.group),
             41 => out.psk_accepted = true,
             16 => out.alpn = alpn_list(data).into_iter().next(),
             _ => {}
@@ -170,7 +170,7 @@ fn draft_server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
     for (typ, data) in extensions(ext) {
         match typ {
             // key_share was 40 before draft 23, 51 after.
-            40 | 51 if data.len() >= 2 => out.group = Some(Group(u16::from_be_bytes([data[0], data[1]]))),
+            40 | 51 => out.group = be16(data).map(Group).or(out.group),
             41 => out.psk_accepted = true,
             _ => {}
         }
@@ -178,72 +178,70 @@ fn draft_server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
     Some(out)
 }
 
+/// The first two bytes, big-endian.
+fn be16(b: &[u8]) -> Option<u16> {
+    b.first_chunk::<2>().map(|c| u16::from_be_bytes(*c))
+}
+
 /// Walks an extensions block: (type, data) pairs; stops quietly at a malformed length.
 fn extensions(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let typ = u16::from_be_bytes([b[0], b[1]]);
-        let len = u16::from_be_bytes([b[2], b[3]]) as usize;
-        if b.len() < 4 + len {
-            return None;
-        }
-        let data = &b[4..4 + len];
-        b = &b[4 + len..];
+        let (head, rest) = b.split_first_chunk::<4>()?;
+        let typ = u16::from_be_bytes([head[0], head[1]]);
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        let data = rest.get(..len)?;
+        b = rest.get(len..).unwrap_or(&[]);
         Some((typ, data))
     })
 }
 
 fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))
+    b.chunks_exact(2).filter_map(be16)
 }
 
 /// Skips a 2-byte vector length prefix (bounded by the data).
 fn skip_len16(b: &[u8]) -> &[u8] {
-    if b.len() < 2 {
-        return &[];
+    match b.split_first_chunk::<2>() {
+        Some((n, rest)) => rest.get(..u16::from_be_bytes(*n) as usize).unwrap_or(rest),
+        None => &[],
     }
-    let n = u16::from_be_bytes([b[0], b[1]]) as usize;
-    &b[2..(2 + n).min(b.len())]
 }
 
 fn sni(data: &[u8]) -> Option<String> {
     let list = skip_len16(data);
-    if list.len() < 3 || list[0] != 0 {
+    let (head, rest) = list.split_first_chunk::<3>()?;
+    if head[0] != 0 {
         return None;
     }
-    let n = u16::from_be_bytes([list[1], list[2]]) as usize;
-    let name = list.get(3..3 + n)?;
-    Some(printable(name))
+    let n = u16::from_be_bytes([head[1], head[2]]) as usize;
+    Some(printable(rest.get(..n)?))
 }
 
 fn alpn_list(data: &[u8]) -> Vec<String> {
     let mut list = skip_len16(data);
     let mut out = Vec::new();
     while let Some((&n, rest)) = list.split_first() {
-        let n = n as usize;
-        if rest.len() < n {
+        let Some((name, more)) = rest.split_at_checked(n as usize) else {
             break;
-        }
-        out.push(printable(&rest[..n]));
-        list = &rest[n..];
+        };
+        out.push(printable(name));
+        list = more;
     }
     out
 }
 
 fn key_share_groups(mut b: &[u8]) -> Vec<Group> {
     let mut out = Vec::new();
-    while b.len() >= 4 {
-        let g = u16::from_be_bytes([b[0], b[1]]);
-        let n = u16::from_be_bytes([b[2], b[3]]) as usize;
+    while let Some((head, rest)) = b.split_first_chunk::<4>() {
+        let g = u16::from_be_bytes([head[0], head[1]]);
+        let n = u16::from_be_bytes([head[2], head[3]]) as usize;
         if !is_grease(g) {
             out.push(Group(g));
         }
-        if b.len() < 4 + n {
+        let Some(more) = rest.get(n..) else {
             break;
-        }
-        b = &b[4 + n..];
+        };
+        b = more;
     }
     out
 }

@@ -5,7 +5,7 @@ use super::hello::{self, ClientHello, ServerHello, printable};
 use super::names::{AlertDescription, Version};
 use super::{alert_sized, content};
 use crate::flow::table::Decided;
-use crate::flow::{At, Chunk, Direction, StreamHandler};
+use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
@@ -93,37 +93,37 @@ pub struct TlsFacts {
     pub client_certificate: Option<(At, usize)>,
     pub client_key_exchange: Option<At>,
     pub new_session_ticket: Option<At>,
-    pub ccs: [Option<At>; 2],
+    pub ccs: PerDir<Option<At>>,
     /// Encrypted Finished (TLS <= 1.2: the first handshake record after ChangeCipherSpec).
-    pub finished: [Option<At>; 2],
+    pub finished: PerDir<Option<At>>,
     pub alerts: Vec<AlertEvent>,
-    pub encrypted_records: [u64; 2],
-    pub encrypted_bytes: [u64; 2],
-    pub first_encrypted: [Vec<EncRecord>; 2],
+    pub encrypted_records: PerDir<u64>,
+    pub encrypted_bytes: PerDir<u64>,
+    pub first_encrypted: PerDir<Vec<EncRecord>>,
     pub tls13: Tls13Progress,
-    pub first_bytes: [Option<FirstBytes>; 2],
-    pub not_tls: [bool; 2],
+    pub first_bytes: PerDir<Option<FirstBytes>>,
+    pub not_tls: PerDir<bool>,
     pub sslv2_server_hello: bool,
-    pub lost_sync: [u32; 2],
-    pub handshake_messages_lost: [u32; 2],
-    pub records: [u64; 2],
+    pub lost_sync: PerDir<u32>,
+    pub handshake_messages_lost: PerDir<u32>,
+    pub records: PerDir<u64>,
     pub history: String,
     /// Counted oddities (key → count) seen in this session.
     pub anomalies: Vec<(&'static str, u32)>,
     #[serde(skip)]
-    pub at_first_record: [Option<At>; 2],
+    pub at_first_record: PerDir<Option<At>>,
     #[serde(skip)]
     pub at_server_hello: Option<At>,
     #[serde(skip)]
     pub at_client_hello: Option<At>,
     /// The last record that moved the handshake on, per direction (heartbeats excluded).
     #[serde(skip)]
-    pub last_progress: [Option<At>; 2],
+    pub last_progress: PerDir<Option<At>>,
     /// Bytes of a record still expected when the data stopped, per direction (a cut-off record
     /// means the capture misses packets, or the sender stopped mid-record).
-    pub pending_record: [usize; 2],
+    pub pending_record: PerDir<usize>,
     /// The last handshake message name per direction and where (for "stalled after X").
-    pub last_message: [Option<(&'static str, At)>; 2],
+    pub last_message: PerDir<Option<(&'static str, At)>>,
 }
 
 impl TlsFacts {
@@ -153,9 +153,9 @@ impl TlsFacts {
                 None => false,
             }
         } else if self.sslv2_server_hello {
-            self.encrypted_records[0] > 0 && self.encrypted_records[1] > 0
+            self.encrypted_records[Direction::ToServer] > 0 && self.encrypted_records[Direction::ToClient] > 0
         } else {
-            self.finished[0].is_some() && self.finished[1].is_some()
+            self.finished[Direction::ToServer].is_some() && self.finished[Direction::ToClient].is_some()
         }
     }
 
@@ -245,7 +245,7 @@ pub struct Session {
     /// so that asking costs no trip to the boxed state: its outcome is known, and the
     /// directions whose bytes are no longer read.
     done: bool,
-    stopped: [bool; 2],
+    stopped: PerDir<bool>,
 }
 
 /// The facts of a session that saw no payload.
@@ -279,18 +279,18 @@ impl StreamHandler for Session {
         let st = self.state.get_or_insert_with(Box::default);
         st.on_chunk(dir, chunk, at);
         self.done = st.done;
-        self.stopped = [0, 1].map(|d| st.dirs[d].mode == Mode::Stopped);
+        self.stopped = PerDir(st.dirs.0.each_ref().map(|d| d.mode == Mode::Stopped));
     }
 
     fn wants_data(&self, dir: Direction) -> bool {
-        !self.done && !self.stopped[dir.idx()]
+        !self.done && !self.stopped[dir]
     }
 }
 
 /// The state of a session that saw payload.
 #[derive(Debug, Default)]
 struct State {
-    dirs: [DirState; 2],
+    dirs: PerDir<DirState>,
     facts: TlsFacts,
     /// The outcome is known: bytes after this point are not read (identical facts whatever
     /// the segmentation).
@@ -303,36 +303,66 @@ impl State {
             Chunk::Data(d) => self.data(dir, d, at),
             Chunk::Gap(n) => self.gap(dir, n),
         }
-        let st = &self.dirs[dir.idx()];
-        self.facts.pending_record[dir.idx()] = if st.mode != Mode::Records {
+        let st = &self.dirs[dir];
+        self.facts.pending_record[dir] = if st.mode != Mode::Records {
             0
         } else if st.skip > 0 {
             st.skip
         } else if st.rec.len() >= 5 {
-            (u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize + 5).saturating_sub(st.rec.len())
+            (be16(&st.rec, 3) as usize + 5).saturating_sub(st.rec.len())
         } else {
             usize::from(!st.rec.is_empty())
         };
     }
 }
 
+/// The byte at `i`, or 0 past the end (callers check lengths first: wire bytes are never
+/// indexed unchecked).
+fn byte(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+/// The big-endian 16-bit field at `i`, or 0 past the end.
+fn be16(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([byte(b, i), byte(b, i + 1)])
+}
+
+/// The big-endian 24-bit field at `i` (handshake lengths), or 0 past the end.
+fn be24(b: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([0, byte(b, i), byte(b, i + 1), byte(b, i + 2)])
+}
+
+/// `b[from..to]`, or what of it exists.
+fn part(b: &[u8], from: usize, to: usize) -> &[u8] {
+    let to = to.min(b.len());
+    b.get(from.min(to)..to).unwrap_or(&[])
+}
+
 /// Whether five bytes look like a TLS record header we accept.
 fn plausible_header(h: &[u8]) -> bool {
-    h.len() >= 5
-        && (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&h[0])
-        && h[1] == 3
-        && h[2] <= 4
-        && (u16::from_be_bytes([h[3], h[4]]) as usize) <= MAX_TLS_RECORD
+    match h.first_chunk::<5>() {
+        Some(&[typ, major, minor, l0, l1]) => {
+            (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ)
+                && major == 3
+                && minor <= 4
+                && (u16::from_be_bytes([l0, l1]) as usize) <= MAX_TLS_RECORD
+        }
+        None => false,
+    }
 }
 
 /// Whether a header is a TLS record header in every way but its length, which is over the cap
 /// (counted as `tls_record_too_long`, the breach of [`MAX_TLS_RECORD`]).
 fn too_long_header(h: &[u8]) -> bool {
-    h.len() >= 5
-        && (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&h[0])
-        && h[1] == 3
-        && h[2] <= 4
-        && (u16::from_be_bytes([h[3], h[4]]) as usize) > MAX_TLS_RECORD
+    match h.first_chunk::<5>() {
+        Some(&[typ, major, minor, l0, l1]) => {
+            (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ)
+                && major == 3
+                && minor <= 4
+                && (u16::from_be_bytes([l0, l1]) as usize) > MAX_TLS_RECORD
+        }
+        None => false,
+    }
 }
 
 impl State {
@@ -346,7 +376,7 @@ impl State {
     }
 
     fn data(&mut self, dir: Direction, mut data: &[u8], at: At) {
-        let d = dir.idx();
+        let d = dir;
         while !data.is_empty() && !self.done {
             match self.dirs[d].mode {
                 Mode::Stopped => return,
@@ -354,10 +384,11 @@ impl State {
                     let st = &mut self.dirs[d];
                     st.first_at.get_or_insert(at);
                     let take = FIRST_BYTES_KEPT.saturating_sub(st.first.len()).min(data.len()).max(1);
-                    st.first.extend_from_slice(&data[..take]);
-                    data = &data[take..];
+                    let (head, rest) = data.split_at_checked(take).unwrap_or((data, &[]));
+                    st.first.extend_from_slice(head);
+                    data = rest;
                     // Wait for a whole record header only when the first byte could start one.
-                    let b0 = st.first[0];
+                    let b0 = byte(&st.first, 0);
                     let could_be_tls =
                         (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&b0) || b0 & 0x80 != 0;
                     if st.first.len() < 5 && could_be_tls {
@@ -365,8 +396,8 @@ impl State {
                     }
                     // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
                     // (within FIRST_BYTES_KEPT) so what it offers never depends on segmentation.
-                    if b0 & 0x80 != 0 && dir == Direction::ToServer && st.first[2] == 1 {
-                        let total = 2 + ((((b0 & 0x7f) as usize) << 8) | st.first[1] as usize);
+                    if b0 & 0x80 != 0 && dir == Direction::ToServer && byte(&st.first, 2) == 1 {
+                        let total = 2 + ((((b0 & 0x7f) as usize) << 8) | byte(&st.first, 1) as usize);
                         if st.first.len() < total.min(FIRST_BYTES_KEPT) {
                             continue;
                         }
@@ -376,16 +407,15 @@ impl State {
                         Start::Tls => {
                             self.dirs[d].mode = Mode::Records;
                             let used = self.records(dir, &first, at);
-                            if used < first.len() {
-                                self.data(dir, &first[used..], at);
+                            if let Some(rest) = first.get(used..).filter(|r| !r.is_empty()) {
+                                self.data(dir, rest, at);
                             }
                         }
                         Start::Sslv2 { total } => {
                             self.dirs[d].mode = Mode::Records;
-                            if first.len() > total {
-                                self.data(dir, &first[total..], at);
-                            } else {
-                                self.dirs[d].skip = total - first.len();
+                            match first.get(total..).filter(|r| !r.is_empty()) {
+                                Some(rest) => self.data(dir, rest, at),
+                                None => self.dirs[d].skip = total.saturating_sub(first.len()),
                             }
                         }
                         Start::NotTls => {}
@@ -397,7 +427,7 @@ impl State {
                     } else {
                         self.records(dir, data, at)
                     };
-                    data = &data[used..];
+                    data = data.get(used..).unwrap_or(&[]);
                 }
                 Mode::Resync => {
                     // Positions are tried in stream order, each once its 5 header bytes are
@@ -410,24 +440,25 @@ impl State {
                         if from_tail + data.len() < 5 {
                             return false;
                         }
-                        h[..from_tail].copy_from_slice(&tail[p..]);
-                        h[from_tail..].copy_from_slice(&data[..5 - from_tail]);
+                        for (to, from) in h.iter_mut().zip(tail.iter().skip(p).chain(data)) {
+                            *to = *from;
+                        }
                         plausible_header(&h)
                     });
                     if let Some(p) = in_tail {
                         self.dirs[d].mode = Mode::Records;
                         // Fewer than 5 bytes: the header is completed from `data` next round.
-                        self.records(dir, &tail[p..], at);
+                        self.records(dir, tail.get(p..).unwrap_or(&[]), at);
                         continue;
                     }
-                    match (0..data.len().saturating_sub(4)).find(|&p| plausible_header(&data[p..])) {
+                    match (0..data.len().saturating_sub(4)).find(|&p| plausible_header(data.get(p..).unwrap_or(&[]))) {
                         Some(p) => {
                             self.dirs[d].mode = Mode::Records;
-                            data = &data[p..];
+                            data = data.get(p..).unwrap_or(&[]);
                         }
                         None => {
                             let mut keep = tail;
-                            keep.extend_from_slice(&data[data.len().saturating_sub(4)..]);
+                            keep.extend_from_slice(data.get(data.len().saturating_sub(4)..).unwrap_or(&[]));
                             let excess = keep.len().saturating_sub(4);
                             keep.drain(..excess);
                             self.dirs[d].rec = keep;
@@ -441,22 +472,22 @@ impl State {
 
     /// Decides from the first bytes of a direction whether it speaks TLS (or SSLv2).
     fn classify_start(&mut self, dir: Direction, first: &[u8], at: At) -> Start {
-        let d = dir.idx();
+        let d = dir;
         let want_type = |t: u8| match dir {
             Direction::ToServer => t == content::HANDSHAKE,
             Direction::ToClient => t == content::HANDSHAKE || t == content::ALERT,
         };
-        if first.len() >= 5 && plausible_header(first) && want_type(first[0]) {
+        if first.len() >= 5 && plausible_header(first) && want_type(byte(first, 0)) {
             self.facts.at_first_record[d] = Some(at);
             return Start::Tls;
         }
         // SSLv2 record: 2-byte header with the high bit set, then the message type.
-        if first.len() >= 5 && first[0] & 0x80 != 0 {
-            let msg = first[2];
-            let total = 2 + ((((first[0] & 0x7f) as usize) << 8) | first[1] as usize);
+        if first.len() >= 5 && byte(first, 0) & 0x80 != 0 {
+            let msg = byte(first, 2);
+            let total = 2 + ((((byte(first, 0) & 0x7f) as usize) << 8) | byte(first, 1) as usize);
             if dir == Direction::ToServer && msg == 1 {
                 // The record only (bytes after it may have come in the same chunk).
-                self.sslv2_client_hello(&first[..total.clamp(5, first.len())], at);
+                self.sslv2_client_hello(part(first, 0, total.max(5)), at);
                 self.facts.last_progress[d] = Some(at);
                 return Start::Sslv2 { total };
             }
@@ -467,7 +498,7 @@ impl State {
                 return Start::Sslv2 { total };
             }
         }
-        if too_long_header(first) && want_type(first[0]) {
+        if too_long_header(first) && want_type(byte(first, 0)) {
             // A TLS record header but for its length: still not TLS we can read; say why.
             self.facts.note("tls_record_too_long");
         }
@@ -482,7 +513,7 @@ impl State {
 
     /// Frames SSLv2 records (after an SSLv2 ServerHello): only counted, never parsed.
     fn sslv2_records(&mut self, dir: Direction, data: &[u8], at: At) -> usize {
-        let d = dir.idx();
+        let d = dir;
         let mut i = 0;
         while i < data.len() && !self.done {
             let st = &mut self.dirs[d];
@@ -498,16 +529,14 @@ impl State {
                 2
             };
             let take = (hdr - st.rec.len().min(hdr)).min(data.len() - i);
-            st.rec.extend_from_slice(&data[i..i + take]);
+            st.rec.extend_from_slice(part(data, i, i + take));
             i += take;
-            if st.rec.len() < hdr || (st.rec.len() < 3 && st.rec[0] & 0x80 == 0) {
+            let b0 = byte(&st.rec, 0);
+            if st.rec.len() < hdr || (st.rec.len() < 3 && b0 & 0x80 == 0) {
                 continue;
             }
-            let len = if st.rec[0] & 0x80 != 0 {
-                (((st.rec[0] & 0x7f) as usize) << 8) | st.rec[1] as usize
-            } else {
-                (((st.rec[0] & 0x3f) as usize) << 8) | st.rec[1] as usize
-            };
+            let mask = if b0 & 0x80 != 0 { 0x7f } else { 0x3f };
+            let len = (((b0 & mask) as usize) << 8) | byte(&st.rec, 1) as usize;
             st.skip = len.saturating_sub(st.rec.len() - hdr);
             st.rec.clear();
             self.facts.records[d] += 1;
@@ -525,17 +554,16 @@ impl State {
         let mut ch = ClientHello {
             at,
             record_version: Version::SSL2,
-            legacy_version: Version(u16::from_be_bytes([b[3], b[4]])),
+            legacy_version: Version(be16(b, 3)),
             sslv2_format: true,
             ..ClientHello::default()
         };
         if b.len() >= 11 {
-            let specs_len = u16::from_be_bytes([b[5], b[6]]) as usize;
-            let specs = &b[11..(11 + specs_len).min(b.len())];
+            let specs_len = be16(b, 5) as usize;
+            let specs = part(b, 11, 11 + specs_len);
             for s in specs.chunks_exact(3) {
-                if s[0] == 0 {
-                    ch.cipher_suites
-                        .push(super::names::CipherSuite(u16::from_be_bytes([s[1], s[2]])));
+                if byte(s, 0) == 0 {
+                    ch.cipher_suites.push(super::names::CipherSuite(be16(s, 1)));
                 }
             }
         }
@@ -547,7 +575,7 @@ impl State {
 
     /// Frames records from `data`; returns how many bytes were used (all, unless the mode changed).
     fn records(&mut self, dir: Direction, data: &[u8], at: At) -> usize {
-        let d = dir.idx();
+        let d = dir;
         let mut i = 0;
         while i < data.len() {
             if self.dirs[d].mode != Mode::Records || self.done {
@@ -564,10 +592,10 @@ impl State {
                 // The common case: a whole record inside this chunk is read in place, without
                 // copying it into the record buffer (same checks, same order as below).
                 if let Some(h) = data.get(i..i + 5) {
-                    let len = u16::from_be_bytes([h[3], h[4]]) as usize;
-                    if plausible_header(h) && !self.opaque(dir, h[0]) {
+                    let (typ, len) = (byte(h, 0), be16(h, 3) as usize);
+                    if plausible_header(h) && !self.opaque(dir, typ) {
                         if let Some(body) = data.get(i + 5..i + 5 + len) {
-                            let (typ, version) = (h[0], Version(u16::from_be_bytes([h[1], h[2]])));
+                            let version = Version(be16(h, 1));
                             self.facts.records[d] += 1;
                             i += 5 + len;
                             self.record(dir, typ, version, body, at);
@@ -580,7 +608,7 @@ impl State {
             let st = &mut self.dirs[d];
             if st.rec.len() < 5 {
                 let take = (5 - st.rec.len()).min(data.len() - i);
-                st.rec.extend_from_slice(&data[i..i + take]);
+                st.rec.extend_from_slice(part(data, i, i + take));
                 i += take;
                 if st.rec.len() < 5 {
                     return i;
@@ -595,9 +623,9 @@ impl State {
                     self.lose_sync(dir, key);
                     return i;
                 }
-                let typ = st.rec[0];
-                let len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
-                let version = Version(u16::from_be_bytes([st.rec[1], st.rec[2]]));
+                let typ = byte(&st.rec, 0);
+                let len = be16(&st.rec, 3) as usize;
+                let version = Version(be16(&st.rec, 1));
                 self.facts.records[d] += 1;
                 if self.opaque(dir, typ) {
                     self.dirs[d].rec.clear();
@@ -613,15 +641,15 @@ impl State {
                 }
                 continue;
             }
-            let len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
+            let len = be16(&st.rec, 3) as usize;
             let have = st.rec.len() - 5;
-            let take = (len - have).min(data.len() - i);
-            st.rec.extend_from_slice(&data[i..i + take]);
+            let take = len.saturating_sub(have).min(data.len() - i);
+            st.rec.extend_from_slice(part(data, i, i + take));
             i += take;
             if st.rec.len() - 5 == len {
                 let mut rec = std::mem::take(&mut self.dirs[d].rec);
-                let version = Version(u16::from_be_bytes([rec[1], rec[2]]));
-                self.record(dir, rec[0], version, &rec[5..], at);
+                let version = Version(be16(&rec, 1));
+                self.record(dir, byte(&rec, 0), version, part(&rec, 5, rec.len()), at);
                 rec.clear();
                 self.dirs[d].rec = rec;
                 self.done = self.outcome_known();
@@ -632,7 +660,7 @@ impl State {
 
     /// Whether a record of this type is opaque to us (encrypted), so its body is only counted.
     fn opaque(&self, dir: Direction, typ: u8) -> bool {
-        let st = &self.dirs[dir.idx()];
+        let st = &self.dirs[dir];
         match typ {
             content::APPLICATION_DATA | content::HEARTBEAT => true,
             content::HANDSHAKE | content::ALERT => st.after_ccs,
@@ -641,7 +669,7 @@ impl State {
     }
 
     fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
-        let d = dir.idx();
+        let d = dir;
         let f = &mut self.facts;
         let rec = EncRecord {
             at,
@@ -728,7 +756,7 @@ impl State {
 
     /// One complete plaintext record.
     fn record(&mut self, dir: Direction, typ: u8, version: Version, body: &[u8], at: At) {
-        let d = dir.idx();
+        let d = dir;
         self.dirs[d].rec_version = version;
         match typ {
             content::CHANGE_CIPHER_SPEC => {
@@ -763,8 +791,8 @@ impl State {
                         self.facts.alerts.push(AlertEvent {
                             direction: dir,
                             at,
-                            level: Some(a[0]),
-                            description: Some(AlertDescription(a[1])),
+                            level: Some(byte(a, 0)),
+                            description: Some(AlertDescription(byte(a, 1))),
                             encrypted: false,
                             record_len: body.len(),
                         });
@@ -777,11 +805,11 @@ impl State {
     }
 
     fn handshake_bytes(&mut self, dir: Direction, mut body: &[u8], at: At) {
-        let d = dir.idx();
+        let d = dir;
         if self.dirs[d].hs_skip > 0 {
             let take = self.dirs[d].hs_skip.min(body.len());
             self.dirs[d].hs_skip -= take;
-            body = &body[take..];
+            body = body.get(take..).unwrap_or(&[]);
         }
         if body.is_empty() {
             return;
@@ -805,23 +833,22 @@ impl State {
     /// Handles the whole handshake messages at the start of `hs`; returns the bytes used (all
     /// of them after an over-long message, whose rest is then skipped).
     fn handshake_messages(&mut self, dir: Direction, hs: &[u8], at: At) -> usize {
-        let d = dir.idx();
+        let d = dir;
         let mut pos = 0;
         while hs.len() - pos >= 4 {
-            let len = u32::from_be_bytes([0, hs[pos + 1], hs[pos + 2], hs[pos + 3]]) as usize;
+            let len = be24(hs, pos + 1) as usize;
             if len > MAX_HANDSHAKE_MESSAGE {
                 self.facts.note("handshake_too_long");
                 let have = hs.len() - pos - 4;
                 self.dirs[d].hs_skip = len - have.min(len);
-                let typ = hs[pos];
+                let typ = byte(hs, pos);
                 self.message_seen(dir, typ, at);
                 pos = hs.len();
                 break;
             }
-            if hs.len() - pos < 4 + len {
+            let Some(msg) = hs.get(pos..pos + 4 + len) else {
                 break;
-            }
-            let msg = &hs[pos..pos + 4 + len];
+            };
             self.message(dir, msg, at);
             pos += 4 + len;
         }
@@ -847,14 +874,14 @@ impl State {
             _ => ('z', "Unknown"),
         };
         self.facts.hist(dir, c, false);
-        self.facts.last_message[dir.idx()] = Some((name, at));
-        self.facts.last_progress[dir.idx()] = Some(at);
+        self.facts.last_message[dir] = Some((name, at));
+        self.facts.last_progress[dir] = Some(at);
         name
     }
 
     fn message(&mut self, dir: Direction, msg: &[u8], at: At) {
-        let typ = msg[0];
-        let record_version = self.dirs[dir.idx()].rec_version;
+        let typ = byte(msg, 0);
+        let record_version = self.dirs[dir].rec_version;
         let f = &mut self.facts;
         match (typ, dir) {
             (1, Direction::ToServer) => {
@@ -885,7 +912,7 @@ impl State {
             (2, Direction::ToClient) => match hello::server_hello(msg, at) {
                 Some(sh) if sh.hello_retry => {
                     f.hist(dir, 'j', false);
-                    f.last_message[1] = Some(("HelloRetryRequest", at));
+                    f.last_message[Direction::ToClient] = Some(("HelloRetryRequest", at));
                     f.hello_retry_request = Some(Box::new(sh));
                     return;
                 }
@@ -936,7 +963,7 @@ impl State {
     }
 
     fn gap(&mut self, dir: Direction, len: u64) {
-        let d = dir.idx();
+        let d = dir;
         let st = &mut self.dirs[d];
         match st.mode {
             Mode::Stopped => {}
@@ -958,9 +985,9 @@ impl State {
                     return;
                 }
                 if st.rec.len() >= 5 {
-                    let rec_len = u16::from_be_bytes([st.rec[3], st.rec[4]]) as usize;
+                    let rec_len = be16(&st.rec, 3) as usize;
                     let remaining = rec_len - (st.rec.len() - 5);
-                    let was_handshake = st.rec[0] == content::HANDSHAKE;
+                    let was_handshake = byte(&st.rec, 0) == content::HANDSHAKE;
                     st.rec.clear();
                     if was_handshake {
                         st.hs.clear();
@@ -980,7 +1007,7 @@ impl State {
     }
 
     fn lose_sync(&mut self, dir: Direction, key: &'static str) {
-        let d = dir.idx();
+        let d = dir;
         let st = &mut self.dirs[d];
         st.mode = Mode::Resync;
         st.rec.clear();
@@ -1001,15 +1028,15 @@ fn certificate_chain(msg: &[u8]) -> Vec<&[u8]> {
     if msg.len() < 7 {
         return out;
     }
-    let total = u32::from_be_bytes([0, msg[4], msg[5], msg[6]]) as usize;
-    let mut list = &msg[7..(7 + total).min(msg.len())];
-    while list.len() >= 3 {
-        let n = u32::from_be_bytes([0, list[0], list[1], list[2]]) as usize;
-        if list.len() < 3 + n {
+    let total = be24(msg, 4) as usize;
+    let mut list = part(msg, 7, 7 + total);
+    while let Some((len, rest)) = list.split_first_chunk::<3>() {
+        let n = be24(len, 0) as usize;
+        let Some((cert, more)) = rest.split_at_checked(n) else {
             break;
-        }
-        out.push(&list[3..3 + n]);
-        list = &list[3 + n..];
+        };
+        out.push(cert);
+        list = more;
     }
     out
 }
@@ -1073,9 +1100,11 @@ mod tests {
     fn http_answer_is_not_tls() {
         let mut s = Session::default();
         s.on_chunk(Direction::ToClient, Chunk::Data(b"HTTP/1.1 400 Bad Request\r\n"), at(3));
-        assert!(s.facts().not_tls[1]);
+        assert!(s.facts().not_tls[Direction::ToClient]);
         assert_eq!(
-            s.facts().first_bytes[1].as_ref().map(|f| f.looks_like),
+            s.facts().first_bytes[Direction::ToClient]
+                .as_ref()
+                .map(|f| f.looks_like),
             Some("HTTP response")
         );
         assert!(s.outcome_known());
@@ -1112,7 +1141,7 @@ mod tests {
             Chunk::Data(&record(content::ALERT, &[2, 10])),
             at(10),
         );
-        assert_eq!(s.facts().lost_sync[1], 0);
+        assert_eq!(s.facts().lost_sync[Direction::ToClient], 0);
         assert_eq!(
             s.facts().first_fatal_alert().and_then(|a| a.description),
             Some(AlertDescription::UNEXPECTED_MESSAGE)
@@ -1131,7 +1160,7 @@ mod tests {
         let mut junk = vec![0x99u8; 7];
         junk.extend(record(content::ALERT, &[2, 80]));
         s.on_chunk(Direction::ToClient, Chunk::Data(&junk), at(3));
-        assert_eq!(s.facts().lost_sync[1], 1);
+        assert_eq!(s.facts().lost_sync[Direction::ToClient], 1);
         assert_eq!(
             s.facts().first_fatal_alert().and_then(|a| a.description),
             Some(AlertDescription::INTERNAL_ERROR)
