@@ -454,7 +454,19 @@ pub fn threads(data: &[u8]) {
         one.packet(&p, &mut |s| one_sessions.push(s));
     }
     let (one_summary, _) = one.finish_with_profiles(&mut |s| one_sessions.push(s));
-    let mut capture = Capture::from_readers(vec![r2]);
+    // The parallel side reads a real file, so that it also reads ahead in chunks (small ones
+    // here, so that every input crosses many chunk boundaries).
+    let path = std::env::temp_dir().join(format!("tlsdiag-fuzz-threads-{}.pcap", std::process::id()));
+    let opened = std::fs::write(&path, data)
+        .ok()
+        .and_then(|()| Capture::open(&[path.clone()]).ok());
+    let mut capture = match opened {
+        Some(mut c) => {
+            let _ = c.prefetch(97);
+            c
+        }
+        None => Capture::from_readers(vec![r2]),
+    };
     let (many_summary, _) = Parallel::new(opts, 2, true).run(&mut capture, &mut |s| many_sessions.push(s), &mut |_| {});
     assert_eq!(
         serde_json::to_string(&one_summary).expect("summary"),

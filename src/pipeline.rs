@@ -511,6 +511,8 @@ const RESULTS_IN_FLIGHT: usize = 4096;
 /// How long a waiting worker sleeps before it looks again (the calling thread delivers the
 /// other workers' sessions then, so a worker blocked on a full result channel goes on).
 const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+/// Chunks of the file an idle worker reads ahead of the reader's turn (see `capture::prefetch`).
+const READ_AHEAD_CHUNKS: u64 = 4;
 /// A worker takes the reader's turn when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
 
@@ -551,6 +553,8 @@ struct Shared<'c> {
     wake: Condvar,
     /// Raw input bytes read so far (for progress).
     read_bytes: AtomicU64,
+    /// The capture file read ahead in chunks by idle workers, when it is a plain file.
+    prefetch: Option<Arc<crate::capture::prefetch::Prefetch>>,
 }
 
 impl Source<'_> {
@@ -681,6 +685,12 @@ impl Parallel {
     ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
         let port_set = PortSet::new(&self.opts.ports);
+        // With several threads, copying the file from the page cache is shared out too.
+        let prefetch = if n > 1 {
+            capture.prefetch(crate::capture::prefetch::CHUNK)
+        } else {
+            None
+        };
         let shared = Shared {
             source: Mutex::new(Source {
                 capture,
@@ -697,6 +707,7 @@ impl Parallel {
             }),
             wake: Condvar::new(),
             read_bytes: AtomicU64::new(0),
+            prefetch,
         };
         let core = |opts: &Options| {
             Core::new(
@@ -807,6 +818,15 @@ fn work(
         }
         if st.exhausted {
             break;
+        }
+        // Nothing of its own to do: copy the next chunks of the file for the reader's turn.
+        if let Some(p) = &shared.prefetch {
+            drop(st);
+            let read = p.read_ahead(READ_AHEAD_CHUNKS);
+            st = lock(&shared.sched);
+            if read {
+                continue;
+            }
         }
         between();
         st = shared

@@ -4,6 +4,7 @@
 //! no allocation per packet. Formats are parsed here by hand because they are small and because
 //! we need exact byte offsets for error messages and bounded buffers for hostile lengths.
 
+use super::prefetch::{LEAD, Prefetch};
 use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_CAPTURE_BLOCK;
 use std::io::{self, Read};
@@ -135,6 +136,10 @@ pub struct FileReader {
     /// Non-fatal oddities met while reading (key, count).
     pub oddities: Vec<(&'static str, u64)>,
     pub gzip: bool,
+    /// The file itself, when the input is a regular file (for reading ahead in chunks).
+    file: Option<std::fs::File>,
+    /// Chunks read ahead by other threads, once [`FileReader::prefetch`] was called.
+    prefetch: Option<(Arc<Prefetch>, u64)>,
 }
 
 impl FileReader {
@@ -144,18 +149,27 @@ impl FileReader {
             input: path.to_path_buf(),
             kind,
         };
+        let mut file = None;
         let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
             let f = std::fs::File::open(path).map_err(|e| err(CaptureErrorKind::Io(e)))?;
-            if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            let meta = f.metadata().ok();
+            if meta.as_ref().is_some_and(|m| m.is_dir()) {
                 return Err(err(CaptureErrorKind::NotACapture {
                     looks_like: "a directory".into(),
                 }));
             }
+            if meta.is_some_and(|m| m.is_file()) {
+                file = f.try_clone().ok();
+            }
             Box::new(f)
         };
-        Self::from_reader(path.to_path_buf(), raw)
+        let mut r = Self::from_reader(path.to_path_buf(), raw)?;
+        if !r.gzip {
+            r.file = file;
+        }
+        Ok(r)
     }
 
     /// Builds a reader over any byte source (used for stdin, files and tests).
@@ -207,9 +221,72 @@ impl FileReader {
             stop: None,
             oddities: Vec::new(),
             gzip,
+            file: None,
+            prefetch: None,
         };
         r.read_file_header().map_err(err)?;
         Ok(r)
+    }
+
+    /// From now on, reads the rest of the file in chunks that any thread may read ahead through
+    /// the returned handle ([`Prefetch::read_ahead`]). `None` for inputs that are not a plain
+    /// regular file (standard input, gzip), which are read on as before.
+    pub fn prefetch(&mut self, chunk: usize) -> Option<Arc<Prefetch>> {
+        if let Some((p, _)) = &self.prefetch {
+            return Some(p.clone());
+        }
+        let file = self.file.take()?;
+        // The chunks start at the next unread record: what `src` read beyond it is dropped
+        // and read again from the chunks.
+        self.end = self.start;
+        self.raw_bytes.store(self.offset, Ordering::Relaxed);
+        let p = Arc::new(Prefetch::new(file, self.offset, chunk));
+        self.prefetch = Some((p.clone(), 0));
+        Some(p)
+    }
+
+    /// `fill` from chunks read ahead: the next chunk becomes the buffer, with the unread end of
+    /// the current one copied just before its bytes (or both joined in a new buffer when the
+    /// remainder is longer than the room there).
+    fn fill_from_chunks(&mut self, need: usize) -> io::Result<bool> {
+        while self.avail() < need {
+            if self.eof {
+                return Ok(false);
+            }
+            let Some((pf, next)) = &mut self.prefetch else {
+                return Ok(false);
+            };
+            let (pf, k) = (pf.clone(), *next);
+            *next += 1;
+            let (mut chunk, n) = pf.take(k)?;
+            if n == 0 {
+                self.eof = true;
+                continue;
+            }
+            self.raw_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            let rest = self.buf.get(self.start..self.end).unwrap_or(&[]);
+            let joined = match Arc::get_mut(&mut chunk) {
+                Some(b) if rest.len() <= LEAD => {
+                    if let Some(to) = b.get_mut(LEAD - rest.len()..LEAD) {
+                        to.copy_from_slice(rest);
+                    }
+                    (chunk, LEAD - rest.len(), LEAD + n)
+                }
+                _ => {
+                    let mut b = Vec::with_capacity(rest.len() + n);
+                    b.extend_from_slice(rest);
+                    b.extend_from_slice(chunk.get(LEAD..LEAD + n).unwrap_or(&[]));
+                    pf.recycle(chunk);
+                    let len = b.len();
+                    (Arc::new(b), 0, len)
+                }
+            };
+            let old = std::mem::replace(&mut self.buf, joined.0);
+            pf.recycle(old);
+            self.start = joined.1;
+            self.end = joined.2;
+        }
+        Ok(true)
     }
 
     /// The buffer the last packet was read into (for handing packets to threads without a copy).
@@ -245,6 +322,9 @@ impl FileReader {
 
     /// Makes at least `need` bytes available; returns false at end of input before that.
     fn fill(&mut self, need: usize) -> io::Result<bool> {
+        if self.prefetch.is_some() {
+            return self.fill_from_chunks(need);
+        }
         while self.avail() < need {
             if self.eof {
                 return Ok(false);

@@ -160,6 +160,16 @@ impl Capture {
         self.next_packet().map(|p| (p, None))
     }
 
+    /// Reads the rest of a single plain capture file in chunks of `chunk` bytes (normally
+    /// [`super::prefetch::CHUNK`]) that other threads may read ahead (see [`super::prefetch`]);
+    /// `None` when there are several inputs or the input is standard input or compressed.
+    pub fn prefetch(&mut self, chunk: usize) -> Option<std::sync::Arc<super::prefetch::Prefetch>> {
+        match self.readers.as_mut_slice() {
+            [only] => only.prefetch(chunk),
+            _ => None,
+        }
+    }
+
     /// Names of the inputs actually read, in the order given.
     pub fn files(&self) -> Vec<String> {
         self.readers.iter().map(|r| r.name().display().to_string()).collect()

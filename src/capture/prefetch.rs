@@ -1,0 +1,169 @@
+//! Reading a capture file ahead, in chunks, on whichever threads are idle.
+//!
+//! Copying the file from the page cache is a fixed cost of about a third of a pass over a
+//! capture of bulk transfers; read one buffer at a time by the thread that frames the records,
+//! it would bound a parallel run by that one thread. [`Prefetch`] reads a regular file in
+//! fixed-size chunks at known offsets (`pread`), so any worker can copy the next chunks while
+//! another frames the current one, and hands them to the [`super::FileReader`] strictly in file
+//! order.
+//!
+//! What it is not: a cache. At most `ahead` chunks are read before the reader takes them, and
+//! chunk buffers are reused once every batch that points into them is gone.
+//!
+//! Guarantees: the reader sees exactly the bytes a sequential `read` would give (a file that
+//! grows while it is read is read up to where the first empty read happened), errors are handed
+//! to the reader at the chunk where they happened, and memory is bounded by the cap on buffers.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+/// Bytes of file per chunk.
+pub const CHUNK: usize = 1 << 20;
+/// Room before a chunk's bytes where the reader copies the unread end of the previous chunk, so
+/// that a record spanning two chunks lies in one piece (a longer remainder is joined in a new
+/// buffer: only blocks over 64 KiB, rare outside odd captures).
+pub const LEAD: usize = 64 << 10;
+/// Chunk buffers kept for reuse: the chunks read ahead plus those still pointed into by batches
+/// in flight; bounds the reserve at about 34 MiB.
+const POOL: usize = 32;
+
+/// A chunk read from the file: its buffer (the bytes start at [`LEAD`]) and how many were read.
+pub type Chunk = (Arc<Vec<u8>>, usize);
+
+struct State {
+    /// Chunks read and not yet taken, by index.
+    ready: BTreeMap<u64, io::Result<Chunk>>,
+    /// First chunk index at or past the end of the file, once a read came back empty.
+    end: Option<u64>,
+    /// Buffers to reuse.
+    pool: Vec<Arc<Vec<u8>>>,
+}
+
+/// Chunks of one regular file, read ahead by any thread and taken in order by its reader.
+pub struct Prefetch {
+    file: File,
+    /// File offset of chunk 0.
+    base: u64,
+    /// Bytes per chunk ([`CHUNK`], smaller in tests).
+    chunk: usize,
+    /// Next chunk index nobody has started to read.
+    claimed: AtomicU64,
+    /// Next chunk index the reader will take.
+    taken: AtomicU64,
+    state: Mutex<State>,
+    arrived: Condvar,
+}
+
+impl Prefetch {
+    /// Chunks of `chunk` bytes (at least 1) of `file` from byte `base` on.
+    pub fn new(file: File, base: u64, chunk: usize) -> Prefetch {
+        Prefetch {
+            file,
+            base,
+            chunk: chunk.max(1),
+            claimed: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            state: Mutex::new(State {
+                ready: BTreeMap::new(),
+                end: None,
+                pool: Vec::new(),
+            }),
+            arrived: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the next unread chunk if fewer than `ahead` chunks are read or being read beyond
+    /// what the reader took; returns whether it read one.
+    pub fn read_ahead(&self, ahead: u64) -> bool {
+        let k = self.claimed.load(Ordering::Acquire);
+        if k >= self.taken.load(Ordering::Acquire) + ahead || self.state().end.is_some_and(|e| k >= e) {
+            return false;
+        }
+        if self
+            .claimed
+            .compare_exchange(k, k + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        let chunk = self.read_chunk(k);
+        self.state().ready.insert(k, chunk);
+        self.arrived.notify_all();
+        true
+    }
+
+    /// Chunk `k` for the reader, reading it here if nobody has started to; waits while another
+    /// thread reads it. An empty chunk is the end of the file.
+    pub fn take(&self, k: u64) -> io::Result<Chunk> {
+        self.taken.store(k, Ordering::Release);
+        let mut st = self.state();
+        loop {
+            if let Some(chunk) = st.ready.remove(&k) {
+                return chunk;
+            }
+            if st.end.is_some_and(|e| k >= e) {
+                return Ok((Arc::new(Vec::new()), 0));
+            }
+            if self
+                .claimed
+                .compare_exchange(k, k + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                drop(st);
+                return self.read_chunk(k);
+            }
+            st = self.arrived.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Gives a buffer back once the reader has moved past it (reused when no batch holds it).
+    pub fn recycle(&self, buf: Arc<Vec<u8>>) {
+        if buf.len() == LEAD + self.chunk {
+            let mut st = self.state();
+            if st.pool.len() < POOL {
+                st.pool.push(buf);
+            }
+        }
+    }
+
+    fn read_chunk(&self, k: u64) -> io::Result<Chunk> {
+        let mut buf = {
+            let mut st = self.state();
+            match st.pool.iter().position(|b| Arc::strong_count(b) == 1) {
+                Some(i) => st.pool.swap_remove(i),
+                None => Arc::new(vec![0; LEAD + self.chunk]),
+            }
+        };
+        let offset = self.base + k * self.chunk as u64;
+        let mut n = 0;
+        let result = match Arc::get_mut(&mut buf).and_then(|b| b.get_mut(LEAD..)) {
+            Some(space) => loop {
+                let Some(rest) = space.get_mut(n..).filter(|r| !r.is_empty()) else {
+                    break Ok(());
+                };
+                match self.file.read_at(rest, offset + n as u64) {
+                    Ok(0) => break Ok(()),
+                    Ok(got) => n += got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            },
+            None => Err(io::Error::other("chunk buffer in use")),
+        };
+        if n < self.chunk {
+            // Short read: the file ends in this chunk (or an error stops it here).
+            let mut st = self.state();
+            let end = if n == 0 { k } else { k + 1 };
+            st.end = Some(st.end.map_or(end, |e| e.min(end)));
+        }
+        result.map(|()| (buf, n))
+    }
+}
