@@ -459,7 +459,7 @@ pub fn threads(data: &[u8]) {
     let path = std::env::temp_dir().join(format!("tlsdiag-fuzz-threads-{}.pcap", std::process::id()));
     let opened = std::fs::write(&path, data)
         .ok()
-        .and_then(|()| Capture::open(&[path.clone()]).ok());
+        .and_then(|()| Capture::open(std::slice::from_ref(&path)).ok());
     let mut capture = match opened {
         Some(mut c) => {
             let _ = c.prefetch(97);
