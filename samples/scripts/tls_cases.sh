@@ -418,6 +418,14 @@ case_tls12_version_mismatch() {
     fail protocol version_mismatch server
     NOTE="The ClientHello's supported_versions lists only 1.3; the TLS <= 1.2 OpenSSL server answers with fatal protocol_version (70)."
 }
+case_tls11_server_legacy_only() {
+    WHAT="Server speaks only TLS 1.0/1.1 (s_server -tls1_1 @SECLEVEL=0); a current OpenSSL client offers TLS 1.0-1.3, the server picks TLS 1.1 and the client refuses it: version_mismatch"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client (defaults) -> s_server -tls1_1 -cipher DEFAULT@SECLEVEL=0"
+    osrv good -tls1_1 -cipher DEFAULT@SECLEVEL=0
+    ocli -servername good.test "${VERIFY[@]}"
+    fail protocol version_mismatch client
+    NOTE="The ServerHello negotiates TLS 1.1. OpenSSL 3 at its default security level cannot sign with TLS 1.1's MD5/SHA-1 handshake hash and answers with a fatal alert that names no version (internal_error here; other stacks send handshake_failure or protocol_version). The cause is the version the server chose: current browsers refuse TLS 1.0/1.1 (RFC 8996)."
+}
 case_tls12_version_mismatch_gnutls() {
     WHAT="Server max TLS 1.2 (GnuTLS), client TLS 1.3 only: GnuTLS answers with fatal handshake_failure (40), not protocol_version"
     STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client -tls1_3 -> GnuTLS $(gnutls-cli --version | head -1 | awk '{print $2}') gnutls-serv (TLS <= 1.2)"
@@ -710,7 +718,8 @@ ALL_CASES=(
     tls13-hrr tls13-resumption tls12-resumption
     tls12-warn-expiring tls10-legacy tls12-no-pfs tls12-sha1-weakkey tls12-warn-rsa1024 tls12-warn-sha1
     tls12-warn-3des tls12-warn-self-signed tls12-sni-mismatch-ok
-    tls13-version-mismatch tls12-version-mismatch tls12-version-mismatch-gnutls tls-not-tls tls-plaintext-client
+    tls13-version-mismatch tls12-version-mismatch tls12-version-mismatch-gnutls tls11-server-legacy-only
+    tls-not-tls tls-plaintext-client
     tls12-sni-rejected tls13-sni-rejected tls12-alpn-mismatch tls13-alpn-mismatch tls12-downgrade-rejected
     tls12-expired tls13-expired tls12-not-yet-valid tls13-not-yet-valid
     tls12-hostname-mismatch tls13-hostname-mismatch tls12-unknown-ca tls13-unknown-ca

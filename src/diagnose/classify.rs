@@ -666,6 +666,34 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         );
     }
 
+    // The server chose TLS 1.0/1.1 although the client offered TLS 1.2 or later, and the client
+    // gave up at once with an alert that names no version: current stacks refuse the old
+    // versions' signatures and hashes (RFC 8996) and say so with internal_error or
+    // handshake_failure; browsers show a version error.
+    let legacy_choice = tls
+        .server_hello
+        .as_ref()
+        .filter(|sh| sh.version < Version::TLS12 && !sh.version.is_tls13());
+    let client_max = tls.client_hello.as_ref().map(|c| c.max_version());
+    if let (Some(sh), Some(max)) = (legacy_choice, client_max) {
+        let refusal = matches!(
+            desc,
+            A::INTERNAL_ERROR | A::HANDSHAKE_FAILURE | A::INSUFFICIENT_SECURITY
+        );
+        if sender == Side::Client && !before_sh && refusal && max >= Version::TLS12 && !dhe {
+            return fail(
+                v,
+                Reason::VersionMismatch,
+                Side::Client,
+                Confidence::Medium,
+                format!(
+                    "{server} chose {}, an obsolete version the client offered but refuses to use (it supports up to {max}): {said}.",
+                    sh.version
+                ),
+            );
+        }
+    }
+
     let (reason, confidence, detail) = match desc {
         A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => cipher_reason(tls, ctx),
         A::HANDSHAKE_FAILURE if sender == Side::Client && dhe => (

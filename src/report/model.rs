@@ -192,7 +192,7 @@ pub struct Handshake {
     pub key_share_groups: Vec<Cow<'static, str>>,
     /// Application protocols the client offered.
     pub alpn: Vec<String>,
-    /// The client offered a session id, ticket or PSK.
+    /// The client offered a session ticket or a PSK, or a session id while not offering TLS 1.3 (a TLS 1.3 client sends a random session id for middlebox compatibility, RFC 8446 appendix D.4, so the id alone says nothing).
     pub resumption_attempt: bool,
     /// The ClientHello used the SSLv2-compatible format.
     pub sslv2_format: bool,
@@ -446,7 +446,8 @@ impl SessionReport {
                     .map(|c| c.key_share_groups.iter().map(|g| static_or(g.name(), g)).collect())
                     .unwrap_or_default(),
                 alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
-                resumption_attempt: ch.is_some_and(|c| c.resumption_attempt() || c.session_id_len > 0),
+                resumption_attempt: ch
+                    .is_some_and(|c| c.resumption_attempt() || (c.session_id_len > 0 && !c.max_version().is_tls13())),
                 sslv2_format: ch.is_some_and(|c| c.sslv2_format),
                 client_certificate_count: tls.client_certificate.map(|(_, n)| n),
                 certificate_requested: tls.certificate_request.is_some(),
