@@ -35,7 +35,6 @@ pub struct TcpSegment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
-    pub window: u16,
     /// Payload bytes captured.
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not captured (snap length).
@@ -187,7 +186,6 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
             fin: flags & 0x01 != 0,
             rst: flags & 0x04 != 0,
         },
-        window: u16::from_be_bytes([th[14], th[15]]),
         payload: d.get(tcp + doff..end)?,
         missing: (ip_end - end) as u32,
     })
@@ -338,7 +336,6 @@ fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
             fin: tcp.fin(),
             rst: tcp.rst(),
         },
-        window: tcp.window_size(),
         payload,
         missing,
     })
@@ -432,24 +429,10 @@ mod tests {
                     let slow = decode_general(p.link, p.data).expect("etherparse decodes it too");
                     assert_eq!(
                         (
-                            fast.src,
-                            fast.dst,
-                            fast.sport,
-                            fast.dport,
-                            fast.seq,
-                            fast.ack,
-                            fast.flags,
-                            fast.window
+                            fast.src, fast.dst, fast.sport, fast.dport, fast.seq, fast.ack, fast.flags
                         ),
                         (
-                            slow.src,
-                            slow.dst,
-                            slow.sport,
-                            slow.dport,
-                            slow.seq,
-                            slow.ack,
-                            slow.flags,
-                            slow.window
+                            slow.src, slow.dst, slow.sport, slow.dport, slow.seq, slow.ack, slow.flags
                         )
                     );
                     assert_eq!(

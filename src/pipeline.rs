@@ -15,7 +15,7 @@
 //! the capture is the global last packet, and failures explained by server profiles are decided
 //! at the end with the profiles of all workers merged.
 
-use crate::capture::{Capture, Packet, Timestamp};
+use crate::capture::{Capture, LinkType, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
@@ -99,6 +99,7 @@ struct CoreResult {
     profiles: ServerProfiles,
     deferred: Vec<Deferred>,
     anomalies: BTreeMap<&'static str, u64>,
+    tcp_on_ports: u64,
 }
 
 /// Flow table, TLS sessions and diagnosis for the connections of one thread.
@@ -113,6 +114,8 @@ struct Core {
     max_deferred: usize,
     /// Latest packet time seen by this core.
     now: Timestamp,
+    /// Segments on the followed ports this core decoded (parallel runs decode on every worker).
+    tcp_on_ports: u64,
 }
 
 impl Core {
@@ -136,6 +139,7 @@ impl Core {
             defer,
             max_deferred,
             now: Timestamp(0),
+            tcp_on_ports: 0,
         }
     }
 
@@ -259,6 +263,7 @@ impl Core {
             profiles: self.profiles,
             deferred: self.deferred,
             anomalies: self.anomalies,
+            tcp_on_ports: self.tcp_on_ports,
         }
     }
 }
@@ -305,6 +310,7 @@ impl Accounting {
         let mut profiles = ServerProfiles::default();
         let mut deferred = Vec::new();
         for r in results {
+            self.tcp_on_ports += r.tcp_on_ports;
             profiles.merge(r.profiles);
             deferred.extend(r.deferred);
             for (k, n) in r.anomalies {
@@ -458,7 +464,6 @@ struct BatchPacket {
     seq: u32,
     ack: u32,
     flags: decode::TcpFlags,
-    window: u16,
     missing: u32,
     /// Payload: index into `shared`, or `u32::MAX` for `data`; offset and length there.
     buf: u32,
@@ -483,7 +488,6 @@ impl Batch {
             seq: p.seq,
             ack: p.ack,
             flags: p.flags,
-            window: p.window,
             payload: payload.unwrap_or(&[]),
             missing: p.missing,
         }
@@ -500,10 +504,14 @@ impl Batch {
     }
 }
 
-/// Bytes of packets per batch.
+/// Bytes of packets framed per turn when the input is read as a stream (standard input, gzip,
+/// several files); a file read in chunks is framed a chunk per turn.
 const BATCH_BYTES: usize = 512 * 1024;
-/// Batches waiting per worker before the reader's turn is skipped (bounds memory: the reader's
-/// buffers stay alive while a batch points into them).
+/// Packets framed per turn at most when read as a stream (bounds a turn of tiny or empty frames;
+/// a chunk holds at most 64 Ki records of 16 bytes).
+const BATCH_PACKETS: usize = 16 * 1024;
+/// Batches waiting per worker before nobody frames more (bounds memory: the capture's buffers
+/// stay alive while a batch points into them).
 const QUEUE_MAX: usize = 6;
 /// Decided sessions of the other workers waiting for the calling thread (bounds memory when
 /// sessions are decided faster than they are printed, e.g. under a SYN flood).
@@ -511,9 +519,7 @@ const RESULTS_IN_FLIGHT: usize = 4096;
 /// How long a waiting worker sleeps before it looks again (the calling thread delivers the
 /// other workers' sessions then, so a worker blocked on a full result channel goes on).
 const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
-/// Chunks of the file an idle worker reads ahead of the reader's turn (see `capture::prefetch`).
-const READ_AHEAD_CHUNKS: u64 = 4;
-/// A worker takes the reader's turn when some worker has fewer batches waiting than this.
+/// A worker frames more of the capture when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
 
 enum FromWorker {
@@ -528,23 +534,191 @@ pub struct Parallel {
     defer: bool,
 }
 
-/// The reader's side, held by whichever worker takes the reader's turn.
+/// One stretch of the capture as framed, in order: where each packet lies, its frame number,
+/// time and the capture's clock. Framing is the only step that must follow the file in order;
+/// decoding a stretch and splitting it over the workers is done after, without any lock.
+#[derive(Default)]
+struct Framed {
+    /// The capture's buffers the packets lie in.
+    shared: Vec<Arc<Vec<u8>>>,
+    /// Copies of packets that were not in a shared buffer (merged inputs).
+    data: Vec<u8>,
+    packets: Vec<FramedPacket>,
+    /// The capture's clock at the end of the stretch.
+    clock: Timestamp,
+}
+
+struct FramedPacket {
+    at: At,
+    clock: Timestamp,
+    link: LinkType,
+    /// Index into `shared`, or `u32::MAX` for `data`; offset and length there.
+    buf: u32,
+    start: u32,
+    len: u32,
+    /// The frame was cut by the snap length.
+    cut: bool,
+}
+
+impl Framed {
+    fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
+        let range = p.start as usize..p.start as usize + p.len as usize;
+        let bytes = if p.buf == u32::MAX {
+            self.data.get(range)
+        } else {
+            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
+        };
+        bytes.unwrap_or(&[])
+    }
+}
+
+/// The capture, framed in order by whichever worker holds the framing turn.
 struct Source<'c> {
     capture: &'c mut Capture,
     acct: Accounting,
-    port_set: PortSet,
-    /// Fixed-seed hash for choosing workers (the same split on every run).
-    hasher: crate::flow::FlowHashBuilder,
-    /// Batches sent before; reused once no worker holds them.
-    spare: Vec<Arc<Batch>>,
-    workers: usize,
+    /// The file is read in chunks (see `capture::prefetch`): one chunk per turn.
+    chunked: bool,
 }
 
-/// Who has what to do: each worker's batches, and whether the reader's turn is taken.
+impl Source<'_> {
+    /// Frames the next stretch into `out`: one chunk, or `BATCH_BYTES` of packets; returns
+    /// whether the capture ended.
+    fn frame(&mut self, out: &mut Framed) -> bool {
+        out.shared.clear();
+        out.data.clear();
+        out.packets.clear();
+        if self.chunked {
+            self.capture.set_chunk_budget(Some(1));
+        }
+        let mut bytes = 0;
+        let mut eof = true;
+        while let Some((p, shared)) = self.capture.next_packet_shared() {
+            let at = self.acct.frame(&p);
+            let addr = p.data.as_ptr() as usize;
+            let inside = shared.and_then(|buf| {
+                let off = addr.checked_sub(buf.as_ptr() as usize)?;
+                (off + p.data.len() <= buf.len() && off <= u32::MAX as usize).then_some((buf, off))
+            });
+            let (buf, start) = match inside {
+                Some((arc, off)) => {
+                    if !out.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
+                        out.shared.push(arc.clone());
+                    }
+                    ((out.shared.len() - 1) as u32, off as u32)
+                }
+                None => {
+                    let off = out.data.len() as u32;
+                    out.data.extend_from_slice(p.data);
+                    (u32::MAX, off)
+                }
+            };
+            out.packets.push(FramedPacket {
+                at,
+                clock: self.acct.last_ts,
+                link: p.link,
+                buf,
+                start,
+                len: p.data.len() as u32,
+                cut: (p.orig_len as usize) > p.data.len(),
+            });
+            bytes += p.data.len();
+            let full = bytes >= BATCH_BYTES || out.data.len() >= BATCH_BYTES || out.packets.len() >= BATCH_PACKETS;
+            if !self.chunked && full {
+                eof = false;
+                break;
+            }
+        }
+        if self.chunked && self.capture.paused() {
+            eof = false;
+        }
+        out.clock = self.acct.last_ts;
+        eof
+    }
+}
+
+/// Decodes a framed stretch and splits it over the workers by connection (counting what the
+/// decoder skipped on `core`); the batch keeps the stretch's buffers alive.
+fn dispatch(
+    framed: &mut Framed,
+    into: &mut Batch,
+    ports: &PortSet,
+    hasher: &crate::flow::FlowHashBuilder,
+    core: &mut Core,
+) {
+    let workers = into.lists.len();
+    for p in &framed.packets {
+        let data = framed.bytes_of(p);
+        let seg = match decode::decode_frame(p.link, data, p.cut) {
+            Ok(seg) => seg,
+            Err(skip) => {
+                if skip.is_anomaly() {
+                    *core.anomalies.entry(skip.key()).or_default() += 1;
+                }
+                continue;
+            }
+        };
+        if !(ports.contains(seg.sport) || ports.contains(seg.dport)) {
+            continue;
+        }
+        core.tcp_on_ports += 1;
+        if seg.missing > 0 {
+            *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
+        }
+        // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
+        let h = hasher.hash_one(FlowKey::of(&seg));
+        let w = ((u128::from(h) * workers as u128) >> 64) as usize;
+        let skip = (seg.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+        if let Some(list) = into.lists.get_mut(w) {
+            list.push(BatchPacket {
+                at: p.at,
+                clock: p.clock,
+                src: seg.src,
+                dst: seg.dst,
+                sport: seg.sport,
+                dport: seg.dport,
+                seq: seg.seq,
+                ack: seg.ack,
+                flags: seg.flags,
+                missing: seg.missing,
+                buf: p.buf,
+                start: p.start + skip as u32,
+                len: seg.payload.len() as u32,
+            });
+        }
+    }
+    std::mem::swap(&mut into.shared, &mut framed.shared);
+    std::mem::swap(&mut into.data, &mut framed.data);
+    into.clock = framed.clock;
+}
+
+/// Who has what to do.
 struct Sched {
+    /// Each worker's batches, in capture order.
     queues: Vec<VecDeque<Arc<Batch>>>,
-    reading: bool,
+    /// Batches decoded out of turn, by sequence number, until the earlier ones are queued.
+    decoded: BTreeMap<u64, Arc<Batch>>,
+    /// Sequence number of the next framed stretch, and of the next batch to queue.
+    next_framed: u64,
+    next_queued: u64,
+    /// A worker holds the framing turn.
+    framing: bool,
+    /// Read in chunks: the chunk the next framing turn takes (turns follow the file).
+    next_chunk: u64,
+    /// The capture ended (the last stretch is framed).
     exhausted: bool,
+}
+
+impl Sched {
+    fn queues_low(&self) -> bool {
+        self.queues.iter().map(VecDeque::len).min().unwrap_or(0) < READ_AHEAD
+    }
+    fn queues_full(&self) -> bool {
+        self.queues.iter().any(|q| q.len() >= QUEUE_MAX)
+    }
+    /// Everything framed is queued.
+    fn settled(&self) -> bool {
+        self.next_queued == self.next_framed
+    }
 }
 
 struct Shared<'c> {
@@ -553,116 +727,11 @@ struct Shared<'c> {
     wake: Condvar,
     /// Raw input bytes read so far (for progress).
     read_bytes: AtomicU64,
-    /// The capture file read ahead in chunks by idle workers, when it is a plain file.
+    /// The capture file in chunks, when it is a plain file.
     prefetch: Option<Arc<crate::capture::prefetch::Prefetch>>,
-}
-
-impl Source<'_> {
-    /// Reads packets until a batch is full or the capture ends; returns the batch and whether
-    /// the capture ended.
-    fn next_batch(&mut self) -> (Arc<Batch>, bool) {
-        let n = self.workers;
-        // Batches every worker is done with let go of the reader's buffers at once, so the
-        // reader reuses its buffers instead of allocating new ones.
-        for b in &mut self.spare {
-            if let Some(b) = Arc::get_mut(b) {
-                b.shared.clear();
-            }
-        }
-        let mut batch = match self.spare.iter().position(|b| Arc::strong_count(b) == 1) {
-            Some(i) => {
-                let mut arc = self.spare.swap_remove(i);
-                Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
-            }
-            None => Batch::default(),
-        };
-        batch.clear(n);
-        let mut eof = true;
-        while let Some((p, shared)) = self.capture.next_packet_shared() {
-            add_packet(&mut self.acct, &self.port_set, &self.hasher, &mut batch, &p, shared);
-            if batch.bytes >= BATCH_BYTES || batch.data.len() >= BATCH_BYTES {
-                eof = false;
-                break;
-            }
-        }
-        batch.clock = self.acct.last_ts;
-        let batch = Arc::new(batch);
-        if self.spare.len() < n * QUEUE_MAX + 2 {
-            self.spare.push(batch.clone());
-        }
-        (batch, eof)
-    }
-}
-
-/// Appends one frame to its worker's list (or counts why it was skipped).
-fn add_packet(
-    acct: &mut Accounting,
-    port_set: &PortSet,
-    hasher: &crate::flow::FlowHashBuilder,
-    b: &mut Batch,
-    p: &Packet<'_>,
-    shared: Option<&Arc<Vec<u8>>>,
-) {
-    let at = acct.frame(p);
-    let cut = (p.orig_len as usize) > p.data.len();
-    let seg = match decode::decode_frame(p.link, p.data, cut) {
-        Ok(seg) => seg,
-        Err(skip) => {
-            if skip.is_anomaly() {
-                acct.anomaly(skip.key());
-            }
-            return;
-        }
-    };
-    if !(port_set.contains(seg.sport) || port_set.contains(seg.dport)) {
-        return;
-    }
-    acct.tcp_on_ports += 1;
-    if seg.missing > 0 {
-        acct.anomaly("snaplen_truncated_frames");
-    }
-    // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
-    let h = hasher.hash_one(FlowKey::of(&seg));
-    let w = ((u128::from(h) * b.lists.len() as u128) >> 64) as usize;
-    let payload = seg.payload;
-    let addr = payload.as_ptr() as usize;
-    let inside = shared.and_then(|buf| {
-        let base = buf.as_ptr() as usize;
-        let off = addr.checked_sub(base)?;
-        (off + payload.len() <= buf.len() && off <= u32::MAX as usize).then_some((buf, off))
-    });
-    let (buf, start) = match inside {
-        Some((arc, off)) => {
-            if !b.shared.last().is_some_and(|last| Arc::ptr_eq(last, arc)) {
-                b.shared.push(arc.clone());
-            }
-            ((b.shared.len() - 1) as u32, off as u32)
-        }
-        None => {
-            let off = b.data.len() as u32;
-            b.data.extend_from_slice(payload);
-            (u32::MAX, off)
-        }
-    };
-    if let Some(list) = b.lists.get_mut(w) {
-        list.push(BatchPacket {
-            at,
-            clock: acct.last_ts,
-            src: seg.src,
-            dst: seg.dst,
-            sport: seg.sport,
-            dport: seg.dport,
-            seq: seg.seq,
-            ack: seg.ack,
-            flags: seg.flags,
-            window: seg.window,
-            missing: seg.missing,
-            buf,
-            start,
-            len: payload.len() as u32,
-        });
-    }
-    b.bytes += p.data.len();
+    ports: PortSet,
+    /// Fixed-seed hash for choosing workers (the same split on every run).
+    hasher: crate::flow::FlowHashBuilder,
 }
 
 impl Parallel {
@@ -684,8 +753,8 @@ impl Parallel {
         progress: &mut dyn FnMut(u64),
     ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
-        let port_set = PortSet::new(&self.opts.ports);
-        // With several threads, copying the file from the page cache is shared out too.
+        // A plain file is read in chunks: each worker copies a chunk from the file itself and
+        // frames it while it is in that core's cache, so copying is shared out too.
         let prefetch = if n > 1 {
             capture.prefetch(crate::capture::prefetch::CHUNK)
         } else {
@@ -695,19 +764,22 @@ impl Parallel {
             source: Mutex::new(Source {
                 capture,
                 acct: Accounting::default(),
-                port_set,
-                hasher: crate::flow::FlowHashBuilder::fixed(),
-                spare: Vec::new(),
-                workers: n,
+                chunked: prefetch.is_some(),
             }),
             sched: Mutex::new(Sched {
                 queues: (0..n).map(|_| VecDeque::new()).collect(),
-                reading: false,
+                decoded: BTreeMap::new(),
+                next_framed: 0,
+                next_queued: 0,
+                framing: false,
+                next_chunk: 0,
                 exhausted: false,
             }),
             wake: Condvar::new(),
             read_bytes: AtomicU64::new(0),
             prefetch,
+            ports: PortSet::new(&self.opts.ports),
+            hasher: crate::flow::FlowHashBuilder::fixed(),
         };
         let core = |opts: &Options| {
             Core::new(
@@ -770,9 +842,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One worker's loop: its own batches first; when it has none, the reader's turn (unless
-/// another worker has it or a worker is too far behind); else wait. `between` runs after each
-/// batch (the calling thread delivers sessions there).
+/// One worker's loop. In order of preference: frame the next stretch of the capture when some
+/// worker is about to run dry (a file read in chunks: only the chunk this worker copied, in
+/// file order), work through its own batches, copy the next chunk of the file while it waits
+/// for its framing turn, else sleep. `between` runs after each batch (the calling thread
+/// delivers sessions there).
 fn work(
     me: usize,
     core: &mut Core,
@@ -780,25 +854,64 @@ fn work(
     out: &mut dyn FnMut(SessionReport),
     between: &mut dyn FnMut(),
 ) {
+    let workers = lock(&shared.sched).queues.len();
+    // The chunk this worker copied from the file, waiting for its framing turn.
+    let mut copied: Option<u64> = None;
+    let mut framed = Framed::default();
+    let mut spare: Vec<Arc<Batch>> = Vec::new();
     let mut st = lock(&shared.sched);
     loop {
-        // Read ahead while some worker is about to run dry (so reading overlaps the others'
-        // work), unless another worker is reading or a worker is too far behind.
-        let low = st.queues.iter().map(VecDeque::len).min().unwrap_or(0) < READ_AHEAD;
-        if low && !st.exhausted && !st.reading && st.queues.iter().all(|q| q.len() < QUEUE_MAX) {
-            st.reading = true;
+        let chunked = shared.prefetch.is_some();
+        let my_turn = if let Some(p) = &shared.prefetch {
+            // The chunk this worker copied is next, or the file ends there (whoever comes
+            // first finds the end).
+            copied.is_some_and(|k| k == st.next_chunk) || p.ends_before(st.next_chunk)
+        } else {
+            st.queues_low()
+        };
+        if my_turn && !st.exhausted && !st.framing && !st.queues_full() {
+            st.framing = true;
+            let seq = st.next_framed;
+            st.next_framed += 1;
             drop(st);
-            let (batch, eof) = {
+            let eof = {
                 let mut src = lock(&shared.source);
-                let r = src.next_batch();
+                let eof = src.frame(&mut framed);
                 shared.read_bytes.store(src.capture.raw_bytes_read(), Ordering::Relaxed);
-                r
+                eof
             };
             st = lock(&shared.sched);
-            st.reading = false;
-            st.exhausted = eof;
-            for q in &mut st.queues {
-                q.push_back(batch.clone());
+            st.framing = false;
+            st.exhausted |= eof;
+            if chunked {
+                st.next_chunk += 1;
+                copied = None;
+            }
+            drop(st);
+            shared.wake.notify_all();
+            // Decode and split the stretch while it is in this core's cache, without a lock.
+            let mut batch = match spare.iter().position(|b| Arc::strong_count(b) == 1) {
+                Some(i) => {
+                    let mut arc = spare.swap_remove(i);
+                    Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
+                }
+                None => Batch::default(),
+            };
+            batch.clear(workers);
+            dispatch(&mut framed, &mut batch, &shared.ports, &shared.hasher, core);
+            let batch = Arc::new(batch);
+            if spare.len() < QUEUE_MAX + 2 {
+                spare.push(batch.clone());
+            }
+            st = lock(&shared.sched);
+            st.decoded.insert(seq, batch);
+            loop {
+                let next = st.next_queued;
+                let Some(b) = st.decoded.remove(&next) else { break };
+                st.next_queued += 1;
+                for q in &mut st.queues {
+                    q.push_back(b.clone());
+                }
             }
             shared.wake.notify_all();
             continue;
@@ -812,20 +925,27 @@ fn work(
             }
             core.tick(b.clock, out);
             drop(b);
+            // Batches every worker is done with let go of the capture's buffers at once.
+            for b in &mut spare {
+                if let Some(b) = Arc::get_mut(b) {
+                    b.shared.clear();
+                }
+            }
             between();
             st = lock(&shared.sched);
             continue;
         }
-        if st.exhausted {
+        if st.exhausted && st.settled() {
             break;
         }
-        // Nothing of its own to do: copy the next chunks of the file for the reader's turn.
-        if let Some(p) = &shared.prefetch {
-            drop(st);
-            let read = p.read_ahead(READ_AHEAD_CHUNKS);
-            st = lock(&shared.sched);
-            if read {
-                continue;
+        if chunked && copied.is_none() && !st.exhausted {
+            if let Some(p) = &shared.prefetch {
+                drop(st);
+                copied = p.claim_next();
+                st = lock(&shared.sched);
+                if copied.is_some() {
+                    continue;
+                }
             }
         }
         between();

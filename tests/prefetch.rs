@@ -88,11 +88,11 @@ fn read_all(path: &Path, chunk: Option<usize>, helper: bool) -> (Vec<Read>, Vec<
     let mut out = Vec::new();
     std::thread::scope(|s| {
         if let (Some(p), true) = (&prefetch, helper) {
-            // A second thread reading ahead as a worker would, while this one frames.
+            // A second thread copying chunks ahead as a worker would, while this one frames.
             s.spawn(move || {
                 for _ in 0..10_000 {
-                    if !p.read_ahead(3) {
-                        std::thread::yield_now();
+                    if p.claim_next().is_none() {
+                        break;
                     }
                 }
             });

@@ -140,6 +140,10 @@ pub struct FileReader {
     file: Option<std::fs::File>,
     /// Chunks read ahead by other threads, once [`FileReader::prefetch`] was called.
     prefetch: Option<(Arc<Prefetch>, u64)>,
+    /// How many more chunks reading may take before it pauses (`None`: no limit).
+    chunk_budget: Option<u32>,
+    /// Reading stopped because the chunk budget ran out (not the end of the input).
+    paused: bool,
 }
 
 impl FileReader {
@@ -223,6 +227,8 @@ impl FileReader {
             gzip,
             file: None,
             prefetch: None,
+            chunk_budget: None,
+            paused: false,
         };
         r.read_file_header().map_err(err)?;
         Ok(r)
@@ -245,6 +251,20 @@ impl FileReader {
         Some(p)
     }
 
+    /// When reading ahead in chunks: from now on take at most `n` more chunks, then pause
+    /// ([`FileReader::paused`]) until the budget is set again; `None` lifts the limit. The
+    /// thread that takes a chunk copies it (if nobody read it ahead) and frames it while it is
+    /// in that core's cache.
+    pub fn set_chunk_budget(&mut self, n: Option<u32>) {
+        self.chunk_budget = n;
+    }
+
+    /// Whether the last `next_packet` came back empty because the chunk budget ran out (more
+    /// packets may follow), not because the input ended.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
     /// `fill` from chunks read ahead: the next chunk becomes the buffer, with the unread end of
     /// the current one copied just before its bytes (or both joined in a new buffer when the
     /// remainder is longer than the room there).
@@ -256,6 +276,13 @@ impl FileReader {
             let Some((pf, next)) = &mut self.prefetch else {
                 return Ok(false);
             };
+            if let Some(budget) = &mut self.chunk_budget {
+                if *budget == 0 {
+                    self.paused = true;
+                    return Ok(false);
+                }
+                *budget -= 1;
+            }
             let (pf, k) = (pf.clone(), *next);
             *next += 1;
             let (mut chunk, n) = pf.take(k)?;
@@ -492,6 +519,7 @@ impl FileReader {
 
     /// The next packet and the shared buffer it lies in.
     pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, &Arc<Vec<u8>>)> {
+        self.paused = false;
         if self.stop.is_some() {
             return None;
         }
@@ -543,6 +571,9 @@ impl FileReader {
         match self.fill(record_header) {
             Ok(true) => {}
             Ok(false) => {
+                if self.paused {
+                    return None;
+                }
                 if self.avail() > 0 {
                     let have = self.avail();
                     self.stop_with(
@@ -573,6 +604,9 @@ impl FileReader {
         match self.fill(total) {
             Ok(true) => {}
             Ok(false) => {
+                if self.paused {
+                    return None;
+                }
                 let have = self.avail();
                 self.stop_with(
                     "capture_truncated",
@@ -603,6 +637,9 @@ impl FileReader {
             match self.fill(12) {
                 Ok(true) => {}
                 Ok(false) => {
+                    if self.paused {
+                        return None;
+                    }
                     if self.avail() > 0 {
                         let have = self.avail();
                         self.stop_with(
@@ -649,6 +686,9 @@ impl FileReader {
             match self.fill(blen) {
                 Ok(true) => {}
                 Ok(false) => {
+                    if self.paused {
+                        return None;
+                    }
                     let have = self.avail();
                     self.stop_with(
                         "capture_truncated",

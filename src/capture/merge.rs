@@ -170,6 +170,18 @@ impl Capture {
         }
     }
 
+    /// See [`FileReader::set_chunk_budget`] (a single input read in chunks; no effect otherwise).
+    pub fn set_chunk_budget(&mut self, n: Option<u32>) {
+        if let [only] = self.readers.as_mut_slice() {
+            only.set_chunk_budget(n);
+        }
+    }
+
+    /// Whether reading paused at the chunk budget (see [`FileReader::paused`]).
+    pub fn paused(&self) -> bool {
+        matches!(self.readers.as_slice(), [only] if only.paused())
+    }
+
     /// Names of the inputs actually read, in the order given.
     pub fn files(&self) -> Vec<String> {
         self.readers.iter().map(|r| r.name().display().to_string()).collect()

@@ -52,8 +52,6 @@ pub struct Prefetch {
     chunk: usize,
     /// Next chunk index nobody has started to read.
     claimed: AtomicU64,
-    /// Next chunk index the reader will take.
-    taken: AtomicU64,
     state: Mutex<State>,
     arrived: Condvar,
 }
@@ -66,7 +64,6 @@ impl Prefetch {
             base,
             chunk: chunk.max(1),
             claimed: AtomicU64::new(0),
-            taken: AtomicU64::new(0),
             state: Mutex::new(State {
                 ready: BTreeMap::new(),
                 end: None,
@@ -80,30 +77,35 @@ impl Prefetch {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads the next unread chunk if fewer than `ahead` chunks are read or being read beyond
-    /// what the reader took; returns whether it read one.
-    pub fn read_ahead(&self, ahead: u64) -> bool {
-        let k = self.claimed.load(Ordering::Acquire);
-        if k >= self.taken.load(Ordering::Acquire) + ahead || self.state().end.is_some_and(|e| k >= e) {
-            return false;
+    /// Reads the next chunk nobody has started to read, for the reader to take later; returns
+    /// its index, or `None` past the end of the file.
+    pub fn claim_next(&self) -> Option<u64> {
+        loop {
+            let k = self.claimed.load(Ordering::Acquire);
+            if self.state().end.is_some_and(|e| k >= e) {
+                return None;
+            }
+            if self
+                .claimed
+                .compare_exchange(k, k + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let chunk = self.read_chunk(k);
+                self.state().ready.insert(k, chunk);
+                self.arrived.notify_all();
+                return Some(k);
+            }
         }
-        if self
-            .claimed
-            .compare_exchange(k, k + 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return true;
-        }
-        let chunk = self.read_chunk(k);
-        self.state().ready.insert(k, chunk);
-        self.arrived.notify_all();
-        true
+    }
+
+    /// Whether the file is known to end before chunk `k` (taking it gives the end).
+    pub fn ends_before(&self, k: u64) -> bool {
+        self.state().end.is_some_and(|e| k >= e)
     }
 
     /// Chunk `k` for the reader, reading it here if nobody has started to; waits while another
     /// thread reads it. An empty chunk is the end of the file.
     pub fn take(&self, k: u64) -> io::Result<Chunk> {
-        self.taken.store(k, Ordering::Release);
         let mut st = self.state();
         loop {
             if let Some(chunk) = st.ready.remove(&k) {
