@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
+#                [--ports 443[,8443...]]
 #
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
 set -euo pipefail
@@ -17,6 +18,7 @@ NO_TSHARK=0
 FILE=""
 CHECK=1
 FLOOD=1
+PORTS=443
 
 usage() {
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --file) FILE="$2"; shift 2 ;;
         --no-check) CHECK=0; shift ;;
         --no-flood) FLOOD=0; shift ;;
+        --ports) PORTS="$2"; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -98,6 +101,9 @@ else
     THREADS=""
 fi
 LAST_TH="${THREAD_LIST[${#THREAD_LIST[@]}-1]}"
+PORT_ARGS=()
+IFS=',' read -r -a PORT_LIST <<<"$PORTS"
+for p in "${PORT_LIST[@]}"; do PORT_ARGS+=(-p "$p"); done
 TH_ARGS=()
 if [ -n "$LAST_TH" ]; then TH_ARGS=(--threads "$LAST_TH"); fi
 
@@ -108,9 +114,9 @@ measure() {
     local -a cmd
     case "$tool" in
         read_floor) cmd=("$FLOOR" "$FILE"); ok="0" ;;
-        "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${TH_ARGS[@]}" "$FILE") ;;
-        "tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null --threads "${tool##* }" "$FILE") ;;
-        tlsdiag) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "$FILE") ;;
+        "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE") ;;
+        "tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
+        tlsdiag) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" "$FILE") ;;
         tshark)
             cmd=(timeout 7200 tshark -r "$FILE"
                 -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1'
@@ -191,7 +197,7 @@ if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
     echo "== verdicts: tlsdiag -f json -o bench/out/last.json (with the last --threads value)"
     LAST="bench/out/last.json"
     rc=0
-    timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
+    timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
     if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
 fi
 

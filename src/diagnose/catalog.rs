@@ -93,7 +93,7 @@ reasons! {
         "The handshake started, then one side stopped sending; the evidence names the last message and how long the silence lasted.",
         "Look at the message after which it stalled: a large certificate flight lost to an MTU black hole is the classic cause; check MSS/MTU and the path, then the silent side.";
     VersionMismatch => "version_mismatch", Protocol, "ERR_SSL_VERSION_OR_CIPHER_MISMATCH",
-        "Client and server share no TLS version (protocol_version alert, or a version the client did not offer).",
+        "Client and server share no TLS version they are both willing to use (protocol_version alert, a version the client did not offer, or TLS 1.0/1.1 chosen by the server and refused by the client).",
         "Enable a common version: TLS 1.2 and 1.3 on the server; update clients that offer only TLS 1.0/1.1 or servers that speak only old versions.";
     NotTls => "not_tls", Protocol, "ERR_SSL_PROTOCOL_ERROR",
         "The server answered the ClientHello with something that is not TLS (plain HTTP, SSH, a banner); its first bytes are in the evidence.",
