@@ -706,6 +706,8 @@ struct Sched {
     next_chunk: u64,
     /// The capture ended (the last stretch is framed).
     exhausted: bool,
+    /// A worker panicked (a bug): everyone stops instead of waiting for it forever.
+    aborted: bool,
 }
 
 impl Sched {
@@ -774,6 +776,7 @@ impl Parallel {
                 framing: false,
                 next_chunk: 0,
                 exhausted: false,
+                aborted: false,
             }),
             wake: Condvar::new(),
             read_bytes: AtomicU64::new(0),
@@ -842,6 +845,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Stops every worker when one panics (a bug): the others would wait for it forever. The
+/// panic itself goes on (`thread::scope` raises it again in the calling thread).
+struct AbortOnPanic<'a, 'c>(&'a Shared<'c>);
+
+impl Drop for AbortOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(&self.0.sched).aborted = true;
+            self.0.wake.notify_all();
+            if let Some(p) = &self.0.prefetch {
+                p.abort();
+            }
+        }
+    }
+}
+
 /// One worker's loop. In order of preference: frame the next stretch of the capture when some
 /// worker is about to run dry (a file read in chunks: only the chunk this worker copied, in
 /// file order), work through its own batches, copy the next chunk of the file while it waits
@@ -855,12 +874,16 @@ fn work(
     between: &mut dyn FnMut(),
 ) {
     let workers = lock(&shared.sched).queues.len();
+    let _abort = AbortOnPanic(shared);
     // The chunk this worker copied from the file, waiting for its framing turn.
     let mut copied: Option<u64> = None;
     let mut framed = Framed::default();
     let mut spare: Vec<Arc<Batch>> = Vec::new();
     let mut st = lock(&shared.sched);
     loop {
+        if st.aborted {
+            return;
+        }
         let chunked = shared.prefetch.is_some();
         let my_turn = if let Some(p) = &shared.prefetch {
             // The chunk this worker copied is next, or the file ends there (whoever comes
@@ -948,7 +971,10 @@ fn work(
                 }
             }
         }
+        // The calling thread delivers sessions here: not while holding the others up.
+        drop(st);
         between();
+        st = lock(&shared.sched);
         st = shared
             .wake
             .wait_timeout(st, WAIT)

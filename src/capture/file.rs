@@ -291,27 +291,43 @@ impl FileReader {
                 continue;
             }
             self.raw_bytes.fetch_add(n as u64, Ordering::Relaxed);
-            let rest = self.buf.get(self.start..self.end).unwrap_or(&[]);
-            let joined = match Arc::get_mut(&mut chunk) {
-                Some(b) if rest.len() <= LEAD => {
-                    if let Some(to) = b.get_mut(LEAD - rest.len()..LEAD) {
-                        to.copy_from_slice(rest);
+            let rest_len = self.end - self.start;
+            let unique_chunk = Arc::get_mut(&mut chunk).is_some();
+            let bytes = chunk.get(LEAD..LEAD + n).unwrap_or(&[]);
+            if rest_len > LEAD || !unique_chunk {
+                // A record longer than the room before a chunk: it grows in a buffer of its own,
+                // reserved once for the whole record (a hostile length cannot make every chunk
+                // copy the record again).
+                let (start, end) = (self.start, self.end);
+                match Arc::get_mut(&mut self.buf) {
+                    Some(b) if b.len() != pf.buffer_len() => {
+                        b.truncate(end);
+                        b.drain(..start);
+                        b.reserve(need.saturating_sub(b.len()));
+                        b.extend_from_slice(bytes);
                     }
-                    (chunk, LEAD - rest.len(), LEAD + n)
+                    _ => {
+                        let mut b = Vec::with_capacity(need.max(rest_len + n));
+                        b.extend_from_slice(self.buf.get(start..end).unwrap_or(&[]));
+                        b.extend_from_slice(bytes);
+                        let old = std::mem::replace(&mut self.buf, Arc::new(b));
+                        pf.recycle(old);
+                    }
                 }
-                _ => {
-                    let mut b = Vec::with_capacity(rest.len() + n);
-                    b.extend_from_slice(rest);
-                    b.extend_from_slice(chunk.get(LEAD..LEAD + n).unwrap_or(&[]));
-                    pf.recycle(chunk);
-                    let len = b.len();
-                    (Arc::new(b), 0, len)
-                }
-            };
-            let old = std::mem::replace(&mut self.buf, joined.0);
+                pf.recycle(chunk);
+                self.start = 0;
+                self.end = self.buf.len();
+                continue;
+            }
+            // The unread end of the current buffer goes just before the chunk's bytes.
+            let rest = self.buf.get(self.start..self.end).unwrap_or(&[]);
+            if let Some(to) = Arc::get_mut(&mut chunk).and_then(|b| b.get_mut(LEAD - rest.len()..LEAD)) {
+                to.copy_from_slice(rest);
+            }
+            let old = std::mem::replace(&mut self.buf, chunk);
             pf.recycle(old);
-            self.start = joined.1;
-            self.end = joined.2;
+            self.start = LEAD - rest_len;
+            self.end = LEAD + n;
         }
         Ok(true)
     }

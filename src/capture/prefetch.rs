@@ -41,6 +41,11 @@ struct State {
     end: Option<u64>,
     /// Buffers to reuse.
     pool: Vec<Arc<Vec<u8>>>,
+    /// A read error met after some bytes of a chunk were read: those bytes go to the reader,
+    /// the error comes as the next chunk.
+    error: Option<(u64, io::Error)>,
+    /// The run is being abandoned (a worker failed): nobody waits for chunks any more.
+    aborted: bool,
 }
 
 /// Chunks of one regular file, read ahead by any thread and taken in order by its reader.
@@ -68,6 +73,8 @@ impl Prefetch {
                 ready: BTreeMap::new(),
                 end: None,
                 pool: Vec::new(),
+                error: None,
+                aborted: false,
             }),
             arrived: Condvar::new(),
         }
@@ -98,6 +105,11 @@ impl Prefetch {
         }
     }
 
+    /// Length of a chunk buffer (the room before the bytes and the chunk).
+    pub fn buffer_len(&self) -> usize {
+        LEAD + self.chunk
+    }
+
     /// Whether the file is known to end before chunk `k` (taking it gives the end).
     pub fn ends_before(&self, k: u64) -> bool {
         self.state().end.is_some_and(|e| k >= e)
@@ -108,11 +120,22 @@ impl Prefetch {
     pub fn take(&self, k: u64) -> io::Result<Chunk> {
         let mut st = self.state();
         loop {
+            if st.error.as_ref().is_some_and(|(at, _)| *at == k) {
+                if let Some((_, e)) = st.error.take() {
+                    return Err(e);
+                }
+            }
+            // Past the end the file stops, even if a chunk was read there later (a file that
+            // grew while it was read would otherwise be joined across a hole).
+            if st.end.is_some_and(|e| k >= e) {
+                st.ready.remove(&k);
+                return Ok((Arc::new(Vec::new()), 0));
+            }
             if let Some(chunk) = st.ready.remove(&k) {
                 return chunk;
             }
-            if st.end.is_some_and(|e| k >= e) {
-                return Ok((Arc::new(Vec::new()), 0));
+            if st.aborted {
+                return Err(io::Error::other("analysis abandoned"));
             }
             if self
                 .claimed
@@ -122,8 +145,18 @@ impl Prefetch {
                 drop(st);
                 return self.read_chunk(k);
             }
-            st = self.arrived.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st = self
+                .arrived
+                .wait_timeout(st, std::time::Duration::from_millis(50))
+                .map(|(st, _)| st)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
+    }
+
+    /// Stops every wait for chunks (a worker of the run failed).
+    pub fn abort(&self) {
+        self.state().aborted = true;
+        self.arrived.notify_all();
     }
 
     /// Gives a buffer back once the reader has moved past it (reused when no batch holds it).
@@ -160,12 +193,22 @@ impl Prefetch {
             },
             None => Err(io::Error::other("chunk buffer in use")),
         };
+        let mut st = self.state();
         if n < self.chunk {
             // Short read: the file ends in this chunk (or an error stops it here).
-            let mut st = self.state();
-            let end = if n == 0 { k } else { k + 1 };
+            // An empty clean read: the file ends before this chunk; otherwise after it (an error
+            // is handed out at this chunk or, after some bytes, at the next one).
+            let end = if n == 0 && result.is_ok() { k } else { k + 1 };
             st.end = Some(st.end.map_or(end, |e| e.min(end)));
         }
-        result.map(|()| (buf, n))
+        match result {
+            Ok(()) => Ok((buf, n)),
+            // What was read before the error is delivered; the error follows as the next chunk.
+            Err(e) if n > 0 => {
+                st.error = Some((k + 1, e));
+                Ok((buf, n))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
