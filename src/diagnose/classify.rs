@@ -272,6 +272,9 @@ fn established(tcp: &TcpFacts, tls: &TlsFacts, _ctx: &Context<'_>, v: &mut Verdi
     v.confidence = confidence;
     let now = tls.server_hello.as_ref().map(|s| s.at.ts).unwrap_or(tcp.first.ts);
     v.warnings = warnings(tls, now.secs());
+    if let Some(w) = closed_without_data(tcp, tls) {
+        v.warnings.push(w);
+    }
     let sh = tls.server_hello.as_ref();
     // Every established session gets one: built by hand, the formatter machinery would cost
     // more than the rest of its verdict.
@@ -291,6 +294,25 @@ fn established(tcp: &TcpFacts, tls: &TlsFacts, _ctx: &Context<'_>, v: &mut Verdi
     }
     summary.push('.');
     v.summary = summary;
+}
+
+/// TLS 1.3: the client's whole flight was its Finished and a close_notify-sized record, and it
+/// closed the connection without sending anything more. Clients that check the certificate's
+/// name after the handshake (curl, Go, Java) end this way on a name mismatch, with no alert
+/// anyone could read; so does a handshake-only health check. Worth a look, not a failure.
+fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning> {
+    let p = &tls.tls13;
+    let last = p.client_flight_last?;
+    let client = tcp.dir(Direction::ToServer);
+    let closed = client.fin.or(client.rst)?;
+    let nothing_more = client.last_data.is_none_or(|d| d.frame <= last.at.frame);
+    (tls.is_tls13() && p.client_closed && p.client_flight_records == 2 && nothing_more).then(|| super::Warning {
+        id: "closed_without_data",
+        detail: format!(
+            "the client sent its Finished and a close_notify-sized record ({} bytes, frame {}), then closed the connection (frame {}) without a request: if this was not a health check, the client may have rejected the certificate after the handshake (curl, Go and Java check the name then)",
+            last.len, last.at.frame, closed.frame
+        ),
+    })
 }
 
 /// Appends a known name, else the value's display form.

@@ -97,7 +97,7 @@ pub struct Failure {
 /// A warning on an established session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Warning {
-    /// Warning id: cert_expiring_soon, cert_expired, cert_not_yet_valid, legacy_version, no_forward_secrecy, weak_cipher, sni_not_in_certificate, sha1_signature, weak_rsa_key, self_signed_certificate.
+    /// Warning id: cert_expiring_soon, cert_expired, cert_not_yet_valid, legacy_version, no_forward_secrecy, weak_cipher, sni_not_in_certificate, sha1_signature, weak_rsa_key, self_signed_certificate, closed_without_data (TLS 1.3: the client closed right after the handshake without a request).
     pub id: &'static str,
     /// What exactly, in words.
     pub detail: String,
