@@ -214,3 +214,25 @@ fn help_shows_examples_and_reasons_lists_the_catalog() {
         assert!(err.contains("--features live"), "{err}");
     }
 }
+
+#[test]
+fn ports_may_be_a_comma_separated_list() {
+    let a = sample("tls13-ok-port8443");
+    let b = sample("tls13-ok-openssl");
+    let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
+    let (code_default, out_default, _) = run(&["analyze", "--format", "json", &a, &b], None);
+    let (code_rep, out_rep, err_rep) = run(
+        &["analyze", "--format", "json", "-p", "443", "-p", "8443", &a, &b],
+        None,
+    );
+    let (code_list, out_list, err_list) = run(&["analyze", "--format", "json", "-p", "443,8443", &a, &b], None);
+    assert_eq!(code_rep, 0, "{err_rep}");
+    assert_eq!(code_list, 0, "{err_list}");
+    assert_eq!(verdicts(&out_rep), verdicts(&out_list));
+    // The 8443 session is only followed when 8443 is asked for.
+    assert_eq!(code_default, 0);
+    assert!(verdicts(&out_list).len() > verdicts(&out_default).len());
+    let (code, _, err) = run(&["analyze", "-p", "443,x", &a], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("443,x") || err.contains("'x'"), "{err}");
+}

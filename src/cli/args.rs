@@ -61,8 +61,14 @@ pub struct AnalyzeArgs {
     /// Capture files or directories; `-` reads standard input. Several inputs are one capture.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// TLS server port to follow (repeatable).
-    #[arg(short, long = "port", value_name = "PORT", default_value = "443")]
+    /// TLS server port to follow (repeatable, or a comma-separated list: -p 443,8443).
+    #[arg(
+        short,
+        long = "port",
+        value_name = "PORT",
+        default_value = "443",
+        value_delimiter = ','
+    )]
     pub ports: Vec<u16>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -122,8 +128,15 @@ pub struct LiveArgs {
     /// Interface to sniff (see `tlsdiag interfaces`); default: libpcap's first device.
     #[arg(short, long, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// TLS server port to follow (repeatable); builds the capture filter.
-    #[arg(short, long = "port", value_name = "PORT", default_value = "443")]
+    /// TLS server port to follow (repeatable, or a comma-separated list); builds the capture
+    /// filter.
+    #[arg(
+        short,
+        long = "port",
+        value_name = "PORT",
+        default_value = "443",
+        value_delimiter = ','
+    )]
     pub ports: Vec<u16>,
     /// Capture filter (BPF syntax) instead of the one built from --port.
     #[arg(long, value_name = "BPF")]
