@@ -4,8 +4,10 @@
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
-#                [--ports 443[,8443...]]
+#                [--ports 443[,8443...]] [--baseline BIN]
 #
+# --baseline BIN measures another tlsdiag binary (say, a build of an older commit) in the same
+# rounds, as rows "before --threads N": before and after on the same file in the same run.
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
 set -euo pipefail
 
@@ -19,9 +21,10 @@ FILE=""
 CHECK=1
 FLOOD=1
 PORTS=443
+BASELINE=""
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --no-check) CHECK=0; shift ;;
         --no-flood) FLOOD=0; shift ;;
         --ports) PORTS="$2"; shift 2 ;;
+        --baseline) BASELINE="$2"; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -46,6 +50,10 @@ case "$TSHARK_RUNS" in ''|*[!0-9]*) echo "--tshark-runs must be a number" >&2; e
 [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 50 ] || { echo "--runs must be 1..50" >&2; exit 2; }
 [ "$TSHARK_RUNS" -le 5 ] || { echo "--tshark-runs must be 0..5" >&2; exit 2; }
 
+if [ -n "$BASELINE" ]; then
+    [ -x "$BASELINE" ] || { echo "bench/run.sh: --baseline $BASELINE: not an executable" >&2; exit 2; }
+    BASELINE=$(readlink -f "$BASELINE")
+fi
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 command -v python3 >/dev/null || { echo "bench/run.sh: python3 is needed" >&2; exit 2; }
@@ -117,6 +125,8 @@ measure() {
         "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE") ;;
         "tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
         tlsdiag) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" "$FILE") ;;
+        "before --threads "*) cmd=(timeout 3600 "$BASELINE" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
+        before) cmd=(timeout 3600 "$BASELINE" analyze -q -o /dev/null "${PORT_ARGS[@]}" "$FILE") ;;
         tshark)
             cmd=(timeout 7200 tshark -r "$FILE"
                 -Y 'tls.handshake.type or tls.alert_message or tcp.flags.reset==1'
@@ -148,6 +158,13 @@ TOOLS=(read_floor)
 for th in "${THREAD_LIST[@]}"; do
     if [ -n "$th" ]; then TOOLS+=("tlsdiag --threads $th"); else TOOLS+=(tlsdiag); fi
 done
+if [ -n "$BASELINE" ]; then
+    if "$BASELINE" analyze --help 2>/dev/null | grep -q -- '--threads' && [ "$HAS_THREADS" = 1 ]; then
+        for th in "${THREAD_LIST[@]}"; do TOOLS+=("before --threads $th"); done
+    else
+        TOOLS+=(before)
+    fi
+fi
 # The same verdicts written as the full JSON document (every session with its evidence: the
 # document is a seventh of the capture's size, so writing it is a cost of its own).
 TOOLS+=("tlsdiag json${LAST_TH:+ --threads $LAST_TH}")
@@ -208,10 +225,10 @@ if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
     DIRTY=$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 fi
 
-python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" "$WORK/flood.tsv" <<'PY'
+python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" "$WORK/flood.tsv" "$BASELINE" <<'PY'
 import collections, datetime, json, os, statistics, sys
 
-results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load, flood_tsv = sys.argv[1:]
+results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load, flood_tsv, baseline = sys.argv[1:]
 file_bytes = int(file_bytes)
 floor = json.load(open(floor_json)) if os.path.exists(floor_json) else {}
 packets = floor.get("packets", 0)
@@ -241,12 +258,14 @@ for tool, rs in runs_by_tool.items():
         "mpkt_s": round(packets / 1e6 / med, 3) if packets else None,
         "peak_mb": round(peak, 1), "exit": sorted({r["rc"] for r in rs}),
     })
-one_thread = next((r["_med"] for r in rows if r["tool"] in ("tlsdiag --threads 1",)), None)
+one_thread = {name: next((r["_med"] for r in rows if r["tool"] == f"{name} --threads 1"), None)
+              for name in ("tlsdiag", "before")}
 for r in rows:
     med = r.pop("_med")
     r["x_floor"] = round(med / floor_median, 2) if floor_median else None
-    if one_thread and r["tool"].startswith("tlsdiag --threads "):
-        r["speedup_vs_1_thread"] = round(one_thread / med, 2)
+    name = r["tool"].split(" --threads ")[0]
+    if one_thread.get(name) and " --threads " in r["tool"] and not r["tool"].startswith("tlsdiag json"):
+        r["speedup_vs_1_thread"] = round(one_thread[name] / med, 2)
 
 flood = []
 if os.path.exists(flood_tsv):
@@ -331,8 +350,9 @@ def mem_gb():
     return None
 
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+baseline_note = f"\n\"before\" rows: {baseline}" if baseline else ""
 head = (f"benchmark {date}  commit {commit}{' (+' + dirty + ' uncommitted src files)' if dirty not in ('', '0') else ''}  "
-        f"cores {os.cpu_count()}  cpu {cpu_info()}  load before {load}")
+        f"cores {os.cpu_count()}  cpu {cpu_info()}  load before {load}{baseline_note}")
 lines = [head,
          f"file {os.path.basename(path)}: {file_bytes / 1e6:.1f} MB, {packets} packets"
          + (f", {truth['expected']['sessions']} sessions, {truth['duration_s']:.0f} s of traffic" if truth else ""),
@@ -343,8 +363,8 @@ for r in rows:
     lines.append(f"{r['tool']:<24} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
                  f"{(r['mpkt_s'] or 0):>7.2f} {r['peak_mb']:>8.1f} {(r['x_floor'] or 0):>8.2f} "
                  f"{r['cpu_s']:>7.2f} {(r['mb_per_cpu_s'] or 0):>9.0f}")
-speedups = [f"{r['tool'][len('tlsdiag --threads '):]} threads {r['speedup_vs_1_thread']:.2f}x"
-            for r in rows if "speedup_vs_1_thread" in r and r["tool"] != "tlsdiag --threads 1"]
+speedups = [f"{r['tool'].replace(' --threads ', ', ')} threads {r['speedup_vs_1_thread']:.2f}x"
+            for r in rows if "speedup_vs_1_thread" in r and not r["tool"].endswith(" --threads 1")]
 if speedups:
     lines.append("")
     lines.append("scaling (median wall time of 1 thread / N threads): " + ", ".join(speedups))
@@ -377,6 +397,7 @@ record = {
              "sessions": truth["expected"]["sessions"] if truth else None,
              "seed": truth.get("seed") if truth else None},
     "runs": int(runs), "threads": threads or None, "tlsdiag_has_threads": has_threads == "1",
+    "baseline": baseline or None,
     "results": rows,
     "synflood": flood,
     "verdicts": None if check is None else {

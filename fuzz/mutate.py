@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Mutation stress: thousands of damaged versions of real captures through the real binary.
+
+    fuzz/mutate.py [--count N] [--seed S] [--bin PATH] [--rss-mb MB] [--keep DIR] [CAPTURE...]
+
+Every case is a capture from samples/cases/ (or a slice of the CAPTURE files given: header plus a
+stretch of records cut anywhere), damaged by 1 to 50 random edits: bit flips, bytes set to 0/0x7f/
+0x80/0xff, 32-bit length fields overwritten with 0, 1<<16, 0xffff0000 or 0xffffffff, deletions,
+duplicated stretches and truncation. Each case is analyzed as a file with --threads 1 and 2, and a
+quarter of them again through standard input with --threads 2. Checked for every run:
+
+  - the exit status is 0, 1 or 2 and no panic message is printed;
+  - an exit status 2 comes with exactly one line on stderr;
+  - no run takes more than 20 s (a hang) or has a peak RSS above --rss-mb (default 300);
+  - the reports of 1 and 2 threads (and of standard input) are byte for byte the same.
+
+Failing inputs are kept in --keep (default /tmp/tlsdiag-mutate) for a regression test. Exit status
+1 when any case failed. The binary is target/release/tlsdiag unless --bin says otherwise.
+"""
+import argparse
+import glob
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LENGTHS = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x00\x01\x00\x00", b"\xff\xff\x00\x00"]
+
+
+def mutate(rng, data):
+    b = bytearray(data)
+    for _ in range(rng.choice([1, 1, 2, 3, 5, 10, 50])):
+        if not b:
+            break
+        op, i = rng.random(), rng.randrange(len(b))
+        if op < 0.4:
+            b[i] ^= 1 << rng.randrange(8)
+        elif op < 0.55:
+            b[i] = rng.choice([0, 0xFF, 0x7F, 0x80])
+        elif op < 0.7:
+            j = min(len(b), i + 4)
+            b[i:j] = rng.choice(LENGTHS)[: j - i]
+        elif op < 0.8:
+            del b[i : i + rng.randrange(1, 200)]
+        elif op < 0.9:
+            j = rng.randrange(len(b))
+            b[i:i] = b[j : min(len(b), j + rng.randrange(1, 3000))]
+        else:
+            del b[i:]
+    return bytes(b)
+
+
+def slices(rng, path, count=4, size=600_000):
+    """Header plus stretches of a classic pcap cut at arbitrary offsets."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        total = os.fstat(f.fileno()).st_size
+        out = []
+        for _ in range(count):
+            f.seek(24 + rng.randrange(0, max(1, total - 24 - size)))
+            out.append(head + f.read(size))
+        f.seek(0)
+        out.append(f.read(size * 2))
+        return out
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/tlsdiag"))
+    ap.add_argument("--rss-mb", type=float, default=300)
+    ap.add_argument("--keep", default="/tmp/tlsdiag-mutate")
+    ap.add_argument("captures", nargs="*")
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    bases = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(ROOT, "samples/cases/*/*.pcap*")))]
+    for c in a.captures:
+        bases += slices(rng, c)
+    os.makedirs(a.keep, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="tlsdiag-mutate-")
+    case, bad, codes, t0 = os.path.join(work, "case.pcap"), [], {}, time.time()
+
+    def run(n, data, threads, stdin=False):
+        out = os.path.join(work, f"out-{threads}-{int(stdin)}.json")
+        args = [a.bin, "analyze", "-f", "json", "-o", out, "--threads", str(threads), "-" if stdin else case]
+        try:
+            r = subprocess.run(args, input=data if stdin else None, capture_output=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            return ("hang", None)
+        err = r.stderr.decode(errors="replace")
+        codes[r.returncode] = codes.get(r.returncode, 0) + 1
+        if r.returncode not in (0, 1, 2) or "panicked" in err:
+            return (f"exit {r.returncode}: {err[:200]}", None)
+        if r.returncode == 2 and len(err.strip().splitlines()) != 1:
+            return (f"exit 2 with {len(err.strip().splitlines())} lines: {err[:200]}", None)
+        if peak_rss_mb() > a.rss_mb:
+            return (f"peak RSS {peak_rss_mb():.0f} MB", None)
+        report = open(out, "rb").read() if r.returncode != 2 and os.path.exists(out) else b""
+        if os.path.exists(out):
+            os.remove(out)
+        # A file read and standard input differ only in the input's name.
+        return (None, (r.returncode, report.replace(case.encode(), b"-")))
+
+    for n in range(a.count):
+        data = mutate(rng, rng.choice(bases))
+        with open(case, "wb") as f:
+            f.write(data)
+        results = [run(n, data, 1), run(n, data, 2)]
+        if n % 4 == 0:
+            results.append(run(n, data, 2, stdin=True))
+        problems = [p for p, _ in results if p]
+        reports = {r for p, r in results if not p}
+        if not problems and len(reports) > 1:
+            problems.append("reports differ between thread counts or file and standard input")
+        if problems:
+            keep = os.path.join(a.keep, f"case-{a.seed}-{n}.pcap")
+            with open(keep, "wb") as f:
+                f.write(data)
+            bad.append((n, keep, problems))
+        if n % 500 == 0:
+            print(f"{n} cases, {len(bad)} failed, {time.time() - t0:.0f} s", flush=True)
+    print(f"exit statuses over all runs: {dict(sorted(codes.items()))}")
+    print(f"peak RSS of any run: {peak_rss_mb():.1f} MB")
+    print(f"{a.count} mutated captures, {len(bad)} failed, {time.time() - t0:.0f} s")
+    for n, keep, problems in bad[:20]:
+        print(f"  case {n} ({keep}): {'; '.join(problems)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
