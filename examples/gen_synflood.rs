@@ -6,7 +6,8 @@
 //! cargo run --release --example gen_synflood -- --out FILE [--count 1000000]
 //! ```
 //!
-//! Writes a classic pcap (Ethernet, IPv4, TCP SYN with an MSS option, valid checksums). What a
+//! Writes a classic pcap with tlsdiag's own writer (Ethernet, IPv4, TCP SYN with an MSS option,
+//! valid checksums). What a
 //! flood looks like on the wire is simple enough to write directly: the point is the number of
 //! connections, not the TLS stacks (the benchmark's sessions are real, see gen_bench.rs).
 
@@ -15,7 +16,9 @@
     reason = "a test-input generator writing fixed-size headers it builds itself"
 )]
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
+use tlsdiag::capture::{LinkType, Packet, Timestamp};
+use tlsdiag::report::carve::PcapWriter;
 
 fn checksum(chunks: &[&[u8]]) -> u16 {
     let mut sum = 0u32;
@@ -55,17 +58,10 @@ fn main() {
         eprintln!("gen_synflood: {out}: {e}");
         std::process::exit(2);
     });
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    let mut header = Vec::new();
-    header.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&[0; 8]);
-    header.extend_from_slice(&65535u32.to_le_bytes());
-    header.extend_from_slice(&1u32.to_le_bytes());
-    let mut ok = w.write_all(&header).is_ok();
+    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, f));
+    let mut ok = true;
     let server = [203u8, 0, 113, 10];
-    let t0: u64 = 1_795_500_000 * 1_000_000;
+    let t0: i64 = 1_795_500_000 * 1_000_000_000;
     for n in 0..count {
         // Clients spread over 100.64.0.0/10, ports 1024–65535.
         let client = (0x6440_0000u32 | (n / 64_000)).to_be_bytes();
@@ -101,16 +97,15 @@ fn main() {
         frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00]);
         frame.extend_from_slice(&ip);
         frame.extend_from_slice(&tcp);
-        let t = t0 + u64::from(n);
-        let mut rec = Vec::with_capacity(16 + frame.len());
-        rec.extend_from_slice(&((t / 1_000_000) as u32).to_le_bytes());
-        rec.extend_from_slice(&((t % 1_000_000) as u32).to_le_bytes());
-        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&frame);
-        ok &= w.write_all(&rec).is_ok();
+        let p = Packet {
+            ts: Timestamp(t0 + i64::from(n) * 1_000),
+            link: LinkType::ETHERNET,
+            data: &frame,
+            orig_len: frame.len() as u32,
+        };
+        ok &= w.write(&p).is_ok();
     }
-    if !ok || w.flush().is_err() {
+    if !ok || w.finish().is_err() {
         eprintln!("gen_synflood: cannot write {out}");
         std::process::exit(2);
     }

@@ -13,10 +13,10 @@
     reason = "test code: a panic is a failed test"
 )]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use tlsdiag::capture::{Capture, LinkType};
+use tlsdiag::capture::{Capture, LinkType, Packet, Timestamp};
 use tlsdiag::pipeline::{Analyzer, Options};
+use tlsdiag::report::carve::PcapWriter;
 use tlsdiag::report::digest::Digest;
 use tlsdiag::report::model::Counts;
 
@@ -39,15 +39,7 @@ fn replicate(copies: u32, out: &Path) -> u64 {
     }
     let t0 = packets[0].0;
     let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
-    let mut header = Vec::new();
-    header.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&[0; 8]);
-    header.extend_from_slice(&65535u32.to_le_bytes());
-    header.extend_from_slice(&1u32.to_le_bytes());
-    f.write_all(&header).expect("write");
+    let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(out).expect("create")));
     let mut bytes = 0u64;
     for i in 0..copies {
         for (ts, data) in &packets {
@@ -66,18 +58,17 @@ fn replicate(copies: u32, out: &Path) -> u64 {
                 d[t + 2..t + 4].copy_from_slice(&shift(dp).to_be_bytes());
             }
             let ns = ts - t0 + span * i as i64 + t0;
-            let (secs, frac) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
-            let mut rec = Vec::with_capacity(16);
-            rec.extend_from_slice(&(secs as u32).to_le_bytes());
-            rec.extend_from_slice(&(frac as u32).to_le_bytes());
-            rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
-            rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
-            f.write_all(&rec).expect("write");
-            f.write_all(&d).expect("write");
+            let p = Packet {
+                ts: Timestamp(ns),
+                link: LinkType::ETHERNET,
+                data: &d,
+                orig_len: d.len() as u32,
+            };
+            assert!(w.write(&p).expect("write"));
             bytes += 16 + d.len() as u64;
         }
     }
-    f.flush().expect("flush");
+    w.finish().expect("flush");
     bytes
 }
 
