@@ -145,16 +145,21 @@ fn check_case(dir: &Path) -> Result<usize, String> {
                 errors.push(format!("session {}: server ip {ip}, expected IPv{v}", i + 1));
             }
         }
-        if let Some(ws) = w.get("warnings").and_then(|v| v.as_array()) {
-            let have: Vec<&str> = g["warnings"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x["id"].as_str()).collect())
-                .unwrap_or_default();
-            for want_w in ws.iter().filter_map(|x| x.as_str()) {
-                if !have.contains(&want_w) {
-                    errors.push(format!("session {}: warning {want_w} missing (have {have:?})", i + 1));
-                }
-            }
+        // Warnings are exact: a sample lists every one it must carry, and one without a
+        // "warnings" list must carry none (so a warning cannot spread to sessions unnoticed).
+        let mut have: Vec<&str> = g["warnings"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["id"].as_str()).collect())
+            .unwrap_or_default();
+        let mut want_ws: Vec<&str> = w
+            .get("warnings")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        have.sort_unstable();
+        want_ws.sort_unstable();
+        if have != want_ws {
+            errors.push(format!("session {}: warnings {have:?}, expected {want_ws:?}", i + 1));
         }
     }
     if let Some(n) = expected.get("no_data_connections") {

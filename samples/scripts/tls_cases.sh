@@ -541,12 +541,12 @@ case_tls13_hostname_mismatch() {
     NOTE="OpenSSL sends a plaintext bad_certificate (42). The certificate is encrypted in TLS 1.3, so only SNI good.test + bad_certificate are visible; the expected reason is the setup's (hostname_mismatch). A wire-only tool can at best say bad_certificate."
 }
 case_tls13_hostname_mismatch_curl() {
-    WHAT="TLS 1.3: curl asks for good.test, nginx serves a certificate for other.test (trusted CA); curl checks the name after the handshake and closes without a request or an alert: established, with the warning closed_without_data"
+    WHAT="TLS 1.3: curl asks for good.test, nginx serves a certificate for other.test (trusted CA); curl checks the name after the handshake and closes with only a close_notify (no request, no error alert): established, with the warning closed_without_data"
     STACK="curl $(curl --version | head -1 | awk '{print $2}') (OpenSSL) -> nginx $(nginx -v 2>&1 | sed 's|.*/||') (OpenSSL)"
     nginx_start ssl other
     curlc --cacert "$CA" https://good.test/
     ok 1.3 closed_without_data
-    NOTE="curl (OpenSSL backend) completes the handshake, then finds that the certificate does not name good.test ('no alternative certificate subject name matches'), sends no alert and closes. The certificate is encrypted in TLS 1.3, so the wire shows a complete handshake followed by the client's FIN with no request: reported as established with a warning, since a handshake-only health check looks the same."
+    NOTE="curl (OpenSSL backend) completes the handshake, then finds that the certificate does not name good.test ('no alternative certificate subject name matches'), sends no error alert, only a close_notify, and closes. The certificate is encrypted in TLS 1.3, so the wire shows a complete handshake followed by the client's FIN with no request: reported as established with a warning, since a handshake-only health check looks the same."
 }
 case_tls12_unknown_ca() {
     WHAT="TLS 1.2: server cert issued by 'tlsdiag Other CA' which the client does not trust: client sends fatal unknown_ca (48)"

@@ -240,7 +240,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         // The client sent its Finished-sized flight; nothing from the server contradicts it.
         // A server that closes right after the client's flight refused it; one that closes after
         // a long quiet spell (no tickets, nothing to say) merely ended an idle connection.
-        let flight_end = tls.tls13.client_flight_last.map(|r| r.at.ts).unwrap_or(tcp.first.ts);
+        // Timed from the client's first record of that flight: what the client sends after the
+        // server closed (its own close_notify) must not make an idle close look like a refusal.
+        let flight_end = tls.tls13.client_first.map(|r| r.at.ts).unwrap_or(tcp.first.ts);
         let server_closed_first = tcp
             .first_close()
             .is_some_and(|(s, at, _)| s == Side::Server && at.ts.nanos_since(flight_end) < GAVE_UP_AFTER_NS);
@@ -296,20 +298,34 @@ fn established(tcp: &TcpFacts, tls: &TlsFacts, _ctx: &Context<'_>, v: &mut Verdi
     v.summary = summary;
 }
 
-/// TLS 1.3: the client's whole flight was its Finished and a close_notify-sized record, and it
-/// closed the connection without sending anything more. Clients that check the certificate's
-/// name after the handshake (curl, Go, Java) end this way on a name mismatch, with no alert
-/// anyone could read; so does a handshake-only health check. Worth a look, not a failure.
+/// TLS 1.3: after the server's flight the client sent exactly two records, its Finished and a
+/// close_notify-sized one soon after, and closed the connection first, without a request.
+/// Clients that check the certificate's name only after the handshake (curl with OpenSSL, for
+/// one) end this way on a name mismatch, with no alert anyone could read; so does a
+/// handshake-only health check. Worth a look, not a failure.
+///
+/// Records are counted on the reassembled stream, so a retransmission or a keep-alive probe does
+/// not hide the pattern. Not flagged: a client that sent a certificate (more records), a padded
+/// close_notify, a close long after the handshake (an idle connection), and a close_notify that
+/// comes after the server's first post-handshake record (a session ticket): the handshake is
+/// complete then and the rest of the stream is not read. A 2-byte request would look the same:
+/// record sizes are all there is to read.
 fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning> {
     let p = &tls.tls13;
-    let last = p.client_flight_last?;
-    let client = tcp.dir(Direction::ToServer);
-    let closed = client.fin.or(client.rst)?;
-    let nothing_more = client.last_data.is_none_or(|d| d.frame <= last.at.frame);
-    (tls.is_tls13() && p.client_closed && p.client_flight_records == 2 && nothing_more).then(|| super::Warning {
+    let (finished, last) = (p.client_first?, p.client_last?);
+    let (side, closed, _) = tcp.first_close()?;
+    let soon = last.at.ts.nanos_since(finished.at.ts) < GAVE_UP_AFTER_NS
+        && closed.ts.nanos_since(last.at.ts) < GAVE_UP_AFTER_NS;
+    let pattern = tls.is_tls13()
+        && side == Side::Client
+        && p.client_records == 2
+        && !alert_sized(finished.len)
+        && alert_sized(last.len)
+        && closed.frame >= last.at.frame;
+    (pattern && soon).then(|| super::Warning {
         id: "closed_without_data",
         detail: format!(
-            "the client sent its Finished and a close_notify-sized record ({} bytes, frame {}), then closed the connection (frame {}) without a request: if this was not a health check, the client may have rejected the certificate after the handshake (curl, Go and Java check the name then)",
+            "the client sent its Finished and a close_notify-sized record ({} bytes, frame {}), then closed the connection (frame {}) without a request: if this was not a health check, the client may have rejected the certificate after the handshake (curl with OpenSSL checks the name then)",
             last.len, last.at.frame, closed.frame
         ),
     })
@@ -696,20 +712,32 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         .server_hello
         .as_ref()
         .filter(|sh| sh.version < Version::TLS12 && !sh.version.is_tls13());
-    let client_max = tls.client_hello.as_ref().map(|c| c.max_version());
-    if let (Some(sh), Some(max)) = (legacy_choice, client_max) {
-        let refusal = matches!(
-            desc,
-            A::INTERNAL_ERROR | A::HANDSHAKE_FAILURE | A::INSUFFICIENT_SECURITY
-        );
-        if sender == Side::Client && !before_sh && refusal && max >= Version::TLS12 && !dhe {
+    if let (Some(sh), Some(ch)) = (legacy_choice, tls.client_hello.as_ref()) {
+        let max = ch.max_version();
+        // internal_error whatever the key exchange (OpenSSL 3 refuses the legacy signature of a
+        // DHE or RSA exchange alike); handshake_failure only without DHE, where it would rather
+        // be about the DH parameters (below). insufficient_security names the parameters, not
+        // the version, and keeps its own reason.
+        let refusal = desc == A::INTERNAL_ERROR || (desc == A::HANDSHAKE_FAILURE && !dhe);
+        if sender == Side::Client && !before_sh && refusal && max >= Version::TLS12 {
+            // A hello without supported_versions accepts every version up to its own.
+            let offered = if ch.supported_versions.is_empty() {
+                sh.version <= ch.legacy_version
+            } else {
+                ch.supported_versions.contains(&sh.version)
+            };
+            let how = if offered {
+                "an obsolete version the client offered but refuses to use"
+            } else {
+                "an obsolete version the client did not offer"
+            };
             return fail(
                 v,
                 Reason::VersionMismatch,
                 Side::Client,
                 Confidence::Medium,
                 format!(
-                    "{server} chose {}, an obsolete version the client offered but refuses to use (it supports up to {max}): {said}.",
+                    "{server} chose {}, {how} (it supports up to {max}): {said}.",
                     sh.version
                 ),
             );

@@ -446,8 +446,11 @@ impl SessionReport {
                     .map(|c| c.key_share_groups.iter().map(|g| static_or(g.name(), g)).collect())
                     .unwrap_or_default(),
                 alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
+                // A TLS 1.3 client's session id is a compatibility placeholder, unless a TLS 1.2
+                // server took it up and resumed.
                 resumption_attempt: ch
-                    .is_some_and(|c| c.resumption_attempt() || (c.session_id_len > 0 && !c.max_version().is_tls13())),
+                    .is_some_and(|c| c.resumption_attempt() || (c.session_id_len > 0 && !c.max_version().is_tls13()))
+                    || resumed(tls),
                 sslv2_format: ch.is_some_and(|c| c.sslv2_format),
                 client_certificate_count: tls.client_certificate.map(|(_, n)| n),
                 certificate_requested: tls.certificate_request.is_some(),

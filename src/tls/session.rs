@@ -70,6 +70,11 @@ pub struct Tls13Progress {
     pub client_flight_last: Option<EncRecord>,
     /// The client's flight ended with an alert-sized record after its Finished (close_notify).
     pub client_closed: bool,
+    /// Every client encrypted record after the server's flight read until the outcome was known
+    /// (not only those before the server's next record).
+    pub client_records: u32,
+    /// The last of them.
+    pub client_last: Option<EncRecord>,
     /// The server's first record after the client's flight.
     pub server_after_client: Option<EncRecord>,
     pub server_after_client_records: u32,
@@ -743,6 +748,8 @@ impl State {
                 if p.client_first.is_none() {
                     p.client_first = Some(rec);
                 }
+                p.client_records = p.client_records.saturating_add(1);
+                p.client_last = Some(rec);
                 if p.server_after_client.is_none() {
                     p.client_flight_records += 1;
                     p.client_flight_bytes += rec.len;
