@@ -329,6 +329,14 @@ case_tls12_resumption() {
     NOTE="Second connection: ServerHello echoes the client's session ID and goes straight to ChangeCipherSpec + Finished (no Certificate, no key exchange)."
 }
 
+case_tls13_idle_server_close() {
+    WHAT="TLS 1.3 handshake OpenSSL s_client -> nginx (no session tickets); the client sends no request and after 2 s of idleness nginx (client_header_timeout 2s) closes the connection with a close_notify: established, no warning"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client -> nginx $(nginx -v 2>&1 | sed 's|.*/||') (OpenSSL)"
+    nginx_start ssl good 'ssl_session_tickets off; ssl_session_cache off; ssl_conf_command NumTickets 0; client_header_timeout 2s;'
+    CLI_TIMEOUT=8 cli openssl s_client -connect 127.0.0.1:443 -tls1_3 -servername good.test -verify_hostname good.test -ign_eof -keylogfile "$CW/keys.log" "${VERIFY[@]}"
+    ok 1.3
+    NOTE="nginx gets 'ssl_session_tickets off; ssl_session_cache off; ssl_conf_command NumTickets 0; client_header_timeout 2s;' (without NumTickets 0 nginx 1.22 still sends two stateful TLS 1.3 tickets, appdata[74]); s_client gets stdin /dev/null with -ign_eof, so it completes the handshake and sends nothing. After the client's Finished nothing moves for 2 s; then nginx logs 'client timed out ... while waiting for request', sends its close_notify (the server's appdata[19]) and closes its socket; s_client answers with its own close_notify (appdata[19]) and FIN. The client's close_notify reached nginx before its close(), so the kernel sent RST instead of the server's FIN (unread data; a FIN is equally possible on another run). Decrypted with the client's key log (s_client -keylogfile, not in the capture) both 19-byte records are close_notify alerts. A server ending an idle kept-open connection is no failure: the handshake completed, hence established without warning (not closed_without_data: the client did not close it)."
+}
 # ---- established with warnings
 case_tls12_warn_expiring() {
     WHAT="TLS 1.2 established; the server certificate expires 10 days after the capture (cert_expiring_soon)"
@@ -425,6 +433,14 @@ case_tls11_server_legacy_only() {
     ocli -servername good.test "${VERIFY[@]}"
     fail protocol version_mismatch client
     NOTE="The ServerHello negotiates TLS 1.1. OpenSSL 3 at its default security level cannot sign with TLS 1.1's MD5/SHA-1 handshake hash and answers with a fatal alert that names no version (internal_error here; other stacks send handshake_failure or protocol_version). The cause is the version the server chose: current browsers refuse TLS 1.0/1.1 (RFC 8996)."
+}
+case_tls11_server_legacy_only_dhe() {
+    WHAT="Server speaks only TLS 1.1 with DHE suites (s_server -tls1_1 -cipher DHE-RSA-AES128-SHA @SECLEVEL=0); a current OpenSSL client offers TLS 1.0-1.3, the server picks TLS 1.1 + DHE and the client refuses it: version_mismatch"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client (defaults) -> s_server -tls1_1 -cipher DHE-RSA-AES128-SHA:@SECLEVEL=0"
+    osrv good -tls1_1 -cipher 'DHE-RSA-AES128-SHA:@SECLEVEL=0'
+    ocli -servername good.test "${VERIFY[@]}"
+    fail protocol version_mismatch client
+    NOTE="Same as tls11-server-legacy-only, but the ServerHello selects 0x0033 TLS_DHE_RSA_WITH_AES_128_CBC_SHA and the ServerKeyExchange carries finite-field DH parameters: s_server's automatic 2048-bit group (RFC 3526 MODP 2048, g=2; no -dhparam needed), so the DH size itself is acceptable. OpenSSL 3 at its default security level refuses the TLS 1.1 ServerKeyExchange signature (MD5+SHA-1: 'legacy sigalg disallowed or unsupported') and sends a plaintext fatal internal_error (80), which names no version. The cause is the version the server chose (RFC 8996), not the DHE suite."
 }
 case_tls12_version_mismatch_gnutls() {
     WHAT="Server max TLS 1.2 (GnuTLS), client TLS 1.3 only: GnuTLS answers with fatal handshake_failure (40), not protocol_version"
@@ -723,10 +739,11 @@ case_tls_mixed() {
 ALL_CASES=(
     tls12-ok-openssl tls13-ok-openssl tls13-ok-gnutls tls13-ok-curl-nginx tls12-ok-python
     tls13-ok-ipv6 tls13-ok-port8443
-    tls13-hrr tls13-resumption tls12-resumption
+    tls13-hrr tls13-resumption tls12-resumption tls13-idle-server-close
     tls12-warn-expiring tls10-legacy tls12-no-pfs tls12-sha1-weakkey tls12-warn-rsa1024 tls12-warn-sha1
     tls12-warn-3des tls12-warn-self-signed tls12-sni-mismatch-ok
     tls13-version-mismatch tls12-version-mismatch tls12-version-mismatch-gnutls tls11-server-legacy-only
+    tls11-server-legacy-only-dhe
     tls-not-tls tls-plaintext-client
     tls12-sni-rejected tls13-sni-rejected tls12-alpn-mismatch tls13-alpn-mismatch tls12-downgrade-rejected
     tls12-expired tls13-expired tls12-not-yet-valid tls13-not-yet-valid
@@ -755,7 +772,8 @@ for s in e["sessions"]:
         t = "%s/%s (%s)" % (s.get("cause"), s.get("reason"), s.get("side", "?"))
     v.append(t)
 args = (" (args: %s)" % " ".join(e["args"])) if e.get("args") else ""
-print("- `%s`: %s -> %s%s" % (sys.argv[2], e["what"], "; ".join(v), args))
+setup = (" (the setup's reason, not visible on the wire: %s)" % e["setup_reason"]) if e.get("setup_reason") else ""
+print("- `%s`: %s -> %s%s%s" % (sys.argv[2], e["what"], "; ".join(v), setup, args))
 PY
     done
     exit 0
