@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Mutation stress: thousands of damaged versions of real captures through the real binary.
 
-    fuzz/mutate.py [--count N] [--seed S] [--bin PATH] [--rss-mb MB] [--keep DIR] [CAPTURE...]
+    fuzz/mutate.py [--count N] [--seed S] [--bin PATH] [--rss-mb MB] [--keep DIR] [--ports P,...]
+                   [--no-samples] [CAPTURE...]
 
-Every case is a capture from samples/cases/ (or a slice of the CAPTURE files given: header plus a
-stretch of records cut anywhere), damaged by 1 to 50 random edits: bit flips, bytes set to 0/0x7f/
-0x80/0xff, 32-bit length fields overwritten with 0, 1<<16, 0xffff0000 or 0xffffffff, deletions,
-duplicated stretches and truncation. Each case is analyzed as a file with --threads 1 and 2, and a
+Every case is a capture from samples/cases/ or a slice of a CAPTURE file given (classic pcap: its
+header plus about 600 KB of whole records from a random place; other files: their first 1.2 MB;
+--no-samples: only these), damaged
+by 1 to 50 random edits: bit flips, bytes set to 0/0x7f/0x80/0xff, 32-bit length fields
+overwritten with 0, 1<<16, 0xffff0000 or 0xffffffff, deletions, duplicated stretches and
+truncation. Each case is analyzed as a file with --threads 1 and 2, and a
 quarter of them again through standard input with --threads 2. Checked for every run:
 
   - the exit status is 0, 1 or 2 and no panic message is printed;
@@ -22,6 +25,7 @@ import glob
 import os
 import random
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
@@ -54,15 +58,41 @@ def mutate(rng, data):
     return bytes(b)
 
 
+def record_start(buf, order, ts0, at):
+    """The first offset from `at` where three pcap record headers chain plausibly, or None."""
+    for p in range(at, max(at, len(buf) - 16)):
+        q, ok = p, True
+        for _ in range(3):
+            if q + 16 > len(buf):
+                ok = False
+                break
+            ts, _, cap, orig = struct.unpack(order + "IIII", buf[q : q + 16])
+            if not (abs(ts - ts0) < 30 * 86400 and 14 <= cap <= 262144 and cap <= orig <= 262144):
+                ok = False
+                break
+            q += 16 + cap
+        if ok:
+            return p
+    return None
+
+
 def slices(rng, path, count=4, size=600_000):
-    """Header plus stretches of a classic pcap cut at arbitrary offsets."""
+    """Header plus stretches of whole records of a classic pcap, from random places in it."""
     with open(path, "rb") as f:
         head = f.read(24)
+        first = f.read(16)
         total = os.fstat(f.fileno()).st_size
+        if head[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            f.seek(0)
+            return [f.read(size * 2)]  # pcapng or anything else: its beginning, whole
+        order = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        ts0 = struct.unpack(order + "I", first[:4])[0] if len(first) == 16 else 0
         out = []
         for _ in range(count):
             f.seek(24 + rng.randrange(0, max(1, total - 24 - size)))
-            out.append(head + f.read(size))
+            buf = f.read(size + 300_000)
+            at = record_start(buf, order, ts0, 0)
+            out.append(head + (buf[at : at + size] if at is not None else buf[:size]))
         f.seek(0)
         out.append(f.read(size * 2))
         return out
@@ -79,19 +109,25 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/tlsdiag"))
     ap.add_argument("--rss-mb", type=float, default=300)
     ap.add_argument("--keep", default="/tmp/tlsdiag-mutate")
+    ap.add_argument("--ports", default="443", help="passed to --port (default 443)")
+    ap.add_argument("--no-samples", action="store_true", help="only slices of the CAPTURE files")
     ap.add_argument("captures", nargs="*")
     a = ap.parse_args()
     rng = random.Random(a.seed)
-    bases = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(ROOT, "samples/cases/*/*.pcap*")))]
+    bases = []
+    if not a.no_samples:
+        bases = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(ROOT, "samples/cases/*/*.pcap*")))]
     for c in a.captures:
-        bases += slices(rng, c)
+        bases += slices(rng, c, count=20 if a.no_samples else 4)
+    if not bases:
+        ap.error("no captures: give CAPTURE files with --no-samples")
     os.makedirs(a.keep, exist_ok=True)
     work = tempfile.mkdtemp(prefix="tlsdiag-mutate-")
     case, bad, codes, t0 = os.path.join(work, "case.pcap"), [], {}, time.time()
 
     def run(n, data, threads, stdin=False):
         out = os.path.join(work, f"out-{threads}-{int(stdin)}.json")
-        args = [a.bin, "analyze", "-f", "json", "-o", out, "--threads", str(threads), "-" if stdin else case]
+        args = [a.bin, "analyze", "-f", "json", "-o", out, "--threads", str(threads), "--port", a.ports, "-" if stdin else case]
         try:
             r = subprocess.run(args, input=data if stdin else None, capture_output=True, timeout=20)
         except subprocess.TimeoutExpired:

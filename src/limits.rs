@@ -60,6 +60,20 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// long is a timeout even if the capture goes on.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
+/// A frame stamped more than this ahead of the capture's clock moves the clock only once the
+/// next frame confirms the jump; a frame the next one falls back from by more than this stood
+/// alone ahead of its neighbours: a damaged timestamp, counted as `timestamp_outlier` and kept
+/// off the clock. One corrupt time would otherwise expire every connection open at that moment
+/// and split each of them into a new connection per later packet. One second: any real pause
+/// is confirmed by the next frame, whatever its length.
+pub const TIMESTAMP_JUMP_NS: i64 = 1_000_000_000;
+
+/// While a jump ahead of the clock is unconfirmed, its frame still finishes its own connection
+/// if that connection's timer ran out by the frame's time (what the old clock would have done),
+/// but only for jumps up to this: a frame an hour ahead of every other is far more likely a
+/// damaged time than a late answer after an hour of silence, and its connection goes on.
+pub const TIMESTAMP_LEAP_NS: i64 = 3_600 * 1_000_000_000;
+
 /// Failed sessions held until the end of the capture so that their reason can use what the same
 /// server accepted in *later* sessions (version and cipher failures). Past the cap they are decided
 /// at once with what is known so far, so memory does not grow with the capture.

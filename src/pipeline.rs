@@ -145,9 +145,10 @@ impl Core {
 
     /// Takes one decoded segment of a followed port.
     fn segment(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
-        self.now = self.now.max(at.ts);
+        // The clock is the capture's (set by `tick` before each frame), not this frame's time:
+        // a frame stamped ahead of it moves it only once the next frame confirms the jump.
         let mut done = Vec::new();
-        self.table.segment(at, seg, &mut |c| done.push(c));
+        self.table.segment_on_clock(at, self.now, seg, &mut |c| done.push(c));
         for c in done {
             self.decide(c, sink);
         }
@@ -273,7 +274,11 @@ impl Core {
 struct Accounting {
     frame: u64,
     first_ts: Option<Timestamp>,
+    /// The capture's clock: the latest frame time, jumps confirmed (see [`Accounting::frame`]).
     last_ts: Timestamp,
+    /// The time of the last frame if it jumped ahead of the clock by more than
+    /// [`limits::TIMESTAMP_JUMP_NS`]: the clock follows once the next frame confirms it.
+    pending: Option<Timestamp>,
     bytes: u64,
     tcp_on_ports: u64,
     anomalies: BTreeMap<&'static str, u64>,
@@ -284,12 +289,26 @@ impl Accounting {
     fn frame(&mut self, p: &Packet<'_>) -> At {
         self.frame += 1;
         self.bytes += p.data.len() as u64;
-        if p.ts < self.last_ts && self.first_ts.is_some() {
-            *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
-        } else {
+        if self.first_ts.is_none() {
+            self.first_ts = Some(p.ts);
             self.last_ts = p.ts;
+        } else {
+            if let Some(jump) = self.pending.take() {
+                if p.ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
+                    // The frame before stood alone ahead of its neighbours: a damaged time.
+                    *self.anomalies.entry("timestamp_outlier").or_default() += 1;
+                } else {
+                    self.last_ts = self.last_ts.max(jump);
+                }
+            }
+            if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
+                self.pending = Some(p.ts);
+            } else if p.ts < self.last_ts {
+                *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
+            } else {
+                self.last_ts = p.ts;
+            }
         }
-        self.first_ts.get_or_insert(p.ts);
         At {
             frame: self.frame,
             ts: p.ts,
@@ -300,6 +319,12 @@ impl Accounting {
         *self.anomalies.entry(key).or_default() += 1;
     }
 
+    /// The capture's end: the clock, or the last frame's jump ahead of it (nothing came after it
+    /// to confirm or refute it, so it counts as it always did).
+    fn end(&self) -> Timestamp {
+        self.pending.map_or(self.last_ts, |jump| self.last_ts.max(jump))
+    }
+
     /// Merges the cores' results, decides the deferred sessions, and builds the summary.
     fn conclude(
         mut self,
@@ -307,6 +332,8 @@ impl Accounting {
         results: Vec<CoreResult>,
         sink: &mut dyn FnMut(SessionReport),
     ) -> (CaptureSummary, ServerProfiles) {
+        self.last_ts = self.end();
+        self.pending = None;
         let mut profiles = ServerProfiles::default();
         let mut deferred = Vec::new();
         for r in results {
@@ -422,7 +449,7 @@ impl Analyzer {
 
     /// As [`Analyzer::finish`], also returning what each server accepted.
     pub fn finish_with_profiles(self, sink: &mut dyn FnMut(SessionReport)) -> (CaptureSummary, ServerProfiles) {
-        let end = self.acct.last_ts;
+        let end = self.acct.end();
         let result = self.core.finish(end, sink);
         self.acct.conclude(&self.opts, vec![result], sink)
     }
@@ -803,7 +830,7 @@ impl Parallel {
                         let _ = tx.send(FromWorker::Session(Box::new(s)));
                     };
                     work(me, &mut core, shared, &mut out, &mut || {});
-                    let end = lock(&shared.source).acct.last_ts;
+                    let end = lock(&shared.source).acct.end();
                     let result = core.finish(end, &mut out);
                     let _ = tx.send(FromWorker::Done(result));
                 });
@@ -827,7 +854,7 @@ impl Parallel {
                 };
                 work(0, &mut core0, &shared, &mut out, &mut between);
             }
-            let end = lock(&shared.source).acct.last_ts;
+            let end = lock(&shared.source).acct.end();
             let r0 = core0.finish(end, &mut |s| (sink.borrow_mut())(s));
             results.push(r0);
             while let Ok(msg) = rx.recv() {

@@ -903,17 +903,25 @@ fn unreadable_file_says_permission_denied() {
     let mut perms = std::fs::metadata(&p).expect("meta").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o000);
     std::fs::set_permissions(&p, perms).expect("chmod");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsdiag"));
+    cmd.args(["analyze"]).arg(&p);
     if std::fs::read(&p).is_ok() {
-        // Root (as in CI containers) reads a mode-000 file anyway.
-        println!("note: running with privileges that ignore file modes; permission-denied case skipped");
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
+        // Root (as in CI containers) reads a mode-000 file anyway: run the binary as `nobody`.
+        let mut perms = std::fs::metadata(&dir).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&dir, perms).expect("chmod dir");
+        std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+        std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
-        .args(["analyze"])
-        .arg(&p)
-        .output()
-        .expect("run");
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            // The binary itself is out of reach of `nobody` (a private checkout).
+            println!("note: cannot run the binary as nobody ({e}); permission-denied case skipped");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -943,4 +951,90 @@ fn ipv6_tcp(seq: u32, flags: u8, payload: &[u8], payload_len_field: Option<u16>)
     f.push(2);
     f.extend(tcp);
     f
+}
+
+/// Verdicts of a JSON report, by client port: (first frame, last frame, outcome, cause, reason).
+fn verdicts(report: &Path) -> (Vec<(u64, u64, u64, String)>, serde_json::Value) {
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(report).expect("report")).expect("JSON");
+    let mut v: Vec<(u64, u64, u64, String)> = doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            (
+                s["client"]["port"].as_u64().unwrap(),
+                s["first_frame"].as_u64().unwrap(),
+                s["last_frame"].as_u64().unwrap(),
+                format!("{} {} {}", s["outcome"], s["cause"], s["reason"]),
+            )
+        })
+        .collect();
+    v.sort();
+    (v, doc["capture"]["anomalies"].clone())
+}
+
+/// One damaged timestamp (a frame stamped days or minutes ahead of its neighbours) is counted as
+/// `timestamp_outlier` and spoils no other connection: before, it moved the capture's clock
+/// past every timer, and each later packet of every connection became a connection of its own.
+#[test]
+fn a_damaged_timestamp_spoils_no_other_connection() {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed/tls-mixed.pcap");
+    let bytes = std::fs::read(&sample).expect("sample");
+    let lay = layout(&bytes);
+    assert!(
+        !lay.pcapng && lay.recs.len() > 80,
+        "tls-mixed is a classic pcap of 8 connections"
+    );
+    let dir = std::env::temp_dir().join(format!("tlsdiag-robustness-ts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let run = |input: &Path, threads: &str, name: &str| {
+        let report = dir.join(name);
+        let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+            .args(["analyze", "--format", "json", "--threads", threads, "-o"])
+            .arg(&report)
+            .arg(input)
+            .output()
+            .expect("run");
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        verdicts(&report)
+    };
+    let (clean, clean_anomalies) = run(&sample, "1", "clean.json");
+    assert_eq!(clean.len(), 8);
+    assert!(clean_anomalies.get("timestamp_outlier").is_none(), "{clean_anomalies}");
+    // A frame in the middle of the 2nd, 3rd, 5th and 7th connections, pushed ahead by ~116 days
+    // and by 100 s (within an hour its own connection is still judged on the old clock).
+    for frame in [24usize, 35, 55, 75] {
+        for (ahead, own_kept) in [(10_000_000u32, true), (100, false)] {
+            let mut damaged = bytes.clone();
+            let off = lay.recs[frame - 1].off;
+            let secs = rd32(&damaged, off, lay.big);
+            wr32(&mut damaged, off, lay.big, secs + ahead);
+            let input = dir.join(format!("ts-{frame}-{ahead}.pcap"));
+            std::fs::write(&input, &damaged).expect("write");
+            for threads in ["1", "2"] {
+                let (got, anomalies) = run(&input, threads, &format!("ts-{frame}-{ahead}-{threads}.json"));
+                assert_eq!(
+                    anomalies["timestamp_outlier"], 1,
+                    "frame {frame} +{ahead}s: {anomalies}"
+                );
+                let holds = |s: &(u64, u64, u64, String)| s.1 as usize <= frame && frame <= s.2 as usize;
+                for s in &clean {
+                    if own_kept || !holds(s) {
+                        assert!(
+                            got.contains(s),
+                            "frame {frame} +{ahead}s, {threads} threads: lost {s:?}: {got:?}"
+                        );
+                    }
+                }
+                if own_kept {
+                    assert_eq!(got, clean, "frame {frame} +{ahead}s, {threads} threads");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

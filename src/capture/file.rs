@@ -914,6 +914,34 @@ fn other_format(head: &[u8]) -> Option<&'static str> {
         .map(|(_, kind)| *kind)
 }
 
+fn hex<'a>(bytes: impl Iterator<Item = &'a u8>) -> String {
+    bytes.map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// A file that starts a few bits away from a capture's magic number: a capture whose first bytes
+/// were damaged (a flipped bit, a bad copy), not some other kind of file.
+fn damaged_magic(head: &[u8]) -> Option<String> {
+    const MAGICS: [([u8; 4], &str); 7] = [
+        ([0xd4, 0xc3, 0xb2, 0xa1], "pcap"),
+        ([0xa1, 0xb2, 0xc3, 0xd4], "pcap"),
+        ([0x4d, 0x3c, 0xb2, 0xa1], "pcap"),
+        ([0xa1, 0xb2, 0x3c, 0x4d], "pcap"),
+        ([0x34, 0xcd, 0xb2, 0xa1], "pcap"),
+        ([0xa1, 0xb2, 0xcd, 0x34], "pcap"),
+        ([0x0a, 0x0d, 0x0d, 0x0a], "pcapng"),
+    ];
+    let got = head.first_chunk::<4>()?;
+    let distance = |m: &[u8; 4]| m.iter().zip(got).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>();
+    let (magic, kind) = MAGICS.iter().min_by_key(|(m, _)| distance(m))?;
+    (1..=3).contains(&distance(magic)).then(|| {
+        format!(
+            "a {kind} capture with a damaged magic number: it starts {}, a {kind} file starts {}",
+            hex(got.iter()),
+            hex(magic.iter())
+        )
+    })
+}
+
 /// Says what a non-capture file looks like, for the error message.
 fn describe(head: &[u8], gzip: bool) -> String {
     let lower: Vec<u8> = head.iter().take(64).map(|b| b.to_ascii_lowercase()).collect();
@@ -934,9 +962,10 @@ fn describe(head: &[u8], gzip: bool) -> String {
         .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
     {
         "text".to_string()
+    } else if let Some(kind) = damaged_magic(head) {
+        kind
     } else {
-        let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        format!("unknown data starting {}", hex.join(" "))
+        format!("unknown data starting {}", hex(head.iter().take(8)))
     };
     if gzip { format!("gzip of {kind}") } else { kind }
 }
@@ -1030,6 +1059,28 @@ mod tests {
         assert!(e.to_string().contains("xz-compressed data (decompress it first"), "{e}");
         let e = reader(b"BZh91AY&SY".to_vec()).err().expect("error");
         assert!(e.to_string().contains("bzip2"), "{e}");
+        // One flipped bit in a pcap magic: a damaged capture, not unknown data.
+        let mut damaged = pcap_header(false, 0xa1b2_c3d4, 1);
+        damaged[0] ^= 0x01;
+        let e = reader(damaged).err().expect("error");
+        assert!(
+            e.to_string().contains(
+                "a pcap capture with a damaged magic number: it starts d5 c3 b2 a1, a pcap file starts d4 c3 b2 a1"
+            ),
+            "{e}"
+        );
+        let e = reader(b"\x0a\x0d\x0c\x0a\x1c\x00\x00\x00".to_vec())
+            .err()
+            .expect("error");
+        assert!(
+            e.to_string().contains("a pcapng capture with a damaged magic number"),
+            "{e}"
+        );
+        // Far from every magic: still unknown data.
+        let e = reader(b"\x00\x11\x22\x33\x44\x55\x66\x77".to_vec())
+            .err()
+            .expect("error");
+        assert!(e.to_string().contains("unknown data starting 00 11 22 33"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::capture::Timestamp;
 use crate::decode::TcpSegment;
+use crate::limits::TIMESTAMP_LEAP_NS;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -179,11 +180,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                         self.arm(due, slot, generation);
                         continue;
                     }
-                    let end = if c.handler.decided() || !self.pending(c) {
-                        EndKind::IdleTimeout
-                    } else {
-                        EndKind::HandshakeTimeout
-                    };
+                    let end = self.timer_end(c);
                     self.finish(slot, end, out);
                 }
                 Slot::Tombstone(t) => {
@@ -204,6 +201,15 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
     }
 
+    /// How a connection whose timer ran out ends.
+    fn timer_end(&self, c: &Connection<H>) -> EndKind {
+        if c.handler.decided() || !self.pending(c) {
+            EndKind::IdleTimeout
+        } else {
+            EndKind::HandshakeTimeout
+        }
+    }
+
     fn deadline(&self, c: &Connection<H>) -> i64 {
         let last = c.tcp.last.ts.0;
         let wait = if !c.handler.decided() && self.pending(c) {
@@ -214,9 +220,45 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         last.saturating_add(wait)
     }
 
-    /// Takes one segment of a followed port.
+    /// Takes one segment of a followed port, first finishing the connections due by its time.
     pub fn segment(&mut self, at: At, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
-        self.advance(at.ts, out);
+        self.segment_on_clock(at, at.ts, seg, out);
+    }
+
+    /// Takes one segment on the capture's `clock`: the connections due by the clock are finished
+    /// first. A segment stamped ahead of the clock (a jump not yet confirmed by the next frame,
+    /// or a damaged timestamp) moves no other connection's timers; its own connection is finished
+    /// first if its deadline has passed by the segment's time, as it would have been had the
+    /// clock moved, unless the jump is over [`TIMESTAMP_LEAP_NS`] (then a damaged time is far
+    /// likelier than a connection answering after so long a silence of the whole capture).
+    pub fn segment_on_clock(
+        &mut self,
+        at: At,
+        clock: Timestamp,
+        seg: &TcpSegment<'_>,
+        out: &mut dyn FnMut(Box<Connection<H>>),
+    ) {
+        self.advance(clock, out);
+        if at.ts > clock && at.ts.0 - clock.0 <= TIMESTAMP_LEAP_NS {
+            let key = FlowKey::new(
+                Endpoint {
+                    ip: seg.src,
+                    port: seg.sport,
+                },
+                Endpoint {
+                    ip: seg.dst,
+                    port: seg.dport,
+                },
+            );
+            if let Some(&slot) = self.map.get(&key) {
+                if let Slot::Live(c) = &self.slots[slot] {
+                    if self.deadline(c) <= at.ts.0 {
+                        let end = self.timer_end(c);
+                        self.finish(slot, end, out);
+                    }
+                }
+            }
+        }
         let src = Endpoint {
             ip: seg.src,
             port: seg.sport,
