@@ -5,7 +5,10 @@
 
 /// Largest pcap record or pcapng block accepted (bytes). Real frames are at most 256 KiB
 /// (libpcap's maximum snap length); 16 MiB leaves room for odd tools while keeping a corrupt
-/// length from allocating gigabytes. Breach: `capture_corrupt` (the file stops there).
+/// length from allocating gigabytes. A pcap record may not exceed the file's snap length either
+/// (at least 256 KiB). Breach: the header is taken as damaged and the reader resumes at the next
+/// valid record (`capture_resynced`, `capture_bytes_skipped`), or the file stops there
+/// (`capture_corrupt`) when none follows.
 pub const MAX_CAPTURE_BLOCK: usize = 16 << 20;
 
 /// Interfaces remembered per pcapng section. Breach: `pcapng_too_many_interfaces`.

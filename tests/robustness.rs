@@ -344,13 +344,15 @@ fn record_lengths(name: &str, b: &[u8], lay: &Layout, out: &mut Vec<Case>) {
     };
     if lay.pcapng {
         for (v, e) in [
-            (0, Expect::Anomaly("capture_corrupt")),
-            (11, Expect::Anomaly("capture_corrupt")),
-            (0xffff_ffff, Expect::Anomaly("capture_corrupt")),
-            (MAX_BLOCK + 4, Expect::Anomaly("capture_corrupt")),
-            (13, Expect::Any),
-            (r.len as u32 + 4, Expect::Any),
-            (r.len as u32 - 4, Expect::Any),
+            // Impossible or disagreeing with the length at the block's end: the reader resumes
+            // at the next valid block.
+            (0, Expect::Anomaly("capture_resynced")),
+            (11, Expect::Anomaly("capture_resynced")),
+            (0xffff_ffff, Expect::Anomaly("capture_resynced")),
+            (MAX_BLOCK + 4, Expect::Anomaly("capture_resynced")),
+            (13, Expect::Anomaly("capture_resynced")),
+            (r.len as u32 + 4, Expect::Anomaly("capture_resynced")),
+            (r.len as u32 - 4, Expect::Anomaly("capture_resynced")),
         ] {
             put("block length", r.off + 4, v, e);
         }
@@ -388,9 +390,11 @@ fn record_lengths(name: &str, b: &[u8], lay: &Layout, out: &mut Vec<Case>) {
         for (v, e) in [
             (0, Expect::Any),
             (1, Expect::Any),
-            (0xffff_ffff, Expect::Anomaly("capture_corrupt")),
-            (MAX_BLOCK + 1, Expect::Anomaly("capture_corrupt")),
-            (MAX_BLOCK, Expect::Anomaly("capture_truncated")),
+            // Past the snap length: the reader resumes at the next valid record.
+            (0xffff_ffff, Expect::Anomaly("capture_resynced")),
+            (MAX_BLOCK + 1, Expect::Anomaly("capture_resynced")),
+            (MAX_BLOCK, Expect::Anomaly("capture_resynced")),
+            (300_000, Expect::Anomaly("capture_resynced")),
         ] {
             put("captured length", r.off + 8, v, e);
         }
@@ -656,6 +660,8 @@ fn big_cases(out: &mut Vec<Case>) {
     // Found by the `reassembly` fuzz target: one out-of-order segment larger than the whole
     // out-of-order buffer (an IPv6 jumbogram, payload length 0) overflowed the stack.
     let mut jumbo = pcap_header(229);
+    // A snap length that allows the 300 KB frame (past it, the record header counts as damaged).
+    jumbo[16..20].copy_from_slice(&(1u32 << 20).to_le_bytes());
     pcap_record(&mut jumbo, 1_700_000_000, &ipv6_tcp(1000, 0x02, &[], None));
     pcap_record(&mut jumbo, 1_700_000_000, &ipv6_tcp(1001, 0x18, &[0x16], None));
     pcap_record(
@@ -672,11 +678,21 @@ fn big_cases(out: &mut Vec<Case>) {
     });
     // A record at the block cap (16 MiB of one frame).
     let mut huge = pcap_header(1);
+    huge[16..20].copy_from_slice(&MAX_BLOCK.to_le_bytes());
     pcap_record(&mut huge, 1_700_000_000, &vec![0u8; MAX_BLOCK as usize]);
     out.push(Case {
         name: "one 16 MiB frame".into(),
-        input: Input::File(huge),
+        input: Input::File(huge.clone()),
         expect: Expect::Report,
+        args: Vec::new(),
+        watch_memory: true,
+    });
+    // The same with the usual snap length: a damaged header; nothing valid follows it.
+    huge[16..20].copy_from_slice(&262_144u32.to_le_bytes());
+    out.push(Case {
+        name: "one 16 MiB frame past the snap length".into(),
+        input: Input::File(huge),
+        expect: Expect::Anomaly("capture_corrupt"),
         args: Vec::new(),
         watch_memory: true,
     });
@@ -806,7 +822,9 @@ fn run_case(dir: &Path, idx: usize, case: &Case) -> Result<Ran, String> {
                 if anomalies.get(key).and_then(|v| v.as_u64()).unwrap_or(0) == 0 {
                     return Err(format!("anomaly {key} not counted: {anomalies:?}"));
                 }
-                if matches!(key, "capture_truncated" | "capture_corrupt") && !stderr.contains("at byte") {
+                if matches!(key, "capture_truncated" | "capture_corrupt" | "capture_resynced")
+                    && !stderr.contains("at byte")
+                {
                     return Err(format!("{key} without a byte position on stderr: {}", stderr.trim()));
                 }
             }
@@ -973,11 +991,11 @@ fn verdicts(report: &Path) -> (Vec<(u64, u64, u64, String)>, serde_json::Value) 
     (v, doc["capture"]["anomalies"].clone())
 }
 
-/// One damaged timestamp (a frame stamped days or minutes ahead of its neighbours) is counted as
-/// `timestamp_outlier` and spoils no other connection: before, it moved the capture's clock
-/// past every timer, and each later packet of every connection became a connection of its own.
-#[test]
-fn a_damaged_timestamp_spoils_no_other_connection() {
+/// Runs tls-mixed (8 connections, one after another) undamaged, then damaged by `damage` at a
+/// frame in the middle of the 2nd, 3rd, 5th and 7th connections, with 1 and 2 threads. Checks
+/// that the damage is counted under `key` and that every connection that does not hold the
+/// damaged frame keeps its verdict (all of them when `own_kept`).
+fn damage_spoils_no_other_connection(tag: &str, key: &str, own_kept: bool, damage: &dyn Fn(&mut [u8], usize, bool)) {
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed/tls-mixed.pcap");
     let bytes = std::fs::read(&sample).expect("sample");
     let lay = layout(&bytes);
@@ -985,7 +1003,7 @@ fn a_damaged_timestamp_spoils_no_other_connection() {
         !lay.pcapng && lay.recs.len() > 80,
         "tls-mixed is a classic pcap of 8 connections"
     );
-    let dir = std::env::temp_dir().join(format!("tlsdiag-robustness-ts-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tlsdiag-robustness-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let run = |input: &Path, threads: &str, name: &str| {
         let report = dir.join(name);
@@ -1004,37 +1022,62 @@ fn a_damaged_timestamp_spoils_no_other_connection() {
     };
     let (clean, clean_anomalies) = run(&sample, "1", "clean.json");
     assert_eq!(clean.len(), 8);
-    assert!(clean_anomalies.get("timestamp_outlier").is_none(), "{clean_anomalies}");
-    // A frame in the middle of the 2nd, 3rd, 5th and 7th connections, pushed ahead by ~116 days
-    // and by 100 s (within an hour its own connection is still judged on the old clock).
+    assert!(clean_anomalies.get(key).is_none(), "{clean_anomalies}");
     for frame in [24usize, 35, 55, 75] {
-        for (ahead, own_kept) in [(10_000_000u32, true), (100, false)] {
-            let mut damaged = bytes.clone();
-            let off = lay.recs[frame - 1].off;
-            let secs = rd32(&damaged, off, lay.big);
-            wr32(&mut damaged, off, lay.big, secs + ahead);
-            let input = dir.join(format!("ts-{frame}-{ahead}.pcap"));
-            std::fs::write(&input, &damaged).expect("write");
-            for threads in ["1", "2"] {
-                let (got, anomalies) = run(&input, threads, &format!("ts-{frame}-{ahead}-{threads}.json"));
+        let mut damaged = bytes.clone();
+        damage(&mut damaged, lay.recs[frame - 1].off, lay.big);
+        let input = dir.join(format!("{tag}-{frame}.pcap"));
+        std::fs::write(&input, &damaged).expect("write");
+        for threads in ["1", "2"] {
+            let (got, anomalies) = run(&input, threads, &format!("{tag}-{frame}-{threads}.json"));
+            assert_eq!(anomalies[key], 1, "{tag} at frame {frame}: {anomalies}");
+            // Connections by client port and verdict (frame numbers shift when a frame is lost).
+            let got: Vec<(u64, &String)> = got.iter().map(|s| (s.0, &s.3)).collect();
+            let holds = |s: &(u64, u64, u64, String)| s.1 as usize <= frame && frame <= s.2 as usize;
+            for s in &clean {
+                if own_kept || !holds(s) {
+                    assert!(
+                        got.contains(&(s.0, &s.3)),
+                        "{tag} at frame {frame}, {threads} threads: lost {s:?}: {got:?}"
+                    );
+                }
+            }
+            if own_kept {
                 assert_eq!(
-                    anomalies["timestamp_outlier"], 1,
-                    "frame {frame} +{ahead}s: {anomalies}"
+                    got.len(),
+                    clean.len(),
+                    "{tag} at frame {frame}, {threads} threads: {got:?}"
                 );
-                let holds = |s: &(u64, u64, u64, String)| s.1 as usize <= frame && frame <= s.2 as usize;
-                for s in &clean {
-                    if own_kept || !holds(s) {
-                        assert!(
-                            got.contains(s),
-                            "frame {frame} +{ahead}s, {threads} threads: lost {s:?}: {got:?}"
-                        );
-                    }
-                }
-                if own_kept {
-                    assert_eq!(got, clean, "frame {frame} +{ahead}s, {threads} threads");
-                }
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One damaged timestamp (a frame stamped days or minutes ahead of its neighbours) is counted as
+/// `timestamp_outlier` and spoils no other connection: before, it moved the capture's clock
+/// past every timer, and each later packet of every connection became a connection of its own.
+#[test]
+fn a_damaged_timestamp_spoils_no_other_connection() {
+    // ~116 days ahead: even its own connection goes on as if nothing happened.
+    damage_spoils_no_other_connection("ts-days", "timestamp_outlier", true, &|b, off, big| {
+        let secs = rd32(b, off, big);
+        wr32(b, off, big, secs + 10_000_000);
+    });
+    // 100 s ahead (within an hour its own connection is still judged on the old clock).
+    damage_spoils_no_other_connection("ts-100s", "timestamp_outlier", false, &|b, off, big| {
+        let secs = rd32(b, off, big);
+        wr32(b, off, big, secs + 100);
+    });
+}
+
+/// A record header whose captured length is wrong (past the snap length) costs its own packet:
+/// the reader resumes at the next valid record instead of dropping the rest of the file.
+#[test]
+fn a_damaged_record_header_spoils_no_other_connection() {
+    for bad in [0xffff_ffffu32, 0x0100_0000, 300_000] {
+        damage_spoils_no_other_connection("incl", "capture_resynced", false, &|b, off, big| {
+            wr32(b, off + 8, big, bad);
+        });
+    }
 }

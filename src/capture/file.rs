@@ -21,6 +21,19 @@ const INITIAL_BUFFER: usize = 256 << 10;
 /// new buffer; bounds this reserve at 12 MiB.
 const SPARE_BUFFERS: usize = 48;
 
+/// A pcap record may always claim this much (tcpdump's largest snap length), whatever the
+/// file's snap length says.
+const RESYNC_MAX_RECORD: usize = 256 << 10;
+/// Records that must follow one another, each plausible, for reading to resume at a position
+/// after a damaged record header (fewer where the file ends).
+const RESYNC_CHAIN: usize = 3;
+/// How far from the last valid record's time a record found by resynchronisation may be.
+const RESYNC_SECS: u32 = 86_400;
+/// Bytes searched per step of a resynchronisation (plus the span of a chain).
+const RESYNC_STEP: usize = 1 << 20;
+/// Damage descriptions kept per input (the rest are only counted).
+const DAMAGE_NOTES: usize = 8;
+
 /// Counts bytes read from the underlying file (before decompression), for progress display.
 struct Counting<R> {
     inner: R,
@@ -99,6 +112,9 @@ enum Format {
         nanos: bool,
         link: LinkType,
         record_header: usize,
+        /// The longest captured length a record may claim: the file's snap length, at least
+        /// [`RESYNC_MAX_RECORD`], at most [`MAX_CAPTURE_BLOCK`]. A longer one is a damaged header.
+        max_record: usize,
     },
     PcapNg {
         endian: Endian,
@@ -144,6 +160,23 @@ pub struct FileReader {
     chunk_budget: Option<u32>,
     /// Reading stopped because the chunk budget ran out (not the end of the input).
     paused: bool,
+    /// A damaged record header was met: the reader is looking for the next valid record.
+    resync: Option<Resync>,
+    /// Seconds of the last valid pcap record (a record found by resynchronisation must be near).
+    last_secs: Option<u32>,
+    /// What the reader skipped over (the first [`DAMAGE_NOTES`]; all are counted).
+    pub damage: Vec<String>,
+}
+
+/// A search for the next valid record after a damaged record header.
+#[derive(Clone, Debug)]
+struct Resync {
+    /// File offset of the damaged header.
+    from: u64,
+    /// What was wrong with it, naming its offset.
+    what: String,
+    /// "record" (pcap) or "block" (pcapng).
+    unit: &'static str,
 }
 
 impl FileReader {
@@ -229,6 +262,9 @@ impl FileReader {
             prefetch: None,
             chunk_budget: None,
             paused: false,
+            resync: None,
+            last_secs: None,
+            damage: Vec::new(),
         };
         r.read_file_header().map_err(err)?;
         Ok(r)
@@ -457,11 +493,13 @@ impl FileReader {
             }
             let e = Endian { big };
             let link = LinkType(e.u32(head, 20) & 0x0fff_ffff);
+            let snaplen = e.u32(head, 16) as usize;
             self.format = Format::Pcap {
                 endian: e,
                 nanos,
                 link,
                 record_header,
+                max_record: snaplen.clamp(RESYNC_MAX_RECORD, MAX_CAPTURE_BLOCK),
             };
             self.consume(24);
             return Ok(());
@@ -521,10 +559,14 @@ impl FileReader {
     }
 
     fn oddity(&mut self, key: &'static str) {
+        self.add_oddity(key, 1);
+    }
+
+    fn add_oddity(&mut self, key: &'static str, n: u64) {
         if let Some(e) = self.oddities.iter_mut().find(|(k, _)| *k == key) {
-            e.1 += 1;
+            e.1 += n;
         } else {
-            self.oddities.push((key, 1));
+            self.oddities.push((key, n));
         }
     }
 
@@ -559,19 +601,24 @@ impl FileReader {
             nanos,
             link,
             record_header,
+            max_record,
         } = self.format
         else {
             return None;
         };
+        if self.resync.is_some() && !self.resync_pcap(endian, nanos, record_header, max_record) {
+            return None;
+        }
         // The common case: the whole record is already in the buffer (one bounds check).
         if let Some(h) = self.buf.get(self.start..self.end).and_then(|b| b.get(..record_header)) {
             let incl = endian.u32(h, 8) as usize;
             let total = record_header + incl;
-            if incl <= MAX_CAPTURE_BLOCK && self.end - self.start >= total {
-                let secs = endian.u32(h, 0) as i64;
+            if incl <= max_record && self.end - self.start >= total {
+                let secs = endian.u32(h, 0);
                 let frac = endian.u32(h, 4) as i64;
                 let orig = endian.u32(h, 12);
-                let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
+                self.last_secs = Some(secs);
+                let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
                 let s = self.start + record_header;
                 self.consume(total);
                 return Some(Pos {
@@ -605,16 +652,22 @@ impl FileReader {
             }
         }
         let h = self.window(0, record_header);
-        let secs = endian.u32(h, 0) as i64;
+        let secs = endian.u32(h, 0);
         let frac = endian.u32(h, 4) as i64;
         let incl = endian.u32(h, 8) as usize;
         let orig = endian.u32(h, 12);
-        if incl > MAX_CAPTURE_BLOCK {
-            self.stop_with(
-                "capture_corrupt",
-                format!("record at byte {offset} claims {incl} bytes (limit {MAX_CAPTURE_BLOCK})"),
-            );
-            return None;
+        if incl > max_record {
+            // A damaged record header: look for the next valid record rather than give up on
+            // the rest of the file.
+            self.resync = Some(Resync {
+                from: offset,
+                what: format!("record at byte {offset} claims {incl} bytes"),
+                unit: "record",
+            });
+            if !self.resync_pcap(endian, nanos, record_header, max_record) {
+                return None;
+            }
+            return self.next_pcap();
         }
         let total = record_header + incl;
         match self.fill(total) {
@@ -635,7 +688,8 @@ impl FileReader {
                 return None;
             }
         }
-        let ts = Timestamp::from_parts(secs, if nanos { frac } else { frac * 1000 });
+        self.last_secs = Some(secs);
+        let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
         let s = self.start + record_header;
         self.consume(total);
         Some(Pos {
@@ -647,8 +701,133 @@ impl FileReader {
         })
     }
 
+    /// Searches for the next valid pcap record after a damaged header: the first position from
+    /// which [`RESYNC_CHAIN`] plausible records follow one another (or run exactly to the end
+    /// of the file). Plausible: a time within [`RESYNC_SECS`] of the last valid record, a
+    /// fraction under one second, 1 to [`RESYNC_MAX_RECORD`] captured bytes (so a zeroed stretch
+    /// is skipped, not read as empty records) and an original length at least that.
+    fn resync_pcap(&mut self, e: Endian, nanos: bool, record_header: usize, max_record: usize) -> bool {
+        let max_len = max_record.min(RESYNC_MAX_RECORD);
+        let near = self.last_secs;
+        let plausible = move |h: &[u8]| -> Option<usize> {
+            let (secs, frac) = (e.u32(h, 0), e.u32(h, 4));
+            let (incl, orig) = (e.u32(h, 8) as usize, e.u32(h, 12) as usize);
+            let ok = h.len() >= record_header
+                && frac < if nanos { 1_000_000_000 } else { 1_000_000 }
+                && near.is_none_or(|n| n.abs_diff(secs) <= RESYNC_SECS)
+                && (1..=max_len).contains(&incl)
+                && (incl..=MAX_CAPTURE_BLOCK).contains(&orig);
+            ok.then_some(record_header + incl)
+        };
+        self.resync(record_header + max_len, &plausible)
+    }
+
+    /// As [`FileReader::resync_pcap`] for pcapng: a plausible block has a known type, a length
+    /// of 12 bytes to [`RESYNC_MAX_RECORD`] (plus room for the block's fields), a multiple of 4,
+    /// repeated at its end; a packet block names a known interface.
+    fn resync_pcapng(&mut self, e: Endian) -> bool {
+        let max_len = RESYNC_MAX_RECORD + 64;
+        let interfaces = match &self.format {
+            Format::PcapNg { interfaces, .. } => interfaces.len(),
+            Format::Pcap { .. } => 0,
+        };
+        let plausible = move |b: &[u8]| -> Option<usize> {
+            let (btype, blen) = (e.u32(b, 0), e.u32(b, 4) as usize);
+            let known = matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD | 0x0A0D_0D0A);
+            let ok = known
+                && (12..=max_len).contains(&blen)
+                && blen % 4 == 0
+                && b.len() >= blen
+                && e.u32(b, blen - 4) as usize == blen
+                && (!matches!(btype, 5 | 6) || (e.u32(b, 8) as usize) < interfaces);
+            ok.then_some(blen)
+        };
+        self.resync(max_len, &plausible)
+    }
+
+    /// Moves the reader to the first position from which [`RESYNC_CHAIN`] records (or blocks)
+    /// that `plausible` accepts follow one another, each at most `max_len` bytes, or run
+    /// exactly to the end of the input. `plausible` gets the bytes from a position to the end
+    /// of the window and returns the size of the record there. Returns true with the reader
+    /// there; false when paused (the search goes on at the next call) or at the end of the
+    /// input (then the input stops as corrupt).
+    fn resync(&mut self, max_len: usize, plausible: &dyn Fn(&[u8]) -> Option<usize>) -> bool {
+        let Some(r) = self.resync.take() else { return true };
+        let span = RESYNC_CHAIN * max_len;
+        loop {
+            let want = RESYNC_STEP + span;
+            match self.fill(want) {
+                Ok(_) => {}
+                Err(err) => {
+                    self.stop_with("capture_read_error", self.read_error(self.offset, &err));
+                    return false;
+                }
+            }
+            if self.paused {
+                self.resync = Some(r);
+                return false;
+            }
+            let avail = self.avail();
+            let at_end = avail < want;
+            let w = self.window(0, avail);
+            let last = if at_end { avail } else { avail - span };
+            let chained = |p: usize| {
+                let mut q = p;
+                for k in 0..RESYNC_CHAIN {
+                    if q == w.len() && at_end {
+                        return k > 0;
+                    }
+                    let Some(size) = w.get(q..).and_then(plausible) else {
+                        return false;
+                    };
+                    q += size;
+                    if q > w.len() {
+                        return false;
+                    }
+                }
+                true
+            };
+            let found = (0..last).find(|&p| chained(p));
+            self.consume(found.unwrap_or(last));
+            let skipped = self.offset.saturating_sub(r.from);
+            if found.is_some() {
+                self.add_oddity("capture_resynced", 1);
+                self.add_oddity("capture_bytes_skipped", skipped);
+                self.note_damage(format!(
+                    "{}: skipped {skipped} bytes to the next valid {}, at byte {}",
+                    r.what, r.unit, self.offset
+                ));
+                return true;
+            }
+            if at_end {
+                self.stop_with(
+                    "capture_corrupt",
+                    format!(
+                        "{}, and no valid {} follows in the {skipped} bytes after it",
+                        r.what, r.unit
+                    ),
+                );
+                return false;
+            }
+        }
+    }
+
+    fn note_damage(&mut self, what: String) {
+        if self.damage.len() < DAMAGE_NOTES {
+            self.damage.push(what);
+        }
+    }
+
     fn next_pcapng(&mut self) -> Option<Pos> {
         loop {
+            if self.resync.is_some() {
+                let Format::PcapNg { endian, .. } = self.format else {
+                    return None;
+                };
+                if !self.resync_pcapng(endian) {
+                    return None;
+                }
+            }
             let offset = self.offset;
             match self.fill(12) {
                 Ok(true) => {}
@@ -692,12 +871,17 @@ impl FileReader {
             };
             let btype = endian.u32(head, 0);
             let blen = endian.u32(head, 4) as usize;
-            if !(12..=MAX_CAPTURE_BLOCK).contains(&blen) {
-                self.stop_with(
-                    "capture_corrupt",
-                    format!("block at byte {offset} has impossible length {blen}"),
-                );
-                return None;
+            if !(12..=MAX_CAPTURE_BLOCK).contains(&blen) || blen % 4 != 0 {
+                // A damaged block header: look for the next valid block.
+                self.resync = Some(Resync {
+                    from: offset,
+                    what: format!("block at byte {offset} has impossible length {blen}"),
+                    unit: "block",
+                });
+                if !self.resync_pcapng(endian) {
+                    return None;
+                }
+                continue;
             }
             match self.fill(blen) {
                 Ok(true) => {}
@@ -716,6 +900,16 @@ impl FileReader {
                     self.stop_with("capture_read_error", self.read_error(offset, &e));
                     return None;
                 }
+            }
+            let trailer = endian.u32(self.window(0, blen), blen - 4) as usize;
+            if trailer != blen {
+                // The length at the block's end disagrees with its start: one of them is damaged.
+                self.resync = Some(Resync {
+                    from: offset,
+                    what: format!("block at byte {offset} claims {blen} bytes but ends with length {trailer}"),
+                    unit: "block",
+                });
+                continue;
             }
             let body_start = self.start + 8;
             let body_end = self.start + blen - 4;
@@ -997,6 +1191,61 @@ mod tests {
         }
         v.extend_from_slice(data);
         v
+    }
+
+    #[test]
+    fn resumes_after_a_damaged_record_header_and_skips_zeros() {
+        for big in [false, true] {
+            let mut f = pcap_header(big, 0xa1b2c3d4, 1);
+            f.extend(record(big, 1_700_000_000, 1, b"first packet"));
+            let damaged = f.len();
+            let mut bad = record(big, 1_700_000_000, 2, b"lost");
+            bad[8..12].copy_from_slice(&[0xff; 4]);
+            f.extend(bad);
+            f.extend(vec![0u8; 5000]); // a zeroed stretch: not 300 empty records
+            let resumed = f.len();
+            for n in 0..4u32 {
+                f.extend(record(big, 1_700_000_001, n, format!("after {n}").as_bytes()));
+            }
+            let mut r = reader(f).expect("reader");
+            let mut got = Vec::new();
+            while let Some(p) = r.next_packet() {
+                got.push(String::from_utf8_lossy(p.data).to_string());
+            }
+            assert_eq!(got, ["first packet", "after 0", "after 1", "after 2", "after 3"]);
+            assert!(r.stop.is_none(), "{:?}", r.stop);
+            assert!(r.oddities.contains(&("capture_resynced", 1)), "{:?}", r.oddities);
+            assert!(
+                r.oddities
+                    .contains(&("capture_bytes_skipped", (resumed - damaged) as u64))
+            );
+            assert_eq!(
+                r.damage,
+                [format!(
+                    "record at byte {damaged} claims 4294967295 bytes: skipped {} bytes to the next valid record, at byte {resumed}",
+                    resumed - damaged
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_header_with_nothing_valid_after_it_stops_the_file() {
+        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
+        f.extend(record(false, 1_700_000_000, 1, b"only packet"));
+        f.extend(0xffff_ffffu32.to_le_bytes().repeat(100));
+        let mut r = reader(f).expect("reader");
+        assert!(r.next_packet().is_some());
+        assert!(r.next_packet().is_none());
+        let stop = r.stop.expect("stopped");
+        assert_eq!(stop.key, "capture_corrupt");
+        assert!(
+            stop.detail.contains(
+                "record at byte 51 claims 4294967295 bytes, and no valid record follows in the 400 bytes after it"
+            ),
+            "{}",
+            stop.detail
+        );
     }
 
     #[test]

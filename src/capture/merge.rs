@@ -195,6 +195,14 @@ impl Capture {
             .collect()
     }
 
+    /// Damage the readers skipped over (file, description), the first few per input.
+    pub fn damage(&self) -> Vec<(String, String)> {
+        self.readers
+            .iter()
+            .flat_map(|r| r.damage.iter().map(|d| (r.name().display().to_string(), d.clone())))
+            .collect()
+    }
+
     /// Non-fatal oddities counted by the readers.
     pub fn oddities(&self) -> Vec<(&'static str, u64)> {
         self.readers.iter().flat_map(|r| r.oddities.iter().copied()).collect()

@@ -197,6 +197,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         summary.input_problems.push(format!("{file}: {}", stop.detail));
         eprintln!("tlsdiag: warning: {file}: {}", stop.detail);
     }
+    for (file, what) in capture.damage() {
+        summary.input_problems.push(format!("{file}: {what}"));
+        eprintln!("tlsdiag: warning: {file}: {what}");
+    }
     for (k, n) in capture.oddities() {
         *summary.anomalies.entry(k.to_string()).or_default() += n;
     }
