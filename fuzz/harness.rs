@@ -49,6 +49,13 @@ pub fn capture_reader(data: &[u8]) {
     if let Some(s) = &r.stop {
         assert!(!s.key.is_empty() && !s.detail.is_empty());
     }
+    // Damage skipped over is described (a few notes at most) and never more than the input.
+    assert!(r.damage.len() <= 8 && r.damage.iter().all(|d| d.contains("at byte")));
+    for (key, n) in &r.oddities {
+        if *key == "capture_bytes_skipped" && !gzip {
+            assert!(*n as usize <= data.len(), "{n} bytes skipped of {}", data.len());
+        }
+    }
     // A stopped reader stays stopped.
     assert!(r.next_packet().is_none());
 }
@@ -468,6 +475,15 @@ pub fn threads(data: &[u8]) {
         None => Capture::from_readers(vec![r2]),
     };
     let (many_summary, _) = Parallel::new(opts, 2, true).run(&mut capture, &mut |s| many_sessions.push(s), &mut |_| {});
+    // Reading in chunks ends the same way as reading straight through: the same stop, the same
+    // damage skipped over, the same counts.
+    let straight = (r.stop.clone(), r.oddities.clone(), r.damage.clone());
+    let chunked = (
+        capture.stops().into_iter().next().map(|(_, s)| s),
+        capture.oddities(),
+        capture.damage().into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
+    );
+    assert_eq!(straight, chunked, "the reader ends differently in chunks");
     assert_eq!(
         serde_json::to_string(&one_summary).expect("summary"),
         serde_json::to_string(&many_summary).expect("summary"),

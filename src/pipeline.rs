@@ -138,7 +138,8 @@ impl Core {
             next_id: 1,
             defer,
             max_deferred,
-            now: Timestamp(0),
+            // Before any frame (times before 1970 are valid: a pcapng interface offset).
+            now: Timestamp(i64::MIN),
             tcp_on_ports: 0,
         }
     }
@@ -319,10 +320,14 @@ impl Accounting {
         *self.anomalies.entry(key).or_default() += 1;
     }
 
-    /// The capture's end: the clock, or the last frame's jump ahead of it (nothing came after it
-    /// to confirm or refute it, so it counts as it always did).
+    /// The capture's end: the clock, or the last frame's jump ahead of it, which nothing came
+    /// after to confirm or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`], as a
+    /// damaged time beyond.
     fn end(&self) -> Timestamp {
-        self.pending.map_or(self.last_ts, |jump| self.last_ts.max(jump))
+        match self.pending {
+            Some(jump) if jump.0.saturating_sub(self.last_ts.0) <= limits::TIMESTAMP_LEAP_NS => jump,
+            _ => self.last_ts,
+        }
     }
 
     /// Merges the cores' results, decides the deferred sessions, and builds the summary.
@@ -332,7 +337,11 @@ impl Accounting {
         results: Vec<CoreResult>,
         sink: &mut dyn FnMut(SessionReport),
     ) -> (CaptureSummary, ServerProfiles) {
-        self.last_ts = self.end();
+        let end = self.end();
+        if self.pending.is_some_and(|jump| jump != end) {
+            self.anomaly("timestamp_outlier");
+        }
+        self.last_ts = end;
         self.pending = None;
         let mut profiles = ServerProfiles::default();
         let mut deferred = Vec::new();

@@ -162,8 +162,12 @@ pub struct FileReader {
     paused: bool,
     /// A damaged record header was met: the reader is looking for the next valid record.
     resync: Option<Resync>,
-    /// Seconds of the last valid pcap record (a record found by resynchronisation must be near).
+    /// Seconds of the last pcap record whose time fits the capture's (a record found by
+    /// resynchronisation must be near): a record far from it counts only once a second record
+    /// agrees, so one damaged time or one misread record does not move it.
     last_secs: Option<u32>,
+    /// The time of the last record that did not fit `last_secs`.
+    odd_secs: Option<u32>,
     /// What the reader skipped over (the first [`DAMAGE_NOTES`]; all are counted).
     pub damage: Vec<String>,
 }
@@ -264,6 +268,7 @@ impl FileReader {
             paused: false,
             resync: None,
             last_secs: None,
+            odd_secs: None,
             damage: Vec::new(),
         };
         r.read_file_header().map_err(err)?;
@@ -617,7 +622,7 @@ impl FileReader {
                 let secs = endian.u32(h, 0);
                 let frac = endian.u32(h, 4) as i64;
                 let orig = endian.u32(h, 12);
-                self.last_secs = Some(secs);
+                self.note_secs(secs);
                 let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
                 let s = self.start + record_header;
                 self.consume(total);
@@ -688,7 +693,7 @@ impl FileReader {
                 return None;
             }
         }
-        self.last_secs = Some(secs);
+        self.note_secs(secs);
         let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
         let s = self.start + record_header;
         self.consume(total);
@@ -733,7 +738,9 @@ impl FileReader {
         };
         let plausible = move |b: &[u8]| -> Option<usize> {
             let (btype, blen) = (e.u32(b, 0), e.u32(b, 4) as usize);
-            let known = matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD | 0x0A0D_0D0A);
+            let section = btype == 0x0A0D_0D0A
+                && matches!(b.get(8..12), Some([0x4d, 0x3c, 0x2b, 0x1a] | [0x1a, 0x2b, 0x3c, 0x4d]));
+            let known = section || matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD);
             let ok = known
                 && (12..=max_len).contains(&blen)
                 && blen % 4 == 0
@@ -809,6 +816,41 @@ impl FileReader {
                 );
                 return false;
             }
+        }
+    }
+
+    /// Whether a valid pcapng block starts `at` bytes past the read position (or the input ends
+    /// exactly there, or with the start of a block cut short). `None` when reading paused first.
+    fn block_follows(&mut self, at: usize, e: Endian) -> Option<bool> {
+        let filled = self.fill(at + 12).unwrap_or(false);
+        if !filled && self.paused {
+            return None;
+        }
+        let avail = self.avail();
+        if avail <= at {
+            return Some(avail == at);
+        }
+        let head = self.window(at, (avail - at).min(12));
+        let (btype, blen) = (e.u32(head, 0), e.u32(head, 4) as usize);
+        let known = matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD | 0x0A0D_0D0A);
+        if head.len() < 12 || !known || !(12..=MAX_CAPTURE_BLOCK).contains(&blen) || blen % 4 != 0 {
+            return Some(false);
+        }
+        let filled = self.fill(at + blen).unwrap_or(false);
+        if !filled {
+            // Paused, or the next block is the file's last and cut short.
+            return if self.paused { None } else { Some(true) };
+        }
+        Some(e.u32(self.window(at, blen), blen - 4) as usize == blen)
+    }
+
+    /// Follows the capture's time for [`FileReader::resync_pcap`] (see `last_secs`).
+    fn note_secs(&mut self, secs: u32) {
+        let near = |t: Option<u32>| t.is_some_and(|t| t.abs_diff(secs) <= RESYNC_SECS);
+        if self.last_secs.is_none() || near(self.last_secs) || near(self.odd_secs) {
+            self.last_secs = Some(secs);
+        } else {
+            self.odd_secs = Some(secs);
         }
     }
 
@@ -904,12 +946,19 @@ impl FileReader {
             let trailer = endian.u32(self.window(0, blen), blen - 4) as usize;
             if trailer != blen {
                 // The length at the block's end disagrees with its start: one of them is damaged.
-                self.resync = Some(Resync {
-                    from: offset,
-                    what: format!("block at byte {offset} claims {blen} bytes but ends with length {trailer}"),
-                    unit: "block",
-                });
-                continue;
+                // If a valid block follows where the start says, only the end is: read the block.
+                match self.block_follows(blen, endian) {
+                    None => return None,
+                    Some(true) => self.oddity("pcapng_block_trailer_damaged"),
+                    Some(false) => {
+                        self.resync = Some(Resync {
+                            from: offset,
+                            what: format!("block at byte {offset} claims {blen} bytes but ends with length {trailer}"),
+                            unit: "block",
+                        });
+                        continue;
+                    }
+                }
             }
             let body_start = self.start + 8;
             let body_end = self.start + blen - 4;
@@ -1198,6 +1247,8 @@ mod tests {
         for big in [false, true] {
             let mut f = pcap_header(big, 0xa1b2c3d4, 1);
             f.extend(record(big, 1_700_000_000, 1, b"first packet"));
+            // A damaged time just before: the search must not look for records near it.
+            f.extend(record(big, 1_700_000_000 ^ (1 << 28), 1, b"odd time"));
             let damaged = f.len();
             let mut bad = record(big, 1_700_000_000, 2, b"lost");
             bad[8..12].copy_from_slice(&[0xff; 4]);
@@ -1212,7 +1263,10 @@ mod tests {
             while let Some(p) = r.next_packet() {
                 got.push(String::from_utf8_lossy(p.data).to_string());
             }
-            assert_eq!(got, ["first packet", "after 0", "after 1", "after 2", "after 3"]);
+            assert_eq!(
+                got,
+                ["first packet", "odd time", "after 0", "after 1", "after 2", "after 3"]
+            );
             assert!(r.stop.is_none(), "{:?}", r.stop);
             assert!(r.oddities.contains(&("capture_resynced", 1)), "{:?}", r.oddities);
             assert!(

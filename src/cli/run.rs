@@ -192,14 +192,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         pb.finish_and_clear();
     }
     summary.files = capture.files();
+    // Damage skipped over first: a file's stop, if any, comes after it.
+    for (file, what) in capture.damage() {
+        summary.input_problems.push(format!("{file}: {what}"));
+        eprintln!("tlsdiag: warning: {file}: {what}");
+    }
     for (file, stop) in capture.stops() {
         *summary.anomalies.entry(stop.key.to_string()).or_default() += 1;
         summary.input_problems.push(format!("{file}: {}", stop.detail));
         eprintln!("tlsdiag: warning: {file}: {}", stop.detail);
-    }
-    for (file, what) in capture.damage() {
-        summary.input_problems.push(format!("{file}: {what}"));
-        eprintln!("tlsdiag: warning: {file}: {what}");
     }
     for (k, n) in capture.oddities() {
         *summary.anomalies.entry(k.to_string()).or_default() += n;

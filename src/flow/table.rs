@@ -229,8 +229,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// first. A segment stamped ahead of the clock (a jump not yet confirmed by the next frame,
     /// or a damaged timestamp) moves no other connection's timers; its own connection is finished
     /// first if its deadline has passed by the segment's time, as it would have been had the
-    /// clock moved, unless the jump is over [`TIMESTAMP_LEAP_NS`] (then a damaged time is far
-    /// likelier than a connection answering after so long a silence of the whole capture).
+    /// clock moved (and, when the segment opens a connection in a full table, every connection
+    /// due by then, so that room is made by timeouts rather than evictions), unless the jump is
+    /// over [`TIMESTAMP_LEAP_NS`] (then a damaged time is far likelier than a connection
+    /// answering after so long a silence of the whole capture).
     pub fn segment_on_clock(
         &mut self,
         at: At,
@@ -239,7 +241,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         out: &mut dyn FnMut(Box<Connection<H>>),
     ) {
         self.advance(clock, out);
-        if at.ts > clock && at.ts.0 - clock.0 <= TIMESTAMP_LEAP_NS {
+        if at.ts > clock && at.ts.0.saturating_sub(clock.0) <= TIMESTAMP_LEAP_NS {
             let key = FlowKey::new(
                 Endpoint {
                     ip: seg.src,
@@ -250,13 +252,18 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                     port: seg.dport,
                 },
             );
-            if let Some(&slot) = self.map.get(&key) {
-                if let Slot::Live(c) = &self.slots[slot] {
-                    if self.deadline(c) <= at.ts.0 {
-                        let end = self.timer_end(c);
-                        self.finish(slot, end, out);
-                    }
+            match self.map.get(&key).map(|&slot| (slot, &self.slots[slot])) {
+                Some((slot, Slot::Live(c))) if self.deadline(c) <= at.ts.0 => {
+                    let end = self.timer_end(c);
+                    self.finish(slot, end, out);
                 }
+                Some((_, Slot::Live(_))) => {}
+                _ if self.live >= self.cfg.max_flows => {
+                    // A new connection needs room: what had timed out by this frame's time
+                    // goes first (as timeouts, not evictions).
+                    self.advance(at.ts, out);
+                }
+                _ => {}
             }
         }
         let src = Endpoint {
