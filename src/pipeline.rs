@@ -270,6 +270,9 @@ impl Core {
     }
 }
 
+/// The capture's clock before a frame time has been confirmed.
+const NO_CLOCK: Timestamp = Timestamp(i64::MIN);
+
 /// Capture-wide counters kept by the thread that reads packets.
 #[derive(Default)]
 struct Accounting {
@@ -291,18 +294,26 @@ impl Accounting {
         self.frame += 1;
         self.bytes += p.data.len() as u64;
         if self.first_ts.is_none() {
+            // The first time, too, is taken once the next frame agrees with it: until then
+            // there is no clock (nothing is open to time out).
             self.first_ts = Some(p.ts);
-            self.last_ts = p.ts;
+            self.pending = Some(p.ts);
+            self.last_ts = NO_CLOCK;
         } else {
             if let Some(jump) = self.pending.take() {
                 if p.ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
                     // The frame before stood alone ahead of its neighbours: a damaged time.
                     *self.anomalies.entry("timestamp_outlier").or_default() += 1;
+                    if self.frame == 2 {
+                        self.first_ts = Some(p.ts);
+                    }
                 } else {
                     self.last_ts = self.last_ts.max(jump);
                 }
             }
-            if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
+            if self.last_ts == NO_CLOCK {
+                self.last_ts = p.ts;
+            } else if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
                 self.pending = Some(p.ts);
             } else if p.ts < self.last_ts {
                 *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
@@ -324,6 +335,9 @@ impl Accounting {
     /// after to confirm or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`], as a
     /// damaged time beyond.
     fn end(&self) -> Timestamp {
+        if self.last_ts == NO_CLOCK {
+            return self.pending.unwrap_or(self.last_ts);
+        }
         match self.pending {
             Some(jump) if jump.0.saturating_sub(self.last_ts.0) <= limits::TIMESTAMP_LEAP_NS => jump,
             _ => self.last_ts,

@@ -998,11 +998,17 @@ fn verdicts(report: &Path) -> (Vec<(u64, u64, u64, String)>, serde_json::Value) 
     (v, doc["capture"]["anomalies"].clone())
 }
 
-/// Runs tls-mixed (8 connections, one after another) undamaged, then damaged by `damage` at a
-/// frame in the middle of the 2nd, 3rd, 5th and 7th connections, with 1 and 2 threads. Checks
+/// Runs tls-mixed (8 connections, one after another) undamaged, then damaged by `damage` at each
+/// of `frames` (one at a time), with 1 and 2 threads. Checks
 /// that the damage is counted under `key` and that every connection that does not hold the
 /// damaged frame keeps its verdict (all of them when `own_kept`).
-fn damage_spoils_no_other_connection(tag: &str, key: &str, own_kept: bool, damage: &dyn Fn(&mut [u8], usize, bool)) {
+fn damage_spoils_no_other_connection(
+    tag: &str,
+    key: &str,
+    own_kept: bool,
+    frames: &[usize],
+    damage: &dyn Fn(&mut [u8], usize, bool),
+) {
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed/tls-mixed.pcap");
     let bytes = std::fs::read(&sample).expect("sample");
     let lay = layout(&bytes);
@@ -1030,7 +1036,7 @@ fn damage_spoils_no_other_connection(tag: &str, key: &str, own_kept: bool, damag
     let (clean, clean_anomalies) = run(&sample, "1", "clean.json");
     assert_eq!(clean.len(), 8);
     assert!(clean_anomalies.get(key).is_none(), "{clean_anomalies}");
-    for frame in [24usize, 35, 55, 75] {
+    for &frame in frames {
         let mut damaged = bytes.clone();
         damage(&mut damaged, lay.recs[frame - 1].off, lay.big);
         let input = dir.join(format!("{tag}-{frame}.pcap"));
@@ -1066,13 +1072,15 @@ fn damage_spoils_no_other_connection(tag: &str, key: &str, own_kept: bool, damag
 /// past every timer, and each later packet of every connection became a connection of its own.
 #[test]
 fn a_damaged_timestamp_spoils_no_other_connection() {
-    // ~116 days ahead: even its own connection goes on as if nothing happened.
-    damage_spoils_no_other_connection("ts-days", "timestamp_outlier", true, &|b, off, big| {
+    // ~116 days ahead: even its own connection goes on as if nothing happened. Frames in the
+    // middle of the 2nd, 3rd, 5th and 7th connections, and the very first frame.
+    let frames = [1usize, 24, 35, 55, 75];
+    damage_spoils_no_other_connection("ts-days", "timestamp_outlier", true, &frames, &|b, off, big| {
         let secs = rd32(b, off, big);
         wr32(b, off, big, secs + 10_000_000);
     });
     // 100 s ahead (within an hour its own connection is still judged on the old clock).
-    damage_spoils_no_other_connection("ts-100s", "timestamp_outlier", false, &|b, off, big| {
+    damage_spoils_no_other_connection("ts-100s", "timestamp_outlier", false, &frames, &|b, off, big| {
         let secs = rd32(b, off, big);
         wr32(b, off, big, secs + 100);
     });
@@ -1083,7 +1091,7 @@ fn a_damaged_timestamp_spoils_no_other_connection() {
 #[test]
 fn a_damaged_record_header_spoils_no_other_connection() {
     for bad in [0xffff_ffffu32, 0x0100_0000, 300_000] {
-        damage_spoils_no_other_connection("incl", "capture_resynced", false, &|b, off, big| {
+        damage_spoils_no_other_connection("incl", "capture_resynced", false, &[24, 35, 55, 75], &|b, off, big| {
             wr32(b, off + 8, big, bad);
         });
     }
