@@ -406,7 +406,9 @@ record = {
 os.makedirs("bench/results", exist_ok=True)
 with open("bench/results/history.jsonl", "a") as f:
     f.write(json.dumps(record, separators=(",", ":")) + "\n")
-with open("bench/results/latest.txt", "w") as f:
+# The generated benchmark's table in latest.txt; another capture's in latest-<its name>.txt.
+latest = "bench/results/latest.txt" if truth else f"bench/results/latest-{os.path.splitext(os.path.basename(path))[0]}.txt"
+with open(latest, "w") as f:
     f.write(text + "\n")
-print("\nappended to bench/results/history.jsonl; table in bench/results/latest.txt")
+print(f"\nappended to bench/results/history.jsonl; table in {latest}")
 PY

@@ -410,11 +410,10 @@ impl State {
                     let first = std::mem::take(&mut st.first);
                     match self.classify_start(dir, &first, at) {
                         Start::Tls => {
+                            // Framed exactly as the bytes that follow will be (SSLv2 records once
+                            // the server answered in SSLv2), however many of them came first.
                             self.dirs[d].mode = Mode::Records;
-                            let used = self.records(dir, &first, at);
-                            if let Some(rest) = first.get(used..).filter(|r| !r.is_empty()) {
-                                self.data(dir, rest, at);
-                            }
+                            self.data(dir, &first, at);
                         }
                         Start::Sslv2 { total } => {
                             self.dirs[d].mode = Mode::Records;
