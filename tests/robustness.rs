@@ -978,6 +978,26 @@ fn ipv6_tcp(seq: u32, flags: u8, payload: &[u8], payload_len_field: Option<u16>)
     f
 }
 
+/// Runs `tlsdiag analyze --format json ARGS INPUT` into `dir/name`, expecting a report (exit 0 or
+/// 1); returns the report's path.
+fn analyze_json(dir: &Path, input: &Path, args: &[&str], name: &str) -> PathBuf {
+    let report = dir.join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .args(["analyze", "--format", "json"])
+        .args(args)
+        .arg("-o")
+        .arg(&report)
+        .arg(input)
+        .output()
+        .expect("run");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
 /// Verdicts of a JSON report, by client port: (first frame, last frame, outcome, cause, reason).
 fn verdicts(report: &Path) -> (Vec<(u64, u64, u64, String)>, serde_json::Value) {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(report).expect("report")).expect("JSON");
@@ -1018,21 +1038,8 @@ fn damage_spoils_no_other_connection(
     );
     let dir = std::env::temp_dir().join(format!("tlsdiag-robustness-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    let run = |input: &Path, threads: &str, name: &str| {
-        let report = dir.join(name);
-        let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
-            .args(["analyze", "--format", "json", "--threads", threads, "-o"])
-            .arg(&report)
-            .arg(input)
-            .output()
-            .expect("run");
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        verdicts(&report)
-    };
+    let run =
+        |input: &Path, threads: &str, name: &str| verdicts(&analyze_json(&dir, input, &["--threads", threads], name));
     let (clean, clean_anomalies) = run(&sample, "1", "clean.json");
     assert_eq!(clean.len(), 8);
     assert!(clean_anomalies.get(key).is_none(), "{clean_anomalies}");
@@ -1144,18 +1151,7 @@ fn a_capture_dated_before_1970_gives_the_same_verdicts() {
     let input = dir.join("tls-mixed-1906.pcapng");
     std::fs::write(&input, &ng).expect("write");
     let run = |input: &Path, name: &str| {
-        let report = dir.join(name);
-        let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
-            .args(["analyze", "--format", "json", "-o"])
-            .arg(&report)
-            .arg(input)
-            .output()
-            .expect("run");
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let report = analyze_json(&dir, input, &[], name);
         let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
         assert!(
             doc["capture"]["first_ts"]
