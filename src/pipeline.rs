@@ -272,6 +272,10 @@ impl Core {
 
 /// The capture's clock before a frame time has been confirmed.
 const NO_CLOCK: Timestamp = Timestamp(i64::MIN);
+/// Frames after a jump that must agree with it before the clock follows (see `Accounting::frame`).
+const JUMP_AGREEMENT: u8 = 2;
+/// Jumps waiting at once; past it the oldest is taken.
+const PENDING_MAX: usize = 4;
 
 /// Capture-wide counters kept by the thread that reads packets.
 #[derive(Default)]
@@ -280,9 +284,11 @@ struct Accounting {
     first_ts: Option<Timestamp>,
     /// The capture's clock: the latest frame time, jumps confirmed (see [`Accounting::frame`]).
     last_ts: Timestamp,
-    /// The time of the last frame if it jumped ahead of the clock by more than
-    /// [`limits::TIMESTAMP_JUMP_NS`]: the clock follows once the next frame confirms it.
-    pending: Option<Timestamp>,
+    /// Frames stamped more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock, each with the
+    /// number of later frames that agreed with it: the clock follows once [`JUMP_AGREEMENT`] do.
+    pending: Vec<(Timestamp, u8)>,
+    /// The first frame's time is still among `pending`.
+    first_pending: bool,
     bytes: u64,
     tcp_on_ports: u64,
     anomalies: BTreeMap<&'static str, u64>,
@@ -290,36 +296,37 @@ struct Accounting {
 
 impl Accounting {
     /// Counts one frame and returns its number and time.
+    ///
+    /// The clock is the latest frame time, except that a frame stamped more than
+    /// [`limits::TIMESTAMP_JUMP_NS`] ahead of it moves it only once the next [`JUMP_AGREEMENT`]
+    /// frames agree (none falls back more than that below it); a frame that one of them falls
+    /// back below stood alone ahead of its neighbours: a damaged time, counted as
+    /// `timestamp_outlier` and never on the clock. Two, because a damaged record header can
+    /// be followed by a misread one before the reader finds its way again. The first frame's
+    /// time is held the same way.
     fn frame(&mut self, p: &Packet<'_>) -> At {
         self.frame += 1;
         self.bytes += p.data.len() as u64;
         if self.first_ts.is_none() {
-            // The first time, too, is taken once the next frame agrees with it: until then
-            // there is no clock (nothing is open to time out).
             self.first_ts = Some(p.ts);
-            self.pending = Some(p.ts);
+            self.first_pending = true;
             self.last_ts = NO_CLOCK;
+            self.pending.reserve(PENDING_MAX);
+        } else if !self.pending.is_empty() {
+            self.settle(p.ts);
+        }
+        if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
+            if self.pending.len() >= PENDING_MAX {
+                // Jump after jump: the oldest has waited long enough.
+                let (oldest, _) = self.pending.remove(0);
+                self.last_ts = self.last_ts.max(oldest);
+                self.first_pending = false;
+            }
+            self.pending.push((p.ts, 0));
+        } else if p.ts < self.last_ts {
+            *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
         } else {
-            if let Some(jump) = self.pending.take() {
-                if p.ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
-                    // The frame before stood alone ahead of its neighbours: a damaged time.
-                    *self.anomalies.entry("timestamp_outlier").or_default() += 1;
-                    if self.frame == 2 {
-                        self.first_ts = Some(p.ts);
-                    }
-                } else {
-                    self.last_ts = self.last_ts.max(jump);
-                }
-            }
-            if self.last_ts == NO_CLOCK {
-                self.last_ts = p.ts;
-            } else if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
-                self.pending = Some(p.ts);
-            } else if p.ts < self.last_ts {
-                *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
-            } else {
-                self.last_ts = p.ts;
-            }
+            self.last_ts = p.ts;
         }
         At {
             frame: self.frame,
@@ -327,21 +334,53 @@ impl Accounting {
         }
     }
 
+    /// Lets the frame at `ts` agree with the pending jumps or refute them.
+    fn settle(&mut self, ts: Timestamp) {
+        let first = self.first_pending.then_some(self.first_ts).flatten();
+        let (mut clock, mut outliers, mut first_refuted, mut first_done) = (self.last_ts, 0, false, false);
+        self.pending.retain_mut(|(jump, agreed)| {
+            let is_first = first == Some(*jump);
+            if ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
+                outliers += 1;
+                first_refuted |= is_first;
+                return false;
+            }
+            *agreed += 1;
+            if *agreed >= JUMP_AGREEMENT {
+                clock = clock.max(*jump);
+                first_done |= is_first;
+                return false;
+            }
+            true
+        });
+        self.last_ts = clock;
+        if outliers > 0 {
+            *self.anomalies.entry("timestamp_outlier").or_default() += outliers;
+        }
+        if first_refuted {
+            // The capture starts with the first frame whose time holds.
+            self.first_ts = self.pending.first().map(|(t, _)| *t).or(Some(ts));
+        }
+        if first_refuted || first_done {
+            self.first_pending = false;
+        }
+    }
+
     fn anomaly(&mut self, key: &'static str) {
         *self.anomalies.entry(key).or_default() += 1;
     }
 
-    /// The capture's end: the clock, or the last frame's jump ahead of it, which nothing came
-    /// after to confirm or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`], as a
-    /// damaged time beyond.
+    /// The capture's end: the clock, or the jumps ahead of it that nothing came after to confirm
+    /// or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`] past the clock, as damaged
+    /// times beyond (a capture whose frames are all pending ends at the first of them).
     fn end(&self) -> Timestamp {
-        if self.last_ts == NO_CLOCK {
-            return self.pending.unwrap_or(self.last_ts);
+        let mut end = self.last_ts;
+        for &(jump, _) in &self.pending {
+            if end == NO_CLOCK || jump.0.saturating_sub(end.0) <= limits::TIMESTAMP_LEAP_NS {
+                end = end.max(jump);
+            }
         }
-        match self.pending {
-            Some(jump) if jump.0.saturating_sub(self.last_ts.0) <= limits::TIMESTAMP_LEAP_NS => jump,
-            _ => self.last_ts,
-        }
+        end
     }
 
     /// Merges the cores' results, decides the deferred sessions, and builds the summary.
@@ -352,11 +391,12 @@ impl Accounting {
         sink: &mut dyn FnMut(SessionReport),
     ) -> (CaptureSummary, ServerProfiles) {
         let end = self.end();
-        if self.pending.is_some_and(|jump| jump != end) {
-            self.anomaly("timestamp_outlier");
+        let never_confirmed = self.pending.iter().filter(|(jump, _)| *jump > end).count();
+        if never_confirmed > 0 {
+            *self.anomalies.entry("timestamp_outlier").or_default() += never_confirmed as u64;
         }
         self.last_ts = end;
-        self.pending = None;
+        self.pending.clear();
         let mut profiles = ServerProfiles::default();
         let mut deferred = Vec::new();
         for r in results {

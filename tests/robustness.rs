@@ -1019,12 +1019,12 @@ fn verdicts(report: &Path) -> (Vec<(u64, u64, u64, String)>, serde_json::Value) 
 }
 
 /// Runs tls-mixed (8 connections, one after another) undamaged, then damaged by `damage` at each
-/// of `frames` (one at a time), with 1 and 2 threads. Checks
-/// that the damage is counted under `key` and that every connection that does not hold the
-/// damaged frame keeps its verdict (all of them when `own_kept`).
+/// of `frames` (one at a time), with 1 and 2 threads. Checks that the damage is counted `count`
+/// times under `key` and that every connection that does not hold the damaged frame keeps its
+/// verdict (all of them when `own_kept`).
 fn damage_spoils_no_other_connection(
     tag: &str,
-    key: &str,
+    (key, count): (&str, u64),
     own_kept: bool,
     frames: &[usize],
     damage: &dyn Fn(&mut [u8], usize, bool),
@@ -1050,7 +1050,7 @@ fn damage_spoils_no_other_connection(
         std::fs::write(&input, &damaged).expect("write");
         for threads in ["1", "2"] {
             let (got, anomalies) = run(&input, threads, &format!("{tag}-{frame}-{threads}.json"));
-            assert_eq!(anomalies[key], 1, "{tag} at frame {frame}: {anomalies}");
+            assert_eq!(anomalies[key], count, "{tag} at frame {frame}: {anomalies}");
             // Connections by client port and verdict (frame numbers shift when a frame is lost).
             let got: Vec<(u64, &String)> = got.iter().map(|s| (s.0, &s.3)).collect();
             let holds = |s: &(u64, u64, u64, String)| s.1 as usize <= frame && frame <= s.2 as usize;
@@ -1082,14 +1082,29 @@ fn a_damaged_timestamp_spoils_no_other_connection() {
     // ~116 days ahead: even its own connection goes on as if nothing happened. Frames in the
     // middle of the 2nd, 3rd, 5th and 7th connections, and the very first frame.
     let frames = [1usize, 24, 35, 55, 75];
-    damage_spoils_no_other_connection("ts-days", "timestamp_outlier", true, &frames, &|b, off, big| {
+    damage_spoils_no_other_connection("ts-days", ("timestamp_outlier", 1), true, &frames, &|b, off, big| {
         let secs = rd32(b, off, big);
         wr32(b, off, big, secs + 10_000_000);
     });
     // 100 s ahead (within an hour its own connection is still judged on the old clock).
-    damage_spoils_no_other_connection("ts-100s", "timestamp_outlier", false, &frames, &|b, off, big| {
+    damage_spoils_no_other_connection("ts-100s", ("timestamp_outlier", 1), false, &frames, &|b, off, big| {
         let secs = rd32(b, off, big);
         wr32(b, off, big, secs + 100);
+    });
+}
+
+/// Two damaged times in a row (as when a damaged record header makes the reader misread the next
+/// one before it finds its way again), the second further ahead than the first: neither moves
+/// the clock. Found by fuzz/mutate.py on a slice of the benchmark capture (863 sessions of 188).
+#[test]
+fn two_damaged_timestamps_in_a_row_spoil_no_other_connection() {
+    let frames = [1usize, 24, 35, 55, 75];
+    damage_spoils_no_other_connection("ts-two", ("timestamp_outlier", 2), true, &frames, &|b, off, big| {
+        let secs = rd32(b, off, big);
+        wr32(b, off, big, secs + 4294);
+        let next = off + 16 + rd32(b, off + 8, big) as usize;
+        let secs = rd32(b, next, big);
+        wr32(b, next, big, secs + 1_600_000_000);
     });
 }
 
@@ -1098,9 +1113,15 @@ fn a_damaged_timestamp_spoils_no_other_connection() {
 #[test]
 fn a_damaged_record_header_spoils_no_other_connection() {
     for bad in [0xffff_ffffu32, 0x0100_0000, 300_000] {
-        damage_spoils_no_other_connection("incl", "capture_resynced", false, &[24, 35, 55, 75], &|b, off, big| {
-            wr32(b, off + 8, big, bad);
-        });
+        damage_spoils_no_other_connection(
+            "incl",
+            ("capture_resynced", 1),
+            false,
+            &[24, 35, 55, 75],
+            &|b, off, big| {
+                wr32(b, off + 8, big, bad);
+            },
+        );
     }
 }
 
