@@ -21,7 +21,7 @@ const GROUP_CLIENTS: usize = 1000;
 /// Servers remembered for the "top failing servers" table.
 const SERVERS: usize = 100_000;
 /// Serialized sessions kept in memory before spilling to a temporary file.
-const STORE_MEMORY: usize = 32 << 20;
+const STORE_MEMORY: usize = 16 << 20;
 
 /// The `n` sessions with the smallest first frame.
 #[derive(Debug)]
@@ -269,9 +269,11 @@ enum Place {
 impl SessionStore {
     /// Stores one session.
     pub fn add(&mut self, s: &SessionReport) -> io::Result<()> {
-        let text = serde_json::to_string(s).map_err(io_error)?;
+        let mut text = serde_json::to_string(s).map_err(io_error)?;
         if self.memory_bytes + text.len() <= STORE_MEMORY {
-            self.memory_bytes += text.len();
+            // Counted by what it holds: the serializer's spare capacity would add up to half.
+            text.shrink_to_fit();
+            self.memory_bytes += text.capacity();
             self.index.push((s.first_frame, Place::Memory(self.memory.len())));
             self.memory.push(text);
             return Ok(());
