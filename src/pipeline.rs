@@ -287,8 +287,6 @@ struct Accounting {
     /// Frames stamped more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock, each with the
     /// number of later frames that agreed with it: the clock follows once [`JUMP_AGREEMENT`] do.
     pending: Vec<(Timestamp, u8)>,
-    /// The first frame's time is still among `pending`.
-    first_pending: bool,
     bytes: u64,
     tcp_on_ports: u64,
     anomalies: BTreeMap<&'static str, u64>,
@@ -309,7 +307,6 @@ impl Accounting {
         self.bytes += p.data.len() as u64;
         if self.first_ts.is_none() {
             self.first_ts = Some(p.ts);
-            self.first_pending = true;
             self.last_ts = NO_CLOCK;
             self.pending.reserve(PENDING_MAX);
         } else if !self.pending.is_empty() {
@@ -320,7 +317,6 @@ impl Accounting {
                 // Jump after jump: the oldest has waited long enough.
                 let (oldest, _) = self.pending.remove(0);
                 self.last_ts = self.last_ts.max(oldest);
-                self.first_pending = false;
             }
             self.pending.push((p.ts, 0));
         } else if p.ts < self.last_ts {
@@ -336,19 +332,18 @@ impl Accounting {
 
     /// Lets the frame at `ts` agree with the pending jumps or refute them.
     fn settle(&mut self, ts: Timestamp) {
-        let first = self.first_pending.then_some(self.first_ts).flatten();
-        let (mut clock, mut outliers, mut first_refuted, mut first_done) = (self.last_ts, 0, false, false);
+        // Until a time is confirmed, the capture's start is the earliest time still pending.
+        let first = (self.last_ts == NO_CLOCK).then_some(self.first_ts).flatten();
+        let (mut clock, mut outliers, mut first_refuted) = (self.last_ts, 0, false);
         self.pending.retain_mut(|(jump, agreed)| {
-            let is_first = first == Some(*jump);
             if ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
                 outliers += 1;
-                first_refuted |= is_first;
+                first_refuted |= first == Some(*jump);
                 return false;
             }
             *agreed += 1;
             if *agreed >= JUMP_AGREEMENT {
                 clock = clock.max(*jump);
-                first_done |= is_first;
                 return false;
             }
             true
@@ -360,9 +355,6 @@ impl Accounting {
         if first_refuted {
             // The capture starts with the first frame whose time holds.
             self.first_ts = self.pending.first().map(|(t, _)| *t).or(Some(ts));
-        }
-        if first_refuted || first_done {
-            self.first_pending = false;
         }
     }
 

@@ -34,6 +34,37 @@ const RESYNC_STEP: usize = 1 << 20;
 /// Damage descriptions kept per input (the rest are only counted).
 const DAMAGE_NOTES: usize = 8;
 
+/// Classic pcap magic numbers as the file's first bytes: big-endian, nanosecond times, record
+/// header size (24 for the "modified pcap" of old Linux patches).
+const PCAP_MAGICS: [([u8; 4], bool, bool, usize); 6] = [
+    ([0xd4, 0xc3, 0xb2, 0xa1], false, false, 16),
+    ([0xa1, 0xb2, 0xc3, 0xd4], true, false, 16),
+    ([0x4d, 0x3c, 0xb2, 0xa1], false, true, 16),
+    ([0xa1, 0xb2, 0x3c, 0x4d], true, true, 16),
+    ([0x34, 0xcd, 0xb2, 0xa1], false, false, 24),
+    ([0xa1, 0xb2, 0xcd, 0x34], true, false, 24),
+];
+/// A pcapng section header block's type, as its first bytes (the same in either byte order).
+const PCAPNG_SHB: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The byte order a pcapng section header block declares (its bytes 8..12), if it declares one.
+fn section_endian(block: &[u8]) -> Option<Endian> {
+    match block.get(8..12)? {
+        [0x4d, 0x3c, 0x2b, 0x1a] => Some(Endian { big: false }),
+        [0x1a, 0x2b, 0x3c, 0x4d] => Some(Endian { big: true }),
+        _ => None,
+    }
+}
+
+/// Whether `block` starts with a pcapng block type we know of (a section header only with its
+/// byte-order magic): the test a damaged reader uses to find its way again.
+fn known_block(e: Endian, block: &[u8]) -> bool {
+    match e.u32(block, 0) {
+        0x0A0D_0D0A => section_endian(block).is_some(),
+        t => matches!(t, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD),
+    }
+}
+
 /// Counts bytes read from the underlying file (before decompression), for progress display.
 struct Counting<R> {
     inner: R,
@@ -179,8 +210,6 @@ struct Resync {
     from: u64,
     /// What was wrong with it, naming its offset.
     what: String,
-    /// "record" (pcap) or "block" (pcapng).
-    unit: &'static str,
 }
 
 impl FileReader {
@@ -479,16 +508,8 @@ impl FileReader {
                 looks_like: describe(head, self.gzip),
             });
         };
-        let pcap = match magic {
-            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false, 16)),
-            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false, 16)),
-            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true, 16)),
-            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true, 16)),
-            [0x34, 0xcd, 0xb2, 0xa1] => Some((false, false, 24)),
-            [0xa1, 0xb2, 0xcd, 0x34] => Some((true, false, 24)),
-            _ => None,
-        };
-        if let Some((big, nanos, record_header)) = pcap {
+        let pcap = PCAP_MAGICS.iter().find(|m| m.0 == magic);
+        if let Some(&(_, big, nanos, record_header)) = pcap {
             if have < 24 {
                 return Err(CaptureErrorKind::Truncated {
                     what: "pcap file header",
@@ -509,7 +530,7 @@ impl FileReader {
             self.consume(24);
             return Ok(());
         }
-        if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        if magic == PCAPNG_SHB {
             // pcapng: the section header block is parsed by the block loop, but a file whose
             // first section header is not whole cannot be read at all: say so here.
             let what = "pcapng section header";
@@ -519,15 +540,11 @@ impl FileReader {
                 return Err(CaptureErrorKind::Truncated { what, need: 12, have });
             }
             let head = self.window(0, 12);
-            let endian = match head.get(8..12).unwrap_or(&[]) {
-                [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
-                [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
-                _ => {
-                    return Err(CaptureErrorKind::Corrupt {
-                        offset: 0,
-                        what: "pcapng section header has no byte-order magic".into(),
-                    });
-                }
+            let Some(endian) = section_endian(head) else {
+                return Err(CaptureErrorKind::Corrupt {
+                    offset: 0,
+                    what: "pcapng section header has no byte-order magic".into(),
+                });
             };
             let blen = endian.u32(head, 4) as usize;
             if !(28..=MAX_CAPTURE_BLOCK).contains(&blen) {
@@ -667,11 +684,7 @@ impl FileReader {
             self.resync = Some(Resync {
                 from: offset,
                 what: format!("record at byte {offset} claims {incl} bytes"),
-                unit: "record",
             });
-            if !self.resync_pcap(endian, nanos, record_header, max_record) {
-                return None;
-            }
             return self.next_pcap();
         }
         let total = record_header + incl;
@@ -738,10 +751,7 @@ impl FileReader {
         };
         let plausible = move |b: &[u8]| -> Option<usize> {
             let (btype, blen) = (e.u32(b, 0), e.u32(b, 4) as usize);
-            let section = btype == 0x0A0D_0D0A
-                && matches!(b.get(8..12), Some([0x4d, 0x3c, 0x2b, 0x1a] | [0x1a, 0x2b, 0x3c, 0x4d]));
-            let known = section || matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD);
-            let ok = known
+            let ok = known_block(e, b)
                 && (12..=max_len).contains(&blen)
                 && blen % 4 == 0
                 && b.len() >= blen
@@ -760,6 +770,10 @@ impl FileReader {
     /// input (then the input stops as corrupt).
     fn resync(&mut self, max_len: usize, plausible: &dyn Fn(&[u8]) -> Option<usize>) -> bool {
         let Some(r) = self.resync.take() else { return true };
+        let unit = match self.format {
+            Format::Pcap { .. } => "record",
+            Format::PcapNg { .. } => "block",
+        };
         let span = RESYNC_CHAIN * max_len;
         loop {
             let want = RESYNC_STEP + span;
@@ -801,8 +815,8 @@ impl FileReader {
                 self.add_oddity("capture_resynced", 1);
                 self.add_oddity("capture_bytes_skipped", skipped);
                 self.note_damage(format!(
-                    "{}: skipped {skipped} bytes to the next valid {}, at byte {}",
-                    r.what, r.unit, self.offset
+                    "{}: skipped {skipped} bytes to the next valid {unit}, at byte {}",
+                    r.what, self.offset
                 ));
                 return true;
             }
@@ -810,8 +824,8 @@ impl FileReader {
                 self.stop_with(
                     "capture_corrupt",
                     format!(
-                        "{}, and no valid {} follows in the {skipped} bytes after it",
-                        r.what, r.unit
+                        "{}, and no valid {unit} follows in the {skipped} bytes after it",
+                        r.what
                     ),
                 );
                 return false;
@@ -831,9 +845,8 @@ impl FileReader {
             return Some(avail == at);
         }
         let head = self.window(at, (avail - at).min(12));
-        let (btype, blen) = (e.u32(head, 0), e.u32(head, 4) as usize);
-        let known = matches!(btype, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD | 0x0A0D_0D0A);
-        if head.len() < 12 || !known || !(12..=MAX_CAPTURE_BLOCK).contains(&blen) || blen % 4 != 0 {
+        let blen = e.u32(head, 4) as usize;
+        if head.len() < 12 || !known_block(e, head) || !(12..=MAX_CAPTURE_BLOCK).contains(&blen) || blen % 4 != 0 {
             return Some(false);
         }
         let filled = self.fill(at + blen).unwrap_or(false);
@@ -892,19 +905,15 @@ impl FileReader {
                 }
             }
             let head = self.window(0, 12);
-            let is_shb = head.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]);
-            let endian = if is_shb {
-                match head.get(8..12).unwrap_or(&[]) {
-                    [0x4d, 0x3c, 0x2b, 0x1a] => Endian { big: false },
-                    [0x1a, 0x2b, 0x3c, 0x4d] => Endian { big: true },
-                    _ => {
-                        self.stop_with(
-                            "capture_corrupt",
-                            format!("section header at byte {offset} has no byte-order magic"),
-                        );
-                        return None;
-                    }
-                }
+            let endian = if head.starts_with(&PCAPNG_SHB) {
+                let Some(endian) = section_endian(head) else {
+                    self.stop_with(
+                        "capture_corrupt",
+                        format!("section header at byte {offset} has no byte-order magic"),
+                    );
+                    return None;
+                };
+                endian
             } else {
                 match &self.format {
                     Format::PcapNg { endian, .. } => *endian,
@@ -918,11 +927,7 @@ impl FileReader {
                 self.resync = Some(Resync {
                     from: offset,
                     what: format!("block at byte {offset} has impossible length {blen}"),
-                    unit: "block",
                 });
-                if !self.resync_pcapng(endian) {
-                    return None;
-                }
                 continue;
             }
             match self.fill(blen) {
@@ -954,7 +959,6 @@ impl FileReader {
                         self.resync = Some(Resync {
                             from: offset,
                             what: format!("block at byte {offset} claims {blen} bytes but ends with length {trailer}"),
-                            unit: "block",
                         });
                         continue;
                     }
@@ -1164,18 +1168,13 @@ fn hex<'a>(bytes: impl Iterator<Item = &'a u8>) -> String {
 /// A file that starts a few bits away from a capture's magic number: a capture whose first bytes
 /// were damaged (a flipped bit, a bad copy), not some other kind of file.
 fn damaged_magic(head: &[u8]) -> Option<String> {
-    const MAGICS: [([u8; 4], &str); 7] = [
-        ([0xd4, 0xc3, 0xb2, 0xa1], "pcap"),
-        ([0xa1, 0xb2, 0xc3, 0xd4], "pcap"),
-        ([0x4d, 0x3c, 0xb2, 0xa1], "pcap"),
-        ([0xa1, 0xb2, 0x3c, 0x4d], "pcap"),
-        ([0x34, 0xcd, 0xb2, 0xa1], "pcap"),
-        ([0xa1, 0xb2, 0xcd, 0x34], "pcap"),
-        ([0x0a, 0x0d, 0x0d, 0x0a], "pcapng"),
-    ];
     let got = head.first_chunk::<4>()?;
     let distance = |m: &[u8; 4]| m.iter().zip(got).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>();
-    let (magic, kind) = MAGICS.iter().min_by_key(|(m, _)| distance(m))?;
+    let magics = PCAP_MAGICS
+        .iter()
+        .map(|m| (&m.0, "pcap"))
+        .chain([(&PCAPNG_SHB, "pcapng")]);
+    let (magic, kind) = magics.min_by_key(|(m, _)| distance(m))?;
     (1..=3).contains(&distance(magic)).then(|| {
         format!(
             "a {kind} capture with a damaged magic number: it starts {}, a {kind} file starts {}",

@@ -241,17 +241,16 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         out: &mut dyn FnMut(Box<Connection<H>>),
     ) {
         self.advance(clock, out);
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.sport,
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: seg.dport,
+        };
+        let key = FlowKey::new(src, dst);
         if at.ts > clock && at.ts.0.saturating_sub(clock.0) <= TIMESTAMP_LEAP_NS {
-            let key = FlowKey::new(
-                Endpoint {
-                    ip: seg.src,
-                    port: seg.sport,
-                },
-                Endpoint {
-                    ip: seg.dst,
-                    port: seg.dport,
-                },
-            );
             match self.map.get(&key).map(|&slot| (slot, &self.slots[slot])) {
                 Some((slot, Slot::Live(c))) if self.deadline(c) <= at.ts.0 => {
                     let end = self.timer_end(c);
@@ -266,15 +265,6 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 _ => {}
             }
         }
-        let src = Endpoint {
-            ip: seg.src,
-            port: seg.sport,
-        };
-        let dst = Endpoint {
-            ip: seg.dst,
-            port: seg.dport,
-        };
-        let key = FlowKey::new(src, dst);
         let is_new_syn = seg.flags.syn && !seg.flags.ack;
         let slot = match self.map.get(&key).copied() {
             Some(slot) => match &self.slots[slot] {
