@@ -85,3 +85,9 @@ pub const MAX_DEFERRED: usize = 1024;
 
 /// Records of encrypted sizes kept per direction for the evidence (first N).
 pub const MAX_RECORD_SIZES: usize = 8;
+
+/// Capture files open at once when several inputs are merged (each holds a 256 KiB read buffer
+/// and a file descriptor): rotated captures need one or two, so this only bounds captures that
+/// all overlap in time, keeping 64 × 256 KiB = 16 MiB and well under a 256 open-file limit.
+/// Breach: `inputs_read_out_of_order` (the input waits until another ends).
+pub const MAX_OPEN_INPUTS: usize = 64;

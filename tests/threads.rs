@@ -11,10 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn inputs() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for root in ["samples/cases", "../shared/peer-corpus/pcaps"] {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(root);
+    let mut roots = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases")];
+    roots.extend(common::shared_suite("peer-corpus", "manifest.json").map(|d| d.join("pcaps")));
+    for root in roots {
         let Ok(dirs) = std::fs::read_dir(&root) else { continue };
         for d in dirs.filter_map(|e| e.ok().map(|e| e.path())) {
             if d.is_dir() {

@@ -1,28 +1,86 @@
 //! Several inputs read as one capture, merged in timestamp order.
 //!
 //! A single input is read straight through without copying. Several inputs (rotated files, a
-//! directory) are merged by always taking the earliest pending packet; the pending packet of
-//! each input is copied into a reusable per-input buffer, so a connection that spans files is
-//! seen in order and becomes one connection.
+//! directory) are merged by always taking the earliest pending packet (ties go to the input
+//! given first); the pending packet of each open input is copied into a reusable buffer, so a
+//! connection that spans files is seen in order and becomes one connection.
+//!
+//! Inputs are opened lazily: opening a capture first notes each file's first packet time and
+//! closes it again, and a file is reopened only when the merge reaches that time, then closed at
+//! its end. Rotated captures therefore hold one or two files open at a time whatever their
+//! number (a directory of 10,000 captures runs under `ulimit -n 256` in a few megabytes). At
+//! most [`MAX_OPEN_INPUTS`] files are open at once; inputs that would overlap in time beyond that
+//! are read when another ends, out of time order, and counted as `inputs_read_out_of_order`.
 
 use super::{CaptureError, CaptureErrorKind, FileReader, LinkType, Packet, StopReason, Timestamp};
+use crate::limits::MAX_OPEN_INPUTS;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 
+/// The pending packet of an open input.
 struct Head {
     ts: Timestamp,
     link: LinkType,
     orig_len: u32,
     data: Vec<u8>,
-    live: bool,
+}
+
+/// One input of a merged capture.
+enum Slot {
+    /// Not open: its first packet is at `first`.
+    Closed { path: PathBuf, first: Timestamp },
+    /// Open, with its next packet in `head`.
+    Open { reader: Box<FileReader>, head: Head },
+    /// Read to its end (or unreadable when reopened).
+    Done,
+}
+
+/// What an input that was read said about itself, kept after it is closed.
+#[derive(Clone, Debug)]
+struct Ended {
+    name: String,
+    stop: Option<StopReason>,
+    damage: Vec<String>,
+    oddities: Vec<(&'static str, u64)>,
+    raw_bytes: u64,
+}
+
+impl Ended {
+    fn of(r: &FileReader) -> Ended {
+        Ended {
+            name: r.name().display().to_string(),
+            stop: r.stop.clone(),
+            damage: r.damage.clone(),
+            oddities: r.oddities.clone(),
+            raw_bytes: r.raw_bytes_read(),
+        }
+    }
+}
+
+/// Several inputs in timestamp order.
+struct Merge {
+    slots: Vec<Slot>,
+    /// (time of the slot's next packet, slot): the earliest first, ties to the lower slot.
+    queue: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// Closed inputs whose turn came while [`MAX_OPEN_INPUTS`] were open.
+    deferred: VecDeque<usize>,
+    open: usize,
+    /// The slot returned last time, to be refilled on the next call.
+    refill: Option<usize>,
+    /// Per slot: what it said once read (in the order given); `None` before it ends.
+    ended: Vec<Option<Ended>>,
+    /// Inputs that could be read when noted but not when reopened.
+    failed: Vec<String>,
+    out_of_order: u64,
 }
 
 /// The whole capture: every input, read in timestamp order.
 pub struct Capture {
-    readers: Vec<FileReader>,
-    heads: Vec<Head>,
-    /// The slot returned last time, to be refilled on the next call.
-    refill: Option<usize>,
-    /// Files inside directories that could not be read (permission, damage), with the reason.
+    /// A single input, read straight through.
+    single: Option<FileReader>,
+    merge: Option<Merge>,
+    /// Inputs that could not be read (permission, damage, gone when reopened), with the reason.
     pub skipped: Vec<String>,
     /// Files inside directories skipped quietly because they are not captures (READMEs, notes).
     pub skipped_non_captures: u64,
@@ -30,15 +88,21 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Opens every input; directories contribute their capture files in name order.
+    /// Opens every input; directories contribute their capture files in name order. Only a
+    /// single input stays open; several are noted (first packet time) and closed again.
     pub fn open(inputs: &[PathBuf]) -> Result<Capture, CaptureError> {
-        let mut readers = Vec::new();
-        let mut skipped = Vec::new();
-        let mut skipped_non_captures = 0;
-        let mut total_size = 0u64;
-        for input in inputs {
+        if let [only] = inputs {
+            if only.as_os_str() == "-" || !only.is_dir() {
+                return Ok(Capture {
+                    total_size: file_size(only),
+                    ..Capture::single(FileReader::open(only)?)
+                });
+            }
+        }
+        // Every path to read, with the index of the directory input it came from.
+        let mut paths: Vec<(PathBuf, Option<usize>)> = Vec::new();
+        for (k, input) in inputs.iter().enumerate() {
             if input.as_os_str() != "-" && input.is_dir() {
-                let before = readers.len();
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
                     .map_err(|e| CaptureError {
                         input: input.clone(),
@@ -48,164 +112,238 @@ impl Capture {
                     .filter(|p| p.is_file())
                     .collect();
                 entries.sort();
-                for p in entries {
-                    match FileReader::open(&p) {
-                        Ok(r) => {
-                            total_size += file_size(&p);
-                            readers.push(r);
-                        }
-                        Err(e) => match e.kind {
-                            CaptureErrorKind::NotACapture { .. } | CaptureErrorKind::Empty => skipped_non_captures += 1,
-                            _ => skipped.push(e.to_string()),
-                        },
+                paths.extend(entries.into_iter().map(|p| (p, Some(k))));
+            } else {
+                paths.push((input.clone(), None));
+            }
+        }
+        let total_size = paths.iter().map(|(p, _)| file_size(p)).sum();
+        let mut skipped = Vec::new();
+        let mut skipped_non_captures = 0;
+        let mut slots = Vec::new();
+        let mut ended = Vec::new();
+        let mut from_dir = vec![0usize; inputs.len()];
+        for (path, dir) in paths {
+            let mut reader = match FileReader::open(&path) {
+                Ok(r) => r,
+                Err(e) if dir.is_none() => return Err(e),
+                Err(e) => {
+                    match e.kind {
+                        CaptureErrorKind::NotACapture { .. } | CaptureErrorKind::Empty => skipped_non_captures += 1,
+                        _ => skipped.push(e.to_string()),
                     }
+                    continue;
                 }
-                if readers.len() == before {
-                    return Err(CaptureError {
-                        input: input.clone(),
-                        kind: CaptureErrorKind::NoCapturesInDirectory,
+            };
+            if let Some(n) = dir.and_then(|k| from_dir.get_mut(k)) {
+                *n += 1;
+            }
+            let mut head = Head::default();
+            let first = load(&mut reader, &mut head);
+            let seekable = path.as_os_str() != "-" && std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+            match first {
+                None => {
+                    ended.push(Some(Ended::of(&reader)));
+                    slots.push(Slot::Done);
+                }
+                // Standard input and FIFOs cannot be read twice: they stay open.
+                Some(_) if !seekable => {
+                    ended.push(None);
+                    slots.push(Slot::Open {
+                        reader: Box::new(reader),
+                        head,
                     });
                 }
+                Some(first) => {
+                    ended.push(None);
+                    slots.push(Slot::Closed { path, first });
+                }
+            }
+        }
+        for (input, n) in inputs.iter().zip(&from_dir) {
+            if *n == 0 && input.as_os_str() != "-" && input.is_dir() {
+                return Err(CaptureError {
+                    input: input.clone(),
+                    kind: CaptureErrorKind::NoCapturesInDirectory,
+                });
+            }
+        }
+        let mut cap = match slots.as_slice() {
+            // One input (a file, or the only capture of a directory): read straight through,
+            // opened afresh so that it can be read ahead in chunks.
+            [Slot::Closed { path, .. }] => Capture::single(FileReader::open(path)?),
+            _ => Capture::assemble(slots, ended),
+        };
+        cap.skipped = skipped;
+        cap.skipped_non_captures = skipped_non_captures;
+        cap.total_size = total_size;
+        Ok(cap)
+    }
+
+    fn single(reader: FileReader) -> Capture {
+        Capture {
+            single: Some(reader),
+            merge: None,
+            skipped: Vec::new(),
+            skipped_non_captures: 0,
+            total_size: 0,
+        }
+    }
+
+    /// Builds a capture over already opened readers (tests, stdin); they stay open.
+    pub fn from_readers(mut readers: Vec<FileReader>) -> Capture {
+        if readers.len() == 1 {
+            if let Some(r) = readers.pop() {
+                return Capture::single(r);
+            }
+        }
+        let mut slots = Vec::new();
+        let mut ended = Vec::new();
+        for mut reader in readers {
+            let mut head = Head::default();
+            if load(&mut reader, &mut head).is_some() {
+                ended.push(None);
+                slots.push(Slot::Open {
+                    reader: Box::new(reader),
+                    head,
+                });
             } else {
-                total_size += file_size(input);
-                readers.push(FileReader::open(input)?);
+                ended.push(Some(Ended::of(&reader)));
+                slots.push(Slot::Done);
             }
         }
-        Ok(Capture::assemble(readers, skipped, skipped_non_captures, total_size))
+        Capture::assemble(slots, ended)
     }
 
-    /// Builds a capture over already opened readers (tests, stdin).
-    pub fn from_readers(readers: Vec<FileReader>) -> Capture {
-        Capture::assemble(readers, Vec::new(), 0, 0)
-    }
-
-    fn assemble(readers: Vec<FileReader>, skipped: Vec<String>, skipped_non_captures: u64, total_size: u64) -> Capture {
-        let heads = readers
-            .iter()
-            .map(|_| Head {
-                ts: Timestamp(0),
-                link: LinkType(0),
-                orig_len: 0,
-                data: Vec::new(),
-                live: false,
-            })
-            .collect();
-        let mut cap = Capture {
-            readers,
-            heads,
-            refill: None,
-            skipped,
-            skipped_non_captures,
-            total_size,
-        };
-        if cap.readers.len() > 1 {
-            for i in 0..cap.readers.len() {
-                cap.load(i);
+    fn assemble(slots: Vec<Slot>, ended: Vec<Option<Ended>>) -> Capture {
+        let mut queue = BinaryHeap::new();
+        let mut open = 0;
+        for (i, s) in slots.iter().enumerate() {
+            match s {
+                Slot::Closed { first, .. } => queue.push(Reverse((*first, i))),
+                Slot::Open { head, .. } => {
+                    open += 1;
+                    queue.push(Reverse((head.ts, i)));
+                }
+                Slot::Done => {}
             }
         }
-        cap
-    }
-
-    fn load(&mut self, i: usize) {
-        let (Some(head), Some(reader)) = (self.heads.get_mut(i), self.readers.get_mut(i)) else {
-            return;
-        };
-        match reader.next_packet() {
-            Some(p) => {
-                head.ts = p.ts;
-                head.link = p.link;
-                head.orig_len = p.orig_len;
-                head.data.clear();
-                head.data.extend_from_slice(p.data);
-                head.live = true;
-            }
-            None => head.live = false,
+        Capture {
+            single: None,
+            merge: Some(Merge {
+                slots,
+                queue,
+                deferred: VecDeque::new(),
+                open,
+                refill: None,
+                ended,
+                failed: Vec::new(),
+                out_of_order: 0,
+            }),
+            skipped: Vec::new(),
+            skipped_non_captures: 0,
+            total_size: 0,
         }
     }
 
     /// The next packet of the capture in timestamp order, or `None` at the end.
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
-        if self.readers.len() == 1 {
-            return self.readers.first_mut()?.next_packet();
+        match &mut self.single {
+            Some(r) => r.next_packet(),
+            None => self.merge.as_mut()?.next_packet(),
         }
-        if let Some(i) = self.refill.take() {
-            self.load(i);
-        }
-        let mut best: Option<(usize, &Head)> = None;
-        for (i, h) in self.heads.iter().enumerate() {
-            if h.live && best.is_none_or(|(_, b)| h.ts < b.ts) {
-                best = Some((i, h));
-            }
-        }
-        let (i, h) = best?;
-        self.refill = Some(i);
-        Some(Packet {
-            ts: h.ts,
-            link: h.link,
-            data: &h.data,
-            orig_len: h.orig_len,
-        })
     }
 
     /// As [`Capture::next_packet`], with the shared buffer the packet lies in when there is a
     /// single input (several inputs are merged through copies, so there is none).
     pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, Option<&std::sync::Arc<Vec<u8>>>)> {
-        if self.readers.len() == 1 {
-            return self
-                .readers
-                .first_mut()?
-                .next_packet_shared()
-                .map(|(p, b)| (p, Some(b)));
+        match &mut self.single {
+            Some(r) => r.next_packet_shared().map(|(p, b)| (p, Some(b))),
+            None => self.merge.as_mut()?.next_packet().map(|p| (p, None)),
         }
-        self.next_packet().map(|p| (p, None))
     }
 
     /// Reads the rest of a single plain capture file in chunks of `chunk` bytes (normally
     /// [`super::prefetch::CHUNK`]) that other threads may read ahead (see [`super::prefetch`]);
     /// `None` when there are several inputs or the input is standard input or compressed.
     pub fn prefetch(&mut self, chunk: usize) -> Option<std::sync::Arc<super::prefetch::Prefetch>> {
-        match self.readers.as_mut_slice() {
-            [only] => only.prefetch(chunk),
-            _ => None,
-        }
+        self.single.as_mut()?.prefetch(chunk)
     }
 
     /// See [`FileReader::set_chunk_budget`] (a single input read in chunks; no effect otherwise).
     pub fn set_chunk_budget(&mut self, n: Option<u32>) {
-        if let [only] = self.readers.as_mut_slice() {
-            only.set_chunk_budget(n);
+        if let Some(r) = &mut self.single {
+            r.set_chunk_budget(n);
         }
     }
 
     /// Whether reading paused at the chunk budget (see [`FileReader::paused`]).
     pub fn paused(&self) -> bool {
-        matches!(self.readers.as_slice(), [only] if only.paused())
+        self.single.as_ref().is_some_and(|r| r.paused())
     }
 
-    /// Names of the inputs actually read, in the order given.
+    /// What every input said so far, in the order given (open inputs as they are now).
+    fn reports(&self) -> Vec<Ended> {
+        if let Some(r) = &self.single {
+            return vec![Ended::of(r)];
+        }
+        let Some(m) = &self.merge else { return Vec::new() };
+        m.slots
+            .iter()
+            .zip(&m.ended)
+            .filter_map(|(s, e)| match (s, e) {
+                (_, Some(e)) => Some(e.clone()),
+                (Slot::Open { reader, .. }, None) => Some(Ended::of(reader)),
+                (Slot::Closed { path, .. }, None) => Some(Ended {
+                    name: path.display().to_string(),
+                    stop: None,
+                    damage: Vec::new(),
+                    oddities: Vec::new(),
+                    raw_bytes: 0,
+                }),
+                (Slot::Done, None) => None,
+            })
+            .collect()
+    }
+
+    /// Names of the inputs read, in the order given.
     pub fn files(&self) -> Vec<String> {
-        self.readers.iter().map(|r| r.name().display().to_string()).collect()
+        self.reports().into_iter().map(|e| e.name).collect()
     }
 
     /// Why inputs ended early, one entry per damaged input.
     pub fn stops(&self) -> Vec<(String, StopReason)> {
-        self.readers
-            .iter()
-            .filter_map(|r| r.stop.clone().map(|s| (r.name().display().to_string(), s)))
+        self.reports()
+            .into_iter()
+            .filter_map(|e| e.stop.map(|s| (e.name, s)))
             .collect()
     }
 
     /// Damage the readers skipped over (file, description), the first few per input.
     pub fn damage(&self) -> Vec<(String, String)> {
-        self.readers
-            .iter()
-            .flat_map(|r| r.damage.iter().map(|d| (r.name().display().to_string(), d.clone())))
+        self.reports()
+            .into_iter()
+            .flat_map(|e| e.damage.into_iter().map(move |d| (e.name.clone(), d)))
             .collect()
     }
 
-    /// Non-fatal oddities counted by the readers.
+    /// Non-fatal oddities counted by the readers and the merge.
     pub fn oddities(&self) -> Vec<(&'static str, u64)> {
-        self.readers.iter().flat_map(|r| r.oddities.iter().copied()).collect()
+        let mut all: Vec<(&'static str, u64)> = self.reports().into_iter().flat_map(|e| e.oddities).collect();
+        if let Some(m) = self.merge.as_ref().filter(|m| m.out_of_order > 0) {
+            all.push(("inputs_read_out_of_order", m.out_of_order));
+        }
+        all
+    }
+
+    /// Inputs that could not be read: those skipped when the capture was opened and those that
+    /// failed when reopened.
+    pub fn unreadable(&self) -> Vec<String> {
+        let mut all = self.skipped.clone();
+        if let Some(m) = &self.merge {
+            all.extend(m.failed.iter().cloned());
+        }
+        all
     }
 
     /// Sum of the input files' sizes in bytes (0 for stdin).
@@ -215,8 +353,136 @@ impl Capture {
 
     /// Raw bytes read so far across inputs.
     pub fn raw_bytes_read(&self) -> u64 {
-        self.readers.iter().map(|r| r.raw_bytes_read()).sum()
+        if let Some(r) = &self.single {
+            return r.raw_bytes_read();
+        }
+        let Some(m) = &self.merge else { return 0 };
+        m.slots
+            .iter()
+            .zip(&m.ended)
+            .map(|(s, e)| match (s, e) {
+                (_, Some(e)) => e.raw_bytes,
+                (Slot::Open { reader, .. }, None) => reader.raw_bytes_read(),
+                _ => 0,
+            })
+            .sum()
     }
+}
+
+impl Merge {
+    fn next_packet(&mut self) -> Option<Packet<'_>> {
+        if let Some(i) = self.refill.take() {
+            self.advance(i);
+        }
+        let i = loop {
+            let Reverse((ts, i)) = self.queue.pop()?;
+            match self.slots.get(i) {
+                Some(Slot::Open { .. }) => break i,
+                Some(Slot::Closed { .. }) if self.open >= MAX_OPEN_INPUTS => self.deferred.push_back(i),
+                Some(Slot::Closed { .. }) => {
+                    // Reopened: its first packet is normally the one noted; if not, queue it
+                    // at its own time.
+                    match self.reopen(i) {
+                        Some(t) if t == ts => break i,
+                        Some(t) => self.queue.push(Reverse((t, i))),
+                        None => {}
+                    }
+                }
+                _ => {}
+            }
+        };
+        self.refill = Some(i);
+        match self.slots.get(i) {
+            Some(Slot::Open { head, .. }) => Some(Packet {
+                ts: head.ts,
+                link: head.link,
+                data: &head.data,
+                orig_len: head.orig_len,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Opens a closed input and loads its first packet; its time, or `None` when it could not
+    /// be read (counted) or holds nothing.
+    fn reopen(&mut self, i: usize) -> Option<Timestamp> {
+        let slot = self.slots.get_mut(i)?;
+        let Slot::Closed { path, .. } = slot else { return None };
+        let mut reader = match FileReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                self.failed.push(e.to_string());
+                *slot = Slot::Done;
+                return None;
+            }
+        };
+        let mut head = Head::default();
+        match load(&mut reader, &mut head) {
+            Some(t) => {
+                *slot = Slot::Open {
+                    reader: Box::new(reader),
+                    head,
+                };
+                self.open += 1;
+                Some(t)
+            }
+            None => {
+                if let Some(e) = self.ended.get_mut(i) {
+                    *e = Some(Ended::of(&reader));
+                }
+                *slot = Slot::Done;
+                None
+            }
+        }
+    }
+
+    /// Loads the next packet of slot `i` after its last one was returned; closes it at its end.
+    fn advance(&mut self, i: usize) {
+        let Some(Slot::Open { reader, head }) = self.slots.get_mut(i) else {
+            return;
+        };
+        if let Some(t) = load(reader, head) {
+            self.queue.push(Reverse((t, i)));
+            return;
+        }
+        if let Some(e) = self.ended.get_mut(i) {
+            *e = Some(Ended::of(reader));
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            *s = Slot::Done;
+        }
+        self.open = self.open.saturating_sub(1);
+        // A file ended: one that had to wait for a free place opens now, out of time order.
+        while let Some(j) = self.deferred.pop_front() {
+            if let Some(t) = self.reopen(j) {
+                self.out_of_order += 1;
+                self.queue.push(Reverse((t, j)));
+                break;
+            }
+        }
+    }
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head {
+            ts: Timestamp(0),
+            link: LinkType(0),
+            orig_len: 0,
+            data: Vec::new(),
+        }
+    }
+}
+
+/// Reads the next packet of `reader` into `head`; its time, or `None` at the end.
+fn load(reader: &mut FileReader, head: &mut Head) -> Option<Timestamp> {
+    let p = reader.next_packet()?;
+    head.ts = p.ts;
+    head.link = p.link;
+    head.orig_len = p.orig_len;
+    head.data.clear();
+    head.data.extend_from_slice(p.data);
+    Some(p.ts)
 }
 
 fn file_size(p: &Path) -> u64 {

@@ -205,14 +205,20 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     for (k, n) in capture.oddities() {
         *summary.anomalies.entry(k.to_string()).or_default() += n;
     }
-    for s in &capture.skipped {
+    // An input that could not be read is an error: said on stderr and in the exit status, after
+    // the report of everything that could be read.
+    let unreadable = capture.unreadable();
+    for s in &unreadable {
         summary.input_problems.push(format!("skipped {s}"));
+        eprintln!("tlsdiag: error: skipped {s}");
     }
     if !selection.is_empty() {
         summary.filter = Some(selection.describe());
     }
     summary.redacted = args.redact;
-    let code = if counts.failed > 0 {
+    let code = if !unreadable.is_empty() {
+        EXIT_ERROR
+    } else if counts.failed > 0 {
         EXIT_FAILED_SESSIONS
     } else {
         EXIT_OK

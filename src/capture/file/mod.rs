@@ -4,6 +4,15 @@
 //! no allocation per packet. Formats are parsed here by hand because they are small and because
 //! we need exact byte offsets for error messages and bounded buffers for hostile lengths.
 
+mod pcapng;
+mod resync;
+mod sniff;
+#[cfg(test)]
+mod tests;
+
+use self::pcapng::{parse_idb, parse_packet_block};
+use self::resync::{RESYNC_MAX_RECORD, Resync};
+use self::sniff::describe;
 use super::prefetch::{LEAD, Prefetch};
 use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_CAPTURE_BLOCK;
@@ -21,16 +30,6 @@ const INITIAL_BUFFER: usize = 256 << 10;
 /// new buffer; bounds this reserve at 12 MiB.
 const SPARE_BUFFERS: usize = 48;
 
-/// A pcap record may always claim this much (tcpdump's largest snap length), whatever the
-/// file's snap length says.
-const RESYNC_MAX_RECORD: usize = 256 << 10;
-/// Records that must follow one another, each plausible, for reading to resume at a position
-/// after a damaged record header (fewer where the file ends).
-const RESYNC_CHAIN: usize = 3;
-/// How far from the last valid record's time a record found by resynchronisation may be.
-const RESYNC_SECS: u32 = 86_400;
-/// Bytes searched per step of a resynchronisation (plus the span of a chain).
-const RESYNC_STEP: usize = 1 << 20;
 /// Damage descriptions kept per input (the rest are only counted).
 const DAMAGE_NOTES: usize = 8;
 
@@ -53,15 +52,6 @@ fn section_endian(block: &[u8]) -> Option<Endian> {
         [0x4d, 0x3c, 0x2b, 0x1a] => Some(Endian { big: false }),
         [0x1a, 0x2b, 0x3c, 0x4d] => Some(Endian { big: true }),
         _ => None,
-    }
-}
-
-/// Whether `block` starts with a pcapng block type we know of (a section header only with its
-/// byte-order magic): the test a damaged reader uses to find its way again.
-fn known_block(e: Endian, block: &[u8]) -> bool {
-    match e.u32(block, 0) {
-        0x0A0D_0D0A => section_endian(block).is_some(),
-        t => matches!(t, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD),
     }
 }
 
@@ -199,17 +189,12 @@ pub struct FileReader {
     last_secs: Option<u32>,
     /// The time of the last record that did not fit `last_secs`.
     odd_secs: Option<u32>,
+    /// `last_secs` before its latest jump: a search also accepts records near it, so a short
+    /// run of misread records that moved the reference cannot make every later record look
+    /// implausible.
+    prev_secs: Option<u32>,
     /// What the reader skipped over (the first [`DAMAGE_NOTES`]; all are counted).
     pub damage: Vec<String>,
-}
-
-/// A search for the next valid record after a damaged record header.
-#[derive(Clone, Debug)]
-struct Resync {
-    /// File offset of the damaged header.
-    from: u64,
-    /// What was wrong with it, naming its offset.
-    what: String,
 }
 
 impl FileReader {
@@ -298,6 +283,7 @@ impl FileReader {
             resync: None,
             last_secs: None,
             odd_secs: None,
+            prev_secs: None,
             damage: Vec::new(),
         };
         r.read_file_header().map_err(err)?;
@@ -639,7 +625,7 @@ impl FileReader {
                 let secs = endian.u32(h, 0);
                 let frac = endian.u32(h, 4) as i64;
                 let orig = endian.u32(h, 12);
-                self.note_secs(secs);
+                self.note_secs(secs, incl, frac, nanos);
                 let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
                 let s = self.start + record_header;
                 self.consume(total);
@@ -706,7 +692,7 @@ impl FileReader {
                 return None;
             }
         }
-        self.note_secs(secs);
+        self.note_secs(secs, incl, frac, nanos);
         let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
         let s = self.start + record_header;
         self.consume(total);
@@ -717,154 +703,6 @@ impl FileReader {
             len: incl,
             orig_len: orig.max(incl as u32),
         })
-    }
-
-    /// Searches for the next valid pcap record after a damaged header: the first position from
-    /// which [`RESYNC_CHAIN`] plausible records follow one another (or run exactly to the end
-    /// of the file). Plausible: a time within [`RESYNC_SECS`] of the last valid record, a
-    /// fraction under one second, 1 to [`RESYNC_MAX_RECORD`] captured bytes (so a zeroed stretch
-    /// is skipped, not read as empty records) and an original length at least that.
-    fn resync_pcap(&mut self, e: Endian, nanos: bool, record_header: usize, max_record: usize) -> bool {
-        let max_len = max_record.min(RESYNC_MAX_RECORD);
-        let near = self.last_secs;
-        let plausible = move |h: &[u8]| -> Option<usize> {
-            let (secs, frac) = (e.u32(h, 0), e.u32(h, 4));
-            let (incl, orig) = (e.u32(h, 8) as usize, e.u32(h, 12) as usize);
-            let ok = h.len() >= record_header
-                && frac < if nanos { 1_000_000_000 } else { 1_000_000 }
-                && near.is_none_or(|n| n.abs_diff(secs) <= RESYNC_SECS)
-                && (1..=max_len).contains(&incl)
-                && (incl..=MAX_CAPTURE_BLOCK).contains(&orig);
-            ok.then_some(record_header + incl)
-        };
-        self.resync(record_header + max_len, &plausible)
-    }
-
-    /// As [`FileReader::resync_pcap`] for pcapng: a plausible block has a known type, a length
-    /// of 12 bytes to [`RESYNC_MAX_RECORD`] (plus room for the block's fields), a multiple of 4,
-    /// repeated at its end; a packet block names a known interface.
-    fn resync_pcapng(&mut self, e: Endian) -> bool {
-        let max_len = RESYNC_MAX_RECORD + 64;
-        let interfaces = match &self.format {
-            Format::PcapNg { interfaces, .. } => interfaces.len(),
-            Format::Pcap { .. } => 0,
-        };
-        let plausible = move |b: &[u8]| -> Option<usize> {
-            let (btype, blen) = (e.u32(b, 0), e.u32(b, 4) as usize);
-            let ok = known_block(e, b)
-                && (12..=max_len).contains(&blen)
-                && blen % 4 == 0
-                && b.len() >= blen
-                && e.u32(b, blen - 4) as usize == blen
-                && (!matches!(btype, 5 | 6) || (e.u32(b, 8) as usize) < interfaces);
-            ok.then_some(blen)
-        };
-        self.resync(max_len, &plausible)
-    }
-
-    /// Moves the reader to the first position from which [`RESYNC_CHAIN`] records (or blocks)
-    /// that `plausible` accepts follow one another, each at most `max_len` bytes, or run
-    /// exactly to the end of the input. `plausible` gets the bytes from a position to the end
-    /// of the window and returns the size of the record there. Returns true with the reader
-    /// there; false when paused (the search goes on at the next call) or at the end of the
-    /// input (then the input stops as corrupt).
-    fn resync(&mut self, max_len: usize, plausible: &dyn Fn(&[u8]) -> Option<usize>) -> bool {
-        let Some(r) = self.resync.take() else { return true };
-        let unit = match self.format {
-            Format::Pcap { .. } => "record",
-            Format::PcapNg { .. } => "block",
-        };
-        let span = RESYNC_CHAIN * max_len;
-        loop {
-            let want = RESYNC_STEP + span;
-            match self.fill(want) {
-                Ok(_) => {}
-                Err(err) => {
-                    self.stop_with("capture_read_error", self.read_error(self.offset, &err));
-                    return false;
-                }
-            }
-            if self.paused {
-                self.resync = Some(r);
-                return false;
-            }
-            let avail = self.avail();
-            let at_end = avail < want;
-            let w = self.window(0, avail);
-            let last = if at_end { avail } else { avail - span };
-            let chained = |p: usize| {
-                let mut q = p;
-                for k in 0..RESYNC_CHAIN {
-                    if q == w.len() && at_end {
-                        return k > 0;
-                    }
-                    let Some(size) = w.get(q..).and_then(plausible) else {
-                        return false;
-                    };
-                    q += size;
-                    if q > w.len() {
-                        return false;
-                    }
-                }
-                true
-            };
-            let found = (0..last).find(|&p| chained(p));
-            self.consume(found.unwrap_or(last));
-            let skipped = self.offset.saturating_sub(r.from);
-            if found.is_some() {
-                self.add_oddity("capture_resynced", 1);
-                self.add_oddity("capture_bytes_skipped", skipped);
-                self.note_damage(format!(
-                    "{}: skipped {skipped} bytes to the next valid {unit}, at byte {}",
-                    r.what, self.offset
-                ));
-                return true;
-            }
-            if at_end {
-                self.stop_with(
-                    "capture_corrupt",
-                    format!(
-                        "{}, and no valid {unit} follows in the {skipped} bytes after it",
-                        r.what
-                    ),
-                );
-                return false;
-            }
-        }
-    }
-
-    /// Whether a valid pcapng block starts `at` bytes past the read position (or the input ends
-    /// exactly there, or with the start of a block cut short). `None` when reading paused first.
-    fn block_follows(&mut self, at: usize, e: Endian) -> Option<bool> {
-        let filled = self.fill(at + 12).unwrap_or(false);
-        if !filled && self.paused {
-            return None;
-        }
-        let avail = self.avail();
-        if avail <= at {
-            return Some(avail == at);
-        }
-        let head = self.window(at, (avail - at).min(12));
-        let blen = e.u32(head, 4) as usize;
-        if head.len() < 12 || !known_block(e, head) || !(12..=MAX_CAPTURE_BLOCK).contains(&blen) || blen % 4 != 0 {
-            return Some(false);
-        }
-        let filled = self.fill(at + blen).unwrap_or(false);
-        if !filled {
-            // Paused, or the next block is the file's last and cut short.
-            return if self.paused { None } else { Some(true) };
-        }
-        Some(e.u32(self.window(at, blen), blen - 4) as usize == blen)
-    }
-
-    /// Follows the capture's time for [`FileReader::resync_pcap`] (see `last_secs`).
-    fn note_secs(&mut self, secs: u32) {
-        let near = |t: Option<u32>| t.is_some_and(|t| t.abs_diff(secs) <= RESYNC_SECS);
-        if self.last_secs.is_none() || near(self.last_secs) || near(self.odd_secs) {
-            self.last_secs = Some(secs);
-        } else {
-            self.odd_secs = Some(secs);
-        }
     }
 
     fn note_damage(&mut self, what: String) {
@@ -1018,440 +856,5 @@ impl FileReader {
                 _ => self.consume(blen),
             }
         }
-    }
-}
-
-fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
-    if body.len() < 8 {
-        return None;
-    }
-    let link = LinkType(e.u16(body, 0) as u32);
-    let snaplen = e.u32(body, 4);
-    let mut units_per_sec = 1_000_000u64;
-    let mut offset_secs = 0i64;
-    let mut opts = body.get(8..).unwrap_or(&[]);
-    while opts.len() >= 4 {
-        let code = e.u16(opts, 0);
-        let len = e.u16(opts, 2) as usize;
-        let padded = (len + 3) & !3;
-        let Some(val) = opts.get(4..4 + len) else {
-            break;
-        };
-        match code {
-            0 => break,
-            9 if len >= 1 => {
-                let v = val.first().copied().unwrap_or(6);
-                let exp = (v & 0x7f) as u32;
-                units_per_sec = if v & 0x80 == 0 {
-                    10u64.checked_pow(exp).unwrap_or(1_000_000)
-                } else {
-                    1u64.checked_shl(exp).unwrap_or(1_000_000)
-                };
-                if units_per_sec == 0 {
-                    units_per_sec = 1_000_000;
-                }
-            }
-            14 if len >= 8 => offset_secs = e.i64(val, 0),
-            _ => {}
-        }
-        let Some(rest) = opts.get(4 + padded..) else {
-            break;
-        };
-        opts = rest;
-    }
-    Some(Interface {
-        link,
-        snaplen,
-        units_per_sec,
-        offset_secs,
-    })
-}
-
-type BlockPacket = (Timestamp, LinkType, usize, usize, u32);
-
-fn parse_packet_block(
-    e: Endian,
-    btype: u32,
-    body: &[u8],
-    interfaces: &[Interface],
-) -> Result<BlockPacket, &'static str> {
-    let (iface_id, ts_raw, data_start, caplen, orig) = match btype {
-        6 => {
-            if body.len() < 20 {
-                return Err("pcapng_short_packet_block");
-            }
-            let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
-            (
-                e.u32(body, 0) as usize,
-                Some(ts),
-                20,
-                e.u32(body, 12) as usize,
-                e.u32(body, 16),
-            )
-        }
-        2 => {
-            if body.len() < 20 {
-                return Err("pcapng_short_packet_block");
-            }
-            let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
-            (
-                e.u16(body, 0) as usize,
-                Some(ts),
-                20,
-                e.u32(body, 12) as usize,
-                e.u32(body, 16),
-            )
-        }
-        _ => {
-            // Simple packet block: no timestamp, interface 0, captured length implied.
-            if body.len() < 4 {
-                return Err("pcapng_short_packet_block");
-            }
-            let orig = e.u32(body, 0);
-            let snap = interfaces.first().map(|i| i.snaplen).unwrap_or(0);
-            let mut cap = (body.len() - 4).min(orig as usize);
-            if snap > 0 {
-                cap = cap.min(snap as usize);
-            }
-            (0, None, 4, cap, orig)
-        }
-    };
-    let Some(iface) = interfaces.get(iface_id) else {
-        return Err("pcapng_unknown_interface");
-    };
-    if data_start + caplen > body.len() {
-        return Err("pcapng_packet_longer_than_block");
-    }
-    let ts = match ts_raw {
-        Some(raw) => {
-            let per = iface.units_per_sec as u128;
-            let secs = (raw as u128 / per) as i64;
-            let rem = (raw as u128 % per) * 1_000_000_000 / per;
-            Timestamp::from_parts(secs.saturating_add(iface.offset_secs), rem as i64)
-        }
-        None => Timestamp(0),
-    };
-    Ok((ts, iface.link, data_start, caplen, orig))
-}
-
-/// Compressed files and captures in formats other than pcap / pcapng, by their magic bytes.
-fn other_format(head: &[u8]) -> Option<&'static str> {
-    const KNOWN: [(&[u8], &str); 8] = [
-        (b"\xfd7zXZ\x00", "xz-compressed data (decompress it first: unxz)"),
-        (
-            b"\x28\xb5\x2f\xfd",
-            "zstd-compressed data (decompress it first: unzstd)",
-        ),
-        (b"BZh", "bzip2-compressed data (decompress it first: bunzip2)"),
-        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-        (
-            b"snoop\x00\x00\x00",
-            "a Solaris snoop capture (convert it: editcap -F pcap)",
-        ),
-        (b"GMBU", "a Network Monitor capture (convert it: editcap -F pcap)"),
-        (b"XCP\x00", "a NetXray / Sniffer capture (convert it: editcap -F pcap)"),
-        (b"\x7fELF", "an executable"),
-    ];
-    if head.get(257..262) == Some(b"ustar") {
-        return Some("a tar archive");
-    }
-    KNOWN
-        .iter()
-        .find(|(magic, _)| head.starts_with(magic))
-        .map(|(_, kind)| *kind)
-}
-
-fn hex<'a>(bytes: impl Iterator<Item = &'a u8>) -> String {
-    bytes.map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
-}
-
-/// A file that starts a few bits away from a capture's magic number: a capture whose first bytes
-/// were damaged (a flipped bit, a bad copy), not some other kind of file.
-fn damaged_magic(head: &[u8]) -> Option<String> {
-    let got = head.first_chunk::<4>()?;
-    let distance = |m: &[u8; 4]| m.iter().zip(got).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>();
-    let magics = PCAP_MAGICS
-        .iter()
-        .map(|m| (&m.0, "pcap"))
-        .chain([(&PCAPNG_SHB, "pcapng")]);
-    let (magic, kind) = magics.min_by_key(|(m, _)| distance(m))?;
-    (1..=3).contains(&distance(magic)).then(|| {
-        format!(
-            "a {kind} capture with a damaged magic number: it starts {}, a {kind} file starts {}",
-            hex(got.iter()),
-            hex(magic.iter())
-        )
-    })
-}
-
-/// Says what a non-capture file looks like, for the error message.
-fn describe(head: &[u8], gzip: bool) -> String {
-    let lower: Vec<u8> = head.iter().take(64).map(|b| b.to_ascii_lowercase()).collect();
-    let starts = |p: &[u8]| lower.starts_with(p);
-    let kind = if starts(b"<!doctype html") || starts(b"<html") || lower.windows(5).any(|w| w == b"<html") {
-        "HTML".to_string()
-    } else if starts(b"pk\x03\x04") {
-        "a zip archive".to_string()
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        "gzip data".to_string()
-    } else if let Some(kind) = other_format(head) {
-        kind.to_string()
-    } else if starts(b"{") || starts(b"[") {
-        "JSON or text".to_string()
-    } else if head
-        .iter()
-        .take(64)
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
-        "text".to_string()
-    } else if let Some(kind) = damaged_magic(head) {
-        kind
-    } else {
-        format!("unknown data starting {}", hex(head.iter().take(8)))
-    };
-    if gzip { format!("gzip of {kind}") } else { kind }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reader(bytes: Vec<u8>) -> Result<FileReader, CaptureError> {
-        FileReader::from_reader(PathBuf::from("t"), Box::new(io::Cursor::new(bytes)))
-    }
-
-    fn pcap_header(big: bool, magic: u32, link: u32) -> Vec<u8> {
-        let mut v = Vec::new();
-        let put32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
-        put32(&mut v, magic);
-        v.extend_from_slice(&if big { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
-        put32(&mut v, 0);
-        put32(&mut v, 0);
-        put32(&mut v, 65535);
-        put32(&mut v, link);
-        v
-    }
-
-    fn record(big: bool, secs: u32, frac: u32, data: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [secs, frac, data.len() as u32, data.len() as u32] {
-            v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
-        }
-        v.extend_from_slice(data);
-        v
-    }
-
-    #[test]
-    fn resumes_after_a_damaged_record_header_and_skips_zeros() {
-        for big in [false, true] {
-            let mut f = pcap_header(big, 0xa1b2c3d4, 1);
-            f.extend(record(big, 1_700_000_000, 1, b"first packet"));
-            // A damaged time just before: the search must not look for records near it.
-            f.extend(record(big, 1_700_000_000 ^ (1 << 28), 1, b"odd time"));
-            let damaged = f.len();
-            let mut bad = record(big, 1_700_000_000, 2, b"lost");
-            bad[8..12].copy_from_slice(&[0xff; 4]);
-            f.extend(bad);
-            f.extend(vec![0u8; 5000]); // a zeroed stretch: not 300 empty records
-            let resumed = f.len();
-            for n in 0..4u32 {
-                f.extend(record(big, 1_700_000_001, n, format!("after {n}").as_bytes()));
-            }
-            let mut r = reader(f).expect("reader");
-            let mut got = Vec::new();
-            while let Some(p) = r.next_packet() {
-                got.push(String::from_utf8_lossy(p.data).to_string());
-            }
-            assert_eq!(
-                got,
-                ["first packet", "odd time", "after 0", "after 1", "after 2", "after 3"]
-            );
-            assert!(r.stop.is_none(), "{:?}", r.stop);
-            assert!(r.oddities.contains(&("capture_resynced", 1)), "{:?}", r.oddities);
-            assert!(
-                r.oddities
-                    .contains(&("capture_bytes_skipped", (resumed - damaged) as u64))
-            );
-            assert_eq!(
-                r.damage,
-                [format!(
-                    "record at byte {damaged} claims 4294967295 bytes: skipped {} bytes to the next valid record, at byte {resumed}",
-                    resumed - damaged
-                )]
-            );
-        }
-    }
-
-    #[test]
-    fn a_damaged_record_header_with_nothing_valid_after_it_stops_the_file() {
-        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
-        f.extend(record(false, 1_700_000_000, 1, b"only packet"));
-        f.extend(0xffff_ffffu32.to_le_bytes().repeat(100));
-        let mut r = reader(f).expect("reader");
-        assert!(r.next_packet().is_some());
-        assert!(r.next_packet().is_none());
-        let stop = r.stop.expect("stopped");
-        assert_eq!(stop.key, "capture_corrupt");
-        assert!(
-            stop.detail.contains(
-                "record at byte 51 claims 4294967295 bytes, and no valid record follows in the 400 bytes after it"
-            ),
-            "{}",
-            stop.detail
-        );
-    }
-
-    #[test]
-    fn reads_both_byte_orders_and_resolutions() {
-        for (big, magic, frac, want_ns) in [
-            (false, 0xa1b2c3d4u32, 5u32, 5000i64),
-            (true, 0xa1b2c3d4, 5, 5000),
-            (false, 0xa1b23c4d, 5, 5),
-            (true, 0xa1b23c4d, 5, 5),
-        ] {
-            let mut f = pcap_header(big, magic, 1);
-            f.extend(record(big, 10, frac, b"abcd"));
-            f.extend(record(big, 11, 0, b"xy"));
-            let mut r = reader(f).expect("header");
-            let p = r.next_packet().expect("first");
-            assert_eq!(p.ts, Timestamp::from_parts(10, want_ns));
-            assert_eq!(p.data, b"abcd");
-            assert_eq!(p.link, LinkType::ETHERNET);
-            assert_eq!(r.next_packet().expect("second").data, b"xy");
-            assert!(r.next_packet().is_none());
-            assert!(r.stop.is_none());
-        }
-    }
-
-    #[test]
-    fn truncated_last_record_is_a_stop_not_an_error() {
-        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
-        f.extend(record(false, 1, 0, b"abcd"));
-        let mut cut = record(false, 2, 0, b"abcdefgh");
-        cut.truncate(20);
-        f.extend(cut);
-        let mut r = reader(f).expect("header");
-        assert!(r.next_packet().is_some());
-        assert!(r.next_packet().is_none());
-        assert_eq!(r.stop.as_ref().map(|s| s.key), Some("capture_truncated"));
-    }
-
-    #[test]
-    fn enormous_record_length_stops_without_allocating() {
-        let mut f = pcap_header(false, 0xa1b2c3d4, 1);
-        let mut rec = record(false, 1, 0, b"");
-        rec[8..12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
-        f.extend(rec);
-        let mut r = reader(f).expect("header");
-        assert!(r.next_packet().is_none());
-        assert_eq!(r.stop.as_ref().map(|s| s.key), Some("capture_corrupt"));
-    }
-
-    #[test]
-    fn not_a_capture_says_what_it_looks_like() {
-        let e = reader(b"<!DOCTYPE html><html></html>".to_vec()).err().expect("error");
-        assert!(e.to_string().contains("HTML"), "{e}");
-        let e = reader(Vec::new()).err().expect("error");
-        assert!(e.to_string().contains("empty"), "{e}");
-        let e = reader(b"hello world, this is text\n".to_vec()).err().expect("error");
-        assert!(e.to_string().contains("text"), "{e}");
-        let e = reader(b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46".to_vec())
-            .err()
-            .expect("error");
-        assert!(e.to_string().contains("xz-compressed data (decompress it first"), "{e}");
-        let e = reader(b"BZh91AY&SY".to_vec()).err().expect("error");
-        assert!(e.to_string().contains("bzip2"), "{e}");
-        // One flipped bit in a pcap magic: a damaged capture, not unknown data.
-        let mut damaged = pcap_header(false, 0xa1b2_c3d4, 1);
-        damaged[0] ^= 0x01;
-        let e = reader(damaged).err().expect("error");
-        assert!(
-            e.to_string().contains(
-                "a pcap capture with a damaged magic number: it starts d5 c3 b2 a1, a pcap file starts d4 c3 b2 a1"
-            ),
-            "{e}"
-        );
-        let e = reader(b"\x0a\x0d\x0c\x0a\x1c\x00\x00\x00".to_vec())
-            .err()
-            .expect("error");
-        assert!(
-            e.to_string().contains("a pcapng capture with a damaged magic number"),
-            "{e}"
-        );
-        // Far from every magic: still unknown data.
-        let e = reader(b"\x00\x11\x22\x33\x44\x55\x66\x77".to_vec())
-            .err()
-            .expect("error");
-        assert!(e.to_string().contains("unknown data starting 00 11 22 33"), "{e}");
-    }
-
-    #[test]
-    fn pcapng_without_a_whole_section_header_is_an_error_naming_it() {
-        let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        shb.extend_from_slice(&28u32.to_le_bytes());
-        assert!(reader(shb.clone()).is_ok());
-        for cut in [4, 11, 12, 27] {
-            let e = reader(shb[..cut].to_vec()).err().expect("error");
-            assert!(e.to_string().contains("truncated pcapng section header"), "{e}");
-        }
-        let mut bad = shb.clone();
-        bad[8..12].copy_from_slice(b"ABCD");
-        let e = reader(bad).err().expect("error");
-        assert!(e.to_string().contains("byte-order magic"), "{e}");
-        let mut huge = shb;
-        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        let e = reader(huge).err().expect("error");
-        assert!(e.to_string().contains("impossible length"), "{e}");
-    }
-
-    #[test]
-    fn pcapng_with_two_interfaces_and_resolutions() {
-        fn block(t: u32, body: &[u8]) -> Vec<u8> {
-            let len = 12 + body.len().div_ceil(4) * 4;
-            let mut v = Vec::new();
-            v.extend_from_slice(&t.to_le_bytes());
-            v.extend_from_slice(&(len as u32).to_le_bytes());
-            v.extend_from_slice(body);
-            v.resize(len - 4, 0);
-            v.extend_from_slice(&(len as u32).to_le_bytes());
-            v
-        }
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&0x1a2b3c4du32.to_le_bytes());
-        shb.extend_from_slice(&[1, 0, 0, 0]);
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        let mut f = block(0x0a0d0d0a, &shb);
-        let mut idb0 = vec![1, 0, 0, 0, 0, 0, 1, 0];
-        idb0.extend_from_slice(&[0, 0, 0, 0]);
-        f.extend(block(1, &idb0));
-        let mut idb1 = vec![101, 0, 0, 0, 0, 0, 1, 0];
-        idb1.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]); // if_tsresol = 10^-9
-        f.extend(block(1, &idb1));
-        let epb = |iface: u32, ts: u64, data: &[u8]| {
-            let mut b = Vec::new();
-            b.extend_from_slice(&iface.to_le_bytes());
-            b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-            b.extend_from_slice(&(ts as u32).to_le_bytes());
-            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            b.extend_from_slice(data);
-            block(6, &b)
-        };
-        f.extend(epb(0, 1_500_000, b"eth"));
-        f.extend(epb(1, 2_000_000_007, b"raw-ip"));
-        let mut r = reader(f).expect("header");
-        let p = r.next_packet().expect("p0");
-        assert_eq!(
-            (p.ts, p.link, p.data),
-            (Timestamp::from_parts(1, 500_000_000), LinkType::ETHERNET, &b"eth"[..])
-        );
-        let p = r.next_packet().expect("p1");
-        assert_eq!(
-            (p.ts, p.link, p.data),
-            (Timestamp::from_parts(2, 7), LinkType::RAW, &b"raw-ip"[..])
-        );
-        assert!(r.next_packet().is_none());
-        assert!(r.stop.is_none());
     }
 }

@@ -1,0 +1,200 @@
+//! A directory of thousands of captures is one capture, read with a bounded number of open
+//! files and bounded memory; an input that cannot be read is said on stderr and in the exit
+//! status.
+//!
+//! The captures are the real packets of `samples/cases/tls-mixed`, replayed with shifted client
+//! ports and later times, one packet per file, the files named in an order unrelated to time.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tlsdiag::capture::{Capture, LinkType, Packet, Timestamp};
+use tlsdiag::report::carve::PcapWriter;
+
+fn sample_packets() -> Vec<(i64, Vec<u8>)> {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed");
+    let mut cap = Capture::open(&[sample]).expect("sample");
+    let mut packets = Vec::new();
+    while let Some(p) = cap.next_packet() {
+        assert_eq!(p.link, LinkType::ETHERNET);
+        packets.push((p.ts.0, p.data.to_vec()));
+    }
+    packets
+}
+
+/// The sample's packets `copies` times, each copy with the client port shifted and moved on in
+/// time, in time order.
+fn replicate(copies: u32) -> Vec<(i64, Vec<u8>)> {
+    let packets = sample_packets();
+    let t0 = packets[0].0;
+    let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
+    let mut out = Vec::new();
+    for i in 0..copies {
+        for (ts, data) in &packets {
+            let mut d = data.clone();
+            let ihl = ((d[14] & 0x0f) as usize) * 4;
+            let t = 14 + ihl;
+            let (sp, dp) = (
+                u16::from_be_bytes([d[t], d[t + 1]]),
+                u16::from_be_bytes([d[t + 2], d[t + 3]]),
+            );
+            let shift = |p: u16| 1024 + ((p as u32 + i * 97) % 60000) as u16;
+            if dp == 443 {
+                d[t..t + 2].copy_from_slice(&shift(sp).to_be_bytes());
+            } else {
+                d[t + 2..t + 4].copy_from_slice(&shift(dp).to_be_bytes());
+            }
+            out.push((ts - t0 + span * i as i64 + t0, d));
+        }
+    }
+    out
+}
+
+fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
+    let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(path).expect("create")));
+    for (ts, d) in packets {
+        let p = Packet {
+            ts: Timestamp(*ts),
+            link: LinkType::ETHERNET,
+            data: d,
+            orig_len: d.len() as u32,
+        };
+        assert!(w.write(&p).expect("write"));
+    }
+    w.finish().expect("flush");
+}
+
+/// Runs `tlsdiag analyze --format json -o REPORT INPUT` under `ulimit -n NOFILE`, polling the
+/// process's peak resident memory; returns (exit code, stderr, report, peak KiB).
+fn run_limited(input: &Path, report: &Path, nofile: u32) -> (Option<i32>, String, serde_json::Value, u64) {
+    let script = format!("ulimit -n {nofile} && exec \"$0\" analyze --format json -j 1 -o \"$1\" \"$2\"",);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_tlsdiag"))
+        .arg(report)
+        .arg(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let status_path = format!("/proc/{}/status", child.id());
+    let started = Instant::now();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "tlsdiag still running after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    let doc = std::fs::read(report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status.code(), err, doc, peak)
+}
+
+/// (client port, outcome, cause, reason) of every session, in report order.
+fn verdicts(doc: &serde_json::Value) -> Vec<String> {
+    doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {} {}",
+                s["client"]["port"], s["outcome"], s["cause"], s["reason"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ten_thousand_captures_in_a_directory_under_a_low_open_file_limit() {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-many-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let caps = dir.join("captures");
+    std::fs::create_dir_all(&caps).expect("tmp");
+    let one = sample_packets().len() as u32;
+    let packets = replicate(10_000u32.div_ceil(one));
+    let files = packets.len();
+    assert!(files >= 10_000);
+    // One packet per file, named in an order unrelated to time (a multiplicative scramble).
+    for (i, p) in packets.iter().enumerate() {
+        let name = (i as u64 * 7919) % files as u64;
+        write_pcap(&caps.join(format!("part-{name:06}.pcap")), std::slice::from_ref(p));
+    }
+    let whole = dir.join("whole.pcap");
+    write_pcap(&whole, &packets);
+
+    let (code_whole, err_whole, doc_whole, _) = run_limited(&whole, &dir.join("whole.json"), 256);
+    let (code, err, doc, peak) = run_limited(&caps, &dir.join("dir.json"), 256);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{files} captures under ulimit -n 256: exit {code:?}, peak {} MiB",
+        peak / 1024
+    );
+    assert!(matches!(code_whole, Some(0 | 1)), "{err_whole}");
+    assert_eq!(code, code_whole, "{err}");
+    assert_eq!(doc["capture"]["packets"], doc_whole["capture"]["packets"]);
+    assert_eq!(doc["capture"]["files"].as_array().map(Vec::len), Some(files));
+    let (got, want) = (verdicts(&doc), verdicts(&doc_whole));
+    assert_eq!(got.len(), want.len());
+    assert!(
+        want.iter()
+            .any(|v| v.contains("\"failed\" \"certificate\" \"expired\"")),
+        "{want:?}"
+    );
+    assert!(got == want, "the directory's verdicts differ from the single file's");
+    assert!(!err.contains("skipped"), "{err}");
+    assert!(peak < 200 * 1024, "peak memory {} MiB", peak / 1024);
+}
+
+#[test]
+fn an_unreadable_capture_in_a_directory_is_an_error_after_the_report() {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-unreadable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let caps = dir.join("captures");
+    std::fs::create_dir_all(&caps).expect("tmp");
+    let packets = sample_packets();
+    let half = packets.len() / 2;
+    write_pcap(&caps.join("a.pcap"), &packets[..half]);
+    write_pcap(&caps.join("c.pcap"), &packets[half..]);
+    // A classic pcap magic and then nothing: a capture that cannot be read at all.
+    std::fs::write(caps.join("b.pcap"), [0xd4, 0xc3, 0xb2, 0xa1, 2, 0]).expect("write");
+    std::fs::write(caps.join("notes.txt"), "not a capture\n").expect("write");
+    let (code, err, doc, _) = run_limited(&caps, &dir.join("r.json"), 256);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("b.pcap")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("tlsdiag: error:"), "{err}");
+    assert!(!err.contains("notes.txt"), "{err}");
+    // The readable captures were analyzed whole: every packet of the sample.
+    assert_eq!(doc["capture"]["packets"].as_u64(), Some(packets.len() as u64));
+    let problems = doc["capture"]["input_problems"].to_string();
+    assert!(problems.contains("b.pcap"), "{problems}");
+}
