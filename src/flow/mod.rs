@@ -12,6 +12,7 @@
 //! as an explicit [`Chunk::Gap`]; data is flushed at FIN, RST, idle expiry and end of capture.
 //! Memory is bounded by the caps in [`crate::limits`], per connection and for the table.
 
+pub mod community_id;
 pub mod reassembly;
 pub mod table;
 

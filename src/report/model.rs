@@ -128,6 +128,9 @@ pub struct TlsClientEcs {
     pub server_name: Option<String>,
     /// Cipher suites the client offered, by IANA name (ECS tls.client.supported_ciphers).
     pub supported_ciphers: Vec<Cow<'static, str>>,
+    /// JA3 of the ClientHello, MD5 hex as tshark's tls.handshake.ja3 (ECS tls.client.ja3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
 }
 
 /// ECS `hash.*`.
@@ -152,6 +155,9 @@ pub struct TlsServerEcs {
     /// Leaf certificate notBefore (ECS tls.server.not_before).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
+    /// JA3S of the ServerHello, MD5 hex as tshark's tls.handshake.ja3s (ECS tls.server.ja3s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s: Option<String>,
 }
 
 /// ECS `tls.*`: only fields the Elastic Common Schema defines.
@@ -249,6 +255,8 @@ pub struct NetworkEcs {
     pub ip_type: &'static str,
     /// Always "tls".
     pub protocol: &'static str,
+    /// Community ID v1 of the connection (ECS network.community_id), over the addresses shown (pseudonyms under --redact).
+    pub community_id: String,
 }
 
 /// An alert in the report.
@@ -354,6 +362,9 @@ pub struct SessionReport {
     pub network: NetworkEcs,
     /// ECS tls fields (only fields ECS defines).
     pub tls: TlsReport,
+    /// JA4 of the ClientHello (FoxIO's specification), e.g. t13d1516h2_8daaf6152771_e5627efa2ab1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
     /// Handshake details beyond ECS.
     pub handshake: Handshake,
     /// TCP facts of the connection.
@@ -414,9 +425,13 @@ impl SessionReport {
                     .filter(|_| full)
                     .map(|c| c.cipher_suites.iter().map(|s| static_or(s.name(), s)).collect())
                     .unwrap_or_default(),
+                ja3: ch.and_then(|c| crate::tls::fingerprint::ja3(c)).map(|f| f.hash),
             },
             server: if !full {
-                TlsServerEcs::default()
+                TlsServerEcs {
+                    ja3s: sh.map(|s| crate::tls::fingerprint::ja3s(s).hash),
+                    ..TlsServerEcs::default()
+                }
             } else {
                 TlsServerEcs {
                     x509: leaf.filter(|c| c.parse_error.is_none()).map(|c| X509::from(&**c)),
@@ -429,6 +444,7 @@ impl SessionReport {
                     not_before: leaf
                         .filter(|c| c.parse_error.is_none())
                         .map(|c| secs_rfc3339(c.not_before)),
+                    ja3s: sh.map(|s| crate::tls::fingerprint::ja3s(s).hash),
                 }
             },
         };
@@ -500,6 +516,7 @@ impl SessionReport {
             transport: "tcp",
             ip_type: if tcp.server.ip.is_ipv4() { "ipv4" } else { "ipv6" },
             protocol: "tls",
+            community_id: community_id(tcp.client.ip, tcp.client.port, tcp.server.ip, tcp.server.port, 0),
         };
         let d = &tcp.dirs;
         SessionReport {
@@ -527,6 +544,7 @@ impl SessionReport {
             event,
             network,
             tls: tls_report,
+            ja4: ch.filter(|c| !c.sslv2_format).map(|c| crate::tls::fingerprint::ja4(c)),
             handshake,
             tcp: TcpReport {
                 syn_count: tcp.syn_count,
@@ -546,10 +564,21 @@ impl SessionReport {
         }
     }
 
+    /// Computes `network.community_id` again over the addresses the record now shows (after
+    /// redaction, or for another seed).
+    pub fn refresh_community_id(&mut self, seed: u16) {
+        self.network.community_id =
+            community_id(self.client.ip, self.client.port, self.server.ip, self.server.port, seed);
+    }
+
     /// The SNI, if any.
     pub fn server_name(&self) -> Option<&str> {
         self.tls.client.server_name.as_deref()
     }
+}
+
+fn community_id(cip: IpAddr, cport: u16, sip: IpAddr, sport: u16, seed: u16) -> String {
+    crate::flow::community_id::community_id(seed, (cip, cport), (sip, sport), crate::flow::community_id::PROTO_TCP)
 }
 
 /// Whether the session resumed an earlier one (session id echo, or an accepted PSK).

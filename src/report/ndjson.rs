@@ -57,6 +57,8 @@ struct SessionNs<'a> {
     warnings: &'a [Warning],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     quality_notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja4: Option<&'a str>,
     handshake: &'a Handshake,
     tcp: &'a TcpReport,
 }
@@ -97,6 +99,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             evidence: &s.evidence,
             warnings: &s.warnings,
             quality_notes: &s.quality_notes,
+            ja4: s.ja4.as_deref(),
             handshake: &s.handshake,
             tcp: &s.tcp,
         },

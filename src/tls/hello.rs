@@ -34,7 +34,17 @@ pub struct ClientHello {
     pub fallback_scsv: bool,
     /// Sent in the SSLv2-compatible format.
     pub sslv2_format: bool,
+    /// Extension types in the order sent, GREASE included (for JA3 and JA4; at most
+    /// [`MAX_EXTENSIONS`]).
+    pub extensions: Vec<u16>,
+    /// ec_point_formats, in order (for JA3).
+    pub ec_point_formats: Vec<u8>,
+    /// The first ALPN protocol as sent, bytes (for JA4).
+    pub first_alpn: Vec<u8>,
 }
+
+/// Extension types kept per hello: more than any real stack sends (Chrome sends about 18).
+pub const MAX_EXTENSIONS: usize = 64;
 
 impl ClientHello {
     /// Versions offered: supported_versions if present, else the legacy version.
@@ -77,6 +87,8 @@ pub struct ServerHello {
     pub hello_retry: bool,
     /// The random carries the TLS 1.3 downgrade sentinel (server supports 1.3 but chose lower).
     pub downgrade_sentinel: bool,
+    /// Extension types in the order sent (for JA3S; at most [`MAX_EXTENSIONS`]).
+    pub extensions: Vec<u16>,
 }
 
 /// Parses a ClientHello handshake message (header included).
@@ -95,9 +107,21 @@ pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<Clien
     };
     out.fallback_scsv = out.cipher_suites.iter().any(|c| c.0 == 0x5600);
     for (typ, data) in extensions(ch.ext.unwrap_or(&[])) {
+        if out.extensions.len() < MAX_EXTENSIONS {
+            out.extensions.push(typ);
+        }
         match typ {
             0 => out.server_name = sni(data),
-            16 => out.alpn = alpn_list(data),
+            16 => {
+                out.alpn = alpn_list(data);
+                out.first_alpn = first_alpn(data).to_vec();
+            }
+            11 => {
+                out.ec_point_formats = data
+                    .split_first()
+                    .map(|(&n, rest)| rest.get(..n as usize).unwrap_or(rest).to_vec())
+                    .unwrap_or_default()
+            }
             43 => {
                 if let Some((&n, rest)) = data.split_first() {
                     out.supported_versions = u16s(rest.get(..n as usize).unwrap_or(rest))
@@ -139,6 +163,9 @@ pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
         ..ServerHello::default()
     };
     for (typ, data) in extensions(sh.ext.unwrap_or(&[])) {
+        if out.extensions.len() < MAX_EXTENSIONS {
+            out.extensions.push(typ);
+        }
         match typ {
             43 => out.version = be16(data).map_or(out.version, Version),
             51 => out.group = be16(data).map(Group).or(out.group),
@@ -228,6 +255,14 @@ fn alpn_list(data: &[u8]) -> Vec<String> {
         list = more;
     }
     out
+}
+
+/// The first protocol name of an ALPN extension, as sent.
+fn first_alpn(data: &[u8]) -> &[u8] {
+    let list = skip_len16(data);
+    list.split_first()
+        .and_then(|(&n, rest)| rest.get(..n as usize))
+        .unwrap_or(&[])
 }
 
 fn key_share_groups(mut b: &[u8]) -> Vec<Group> {

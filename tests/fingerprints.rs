@@ -1,0 +1,285 @@
+//! Identifiers analysts join on, checked against the tools that define them: Community ID, JA3
+//! and JA3S against tshark on every sample capture; JA4 against FoxIO's expected values in the
+//! peer corpus.
+//!
+//! tshark is optional on a developer's machine (the test says it skipped); where `CI` is set it
+//! must be there (`.ci/run` installs it).
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `tlsdiag analyze --format json` of one input with extra args.
+fn report(input: &Path, args: &[String]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .args(["analyze", "--format", "json", "-j", "1"])
+        .args(args)
+        .arg(input)
+        .output()
+        .expect("run tlsdiag");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}", input.display()))
+}
+
+/// Key of a connection, client first.
+fn conn_key(cip: &str, cport: &str, sip: &str, sport: &str) -> String {
+    format!("{cip}:{cport}>{sip}:{sport}")
+}
+
+/// Key of a connection whichever side is the client.
+fn pair_key(a: &str, aport: &str, b: &str, bport: &str) -> String {
+    let (x, y) = (format!("{a}:{aport}"), format!("{b}:{bport}"));
+    if x <= y {
+        format!("{x}<>{y}")
+    } else {
+        format!("{y}<>{x}")
+    }
+}
+
+/// What tshark says per TCP connection (keyed by its endpoints, in either order):
+/// community id, the first ClientHello's JA3, every ServerHello's JA3S.
+#[derive(Default, Debug)]
+struct Shark {
+    community_id: String,
+    ja3: Option<String>,
+    ja3s: Vec<String>,
+}
+
+fn tshark(capture: &Path, ports: &[u16]) -> Option<BTreeMap<String, Shark>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["--enable-protocol", "communityid", "-n", "-r"]).arg(capture);
+    for p in ports {
+        cmd.args(["-d", &format!("tcp.port=={p},tls")]);
+    }
+    cmd.args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
+    for f in [
+        "tcp.stream",
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.dstport",
+        "tcp.flags.syn",
+        "tcp.flags.ack",
+        "communityid",
+        "tls.handshake.type",
+        "tls.handshake.ja3",
+        "tls.handshake.ja3s",
+    ] {
+        cmd.args(["-e", f]);
+    }
+    cmd.args(["-Y", "tcp"]);
+    let out = cmd.output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Per stream: the endpoints and the values.
+    let mut streams: BTreeMap<String, (Option<String>, Shark)> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 13 {
+            continue;
+        }
+        let src = if f[1].is_empty() { f[2] } else { f[1] };
+        let dst = if f[4].is_empty() { f[5] } else { f[4] };
+        let e = streams.entry(f[0].to_string()).or_default();
+        e.0 = Some(pair_key(src, f[3], dst, f[6]));
+        e.1.community_id = f[9].to_string();
+        if !f[11].is_empty() && e.1.ja3.is_none() {
+            e.1.ja3 = Some(f[11].to_string());
+        }
+        if !f[12].is_empty() {
+            e.1.ja3s.push(f[12].to_string());
+        }
+    }
+    Some(streams.into_values().filter_map(|(k, v)| k.map(|k| (k, v))).collect())
+}
+
+fn have_tshark() -> bool {
+    let ok = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "tshark not found; CI is set, so this test must run (.ci/run installs tshark)"
+        );
+        println!("note: skipped: tshark not found (apt-get install tshark)");
+    }
+    ok
+}
+
+/// Every capture file of a sample case, and the ports its expected.json passes.
+fn sample_cases() -> Vec<(PathBuf, Vec<u16>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root)
+        .expect("samples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+    {
+        let expected: Value = std::fs::read_to_string(dir.join("expected.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let args: Vec<String> = expected["args"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let mut ports = vec![443u16];
+        for w in args.windows(2) {
+            if matches!(w[0].as_str(), "-p" | "--port") {
+                ports.extend(w[1].split(',').filter_map(|p| p.parse::<u16>().ok()));
+            }
+        }
+        out.push((dir, ports));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
+    if !have_tshark() {
+        return;
+    }
+    let (mut sessions, mut ja3s_checked) = (0, 0);
+    for (dir, ports) in sample_cases() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("case")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.to_string_lossy();
+                n.ends_with(".pcap") || n.ends_with(".pcapng")
+            })
+            .collect();
+        files.sort();
+        // One file per case here: rotated cases merge connections across files, which tshark
+        // cannot follow.
+        let [file] = files.as_slice() else { continue };
+        let args: Vec<String> = ports.iter().flat_map(|p| ["-p".to_string(), p.to_string()]).collect();
+        let doc = report(file, &args);
+        let shark = tshark(file, &ports).expect("tshark ran");
+        for s in doc["sessions"].as_array().expect("sessions") {
+            let key = pair_key(
+                s["client"]["ip"].as_str().unwrap(),
+                &s["client"]["port"].to_string(),
+                s["server"]["ip"].as_str().unwrap(),
+                &s["server"]["port"].to_string(),
+            );
+            let Some(t) = shark.get(&key) else {
+                panic!("{}: tshark has no connection {key}", file.display());
+            };
+            let what = format!("{} {key}", file.display());
+            assert_eq!(
+                s["network"]["community_id"].as_str(),
+                Some(t.community_id.as_str()),
+                "{what}"
+            );
+            assert_eq!(s["tls"]["client"]["ja3"].as_str(), t.ja3.as_deref(), "{what}: ja3");
+            match s["tls"]["server"]["ja3s"].as_str() {
+                Some(ours) => {
+                    assert!(
+                        t.ja3s.iter().any(|j| j == ours),
+                        "{what}: ja3s {ours} not in {:?}",
+                        t.ja3s
+                    );
+                    ja3s_checked += 1;
+                }
+                None => assert!(t.ja3s.is_empty(), "{what}: tshark has ja3s {:?}", t.ja3s),
+            }
+            sessions += 1;
+        }
+    }
+    println!("{sessions} sessions: community id and JA3 equal tshark's; {ja3s_checked} JA3S too");
+    assert!(
+        sessions > 80 && ja3s_checked > 40,
+        "{sessions} sessions, {ja3s_checked} ja3s"
+    );
+}
+
+/// `src:srcport>dst:dstport` → JA4 of the stream's first ClientHello, from FoxIO's expected
+/// outputs (python testdata JSON).
+fn foxio_expected(corpus: &Path) -> Vec<(String, BTreeMap<String, String>)> {
+    let dir = corpus.join("expected/ja4");
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(dir)
+        .expect("ja4 expected")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+    {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let Some(capture) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("json");
+        let mut map = BTreeMap::new();
+        for s in v.as_array().expect("array") {
+            if let Some(ja4) = s["JA4.1"].as_str() {
+                let key = conn_key(
+                    s["src"].as_str().unwrap_or(""),
+                    s["srcport"].as_str().unwrap_or(""),
+                    s["dst"].as_str().unwrap_or(""),
+                    s["dstport"].as_str().unwrap_or(""),
+                );
+                map.insert(key, ja4.to_string());
+            }
+        }
+        out.push((capture.to_string(), map));
+    }
+    out.sort();
+    out
+}
+
+/// Finds a capture by file name under `pcaps/`.
+fn find_capture(corpus: &Path, name: &str) -> Option<PathBuf> {
+    let pcaps = corpus.join("pcaps");
+    std::fs::read_dir(&pcaps)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join(name)))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn ja4_equals_foxio_expected_values() {
+    let Some(corpus) = common::shared_suite("peer-corpus", "manifest.json") else {
+        return;
+    };
+    let mut checked = 0;
+    for (capture, expected) in foxio_expected(&corpus) {
+        let path = find_capture(&corpus, &capture).unwrap_or_else(|| panic!("{capture} not in the corpus"));
+        let ports: Vec<String> = expected
+            .keys()
+            .filter_map(|k| k.rsplit(':').next().map(String::from))
+            .collect();
+        let args: Vec<String> = ports.iter().flat_map(|p| ["-p".to_string(), p.clone()]).collect();
+        let doc = report(&path, &args);
+        let ours: BTreeMap<String, String> = doc["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .filter_map(|s| {
+                let key = conn_key(
+                    s["client"]["ip"].as_str()?,
+                    &s["client"]["port"].to_string(),
+                    s["server"]["ip"].as_str()?,
+                    &s["server"]["port"].to_string(),
+                );
+                Some((key, s["ja4"].as_str()?.to_string()))
+            })
+            .collect();
+        for (key, want) in &expected {
+            assert_eq!(ours.get(key), Some(want), "{capture} {key}");
+            checked += 1;
+        }
+    }
+    println!("{checked} JA4 values equal FoxIO's");
+    assert!(checked >= 7, "only {checked} JA4 values checked");
+}
