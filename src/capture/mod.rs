@@ -37,6 +37,15 @@ impl Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
 
+    /// The wall clock, for the one place a report needs a time and the capture has none (the
+    /// summary line of an empty capture). Never used by the analysis, which runs on packet time.
+    pub fn now() -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_parts(d.as_secs() as i64, i64::from(d.subsec_nanos()))
+    }
+
     /// Whole seconds since the epoch (floor).
     pub fn secs(self) -> i64 {
         self.0.div_euclid(1_000_000_000)

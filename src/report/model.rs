@@ -58,7 +58,7 @@ pub struct X509 {
     pub subject: DistinguishedName,
     /// Issuer (ECS x509.issuer).
     pub issuer: DistinguishedName,
-    /// Serial number, hex.
+    /// Serial number: upper-case hex without separators (ECS x509.serial_number).
     pub serial_number: String,
     /// Start of validity (RFC 3339).
     pub not_before: String,
@@ -81,7 +81,7 @@ impl From<&CertInfo> for X509 {
         X509 {
             subject: DistinguishedName::from_dn(&c.subject),
             issuer: DistinguishedName::from_dn(&c.issuer),
-            serial_number: c.serial.clone(),
+            serial_number: ecs_serial(&c.serial),
             not_before: secs_rfc3339(c.not_before),
             not_after: secs_rfc3339(c.not_after),
             alternative_names: names,
@@ -90,6 +90,15 @@ impl From<&CertInfo> for X509 {
             signature_algorithm: c.signature_algorithm.clone(),
         }
     }
+}
+
+/// A serial number as ECS asks: hex digits without separators, upper case.
+fn ecs_serial(serial: &str) -> String {
+    serial
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// One certificate of the server's chain, with what we judged of it.
@@ -163,7 +172,7 @@ pub struct TlsServerEcs {
 /// ECS `tls.*`: only fields the Elastic Common Schema defines.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct TlsReport {
-    /// Negotiated version ("1.2", "1.3" ...), from the ServerHello (ECS tls.version).
+    /// Negotiated version ("1.2", "1.3", "3.0" for SSL 3.0 ...), from the ServerHello (ECS tls.version).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// "tls" or "ssl" (ECS tls.version_protocol).
@@ -408,7 +417,12 @@ impl SessionReport {
         let ch = tls.client_hello.as_ref();
         let leaf = tls.server_certificates.first();
         let tls_report = TlsReport {
-            version: sh.map(|s| s.version.short()),
+            // ECS and Elastic's own pipelines write SSL 3.0 as "3.0" with version_protocol "ssl".
+            version: sh.map(|s| match s.version {
+                crate::tls::names::Version::SSL2 => "2.0".into(),
+                crate::tls::names::Version::SSL3 => "3.0".into(),
+                v => v.short(),
+            }),
             version_protocol: if sh.is_some_and(|s| s.version <= crate::tls::names::Version::SSL3) {
                 "ssl"
             } else {

@@ -13,21 +13,69 @@ use crate::diagnose::{Cause, Evidence, Outcome, Warning};
 use serde::Serialize;
 use std::io::{self, Write};
 
+/// The ECS release whose field reference the lines follow (elastic/ecs `generated/ecs/ecs_flat.yml`,
+/// checked by tests/ecs.rs against `../shared/reference/ecs_flat.yml`).
+pub const ECS_VERSION: &str = "8.17.0";
+
+#[derive(Serialize)]
+struct Ecs {
+    version: &'static str,
+}
+
+/// ECS `event.*` of a session line: the session's event fields plus the reason id.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    #[serde(flatten)]
+    event: &'a EventEcs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
+    ecs: Ecs,
     #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<&'a EventEcs>,
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<EventLine<'a>>,
+    /// ECS source/destination: the connection's initiator and responder, as client/server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<&'a Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    network: Option<&'a NetworkEcs>,
+    network: Option<NetworkLine<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<&'a TlsReport>,
     tlsdiag: T,
+}
+
+/// ECS `network.*` of a session line: `network.protocol` only when the connection carried TLS.
+#[derive(Serialize)]
+struct NetworkLine<'a> {
+    transport: &'a str,
+    #[serde(rename = "type")]
+    ip_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'a str>,
+    community_id: &'a str,
+}
+
+impl<'a> NetworkLine<'a> {
+    fn of(n: &'a NetworkEcs, carried_tls: bool) -> NetworkLine<'a> {
+        NetworkLine {
+            transport: n.transport,
+            ip_type: n.ip_type,
+            protocol: carried_tls.then_some(n.protocol),
+            community_id: &n.community_id,
+        }
+    }
 }
 
 /// Our fields of one session, under `tlsdiag.*`.
@@ -74,13 +122,23 @@ struct SummaryNs<'a> {
 
 /// Writes one session as one line.
 pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
+    // A connection that carried no TLS (refused, unanswered, another protocol) has no tls.*.
+    let carried_tls =
+        s.tls.client.ja3.is_some() || s.ja4.is_some() || s.tls.version.is_some() || !s.handshake.history.is_empty();
     let line = Line {
         timestamp: s.start.rfc3339(),
-        event: Some(&s.event),
+        ecs: Ecs { version: ECS_VERSION },
+        message: Some(&s.summary),
+        event: Some(EventLine {
+            event: &s.event,
+            reason: s.reason.as_deref(),
+        }),
+        source: Some(&s.client),
+        destination: Some(&s.server),
         client: Some(&s.client),
         server: Some(&s.server),
-        network: Some(&s.network),
-        tls: Some(&s.tls),
+        network: Some(NetworkLine::of(&s.network, carried_tls)),
+        tls: carried_tls.then_some(&s.tls),
         tlsdiag: SessionNs {
             record: "session",
             schema_version: super::model::SCHEMA_VERSION,
@@ -110,9 +168,19 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
 
 /// Writes the final summary line (`tlsdiag.record` = `summary`).
 pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
+    // An empty capture has no packet time: the summary is then stamped with the time it is written.
+    let timestamp = r
+        .capture
+        .last_ts
+        .clone()
+        .unwrap_or_else(|| crate::capture::Timestamp::now().rfc3339());
     let line = Line {
-        timestamp: r.capture.last_ts.clone().unwrap_or_default(),
+        timestamp,
+        ecs: Ecs { version: ECS_VERSION },
+        message: None,
         event: None,
+        source: None,
+        destination: None,
         client: None,
         server: None,
         network: None,
