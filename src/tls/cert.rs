@@ -119,6 +119,21 @@ impl CertInfo {
         }
     }
 
+    /// The names [`CertInfo::covers`] checks, for a sentence: the SAN entries, else the
+    /// subject's CN values, else the whole subject.
+    pub fn covered_names(&self) -> String {
+        let mut n = self.san_dns.clone();
+        n.extend(self.san_ip.iter().cloned());
+        if n.is_empty() {
+            n.extend(self.subject_cns.iter().cloned());
+        }
+        if n.is_empty() {
+            self.subject.clone()
+        } else {
+            n.join(", ")
+        }
+    }
+
     /// Whether the signature uses SHA-1 or MD5.
     pub fn weak_signature(&self) -> bool {
         let s = self.signature_algorithm.as_bytes();
