@@ -195,3 +195,155 @@ proptest! {
         prop_assert_eq!(r.text, terminal(&s).into_owned());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the real binary on samples/cases/tls1[23]-hostile-names (a real OpenSSL server
+// whose certificates carry terminal escapes and Markdown, and a real client's hostile SNI).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tlsdiag::capture::Capture;
+use tlsdiag::pipeline::{Analyzer, Options as PipelineOptions};
+use tlsdiag::report::model::SessionReport;
+
+fn sample(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/cases")
+        .join(case)
+        .join(format!("{case}.pcap"))
+}
+
+fn tlsdiag(args: &[&str], case: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .arg("analyze")
+        .args(args)
+        .arg(sample(case))
+        .output()
+        .expect("run tlsdiag");
+    assert_eq!(out.status.code(), Some(1), "{case} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Why `out` is unsafe for a terminal, if it is: a control character other than the line feed,
+/// or an invisible character that reorders or hides text.
+fn terminal_hazard(out: &str) -> Option<(usize, char)> {
+    out.char_indices().find(|&(_, c)| {
+        (c.is_control() && c != '\n')
+            || ('\u{200b}'..='\u{200f}').contains(&c)
+            || ('\u{2028}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+            || c == '\u{feff}'
+    })
+}
+
+/// The lines a forged CR/LF would start: none may exist.
+fn assert_no_forged_line(out: &str, what: &str) {
+    for l in out.lines() {
+        let t = l.trim_start();
+        assert!(
+            !t.starts_with("established 999") && !t.starts_with("2026-12-07T05:00:00Z"),
+            "{what}: forged line {l:?}"
+        );
+    }
+}
+
+const CASES: [&str; 2] = ["tls12-hostile-names", "tls13-hostile-names"];
+
+#[test]
+fn hostile_sample_text_and_markdown_hold_no_control_byte() {
+    for case in CASES {
+        for args in [&[][..], &["--all"], &["-f", "markdown"]] {
+            let out = tlsdiag(args, case);
+            assert!(out.contains("hostname_mismatch") || out.contains("rejected_by_client"), "{out}");
+            assert_eq!(terminal_hazard(&out), None, "{case} {args:?}:\n{out}");
+            assert_no_forged_line(&out, case);
+            // The hostile SNI is shown, escaped.
+            assert!(out.contains("x1b[2J"), "{case} {args:?}:\n{out}");
+        }
+    }
+    // The certificate names are visible in TLS 1.2 (escaped as \x.. or RFC 4514 \XX).
+    let text = tlsdiag(&[], "tls12-hostile-names");
+    assert!(text.contains("evil.example\\x1b]0;pwned\\x07"), "{text}");
+    assert!(text.contains("x\\r\\n  established 999 [click](http://evil.example)"), "{text}");
+    assert!(text.contains("\\u{202e}gnp.example"), "{text}");
+    assert!(text.contains("O=\\1B]52\\;c\\;cHduZWQ=\\07 OSC52 clipboard"), "{text}");
+    assert!(text.contains("the certificate covers attacker.example but the client asked for good.test"));
+}
+
+#[test]
+fn hostile_sample_markdown_renders_no_link_image_or_html() {
+    for case in CASES {
+        let md = tlsdiag(&["-f", "markdown"], case);
+        let r = render(&md);
+        // Our own Markdown uses bold labels and nothing else that is active.
+        assert!(r.active.iter().all(|k| k == "strong"), "{case}: {:?}\n{md}", r.active);
+        assert!(r.text.contains("[click](http://evil.example)"), "{case}: {}", r.text);
+        assert!(r.text.contains("www.evil.example"));
+    }
+    let md = tlsdiag(&["-f", "markdown"], "tls12-hostile-names");
+    let r = render(&md);
+    // In the timeline, as RFC 4514 renders them (`<`, `>`, `;` escaped by the DN itself).
+    for shown in [
+        "O=\\<img src=x onerror=alert(1)\\> | a | b |",
+        "L=![x](http://evil.example/t.png) image",
+        "\\<script\\>alert(1)\\</script\\>",
+        "OU=see http://evil.example or www.evil.example or x@evil.example",
+    ] {
+        assert!(r.text.contains(shown), "{shown:?} not shown as text in\n{}", r.text);
+    }
+}
+
+#[test]
+fn hostile_sample_json_keeps_the_exact_strings() {
+    let doc: Value = serde_json::from_str(&tlsdiag(&["-f", "json"], "tls12-hostile-names")).expect("JSON");
+    let s = &doc["sessions"];
+    let chain = &s[0]["handshake"]["certificate_chain"];
+    let leaf = &chain[0]["x509"];
+    assert_eq!(
+        leaf["alternative_names"],
+        serde_json::json!([
+            "evil.example\x1b]0;pwned\x07",
+            "x\r\n  established 999 [click](http://evil.example)",
+            "\u{202e}gnp.example"
+        ])
+    );
+    assert_eq!(
+        leaf["subject"]["common_name"],
+        serde_json::json!(["evil.example\r\n2026-12-07T05:00:00Z  established 999"])
+    );
+    assert_eq!(
+        leaf["issuer"]["common_name"],
+        serde_json::json!(["Evil CA [click](http://evil.example) | pipe"])
+    );
+    assert_eq!(
+        chain[1]["x509"]["subject"]["distinguished_name"],
+        "O=\\1B]52\\;c\\;cHduZWQ=\\07 OSC52 clipboard, OU=\\1B]0\\;pwned\\07 window title \\<script\\>alert(1)\\</script\\>, CN=Evil CA [click](http://evil.example) | pipe"
+    );
+    // Distinguished names come from the parsed RDNs: the comma inside O is not a separator.
+    let second = &s[1]["handshake"]["certificate_chain"][0]["x509"]["subject"];
+    assert_eq!(second["distinguished_name"], "O=evil\\, CN=good.test, CN=attacker.example");
+    assert_eq!(second["common_name"], serde_json::json!(["attacker.example"]));
+    assert_eq!(s[1]["reason"], "hostname_mismatch");
+}
+
+#[test]
+fn hostile_sample_live_lines_are_one_line_each_without_controls() {
+    for case in CASES {
+        let mut cap = Capture::open(&[sample(case)]).expect("open");
+        let mut analyzer = Analyzer::new(PipelineOptions::default(), false);
+        let mut lines = Vec::new();
+        let mut sink = |s: SessionReport| lines.push(tlsdiag::report::text::session_line(&s));
+        while let Some(p) = cap.next_packet() {
+            analyzer.packet(&p, &mut sink);
+        }
+        analyzer.finish(&mut sink);
+        assert_eq!(lines.len(), 2, "{case}: {lines:?}");
+        for l in &lines {
+            assert!(!l.contains('\n'), "{l:?}");
+            assert_eq!(terminal_hazard(l), None, "{l:?}");
+            assert!(l.contains("FAILED certificate/"), "{l:?}");
+        }
+        assert!(lines[0].contains("good.test\\x1b[2J\\x1b]0;sni\\x07[click]"), "{:?}", lines[0]);
+    }
+}

@@ -832,7 +832,7 @@ case_tls12_hostile_names() {
     hostile_cases -tls1_2
     fail certificate hostname_mismatch client
     fail certificate hostname_mismatch client
-    NOTE="Every string from these certificates and the SNI must reach the text, Markdown and live output escaped and the JSON exact (tests/escape.rs, tests/hostile.rs). The second certificate has no SAN and subject O=\"evil, CN=good.test\", CN=attacker.example: reading common names by splitting the rendered subject on commas would call good.test covered and hide the mismatch."
+    NOTE="Every string from these certificates and the SNI must reach the text, Markdown and live output escaped and the JSON exact (tests/escape.rs). The second certificate has no SAN and subject O=\"evil, CN=good.test\", CN=attacker.example: reading common names by splitting the rendered subject on commas would call good.test covered and hide the mismatch."
 }
 case_tls13_hostile_names() {
     WHAT="TLS 1.3: the same hostile SNI and certificates as tls12-hostile-names; the certificates are encrypted, so only the SNI shows: both hostname mismatches come from the client's alert"
@@ -841,7 +841,7 @@ case_tls13_hostile_names() {
     fail certificate rejected_by_client client
     fail certificate rejected_by_client client
     SETUP_REASON=hostname_mismatch
-    NOTE="As tls13-hostname-mismatch: the certificates travel encrypted, so the names cannot be checked and the client's bad_certificate alert gives rejected_by_client (the setup's reason is hostname_mismatch). What shows is the hostile SNI, which must reach every output escaped (tests/hostile.rs)."
+    NOTE="As tls13-hostname-mismatch: the certificates travel encrypted, so the names cannot be checked and the client's bad_certificate alert gives rejected_by_client (the setup's reason is hostname_mismatch). What shows is the hostile SNI, which must reach every output escaped (tests/escape.rs)."
 }
 
 ALL_CASES=(
