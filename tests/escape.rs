@@ -221,7 +221,12 @@ fn tlsdiag(args: &[&str], case: &str) -> String {
         .arg(sample(case))
         .output()
         .expect("run tlsdiag");
-    assert_eq!(out.status.code(), Some(1), "{case} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{case} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
@@ -255,7 +260,10 @@ fn hostile_sample_text_and_markdown_hold_no_control_byte() {
     for case in CASES {
         for args in [&[][..], &["--all"], &["-f", "markdown"]] {
             let out = tlsdiag(args, case);
-            assert!(out.contains("hostname_mismatch") || out.contains("rejected_by_client"), "{out}");
+            assert!(
+                out.contains("hostname_mismatch") || out.contains("rejected_by_client"),
+                "{out}"
+            );
             assert_eq!(terminal_hazard(&out), None, "{case} {args:?}:\n{out}");
             assert_no_forged_line(&out, case);
             // The hostile SNI is shown, escaped.
@@ -265,7 +273,10 @@ fn hostile_sample_text_and_markdown_hold_no_control_byte() {
     // The certificate names are visible in TLS 1.2 (escaped as \x.. or RFC 4514 \XX).
     let text = tlsdiag(&[], "tls12-hostile-names");
     assert!(text.contains("evil.example\\x1b]0;pwned\\x07"), "{text}");
-    assert!(text.contains("x\\r\\n  established 999 [click](http://evil.example)"), "{text}");
+    assert!(
+        text.contains("x\\r\\n  established 999 [click](http://evil.example)"),
+        "{text}"
+    );
     assert!(text.contains("\\u{202e}gnp.example"), "{text}");
     assert!(text.contains("O=\\1B]52\\;c\\;cHduZWQ=\\07 OSC52 clipboard"), "{text}");
     assert!(text.contains("the certificate covers attacker.example but the client asked for good.test"));
@@ -322,7 +333,10 @@ fn hostile_sample_json_keeps_the_exact_strings() {
     );
     // Distinguished names come from the parsed RDNs: the comma inside O is not a separator.
     let second = &s[1]["handshake"]["certificate_chain"][0]["x509"]["subject"];
-    assert_eq!(second["distinguished_name"], "O=evil\\, CN=good.test, CN=attacker.example");
+    assert_eq!(
+        second["distinguished_name"],
+        "O=evil\\, CN=good.test, CN=attacker.example"
+    );
     assert_eq!(second["common_name"], serde_json::json!(["attacker.example"]));
     assert_eq!(s[1]["reason"], "hostname_mismatch");
 }
@@ -344,6 +358,10 @@ fn hostile_sample_live_lines_are_one_line_each_without_controls() {
             assert_eq!(terminal_hazard(l), None, "{l:?}");
             assert!(l.contains("FAILED certificate/"), "{l:?}");
         }
-        assert!(lines[0].contains("good.test\\x1b[2J\\x1b]0;sni\\x07[click]"), "{:?}", lines[0]);
+        assert!(
+            lines[0].contains("good.test\\x1b[2J\\x1b]0;sni\\x07[click]"),
+            "{:?}",
+            lines[0]
+        );
     }
 }
