@@ -495,3 +495,56 @@ pub fn threads(data: &[u8]) {
         assert_eq!(x, y, "one thread vs two");
     }
 }
+
+// ---- escape ------------------------------------------------------------------------------------
+
+/// The report's escaping layer (`report::escape`) on any string (the bytes, UTF-8 decoded with
+/// replacement characters).
+///
+/// Invariants: `terminal` output holds no control character (C0, DEL, C1) nor bidi control,
+/// zero-width character or line/paragraph separator, and escaping it again changes nothing;
+/// `markdown` output holds none either, every backslash in it escapes an ASCII punctuation
+/// character, every character that starts Markdown syntax (`[ ] < > ! & * _ \` | ~ ^ @ \`) is
+/// escaped, no `://` or `www.` is left whole, and removing the escapes gives `terminal`'s
+/// output back (what a CommonMark renderer shows).
+pub fn escape(data: &[u8]) {
+    use tlsdiag::report::escape::{markdown, terminal};
+    let hidden = |c: char| {
+        c.is_control()
+            || ('\u{200b}'..='\u{200f}').contains(&c)
+            || ('\u{2028}'..='\u{202e}').contains(&c)
+            || ('\u{2060}'..='\u{2069}').contains(&c)
+            || c == '\u{feff}'
+    };
+    let s = String::from_utf8_lossy(data);
+    let t = terminal(&s);
+    assert!(!t.chars().any(hidden), "terminal left a hidden char in {t:?}");
+    assert_eq!(terminal(&t), t, "terminal is not idempotent");
+    assert!(t.len() >= s.len(), "terminal dropped characters");
+    let m = markdown(&s);
+    assert!(!m.chars().any(hidden), "markdown left a hidden char in {m:?}");
+    let mut shown = String::with_capacity(m.len());
+    let mut chars = m.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let next = chars.next();
+            assert!(
+                next.is_some_and(|n| n.is_ascii_punctuation()),
+                "a backslash escapes nothing in {m:?}"
+            );
+            shown.extend(next);
+        } else {
+            assert!(!"[]<>!&*_`|~^@".contains(c), "unescaped {c:?} in {m:?}");
+            assert!(
+                c != ':' || chars.peek() != Some(&'/'),
+                "URL autolink left whole in {m:?}"
+            );
+            shown.push(c);
+        }
+    }
+    assert!(
+        !m.to_ascii_lowercase().contains("www."),
+        "www autolink left whole in {m:?}"
+    );
+    assert_eq!(shown, t, "markdown does not render as the terminal text");
+}

@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("capture_reader", harness::capture_reader),
     ("decode", harness::decode),
     ("reassembly", harness::reassembly),
     ("tls_session", harness::tls_session),
     ("pipeline", harness::pipeline),
     ("threads", harness::threads),
+    ("escape", harness::escape),
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -52,6 +53,14 @@ fn run_all(kind: &str) -> usize {
     }
     assert!(failures.is_empty(), "fuzz checks failed on:\n{}", failures.join("\n"));
     ran
+}
+
+proptest::proptest! {
+    /// The `escape` target's checks on random bytes, where cargo-fuzz is not installed.
+    #[test]
+    fn escape_checks_hold_on_random_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        harness::escape(&data);
+    }
 }
 
 #[test]

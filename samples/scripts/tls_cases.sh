@@ -7,7 +7,7 @@
 #   samples/certs/ is missing).  --list = case names, --index = one markdown line per case
 #   (from its expected.json) for samples/README.md.
 #
-# Everything runs inside the network namespace "tlsd-tls" (created here, only lo, up),
+# Everything runs inside the network namespace "tlsd-tls" (or $TLSD_NS; created here, only lo, up),
 # servers listen on 127.0.0.1:443 (or [::1]:443), tcpdump captures 'tcp port 443' on lo.
 # Each case writes samples/cases/<case>/{<case>.pcap,expected.json,README.md};
 # the logs of every server/client run are kept in samples/work/tls/<case>/ (git-ignored).
@@ -19,7 +19,7 @@ SAMPLES="$(cd "$HERE/.." && pwd)"
 CASES="$SAMPLES/cases"
 CERTS="$SAMPLES/certs"
 WORK="$SAMPLES/work/tls"
-NS=tlsd-tls
+NS=${TLSD_NS:-tlsd-tls}   # TLSD_NS=<name> when several people make samples at once
 
 if [ "${TLSD_IN_NS:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "tls_cases.sh: run as root (netns + tcpdump)" >&2; exit 1; }
@@ -176,7 +176,12 @@ write_expected() {
         for i in "${!SESS[@]}"; do
             if [ "$i" -lt $((n - 1)) ]; then echo "    ${SESS[$i]},"; else echo "    ${SESS[$i]}"; fi
         done
-        echo "  ]"
+        if [ -n "${SETUP_REASON:-}" ]; then
+            echo "  ],"
+            echo "  \"setup_reason\": \"$SETUP_REASON\""
+        else
+            echo "  ]"
+        fi
         echo "}"
     } > "$f"
     python3 -m json.tool "$f" > /dev/null || echo "  !! $f is not valid JSON" >&2
@@ -230,7 +235,7 @@ run_case() {
     CW="$WORK/$NAME"; D="$CASES/$NAME"
     rm -rf "$CW" "$D"; mkdir -p "$CW" "$D"
     : > "$CW/cmds"
-    WHAT=""; STACK=""; NOTE=""; ARGS=""; DECRYPT=0; SESS=(); SRV_PID=""; SRV_PORT=443
+    WHAT=""; STACK=""; NOTE=""; ARGS=""; SETUP_REASON=""; DECRYPT=0; SESS=(); SRV_PID=""; SRV_PORT=443
     local pcap="$D/$NAME.pcap"
     echo "== $NAME"
     case $NAME in *port8443) cap_start "$pcap" "tcp port 8443" ;; *) cap_start "$pcap" ;; esac
@@ -736,6 +741,109 @@ case_tls_mixed() {
     NOTE="Sessions in order: 1 curl -> s_server TLS 1.3 ok; 2 s_client -> s_server (TLS 1.2 only) expired cert, alert 45; 3 untrusted issuer, alert 48; 4 disjoint TLS 1.2 cipher lists, server alert 40; 5 client max 1.2 vs server 1.3 only, server alert 70; 6 Python server accepts TCP and never answers, s_client killed by timeout after 3 s (FIN), server RST when it closes; 7 gnutls-cli -> gnutls-serv TLS 1.2 ok; 8 s_client -verify_hostname good.test vs cert for other.test, alert 42 bad_certificate."
 }
 
+# ---- hostile strings (issue 15): names full of terminal escapes and Markdown
+# hostile_conf IN OUT: openssl's config parser takes raw bytes but has no \x or \u escapes, so the
+# templates below spell them \xNN / \uNNNN and this writes the real bytes.
+hostile_conf() {
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+s = re.sub(r'\\x([0-9a-f]{2})', lambda m: chr(int(m.group(1), 16)), s)
+s = re.sub(r'\\u([0-9a-f]{4})', lambda m: chr(int(m.group(1), 16)), s)
+open(sys.argv[2], 'w').write(s)
+PY
+}
+# make_hostile_certs DIR: an intermediate CA whose subject (the leaf's issuer) carries OSC 52,
+# OSC 0 and HTML, signed by the test CA; a leaf from it whose subject and SAN carry a screen
+# clear, a C1 CSI, CR/LF with a forged "established 999" line, Markdown links, images, HTML,
+# bare autolinks, pipes and a bidi override; and a leaf without SAN whose O value holds
+# "CN=good.test" (only CN=attacker.example counts), signed by the test CA.
+make_hostile_certs() {
+    local d=$1
+    cat > "$d/inter.tpl" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+string_mask = utf8only
+utf8 = yes
+[dn]
+O = \x1b]52;c;cHduZWQ=\x07 OSC52 clipboard
+OU = \x1b]0;pwned\x07 window title <script>alert(1)</script>
+CN = Evil CA [click](http://evil.example) | pipe
+[ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    cat > "$d/leaf.tpl" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+string_mask = utf8only
+utf8 = yes
+[dn]
+C = XX
+ST = \x1b[2J\x1b[H cleared screen \u009b31m C1 CSI
+L = ![x](http://evil.example/t.png) image
+O = <img src=x onerror=alert(1)> | a | b |
+OU = see http://evil.example or www.evil.example or x@evil.example
+CN = evil.example\r\n2026-12-07T05:00:00Z  established 999
+[ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = @san
+[san]
+DNS.1 = evil.example\x1b]0;pwned\x07
+DNS.2 = x\r\n  established 999 [click](http://evil.example)
+DNS.3 = \u202egnp.example
+EOF
+    hostile_conf "$d/inter.tpl" "$d/inter.cnf"
+    hostile_conf "$d/leaf.tpl" "$d/leaf.cnf"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/inter.key" \
+        -config "$d/inter.cnf" -out "$d/inter.csr" 2>/dev/null
+    openssl x509 -req -in "$d/inter.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -set_serial 0x4551 \
+        -days 3650 -sha256 -extfile "$d/inter.cnf" -extensions ext -out "$d/inter.pem" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/leaf.key" \
+        -config "$d/leaf.cnf" -out "$d/leaf.csr" 2>/dev/null
+    openssl x509 -req -in "$d/leaf.csr" -CA "$d/inter.pem" -CAkey "$d/inter.key" -set_serial 0x4552 \
+        -days 3650 -sha256 -extfile "$d/leaf.cnf" -extensions ext -out "$d/leaf.pem" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/comma.key" \
+        -subj '/O=evil, CN=good.test/CN=attacker.example' -out "$d/comma.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > "$d/comma.ext"
+    openssl x509 -req -in "$d/comma.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -set_serial 0x4553 \
+        -days 3650 -sha256 -extfile "$d/comma.ext" -out "$d/comma.pem" 2>/dev/null
+    log_cmd "certificates: make_hostile_certs in samples/scripts/tls_cases.sh (openssl req -config with raw control bytes, signed by samples/certs/ca.pem)"
+}
+# The SNI a real client sends: OpenSSL s_client passes any bytes to SSL_set_tlsext_host_name.
+HOSTILE_SNI=$'good.test\x1b[2J\x1b]0;sni\x07[click](http://evil.example)<b>x</b>|www.evil.example'
+hostile_cases() { # hostile_cases TLSFLAG: the two sessions of tls1N-hostile-names
+    make_hostile_certs "$CW"
+    srv openssl s_server -accept 443 -cert "$CW/leaf.pem" -key "$CW/leaf.key" -cert_chain "$CW/inter.pem" -www "$1"
+    ocli "$1" -servername "$HOSTILE_SNI" -verify_hostname good.test "${VERIFY[@]}"
+    stop_srv
+    srv openssl s_server -accept 443 -cert "$CW/comma.pem" -key "$CW/comma.key" -www "$1"
+    ocli "$1" -servername good.test -verify_hostname good.test "${VERIFY[@]}"
+}
+case_tls12_hostile_names() {
+    WHAT="TLS 1.2: certificate subject, issuer and SAN and the SNI carry terminal escapes (clear screen, OSC 0 title, OSC 52 clipboard, C1 CSI, CR/LF with a forged line), Markdown links, images, HTML, autolinks and pipes; then a certificate whose O value holds 'CN=good.test' (only CN=attacker.example counts): both hostname mismatches"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client -verify_hostname -> s_server"
+    hostile_cases -tls1_2
+    fail certificate hostname_mismatch client
+    fail certificate hostname_mismatch client
+    NOTE="Every string from these certificates and the SNI must reach the text, Markdown and live output escaped and the JSON exact (tests/escape.rs). The second certificate has no SAN and subject O=\"evil, CN=good.test\", CN=attacker.example: reading common names by splitting the rendered subject on commas would call good.test covered and hide the mismatch."
+}
+case_tls13_hostile_names() {
+    WHAT="TLS 1.3: the same hostile SNI and certificates as tls12-hostile-names; the certificates are encrypted, so only the SNI shows: both hostname mismatches come from the client's alert"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client -verify_hostname -> s_server"
+    hostile_cases -tls1_3
+    fail certificate rejected_by_client client
+    fail certificate rejected_by_client client
+    SETUP_REASON=hostname_mismatch
+    NOTE="As tls13-hostname-mismatch: the certificates travel encrypted, so the names cannot be checked and the client's bad_certificate alert gives rejected_by_client (the setup's reason is hostname_mismatch). What shows is the hostile SNI, which must reach every output escaped (tests/escape.rs)."
+}
+
 ALL_CASES=(
     tls12-ok-openssl tls13-ok-openssl tls13-ok-gnutls tls13-ok-curl-nginx tls12-ok-python
     tls13-ok-ipv6 tls13-ok-port8443
@@ -754,6 +862,7 @@ ALL_CASES=(
     tls12-no-shared-cipher tls13-no-shared-cipher tls13-no-shared-group
     tls12-insufficient-security tls12-weak-dh
     tls-mixed
+    tls12-hostile-names tls13-hostile-names
 )
 
 if [ "${1:-}" = --list ]; then printf '%s\n' "${ALL_CASES[@]}"; exit 0; fi

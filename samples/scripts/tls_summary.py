@@ -65,7 +65,8 @@ def describe_handshake(h, rec_version):
         sv = find(h, "tls.handshake.extensions.supported_version")
         bits = []
         if sni:
-            bits.append("sni=" + sni[0])
+            # a hostile SNI (tls*-hostile-names) must not write control bytes into a README
+            bits.append("sni=" + "".join(c if c.isprintable() else "\\x%02x" % ord(c) for c in sni[0]))
         if sv:
             bits.append("versions=" + ",".join(VERS.get(v, v) for v in sv))
         else:

@@ -17,9 +17,8 @@ use super::args::{LiveArgs, LiveFormat};
 use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
 use crate::capture::Timestamp;
 use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
-use crate::diagnose::Outcome;
 use crate::pipeline::{Analyzer, Detail, Options};
-use crate::report::model::{Addr, Counts, Report, SessionReport};
+use crate::report::model::{Counts, Report, SessionReport};
 use crate::report::{ndjson, text};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -383,7 +382,7 @@ impl Streamer {
             LiveFormat::Ndjson => ndjson::write_session(&mut *self.out, &s),
             // Health checks (no data) are counted in the summary, not listed one by one.
             LiveFormat::Text if s.no_data => return,
-            LiveFormat::Text => writeln!(self.out, "{}", text_line(&s)),
+            LiveFormat::Text => writeln!(self.out, "{}", text::session_line(&s)),
         };
         match r {
             Ok(()) => self.pending_flush = true,
@@ -421,35 +420,6 @@ impl Streamer {
             self.write_error = Some(e);
         }
     }
-}
-
-/// One line per decided session: time, client → server, SNI, outcome, reason, summary.
-fn text_line(s: &SessionReport) -> String {
-    let verdict = match (s.outcome, &s.cause, &s.reason) {
-        (Outcome::Failed, Some(c), Some(r)) => format!("FAILED {c}/{r}"),
-        (Outcome::Established, _, _) => match &s.tls.version {
-            Some(v) => format!("ESTABLISHED TLS {v}"),
-            None => "ESTABLISHED".to_string(),
-        },
-        (o, _, _) => o.id().to_uppercase(),
-    };
-    let confidence = if s.confidence == "high" {
-        String::new()
-    } else {
-        format!(" [confidence {}]", s.confidence)
-    };
-    format!(
-        "{}  {} → {}  {}  {verdict}{confidence}  {}",
-        s.start,
-        addr(&s.client),
-        addr(&s.server),
-        s.server_name().unwrap_or("-"),
-        s.summary
-    )
-}
-
-fn addr(a: &Addr) -> String {
-    std::net::SocketAddr::new(a.ip, a.port).to_string()
 }
 
 /// A stretch of wall-clock time in which libpcap reported lost packets.

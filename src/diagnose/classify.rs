@@ -6,7 +6,7 @@ use super::{Confidence, Context, Evidence, Failure, Outcome, Reason, Verdict};
 use crate::capture::Timestamp;
 use crate::flow::{At, Direction, EndKind, Side, TcpFacts};
 use crate::limits::MAX_EVIDENCE;
-use crate::tls::cert::{CertInfo, secs_rfc3339};
+use crate::tls::cert::secs_rfc3339;
 use crate::tls::names::{AlertDescription as A, Version};
 use crate::tls::{AlertEvent, TlsFacts, alert_sized};
 use std::fmt::Write as _;
@@ -596,7 +596,10 @@ fn cert_problem(tls: &TlsFacts, now: Timestamp) -> Option<(Reason, String)> {
         if !leaf.covers(name) {
             return Some((
                 Reason::HostnameMismatch,
-                format!("the certificate covers {} but the client asked for {name}", names(leaf)),
+                format!(
+                    "the certificate covers {} but the client asked for {name}",
+                    leaf.covered_names()
+                ),
             ));
         }
     }
@@ -604,12 +607,6 @@ fn cert_problem(tls: &TlsFacts, now: Timestamp) -> Option<(Reason, String)> {
         return Some((Reason::SelfSigned, format!("{} is self-signed", leaf.subject)));
     }
     None
-}
-
-fn names(c: &CertInfo) -> String {
-    let mut n = c.san_dns.clone();
-    n.extend(c.san_ip.iter().cloned());
-    if n.is_empty() { c.subject.clone() } else { n.join(", ") }
 }
 
 fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {

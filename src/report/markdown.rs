@@ -1,7 +1,14 @@
 //! The Markdown printer: a ticket-ready report. Plain tables and fenced code blocks only, so it
 //! renders the same on GitHub, GitLab and Jira (Markdown mode).
+//!
+//! Every string that may hold bytes from the capture (SNI, certificate names, the summary and
+//! warning sentences built around them, file names) goes through [`escape::markdown`] in prose
+//! and table cells, and through [`escape::terminal`] inside the fenced timeline (where
+//! backslashes are literal and only a line break could end the fence): the rendered report holds
+//! no link, image or HTML taken from the capture.
 
 use super::digest::{Digest, Group};
+use super::escape;
 use super::model::{Report, ServerSummary, SessionReport};
 use std::io::{self, Write};
 
@@ -43,7 +50,7 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
     writeln!(
         out,
         "| Capture | {} ({} packets, {} bytes) |",
-        cell(&files),
+        escape::markdown(&files),
         cap.packets,
         cap.bytes
     )?;
@@ -105,7 +112,11 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
                 "| {} | {} | {} | {} | `{}` | {} | {} | {} | {} | {} |",
                 i + 1,
                 g.server,
-                cell(if g.sni.is_empty() { "—" } else { &g.sni }),
+                if g.sni.is_empty() {
+                    "—".to_string()
+                } else {
+                    escape::markdown(&g.sni)
+                },
                 g.cause,
                 g.reason,
                 g.count,
@@ -146,7 +157,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     let sni = if g.sni.is_empty() {
         String::new()
     } else {
-        format!(" ({})", g.sni)
+        format!(" ({})", escape::markdown(&g.sni))
     };
     writeln!(
         out,
@@ -154,7 +165,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
         g.cause, g.reason, g.server, g.count
     )?;
     writeln!(out)?;
-    writeln!(out, "- **What happened:** {}", cell(&rep.summary))?;
+    writeln!(out, "- **What happened:** {}", escape::markdown(&rep.summary))?;
     if let Some(b) = &rep.browser_error {
         writeln!(out, "- **Browser would show:** {b}")?;
     }
@@ -223,7 +234,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
             e.frame,
             e.ts.secs_since(rep.start_ts),
             e.direction.map(|d| d.arrow()).unwrap_or("   "),
-            e.what.replace("```", "'''")
+            escape::terminal(&e.what).replace("```", "'''")
         )?;
     }
     if rep.evidence.len() > TIMELINE_LINES {
@@ -253,8 +264,12 @@ fn warnings_section(out: &mut dyn Write, digest: &Digest) -> io::Result<()> {
         writeln!(
             out,
             "| {server} | {} | `{id}` | {n} | {} |",
-            cell(if sni.is_empty() { "—" } else { sni }),
-            cell(detail)
+            if sni.is_empty() {
+                "—".to_string()
+            } else {
+                escape::markdown(sni)
+            },
+            escape::markdown(detail)
         )?;
     }
     writeln!(out)?;

@@ -5,6 +5,7 @@
 
 pub mod carve;
 pub mod digest;
+pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod model;

@@ -33,20 +33,17 @@ impl From<Endpoint> for Addr {
 /// A distinguished name in ECS form.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct DistinguishedName {
-    /// The full distinguished name, RFC 4514 style.
+    /// The full distinguished name from the parsed RDNs in the certificate's order, values escaped as RFC 4514 says (controls as `\\XX`).
     pub distinguished_name: String,
-    /// The CN attributes.
+    /// The CN attribute values, exact (from the parsed attributes).
     pub common_name: Vec<String>,
 }
 
 impl DistinguishedName {
-    fn from_dn(dn: &str) -> DistinguishedName {
+    fn new(dn: &str, common_names: &[String]) -> DistinguishedName {
         DistinguishedName {
             distinguished_name: dn.to_string(),
-            common_name: dn
-                .split(',')
-                .filter_map(|p| p.trim().strip_prefix("CN=").map(String::from))
-                .collect(),
+            common_name: common_names.to_vec(),
         }
     }
 }
@@ -79,8 +76,8 @@ impl From<&CertInfo> for X509 {
         let mut names = c.san_dns.clone();
         names.extend(c.san_ip.iter().cloned());
         X509 {
-            subject: DistinguishedName::from_dn(&c.subject),
-            issuer: DistinguishedName::from_dn(&c.issuer),
+            subject: DistinguishedName::new(&c.subject, &c.subject_cns),
+            issuer: DistinguishedName::new(&c.issuer, &c.issuer_cns),
             serial_number: ecs_serial(&c.serial),
             not_before: secs_rfc3339(c.not_before),
             not_after: secs_rfc3339(c.not_after),

@@ -2,10 +2,32 @@
 //! pasteable into a ticket.
 
 use super::digest::Digest;
+use super::escape;
 use super::model::{Report, SessionReport};
 use crate::capture::Timestamp;
-use crate::diagnose::Reason;
+use crate::diagnose::{Outcome, Reason};
+use std::fmt;
 use std::io::{self, Write};
+use std::net::SocketAddr;
+
+/// Writes one line of the report through [`terminal_line`].
+macro_rules! tline {
+    ($out:expr, $($arg:tt)*) => {
+        terminal_line($out, format_args!($($arg)*))
+    };
+}
+
+/// The text printer's one escaping point: every line (our words and the names, SNI, alert text
+/// and first bytes from the capture inside them) goes out through [`escape::terminal`], so no
+/// control or invisible character from the wire reaches the terminal and no string can start
+/// a line of its own.
+fn terminal_line(out: &mut dyn Write, args: fmt::Arguments<'_>) -> io::Result<()> {
+    match args.as_str() {
+        Some(s) => out.write_all(escape::terminal(s).as_bytes())?,
+        None => out.write_all(escape::terminal(&args.to_string()).as_bytes())?,
+    }
+    out.write_all(b"\n")
+}
 
 /// What the text report shows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,7 +56,7 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
         [one] => one.clone(),
         more => format!("{} files", more.len()),
     };
-    writeln!(
+    tline!(
         out,
         "tlsdiag: {} TLS session(s) on port {} in {} ({} packets, {:.1} s{})",
         c.sessions,
@@ -44,9 +66,9 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
         cap.duration_s,
         cap.first_ts.as_ref().map(|t| format!(", from {t}")).unwrap_or_default()
     )?;
-    writeln!(out, "  established  {}", c.established)?;
+    tline!(out, "  established  {}", c.established)?;
     let causes: Vec<String> = c.failed_by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    writeln!(
+    tline!(
         out,
         "  failed       {}{}",
         c.failed,
@@ -56,9 +78,9 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
             format!("   ({})", causes.join(", "))
         }
     )?;
-    writeln!(out, "  incomplete   {}", c.incomplete)?;
+    tline!(out, "  incomplete   {}", c.incomplete)?;
     if c.no_data_connections > 0 {
-        writeln!(
+        tline!(
             out,
             "  TCP connections without data (not counted as sessions): {}",
             c.no_data_connections
@@ -66,18 +88,18 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
     }
     if !cap.anomalies.is_empty() {
         let a: Vec<String> = cap.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        writeln!(out, "  capture anomalies: {}", a.join(", "))?;
+        tline!(out, "  capture anomalies: {}", a.join(", "))?;
     }
     for p in &cap.input_problems {
-        writeln!(out, "  input problem: {p}")?;
+        tline!(out, "  input problem: {p}")?;
     }
     if !c.warnings.is_empty() {
         let w: Vec<String> = c.warnings.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        writeln!(out, "  warnings on established sessions: {}", w.join(", "))?;
+        tline!(out, "  warnings on established sessions: {}", w.join(", "))?;
     }
     if c.failed > 0 {
         writeln!(out)?;
-        writeln!(out, "Failures by reason:")?;
+        tline!(out, "Failures by reason:")?;
         let mut by_reason: Vec<(&str, &str, u64, &str)> = c
             .failed_by_reason
             .iter()
@@ -85,14 +107,14 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
             .collect();
         by_reason.sort();
         for (cause, reason, n, browser) in by_reason {
-            writeln!(out, "  {:<40} {:>5}   {}", format!("{cause}/{reason}"), n, browser)?;
+            tline!(out, "  {:<40} {:>5}   {}", format!("{cause}/{reason}"), n, browser)?;
         }
         let mut top: Vec<(&String, &(u64, u64))> = digest.servers.iter().filter(|(_, (f, _))| *f > 0).collect();
         top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
         writeln!(out)?;
-        writeln!(out, "Top failing servers:")?;
+        tline!(out, "Top failing servers:")?;
         for (srv, (f, t)) in top.iter().take(10) {
-            writeln!(out, "  {srv:<48} {f} failed of {t}")?;
+            tline!(out, "  {srv:<48} {f} failed of {t}")?;
         }
     }
     if opts.quiet {
@@ -105,7 +127,7 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
     }
     if shown.dropped() > 0 {
         writeln!(out)?;
-        writeln!(
+        tline!(
             out,
             "… {} more {} not shown: narrow with --cause, --reason, --server or --sni, or use --format json or markdown.",
             shown.dropped(),
@@ -121,10 +143,13 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
         _ => s.outcome.id().to_uppercase(),
     };
     let sni = s.server_name().map(|n| format!(" ({n})")).unwrap_or_default();
-    writeln!(
+    tline!(
         out,
         "── {head} ── {}:{} → {}:{}{sni}",
-        s.client.ip, s.client.port, s.server.ip, s.server.port
+        s.client.ip,
+        s.client.port,
+        s.server.ip,
+        s.server.port
     )?;
     let mut meta = vec![format!("confidence {}", s.confidence)];
     if let Some(side) = &s.side {
@@ -135,25 +160,25 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     }
     meta.push(format!("frames {}–{}", s.first_frame, s.last_frame));
     meta.push(format!("started {}", s.start));
-    writeln!(out, "  {}", meta.join(", "))?;
-    writeln!(out, "  {}", s.summary)?;
+    tline!(out, "  {}", meta.join(", "))?;
+    tline!(out, "  {}", s.summary)?;
     if let Some(b) = &s.browser_error {
-        writeln!(out, "  Browser would show: {b}")?;
+        tline!(out, "  Browser would show: {b}")?;
     }
     if let Some(h) = &s.hint {
-        writeln!(out, "  Fix: {h}")?;
+        tline!(out, "  Fix: {h}")?;
     }
     for w in &s.warnings {
-        writeln!(out, "  Warning {}: {}", w.id, w.detail)?;
+        tline!(out, "  Warning {}: {}", w.id, w.detail)?;
     }
     for q in &s.quality_notes {
-        writeln!(out, "  Capture quality: {q}")?;
+        tline!(out, "  Capture quality: {q}")?;
     }
     if !s.evidence.is_empty() {
-        writeln!(out, "  Evidence (frame, time since start, direction):")?;
+        tline!(out, "  Evidence (frame, time since start, direction):")?;
         for e in &s.evidence {
             let dt = e.ts.secs_since(s.start_ts);
-            writeln!(
+            tline!(
                 out,
                 "    {:>7}  {:>+9.3}s  {}  {}",
                 e.frame,
@@ -163,13 +188,41 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             )?;
         }
         if s.evidence_truncated > 0 {
-            writeln!(out, "    ({} more events not shown)", s.evidence_truncated)?;
+            tline!(out, "    ({} more events not shown)", s.evidence_truncated)?;
         }
     }
     if !s.handshake.history.is_empty() {
-        writeln!(out, "  History: {}", s.handshake.history)?;
+        tline!(out, "  History: {}", s.handshake.history)?;
     }
     Ok(())
+}
+
+/// The `live` text line of one decided session: time, client → server, SNI, outcome, reason,
+/// summary, on one line escaped by [`escape::terminal`] (a name from the wire can neither start
+/// a line of its own nor drive the terminal).
+pub fn session_line(s: &SessionReport) -> String {
+    let verdict = match (s.outcome, &s.cause, &s.reason) {
+        (Outcome::Failed, Some(c), Some(r)) => format!("FAILED {c}/{r}"),
+        (Outcome::Established, _, _) => match &s.tls.version {
+            Some(v) => format!("ESTABLISHED TLS {v}"),
+            None => "ESTABLISHED".to_string(),
+        },
+        (o, _, _) => o.id().to_uppercase(),
+    };
+    let confidence = if s.confidence == "high" {
+        String::new()
+    } else {
+        format!(" [confidence {}]", s.confidence)
+    };
+    let line = format!(
+        "{}  {} → {}  {}  {verdict}{confidence}  {}",
+        s.start,
+        SocketAddr::new(s.client.ip, s.client.port),
+        SocketAddr::new(s.server.ip, s.server.port),
+        s.server_name().unwrap_or("-"),
+        s.summary
+    );
+    escape::terminal(&line).into_owned()
 }
 
 /// Formats a timestamp for a human (UTC).

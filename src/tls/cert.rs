@@ -18,8 +18,13 @@ use x509_parser::public_key::PublicKey;
 /// One certificate of a chain.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CertInfo {
+    /// Subject and issuer rendered from the parsed RDNs (see [`super::dn`]).
     pub subject: String,
     pub issuer: String,
+    /// The subject's CN values, exact, from the parsed attributes (not from `subject`).
+    pub subject_cns: Vec<String>,
+    /// The issuer's CN values, exact.
+    pub issuer_cns: Vec<String>,
     pub serial: String,
     /// DNS names and IP addresses from subjectAltName.
     pub san_dns: Vec<String>,
@@ -52,9 +57,13 @@ impl CertInfo {
                 };
             }
         };
+        let subject = super::dn::from_name(x.subject());
+        let issuer = super::dn::from_name(x.issuer());
         let mut info = CertInfo {
-            subject: x.subject().to_string(),
-            issuer: x.issuer().to_string(),
+            subject: subject.rendered,
+            issuer: issuer.rendered,
+            subject_cns: subject.common_names,
+            issuer_cns: issuer.common_names,
             serial: x.raw_serial_as_string(),
             not_before: x.validity().not_before.timestamp(),
             not_after: x.validity().not_after.timestamp(),
@@ -97,14 +106,6 @@ impl CertInfo {
         self.parse_error.is_none() && self.not_before <= secs && secs <= self.not_after
     }
 
-    /// Common names in the subject (used when there is no SAN).
-    fn subject_cns(&self) -> Vec<String> {
-        self.subject
-            .split(',')
-            .filter_map(|p| p.trim().strip_prefix("CN=").map(|s| s.to_string()))
-            .collect()
-    }
-
     /// Whether the certificate covers `name` (a DNS name or an IP literal), RFC 6125 style:
     /// SAN entries if any, else the subject CN; one left-most wildcard label.
     pub fn covers(&self, name: &str) -> bool {
@@ -112,9 +113,24 @@ impl CertInfo {
             return self.san_ip.iter().any(|s| s.parse::<IpAddr>().ok() == Some(ip));
         }
         if self.san_dns.is_empty() {
-            self.subject_cns().iter().any(|pat| name_matches(pat, name))
+            self.subject_cns.iter().any(|pat| name_matches(pat, name))
         } else {
             self.san_dns.iter().any(|pat| name_matches(pat, name))
+        }
+    }
+
+    /// The names [`CertInfo::covers`] checks, for a sentence: the SAN entries, else the
+    /// subject's CN values, else the whole subject.
+    pub fn covered_names(&self) -> String {
+        let mut n = self.san_dns.clone();
+        n.extend(self.san_ip.iter().cloned());
+        if n.is_empty() {
+            n.extend(self.subject_cns.iter().cloned());
+        }
+        if n.is_empty() {
+            self.subject.clone()
+        } else {
+            n.join(", ")
         }
     }
 
@@ -219,5 +235,15 @@ mod tests {
         assert!(c.parse_error.is_some());
         assert!(!c.valid_at(0));
         assert_eq!(c.sha256.len(), 64);
+    }
+
+    /// `O="evil, CN=victim.test", CN=attacker.test` (made with openssl) covers attacker.test only.
+    #[test]
+    fn a_cn_inside_another_value_covers_nothing() {
+        let c = CertInfo::from_der(include_bytes!("testdata/comma-in-o.der"));
+        assert!(c.san_dns.is_empty());
+        assert!(c.covers("attacker.test"));
+        assert!(!c.covers("victim.test"));
+        assert_eq!(c.subject_cns, vec!["attacker.test".to_string()]);
     }
 }

@@ -16,6 +16,7 @@
 //! outcome is known the session stops asking for bytes, so application data costs nothing.
 
 pub mod cert;
+pub mod dn;
 pub mod fingerprint;
 pub mod hello;
 pub mod names;
