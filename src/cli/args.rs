@@ -171,6 +171,10 @@ pub struct LiveArgs {
     /// Save every captured packet to FILE (pcap), to attach to a ticket or analyze again.
     #[arg(short, long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Replace client addresses by stable pseudonyms in every line (servers, names and
+    /// certificates stay); not with --write, whose capture holds the real addresses.
+    #[arg(long, conflicts_with = "write")]
+    pub redact: bool,
 }
 
 /// Output formats of `live`.

@@ -20,6 +20,7 @@ use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
 use crate::diagnose::Outcome;
 use crate::pipeline::{Analyzer, Detail, Options};
 use crate::report::model::{Addr, Counts, Report, SessionReport};
+use crate::report::pseudonymize::Redactor;
 use crate::report::{ndjson, text};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -178,6 +179,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         drops: DropLedger::new(wall_now()),
         write_error: None,
         pending_flush: false,
+        redactor: args.redact.then(Redactor::default),
     };
     eprintln!(
         "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}{}; Ctrl-C to stop",
@@ -276,6 +278,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     let save_error = cap.flush_savefile().err();
     let drops = run.drops.seen;
     summary.files = vec![format!("interface {interface}")];
+    summary.redacted = args.redact;
     if drops.kernel > 0 {
         summary.anomalies.insert("kernel_dropped_packets".into(), drops.kernel);
     }
@@ -370,10 +373,15 @@ struct Streamer {
     /// The first write error; once set, nothing more is written and the capture stops.
     write_error: Option<io::Error>,
     pending_flush: bool,
+    /// `--redact`: each client's pseudonym, given as its first session is decided.
+    redactor: Option<Redactor>,
 }
 
 impl Streamer {
     fn session(&mut self, mut s: SessionReport) {
+        if let Some(r) = &mut self.redactor {
+            r.apply(&mut s);
+        }
         self.drops.annotate(&mut s);
         self.counts.add(&s);
         if self.write_error.is_some() {
