@@ -406,3 +406,64 @@ fn live_refuses_redact_with_a_capture_file_of_real_addresses() {
     assert!(err.contains("--redact") && err.contains("--write"), "{err}");
     assert!(!out.exists());
 }
+
+/// Directories of captures with several clients: the samples, and the peer corpus when present.
+fn multi_client_inputs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for root in ["samples/cases", "../shared/peer-corpus/pcaps"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(root);
+        let Ok(dirs) = std::fs::read_dir(&root) else {
+            eprintln!("{}: absent, not checked", root.display());
+            continue;
+        };
+        v.extend(dirs.filter_map(|e| e.ok().map(|e| e.path())).filter(|d| d.is_dir()));
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn pseudonyms_do_not_depend_on_the_number_of_threads() {
+    let mut several = 0;
+    for input in multi_client_inputs() {
+        let p = input.to_str().unwrap();
+        let ports = ["-p", "443", "-p", "8443", "-p", "3000"];
+        let plain = json(&[&["analyze", "-f", "json"], &ports[..], &[p]].concat());
+        let real: std::collections::BTreeSet<String> = sessions(&plain)
+            .iter()
+            .filter_map(|s| s["client"]["ip"].as_str().map(String::from))
+            .collect();
+        if real.len() < 2 {
+            continue;
+        }
+        several += 1;
+        let mut first: Option<(String, String)> = None;
+        for threads in ["1", "2", "3"] {
+            let args = |f: &'static str| {
+                [
+                    &["analyze", "--redact", "--all", "-f", f, "-j", threads],
+                    &ports[..],
+                    &[p],
+                ]
+                .concat()
+            };
+            let (_, j, _) = run(&args("json"));
+            let (_, t, _) = run(&args("text"));
+            let doc: Value = serde_json::from_str(&j).unwrap();
+            let aliases: std::collections::BTreeSet<String> = sessions(&doc)
+                .iter()
+                .filter_map(|s| s["client"]["ip"].as_str().map(String::from))
+                .collect();
+            assert_eq!(aliases.len(), real.len(), "{p}: one pseudonym per client");
+            assert!(aliases.is_disjoint(&real), "{p}: {aliases:?}");
+            match &first {
+                None => first = Some((j, t)),
+                Some((j1, t1)) => {
+                    assert!(*j1 == j, "{p}: JSON with -j{threads} differs from -j1");
+                    assert!(*t1 == t, "{p}: text with -j{threads} differs from -j1");
+                }
+            }
+        }
+    }
+    assert!(several >= 2, "{several}");
+}

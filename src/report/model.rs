@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: &str = "1.0";
 /// An address and port.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Addr {
-    /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 or 2001:db8::/32.
+    /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 (then 240.0.0.0/4) or 2001:db8::/32.
     #[schemars(with = "String")]
     pub ip: IpAddr,
     /// TCP port.
