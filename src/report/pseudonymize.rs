@@ -157,9 +157,9 @@ pub fn pseudonym_mac(alias: IpAddr) -> [u8; 6] {
 ///
 /// Checksums: the IPv4 header checksum and the TCP checksum are updated incrementally (RFC 1624),
 /// so a valid checksum stays valid and a wrong one stays wrong by the same amount (a re-analysis
-/// judges the segment as the original analysis did). A TCP checksum left zero or partial by
-/// checksum offload, on a segment captured whole, is computed in full instead: Wireshark then
-/// opens the carve without checksum errors.
+/// judges the segment as the original analysis did). One left by checksum offload (an IPv4 header
+/// checksum of zero; a TCP checksum of zero or the bare pseudo-header sum, on a segment captured
+/// whole) is computed in full instead: Wireshark then opens the carve without checksum errors.
 pub fn rewrite_frame(p: &Packet<'_>, client: Endpoint, alias: IpAddr) -> Option<Vec<u8>> {
     let data = p.data;
     if client.ip.is_ipv4() != alias.is_ipv4() {
@@ -202,10 +202,19 @@ pub fn rewrite_frame(p: &Packet<'_>, client: Endpoint, alias: IpAddr) -> Option<
     let mut out = data.to_vec();
     out.get_mut(at..at + addr_len)?
         .copy_from_slice(new_addr.get(..addr_len)?);
-    if let Some(LaxNetSlice::Ipv4(_)) = &s.net {
+    if let Some(LaxNetSlice::Ipv4(v4)) = &s.net {
+        let header = v4.header().slice();
         let ck = ip_off + 10;
         let old = be16(&out, ck)?;
-        let new = incremental(old, old_addr.get(..4)?, new_addr.get(..4)?);
+        let valid = Sum16BitWords::new().add_slice(header).ones_complement() == 0;
+        let new = if old == 0 && !valid {
+            // Left zero by checksum offload: computed over the rewritten header.
+            out.get_mut(ck..ck + 2)?.copy_from_slice(&[0, 0]);
+            let rewritten = out.get(ip_off..ip_off + header.len())?;
+            Sum16BitWords::new().add_slice(rewritten).ones_complement().to_be()
+        } else {
+            incremental(old, old_addr.get(..4)?, new_addr.get(..4)?)
+        };
         out.get_mut(ck..ck + 2)?.copy_from_slice(&new.to_be_bytes());
     }
     let ck = tcp_off + 16;
@@ -459,6 +468,12 @@ mod tests {
         let out = p(&f).unwrap_or_default();
         assert!(valid(LinkType::ETHERNET, &out));
         assert_ne!(good, 0);
+        // An IPv4 header checksum left zero by offload: computed too.
+        if let Some(x) = f.get_mut(14 + 10..14 + 12) {
+            x.copy_from_slice(&[0, 0]);
+        }
+        let out = p(&f).unwrap_or_default();
+        assert!(valid(LinkType::ETHERNET, &out));
         // A fragment is left out.
         let mut frag = frame(false, true, b"x");
         if let Some(x) = frag.get_mut(14 + 6) {
