@@ -14,7 +14,7 @@ use tlsdiag::flow::{At, Chunk, Direction, SeqNumber, StreamHandler};
 use tlsdiag::limits::{MAX_CAPTURE_BLOCK, MAX_CERT_CHAIN, MAX_OOO_BYTES, MAX_RECORD_SIZES};
 use tlsdiag::pipeline::{Analyzer, Detail, Options, Parallel};
 use tlsdiag::report::model::{Counts, Report, SCHEMA_VERSION, ServerSummary, SessionReport};
-use tlsdiag::report::select::Redactor;
+use tlsdiag::report::pseudonymize::{self, Redactor};
 use tlsdiag::report::{json, markdown, ndjson, text};
 use tlsdiag::tls::Session;
 
@@ -87,6 +87,9 @@ pub fn decode(data: &[u8]) {
                     assert_eq!(seg.missing, 0);
                 }
                 assert!(plain.is_ok());
+                if !was_cut {
+                    redact_invariants(link, frame, &seg);
+                }
                 assert!(dec::link_supported(link));
             }
             Err(skip) => {
@@ -95,6 +98,28 @@ pub fn decode(data: &[u8]) {
                 assert_eq!(skip == Skip::UnknownLinkType, !dec::link_supported(link));
             }
         }
+    }
+}
+
+/// `--redact`'s carve rewrite of a decoded frame: never panics; a rewritten frame keeps its
+/// length, still decodes, and names the pseudonym where it named the client.
+fn redact_invariants(link: LinkType, frame: &[u8], seg: &dec::TcpSegment<'_>) {
+    let client = tlsdiag::flow::Endpoint {
+        ip: seg.src,
+        port: seg.sport,
+    };
+    let alias = Redactor::default().pseudonym(seg.src);
+    let p = tlsdiag::capture::Packet {
+        ts: tlsdiag::capture::Timestamp(0),
+        link,
+        data: frame,
+        orig_len: frame.len() as u32,
+    };
+    if let Some(out) = pseudonymize::rewrite_frame(&p, client, alias) {
+        assert_eq!(out.len(), frame.len());
+        let again = dec::decode(link, &out).expect("a rewritten frame decodes");
+        assert_eq!((again.src, again.sport), (alias, seg.sport));
+        assert_eq!((again.dst, again.dport), (seg.dst, seg.dport));
     }
 }
 

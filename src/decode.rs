@@ -193,13 +193,21 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
 
 /// Decodes one frame with etherparse (every supported link type and header).
 fn decode_general(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+    tcp_of(slice_frame(link, data)?)
+}
+
+/// The frame's headers as etherparse slices of `data`, after the link layer of any supported
+/// link type (for code that must locate the IP and TCP headers inside the frame, such as the
+/// carve's address rewriting).
+pub fn slice_frame(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     let sliced = match link {
         LinkType::ETHERNET => {
             let s = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed("short_ethernet"))?;
             if s.net.is_none() {
                 if let Some(p) = s.ether_payload() {
                     if p.ether_type.0 == ETH_PPPOE_SESSION {
-                        return pppoe(p.payload);
+                        return LaxSlicedPacket::from_ip(pppoe_ip(p.payload)?)
+                            .map_err(|_| Skip::Malformed("bad_ip_header"));
                     }
                 }
             }
@@ -236,7 +244,7 @@ fn decode_general(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
         }
         _ => return Err(Skip::UnknownLinkType),
     };
-    tcp_of(sliced)
+    Ok(sliced)
 }
 
 fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
@@ -265,11 +273,6 @@ fn pppoe_ip(p: &[u8]) -> Result<&[u8], Skip> {
         0x0021 | 0x0057 => Ok(rest.get(..ip_len).unwrap_or(rest)),
         _ => Err(Skip::NotIp),
     }
-}
-
-fn pppoe(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
-    let ip = pppoe_ip(p)?;
-    tcp_of(LaxSlicedPacket::from_ip(ip).map_err(|_| Skip::Malformed("bad_ip_header"))?)
 }
 
 fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {

@@ -283,3 +283,27 @@ fn ja4_equals_foxio_expected_values() {
     println!("{checked} JA4 values equal FoxIO's");
     assert!(checked >= 7, "only {checked} JA4 values checked");
 }
+
+#[test]
+fn community_id_seed_and_redaction() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls12-expired/tls12-expired.pcap");
+    // Seed 1, as tshark computes it with `-o communityid.seed:1` for this connection.
+    let doc = report(&case, &["--community-id-seed".into(), "1".into()]);
+    let s = &doc["sessions"][0];
+    assert_eq!(s["client"]["port"], 46722);
+    assert_eq!(s["network"]["community_id"], "1:T4MQQRzCkMARjVp93+ASnqVccxI=");
+    // Under --redact no format carries it: it is a hash of the real client address.
+    let doc = report(&case, &["--redact".into()]);
+    assert!(
+        doc["sessions"][0]["network"]["community_id"].is_null(),
+        "{}",
+        doc["sessions"][0]["network"]
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .args(["analyze", "-f", "ndjson", "--redact"])
+        .arg(&case)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"session\"") && !text.contains("community_id"), "{text}");
+}

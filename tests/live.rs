@@ -385,7 +385,16 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
     let pcap_s = pcap.to_string_lossy().into_owned();
     let (mut nd, nd_out, nd_err) = sniffer(&["--format", "ndjson", "--write", &pcap_s]);
     let text_s = text_out.to_string_lossy().into_owned();
-    let (mut tx, _tx_out, tx_err) = sniffer(&["--format", "text", "-o", &text_s, "--no-promisc", "--snaplen", "65535"]);
+    let (mut tx, _tx_out, tx_err) = sniffer(&[
+        "--format",
+        "text",
+        "-o",
+        &text_s,
+        "--no-promisc",
+        "--snaplen",
+        "65535",
+        "--redact",
+    ]);
     let mut nd_seen = Vec::new();
     let mut nd_log = Vec::new();
     let mut tx_log = Vec::new();
@@ -566,7 +575,10 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
     for (line, want) in text_lines.iter().zip(expect_text) {
         assert!(line.contains(want), "text line {line:?} lacks {want:?}\n{text}");
         assert!(line.contains(&format!("→ {SERVER_IP}:")), "{line}");
+        // --redact: the client is a pseudonym, the server stays.
+        assert!(line.contains("  198.18.0.1:"), "{line}");
     }
+    assert!(!text.contains(CLIENT_IP), "--redact leaked the client address:\n{text}");
     assert!(
         text_lines[0].contains(" good.test "),
         "SNI in the text line: {}",

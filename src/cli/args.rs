@@ -97,9 +97,13 @@ pub struct AnalyzeArgs {
     /// Keep only sessions whose SNI matches (exact, or `*.example.com`).
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub sni: Vec<String>,
-    /// Replace client addresses by stable pseudonyms (servers, names and certificates stay).
+    /// Replace client addresses by stable pseudonyms (servers, names and certificates stay);
+    /// network.community_id is then left out.
     #[arg(long)]
     pub redact: bool,
+    /// Seed of the Community ID flow hash (network.community_id), as Zeek's and Suricata's.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
     /// Write every packet of the failed sessions to FILE (pcap).
     #[arg(long, value_name = "FILE")]
     pub write_failed: Option<PathBuf>,
@@ -171,6 +175,13 @@ pub struct LiveArgs {
     /// Save every captured packet to FILE (pcap), to attach to a ticket or analyze again.
     #[arg(short, long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Replace client addresses by stable pseudonyms in every line (servers, names and
+    /// certificates stay); not with --write, whose capture holds the real addresses.
+    #[arg(long, conflicts_with = "write")]
+    pub redact: bool,
+    /// Seed of the Community ID flow hash (network.community_id), as Zeek's and Suricata's.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
 }
 
 /// Output formats of `live`.

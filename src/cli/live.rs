@@ -19,6 +19,7 @@ use crate::capture::Timestamp;
 use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
 use crate::pipeline::{Analyzer, Detail, Options};
 use crate::report::model::{Counts, Report, SessionReport};
+use crate::report::pseudonymize::Redactor;
 use crate::report::{ndjson, text};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -177,6 +178,8 @@ pub fn live(args: LiveArgs) -> ExitCode {
         drops: DropLedger::new(wall_now()),
         write_error: None,
         pending_flush: false,
+        redactor: args.redact.then(Redactor::default),
+        community_id: (!args.redact).then_some(args.community_id_seed),
     };
     eprintln!(
         "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}{}; Ctrl-C to stop",
@@ -275,6 +278,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     let save_error = cap.flush_savefile().err();
     let drops = run.drops.seen;
     summary.files = vec![format!("interface {interface}")];
+    summary.redacted = args.redact;
     if drops.kernel > 0 {
         summary.anomalies.insert("kernel_dropped_packets".into(), drops.kernel);
     }
@@ -369,10 +373,20 @@ struct Streamer {
     /// The first write error; once set, nothing more is written and the capture stops.
     write_error: Option<io::Error>,
     pending_flush: bool,
+    /// `--redact`: each client's pseudonym, given as its first session is decided.
+    redactor: Option<Redactor>,
+    /// Seed of network.community_id; `None` leaves it out (under --redact).
+    community_id: Option<u16>,
 }
 
 impl Streamer {
     fn session(&mut self, mut s: SessionReport) {
+        if self.community_id != Some(0) {
+            s.set_community_id(self.community_id);
+        }
+        if let Some(r) = &mut self.redactor {
+            r.apply(&mut s);
+        }
         self.drops.annotate(&mut s);
         self.counts.add(&s);
         if self.write_error.is_some() {

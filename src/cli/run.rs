@@ -8,7 +8,8 @@ use crate::pipeline::{Analyzer, Detail, Options, Parallel};
 use crate::report::carve::{self, CarveSet};
 use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, SessionReport};
-use crate::report::select::{Redactor, Selection};
+use crate::report::pseudonymize::Redactor;
+use crate::report::select::Selection;
 use crate::report::{json, markdown, ndjson, text};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -125,8 +126,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let parallel = threads > 1 && !streaming;
     let progress = progress_bar(&capture, args.quiet);
 
-    // Sessions pass the filters, feed the carve sets (real addresses), are redacted, then are
-    // either streamed (NDJSON) or kept for the report.
+    // Sessions pass the filters, feed the carve sets (real addresses), are redacted (streamed
+    // NDJSON at once; otherwise at the end, numbering clients by first frame whatever the
+    // threads' timing), then are either streamed (NDJSON) or kept for the report.
     let mut counts = Counts::default();
     // Bounded memory whatever the number of sessions: the JSON document keeps every session
     // serialized (spilling to a temporary file past a cap); text and Markdown keep a digest.
@@ -136,9 +138,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let mut carve_selected = CarveSet::default();
     let mut redactor = Redactor::default();
     let mut write_error: Option<io::Error> = None;
+    let community_id = (!args.redact).then_some(args.community_id_seed);
     let mut sink = |mut s: SessionReport| {
         if !selection.matches(&s) {
             return;
+        }
+        if community_id != Some(0) {
+            s.set_community_id(community_id);
         }
         if s.outcome == Outcome::Failed && args.write_failed.is_some() {
             carve_failed.add(&s);
@@ -147,7 +153,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             carve_selected.add(&s);
         }
         if args.redact {
-            redactor.apply(&mut s);
+            if streaming {
+                redactor.apply(&mut s);
+            } else {
+                redactor.observe(&s);
+            }
         }
         counts.add(&s);
         if streaming {
@@ -216,6 +226,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         summary.filter = Some(selection.describe());
     }
     summary.redacted = args.redact;
+    if args.redact && !streaming {
+        redactor.assign_pending();
+        digest.redact(&redactor);
+        store.redact(&redactor);
+    }
     let code = if !unreadable.is_empty() {
         EXIT_ERROR
     } else if counts.failed > 0 {
@@ -248,10 +263,17 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         (&carve_selected, &args.write_sessions),
     ] {
         let Some(path) = path else { continue };
-        match carve::carve(&args.inputs, set, path) {
+        match carve::carve(&args.inputs, set, path, args.redact.then_some(&redactor)) {
             Ok(st) => {
                 if !args.quiet {
                     eprintln!("tlsdiag: wrote {} packets to {}", st.packets, path.display());
+                }
+                if st.not_rewritable > 0 {
+                    eprintln!(
+                        "tlsdiag: warning: {} packets whose client address could not be rewritten (IP fragments, IPv6 extension headers) were left out of {}",
+                        st.not_rewritable,
+                        path.display()
+                    );
                 }
                 if st.other_link_type > 0 {
                     eprintln!(

@@ -6,6 +6,7 @@
 //! nanosecond pcap that Wireshark and tlsdiag read.
 
 use super::model::SessionReport;
+use super::pseudonymize::{self, Redactor};
 use crate::capture::{Capture, LinkType, Packet};
 use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
@@ -16,7 +17,8 @@ use std::path::{Path, PathBuf};
 /// The sessions to carve: 4-tuple → frame ranges.
 #[derive(Clone, Debug, Default)]
 pub struct CarveSet {
-    ranges: HashMap<FlowKey, Vec<(u64, u64)>>,
+    /// Frame ranges and the client of each session.
+    ranges: HashMap<FlowKey, Vec<(u64, u64, Endpoint)>>,
     first: Option<u64>,
     last: u64,
 }
@@ -24,18 +26,21 @@ pub struct CarveSet {
 impl CarveSet {
     /// Adds one session (its real addresses: build the set before any redaction).
     pub fn add(&mut self, s: &SessionReport) {
-        let (cip, sip) = (s.client.ip, s.server.ip);
+        let client = Endpoint {
+            ip: s.client.ip,
+            port: s.client.port,
+        };
         let key = FlowKey::new(
+            client,
             Endpoint {
-                ip: cip,
-                port: s.client.port,
-            },
-            Endpoint {
-                ip: sip,
+                ip: s.server.ip,
                 port: s.server.port,
             },
         );
-        self.ranges.entry(key).or_default().push((s.first_frame, s.last_frame));
+        self.ranges
+            .entry(key)
+            .or_default()
+            .push((s.first_frame, s.last_frame, client));
         self.first = Some(self.first.map_or(s.first_frame, |f| f.min(s.first_frame)));
         self.last = self.last.max(s.last_frame);
     }
@@ -45,17 +50,18 @@ impl CarveSet {
         self.ranges.is_empty()
     }
 
-    fn wants(&self, frame: u64, p: &Packet<'_>) -> bool {
+    /// The client of the chosen session this frame belongs to, if any.
+    fn wants(&self, frame: u64, p: &Packet<'_>) -> Option<Endpoint> {
         if self.first.is_none_or(|f| frame < f) || frame > self.last {
-            return false;
+            return None;
         }
-        let Ok(seg) = decode::decode(p.link, p.data) else {
-            return false;
-        };
+        let seg = decode::decode(p.link, p.data).ok()?;
         let key = FlowKey::of(&seg);
         self.ranges
-            .get(&key)
-            .is_some_and(|rs| rs.iter().any(|(a, b)| (*a..=*b).contains(&frame)))
+            .get(&key)?
+            .iter()
+            .find(|(a, b, _)| (*a..=*b).contains(&frame))
+            .map(|r| r.2)
     }
 }
 
@@ -65,10 +71,19 @@ pub struct CarveStats {
     pub packets: u64,
     /// Frames of chosen sessions left out because their link type differs from the file's.
     pub other_link_type: u64,
+    /// With `--redact`: frames of chosen sessions left out because their client address could
+    /// not be rewritten safely (IP fragments, IPv6 extension headers).
+    pub not_rewritable: u64,
 }
 
-/// Reads the capture again and writes the chosen sessions' packets to `out`.
-pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &Path) -> Result<CarveStats, String> {
+/// Reads the capture again and writes the chosen sessions' packets to `out`; with a redactor,
+/// client addresses are rewritten to the report's pseudonyms (see [`pseudonymize::rewrite_frame`]).
+pub fn carve(
+    inputs: &[PathBuf],
+    set: &CarveSet,
+    out: &Path,
+    redactor: Option<&Redactor>,
+) -> Result<CarveStats, String> {
     if inputs.iter().any(|p| p.as_os_str() == "-") {
         return Err("carving reads the capture twice and cannot read standard input; save it to a file first".into());
     }
@@ -83,7 +98,24 @@ pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &Path) -> Result<CarveStat
         if frame > set.last {
             break;
         }
-        if set.wants(frame, &p) {
+        if let Some(client) = set.wants(frame, &p) {
+            let rewritten;
+            let p = match redactor {
+                None => p,
+                Some(r) => match r
+                    .get(client.ip)
+                    .and_then(|a| pseudonymize::rewrite_frame(&p, client, a))
+                {
+                    Some(data) => {
+                        rewritten = data;
+                        Packet { data: &rewritten, ..p }
+                    }
+                    None => {
+                        stats.not_rewritable += 1;
+                        continue;
+                    }
+                },
+            };
             if w.write(&p).map_err(io_err)? {
                 stats.packets += 1;
             } else {

@@ -8,6 +8,7 @@
 
 use super::json::io_error;
 use super::model::SessionReport;
+use super::pseudonymize::Redactor;
 use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -80,6 +81,15 @@ impl Earliest {
         let mut v: Vec<&SessionReport> = self.heap.iter().map(|k| &*k.0).collect();
         v.sort_by_key(|s| s.first_frame);
         v
+    }
+
+    /// Redacts every kept session (the order, by first frame, is unchanged).
+    fn redact(&mut self, r: &Redactor) {
+        let mut kept = std::mem::take(&mut self.heap).into_vec();
+        for k in &mut kept {
+            r.apply_assigned(&mut k.0);
+        }
+        self.heap = kept.into();
     }
 
     /// How many were offered but not kept.
@@ -238,6 +248,20 @@ impl Digest {
         }
     }
 
+    /// Replaces client addresses by their pseudonyms (given at the end of the run, so that they
+    /// do not depend on the order in which threads decided the sessions).
+    pub fn redact(&mut self, r: &Redactor) {
+        self.failures.redact(r);
+        self.all.redact(r);
+        for g in self.groups.values_mut() {
+            r.apply_assigned(&mut g.representative);
+            let clients = std::mem::take(&mut g.clients);
+            for (ip, n) in clients {
+                *g.clients.entry(r.alias_or_unspecified(ip)).or_default() += n;
+            }
+        }
+    }
+
     /// Failure groups, largest first.
     pub fn sorted_groups(&self) -> Vec<&Group> {
         let mut v: Vec<&Group> = self.groups.values().collect();
@@ -259,6 +283,8 @@ pub struct SessionStore {
     memory: Vec<String>,
     memory_bytes: usize,
     spill: Option<(std::fs::File, u64)>,
+    /// With `--redact`: real client address → pseudonym, applied as the sessions are written.
+    pseudonyms: Option<HashMap<IpAddr, IpAddr>>,
 }
 
 enum Place {
@@ -305,6 +331,12 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Writes every session's `client.ip` as its pseudonym from `r` (a client without one as the
+    /// unspecified address, never as itself).
+    pub fn redact(&mut self, r: &Redactor) {
+        self.pseudonyms = Some(r.table().clone());
+    }
+
     /// Sessions stored.
     pub fn len(&self) -> usize {
         self.index.len()
@@ -339,8 +371,36 @@ impl SessionStore {
                 .and_then(|r| r.find(',').map(|i| &r[i..]))
                 .unwrap_or(text);
             write!(out, "{{\"id\":{}", n + 1)?;
+            let rest = match &self.pseudonyms {
+                Some(map) => write_client_pseudonym(out, rest, map)?,
+                None => rest,
+            };
             out.write_all(rest.as_bytes())?;
         }
         out.write_all(if self.index.is_empty() { b"]" } else { b"\n  ]" })
     }
+}
+
+/// `rest` starts with the session's `,"client":{"ip":"ADDR"` (the field after `id`): writes that
+/// part with the pseudonym of ADDR and returns what follows ADDR.
+fn write_client_pseudonym<'a>(
+    out: &mut dyn Write,
+    rest: &'a str,
+    map: &HashMap<IpAddr, IpAddr>,
+) -> io::Result<&'a str> {
+    const HEAD: &str = ",\"client\":{\"ip\":\"";
+    let tail = rest
+        .strip_prefix(HEAD)
+        .ok_or_else(|| io::Error::other("redaction: unexpected session layout"))?;
+    let end = tail.find('"').unwrap_or(0);
+    let (addr, after) = tail.split_at(end);
+    let real: IpAddr = addr
+        .parse()
+        .map_err(|_| io::Error::other("redaction: unexpected client address"))?;
+    let alias = map.get(&real).copied().unwrap_or(match real {
+        IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    });
+    write!(out, "{HEAD}{alias}")?;
+    Ok(after)
 }

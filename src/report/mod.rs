@@ -10,5 +10,6 @@ pub mod json;
 pub mod markdown;
 pub mod model;
 pub mod ndjson;
+pub mod pseudonymize;
 pub mod select;
 pub mod text;

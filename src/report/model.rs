@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: &str = "1.0";
 /// An address and port.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Addr {
-    /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 or 2001:db8::/32.
+    /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 (then 240.0.0.0/4) or 2001:db8::/32.
     #[schemars(with = "String")]
     pub ip: IpAddr,
     /// TCP port.
@@ -261,8 +261,9 @@ pub struct NetworkEcs {
     pub ip_type: &'static str,
     /// Always "tls".
     pub protocol: &'static str,
-    /// Community ID v1 of the connection (ECS network.community_id), over the addresses shown (pseudonyms under --redact).
-    pub community_id: String,
+    /// Community ID v1 of the connection (ECS network.community_id), seed 0 unless --community-id-seed says otherwise; left out under --redact (a hash of the real client address could be brute-forced back to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
 }
 
 /// An alert in the report.
@@ -527,7 +528,13 @@ impl SessionReport {
             transport: "tcp",
             ip_type: if tcp.server.ip.is_ipv4() { "ipv4" } else { "ipv6" },
             protocol: "tls",
-            community_id: community_id(tcp.client.ip, tcp.client.port, tcp.server.ip, tcp.server.port, 0),
+            community_id: Some(community_id(
+                tcp.client.ip,
+                tcp.client.port,
+                tcp.server.ip,
+                tcp.server.port,
+                0,
+            )),
         };
         let d = &tcp.dirs;
         SessionReport {
@@ -575,11 +582,11 @@ impl SessionReport {
         }
     }
 
-    /// Computes `network.community_id` again over the addresses the record now shows (after
-    /// redaction, or for another seed).
-    pub fn refresh_community_id(&mut self, seed: u16) {
+    /// Sets `network.community_id` for the run's options: computed with `seed`, or left out
+    /// (`None`, for --redact: it is a hash of the real client address).
+    pub fn set_community_id(&mut self, seed: Option<u16>) {
         self.network.community_id =
-            community_id(self.client.ip, self.client.port, self.server.ip, self.server.port, seed);
+            seed.map(|seed| community_id(self.client.ip, self.client.port, self.server.ip, self.server.port, seed));
     }
 
     /// The SNI, if any.

@@ -64,7 +64,8 @@ struct NetworkLine<'a> {
     ip_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'a str>,
-    community_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    community_id: Option<&'a str>,
 }
 
 impl<'a> NetworkLine<'a> {
@@ -73,7 +74,7 @@ impl<'a> NetworkLine<'a> {
             transport: n.transport,
             ip_type: n.ip_type,
             protocol: carried_tls.then_some(n.protocol),
-            community_id: &n.community_id,
+            community_id: n.community_id.as_deref(),
         }
     }
 }

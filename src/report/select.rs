@@ -1,10 +1,9 @@
 //! Choosing and preparing sessions for a report: filters (outcome, cause, reason, server, SNI)
-//! and redaction of client addresses.
+//! (redaction of client addresses: [`super::pseudonymize`]).
 
 use super::model::SessionReport;
 use crate::diagnose::{Cause, Outcome, Reason};
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Which sessions a report keeps. Empty lists keep everything.
 #[derive(Clone, Debug, Default)]
@@ -134,59 +133,9 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Replaces client addresses by pseudonyms from documentation ranges (198.18.0.0/15 for IPv4,
-/// 2001:db8::/32 for IPv6), stable within one report: the n-th distinct client gets the n-th
-/// address. Pseudonyms stay valid IP addresses, so SIEM pipelines that map `client.ip` as an IP
-/// keep working.
-#[derive(Debug, Default)]
-pub struct Redactor {
-    seen: HashMap<IpAddr, u32>,
-}
-
-impl Redactor {
-    /// The pseudonym of one client address.
-    pub fn pseudonym(&mut self, ip: IpAddr) -> IpAddr {
-        let next = self.seen.len() as u32 + 1;
-        let n = *self.seen.entry(ip).or_insert(next);
-        match ip {
-            IpAddr::V6(_) => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (n >> 16) as u16, n as u16).into(),
-            IpAddr::V4(_) => {
-                let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
-                Ipv4Addr::from(base + (n & 0x1_ffff)).into()
-            }
-        }
-    }
-
-    /// Redacts one session in place.
-    pub fn apply(&mut self, s: &mut SessionReport) {
-        let real_ip = s.client.ip;
-        let alias_ip = self.pseudonym(real_ip);
-        s.client.ip = alias_ip;
-        let (real, alias) = (real_ip.to_string(), alias_ip.to_string());
-        s.summary = s.summary.replace(&real, &alias);
-        for e in &mut s.evidence {
-            if e.what.contains(&real) {
-                e.what = e.what.replace(&real, &alias);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pseudonyms_are_stable_and_valid_addresses() {
-        let mut r = Redactor::default();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let a = r.pseudonym(ip("10.1.2.3"));
-        let b = r.pseudonym(ip("10.9.9.9"));
-        assert_eq!(r.pseudonym(ip("10.1.2.3")), a);
-        assert_ne!(a, b);
-        assert!(a.to_string().starts_with("198.18."));
-        assert!(r.pseudonym(ip("fd00::1")).to_string().starts_with("2001:db8::"));
-    }
 
     #[test]
     fn bad_filters_are_named() {
