@@ -175,6 +175,18 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     if let Some(side) = &rep.side {
         writeln!(out, "- **Ended by:** {side} (confidence {})", rep.confidence)?;
     }
+    // Our own strings (base64 and hex), safe in a code span.
+    let ids = super::text::ids(rep);
+    if !ids.is_empty() {
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|i| match i.split_once(' ') {
+                Some((k, v)) => format!("{k} `{v}`"),
+                None => i.clone(),
+            })
+            .collect();
+        writeln!(out, "- **Ids (first session):** {}", ids.join(", "))?;
+    }
     let clients = &g.clients;
     let list: Vec<String> = clients
         .iter()
