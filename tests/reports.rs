@@ -79,11 +79,68 @@ fn committed_schema_is_current() {
     );
 }
 
+/// A validator of the committed schema that also checks formats (date-time, ipv4, ipv6).
+fn strict_validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("valid schema")
+}
+
+#[test]
+fn the_schema_rejects_broken_documents() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema.json")).expect("schema")).expect("json");
+    let validator = strict_validator(&schema);
+    let pcap = capture_of("tls-mixed");
+    let (_, out) = run(&["analyze", "--format", "json", pcap.to_str().expect("utf8")]);
+    let good: Value = serde_json::from_str(&out).expect("json");
+    assert!(validator.is_valid(&good), "the real document must validate");
+    type Break = fn(&mut Value);
+    let breaks: [(&str, Break); 16] = [
+        ("unknown top-level field", |d| d["extra"] = Value::Bool(true)),
+        ("unknown session field", |d| d["sessions"][0]["colour"] = "red".into()),
+        ("unknown nested field", |d| {
+            d["sessions"][0]["client"]["mac"] = "x".into()
+        }),
+        ("impossible IPv4", |d| {
+            d["sessions"][0]["client"]["ip"] = "999.1.1.1".into()
+        }),
+        ("not an IP", |d| d["sessions"][0]["server"]["ip"] = "localhost".into()),
+        ("bogus start", |d| d["sessions"][0]["start"] = "yesterday".into()),
+        ("impossible evidence time", |d| {
+            d["sessions"][0]["evidence"][0]["ts"] = "2026-13-45T99:00:00Z".into()
+        }),
+        ("bogus capture time", |d| d["capture"]["first_ts"] = "soon".into()),
+        ("unknown outcome", |d| d["sessions"][0]["outcome"] = "maybe".into()),
+        ("unknown cause", |d| d["sessions"][1]["cause"] = "network".into()),
+        ("unknown reason", |d| {
+            d["sessions"][1]["reason"] = "made_up_reason".into()
+        }),
+        ("unknown confidence", |d| {
+            d["sessions"][0]["confidence"] = "certain".into()
+        }),
+        ("unknown side", |d| d["sessions"][1]["side"] = "router".into()),
+        ("id as a string", |d| d["sessions"][0]["id"] = "1".into()),
+        ("port out of range", |d| {
+            d["sessions"][0]["server"]["port"] = 70000.into()
+        }),
+        ("missing summary", |d| {
+            d["sessions"][0].as_object_mut().expect("object").remove("summary");
+        }),
+    ];
+    for (what, f) in breaks {
+        let mut doc = good.clone();
+        f(&mut doc);
+        assert!(!validator.is_valid(&doc), "the schema accepts a document with {what}");
+    }
+}
+
 #[test]
 fn json_of_every_sample_validates_against_the_schema() {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema.json")).expect("schema")).expect("json");
-    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let validator = strict_validator(&schema);
     let mut n = 0;
     for (dir, args) in cases() {
         let mut a: Vec<String> = vec!["analyze".into(), "--format".into(), "json".into()];

@@ -68,12 +68,13 @@ impl Outcome {
 
 /// One piece of evidence: a frame, its time, the direction and what was seen.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// Frame number, counted from 1 across the whole capture as Wireshark counts them.
     pub frame: u64,
     /// Time of the frame (RFC 3339, UTC).
     #[serde(serialize_with = "ser_ts")]
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub ts: Timestamp,
     /// to_server (client→server) or to_client (server→client); absent for capture-level facts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,7 @@ pub struct Failure {
 
 /// A warning on an established session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Warning {
     /// Warning id: cert_expiring_soon, cert_expired, cert_not_yet_valid, legacy_version, no_forward_secrecy, weak_cipher, sni_not_in_certificate, sha1_signature, weak_rsa_key, self_signed_certificate, closed_without_data (TLS 1.3: the client closed right after the handshake without a request).
     pub id: &'static str,

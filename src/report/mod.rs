@@ -11,5 +11,6 @@ pub mod markdown;
 pub mod model;
 pub mod ndjson;
 pub mod pseudonymize;
+pub mod schema;
 pub mod select;
 pub mod text;

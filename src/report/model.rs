@@ -16,9 +16,10 @@ pub const SCHEMA_VERSION: &str = "1.0";
 
 /// An address and port.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Addr {
     /// IP address (IPv4 or IPv6). With --redact, client addresses are pseudonyms from 198.18.0.0/15 (then 240.0.0.0/4) or 2001:db8::/32.
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::ip")]
     pub ip: IpAddr,
     /// TCP port.
     pub port: u16,
@@ -32,6 +33,7 @@ impl From<Endpoint> for Addr {
 
 /// A distinguished name in ECS form.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DistinguishedName {
     /// The full distinguished name from the parsed RDNs in the certificate's order, values escaped as RFC 4514 says (controls as `\\XX`).
     pub distinguished_name: String,
@@ -50,6 +52,7 @@ impl DistinguishedName {
 
 /// Certificate fields with Elastic Common Schema `x509.*` names, plus our own facts.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct X509 {
     /// Subject (ECS x509.subject).
     pub subject: DistinguishedName,
@@ -58,8 +61,10 @@ pub struct X509 {
     /// Serial number: upper-case hex without separators (ECS x509.serial_number).
     pub serial_number: String,
     /// Start of validity (RFC 3339).
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub not_before: String,
     /// End of validity (RFC 3339).
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub not_after: String,
     /// subjectAltName DNS names and IP addresses.
     pub alternative_names: Vec<String>,
@@ -100,6 +105,7 @@ fn ecs_serial(serial: &str) -> String {
 
 /// One certificate of the server's chain, with what we judged of it.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChainCert {
     /// Certificate fields (ECS x509 names).
     pub x509: X509,
@@ -128,6 +134,7 @@ impl From<&CertInfo> for ChainCert {
 
 /// ECS `tls.client.*`.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TlsClientEcs {
     /// SNI the client asked for (ECS tls.client.server_name).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,6 +148,7 @@ pub struct TlsClientEcs {
 
 /// ECS `hash.*`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Hash {
     /// SHA-256 of the DER certificate, upper-case hex (ECS tls.server.hash.sha256).
     pub sha256: String,
@@ -148,6 +156,7 @@ pub struct Hash {
 
 /// ECS `tls.server.*`.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TlsServerEcs {
     /// Leaf certificate (ECS tls.server.x509).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,9 +166,13 @@ pub struct TlsServerEcs {
     pub hash: Option<Hash>,
     /// Leaf certificate notAfter (ECS tls.server.not_after).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[serde(default)]
     pub not_after: Option<String>,
     /// Leaf certificate notBefore (ECS tls.server.not_before).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[serde(default)]
     pub not_before: Option<String>,
     /// JA3S of the ServerHello, MD5 hex as tshark's tls.handshake.ja3s (ECS tls.server.ja3s).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,6 +181,7 @@ pub struct TlsServerEcs {
 
 /// ECS `tls.*`: only fields the Elastic Common Schema defines.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TlsReport {
     /// Negotiated version ("1.2", "1.3", "3.0" for SSL 3.0 ...), from the ServerHello (ECS tls.version).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +209,7 @@ pub struct TlsReport {
 
 /// Our handshake details beyond ECS.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Handshake {
     /// Versions the client offered (supported_versions, else the legacy version), highest first as sent.
     pub offered_versions: Vec<Cow<'static, str>>,
@@ -229,6 +244,7 @@ pub struct Handshake {
 
 /// ECS `event.*` for a session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EventEcs {
     /// ECS event.kind: always "event".
     pub kind: &'static str,
@@ -240,10 +256,10 @@ pub struct EventEcs {
     /// ECS event.dataset: "tlsdiag.session".
     pub dataset: &'static str,
     /// First packet of the session (RFC 3339, UTC).
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub start: Timestamp,
     /// Last packet of the session (RFC 3339, UTC).
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub end: Timestamp,
     /// Nanoseconds.
     pub duration: i64,
@@ -253,6 +269,7 @@ pub struct EventEcs {
 
 /// ECS `network.*`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkEcs {
     /// Always "tcp".
     pub transport: &'static str,
@@ -268,6 +285,7 @@ pub struct NetworkEcs {
 
 /// An alert in the report.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AlertReport {
     /// Frame of the record that carried the alert.
     pub frame: u64,
@@ -285,6 +303,7 @@ pub struct AlertReport {
 
 /// TCP facts of a session.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TcpReport {
     /// SYNs the client sent (retransmissions included).
     pub syn_count: u32,
@@ -310,6 +329,7 @@ pub struct TcpReport {
 
 /// One session's record.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SessionReport {
     /// Session number in the order sessions were decided.
     pub id: u64,
@@ -318,10 +338,10 @@ pub struct SessionReport {
     /// The server (the followed port).
     pub server: Addr,
     /// First packet of the session (RFC 3339, UTC).
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub start: Timestamp,
     /// Last packet of the session (RFC 3339, UTC).
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     pub end: Timestamp,
     /// Milliseconds from the first to the last packet.
     pub duration_ms: f64,
@@ -336,11 +356,16 @@ pub struct SessionReport {
     pub cause: Option<Cause>,
     /// Failed sessions: a reason id from docs/reasons.md.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::reason")]
+    #[serde(default)]
     pub reason: Option<String>,
     /// Failed sessions: who ended the handshake (client, server, network, unknown): the sender of the alert, RST or FIN, or for timeouts the peer that went silent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::side")]
+    #[serde(default)]
     pub side: Option<String>,
     /// high (explicit evidence), medium (inferred from sizes and timing), low (capture quality limits what can be said).
+    #[schemars(schema_with = "crate::report::schema::confidence")]
     pub confidence: String,
     /// Failed sessions: the error a browser (Chrome) most likely showed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -616,6 +641,7 @@ fn resumed(tls: &TlsFacts) -> bool {
 
 /// Counts and facts of the whole capture.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CaptureSummary {
     /// Input files, in the order given.
     pub files: Vec<String>,
@@ -625,9 +651,13 @@ pub struct CaptureSummary {
     pub bytes: u64,
     /// Time of the first frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[serde(default)]
     pub first_ts: Option<String>,
     /// Time of the last frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[serde(default)]
     pub last_ts: Option<String>,
     /// Seconds from the first to the last frame.
     pub duration_s: f64,
@@ -648,6 +678,7 @@ pub struct CaptureSummary {
 
 /// Session counts.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Counts {
     /// TLS sessions (TCP connections on the followed ports that carried data or failed at TCP level).
     pub sessions: u64,
@@ -694,6 +725,7 @@ impl Counts {
 
 /// What one server accepted in the established sessions of the capture.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSummary {
     /// Server address and port.
     pub server: Addr,
@@ -735,6 +767,7 @@ impl ServerSummary {
 
 /// The whole report.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// Version of this document's layout; a change that breaks readers changes the major number.
     pub schema_version: &'static str,
