@@ -5,6 +5,7 @@
 //! we need exact byte offsets for error messages and bounded buffers for hostile lengths.
 
 use super::prefetch::{LEAD, Prefetch};
+use super::source::{Counting, interruptible};
 use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_CAPTURE_BLOCK;
 use std::io::{self, Read};
@@ -62,20 +63,6 @@ fn known_block(e: Endian, block: &[u8]) -> bool {
     match e.u32(block, 0) {
         0x0A0D_0D0A => section_endian(block).is_some(),
         t => matches!(t, 1..=6 | 9 | 10 | 0x0BAD | 0x4000_0BAD),
-    }
-}
-
-/// Counts bytes read from the underlying file (before decompression), for progress display.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
     }
 }
 
@@ -220,8 +207,9 @@ impl FileReader {
             kind,
         };
         let mut file = None;
+        // A pipe is read so that a stop request (Ctrl-C) ends it without waiting for the writer.
         let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-            Box::new(io::stdin())
+            interruptible(io::stdin())
         } else {
             let f = std::fs::File::open(path).map_err(|e| err(CaptureErrorKind::Io(e)))?;
             let meta = f.metadata().ok();
@@ -230,10 +218,12 @@ impl FileReader {
                     looks_like: "a directory".into(),
                 }));
             }
-            if meta.is_some_and(|m| m.is_file()) {
+            if !meta.is_some_and(|m| m.is_file()) {
+                interruptible(f)
+            } else {
                 file = f.try_clone().ok();
+                Box::new(f)
             }
-            Box::new(f)
         };
         let mut r = Self::from_reader(path.to_path_buf(), raw)?;
         if !r.gzip {

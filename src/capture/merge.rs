@@ -27,6 +27,8 @@ pub struct Capture {
     /// Files inside directories skipped quietly because they are not captures (READMEs, notes).
     pub skipped_non_captures: u64,
     total_size: u64,
+    /// Whether a stop request (Ctrl-C) ends the capture; a carve's second pass reads on.
+    interruptible: bool,
 }
 
 impl Capture {
@@ -97,6 +99,7 @@ impl Capture {
             skipped,
             skipped_non_captures,
             total_size,
+            interruptible: true,
         };
         if cap.readers.len() > 1 {
             for i in 0..cap.readers.len() {
@@ -125,6 +128,10 @@ impl Capture {
 
     /// The next packet of the capture in timestamp order, or `None` at the end.
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
+        // A stop request (Ctrl-C) ends the capture here, as if the input ended.
+        if self.interruptible && crate::interrupt::requested() {
+            return None;
+        }
         if self.readers.len() == 1 {
             return self.readers.first_mut()?.next_packet();
         }
@@ -150,6 +157,9 @@ impl Capture {
     /// As [`Capture::next_packet`], with the shared buffer the packet lies in when there is a
     /// single input (several inputs are merged through copies, so there is none).
     pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, Option<&std::sync::Arc<Vec<u8>>>)> {
+        if self.interruptible && crate::interrupt::requested() {
+            return None;
+        }
         if self.readers.len() == 1 {
             return self
                 .readers
@@ -179,7 +189,22 @@ impl Capture {
 
     /// Whether reading paused at the chunk budget (see [`FileReader::paused`]).
     pub fn paused(&self) -> bool {
+        // After a stop request the capture has ended, paused or not.
+        if self.interruptible && crate::interrupt::requested() {
+            return false;
+        }
         matches!(self.readers.as_slice(), [only] if only.paused())
+    }
+
+    /// Reads on after a stop request (a carve must reach the last frame the analysis read).
+    pub fn ignore_interrupt(&mut self) {
+        self.interruptible = false;
+    }
+
+    /// The files actually read, in the order given (a directory's capture files in its place):
+    /// reading these again gives the same packets in the same order.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.readers.iter().map(|r| r.name().to_path_buf()).collect()
     }
 
     /// Names of the inputs actually read, in the order given.

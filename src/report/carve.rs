@@ -10,7 +10,7 @@ use crate::capture::{Capture, LinkType, Packet};
 use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The sessions to carve: 4-tuple → frame ranges.
@@ -67,17 +67,18 @@ pub struct CarveStats {
     pub other_link_type: u64,
 }
 
-/// Reads the capture again and writes the chosen sessions' packets to `out`.
-pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &Path) -> Result<CarveStats, String> {
+/// Reads the capture again and writes the chosen sessions' packets to `out` (named `name` in
+/// messages; the caller makes it a file and renames it into place once complete).
+pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &mut dyn Write, name: &Path) -> Result<CarveStats, String> {
     if inputs.iter().any(|p| p.as_os_str() == "-") {
         return Err("carving reads the capture twice and cannot read standard input; save it to a file first".into());
     }
     let mut cap = Capture::open(inputs).map_err(|e| e.to_string())?;
-    let file = std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut w = PcapWriter::new(BufWriter::new(file));
+    cap.ignore_interrupt();
+    let mut w = PcapWriter::new(out);
     let mut stats = CarveStats::default();
     let mut frame = 0u64;
-    let io_err = |e: io::Error| format!("cannot write {}: {e}", out.display());
+    let io_err = |e: io::Error| format!("cannot write {}: {e}", name.display());
     while let Some(p) = cap.next_packet() {
         frame += 1;
         if frame > set.last {
