@@ -180,8 +180,11 @@ fn target(flag: &str, path: &Path) -> Result<(Target, Option<FileId>), String> {
                 Some((m.dev(), m.ino())),
             ))
         }
-        Ok(_) => {
-            fs::OpenOptions::new().write(true).open(path).map_err(|e| cannot(&e))?;
+        Ok(m) => {
+            // Opening a FIFO waits for its reader: that happens when the output is written.
+            if !m.file_type().is_fifo() {
+                fs::OpenOptions::new().write(true).open(path).map_err(|e| cannot(&e))?;
+            }
             Ok((Target::Special { shown }, None))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -215,6 +218,10 @@ fn target(flag: &str, path: &Path) -> Result<(Target, Option<FileId>), String> {
                 None,
             ))
         }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(cannot(&format!(
+            "{} is not a directory",
+            path.parent().unwrap_or(Path::new(".")).display()
+        ))),
         Err(e) => Err(cannot(&e)),
     }
 }

@@ -115,6 +115,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
     let mut capture = match Capture::open(&args.inputs) {
         Ok(c) => c,
+        Err(_) if crate::interrupt::signal().is_some() => {
+            let sig = crate::interrupt::signal().map(super::signals::name).unwrap_or_default();
+            eprintln!("tlsdiag: interrupted by {sig} before a capture was read");
+            return ExitCode::from(super::signals::EXIT_SECOND_SIGNAL);
+        }
         Err(e) => {
             eprintln!("tlsdiag: {e}");
             return ExitCode::from(EXIT_ERROR);

@@ -3,7 +3,8 @@
 //! The first signal asks the capture to stop (see [`crate::interrupt`]): reading ends, every
 //! session still open is decided as at the end of the capture, the full report of what was
 //! read is printed and every output is written and renamed into place; the exit status is the
-//! usual one (0 or 1), and the report names the signal. A second signal, [`SECOND_AFTER`] or
+//! usual one (0 or 1), and the report names the signal (a signal before the capture's first
+//! bytes exits with [`EXIT_SECOND_SIGNAL`], nothing having been read). A second signal, [`SECOND_AFTER`] or
 //! more after the first, exits at once with status [`EXIT_SECOND_SIGNAL`], removing the
 //! temporary files of outputs not yet complete (an older file at an output path stays as it
 //! was). Copies of one signal that arrive together (`timeout` signals the child and then its
@@ -14,8 +15,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::time::{Duration, Instant};
 
-/// Exit status when a second signal ends the run (128 + SIGINT, as a shell reports it).
-pub(super) const EXIT_SECOND_SIGNAL: i32 = 130;
+/// Exit status when a second signal ends the run, or the first one comes before any capture
+/// was read (128 + SIGINT, as a shell reports Ctrl-C).
+pub(super) const EXIT_SECOND_SIGNAL: u8 = 130;
 
 /// A signal this long after the first one exits at once.
 const SECOND_AFTER: Duration = Duration::from_millis(250);
@@ -49,7 +51,7 @@ pub(super) fn install() -> Result<(), String> {
                     Some(t) if t.elapsed() >= SECOND_AFTER => {
                         outputs::discard_pending();
                         eprintln!("tlsdiag: {}: exiting at once, without the report", name(sig));
-                        std::process::exit(EXIT_SECOND_SIGNAL);
+                        std::process::exit(i32::from(EXIT_SECOND_SIGNAL));
                     }
                     Some(_) => {}
                 }
