@@ -746,3 +746,28 @@ fn analyze_dash_on_a_terminal_says_it_is_waiting() {
     );
     assert!(out.contains("interrupted by SIGINT before a capture was read"), "{out}");
 }
+
+#[test]
+fn carves_into_an_input_directory_read_only_what_the_analysis_read() {
+    let (dir, input) = workdir("tls-mixed");
+    let d = s(dir.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let want = elsewhere.path().join("sel.pcap");
+    let (code, _, err) = run(&["analyze", "-q", s(&input), "--write-sessions", s(&want)]);
+    assert_eq!(code, 1, "{err}");
+    // The first carve lands in the directory before the second one reads the capture again:
+    // the second must not read it as part of the capture.
+    let (failed, selected) = (dir.path().join("failed.pcap"), dir.path().join("sel.pcap"));
+    let (code, _, err) = run(&[
+        "analyze",
+        "-q",
+        d,
+        "--write-failed",
+        s(&failed),
+        "--write-sessions",
+        s(&selected),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(failed.exists());
+    assert_eq!(std::fs::read(&selected).unwrap(), std::fs::read(&want).unwrap());
+}
