@@ -201,12 +201,6 @@ impl Capture {
         self.interruptible = false;
     }
 
-    /// The files actually read, in the order given (a directory's capture files in its place):
-    /// reading these again gives the same packets in the same order.
-    pub fn paths(&self) -> Vec<PathBuf> {
-        self.readers.iter().map(|r| r.name().to_path_buf()).collect()
-    }
-
     /// Names of the inputs actually read, in the order given.
     pub fn files(&self) -> Vec<String> {
         self.readers.iter().map(|r| r.name().display().to_string()).collect()

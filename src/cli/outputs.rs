@@ -81,6 +81,10 @@ struct InputFile {
 /// Checks every output against the inputs and each other, before anything is read; `carving`:
 /// the inputs will be read a second time. `Err` is the one line to print (exit status 2).
 pub(super) fn plan(inputs: &[PathBuf], flags: &[Flag<'_>], carving: bool) -> Result<Vec<Option<Target>>, String> {
+    let to_files = flags.iter().any(|f| f.path.is_some_and(|p| p.as_os_str() != "-"));
+    if !to_files && !carving {
+        return Ok(flags.iter().map(|f| f.path.map(|_| Target::Stdout)).collect());
+    }
     let (files, pipe) = input_files(inputs);
     if carving {
         if let Some(pipe) = pipe {

@@ -293,14 +293,27 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     }
-    // The carves read again exactly the files the analysis read (not a directory listed anew,
-    // where an output may have appeared meanwhile).
-    let paths = capture.paths();
+    // Both carves open the capture again before either writes a file: a carve that lands in an
+    // input directory is not read as part of the capture by the other.
+    let mut carves = Vec::new();
     for (set, target) in [(&carve_failed, &failed_to), (&carve_selected, &sessions_to)] {
         let Some(target) = target else { continue };
+        match Capture::open(&args.inputs) {
+            Ok(mut cap) => {
+                // The second pass reaches the last frame the first one read, stop request or not.
+                cap.ignore_interrupt();
+                carves.push((set, target, cap));
+            }
+            Err(e) => {
+                eprintln!("tlsdiag: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    }
+    for (set, target, cap) in carves {
         let shown = target.shown();
         let written = Output::create(target).and_then(|mut o| {
-            let st = carve::carve(&paths, set, &mut o, shown)?;
+            let st = carve::carve(cap, set, &mut o, shown)?;
             o.commit()
                 .map_err(|e| format!("cannot write {}: {e}", shown.display()))?;
             Ok(st)

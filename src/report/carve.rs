@@ -11,7 +11,7 @@ use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The sessions to carve: 4-tuple → frame ranges.
 #[derive(Clone, Debug, Default)]
@@ -67,14 +67,10 @@ pub struct CarveStats {
     pub other_link_type: u64,
 }
 
-/// Reads the capture again and writes the chosen sessions' packets to `out` (named `name` in
-/// messages; the caller makes it a file and renames it into place once complete).
-pub fn carve(inputs: &[PathBuf], set: &CarveSet, out: &mut dyn Write, name: &Path) -> Result<CarveStats, String> {
-    if inputs.iter().any(|p| p.as_os_str() == "-") {
-        return Err("carving reads the capture twice and cannot read standard input; save it to a file first".into());
-    }
-    let mut cap = Capture::open(inputs).map_err(|e| e.to_string())?;
-    cap.ignore_interrupt();
+/// Reads the capture again (`cap`, opened anew on the same inputs: never standard input) and
+/// writes the chosen sessions' packets to `out`, named `name` in messages; the caller makes it
+/// a temporary file and renames it into place once complete.
+pub fn carve(mut cap: Capture, set: &CarveSet, out: &mut dyn Write, name: &Path) -> Result<CarveStats, String> {
     let mut w = PcapWriter::new(out);
     let mut stats = CarveStats::default();
     let mut frame = 0u64;
