@@ -34,6 +34,7 @@ pub mod cli;
 pub mod decode;
 pub mod diagnose;
 pub mod flow;
+pub mod interrupt;
 pub mod limits;
 pub mod pipeline;
 pub mod report;

@@ -632,6 +632,15 @@ fn live_errors_are_one_line_with_status_2() {
         assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
     };
     one_line(&["live", "-i", "tdl-nosuch0"], "no such interface");
+    // Outputs are checked before the capture starts: one file for both, a missing directory.
+    let same = std::env::temp_dir().join(format!("tdl-same-{}", std::process::id()));
+    let same = same.to_string_lossy().into_owned();
+    one_line(&["live", "-i", "lo", "-o", &same, "-w", &same], "both name");
+    assert!(!std::path::Path::new(&same).exists(), "nothing written to {same}");
+    one_line(
+        &["live", "-i", "lo", "-w", "/nonexistent-tdl-dir/x.pcap"],
+        "does not exist",
+    );
     one_line(&["live", "-i", "lo", "--filter", "tcp port 99999"], "does not compile");
     one_line(&["live", "-i", "lo", "--filter", "not a filter ("], "does not compile");
     // A fresh namespace's loopback is down.

@@ -85,6 +85,8 @@ pub struct Capture {
     /// Files inside directories skipped quietly because they are not captures (READMEs, notes).
     pub skipped_non_captures: u64,
     total_size: u64,
+    /// Whether a stop request (Ctrl-C) ends the capture; a carve's second pass reads on.
+    interruptible: bool,
 }
 
 impl Capture {
@@ -187,6 +189,7 @@ impl Capture {
             skipped: Vec::new(),
             skipped_non_captures: 0,
             total_size: 0,
+            interruptible: true,
         }
     }
 
@@ -243,11 +246,16 @@ impl Capture {
             skipped: Vec::new(),
             skipped_non_captures: 0,
             total_size: 0,
+            interruptible: true,
         }
     }
 
     /// The next packet of the capture in timestamp order, or `None` at the end.
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
+        // A stop request (Ctrl-C) ends the capture here, as if the input ended.
+        if self.interruptible && crate::interrupt::requested() {
+            return None;
+        }
         match &mut self.single {
             Some(r) => r.next_packet(),
             None => self.merge.as_mut()?.next_packet(),
@@ -257,6 +265,9 @@ impl Capture {
     /// As [`Capture::next_packet`], with the shared buffer the packet lies in when there is a
     /// single input (several inputs are merged through copies, so there is none).
     pub fn next_packet_shared(&mut self) -> Option<(Packet<'_>, Option<&std::sync::Arc<Vec<u8>>>)> {
+        if self.interruptible && crate::interrupt::requested() {
+            return None;
+        }
         match &mut self.single {
             Some(r) => r.next_packet_shared().map(|(p, b)| (p, Some(b))),
             None => self.merge.as_mut()?.next_packet().map(|p| (p, None)),
@@ -279,7 +290,16 @@ impl Capture {
 
     /// Whether reading paused at the chunk budget (see [`FileReader::paused`]).
     pub fn paused(&self) -> bool {
+        // After a stop request the capture has ended, paused or not.
+        if self.interruptible && crate::interrupt::requested() {
+            return false;
+        }
         self.single.as_ref().is_some_and(|r| r.paused())
+    }
+
+    /// Reads on after a stop request (a carve must reach the last frame the analysis read).
+    pub fn ignore_interrupt(&mut self) {
+        self.interruptible = false;
     }
 
     /// What every input said so far, in the order given (open inputs as they are now).

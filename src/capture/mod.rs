@@ -20,6 +20,7 @@ mod file;
 pub mod live;
 mod merge;
 pub mod prefetch;
+mod source;
 
 pub use file::FileReader;
 pub use merge::Capture;

@@ -12,7 +12,9 @@ const EXAMPLES: &str = "Examples:
   tlsdiag analyze --format json -o out.json trace.pcap
   tlsdiag reasons                            the catalog of failure reasons
 
-Exit status: 0 no failed session, 1 failed sessions found, 2 error.";
+Outputs are checked before anything is read (none may be an input) and land whole or not at all.
+Ctrl-C or SIGTERM stops reading: the report of what was read is printed; a second one exits at once.
+Exit status: 0 no failed session, 1 failed sessions found, 2 error, 130 a second Ctrl-C.";
 
 /// Passive TLS handshake failure analyzer: reads captures and says why each TLS session failed.
 #[derive(Parser, Debug)]
@@ -73,7 +75,8 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Write the report to FILE instead of standard output.
+    /// Write the report to FILE instead of standard output (`-`: standard output); written
+    /// beside FILE and renamed into place when complete.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Text: print only the summary; no progress bar.
@@ -104,7 +107,8 @@ pub struct AnalyzeArgs {
     /// Seed of the Community ID flow hash (network.community_id), as Zeek's and Suricata's.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub community_id_seed: u16,
-    /// Write every packet of the failed sessions to FILE (pcap).
+    /// Write every packet of the failed sessions to FILE (pcap; reads the input files again, so
+    /// not from standard input or a FIFO).
     #[arg(long, value_name = "FILE")]
     pub write_failed: Option<PathBuf>,
     /// Write every packet of the selected sessions (after the filters above) to FILE (pcap).

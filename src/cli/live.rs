@@ -14,6 +14,7 @@
 //! record of packet losses is bounded ([`MAX_DROP_WINDOWS`]).
 
 use super::args::{LiveArgs, LiveFormat};
+use super::outputs::{self, Flag, Output, Target};
 use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
 use crate::capture::Timestamp;
 use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
@@ -127,17 +128,53 @@ pub fn live(args: LiveArgs) -> ExitCode {
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
     };
+    // Both outputs checked before the capture starts, written under a temporary name beside
+    // the target and renamed into place when the capture stops.
+    let flags = [
+        Flag {
+            name: "-o",
+            path: args.output.as_deref(),
+            stdout_ok: true,
+        },
+        Flag {
+            name: "-w",
+            path: args.write.as_deref(),
+            stdout_ok: false,
+        },
+    ];
+    let (out_to, write_to) = match outputs::plan(&[], &flags, false).map(<[Option<Target>; 2]>::try_from) {
+        Ok(Ok([out, write])) => (out.unwrap_or(Target::Stdout), write),
+        Ok(Err(_)) => return ExitCode::from(EXIT_ERROR),
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let mut cap = match LiveCapture::open(&cfg) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    if let Some(path) = &args.write {
-        if let Err(e) = cap.save_to(path) {
+    let mut saved = None;
+    if let Some(target) = &write_to {
+        let o = match Output::create(target) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("tlsdiag: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        };
+        // libpcap writes the capture file itself: into the temporary file, by its path.
+        if let Err(e) = cap.save_to(o.temp_path().unwrap_or(target.shown())) {
             return fail(&e);
         }
+        saved = Some(o);
     }
-    let Some(out) = super::run::open_output(args.output.as_deref()) else {
-        return ExitCode::from(EXIT_ERROR);
+    let out = match Output::create(&out_to) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
     };
     let signals = Arc::new(AtomicU32::new(0));
     let handler_signals = Arc::clone(&signals);
@@ -275,7 +312,10 @@ pub fn live(args: LiveArgs) -> ExitCode {
         analyzer.tick(wall_now().add_nanos(-TICK_LAG_NS), &mut |s| run.session(s));
     }
     let (mut summary, profiles) = analyzer.finish_with_profiles(&mut |s| run.session(s));
-    let save_error = cap.flush_savefile().err();
+    let save_error = cap
+        .flush_savefile()
+        .and_then(|_| saved.map_or(Ok(()), |o| o.commit().map_err(|e| e.to_string())))
+        .err();
     let drops = run.drops.seen;
     summary.files = vec![format!("interface {interface}")];
     summary.redacted = args.redact;
@@ -307,6 +347,17 @@ pub fn live(args: LiveArgs) -> ExitCode {
     };
     let report = Report::new(summary, counts, &profiles);
     run.summary(&report);
+    let Streamer {
+        out,
+        drops: ledger,
+        mut write_error,
+        ..
+    } = run;
+    if write_error.is_none() {
+        if let Err(e) = out.commit() {
+            write_error = Some(e);
+        }
+    }
 
     eprintln!(
         "tlsdiag: {} ({}): {packets} packets captured on {interface} in {:.1} s; {} dropped by the kernel, {} by the interface",
@@ -324,7 +375,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         eprintln!(
             "tlsdiag: WARNING: {} packet(s) were lost by the capture; {} verdict(s) may be wrong and say `confidence: low`",
             drops.total(),
-            run.drops.sessions_affected
+            ledger.sessions_affected
         );
     }
     if let Some(e) = save_error {
@@ -338,7 +389,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         eprintln!("tlsdiag: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
-    match run.write_error {
+    match write_error {
         None => ExitCode::from(code),
         Some(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(code),
         Some(e) => {
@@ -366,7 +417,7 @@ fn wall_now() -> Timestamp {
 
 /// Writes sessions as they are decided and keeps only their counts.
 struct Streamer {
-    out: Box<dyn Write>,
+    out: Output,
     format: LiveFormat,
     counts: Counts,
     drops: DropLedger,
@@ -393,7 +444,7 @@ impl Streamer {
             return;
         }
         let r = match self.format {
-            LiveFormat::Ndjson => ndjson::write_session(&mut *self.out, &s),
+            LiveFormat::Ndjson => ndjson::write_session(&mut self.out, &s),
             // Health checks (no data) are counted in the summary, not listed one by one.
             LiveFormat::Text if s.no_data => return,
             LiveFormat::Text => writeln!(self.out, "{}", text::session_line(&s)),
@@ -418,10 +469,10 @@ impl Streamer {
             return;
         }
         let r = match self.format {
-            LiveFormat::Ndjson => ndjson::write_summary(&mut *self.out, report),
+            LiveFormat::Ndjson => ndjson::write_summary(&mut self.out, report),
             LiveFormat::Text => writeln!(self.out).and_then(|_| {
                 text::write(
-                    &mut *self.out,
+                    &mut self.out,
                     report,
                     text::TextOptions {
                         quiet: true,

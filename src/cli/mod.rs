@@ -3,7 +3,9 @@
 mod args;
 #[cfg(feature = "live")]
 mod live;
+mod outputs;
 mod run;
+mod signals;
 
 pub use args::{Cli, Command};
 pub use run::run;

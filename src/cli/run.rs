@@ -1,6 +1,7 @@
 //! Runs a parsed command: the only place that wires capture, pipeline and report together.
 
 use super::args::{AnalyzeArgs, Cli, Command, Format};
+use super::outputs::{self, Flag, Output, Target};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
@@ -58,20 +59,6 @@ fn live_unavailable() -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
-/// The report's destination: FILE (`-o`), or standard output; `None` after printing the error.
-pub(super) fn open_output(path: Option<&std::path::Path>) -> Option<Box<dyn Write>> {
-    match path {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Some(Box::new(io::BufWriter::new(f))),
-            Err(e) => {
-                eprintln!("tlsdiag: cannot create {}: {e}", path.display());
-                None
-            }
-        },
-        None => Some(Box::new(io::BufWriter::new(io::stdout().lock()))),
-    }
-}
-
 fn finish_output(r: io::Result<()>, code: u8) -> ExitCode {
     match r {
         Ok(()) => ExitCode::from(code),
@@ -91,15 +78,61 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let mut capture = match Capture::open(&args.inputs) {
-        Ok(c) => c,
+    // Every output is checked before anything is read: none may be an input, two may not be
+    // one file, each must be writable, and carving needs inputs that can be read twice.
+    let flags = [
+        Flag {
+            name: "-o",
+            path: args.output.as_deref(),
+            stdout_ok: true,
+        },
+        Flag {
+            name: "--write-failed",
+            path: args.write_failed.as_deref(),
+            stdout_ok: false,
+        },
+        Flag {
+            name: "--write-sessions",
+            path: args.write_sessions.as_deref(),
+            stdout_ok: false,
+        },
+    ];
+    let carving = args.write_failed.is_some() || args.write_sessions.is_some();
+    let (report_to, failed_to, sessions_to) = match outputs::plan(&args.inputs, &flags, carving) {
+        Ok(t) => match <[Option<Target>; 3]>::try_from(t) {
+            Ok([report, failed, sessions]) => (report.unwrap_or(Target::Stdout), failed, sessions),
+            Err(_) => return ExitCode::from(EXIT_ERROR),
+        },
         Err(e) => {
             eprintln!("tlsdiag: {e}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let Some(mut out) = open_output(args.output.as_deref()) else {
-        return ExitCode::from(EXIT_ERROR);
+    if let Err(e) = super::signals::install() {
+        eprintln!("tlsdiag: warning: cannot catch Ctrl-C ({e}); an interrupted run prints nothing");
+    }
+    if args.inputs.iter().any(|p| p.as_os_str() == "-") && io::stdin().is_terminal() {
+        eprintln!("tlsdiag: waiting for a capture on standard input (e.g. tcpdump -w - ... | tlsdiag analyze -)");
+    }
+    let mut capture = match Capture::open(&args.inputs) {
+        Ok(c) => c,
+        Err(_) if crate::interrupt::signal().is_some() => {
+            let sig = crate::interrupt::signal().map(super::signals::name).unwrap_or_default();
+            eprintln!("tlsdiag: interrupted by {sig} before a capture was read");
+            return ExitCode::from(super::signals::EXIT_SECOND_SIGNAL);
+        }
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    // Written to a temporary file beside the target, renamed into place once complete.
+    let mut out = match Output::create(&report_to) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tlsdiag: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
     };
     let mut ports = args.ports.clone();
     ports.sort_unstable();
@@ -207,7 +240,12 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         summary.input_problems.push(format!("{file}: {what}"));
         eprintln!("tlsdiag: warning: {file}: {what}");
     }
+    let interrupted = crate::interrupt::signal();
     for (file, stop) in capture.stops() {
+        // A pipe cut by the stop request ends mid-record: that cut is the interruption's.
+        if interrupted.is_some() && stop.key == "capture_truncated" {
+            continue;
+        }
         *summary.anomalies.entry(stop.key.to_string()).or_default() += 1;
         summary.input_problems.push(format!("{file}: {}", stop.detail));
         eprintln!("tlsdiag: warning: {file}: {}", stop.detail);
@@ -221,6 +259,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     for s in &unreadable {
         summary.input_problems.push(format!("skipped {s}"));
         eprintln!("tlsdiag: error: skipped {s}");
+    }
+    if let Some(sig) = interrupted {
+        let line = format!(
+            "interrupted by {} after {} packets: the report covers what was read; sessions still open were decided as at the end of the capture",
+            super::signals::name(sig),
+            summary.packets
+        );
+        eprintln!("tlsdiag: warning: {line}");
+        summary.input_problems.push(line);
     }
     if !selection.is_empty() {
         summary.filter = Some(selection.describe());
@@ -256,30 +303,59 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             Format::Ndjson => ndjson::write_summary(&mut out, &report),
             Format::Markdown => markdown::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
         }
-        .and_then(|_| out.flush()),
+        .and_then(|_| out.commit()),
     };
-    for (set, path) in [
-        (&carve_failed, &args.write_failed),
-        (&carve_selected, &args.write_sessions),
-    ] {
-        let Some(path) = path else { continue };
-        match carve::carve(&args.inputs, set, path, args.redact.then_some(&redactor)) {
+    if let Err(e) = &result {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!(
+                "tlsdiag: cannot write the report to {}: {e}",
+                report_to.shown().display()
+            );
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+    // Both carves open the capture again before either writes a file: a carve that lands in an
+    // input directory is not read as part of the capture by the other.
+    let mut carves = Vec::new();
+    for (set, target) in [(&carve_failed, &failed_to), (&carve_selected, &sessions_to)] {
+        let Some(target) = target else { continue };
+        match Capture::open(&args.inputs) {
+            Ok(mut cap) => {
+                // The second pass reaches the last frame the first one read, stop request or not.
+                cap.ignore_interrupt();
+                carves.push((set, target, cap));
+            }
+            Err(e) => {
+                eprintln!("tlsdiag: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    }
+    for (set, target, cap) in carves {
+        let shown = target.shown();
+        let written = Output::create(target).and_then(|mut o| {
+            let st = carve::carve(cap, set, &mut o, shown, args.redact.then_some(&redactor))?;
+            o.commit()
+                .map_err(|e| format!("cannot write {}: {e}", shown.display()))?;
+            Ok(st)
+        });
+        match written {
             Ok(st) => {
                 if !args.quiet {
-                    eprintln!("tlsdiag: wrote {} packets to {}", st.packets, path.display());
+                    eprintln!("tlsdiag: wrote {} packets to {}", st.packets, shown.display());
                 }
                 if st.not_rewritable > 0 {
                     eprintln!(
                         "tlsdiag: warning: {} packets whose client address could not be rewritten (IP fragments, IPv6 extension headers) were left out of {}",
                         st.not_rewritable,
-                        path.display()
+                        shown.display()
                     );
                 }
                 if st.other_link_type > 0 {
                     eprintln!(
                         "tlsdiag: warning: {} packets with another link type were left out of {}",
                         st.other_link_type,
-                        path.display()
+                        shown.display()
                     );
                 }
             }

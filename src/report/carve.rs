@@ -11,8 +11,8 @@ use crate::capture::{Capture, LinkType, Packet};
 use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
 /// The sessions to carve: 4-tuple → frame ranges.
 #[derive(Clone, Debug, Default)]
@@ -76,23 +76,21 @@ pub struct CarveStats {
     pub not_rewritable: u64,
 }
 
-/// Reads the capture again and writes the chosen sessions' packets to `out`; with a redactor,
-/// client addresses are rewritten to the report's pseudonyms (see [`pseudonymize::rewrite_frame`]).
+/// Reads the capture again (`cap`, opened anew on the same inputs: never standard input) and
+/// writes the chosen sessions' packets to `out`, named `name` in messages; the caller makes it
+/// a temporary file and renames it into place once complete. With a redactor, client addresses
+/// are rewritten to the report's pseudonyms (see [`pseudonymize::rewrite_frame`]).
 pub fn carve(
-    inputs: &[PathBuf],
+    mut cap: Capture,
     set: &CarveSet,
-    out: &Path,
+    out: &mut dyn Write,
+    name: &Path,
     redactor: Option<&Redactor>,
 ) -> Result<CarveStats, String> {
-    if inputs.iter().any(|p| p.as_os_str() == "-") {
-        return Err("carving reads the capture twice and cannot read standard input; save it to a file first".into());
-    }
-    let mut cap = Capture::open(inputs).map_err(|e| e.to_string())?;
-    let file = std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut w = PcapWriter::new(BufWriter::new(file));
+    let mut w = PcapWriter::new(out);
     let mut stats = CarveStats::default();
     let mut frame = 0u64;
-    let io_err = |e: io::Error| format!("cannot write {}: {e}", out.display());
+    let io_err = |e: io::Error| format!("cannot write {}: {e}", name.display());
     while let Some(p) = cap.next_packet() {
         frame += 1;
         if frame > set.last {

@@ -12,7 +12,7 @@ use super::pseudonymize::Redactor;
 use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 
 /// Failed sessions shown in full in a text report (the rest are counted).
@@ -23,6 +23,8 @@ const GROUP_CLIENTS: usize = 1000;
 const SERVERS: usize = 100_000;
 /// Serialized sessions kept in memory before spilling to a temporary file.
 const STORE_MEMORY: usize = 16 << 20;
+/// Block size of the temporary file's writes and reads.
+const SPILL_BLOCK: usize = 1 << 20;
 
 /// The `n` sessions with the smallest first frame.
 #[derive(Debug)]
@@ -276,15 +278,26 @@ impl Digest {
 
 /// Every session of a JSON document, serialized, in memory up to a cap, then in a temporary
 /// file; written back in capture order with ids numbered from 1.
+///
+/// The temporary file comes from `tempfile::tempfile()`: created exclusively under an
+/// unpredictable name in the temporary directory and unlinked at once (on Linux it never has a
+/// name: `O_TMPFILE`), so no other user can open it and it disappears with the process on
+/// every exit path, a panic or a kill included. It is written and read in large blocks.
 #[derive(Default)]
 pub struct SessionStore {
     /// (first frame, where) per session.
     index: Vec<(u64, Place)>,
     memory: Vec<String>,
     memory_bytes: usize,
-    spill: Option<(std::fs::File, u64)>,
+    spill: Option<Spill>,
     /// With `--redact`: real client address → pseudonym, applied as the sessions are written.
     pseudonyms: Option<HashMap<IpAddr, IpAddr>>,
+}
+
+/// The temporary file and the end of what was written to it.
+struct Spill {
+    w: BufWriter<std::fs::File>,
+    end: u64,
 }
 
 enum Place {
@@ -304,30 +317,22 @@ impl SessionStore {
             self.memory.push(text);
             return Ok(());
         }
-        if self.spill.is_none() {
-            let path = std::env::temp_dir().join(format!("tlsdiag-sessions-{}.tmp", std::process::id()));
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(&path)?;
-            // Unlinked at once: the file disappears with the process whatever happens.
-            let _ = std::fs::remove_file(&path);
-            self.spill = Some((f, 0));
-        }
-        if let Some((f, end)) = &mut self.spill {
-            f.seek(SeekFrom::Start(*end))?;
-            f.write_all(text.as_bytes())?;
-            self.index.push((
-                s.first_frame,
-                Place::File {
-                    offset: *end,
-                    len: text.len(),
-                },
-            ));
-            *end += text.len() as u64;
-        }
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => self.spill.insert(Spill {
+                w: BufWriter::with_capacity(SPILL_BLOCK, tempfile::tempfile()?),
+                end: 0,
+            }),
+        };
+        spill.w.write_all(text.as_bytes())?;
+        self.index.push((
+            s.first_frame,
+            Place::File {
+                offset: spill.end,
+                len: text.len(),
+            },
+        ));
+        spill.end += text.len() as u64;
         Ok(())
     }
 
@@ -350,32 +355,45 @@ impl SessionStore {
     /// Writes the sessions as the elements of a JSON array, in capture order, renumbering `id`.
     pub fn write_array(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.index.sort_by_key(|(frame, _)| *frame);
+        // The spilled sessions are read back through one large buffer: in capture order they
+        // were mostly written in that order, so reading is mostly sequential.
+        let mut spilled = match self.spill.take() {
+            Some(spill) => {
+                let mut f = spill.w.into_inner().map_err(io::IntoInnerError::into_error)?;
+                f.seek(SeekFrom::Start(0))?;
+                Some((BufReader::with_capacity(SPILL_BLOCK, f), 0u64))
+            }
+            None => None,
+        };
         out.write_all(b"[")?;
-        let mut buf;
+        let mut buf = Vec::new();
         for (n, (_, place)) in self.index.iter().enumerate() {
-            let text: &str = match place {
-                Place::Memory(i) => self.memory.get(*i).map_or("", String::as_str),
+            let text: &[u8] = match place {
+                Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| t.as_bytes()),
                 Place::File { offset, len } => {
-                    let Some((f, _)) = &mut self.spill else { continue };
-                    f.seek(SeekFrom::Start(*offset))?;
-                    let mut bytes = vec![0u8; *len];
-                    f.read_exact(&mut bytes)?;
-                    buf = String::from_utf8(bytes).map_err(io::Error::other)?;
+                    let Some((r, pos)) = &mut spilled else { continue };
+                    if *pos != *offset {
+                        // Within the buffer when the jump is short: no new read.
+                        r.seek_relative(offset.wrapping_sub(*pos) as i64)?;
+                    }
+                    buf.resize(*len, 0);
+                    r.read_exact(&mut buf)?;
+                    *pos = offset + *len as u64;
                     &buf
                 }
             };
             out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
             // Every session starts with {"id":N, — replace N by the position in capture order.
             let rest = text
-                .strip_prefix("{\"id\":")
-                .and_then(|r| r.find(',').map(|i| &r[i..]))
+                .strip_prefix(b"{\"id\":")
+                .and_then(|r| r.iter().position(|&b| b == b',').and_then(|i| r.get(i..)))
                 .unwrap_or(text);
             write!(out, "{{\"id\":{}", n + 1)?;
             let rest = match &self.pseudonyms {
                 Some(map) => write_client_pseudonym(out, rest, map)?,
                 None => rest,
             };
-            out.write_all(rest.as_bytes())?;
+            out.write_all(rest)?;
         }
         out.write_all(if self.index.is_empty() { b"]" } else { b"\n  ]" })
     }
@@ -385,18 +403,19 @@ impl SessionStore {
 /// part with the pseudonym of ADDR and returns what follows ADDR.
 fn write_client_pseudonym<'a>(
     out: &mut dyn Write,
-    rest: &'a str,
+    rest: &'a [u8],
     map: &HashMap<IpAddr, IpAddr>,
-) -> io::Result<&'a str> {
+) -> io::Result<&'a [u8]> {
     const HEAD: &str = ",\"client\":{\"ip\":\"";
     let tail = rest
-        .strip_prefix(HEAD)
+        .strip_prefix(HEAD.as_bytes())
         .ok_or_else(|| io::Error::other("redaction: unexpected session layout"))?;
-    let end = tail.find('"').unwrap_or(0);
+    let end = tail.iter().position(|&b| b == b'"').unwrap_or(0);
     let (addr, after) = tail.split_at(end);
-    let real: IpAddr = addr
-        .parse()
-        .map_err(|_| io::Error::other("redaction: unexpected client address"))?;
+    let real: IpAddr = std::str::from_utf8(addr)
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| io::Error::other("redaction: unexpected client address"))?;
     let alias = map.get(&real).copied().unwrap_or(match real {
         IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
         IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),

@@ -14,6 +14,7 @@ use self::pcapng::{parse_idb, parse_packet_block};
 use self::resync::{RESYNC_MAX_RECORD, Resync};
 use self::sniff::describe;
 use super::prefetch::{LEAD, Prefetch};
+use super::source::{Counting, interruptible};
 use super::{CaptureError, CaptureErrorKind, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_CAPTURE_BLOCK;
 use std::io::{self, Read};
@@ -52,20 +53,6 @@ fn section_endian(block: &[u8]) -> Option<Endian> {
         [0x4d, 0x3c, 0x2b, 0x1a] => Some(Endian { big: false }),
         [0x1a, 0x2b, 0x3c, 0x4d] => Some(Endian { big: true }),
         _ => None,
-    }
-}
-
-/// Counts bytes read from the underlying file (before decompression), for progress display.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
     }
 }
 
@@ -205,8 +192,9 @@ impl FileReader {
             kind,
         };
         let mut file = None;
+        // A pipe is read so that a stop request (Ctrl-C) ends it without waiting for the writer.
         let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-            Box::new(io::stdin())
+            interruptible(io::stdin())
         } else {
             let f = std::fs::File::open(path).map_err(|e| err(CaptureErrorKind::Io(e)))?;
             let meta = f.metadata().ok();
@@ -215,10 +203,12 @@ impl FileReader {
                     looks_like: "a directory".into(),
                 }));
             }
-            if meta.is_some_and(|m| m.is_file()) {
+            if !meta.is_some_and(|m| m.is_file()) {
+                interruptible(f)
+            } else {
                 file = f.try_clone().ok();
+                Box::new(f)
             }
-            Box::new(f)
         };
         let mut r = Self::from_reader(path.to_path_buf(), raw)?;
         if !r.gzip {
