@@ -191,7 +191,7 @@ pub fn reassembly(data: &[u8]) {
         }
         given += len as u64;
         let mut sink = |c: Chunk<'_>| out.take(c, i);
-        let note = r.segment(SeqNumber(seq), &payload, &mut sink);
+        let note = r.segment(SeqNumber(seq), &payload, i as u64, &mut sink);
         assert!(note.gap_bytes == 0 || note.buffer_full);
         if op & 2 != 0 {
             r.skip_missing((off & 0xfff) as u64, &mut sink);

@@ -39,6 +39,101 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not captured (snap length).
     pub missing: u32,
+    /// The TCP header (with options), just before `payload` in the frame; for the checksum.
+    pub tcp_header: &'a [u8],
+    /// The IPv4 header (with options), just before `tcp_header`; empty for IPv6.
+    pub ip4_header: &'a [u8],
+}
+
+/// What a segment's checksums say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checksum {
+    /// The TCP checksum (and the IPv4 header's) add up.
+    Valid,
+    /// One of them does not: damaged, forged, or left to the NIC (offload on the sending host).
+    Invalid,
+    /// Cannot be checked: bytes cut by the snap length, or headers not at hand.
+    Unknown,
+    /// Left to the NIC: the field holds only the pseudo-header's sum (Linux, checksum offload
+    /// on the capturing sender) or zero.
+    Offloaded,
+}
+
+/// The largest IP packet of an Ethernet link (its MTU).
+const ETHERNET_MTU: usize = 1500;
+
+impl TcpSegment<'_> {
+    /// Whether the packet is larger than an Ethernet link carries: segments merged on receipt
+    /// (GRO/LRO) or handed to the NIC to be cut (TSO), whose checksum is the first segment's or
+    /// left to the NIC, so a wrong one says nothing about the bytes.
+    pub fn offload_sized(&self) -> bool {
+        let ip = if self.src.is_ipv4() {
+            self.ip4_header.len().max(20)
+        } else {
+            40
+        };
+        ip + self.tcp_header.len() + self.payload.len() + self.missing as usize > ETHERNET_MTU
+    }
+
+    /// Verifies the IPv4 header checksum and the TCP checksum (over the IPv4 or IPv6
+    /// pseudo-header, RFC 9293 §3.1 and RFC 8200 §8.1). Costs a pass over the payload: called
+    /// only for segments that can change a verdict.
+    pub fn checksum(&self) -> Checksum {
+        use etherparse::checksum::Sum16BitWords;
+        if self.missing > 0 || self.tcp_header.len() < 20 {
+            return Checksum::Unknown;
+        }
+        let tcp_len = self.tcp_header.len() + self.payload.len();
+        let pseudo = match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                if self.ip4_header.len() < 20 {
+                    return Checksum::Unknown;
+                }
+                if Sum16BitWords::new().add_slice(self.ip4_header).ones_complement() != 0 {
+                    return Checksum::Invalid;
+                }
+                let Ok(len) = u16::try_from(tcp_len) else {
+                    return Checksum::Unknown;
+                };
+                Sum16BitWords::new()
+                    .add_4bytes(s.octets())
+                    .add_4bytes(d.octets())
+                    .add_2bytes([0, 6])
+                    .add_2bytes(len.to_be_bytes())
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let Ok(len) = u32::try_from(tcp_len) else {
+                    return Checksum::Unknown;
+                };
+                Sum16BitWords::new()
+                    .add_16bytes(s.octets())
+                    .add_16bytes(d.octets())
+                    .add_4bytes(len.to_be_bytes())
+                    .add_4bytes([0, 0, 0, 6])
+            }
+            _ => return Checksum::Unknown,
+        };
+        // What a sender leaving the checksum to its NIC writes: the pseudo-header's sum.
+        let partial = !pseudo.ones_complement();
+        // The header's length is a multiple of 4: the payload's words line up after it.
+        if pseudo
+            .add_slice(self.tcp_header)
+            .add_slice(self.payload)
+            .ones_complement()
+            == 0
+        {
+            return Checksum::Valid;
+        }
+        let field = u16::from_be_bytes([
+            self.tcp_header.get(16).copied().unwrap_or(0),
+            self.tcp_header.get(17).copied().unwrap_or(0),
+        ]);
+        if field == 0 || field == partial {
+            Checksum::Offloaded
+        } else {
+            Checksum::Invalid
+        }
+    }
 }
 
 /// Why a frame did not yield a TCP segment (counted by key, never fatal).
@@ -188,6 +283,8 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
         },
         payload: d.get(tcp + doff..end)?,
         missing: (ip_end - end) as u32,
+        tcp_header: d.get(tcp..tcp + doff)?,
+        ip4_header: if v == 4 { d.get(ip..tcp)? } else { &[] },
     })
 }
 
@@ -236,7 +333,15 @@ fn decode_general(link: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, Skip> {
         }
         _ => return Err(Skip::UnknownLinkType),
     };
-    tcp_of(sliced)
+    tcp_of(sliced, data)
+}
+
+/// The bytes of `frame` that `part` (a view of the same bytes) covers; empty if it is not in it.
+fn sub_slice<'a>(frame: &'a [u8], part: &[u8]) -> &'a [u8] {
+    let off = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    off.checked_add(part.len())
+        .and_then(|end| frame.get(off..end))
+        .unwrap_or(&[])
 }
 
 fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
@@ -269,17 +374,23 @@ fn pppoe_ip(p: &[u8]) -> Result<&[u8], Skip> {
 
 fn pppoe(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let ip = pppoe_ip(p)?;
-    tcp_of(LaxSlicedPacket::from_ip(ip).map_err(|_| Skip::Malformed("bad_ip_header"))?)
+    tcp_of(
+        LaxSlicedPacket::from_ip(ip).map_err(|_| Skip::Malformed("bad_ip_header"))?,
+        ip,
+    )
 }
 
-fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
-    let (src, dst, ip_payload) = match &s.net {
+/// The TCP segment of a sliced packet; `frame` holds the packet (to find its IPv4 header).
+fn tcp_of<'a>(s: LaxSlicedPacket<'a>, frame: &'a [u8]) -> Result<TcpSegment<'a>, Skip> {
+    let (src, dst, ip_payload, ip4_header) = match &s.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 v4.payload(),
+                // The header view borrows the slicer: find the same bytes in the frame.
+                sub_slice(frame, h.slice()),
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -288,6 +399,7 @@ fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 v6.payload(),
+                &[][..],
             )
         }
         Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
@@ -338,6 +450,8 @@ fn tcp_of(s: LaxSlicedPacket<'_>) -> Result<TcpSegment<'_>, Skip> {
         },
         payload,
         missing,
+        tcp_header: tcp.header_slice(),
+        ip4_header,
     })
 }
 
