@@ -113,8 +113,9 @@ impl TcpSegment<'_> {
             }
             _ => return Checksum::Unknown,
         };
-        // What a sender leaving the checksum to its NIC writes: the pseudo-header's sum.
-        let partial = !pseudo.ones_complement();
+        // What a sender leaving the checksum to its NIC writes: the pseudo-header's sum (etherparse
+        // sums in native byte order: its result's native bytes are the wire's).
+        let partial = (!pseudo.ones_complement()).to_ne_bytes();
         // The header's length is a multiple of 4: the payload's words line up after it.
         if pseudo
             .add_slice(self.tcp_header)
@@ -124,11 +125,11 @@ impl TcpSegment<'_> {
         {
             return Checksum::Valid;
         }
-        let field = u16::from_be_bytes([
+        let field = [
             self.tcp_header.get(16).copied().unwrap_or(0),
             self.tcp_header.get(17).copied().unwrap_or(0),
-        ]);
-        if field == 0 || field == partial {
+        ];
+        if field == [0, 0] || field == partial {
             Checksum::Offloaded
         } else {
             Checksum::Invalid
@@ -494,6 +495,75 @@ mod tests {
             (40000, 443, 1000, &b"hello"[..], 0)
         );
         assert!(s.flags.syn && !s.flags.ack);
+    }
+
+    #[test]
+    fn checksums_valid_damaged_offloaded_and_unverifiable() {
+        // etherparse writes right checksums (IPv4 header and TCP).
+        let f = tcp_v4_frame(b"hello!!");
+        let s = decode(LinkType::ETHERNET, &f).expect("tcp");
+        assert_eq!(s.checksum(), Checksum::Valid);
+        let general = decode_general(LinkType::ETHERNET, &f).expect("tcp");
+        assert_eq!(
+            general.checksum(),
+            Checksum::Valid,
+            "the etherparse path finds the headers too"
+        );
+        // One payload bit flipped.
+        let mut bad = f.clone();
+        if let Some(b) = bad.last_mut() {
+            *b ^= 1;
+        }
+        assert_eq!(
+            decode(LinkType::ETHERNET, &bad).expect("tcp").checksum(),
+            Checksum::Invalid
+        );
+        // A damaged IPv4 header checksum.
+        let mut bad_ip = f.clone();
+        bad_ip[14 + 10] ^= 0x40;
+        assert_eq!(
+            decode(LinkType::ETHERNET, &bad_ip).expect("tcp").checksum(),
+            Checksum::Invalid
+        );
+        // Offload on the sender: the field holds the pseudo-header's sum (10.0.0.1, 10.0.0.2,
+        // protocol 6, TCP length 20 + 7), or zero.
+        let tcp_len = 20 + 7u32;
+        let mut sum = 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 6 + tcp_len;
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        for field in [sum as u16, 0] {
+            let mut off = f.clone();
+            off[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&field.to_be_bytes());
+            let seg = decode(LinkType::ETHERNET, &off).expect("tcp");
+            assert_eq!(
+                seg.checksum(),
+                Checksum::Offloaded,
+                "field {field:#06x}, header {:02x?}",
+                seg.tcp_header
+            );
+        }
+        // Cut by the snap length: cannot be checked.
+        let cut = decode_frame(LinkType::ETHERNET, &f[..f.len() - 2], true).expect("tcp");
+        assert_eq!(cut.checksum(), Checksum::Unknown);
+        // IPv6 pseudo-header.
+        let b6 = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0xfd; 16], [0xfe; 16], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .ack(5);
+        let mut v6 = Vec::new();
+        b6.write(&mut v6, b"odd").expect("build");
+        assert_eq!(
+            decode(LinkType::ETHERNET, &v6).expect("tcp").checksum(),
+            Checksum::Valid
+        );
+        if let Some(b) = v6.last_mut() {
+            *b ^= 0x80;
+        }
+        assert_eq!(
+            decode(LinkType::ETHERNET, &v6).expect("tcp").checksum(),
+            Checksum::Invalid
+        );
     }
 
     #[test]
