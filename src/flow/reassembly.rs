@@ -139,6 +139,8 @@ impl Reassembler {
             self.hist.clear();
             self.hist_frames.clear();
             self.hist_start = seq;
+            // A handshake flight at once, rather than growing by doubling.
+            self.hist.reserve(data.len().max(4096).min(MAX_CONFLICT_HISTORY));
         }
         let room = MAX_CONFLICT_HISTORY.saturating_sub(self.hist.len());
         let take = data.get(..room.min(data.len())).unwrap_or(data);
@@ -339,6 +341,23 @@ impl Reassembler {
     /// Whether kept bytes still wait to be compared with later copies.
     pub fn checking(&self) -> bool {
         !self.hist.is_empty()
+    }
+
+    /// The peer acknowledged up to `ack`: once the handshake is decided, kept bytes it covers
+    /// are freed (the peer took its copy; one sent later is not the one it answered).
+    pub fn acked_kept(&mut self, ack: SeqNumber) {
+        if self.hist_closed && !self.hist.is_empty() && !self.hist_start.plus(self.hist.len()).after(ack) {
+            self.hist = Vec::new();
+            self.hist_frames = Vec::new();
+        }
+    }
+
+    /// Whether `len` bytes at `seq` overlap the kept bytes (only those can conflict after the
+    /// handshake's outcome; the application data after them is skipped cheaply).
+    pub fn overlaps_kept(&self, seq: SeqNumber, len: usize) -> bool {
+        !self.hist.is_empty()
+            && self.hist_start.plus(self.hist.len()).after(seq)
+            && seq.plus(len).after(self.hist_start)
     }
 
     /// Delivers buffered segments that are now contiguous with `next`.
@@ -587,6 +606,8 @@ mod tests {
         let c = r.check(SeqNumber(1), b"\x16\x03\x03\x00\x40rest", 6).expect("conflict");
         assert_eq!((c.kept_frame, c.other_frame), (5, 6));
         assert_eq!(r.check(SeqNumber(1), b"\x15\x03\x03", 7), None);
+        r.acked_kept(SeqNumber(5));
+        assert!(r.checking(), "not all kept bytes acknowledged yet");
         for f in 0..HISTORY_AFTER_DECISION {
             r.check(SeqNumber(100), b"x", 8 + u64::from(f));
         }

@@ -57,6 +57,9 @@ pub struct Connection<H> {
     checksum_seen_valid: PerDir<bool>,
     /// A data segment per direction set aside for a wrong checksum (see [`settle_held`]).
     held: PerDir<Option<Box<Held>>>,
+    /// Whether each direction's reassembler keeps bytes to compare (a copy of
+    /// `Reassembler::checking`, read on every packet without touching the reassembler).
+    kept: PerDir<bool>,
 }
 
 /// A data segment with a wrong checksum, waiting to be replaced or proved taken.
@@ -346,7 +349,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         // the sending host with offload: the field holds the pseudo-header's sum, or zero), a
         // direction whose every checksum is wrong (offload of another kind), and a packet larger
         // than the link's MTU (merged by GRO or left to TSO: its checksum is not the bytes').
-        let carries = !seg.payload.is_empty() && (c.handler.wants_data(dir) || c.reasm[d].checking());
+        let carries = !seg.payload.is_empty()
+            && (c.handler.wants_data(dir)
+                || (c.kept[d] && c.reasm[d].overlaps_kept(SeqNumber(seg.seq), seg.payload.len())));
         if (seg.flags.syn || seg.flags.fin || seg.flags.rst || carries) && !seg.offload_sized() {
             match seg.checksum() {
                 Checksum::Valid => c.checksum_seen_valid[d] = true,
@@ -407,6 +412,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 let a = SeqNumber(seg.ack);
                 f.ack_max = Some(f.ack_max.map_or(a, |m| if a.after(m) { a } else { m }));
             }
+        }
+        if seg.flags.ack && c.kept[dir.flip()] {
+            c.reasm[dir.flip()].acked_kept(SeqNumber(seg.ack));
+            c.kept[dir.flip()] = c.reasm[dir.flip()].checking();
         }
         if seg.flags.ack {
             // The peer acknowledged bytes we never saw: the capture lost them, nothing will fill
@@ -498,6 +507,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             client_isn: None,
             checksum_seen_valid: PerDir::default(),
             held: PerDir::default(),
+            kept: PerDir::default(),
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -610,6 +620,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
 }
 
 /// Takes one segment's payload (or the bytes the snap length cut) in direction `dir`.
+#[inline]
 fn take_data<H: StreamHandler>(
     c: &mut Connection<H>,
     dir: Direction,
@@ -656,10 +667,12 @@ fn take_data<H: StreamHandler>(
         if !c.handler.wants_data(dir) {
             c.reasm[d].abandon();
         }
-    } else if c.reasm[d].checking() {
+        c.kept[d] = c.reasm[d].checking();
+    } else if c.kept[d] {
         if let Some(conflict) = c.reasm[d].check(data_seq, payload, at.frame) {
             note_conflict(c, d, conflict, counters);
         }
+        c.kept[d] = c.reasm[d].checking();
     }
 }
 
