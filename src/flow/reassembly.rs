@@ -140,7 +140,8 @@ impl Reassembler {
             self.hist_frames.clear();
             self.hist_start = seq;
             // A handshake flight at once, rather than growing by doubling.
-            self.hist.reserve(data.len().max(4096).min(MAX_CONFLICT_HISTORY));
+            let flight = if data.len() > 4096 { data.len() } else { 4096 };
+            self.hist.reserve(flight.min(MAX_CONFLICT_HISTORY));
         }
         let room = MAX_CONFLICT_HISTORY.saturating_sub(self.hist.len());
         let take = data.get(..room.min(data.len())).unwrap_or(data);
