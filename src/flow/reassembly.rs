@@ -139,9 +139,6 @@ impl Reassembler {
             self.hist.clear();
             self.hist_frames.clear();
             self.hist_start = seq;
-            // A handshake flight at once, rather than growing by doubling.
-            let flight = if data.len() > 4096 { data.len() } else { 4096 };
-            self.hist.reserve(flight.min(MAX_CONFLICT_HISTORY));
         }
         let room = MAX_CONFLICT_HISTORY.saturating_sub(self.hist.len());
         let take = data.get(..room.min(data.len())).unwrap_or(data);
