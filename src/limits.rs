@@ -26,6 +26,12 @@ pub const DEFAULT_MAX_FLOWS: usize = 100_000;
 /// is declared a gap and the data after it is delivered. Breach: `reassembly_buffer_full`.
 pub const MAX_OOO_BYTES: usize = 256 * 1024;
 
+/// Handshake bytes of one direction kept after delivery, so that a later copy of the same
+/// sequence numbers can be compared with them (a forged or corrupted segment disagrees). Kept
+/// only while the handshake is undecided and for a few segments after. Breach: later bytes are
+/// not compared.
+pub const MAX_CONFLICT_HISTORY: usize = 32 * 1024;
+
 /// Out-of-order segments buffered per direction (bounds bookkeeping for tiny segments).
 /// Breach: `reassembly_buffer_full`.
 pub const MAX_OOO_SEGMENTS: usize = 512;

@@ -15,6 +15,8 @@
 //! the capture is the global last packet, and failures explained by server profiles are decided
 //! at the end with the profiles of all workers merged.
 
+mod batch;
+
 use crate::capture::{Capture, LinkType, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
@@ -23,6 +25,7 @@ use crate::flow::{At, EndKind, FlowKey, PortSet, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
+use batch::{Batch, BatchPacket};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -256,6 +259,8 @@ impl Core {
             ("flow_table_full", c.flow_table_full),
             ("reassembly_buffer_full", c.reassembly_buffer_full),
             ("tcp_port_reuse", c.port_reuse),
+            ("tcp_overlap_conflict", c.overlap_conflicts),
+            ("tcp_bad_checksum", c.bad_checksums),
         ] {
             if n > 0 {
                 *self.anomalies.entry(k).or_default() += n;
@@ -515,77 +520,6 @@ impl Analyzer {
     }
 }
 
-/// Packets handed to the workers in one message, shared by all of them: each worker reads the
-/// list of its own connections' packets. The packets are slices of the reader's buffers (kept
-/// alive by the batch), or copies for packets that were not in a shared buffer.
-#[derive(Default)]
-struct Batch {
-    /// The reader's buffers the packets point into.
-    shared: Vec<Arc<Vec<u8>>>,
-    /// Copies of packets that were not in a shared buffer (merged inputs).
-    data: Vec<u8>,
-    /// Per worker, its packets in capture order.
-    lists: Vec<Vec<BatchPacket>>,
-    /// Bytes of packets in the batch.
-    bytes: usize,
-    /// Packet time reached by the whole capture when the batch was sent.
-    clock: Timestamp,
-}
-
-/// One packet for a worker, decoded by the reader: the worker needs only the header fields and
-/// the payload (read only while the connection's handshake is undecided), so it never touches
-/// the frame's headers again.
-struct BatchPacket {
-    at: At,
-    /// The capture's clock when the packet was read (see `Analyzer::packet`).
-    clock: Timestamp,
-    src: std::net::IpAddr,
-    dst: std::net::IpAddr,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: decode::TcpFlags,
-    missing: u32,
-    /// Payload: index into `shared`, or `u32::MAX` for `data`; offset and length there.
-    buf: u32,
-    start: u32,
-    len: u32,
-}
-
-impl Batch {
-    /// The segment of a packet, its payload in the batch's buffers.
-    fn segment<'a>(&'a self, p: &BatchPacket) -> decode::TcpSegment<'a> {
-        let range = p.start as usize..p.start as usize + p.len as usize;
-        let payload = if p.buf == u32::MAX {
-            self.data.get(range)
-        } else {
-            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
-        };
-        decode::TcpSegment {
-            src: p.src,
-            dst: p.dst,
-            sport: p.sport,
-            dport: p.dport,
-            seq: p.seq,
-            ack: p.ack,
-            flags: p.flags,
-            payload: payload.unwrap_or(&[]),
-            missing: p.missing,
-        }
-    }
-
-    fn clear(&mut self, workers: usize) {
-        self.shared.clear();
-        self.data.clear();
-        self.lists.resize_with(workers, Vec::new);
-        for l in &mut self.lists {
-            l.clear();
-        }
-        self.bytes = 0;
-    }
-}
-
 /// Bytes of packets framed per turn when the input is read as a stream (standard input, gzip,
 /// several files); a file read in chunks is framed a chunk per turn.
 const BATCH_BYTES: usize = 512 * 1024;
@@ -750,6 +684,21 @@ fn dispatch(
         let h = hasher.hash_one(FlowKey::of(&seg));
         let w = ((u128::from(h) * workers as u128) >> 64) as usize;
         let skip = (seg.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+        // The headers go with the payload when they lie just before it (they always do; a
+        // header that did not would be left out and the segment's checksum not checked).
+        let ends_at = |h: &[u8], at: usize| h.as_ptr() as usize + h.len() == at;
+        let tcp_ok = ends_at(seg.tcp_header, seg.payload.as_ptr() as usize);
+        let ip_ok = tcp_ok && ends_at(seg.ip4_header, seg.tcp_header.as_ptr() as usize);
+        let tcp_hlen = if tcp_ok {
+            u8::try_from(seg.tcp_header.len()).unwrap_or(0)
+        } else {
+            0
+        };
+        let ip4_hlen = if ip_ok {
+            u8::try_from(seg.ip4_header.len()).unwrap_or(0)
+        } else {
+            0
+        };
         if let Some(list) = into.lists.get_mut(w) {
             list.push(BatchPacket {
                 at: p.at,
@@ -765,6 +714,8 @@ fn dispatch(
                 buf: p.buf,
                 start: p.start + skip as u32,
                 len: seg.payload.len() as u32,
+                tcp_hlen,
+                ip4_hlen,
             });
         }
     }

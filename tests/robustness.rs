@@ -430,6 +430,9 @@ fn header_lengths(name: &str, b: &[u8], lay: &Layout, out: &mut Vec<Case>) {
         let mut edit = |what: String, f: &dyn Fn(&mut [u8]), expect: Expect| {
             let mut m = b.to_vec();
             f(&mut m[fo..]);
+            if what.starts_with("TLS") || what.starts_with("handshake") {
+                fix_tcp_checksum(&mut m[fo..], &l);
+            }
             out.push(Case::new(
                 format!("{name} {side}'s first handshake frame: {what}"),
                 m,
@@ -492,6 +495,35 @@ fn header_lengths(name: &str, b: &[u8], lay: &Layout, out: &mut Vec<Case>) {
             );
         }
     }
+}
+
+/// Recomputes the TCP checksum of a frame whose TCP payload was edited, so that the damage is
+/// the sender's (a segment with a wrong checksum is set aside when a good copy follows: see the
+/// README, "Forged and damaged segments"). A frame cut by the snap length is left as it is.
+fn fix_tcp_checksum(f: &mut [u8], l: &Layers) {
+    let (addrs, ip_end) = if l.v4 {
+        let total = usize::from(u16::from_be_bytes([f[l.ip + 2], f[l.ip + 3]]));
+        (l.ip + 12..l.ip + 20, l.ip + total)
+    } else {
+        let plen = usize::from(u16::from_be_bytes([f[l.ip + 4], f[l.ip + 5]]));
+        (l.ip + 8..l.ip + 40, l.ip + 40 + plen)
+    };
+    if ip_end > f.len() || ip_end < l.tcp + 20 {
+        return;
+    }
+    f[l.tcp + 16] = 0;
+    f[l.tcp + 17] = 0;
+    let words = |b: &[u8]| -> u64 {
+        b.chunks(2)
+            .map(|c| u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0)))
+            .sum()
+    };
+    let mut sum = words(&f[addrs]) + 6 + (ip_end - l.tcp) as u64 + words(&f[l.tcp..ip_end]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = !(sum as u16);
+    f[l.tcp + 16..l.tcp + 18].copy_from_slice(&c.to_be_bytes());
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -725,7 +757,12 @@ fn all_cases() -> Vec<Case> {
         truncations(&name, &b, &lay, &mut out);
         flips(&name, &b, &mut rng, &mut out);
         record_lengths(&name, &b, &lay, &mut out);
-        header_lengths(&name, &b, &lay, &mut out);
+        // In the forged captures the server's first handshake frame is the real copy sent after
+        // a forged one: its bytes are not the ones analysed (the first copy is), so a length
+        // written into them cannot show (the other cases still run on them).
+        if !name.starts_with("tcp-forged-alert") {
+            header_lengths(&name, &b, &lay, &mut out);
+        }
     }
     not_captures(&mut out);
     big_cases(&mut out);

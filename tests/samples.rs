@@ -145,6 +145,33 @@ fn check_case(dir: &Path) -> Result<usize, String> {
                 errors.push(format!("session {}: server ip {ip}, expected IPv{v}", i + 1));
             }
         }
+        if let Some(v) = w.get("confidence") {
+            if g["confidence"] != *v {
+                errors.push(format!(
+                    "session {}: confidence {}, expected {v}",
+                    i + 1,
+                    g["confidence"]
+                ));
+            }
+        }
+        if let Some(v) = w.get("confidence_not") {
+            if g["confidence"] == *v {
+                errors.push(format!(
+                    "session {}: confidence {v}, expected anything else — {}",
+                    i + 1,
+                    g["summary"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        if let Some(v) = w.get("quality_note_contains").and_then(|v| v.as_str()) {
+            let notes: Vec<&str> = g["quality_notes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+                .unwrap_or_default();
+            if !notes.iter().any(|n| n.contains(v)) {
+                errors.push(format!("session {}: no quality note contains {v:?}: {notes:?}", i + 1));
+            }
+        }
         // Warnings are exact: a sample lists every one it must carry, and one without a
         // "warnings" list must carry none (so a warning cannot spread to sessions unnoticed).
         let mut have: Vec<&str> = g["warnings"]
@@ -168,6 +195,21 @@ fn check_case(dir: &Path) -> Result<usize, String> {
                 "no_data_connections = {}, expected {n}",
                 doc["counts"]["no_data_connections"]
             ));
+        }
+    }
+    // Anomaly counters: each listed one exactly; the forged/damaged-TCP counters are absent
+    // unless listed (so `"anomalies": {}` says none of them).
+    if let Some(want_an) = expected.get("anomalies").and_then(|v| v.as_object()) {
+        let have = &doc["capture"]["anomalies"];
+        for (k, n) in want_an {
+            if have[k.as_str()] != *n {
+                errors.push(format!("anomaly {k} = {}, expected {n}", have[k.as_str()]));
+            }
+        }
+        for k in ["tcp_overlap_conflict", "tcp_bad_checksum"] {
+            if !want_an.contains_key(k) && !have[k].is_null() {
+                errors.push(format!("anomaly {k} = {}, expected none", have[k]));
+            }
         }
     }
     let any_failed = want.iter().any(|w| w["outcome"] == "failed");

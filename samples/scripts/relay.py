@@ -13,7 +13,22 @@ Two modes (run as root, inside a network namespace you created yourself):
             * mirror every forwarded frame to a third interface with one
               802.1Q tag (--mirror IF --vlan 100) or two tags, 802.1ad 0x88a8
               outer + 0x8100 inner (--mirror IF --vlan 100 --outer-vlan 200),
-              like a SPAN port feeding a capture box.
+              like a SPAN port feeding a capture box; --vlan 0: untagged copies.
+            * forge: just before the Nth server->client data segment, send a
+              copy of it (same addresses, ports, seq, ack) whose payload is a
+              fatal TLS alert (--forge-s2c-alert N); before the first
+              client->server data segment (the ClientHello), a copy with the
+              SNI bytes OLD replaced by NEW (same length: --forge-c2s-sni OLD=NEW).
+              Checksums are right. The forged copy goes to the mirror only, so
+              the capture there sees forged-then-real (as a sensor sees a
+              TTL-limited injection that dies before the peer) while the peer
+              receives only the real bytes.
+            * corrupt: just before the Nth server->client data segment, send a
+              copy carrying a fatal alert with a wrong TCP checksum to the
+              client (and the mirror) (--bad-csum-s2c N): the client's kernel
+              drops it, the real segment follows at once (as a retransmission
+              would after a drop). --bad-csum-payload same: the copy carries
+              the real payload instead of an alert.
           Frames the kernel reports as PACKET_OUTGOING are skipped (no loops).
           The interfaces must have TSO/GSO/GRO and tx checksum offload off so
           that every frame is a real, MTU sized frame with a valid checksum.
@@ -95,6 +110,66 @@ def vlan_tag(frame, vlan, outer):
     return frame[:12] + tags + frame[12:]
 
 
+ALERT = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])   # fatal handshake_failure
+
+
+def csum16(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def rebuild(frame, payload, bad_checksum=False):
+    """The Ethernet/IP/TCP frame with another TCP payload: lengths and checksums redone
+    (the TCP checksum then deliberately broken if bad_checksum)."""
+    off = 12
+    etype = struct.unpack_from("!H", frame, off)[0]
+    off += 2
+    while etype in (0x8100, 0x88A8):
+        etype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    f = bytearray(frame)
+    if etype == 0x0800:
+        ihl = (f[off] & 0x0F) * 4
+        l4 = off + ihl
+        doff = (f[l4 + 12] >> 4) * 4
+        f = f[:l4 + doff] + payload
+        struct.pack_into("!H", f, off + 2, ihl + doff + len(payload))
+        struct.pack_into("!H", f, off + 10, 0)
+        struct.pack_into("!H", f, off + 10, csum16(bytes(f[off:off + ihl])))
+        pseudo = bytes(f[off + 12:off + 20]) + struct.pack("!BBH", 0, 6, doff + len(payload))
+    elif etype == 0x86DD:
+        l4 = off + 40
+        doff = (f[l4 + 12] >> 4) * 4
+        f = f[:l4 + doff] + payload
+        struct.pack_into("!H", f, off + 4, doff + len(payload))
+        pseudo = bytes(f[off + 8:off + 40]) + struct.pack("!IxxxB", doff + len(payload), 6)
+    else:
+        raise ValueError("not IP")
+    struct.pack_into("!H", f, l4 + 16, 0)
+    c = csum16(pseudo + bytes(f[l4:]))
+    if bad_checksum:
+        c ^= 0x5A5A
+    struct.pack_into("!H", f, l4 + 16, c)
+    return bytes(f)
+
+
+def tcp_payload(frame, ti):
+    """The TCP payload of a frame (tcp_info ti gives its length; it ends the IP packet)."""
+    off = 12
+    etype = struct.unpack_from("!H", frame, off)[0]
+    off += 2
+    while etype in (0x8100, 0x88A8):
+        etype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    l4 = off + ((frame[off] & 0x0F) * 4 if etype == 0x0800 else 40)
+    start = l4 + (frame[l4 + 12] >> 4) * 4
+    return frame[start:start + ti[2]]
+
+
 def open_if(name, recv=True):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL) if recv else 0)
     s.bind((name, ETH_P_ALL if recv else 0))
@@ -120,19 +195,25 @@ def bridge(a):
 
 def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
     s2c_data = 0
+    c2s_data = 0
     held = None          # (frame, deadline)
+
+    def mirror(frame):
+        if ms is None:
+            return
+        try:
+            tagged = frame if a.vlan == 0 and a.outer_vlan is None else vlan_tag(frame, a.vlan, a.outer_vlan)
+            ms.send(tagged)
+            stats["mirrored"] += 1
+        except OSError as e:
+            log("mirror of %d bytes failed: %s" % (len(frame), e))
 
     def send(sock, frame):
         try:
             sock.send(frame)
         except OSError as e:
             log("send of %d bytes failed: %s" % (len(frame), e))
-        if ms is not None:
-            try:
-                ms.send(vlan_tag(frame, a.vlan, a.outer_vlan))
-                stats["mirrored"] += 1
-            except OSError as e:
-                log("mirror of %d bytes failed: %s" % (len(frame), e))
+        mirror(frame)
 
     while True:
         now = time.monotonic()
@@ -152,6 +233,18 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
                 continue
             if sock is cs:
                 stats["c2s"] += 1
+                ti = tcp_info(frame)
+                if ti is not None and ti[1] == a.server_port and ti[2] > 0:
+                    c2s_data += 1
+                    if c2s_data == 1 and a.forge_c2s_sni:
+                        old, new = (x.encode() for x in a.forge_c2s_sni.split("=", 1))
+                        pl = tcp_payload(frame, ti)
+                        if len(old) == len(new) and old in pl:
+                            mirror(rebuild(frame, pl.replace(old, new)))
+                            stats["forged"] = stats.get("forged", 0) + 1
+                            log("forged ClientHello (SNI %s -> %s) sent to the mirror only" % (old.decode(), new.decode()))
+                        else:
+                            log("ClientHello without SNI %r: nothing forged" % old)
                 send(ss, frame)
                 continue
             # server -> client
@@ -164,6 +257,15 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
             is_data = ti is not None and ti[0] == a.server_port and ti[2] > 0
             if is_data:
                 s2c_data += 1
+                if s2c_data == a.forge_s2c_alert:
+                    mirror(rebuild(frame, ALERT))
+                    stats["forged"] = stats.get("forged", 0) + 1
+                    log("forged alert ahead of s2c data segment #%d sent to the mirror only" % s2c_data)
+                if s2c_data == a.bad_csum_s2c:
+                    pl = tcp_payload(frame, ti) if a.bad_csum_payload == "same" else ALERT
+                    send(cs, rebuild(frame, pl, bad_checksum=True))
+                    stats["bad_checksum"] = stats.get("bad_checksum", 0) + 1
+                    log("copy of s2c data segment #%d with a wrong TCP checksum sent (%d bytes payload)" % (s2c_data, len(pl)))
                 if s2c_data in drop_idx:
                     stats["dropped"] += 1
                     log("drop s2c data segment #%d (%d bytes payload)" % (s2c_data, ti[2]))
@@ -235,6 +337,10 @@ def main():
     b.add_argument("--mirror", default="", help="interface that gets a VLAN-tagged copy of every forwarded frame")
     b.add_argument("--vlan", type=int, default=100)
     b.add_argument("--outer-vlan", type=int, default=None, help="add an 802.1ad (0x88a8) outer tag too (QinQ)")
+    b.add_argument("--forge-s2c-alert", type=int, default=0, help="forged alert ahead of the Nth server data segment (mirror only)")
+    b.add_argument("--forge-c2s-sni", default="", help="OLD=NEW: forged ClientHello with another SNI of the same length ahead of the real one (mirror only)")
+    b.add_argument("--bad-csum-s2c", type=int, default=0, help="copy with a wrong TCP checksum ahead of the Nth server data segment")
+    b.add_argument("--bad-csum-payload", choices=["alert", "same"], default="alert")
     t = sub.add_parser("tun")
     t.add_argument("--tun-a", required=True)
     t.add_argument("--tun-b", required=True)

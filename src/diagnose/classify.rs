@@ -1,6 +1,7 @@
 //! The classifier: ordered rules from the most explicit evidence (a non-TLS peer, a plaintext
 //! alert) to the least (sizes of encrypted records, silence). Each rule names its evidence.
 
+use super::quality::quality_notes;
 use super::warnings::warnings;
 use super::{Confidence, Context, Evidence, Failure, Outcome, Reason, Verdict};
 use crate::capture::Timestamp;
@@ -966,27 +967,6 @@ fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confidence, Stri
             suites.len()
         ),
     )
-}
-
-fn quality_notes(tcp: &TcpFacts, tls: &TlsFacts) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, d) in tcp.dirs.each() {
-        let who = if i == Direction::ToServer {
-            "client→server"
-        } else {
-            "server→client"
-        };
-        if d.gap_bytes > 0 && tls.lost_sync[i] + tls.handshake_messages_lost[i] > 0 {
-            out.push(format!(
-                "{who}: {} bytes missing from the capture in {} gap(s)",
-                d.gap_bytes, d.gaps
-            ));
-        }
-        if d.snaplen_missing > 0 && tls.handshake_messages_lost[i] > 0 {
-            out.push(format!("{who}: {} bytes cut by the snap length", d.snaplen_missing));
-        }
-    }
-    out
 }
 
 fn short(s: &str, n: usize) -> String {

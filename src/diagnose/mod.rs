@@ -10,11 +10,13 @@
 //! sessions of the capture).
 //!
 //! Guarantees: capture-quality problems (gaps, one direction only, a start outside the capture)
-//! lower the confidence or make the session `incomplete`; they never invent a failure.
+//! lower the confidence or make the session `incomplete`; they never invent a failure. Bytes sent
+//! twice with different contents (a forged or corrupted segment) keep a verdict from `high`.
 
 pub mod catalog;
 mod classify;
 pub mod profile;
+mod quality;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};

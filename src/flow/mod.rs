@@ -344,12 +344,34 @@ pub struct DirFacts {
     pub gap_bytes: u64,
     /// Payload bytes cut by the snap length.
     pub snaplen_missing: u64,
+    /// Segments whose bytes disagreed with a copy of the same sequence numbers seen before.
+    #[serde(skip)]
+    pub overlap_conflicts: u32,
+    /// The first such disagreement.
+    #[serde(skip)]
+    pub first_conflict: Option<ConflictAt>,
+    /// Segments not used because their TCP or IPv4 checksum was wrong while this direction's
+    /// other segments had valid ones.
+    #[serde(skip)]
+    pub bad_checksums: u32,
     /// One past the highest sequence number of data sent in this direction.
     #[serde(skip)]
     pub seq_end: Option<SeqNumber>,
     /// Highest acknowledgment number sent in this direction (covers the other direction's data).
     #[serde(skip)]
     pub ack_max: Option<SeqNumber>,
+}
+
+/// Bytes sent twice with different contents, for the evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConflictAt {
+    /// Relative sequence numbers (Wireshark's: the first data byte after the SYN is 1) of the
+    /// first and one-past-last bytes that disagree.
+    pub start: i64,
+    pub end: i64,
+    /// The frame whose copy was used, and the frame that disagreed with it.
+    pub kept_frame: u64,
+    pub other_frame: u64,
 }
 
 /// Everything TCP says about one connection.
@@ -419,6 +441,11 @@ impl TcpFacts {
             (None, Some(f)) => Some((f.0, f.1, false)),
             (None, None) => None,
         }
+    }
+
+    /// Whether either direction carried bytes sent twice with different contents.
+    pub fn conflicted(&self) -> bool {
+        self.dirs.iter().any(|d| d.overlap_conflicts > 0)
     }
 
     /// Whether either direction lost data (gaps or snap-length cuts).

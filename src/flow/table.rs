@@ -8,12 +8,13 @@
 //! tombstone so late ACKs and retransmissions do not start a phantom connection, while a new SYN
 //! on the same 4-tuple starts a new one.
 
-use super::reassembly::Reassembler;
+use super::reassembly::{Conflict, Reassembler};
 use super::{
-    At, Chunk, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber, StreamHandler, TcpFacts,
+    At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
+    StreamHandler, TcpFacts,
 };
 use crate::capture::Timestamp;
-use crate::decode::TcpSegment;
+use crate::decode::{Checksum, TcpSegment};
 use crate::limits::TIMESTAMP_LEAP_NS;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -52,6 +53,20 @@ pub struct Connection<H> {
     pub reported: bool,
     reasm: PerDir<Reassembler>,
     client_isn: Option<SeqNumber>,
+    /// Whether each direction has shown a valid checksum (see [`FlowTable::segment_on_clock`]).
+    checksum_seen_valid: PerDir<bool>,
+    /// A data segment per direction set aside for a wrong checksum (see [`settle_held`]).
+    held: PerDir<Option<Box<Held>>>,
+    /// Whether each direction's reassembler keeps bytes to compare (a copy of
+    /// `Reassembler::checking`, read on every packet without touching the reassembler).
+    kept: PerDir<bool>,
+}
+
+/// A data segment with a wrong checksum, waiting to be replaced or proved taken.
+struct Held {
+    seq: SeqNumber,
+    payload: Vec<u8>,
+    at: At,
 }
 
 /// A table entry: two words, so the slot array of a busy capture stays in the CPU's caches
@@ -78,6 +93,10 @@ pub struct TableCounters {
     pub reassembly_buffer_full: u64,
     pub port_reuse: u64,
     pub late_packets: u64,
+    /// Segments whose bytes disagreed with a copy seen before (`tcp_overlap_conflict`).
+    pub overlap_conflicts: u64,
+    /// Segments not used for a wrong checksum (`tcp_bad_checksum`).
+    pub bad_checksums: u64,
 }
 
 /// The connection table.
@@ -323,6 +342,46 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
         f.first_packet.get_or_insert(at);
         f.last_packet = Some(at);
+        // Checksums (the packet is counted above, whatever they say): a segment that can change
+        // the verdict (control flags, or bytes the handshake still reads or compares) is
+        // verified. A wrong one is not used once its direction has shown valid checksums (data is
+        // set aside, see `settle_held`). Used as they are: a checksum left to the NIC (captured on
+        // the sending host with offload: the field holds the pseudo-header's sum, or zero), a
+        // direction whose every checksum is wrong (offload of another kind), and a packet larger
+        // than the link's MTU (merged by GRO or left to TSO: its checksum is not the bytes').
+        let carries = !seg.payload.is_empty()
+            && (c.handler.wants_data(dir)
+                || (c.kept[d] && c.reasm[d].overlaps_kept(SeqNumber(seg.seq), seg.payload.len())));
+        if (seg.flags.syn || seg.flags.fin || seg.flags.rst || carries) && !seg.offload_sized() {
+            match seg.checksum() {
+                Checksum::Valid => c.checksum_seen_valid[d] = true,
+                Checksum::Invalid if c.checksum_seen_valid[d] => {
+                    let control = seg.flags.syn || seg.flags.fin || seg.flags.rst;
+                    if !control && seg.missing == 0 && c.held[d].is_none() {
+                        // Set aside until a good copy replaces it or the peer proves it took it.
+                        let data_seq = SeqNumber(seg.seq);
+                        c.held[d] = Some(Box::new(Held {
+                            seq: data_seq,
+                            payload: seg.payload.to_vec(),
+                            at,
+                        }));
+                    } else {
+                        c.tcp.dirs[d].bad_checksums += 1;
+                        self.counters.bad_checksums += 1;
+                    }
+                    return;
+                }
+                Checksum::Invalid | Checksum::Unknown | Checksum::Offloaded => {}
+            }
+        }
+        if c.held.iter().any(Option::is_some) {
+            let data_seq = if seg.flags.syn {
+                SeqNumber(seg.seq).plus(1)
+            } else {
+                SeqNumber(seg.seq)
+            };
+            settle_held(c, dir, data_seq, seg, &mut self.counters);
+        }
         if seg.flags.syn {
             if seg.flags.ack {
                 if dir == Direction::ToClient {
@@ -354,6 +413,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                 f.ack_max = Some(f.ack_max.map_or(a, |m| if a.after(m) { a } else { m }));
             }
         }
+        if seg.flags.ack && c.kept[dir.flip()] {
+            c.reasm[dir.flip()].acked_kept(SeqNumber(seg.ack));
+            c.kept[dir.flip()] = c.reasm[dir.flip()].checking();
+        }
         if seg.flags.ack {
             // The peer acknowledged bytes we never saw: the capture lost them, nothing will fill
             // the hole, so deliver what waits behind it now (order across directions matters).
@@ -369,40 +432,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             }
         }
         if !seg.payload.is_empty() || seg.missing > 0 {
-            let f = &mut c.tcp.dirs[d];
-            f.payload_bytes += seg.payload.len() as u64;
-            f.snaplen_missing += seg.missing as u64;
-            f.first_data.get_or_insert(at);
-            f.last_data = Some(at);
-            if c.handler.wants_data(dir) {
-                let handler = &mut c.handler;
-                let mut sink = |chunk: Chunk<'_>| handler.on_chunk(dir, chunk, at);
-                if !c.reasm[d].started() {
-                    // No SYN for this direction: its first bytes may be anywhere in the stream.
-                    sink(Chunk::Gap(0));
-                }
-                let note = c.reasm[d].segment(data_seq, seg.payload, &mut sink);
-                if seg.missing > 0 && !note.retransmission {
-                    c.reasm[d].skip_missing(seg.missing as u64, &mut sink);
-                }
-                let f = &mut c.tcp.dirs[d];
-                if note.retransmission {
-                    f.retransmissions += 1;
-                }
-                if note.out_of_order {
-                    f.out_of_order += 1;
-                }
-                if note.gap_bytes > 0 {
-                    f.gaps += 1;
-                    f.gap_bytes += note.gap_bytes;
-                }
-                if note.buffer_full {
-                    self.counters.reassembly_buffer_full += 1;
-                }
-                if !c.handler.wants_data(dir) {
-                    c.reasm[d].abandon();
-                }
-            }
+            take_data(c, dir, data_seq, seg.payload, seg.missing, at, &mut self.counters);
         }
         let f = &mut c.tcp.dirs[d];
         if seg.flags.fin && f.fin.is_none() {
@@ -475,6 +505,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             reported: false,
             reasm: PerDir::default(),
             client_isn: None,
+            checksum_seen_valid: PerDir::default(),
+            held: PerDir::default(),
+            kept: PerDir::default(),
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -524,6 +557,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         let Slot::Live(mut c) = std::mem::replace(&mut self.slots[slot], Slot::Free) else {
             return;
         };
+        // Nothing replaced a segment set aside for its checksum: its bytes are all there is.
+        for d in [Direction::ToServer, Direction::ToClient] {
+            use_held(&mut c, d, &mut self.counters);
+        }
         flush(&mut c);
         c.tcp.end = end;
         let until = c.tcp.last.ts.add_nanos(LINGER_NS);
@@ -580,6 +617,110 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.timers.clear();
         self.live = 0;
     }
+}
+
+/// Takes one segment's payload (or the bytes the snap length cut) in direction `dir`.
+#[inline]
+fn take_data<H: StreamHandler>(
+    c: &mut Connection<H>,
+    dir: Direction,
+    data_seq: SeqNumber,
+    payload: &[u8],
+    missing: u32,
+    at: At,
+    counters: &mut TableCounters,
+) {
+    let d = dir;
+    let f = &mut c.tcp.dirs[d];
+    f.payload_bytes += payload.len() as u64;
+    f.snaplen_missing += missing as u64;
+    f.first_data.get_or_insert(at);
+    f.last_data = Some(at);
+    if c.handler.wants_data(dir) {
+        let handler = &mut c.handler;
+        let mut sink = |chunk: Chunk<'_>| handler.on_chunk(dir, chunk, at);
+        if !c.reasm[d].started() {
+            // No SYN for this direction: its first bytes may be anywhere in the stream.
+            sink(Chunk::Gap(0));
+        }
+        let note = c.reasm[d].segment(data_seq, payload, at.frame, &mut sink);
+        if missing > 0 && !note.retransmission {
+            c.reasm[d].skip_missing(missing as u64, &mut sink);
+        }
+        let f = &mut c.tcp.dirs[d];
+        if note.retransmission {
+            f.retransmissions += 1;
+        }
+        if note.out_of_order {
+            f.out_of_order += 1;
+        }
+        if note.gap_bytes > 0 {
+            f.gaps += 1;
+            f.gap_bytes += note.gap_bytes;
+        }
+        if note.buffer_full {
+            counters.reassembly_buffer_full += 1;
+        }
+        if let Some(conflict) = note.conflict {
+            note_conflict(c, d, conflict, counters);
+        }
+        if !c.handler.wants_data(dir) {
+            c.reasm[d].abandon();
+        }
+        c.kept[d] = c.reasm[d].checking();
+    } else if c.kept[d] {
+        if let Some(conflict) = c.reasm[d].check(data_seq, payload, at.frame) {
+            note_conflict(c, d, conflict, counters);
+        }
+        c.kept[d] = c.reasm[d].checking();
+    }
+}
+
+/// Settles the data segments set aside for a wrong checksum, before `seg` (sent in `dir`, its
+/// data at `data_seq`) is used: a copy of the same bytes with a good checksum replaces one (it
+/// is dropped and counted); the peer acknowledging its bytes proves the receiver took it (a
+/// capture rewritten after the fact, or damaged on the way to the sensor only), so it is used.
+fn settle_held<H: StreamHandler>(
+    c: &mut Connection<H>,
+    dir: Direction,
+    data_seq: SeqNumber,
+    seg: &TcpSegment<'_>,
+    counters: &mut TableCounters,
+) {
+    if let Some(h) = &c.held[dir] {
+        let end = data_seq.plus(seg.payload.len());
+        if !seg.payload.is_empty() && h.seq.diff(data_seq) >= 0 && end.after(h.seq) {
+            c.held[dir] = None;
+            c.tcp.dirs[dir].bad_checksums += 1;
+            counters.bad_checksums += 1;
+        }
+    }
+    let o = dir.flip();
+    if seg.flags.ack && c.held[o].as_ref().is_some_and(|h| SeqNumber(seg.ack).after(h.seq)) {
+        use_held(c, o, counters);
+    }
+}
+
+/// Uses the segment set aside in direction `d` after all.
+fn use_held<H: StreamHandler>(c: &mut Connection<H>, d: Direction, counters: &mut TableCounters) {
+    if let Some(h) = c.held[d].take() {
+        take_data(c, d, h.seq, &h.payload, 0, h.at, counters);
+    }
+}
+
+/// Counts bytes sent twice with different contents and keeps the first such event.
+fn note_conflict<H>(c: &mut Connection<H>, d: Direction, conflict: Conflict, counters: &mut TableCounters) {
+    counters.overlap_conflicts += 1;
+    let r = &c.reasm[d];
+    let at = ConflictAt {
+        start: r.relative(conflict.start),
+        end: r.relative(conflict.end),
+        kept_frame: conflict.kept_frame,
+        other_frame: conflict.other_frame,
+    };
+    let f = &mut c.tcp.dirs[d];
+    f.overlap_conflicts += 1;
+    f.first_conflict.get_or_insert(at);
 }
 
 /// Delivers whatever each direction still buffers, with explicit gaps for the holes.
