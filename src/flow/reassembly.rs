@@ -28,6 +28,39 @@ pub const HISTORY_AFTER_DECISION: u32 = 16;
 /// Frames remembered for the kept bytes (which frame delivered which bytes).
 const HISTORY_FRAMES: usize = 64;
 
+/// Buffers for kept bytes, reused per thread: every connection keeps its handshake for a moment,
+/// and allocating (and the allocator handing pages back to the system) for each one costs more
+/// than the comparison. Bounded: at most this many wait for reuse.
+const SPARE_HISTORIES: usize = 256;
+
+type Frames = Vec<(SeqNumber, u64)>;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<(Vec<u8>, Frames)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A cleared history buffer pair, reused when one is spare.
+fn spare_history() -> (Vec<u8>, Frames) {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| (Vec::with_capacity(4096), Vec::with_capacity(HISTORY_FRAMES)))
+}
+
+/// Gives a history buffer pair back for reuse.
+fn recycle(mut bytes: Vec<u8>, mut frames: Frames) {
+    if bytes.capacity() == 0 || bytes.capacity() > MAX_CONFLICT_HISTORY {
+        return;
+    }
+    bytes.clear();
+    frames.clear();
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_HISTORIES {
+            s.push((bytes, frames));
+        }
+    });
+}
+
 /// Bytes sent twice with different contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conflict {
@@ -133,6 +166,9 @@ impl Reassembler {
     fn record(&mut self, seq: SeqNumber, data: &[u8], frame: u64) {
         if self.hist_closed {
             return;
+        }
+        if self.hist.capacity() == 0 {
+            (self.hist, self.hist_frames) = spare_history();
         }
         if self.hist.is_empty() || self.hist_start.plus(self.hist.len()) != seq {
             // First bytes, or bytes after a gap: start again from here.
@@ -330,8 +366,7 @@ impl Reassembler {
         };
         self.checks_left = self.checks_left.saturating_sub(1);
         if self.checks_left == 0 {
-            self.hist = Vec::new();
-            self.hist_frames = Vec::new();
+            self.free_history();
         }
         found
     }
@@ -345,8 +380,7 @@ impl Reassembler {
     /// are freed (the peer took its copy; one sent later is not the one it answered).
     pub fn acked_kept(&mut self, ack: SeqNumber) {
         if self.hist_closed && !self.hist.is_empty() && !self.hist_start.plus(self.hist.len()).after(ack) {
-            self.hist = Vec::new();
-            self.hist_frames = Vec::new();
+            self.free_history();
         }
     }
 
@@ -436,8 +470,19 @@ impl Reassembler {
         self.hist_closed = true;
         self.checks_left = HISTORY_AFTER_DECISION;
         if self.hist.is_empty() {
-            self.hist = Vec::new();
+            self.free_history();
         }
+    }
+
+    /// Lets the kept bytes go (their buffers are reused by later connections).
+    fn free_history(&mut self) {
+        recycle(std::mem::take(&mut self.hist), std::mem::take(&mut self.hist_frames));
+    }
+}
+
+impl Drop for Reassembler {
+    fn drop(&mut self) {
+        self.free_history();
     }
 }
 

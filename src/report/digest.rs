@@ -12,7 +12,7 @@ use super::pseudonymize::Redactor;
 use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 
 /// Failed sessions shown in full in a text report (the rest are counted).
@@ -372,12 +372,18 @@ impl SessionStore {
                 Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| t.as_bytes()),
                 Place::File { offset, len } => {
                     let Some((r, pos)) = &mut spilled else { continue };
-                    if *pos != *offset {
-                        // Within the buffer when the jump is short: no new read.
-                        r.seek_relative(offset.wrapping_sub(*pos) as i64)?;
-                    }
                     buf.resize(*len, 0);
-                    r.read_exact(&mut buf)?;
+                    let ahead = offset.wrapping_sub(*pos);
+                    if *pos == *offset || (*offset > *pos && ahead < r.buffer().len() as u64) {
+                        // Next in the file, or within what the buffer holds: no new read.
+                        r.consume(ahead as usize);
+                        r.read_exact(&mut buf)?;
+                    } else {
+                        // A jump (sessions decided out of capture order, several threads):
+                        // read just this session, never a whole buffer for it.
+                        r.seek(SeekFrom::Start(*offset))?;
+                        r.get_mut().read_exact(&mut buf)?;
+                    }
                     *pos = offset + *len as u64;
                     &buf
                 }

@@ -279,8 +279,9 @@ pub struct NetworkEcs {
     /// Always "tls".
     pub protocol: &'static str,
     /// Community ID v1 of the connection (ECS network.community_id), seed 0 unless --community-id-seed says otherwise; left out under --redact (a hash of the real client address could be brute-forced back to it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub community_id: Option<String>,
+    #[serde(default, skip_serializing_if = "CommunityId::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub community_id: CommunityId,
 }
 
 /// An alert in the report.
@@ -439,6 +440,10 @@ impl SessionReport {
         let sh = tls.server_hello.as_ref();
         let ch = tls.client_hello.as_ref();
         let leaf = tls.server_certificates.first();
+        // Fingerprints only where a report shows them: a brief record (an established session of
+        // a text report) never does.
+        let client_ids = ch.filter(|_| full).map(|c| crate::tls::fingerprint::client_ids(c));
+        let ja3s = sh.filter(|_| full).map(|s| crate::tls::fingerprint::server_id(s));
         let tls_report = TlsReport {
             // ECS and Elastic's own pipelines write SSL 3.0 as "3.0" with version_protocol "ssl".
             version: sh.map(|s| match s.version {
@@ -462,11 +467,11 @@ impl SessionReport {
                     .filter(|_| full)
                     .map(|c| c.cipher_suites.iter().map(|s| static_or(s.name(), s)).collect())
                     .unwrap_or_default(),
-                ja3: ch.and_then(|c| crate::tls::fingerprint::ja3(c)).map(|f| f.hash),
+                ja3: client_ids.as_ref().and_then(|c| c.0.clone()),
             },
             server: if !full {
                 TlsServerEcs {
-                    ja3s: sh.map(|s| crate::tls::fingerprint::ja3s(s).hash),
+                    ja3s: ja3s.clone(),
                     ..TlsServerEcs::default()
                 }
             } else {
@@ -481,7 +486,7 @@ impl SessionReport {
                     not_before: leaf
                         .filter(|c| c.parse_error.is_none())
                         .map(|c| secs_rfc3339(c.not_before)),
-                    ja3s: sh.map(|s| crate::tls::fingerprint::ja3s(s).hash),
+                    ja3s: ja3s.clone(),
                 }
             },
         };
@@ -553,13 +558,7 @@ impl SessionReport {
             transport: "tcp",
             ip_type: if tcp.server.ip.is_ipv4() { "ipv4" } else { "ipv6" },
             protocol: "tls",
-            community_id: Some(community_id(
-                tcp.client.ip,
-                tcp.client.port,
-                tcp.server.ip,
-                tcp.server.port,
-                0,
-            )),
+            community_id: CommunityId::of((tcp.client.ip, tcp.client.port), (tcp.server.ip, tcp.server.port), 0),
         };
         let d = &tcp.dirs;
         SessionReport {
@@ -587,7 +586,7 @@ impl SessionReport {
             event,
             network,
             tls: tls_report,
-            ja4: ch.filter(|c| !c.sslv2_format).map(|c| crate::tls::fingerprint::ja4(c)),
+            ja4: client_ids.filter(|_| ch.is_some_and(|c| !c.sslv2_format)).map(|c| c.1),
             handshake,
             tcp: TcpReport {
                 syn_count: tcp.syn_count,
@@ -610,8 +609,14 @@ impl SessionReport {
     /// Sets `network.community_id` for the run's options: computed with `seed`, or left out
     /// (`None`, for --redact: it is a hash of the real client address).
     pub fn set_community_id(&mut self, seed: Option<u16>) {
-        self.network.community_id =
-            seed.map(|seed| community_id(self.client.ip, self.client.port, self.server.ip, self.server.port, seed));
+        self.network.community_id = match seed {
+            Some(seed) => CommunityId::of(
+                (self.client.ip, self.client.port),
+                (self.server.ip, self.server.port),
+                seed,
+            ),
+            None => CommunityId::default(),
+        };
     }
 
     /// The SNI, if any.
@@ -620,8 +625,44 @@ impl SessionReport {
     }
 }
 
-fn community_id(cip: IpAddr, cport: u16, sip: IpAddr, sport: u16, seed: u16) -> String {
-    crate::flow::community_id::community_id(seed, (cip, cport), (sip, sport), crate::flow::community_id::PROTO_TCP)
+/// `network.community_id`: the flow and seed it is computed from, computed when it is shown or
+/// written (a text report never shows most sessions', so they cost nothing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommunityId {
+    /// (client, server, seed).
+    flow: Option<(Endpoint2, Endpoint2, u16)>,
+}
+
+/// An address and port.
+type Endpoint2 = (IpAddr, u16);
+
+impl CommunityId {
+    fn of(client: Endpoint2, server: Endpoint2, seed: u16) -> CommunityId {
+        CommunityId {
+            flow: Some((client, server, seed)),
+        }
+    }
+
+    /// The Community ID v1 string, if the run shows one.
+    pub fn value(&self) -> Option<String> {
+        self.flow.map(|(c, s, seed)| {
+            crate::flow::community_id::community_id(seed, c, s, crate::flow::community_id::PROTO_TCP)
+        })
+    }
+
+    /// Left out (under --redact).
+    pub fn is_none(&self) -> bool {
+        self.flow.is_none()
+    }
+}
+
+impl Serialize for CommunityId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.value() {
+            Some(v) => s.serialize_str(&v),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// Whether the session resumed an earlier one (session id echo, or an accepted PSK).

@@ -7,7 +7,8 @@
 
 use super::json::io_error;
 use super::model::{
-    Addr, CaptureSummary, Counts, EventEcs, Handshake, NetworkEcs, Report, SessionReport, TcpReport, TlsReport,
+    Addr, CaptureSummary, CommunityId, Counts, EventEcs, Handshake, NetworkEcs, Report, SessionReport, TcpReport,
+    TlsReport,
 };
 use crate::diagnose::{Cause, Evidence, Outcome, Warning};
 use serde::Serialize;
@@ -64,8 +65,8 @@ struct NetworkLine<'a> {
     ip_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    community_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "CommunityId::is_none")]
+    community_id: &'a CommunityId,
 }
 
 impl<'a> NetworkLine<'a> {
@@ -74,7 +75,7 @@ impl<'a> NetworkLine<'a> {
             transport: n.transport,
             ip_type: n.ip_type,
             protocol: carried_tls.then_some(n.protocol),
-            community_id: n.community_id.as_deref(),
+            community_id: &n.community_id,
         }
     }
 }

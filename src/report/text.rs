@@ -236,8 +236,9 @@ pub fn human_ts(t: Timestamp) -> String {
 
 /// The identifiers other tools join on, for a session header: Community ID, JA4, JA3, JA3S.
 pub fn ids(s: &SessionReport) -> Vec<String> {
+    let community_id = s.network.community_id.value();
     [
-        ("community_id", s.network.community_id.as_deref()),
+        ("community_id", community_id.as_deref()),
         ("ja4", s.ja4.as_deref()),
         ("ja3", s.tls.client.ja3.as_deref()),
         ("ja3s", s.tls.server.ja3s.as_deref()),

@@ -10,6 +10,84 @@ use super::hello::{ClientHello, ServerHello};
 use super::names::is_grease;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Hellos remembered per thread: real traffic repeats a few client and server stacks, so most
+/// sessions find their fingerprints here instead of hashing again. Past the cap the cache starts
+/// over (memory stays bounded whatever the capture).
+const CACHE_ENTRIES: usize = 1024;
+
+/// Fingerprints by the exact bytes of the fields they read (no hash collision can mix two hellos).
+struct Cache<V> {
+    map: HashMap<Box<[u8]>, V>,
+    key: Vec<u8>,
+}
+
+impl<V: Clone> Cache<V> {
+    fn new() -> Cache<V> {
+        Cache {
+            map: HashMap::new(),
+            key: Vec::new(),
+        }
+    }
+
+    /// The value for the key built by `fill`, computed by `make` on a miss.
+    fn get(&mut self, fill: impl FnOnce(&mut Vec<u8>), make: impl FnOnce() -> V) -> V {
+        self.key.clear();
+        fill(&mut self.key);
+        if let Some(v) = self.map.get(self.key.as_slice()) {
+            return v.clone();
+        }
+        let v = make();
+        if self.map.len() >= CACHE_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(self.key.as_slice().into(), v.clone());
+        v
+    }
+}
+
+thread_local! {
+    static CLIENT: RefCell<Cache<(Option<String>, String)>> = RefCell::new(Cache::new());
+    static SERVER: RefCell<Cache<String>> = RefCell::new(Cache::new());
+}
+
+/// Appends a length-prefixed list of values to a cache key.
+fn put_list(key: &mut Vec<u8>, items: impl ExactSizeIterator<Item = u16>) {
+    key.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for v in items {
+        key.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// JA3 hash (`None` for an SSLv2-format hello) and JA4 of a ClientHello, through the cache.
+pub fn client_ids(ch: &ClientHello) -> (Option<String>, String) {
+    let fill = |k: &mut Vec<u8>| {
+        k.push(u8::from(ch.sslv2_format));
+        k.extend_from_slice(&ch.legacy_version.0.to_le_bytes());
+        put_list(k, ch.cipher_suites.iter().map(|c| c.0));
+        put_list(k, ch.extensions.as_slice().iter().copied());
+        put_list(k, ch.supported_groups.iter().map(|g| g.0));
+        put_list(k, ch.ec_point_formats.as_slice().iter().map(|&p| u16::from(p)));
+        put_list(k, ch.supported_versions.iter().map(|v| v.0));
+        put_list(k, ch.signature_algorithms.iter().copied());
+        put_list(k, ch.alpn_ends.iter().map(|&(a, z)| u16::from_be_bytes([a, z])));
+        k.push(u8::from(ch.alpn_ends.is_some()));
+    };
+    let make = || (ja3(ch).map(|f| f.hash), ja4(ch));
+    CLIENT.with(|c| c.borrow_mut().get(fill, make))
+}
+
+/// JA3S hash of a ServerHello, through the cache.
+pub fn server_id(sh: &ServerHello) -> String {
+    let fill = |k: &mut Vec<u8>| {
+        k.extend_from_slice(&sh.legacy_version.0.to_le_bytes());
+        k.extend_from_slice(&sh.cipher_suite.0.to_le_bytes());
+        put_list(k, sh.extensions.as_slice().iter().copied());
+    };
+    SERVER.with(|c| c.borrow_mut().get(fill, || ja3s(sh).hash))
+}
 
 /// A fingerprint in both forms: the string hashed, and its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,9 +114,9 @@ pub fn ja3(ch: &ClientHello) -> Option<Fingerprint> {
         "{},{},{},{},{}",
         ch.legacy_version.0,
         dash_joined(ch.cipher_suites.iter().map(|c| c.0).filter(|c| !is_grease(*c))),
-        dash_joined(ch.extensions.iter().copied().filter(|e| !is_grease(*e))),
+        dash_joined(ch.extensions.as_slice().iter().copied().filter(|e| !is_grease(*e))),
         dash_joined(ch.supported_groups.iter().map(|g| g.0).filter(|g| !is_grease(*g))),
-        dash_joined(ch.ec_point_formats.iter()),
+        dash_joined(ch.ec_point_formats.as_slice().iter()),
     );
     let hash = md5_hex(&full);
     Some(Fingerprint { full, hash })
@@ -50,7 +128,7 @@ pub fn ja3s(sh: &ServerHello) -> Fingerprint {
         "{},{},{}",
         sh.legacy_version.0,
         sh.cipher_suite.0,
-        dash_joined(sh.extensions.iter().copied().filter(|e| !is_grease(*e))),
+        dash_joined(sh.extensions.as_slice().iter().copied().filter(|e| !is_grease(*e))),
     );
     let hash = md5_hex(&full);
     Fingerprint { full, hash }
@@ -92,8 +170,8 @@ fn ja4_version(v: u16) -> &'static str {
 /// ASCII letters or digits (lower case, as FoxIO's implementation prints them: `H2` gives
 /// `h2`), `99` when either is not (FoxIO's expected outputs for a non-ASCII ALPN), `00`
 /// without one.
-fn ja4_alpn(first: &[u8]) -> String {
-    let (Some(&a), Some(&z)) = (first.first(), first.last()) else {
+fn ja4_alpn(ends: Option<(u8, u8)>) -> String {
+    let Some((a, z)) = ends else {
         return "00".into();
     };
     if a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric() {
@@ -113,7 +191,13 @@ pub fn ja4(ch: &ClientHello) -> String {
         .map(|c| c.0)
         .filter(|c| !is_grease(*c))
         .collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|e| !is_grease(*e)).collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .as_slice()
+        .iter()
+        .copied()
+        .filter(|e| !is_grease(*e))
+        .collect();
     let version = ch
         .supported_versions
         .iter()
@@ -127,7 +211,7 @@ pub fn ja4(ch: &ClientHello) -> String {
         ja4_version(version),
         suites.len().min(99),
         exts.len().min(99),
-        ja4_alpn(&ch.first_alpn)
+        ja4_alpn(ch.alpn_ends)
     );
     let mut sorted_suites = suites;
     sorted_suites.sort_unstable();
@@ -158,9 +242,9 @@ mod tests {
         ClientHello {
             legacy_version: Version(0x0303),
             cipher_suites: suites.iter().map(|&c| CipherSuite(c)).collect(),
-            extensions: vec![0, 11, 10, 35, 22, 23, 13],
+            extensions: [0u16, 11, 10, 35, 22, 23, 13].as_slice().into(),
             supported_groups: [29u16, 23, 30, 25, 24].iter().map(|&g| Group(g)).collect(),
-            ec_point_formats: vec![0, 1, 2],
+            ec_point_formats: [0u8, 1, 2].as_slice().into(),
             ..ClientHello::default()
         }
     }
@@ -179,21 +263,35 @@ mod tests {
     fn grease_is_left_out() {
         let mut ch = openssl_hello();
         ch.cipher_suites.insert(0, CipherSuite(0x0a0a));
-        ch.extensions.insert(0, 0x1a1a);
+        let mut exts = vec![0x1a1au16];
+        exts.extend_from_slice(ch.extensions.as_slice());
+        ch.extensions = exts.as_slice().into();
         ch.supported_groups.insert(0, Group(0x2a2a));
         assert_eq!(ja3(&ch), ja3(&openssl_hello()));
         assert_eq!(ja4(&ch), ja4(&openssl_hello()));
     }
 
     #[test]
+    fn the_cache_gives_what_the_functions_give() {
+        let a = openssl_hello();
+        let mut b = openssl_hello();
+        b.ec_point_formats = [0u8].as_slice().into();
+        for ch in [&a, &b, &a, &b] {
+            assert_eq!(client_ids(ch), (ja3(ch).map(|f| f.hash), ja4(ch)));
+        }
+        assert_ne!(client_ids(&a), client_ids(&b));
+    }
+
+    #[test]
     fn ja4_alpn_characters() {
-        assert_eq!(ja4_alpn(b"h2"), "h2");
-        assert_eq!(ja4_alpn(b"H2"), "h2");
-        assert_eq!(ja4_alpn(b"http/1.1"), "h1");
-        assert_eq!(ja4_alpn(b""), "00");
+        let ends = |b: &[u8]| b.first().zip(b.last()).map(|(a, z)| (*a, *z));
+        assert_eq!(ja4_alpn(ends(b"h2")), "h2");
+        assert_eq!(ja4_alpn(ends(b"H2")), "h2");
+        assert_eq!(ja4_alpn(ends(b"http/1.1")), "h1");
+        assert_eq!(ja4_alpn(ends(b"")), "00");
         // Not alphanumeric at an end.
-        assert_eq!(ja4_alpn(&[0xab, 0x61, 0xcd]), "99");
-        assert_eq!(ja4_alpn(b"h2-"), "99");
+        assert_eq!(ja4_alpn(ends(&[0xab, 0x61, 0xcd])), "99");
+        assert_eq!(ja4_alpn(ends(b"h2-")), "99");
     }
 
     /// The JA4 specification's worked example (FoxIO ja4 technical details): a Chrome hello
@@ -212,9 +310,9 @@ mod tests {
             legacy_version: Version(0x0303),
             supported_versions: vec![Version(0x0304), Version(0x0303)],
             cipher_suites: suites.iter().map(|&c| CipherSuite(c)).collect(),
-            extensions: exts.to_vec(),
+            extensions: exts.as_slice().into(),
             signature_algorithms: vec![0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601],
-            first_alpn: b"h2".to_vec(),
+            alpn_ends: Some((b'h', b'2')),
             ..ClientHello::default()
         };
         assert_eq!(ja4(&ch), "t13d1516h2_8daaf6152771_e5627efa2ab1");

@@ -34,17 +34,70 @@ pub struct ClientHello {
     pub fallback_scsv: bool,
     /// Sent in the SSLv2-compatible format.
     pub sslv2_format: bool,
-    /// Extension types in the order sent, GREASE included (for JA3 and JA4; at most
-    /// [`MAX_EXTENSIONS`]).
-    pub extensions: Vec<u16>,
+    /// Extension types in the order sent, GREASE included (for JA3 and JA4).
+    pub extensions: Inline<u16, MAX_EXTENSIONS>,
     /// ec_point_formats, in order (for JA3).
-    pub ec_point_formats: Vec<u8>,
-    /// The first ALPN protocol as sent, bytes (for JA4).
-    pub first_alpn: Vec<u8>,
+    pub ec_point_formats: Inline<u8, MAX_POINT_FORMATS>,
+    /// The first and last byte of the first ALPN protocol (all JA4 reads of it).
+    pub alpn_ends: Option<(u8, u8)>,
 }
 
 /// Extension types kept per hello: more than any real stack sends (Chrome sends about 18).
 pub const MAX_EXTENSIONS: usize = 64;
+/// ec_point_formats kept per hello (three are defined).
+pub const MAX_POINT_FORMATS: usize = 16;
+
+/// A short list of values kept inside its owner, without an allocation of its own (a hello is
+/// parsed for every connection); values past `N` are left out.
+#[derive(Clone, Copy, Debug)]
+pub struct Inline<T: Copy + Default, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Copy + Default, const N: usize> Default for Inline<T, N> {
+    fn default() -> Self {
+        Inline {
+            items: [T::default(); N],
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Inline<T, N> {
+    /// Appends a value; false (and nothing kept) when full.
+    pub fn push(&mut self, v: T) -> bool {
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                *slot = v;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The values kept, in order.
+    pub fn as_slice(&self) -> &[T] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl<T: Copy + Default, const N: usize> From<&[T]> for Inline<T, N> {
+    fn from(values: &[T]) -> Self {
+        let mut out = Inline::default();
+        for v in values {
+            out.push(*v);
+        }
+        out
+    }
+}
+
+impl<T: Copy + Default + Serialize, const N: usize> Serialize for Inline<T, N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
 
 impl ClientHello {
     /// Versions offered: supported_versions if present, else the legacy version.
@@ -87,8 +140,8 @@ pub struct ServerHello {
     pub hello_retry: bool,
     /// The random carries the TLS 1.3 downgrade sentinel (server supports 1.3 but chose lower).
     pub downgrade_sentinel: bool,
-    /// Extension types in the order sent (for JA3S; at most [`MAX_EXTENSIONS`]).
-    pub extensions: Vec<u16>,
+    /// Extension types in the order sent (for JA3S).
+    pub extensions: Inline<u16, MAX_EXTENSIONS>,
 }
 
 /// Parses a ClientHello handshake message (header included).
@@ -107,19 +160,18 @@ pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<Clien
     };
     out.fallback_scsv = out.cipher_suites.iter().any(|c| c.0 == 0x5600);
     for (typ, data) in extensions(ch.ext.unwrap_or(&[])) {
-        if out.extensions.len() < MAX_EXTENSIONS {
-            out.extensions.push(typ);
-        }
+        out.extensions.push(typ);
         match typ {
             0 => out.server_name = sni(data),
             16 => {
                 out.alpn = alpn_list(data);
-                out.first_alpn = first_alpn(data).to_vec();
+                let first = first_alpn(data);
+                out.alpn_ends = first.first().zip(first.last()).map(|(a, z)| (*a, *z));
             }
             11 => {
                 out.ec_point_formats = data
                     .split_first()
-                    .map(|(&n, rest)| rest.get(..n as usize).unwrap_or(rest).to_vec())
+                    .map(|(&n, rest)| Inline::from(rest.get(..n as usize).unwrap_or(rest)))
                     .unwrap_or_default()
             }
             43 => {
@@ -163,9 +215,7 @@ pub fn server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
         ..ServerHello::default()
     };
     for (typ, data) in extensions(sh.ext.unwrap_or(&[])) {
-        if out.extensions.len() < MAX_EXTENSIONS {
-            out.extensions.push(typ);
-        }
+        out.extensions.push(typ);
         match typ {
             43 => out.version = be16(data).map_or(out.version, Version),
             51 => out.group = be16(data).map(Group).or(out.group),

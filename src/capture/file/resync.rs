@@ -176,6 +176,7 @@ impl FileReader {
     /// Follows the capture's time for [`FileReader::resync_pcap`] (see `last_secs`). A record
     /// without bytes or with an impossible fraction of a second is not a time to follow: a
     /// zeroed stretch read as empty records would otherwise move the reference to 1970.
+    #[inline]
     pub(super) fn note_secs(&mut self, secs: u32, incl: usize, frac: i64, nanos: bool) {
         if incl == 0 || frac >= if nanos { 1_000_000_000 } else { 1_000_000 } {
             return;
