@@ -13,6 +13,8 @@
     reason = "test code: a panic is a failed test"
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use tlsdiag::capture::{Capture, LinkType, Packet, Timestamp};
 use tlsdiag::pipeline::{Analyzer, Options};
@@ -30,43 +32,17 @@ fn vm_hwm_kib() -> Option<u64> {
 /// Writes the sample's packets `copies` times, each copy with client ports shifted and times
 /// moved on, as a classic pcap.
 fn replicate(copies: u32, out: &Path) -> u64 {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed");
-    let mut packets: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut cap = Capture::open(&[sample]).expect("sample");
-    while let Some(p) = cap.next_packet() {
-        assert_eq!(p.link, LinkType::ETHERNET);
-        packets.push((p.ts.0, p.data.to_vec()));
-    }
-    let t0 = packets[0].0;
-    let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
     let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(out).expect("create")));
     let mut bytes = 0u64;
-    for i in 0..copies {
-        for (ts, data) in &packets {
-            let mut d = data.clone();
-            // Ethernet + IPv4 (IHL from the header): shift the client's port (the non-443 one).
-            let ihl = ((d[14] & 0x0f) as usize) * 4;
-            let t = 14 + ihl;
-            let (sp, dp) = (
-                u16::from_be_bytes([d[t], d[t + 1]]),
-                u16::from_be_bytes([d[t + 2], d[t + 3]]),
-            );
-            let shift = |p: u16| 1024 + ((p as u32 + i * 97) % 60000) as u16;
-            if dp == 443 {
-                d[t..t + 2].copy_from_slice(&shift(sp).to_be_bytes());
-            } else {
-                d[t + 2..t + 4].copy_from_slice(&shift(dp).to_be_bytes());
-            }
-            let ns = ts - t0 + span * i as i64 + t0;
-            let p = Packet {
-                ts: Timestamp(ns),
-                link: LinkType::ETHERNET,
-                data: &d,
-                orig_len: d.len() as u32,
-            };
-            assert!(w.write(&p).expect("write"));
-            bytes += 16 + d.len() as u64;
-        }
+    for (ns, d) in common::replicated_sample(copies) {
+        let p = Packet {
+            ts: Timestamp(ns),
+            link: LinkType::ETHERNET,
+            data: &d,
+            orig_len: d.len() as u32,
+        };
+        assert!(w.write(&p).expect("write"));
+        bytes += 16 + d.len() as u64;
     }
     w.finish().expect("flush");
     bytes

@@ -12,49 +12,16 @@
     reason = "test code: a panic is a failed test"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tlsdiag::capture::{Capture, LinkType, Packet, Timestamp};
+use tlsdiag::capture::{LinkType, Packet, Timestamp};
 use tlsdiag::report::carve::PcapWriter;
 
 fn sample_packets() -> Vec<(i64, Vec<u8>)> {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed");
-    let mut cap = Capture::open(&[sample]).expect("sample");
-    let mut packets = Vec::new();
-    while let Some(p) = cap.next_packet() {
-        assert_eq!(p.link, LinkType::ETHERNET);
-        packets.push((p.ts.0, p.data.to_vec()));
-    }
-    packets
-}
-
-/// The sample's packets `copies` times, each copy with the client port shifted and moved on in
-/// time, in time order.
-fn replicate(copies: u32) -> Vec<(i64, Vec<u8>)> {
-    let packets = sample_packets();
-    let t0 = packets[0].0;
-    let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
-    let mut out = Vec::new();
-    for i in 0..copies {
-        for (ts, data) in &packets {
-            let mut d = data.clone();
-            let ihl = ((d[14] & 0x0f) as usize) * 4;
-            let t = 14 + ihl;
-            let (sp, dp) = (
-                u16::from_be_bytes([d[t], d[t + 1]]),
-                u16::from_be_bytes([d[t + 2], d[t + 3]]),
-            );
-            let shift = |p: u16| 1024 + ((p as u32 + i * 97) % 60000) as u16;
-            if dp == 443 {
-                d[t..t + 2].copy_from_slice(&shift(sp).to_be_bytes());
-            } else {
-                d[t + 2..t + 4].copy_from_slice(&shift(dp).to_be_bytes());
-            }
-            out.push((ts - t0 + span * i as i64 + t0, d));
-        }
-    }
-    out
+    common::replicated_sample(1)
 }
 
 fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
@@ -139,7 +106,7 @@ fn ten_thousand_captures_in_a_directory_under_a_low_open_file_limit() {
     let caps = dir.join("captures");
     std::fs::create_dir_all(&caps).expect("tmp");
     let one = sample_packets().len() as u32;
-    let packets = replicate(10_000u32.div_ceil(one));
+    let packets = common::replicated_sample(10_000u32.div_ceil(one));
     let files = packets.len();
     assert!(files >= 10_000);
     // One packet per file, named in an order unrelated to time (a multiplicative scramble).

@@ -1,6 +1,49 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test binary uses some of them).
+#![allow(dead_code, reason = "every test binary compiles this module and uses a part of it")]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
+use tlsdiag::capture::{Capture, LinkType};
+
+/// The real packets of `samples/cases/tls-mixed` (time in ns, Ethernet frame) `copies` times,
+/// each copy with the client's port shifted and moved on in time, in time order: many real
+/// sessions, one alive at a time.
+pub fn replicated_sample(copies: u32) -> Vec<(i64, Vec<u8>)> {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tls-mixed");
+    let mut packets: Vec<(i64, Vec<u8>)> = Vec::new();
+    let mut cap = Capture::open(&[sample]).expect("sample");
+    while let Some(p) = cap.next_packet() {
+        assert_eq!(p.link, LinkType::ETHERNET);
+        packets.push((p.ts.0, p.data.to_vec()));
+    }
+    let t0 = packets[0].0;
+    let span = packets.last().map(|p| p.0 - t0).unwrap_or(0) + 1_000_000_000;
+    let mut out = Vec::with_capacity(packets.len() * copies as usize);
+    for i in 0..copies {
+        for (ts, data) in &packets {
+            let mut d = data.clone();
+            // Ethernet + IPv4 (IHL from the header): shift the client's port (the non-443 one).
+            let ihl = ((d[14] & 0x0f) as usize) * 4;
+            let t = 14 + ihl;
+            let (sp, dp) = (
+                u16::from_be_bytes([d[t], d[t + 1]]),
+                u16::from_be_bytes([d[t + 2], d[t + 3]]),
+            );
+            let shift = |p: u16| 1024 + ((p as u32 + i * 97) % 60000) as u16;
+            if dp == 443 {
+                d[t..t + 2].copy_from_slice(&shift(sp).to_be_bytes());
+            } else {
+                d[t + 2..t + 4].copy_from_slice(&shift(dp).to_be_bytes());
+            }
+            out.push((ts - t0 + span * i as i64 + t0, d));
+        }
+    }
+    out
+}
 
 /// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`), if present.
 ///
