@@ -151,7 +151,7 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
     if !have_tshark() {
         return;
     }
-    let (mut sessions, mut ja3s_checked) = (0, 0);
+    let (mut sessions, mut ja3s_checked, mut filters) = (0, 0, 0);
     for (dir, ports) in sample_cases() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .expect("case")
@@ -201,14 +201,38 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
                 }
                 None => assert!(t.ja3s.is_empty(), "{what}: tshark has ja3s {:?}", t.ja3s),
             }
+            // The display filter selects exactly the session's packets (first session of each
+            // capture: one tshark run each).
+            if sessions_in_file(&doc, s) == 0 {
+                let filter = s["display_filter"].as_str().expect("display_filter");
+                let out = Command::new("tshark")
+                    .args(["-n", "-r"])
+                    .arg(file)
+                    .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+                    .output()
+                    .expect("tshark");
+                let selected = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+                let packets = s["tcp"]["packets"][0].as_u64().unwrap() + s["tcp"]["packets"][1].as_u64().unwrap();
+                assert_eq!(selected, packets, "{what}: {filter}");
+                filters += 1;
+            }
             sessions += 1;
         }
     }
     println!("{sessions} sessions: community id and JA3 equal tshark's; {ja3s_checked} JA3S too");
+    println!("{filters} display filters select exactly their session's packets in tshark");
     assert!(
         sessions > 80 && ja3s_checked > 40,
         "{sessions} sessions, {ja3s_checked} ja3s"
     );
+}
+
+/// The position of session `s` in its document.
+fn sessions_in_file(doc: &Value, s: &Value) -> usize {
+    doc["sessions"]
+        .as_array()
+        .and_then(|a| a.iter().position(|x| x["id"] == s["id"]))
+        .unwrap_or(usize::MAX)
 }
 
 /// `src:srcport>dst:dstport` → JA4 of the stream's first ClientHello, from FoxIO's expected

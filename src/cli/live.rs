@@ -435,6 +435,10 @@ impl Streamer {
         if self.community_id != Some(0) {
             s.set_community_id(self.community_id);
         }
+        if self.redactor.is_some() {
+            // It names the real client address.
+            s.display_filter = None;
+        }
         if let Some(r) = &mut self.redactor {
             r.apply(&mut s);
         }

@@ -179,6 +179,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         if community_id != Some(0) {
             s.set_community_id(community_id);
         }
+        if args.redact {
+            // It names the real client address.
+            s.display_filter = None;
+        }
         if s.outcome == Outcome::Failed && args.write_failed.is_some() {
             carve_failed.add(&s);
         }

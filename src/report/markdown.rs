@@ -187,6 +187,9 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
             .collect();
         writeln!(out, "- **Ids (first session):** {}", ids.join(", "))?;
     }
+    if let Some(f) = &rep.display_filter {
+        writeln!(out, "- **Wireshark filter (first session):** `{f}`")?;
+    }
     let clients = &g.clients;
     let list: Vec<String> = clients
         .iter()

@@ -398,6 +398,9 @@ pub struct SessionReport {
     /// JA4 of the ClientHello (FoxIO's specification), e.g. t13d1516h2_8daaf6152771_e5627efa2ab1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
+    /// A Wireshark display filter that selects exactly this session's packets in the capture (addresses, ports and frame range); left out under --redact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_filter: Option<String>,
     /// Handshake details beyond ECS.
     pub handshake: Handshake,
     /// TCP facts of the connection.
@@ -587,6 +590,7 @@ impl SessionReport {
             network,
             tls: tls_report,
             ja4: client_ids.filter(|_| ch.is_some_and(|c| !c.sslv2_format)).map(|c| c.1),
+            display_filter: full.then(|| display_filter(tcp)),
             handshake,
             tcp: TcpReport {
                 syn_count: tcp.syn_count,
@@ -623,6 +627,20 @@ impl SessionReport {
     pub fn server_name(&self) -> Option<&str> {
         self.tls.client.server_name.as_deref()
     }
+}
+
+/// A Wireshark display filter for one connection's packets: both endpoints, and the frame range
+/// (a later connection on the same ports is another session).
+fn display_filter(tcp: &TcpFacts) -> String {
+    let ip = if tcp.client.ip.is_ipv4() {
+        "ip.addr"
+    } else {
+        "ipv6.addr"
+    };
+    format!(
+        "{ip}=={} && {ip}=={} && tcp.port=={} && tcp.port=={} && frame.number>={} && frame.number<={}",
+        tcp.client.ip, tcp.server.ip, tcp.client.port, tcp.server.port, tcp.first.frame, tcp.last.frame
+    )
 }
 
 /// `network.community_id`: the flow and seed it is computed from, computed when it is shown or

@@ -109,6 +109,8 @@ struct SessionNs<'a> {
     quality_notes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_filter: Option<&'a str>,
     handshake: &'a Handshake,
     tcp: &'a TcpReport,
 }
@@ -160,6 +162,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             warnings: &s.warnings,
             quality_notes: &s.quality_notes,
             ja4: s.ja4.as_deref(),
+            display_filter: s.display_filter.as_deref(),
             handshake: &s.handshake,
             tcp: &s.tcp,
         },

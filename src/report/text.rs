@@ -198,6 +198,9 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     if !ids.is_empty() {
         tline!(out, "  Ids: {}", ids.join(", "))?;
     }
+    if let Some(f) = &s.display_filter {
+        tline!(out, "  Wireshark: {f}")?;
+    }
     Ok(())
 }
 
