@@ -429,9 +429,7 @@ impl Accounting {
             tcp_packets_on_ports: self.tcp_on_ports,
             ports: opts.ports.clone(),
             anomalies: self.anomalies.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            input_problems: Vec::new(),
-            filter: None,
-            redacted: false,
+            ..CaptureSummary::default()
         };
         (summary, profiles)
     }

@@ -432,3 +432,30 @@ fn report_file_reads_back() {
         .expect("read");
     assert!(s.contains("## Failures"));
 }
+
+#[test]
+fn a_filtered_report_names_its_filter_and_both_counts() {
+    let pcap = capture_of("tls-mixed");
+    let p = pcap.to_str().expect("utf8");
+    let (code, text) = run(&["analyze", "--outcome", "failed", p]);
+    assert_eq!(code, 1);
+    assert!(
+        text.starts_with("tlsdiag: 6 of 8 TLS session(s) selected by outcome=failed,"),
+        "{text}"
+    );
+    let (_, md) = run(&["analyze", "-f", "markdown", "--cause", "certificate", p]);
+    assert!(
+        md.starts_with("# TLS handshake failures: 3 selected of 8 sessions (6 failed in all), 3 of them failed"),
+        "{md}"
+    );
+    let (_, json) = run(&["analyze", "-f", "json", "--outcome", "established", p]);
+    let doc: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc["capture"]["filter"], "outcome=established");
+    assert_eq!(doc["capture"]["sessions_total"], 8);
+    assert_eq!(doc["capture"]["failed_total"], 6);
+    assert_eq!(doc["counts"]["sessions"], 2);
+    // Unfiltered: no totals, the counts are the capture's.
+    let (_, json) = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_str(&json).expect("json");
+    assert!(doc["capture"]["sessions_total"].is_null());
+}

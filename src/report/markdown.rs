@@ -34,11 +34,19 @@ pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> i
 pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &str, redacted: bool) -> io::Result<()> {
     let c = &r.counts;
     let cap = &r.capture;
-    writeln!(
-        out,
-        "# TLS handshake failures: {} of {} sessions failed",
-        c.failed, c.sessions
-    )?;
+    match (cap.sessions_total, cap.failed_total) {
+        // A filtered report says so, with both counts.
+        (Some(total), Some(failed_total)) => writeln!(
+            out,
+            "# TLS handshake failures: {} selected of {total} sessions ({failed_total} failed in all), {} of them failed",
+            c.sessions, c.failed
+        )?,
+        _ => writeln!(
+            out,
+            "# TLS handshake failures: {} of {} sessions failed",
+            c.failed, c.sessions
+        )?,
+    }
     writeln!(out)?;
     writeln!(out, "| | |")?;
     writeln!(out, "|---|---|")?;

@@ -728,9 +728,15 @@ pub struct CaptureSummary {
     pub anomalies: BTreeMap<String, u64>,
     /// Inputs that ended early, with the reason.
     pub input_problems: Vec<String>,
-    /// Sessions left out by the filters.
+    /// The filters that selected the sessions of this report (absent: every session).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// With a filter: the sessions of the capture before filtering (counts.sessions is how many were selected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_total: Option<u64>,
+    /// With a filter: the failed sessions of the capture before filtering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_total: Option<u64>,
     /// Client addresses were replaced by pseudonyms.
     pub redacted: bool,
 }

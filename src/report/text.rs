@@ -56,10 +56,14 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
         [one] => one.clone(),
         more => format!("{} files", more.len()),
     };
+    // A filtered report says so, with both counts.
+    let shown = match (&cap.filter, cap.sessions_total) {
+        (Some(f), Some(total)) => format!("{} of {total} TLS session(s) selected by {f},", c.sessions),
+        _ => format!("{} TLS session(s)", c.sessions),
+    };
     tline!(
         out,
-        "tlsdiag: {} TLS session(s) on port {} in {} ({} packets, {:.1} s{})",
-        c.sessions,
+        "tlsdiag: {shown} on port {} in {} ({} packets, {:.1} s{})",
         cap.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
         files,
         cap.packets,
