@@ -118,41 +118,19 @@ fn have_tshark() -> bool {
     ok
 }
 
-/// Every capture file of a sample case, and the ports its expected.json passes.
-fn sample_cases() -> Vec<(PathBuf, Vec<u16>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
-    let mut out = Vec::new();
-    for dir in std::fs::read_dir(root)
-        .expect("samples")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-    {
-        let expected: Value = std::fs::read_to_string(dir.join("expected.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        let args: Vec<String> = expected["args"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let mut ports = vec![443u16];
-        for w in args.windows(2) {
-            if matches!(w[0].as_str(), "-p" | "--port") {
-                ports.extend(w[1].split(',').filter_map(|p| p.parse::<u16>().ok()));
-            }
-        }
-        out.push((dir, ports));
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
     if !have_tshark() {
         return;
     }
     let (mut sessions, mut ja3s_checked, mut filters) = (0, 0, 0);
-    for (dir, ports) in sample_cases() {
+    for (dir, args) in common::sample_cases() {
+        let mut ports = vec![443u16];
+        for w in args.windows(2) {
+            if matches!(w[0].as_str(), "-p" | "--port") {
+                ports.extend(w[1].split(',').filter_map(|p| p.parse::<u16>().ok()));
+            }
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .expect("case")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -173,7 +151,8 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
             continue;
         }
         let shark = tshark(file, &ports).expect("tshark ran");
-        for s in doc["sessions"].as_array().expect("sessions") {
+        for (i, s) in doc["sessions"].as_array().expect("sessions").iter().enumerate() {
+            let first = i == 0;
             let key = pair_key(
                 s["client"]["ip"].as_str().unwrap(),
                 &s["client"]["port"].to_string(),
@@ -203,7 +182,7 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
             }
             // The display filter selects exactly the session's packets (first session of each
             // capture: one tshark run each).
-            if sessions_in_file(&doc, s) == 0 {
+            if first {
                 let filter = s["display_filter"].as_str().expect("display_filter");
                 let out = Command::new("tshark")
                     .args(["-n", "-r"])
@@ -225,14 +204,6 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
         sessions > 80 && ja3s_checked > 40,
         "{sessions} sessions, {ja3s_checked} ja3s"
     );
-}
-
-/// The position of session `s` in its document.
-fn sessions_in_file(doc: &Value, s: &Value) -> usize {
-    doc["sessions"]
-        .as_array()
-        .and_then(|a| a.iter().position(|x| x["id"] == s["id"]))
-        .unwrap_or(usize::MAX)
 }
 
 /// `src:srcport>dst:dstport` → JA4 of the stream's first ClientHello, from FoxIO's expected
@@ -278,7 +249,7 @@ fn find_capture(corpus: &Path, name: &str) -> Option<PathBuf> {
 
 #[test]
 fn ja4_equals_foxio_expected_values() {
-    let Some(corpus) = common::shared_suite("peer-corpus", "manifest.json") else {
+    let Some(corpus) = common::shared_suite_required_in_ci("peer-corpus", "manifest.json") else {
         return;
     };
     let mut checked = 0;

@@ -8,6 +8,8 @@
     reason = "test code: a panic is a failed test"
 )]
 
+mod common;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,26 +23,6 @@ fn bin() -> Command {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The case directories under samples/cases, with their extra args.
-fn cases() -> Vec<(PathBuf, Vec<String>)> {
-    let mut v: Vec<(PathBuf, Vec<String>)> = std::fs::read_dir(root().join("samples/cases"))
-        .expect("cases")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|d| d.join("expected.json").is_file())
-        .map(|d| {
-            let exp: Value =
-                serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).expect("read")).expect("json");
-            let args = exp["args"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                .unwrap_or_default();
-            (d, args)
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn capture_of(case: &str) -> PathBuf {
@@ -142,7 +124,7 @@ fn json_of_every_sample_validates_against_the_schema() {
         serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema.json")).expect("schema")).expect("json");
     let validator = strict_validator(&schema);
     let mut n = 0;
-    for (dir, args) in cases() {
+    for (dir, args) in common::sample_cases() {
         let mut a: Vec<String> = vec!["analyze".into(), "--format".into(), "json".into()];
         a.extend(args);
         a.push(dir.to_string_lossy().into_owned());

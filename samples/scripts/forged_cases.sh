@@ -18,19 +18,7 @@ NS_C=tcp-cli
 NS_S=tcp-srv
 NS_R=tcp-rly
 
-for t in ip ethtool tcpdump tshark capinfos openssl curl timeout "$PY"; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
-[ "$(id -u)" = 0 ] || die "run as root"
-WORK=$(mktemp -d /tmp/tlsdiag-forged.XXXXXX)
-chmod 755 "$WORK"
-trap 'lib_cleanup; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-
-V_OPENSSL=$(openssl version | awk '{print $2}')
-V_CURL=$(curl --version | awk 'NR==1{print $2}')
-V_TCPDUMP=$(tcpdump --version 2>&1 | awk 'NR==1{print $3}')
-V_KERNEL=$(uname -r)
+script_setup forged ip ethtool tcpdump tshark capinfos openssl curl timeout "$PY"
 CURL_VERIFY=(--cacert "$WORK/pki/ca.crt")
 make_certs "$WORK/pki"
 FORGED_SNI=attack.example.test      # same length as $SNI: the forged ClientHello keeps its lengths

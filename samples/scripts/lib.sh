@@ -35,6 +35,24 @@ need_tools() {
     [ "$(id -u)" = 0 ] || die "run as root"
 }
 
+# script_setup NAME TOOL...: checks the tools and root, makes $WORK (removed at exit, with the
+# namespaces) and sets the V_* versions each case's README quotes.
+script_setup() {
+    local name=$1 t; shift
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || die "missing tool: $t (Debian: apt-get install iproute2 ethtool tcpdump tshark openssl curl python3)"
+    done
+    [ "$(id -u)" = 0 ] || die "run as root"
+    WORK=$(mktemp -d "/tmp/tlsdiag-$name.XXXXXX")
+    chmod 755 "$WORK"
+    trap 'lib_cleanup; rm -rf "$WORK"' EXIT
+    trap 'exit 130' INT TERM
+    V_OPENSSL=$(openssl version | awk '{print $2}')
+    V_CURL=$(curl --version | awk 'NR==1{print $2}')
+    V_TCPDUMP=$(tcpdump --version 2>&1 | awk 'NR==1{print $3}')
+    V_KERNEL=$(uname -r)
+}
+
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # offloads off so every frame is a real frame (see header)

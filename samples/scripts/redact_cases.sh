@@ -22,19 +22,7 @@ S4=10.0.0.10
 C6=fd0f::1
 S6=fd0f::10
 
-for t in ip ethtool tcpdump tshark capinfos openssl curl ss timeout "$PY"; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t (Debian: apt-get install iproute2 ethtool tcpdump tshark openssl curl python3)"
-done
-[ "$(id -u)" = 0 ] || die "run as root"
-WORK=$(mktemp -d /tmp/tlsdiag-redact.XXXXXX)
-chmod 755 "$WORK"
-trap 'lib_cleanup; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-
-V_OPENSSL=$(openssl version | awk '{print $2}')
-V_CURL=$(curl --version | awk 'NR==1{print $2}')
-V_TCPDUMP=$(tcpdump --version 2>&1 | awk 'NR==1{print $3}')
-V_KERNEL=$(uname -r)
+script_setup redact ip ethtool tcpdump tshark capinfos openssl curl ss timeout "$PY"
 make_certs "$WORK/pki"
 chmod -R a+rX "$WORK"
 

@@ -32,8 +32,8 @@ enum Slot {
     Closed { path: PathBuf, first: Timestamp },
     /// Open, with its next packet in `head`.
     Open { reader: Box<FileReader>, head: Head },
-    /// Read to its end (or unreadable when reopened).
-    Done,
+    /// Read to its end, with what it said about itself; `None` when it could not be reopened.
+    Done(Option<Box<Ended>>),
 }
 
 /// What an input that was read said about itself, kept after it is closed.
@@ -68,8 +68,6 @@ struct Merge {
     open: usize,
     /// The slot returned last time, to be refilled on the next call.
     refill: Option<usize>,
-    /// Per slot: what it said once read (in the order given); `None` before it ends.
-    ended: Vec<Option<Ended>>,
     /// Inputs that could be read when noted but not when reopened.
     failed: Vec<String>,
     out_of_order: u64,
@@ -123,7 +121,6 @@ impl Capture {
         let mut skipped = Vec::new();
         let mut skipped_non_captures = 0;
         let mut slots = Vec::new();
-        let mut ended = Vec::new();
         let mut from_dir = vec![0usize; inputs.len()];
         for (path, dir) in paths {
             let mut reader = match FileReader::open(&path) {
@@ -144,22 +141,15 @@ impl Capture {
             let first = load(&mut reader, &mut head);
             let seekable = path.as_os_str() != "-" && std::fs::metadata(&path).is_ok_and(|m| m.is_file());
             match first {
-                None => {
-                    ended.push(Some(Ended::of(&reader)));
-                    slots.push(Slot::Done);
-                }
+                None => slots.push(Slot::Done(Some(Box::new(Ended::of(&reader))))),
                 // Standard input and FIFOs cannot be read twice: they stay open.
                 Some(_) if !seekable => {
-                    ended.push(None);
                     slots.push(Slot::Open {
                         reader: Box::new(reader),
                         head,
                     });
                 }
-                Some(first) => {
-                    ended.push(None);
-                    slots.push(Slot::Closed { path, first });
-                }
+                Some(first) => slots.push(Slot::Closed { path, first }),
             }
         }
         for (input, n) in inputs.iter().zip(&from_dir) {
@@ -174,7 +164,7 @@ impl Capture {
             // One input (a file, or the only capture of a directory): read straight through,
             // opened afresh so that it can be read ahead in chunks.
             [Slot::Closed { path, .. }] => Capture::single(FileReader::open(path)?),
-            _ => Capture::assemble(slots, ended),
+            _ => Capture::assemble(slots),
         };
         cap.skipped = skipped;
         cap.skipped_non_captures = skipped_non_captures;
@@ -201,24 +191,21 @@ impl Capture {
             }
         }
         let mut slots = Vec::new();
-        let mut ended = Vec::new();
         for mut reader in readers {
             let mut head = Head::default();
             if load(&mut reader, &mut head).is_some() {
-                ended.push(None);
                 slots.push(Slot::Open {
                     reader: Box::new(reader),
                     head,
                 });
             } else {
-                ended.push(Some(Ended::of(&reader)));
-                slots.push(Slot::Done);
+                slots.push(Slot::Done(Some(Box::new(Ended::of(&reader)))));
             }
         }
-        Capture::assemble(slots, ended)
+        Capture::assemble(slots)
     }
 
-    fn assemble(slots: Vec<Slot>, ended: Vec<Option<Ended>>) -> Capture {
+    fn assemble(slots: Vec<Slot>) -> Capture {
         let mut queue = BinaryHeap::new();
         let mut open = 0;
         for (i, s) in slots.iter().enumerate() {
@@ -228,7 +215,7 @@ impl Capture {
                     open += 1;
                     queue.push(Reverse((head.ts, i)));
                 }
-                Slot::Done => {}
+                Slot::Done(_) => {}
             }
         }
         Capture {
@@ -239,7 +226,6 @@ impl Capture {
                 deferred: VecDeque::new(),
                 open,
                 refill: None,
-                ended,
                 failed: Vec::new(),
                 out_of_order: 0,
             }),
@@ -310,18 +296,16 @@ impl Capture {
         let Some(m) = &self.merge else { return Vec::new() };
         m.slots
             .iter()
-            .zip(&m.ended)
-            .filter_map(|(s, e)| match (s, e) {
-                (_, Some(e)) => Some(e.clone()),
-                (Slot::Open { reader, .. }, None) => Some(Ended::of(reader)),
-                (Slot::Closed { path, .. }, None) => Some(Ended {
+            .filter_map(|s| match s {
+                Slot::Done(e) => e.as_deref().cloned(),
+                Slot::Open { reader, .. } => Some(Ended::of(reader)),
+                Slot::Closed { path, .. } => Some(Ended {
                     name: path.display().to_string(),
                     stop: None,
                     damage: Vec::new(),
                     oddities: Vec::new(),
                     raw_bytes: 0,
                 }),
-                (Slot::Done, None) => None,
             })
             .collect()
     }
@@ -379,10 +363,9 @@ impl Capture {
         let Some(m) = &self.merge else { return 0 };
         m.slots
             .iter()
-            .zip(&m.ended)
-            .map(|(s, e)| match (s, e) {
-                (_, Some(e)) => e.raw_bytes,
-                (Slot::Open { reader, .. }, None) => reader.raw_bytes_read(),
+            .map(|s| match s {
+                Slot::Done(Some(e)) => e.raw_bytes,
+                Slot::Open { reader, .. } => reader.raw_bytes_read(),
                 _ => 0,
             })
             .sum()
@@ -432,7 +415,7 @@ impl Merge {
             Ok(r) => r,
             Err(e) => {
                 self.failed.push(e.to_string());
-                *slot = Slot::Done;
+                *slot = Slot::Done(None);
                 return None;
             }
         };
@@ -447,10 +430,7 @@ impl Merge {
                 Some(t)
             }
             None => {
-                if let Some(e) = self.ended.get_mut(i) {
-                    *e = Some(Ended::of(&reader));
-                }
-                *slot = Slot::Done;
+                *slot = Slot::Done(Some(Box::new(Ended::of(&reader))));
                 None
             }
         }
@@ -465,11 +445,9 @@ impl Merge {
             self.queue.push(Reverse((t, i)));
             return;
         }
-        if let Some(e) = self.ended.get_mut(i) {
-            *e = Some(Ended::of(reader));
-        }
+        let ended = Ended::of(reader);
         if let Some(s) = self.slots.get_mut(i) {
-            *s = Slot::Done;
+            *s = Slot::Done(Some(Box::new(ended)));
         }
         self.open = self.open.saturating_sub(1);
         // A file ended: one that had to wait for a free place opens now, out of time order.

@@ -172,12 +172,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let mut redactor = Redactor::default();
     let mut write_error: Option<io::Error> = None;
     let community_id = (!args.redact).then_some(args.community_id_seed);
-    let (mut total_sessions, mut total_failed) = (0u64, 0u64);
+    // Every session, before the filters: a filtered report gives both counts.
+    let mut total = Counts::default();
     let mut sink = |mut s: SessionReport| {
-        if !s.no_data {
-            total_sessions += 1;
-            total_failed += u64::from(s.outcome == Outcome::Failed);
-        }
+        total.add(&s);
         if !selection.matches(&s) {
             return;
         }
@@ -280,8 +278,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
     if !selection.is_empty() {
         summary.filter = Some(selection.describe());
-        summary.sessions_total = Some(total_sessions);
-        summary.failed_total = Some(total_failed);
+        summary.sessions_total = Some(total.sessions);
+        summary.failed_total = Some(total.failed);
     }
     summary.redacted = args.redact;
     if args.redact && !streaming {

@@ -7,6 +7,7 @@
 //! `1:`. What it is not: a privacy measure; a hash of a client address can be brute-forced, so
 //! redacted reports compute it over the pseudonyms.
 
+use super::Endpoint;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
@@ -15,13 +16,13 @@ use std::net::IpAddr;
 pub const PROTO_TCP: u8 = 6;
 
 /// Community ID v1 of a TCP or UDP flow between two endpoints (either order gives the same).
-pub fn community_id(seed: u16, a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) -> String {
-    let key = |e: &(IpAddr, u16)| {
-        let ip: Vec<u8> = match e.0 {
+pub fn community_id(seed: u16, a: Endpoint, b: Endpoint, proto: u8) -> String {
+    let key = |e: &Endpoint| {
+        let ip: Vec<u8> = match e.ip {
             IpAddr::V4(v) => v.octets().to_vec(),
             IpAddr::V6(v) => v.octets().to_vec(),
         };
-        (ip, e.1)
+        (ip, e.port)
     };
     let (ka, kb) = (key(&a), key(&b));
     let (first, second) = if ka <= kb { (ka, kb) } else { (kb, ka) };
@@ -39,14 +40,17 @@ pub fn community_id(seed: u16, a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) ->
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    fn ep(s: &str, port: u16) -> Endpoint {
+        Endpoint {
+            ip: s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            port,
+        }
     }
 
     /// The TCP vectors of the spec's baseline (community-id-spec, baseline/baseline_*.json).
     #[test]
     fn spec_baseline_vectors() {
-        let flow = ((ip("128.232.110.120"), 34855), (ip("66.35.250.204"), 80));
+        let flow = (ep("128.232.110.120", 34855), ep("66.35.250.204", 80));
         assert_eq!(
             community_id(0, flow.0, flow.1, PROTO_TCP),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
@@ -62,8 +66,8 @@ mod tests {
     /// (`tshark --enable-protocol communityid -e communityid`).
     #[test]
     fn equals_tshark_on_a_sample_flow() {
-        let c = (ip("127.0.0.1"), 46722);
-        let s = (ip("127.0.0.1"), 443);
+        let c = ep("127.0.0.1", 46722);
+        let s = ep("127.0.0.1", 443);
         assert_eq!(community_id(0, c, s, PROTO_TCP), "1:H2ImX70fqpRJQ7QoZQhsHp4a/xs=");
         // `-o communityid.seed:1`
         assert_eq!(community_id(1, c, s, PROTO_TCP), "1:T4MQQRzCkMARjVp93+ASnqVccxI=");
@@ -72,8 +76,8 @@ mod tests {
     /// Equal addresses: the smaller port goes first.
     #[test]
     fn same_address_orders_by_port() {
-        let a = (ip("127.0.0.1"), 443);
-        let b = (ip("127.0.0.1"), 50000);
+        let a = ep("127.0.0.1", 443);
+        let b = ep("127.0.0.1", 50000);
         assert_eq!(community_id(0, a, b, PROTO_TCP), community_id(0, b, a, PROTO_TCP));
     }
 }

@@ -184,7 +184,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
         writeln!(out, "- **Ended by:** {side} (confidence {})", rep.confidence)?;
     }
     // Our own strings (base64 and hex), safe in a code span.
-    let ids = super::text::ids(rep);
+    let ids = rep.ids();
     if !ids.is_empty() {
         let ids: Vec<String> = ids
             .iter()

@@ -25,6 +25,16 @@ pub struct Addr {
     pub port: u16,
 }
 
+impl Addr {
+    /// The same address and port as a flow endpoint.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            ip: self.ip,
+            port: self.port,
+        }
+    }
+}
+
 impl From<Endpoint> for Addr {
     fn from(e: Endpoint) -> Addr {
         Addr { ip: e.ip, port: e.port }
@@ -166,12 +176,12 @@ pub struct TlsServerEcs {
     pub hash: Option<Hash>,
     /// Leaf certificate notAfter (ECS tls.server.not_after).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     #[serde(default)]
     pub not_after: Option<String>,
     /// Leaf certificate notBefore (ECS tls.server.not_before).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     #[serde(default)]
     pub not_before: Option<String>,
     /// JA3S of the ServerHello, MD5 hex as tshark's tls.handshake.ja3s (ECS tls.server.ja3s).
@@ -561,7 +571,7 @@ impl SessionReport {
             transport: "tcp",
             ip_type: if tcp.server.ip.is_ipv4() { "ipv4" } else { "ipv6" },
             protocol: "tls",
-            community_id: CommunityId::of((tcp.client.ip, tcp.client.port), (tcp.server.ip, tcp.server.port), 0),
+            community_id: CommunityId::of(tcp.client, tcp.server, 0),
         };
         let d = &tcp.dirs;
         SessionReport {
@@ -614,13 +624,23 @@ impl SessionReport {
     /// (`None`, for --redact: it is a hash of the real client address).
     pub fn set_community_id(&mut self, seed: Option<u16>) {
         self.network.community_id = match seed {
-            Some(seed) => CommunityId::of(
-                (self.client.ip, self.client.port),
-                (self.server.ip, self.server.port),
-                seed,
-            ),
+            Some(seed) => CommunityId::of(self.client.endpoint(), self.server.endpoint(), seed),
             None => CommunityId::default(),
         };
+    }
+
+    /// The identifiers other tools join on, for a session header: Community ID, JA4, JA3, JA3S.
+    pub fn ids(&self) -> Vec<String> {
+        let community_id = self.network.community_id.value();
+        [
+            ("community_id", community_id.as_deref()),
+            ("ja4", self.ja4.as_deref()),
+            ("ja3", self.tls.client.ja3.as_deref()),
+            ("ja3s", self.tls.server.ja3s.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect()
     }
 
     /// The SNI, if any.
@@ -648,14 +668,11 @@ fn display_filter(tcp: &TcpFacts) -> String {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CommunityId {
     /// (client, server, seed).
-    flow: Option<(Endpoint2, Endpoint2, u16)>,
+    flow: Option<(Endpoint, Endpoint, u16)>,
 }
 
-/// An address and port.
-type Endpoint2 = (IpAddr, u16);
-
 impl CommunityId {
-    fn of(client: Endpoint2, server: Endpoint2, seed: u16) -> CommunityId {
+    fn of(client: Endpoint, server: Endpoint, seed: u16) -> CommunityId {
         CommunityId {
             flow: Some((client, server, seed)),
         }
@@ -710,12 +727,12 @@ pub struct CaptureSummary {
     pub bytes: u64,
     /// Time of the first frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     #[serde(default)]
     pub first_ts: Option<String>,
     /// Time of the last frame (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::report::schema::opt_date_time")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     #[serde(default)]
     pub last_ts: Option<String>,
     /// Seconds from the first to the last frame.

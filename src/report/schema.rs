@@ -17,11 +17,6 @@ pub fn date_time(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "format": "date-time" })
 }
 
-/// An optional RFC 3339 date-time (left out when absent).
-pub fn opt_date_time(g: &mut SchemaGenerator) -> Schema {
-    date_time(g)
-}
-
 /// A reason id from the catalog (docs/reasons.md).
 pub fn reason(_: &mut SchemaGenerator) -> Schema {
     let ids: Vec<&str> = crate::diagnose::Reason::ALL.iter().map(|r| r.id()).collect();

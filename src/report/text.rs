@@ -198,7 +198,7 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     if !s.handshake.history.is_empty() {
         tline!(out, "  History: {}", s.handshake.history)?;
     }
-    let ids = ids(s);
+    let ids = s.ids();
     if !ids.is_empty() {
         tline!(out, "  Ids: {}", ids.join(", "))?;
     }
@@ -239,18 +239,4 @@ pub fn session_line(s: &SessionReport) -> String {
 /// Formats a timestamp for a human (UTC).
 pub fn human_ts(t: Timestamp) -> String {
     t.rfc3339()
-}
-
-/// The identifiers other tools join on, for a session header: Community ID, JA4, JA3, JA3S.
-pub fn ids(s: &SessionReport) -> Vec<String> {
-    let community_id = s.network.community_id.value();
-    [
-        ("community_id", community_id.as_deref()),
-        ("ja4", s.ja4.as_deref()),
-        ("ja3", s.tls.client.ja3.as_deref()),
-        ("ja3s", s.tls.server.ja3s.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
-    .collect()
 }

@@ -9,6 +9,28 @@
 use std::path::{Path, PathBuf};
 use tlsdiag::capture::{Capture, LinkType};
 
+/// Every case directory under `samples/cases/` with the extra arguments its expected.json
+/// passes (`args`), in name order.
+pub fn sample_cases() -> Vec<(PathBuf, Vec<String>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
+    let mut v: Vec<(PathBuf, Vec<String>)> = std::fs::read_dir(root)
+        .expect("cases")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join("expected.json").is_file())
+        .map(|d| {
+            let exp: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).expect("read")).expect("json");
+            let args = exp["args"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            (d, args)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// The real packets of `samples/cases/tls-mixed` (time in ns, Ethernet frame) `copies` times,
 /// each copy with the client's port shifted and moved on in time, in time order: many real
 /// sessions, one alive at a time.
@@ -50,7 +72,7 @@ pub fn replicated_sample(copies: u32) -> Vec<(i64, Vec<u8>)> {
 /// A plain clone has nothing beside it: the caller's test then prints why it skips and passes.
 /// Where the `CI` environment variable is set the suite must be there, so a missing corpus
 /// fails instead of silently testing less.
-pub fn shared_suite(name: &str, marker: &str) -> Option<PathBuf> {
+pub fn shared_suite_required_in_ci(name: &str, marker: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
     if dir.join(marker).is_file() {
         return Some(dir);

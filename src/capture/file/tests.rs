@@ -251,20 +251,26 @@ fn read_all(f: Vec<u8>) -> (Vec<String>, FileReader) {
     (got, r)
 }
 
-#[test]
-fn zero_bytes_before_a_damaged_header_do_not_hide_the_rest_of_the_file() {
-    // 32 zero bytes read as two empty records at time 0, then a damaged header: the search must
-    // still look for records near the capture's time, not near 1970.
+/// A capture: one good record, `junk`, a record header claiming 4 GB, then four good records a
+/// second later.
+fn damaged_after(junk: &[u8]) -> Vec<u8> {
     let mut f = pcap_header(false, 0xa1b2c3d4, 1);
     f.extend(record(false, 1_700_000_000, 1, b"first packet"));
-    f.extend(vec![0u8; 32]);
+    f.extend_from_slice(junk);
     let mut bad = record(false, 1_700_000_000, 2, b"lost");
     bad[8..12].copy_from_slice(&[0xff; 4]);
     f.extend(bad);
     for n in 0..4u32 {
         f.extend(record(false, 1_700_000_001, n, format!("after {n}").as_bytes()));
     }
-    let (got, r) = read_all(f);
+    f
+}
+
+#[test]
+fn zero_bytes_before_a_damaged_header_do_not_hide_the_rest_of_the_file() {
+    // 32 zero bytes read as two empty records at time 0, then a damaged header: the search must
+    // still look for records near the capture's time, not near 1970.
+    let (got, r) = read_all(damaged_after(&[0u8; 32]));
     assert_eq!(
         got,
         ["first packet", "", "", "after 0", "after 1", "after 2", "after 3"]
@@ -277,17 +283,9 @@ fn zero_bytes_before_a_damaged_header_do_not_hide_the_rest_of_the_file() {
 fn misread_records_that_agree_on_a_wrong_time_do_not_hide_the_rest_of_the_file() {
     // Two short records agreeing on an impossible time move the reference; the search still
     // accepts records near the time before that jump.
-    let mut f = pcap_header(false, 0xa1b2c3d4, 1);
-    f.extend(record(false, 1_700_000_000, 1, b"first packet"));
-    f.extend(record(false, 5, 0, b"x"));
-    f.extend(record(false, 5, 0, b"y"));
-    let mut bad = record(false, 1_700_000_000, 2, b"lost");
-    bad[8..12].copy_from_slice(&[0xff; 4]);
-    f.extend(bad);
-    for n in 0..4u32 {
-        f.extend(record(false, 1_700_000_001, n, format!("after {n}").as_bytes()));
-    }
-    let (got, r) = read_all(f);
+    let mut junk = record(false, 5, 0, b"x");
+    junk.extend(record(false, 5, 0, b"y"));
+    let (got, r) = read_all(damaged_after(&junk));
     assert_eq!(
         got,
         ["first packet", "x", "y", "after 0", "after 1", "after 2", "after 3"]
