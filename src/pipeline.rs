@@ -112,7 +112,6 @@ struct Core {
     profiles: ServerProfiles,
     deferred: Vec<Deferred>,
     anomalies: BTreeMap<&'static str, u64>,
-    next_id: u64,
     defer: bool,
     max_deferred: usize,
     /// Latest packet time seen by this core.
@@ -138,7 +137,6 @@ impl Core {
             profiles: ServerProfiles::default(),
             deferred: Vec::new(),
             anomalies: BTreeMap::new(),
-            next_id: 1,
             defer,
             max_deferred,
             // Before any frame (times before 1970 are valid: a pcapng interface offset).
@@ -162,8 +160,7 @@ impl Core {
             if let Some(c) = self.table.take_just_decided() {
                 c.reported = true;
                 let (tcp, tls) = (&c.tcp, c.handler.facts());
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = c.id;
                 let ctx = Context {
                     capture_end: now,
                     handshake_timeout_ns: self.opts.handshake_ns(),
@@ -209,8 +206,7 @@ impl Core {
             }
             return;
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = c.id;
         let c = *c;
         let tls = c.handler.into_facts();
         for (k, n) in &tls.anomalies {

@@ -52,6 +52,39 @@ struct Shark {
     community_id: String,
     ja3: Option<String>,
     ja3s: Vec<String>,
+    /// The named group of an ECDHE ServerKeyExchange (TLS 1.2 and before).
+    curve: Option<u16>,
+    /// The first certificate of the first Certificate message (the server's leaf), DER.
+    leaf: Option<Vec<u8>>,
+}
+
+/// A tshark number field, decimal or 0x-hex.
+fn number(s: &str) -> Option<u16> {
+    match s.strip_prefix("0x") {
+        Some(h) => u16::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// tshark's bytes field (hex, with or without colons).
+fn bytes(s: &str) -> Option<Vec<u8>> {
+    let h: String = s.chars().filter(|c| *c != ':').collect();
+    (0..h.len())
+        .step_by(2)
+        .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+/// The IANA number of a group as we name it (only those the samples negotiate).
+fn group_number(name: &str) -> Option<u16> {
+    Some(match name {
+        "secp256r1" => 23,
+        "secp384r1" => 24,
+        "secp521r1" => 25,
+        "x25519" => 29,
+        "x448" => 30,
+        _ => return None,
+    })
 }
 
 fn tshark(capture: &Path, ports: &[u16]) -> Option<BTreeMap<String, Shark>> {
@@ -75,6 +108,8 @@ fn tshark(capture: &Path, ports: &[u16]) -> Option<BTreeMap<String, Shark>> {
         "tls.handshake.type",
         "tls.handshake.ja3",
         "tls.handshake.ja3s",
+        "tls.handshake.server_named_curve",
+        "tls.handshake.certificate",
     ] {
         cmd.args(["-e", f]);
     }
@@ -85,7 +120,7 @@ fn tshark(capture: &Path, ports: &[u16]) -> Option<BTreeMap<String, Shark>> {
     let mut streams: BTreeMap<String, (Option<String>, Shark)> = BTreeMap::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('|').collect();
-        if f.len() < 13 {
+        if f.len() < 15 {
             continue;
         }
         let src = if f[1].is_empty() { f[2] } else { f[1] };
@@ -98,6 +133,12 @@ fn tshark(capture: &Path, ports: &[u16]) -> Option<BTreeMap<String, Shark>> {
         }
         if !f[12].is_empty() {
             e.1.ja3s.push(f[12].to_string());
+        }
+        if e.1.curve.is_none() {
+            e.1.curve = number(f[13]);
+        }
+        if e.1.leaf.is_none() && !f[14].is_empty() {
+            e.1.leaf = bytes(f[14]);
         }
     }
     Some(streams.into_values().filter_map(|(k, v)| k.map(|k| (k, v))).collect())
@@ -123,7 +164,7 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
     if !have_tshark() {
         return;
     }
-    let (mut sessions, mut ja3s_checked, mut filters) = (0, 0, 0);
+    let (mut sessions, mut ja3s_checked, mut filters, mut curves, mut leaves) = (0, 0, 0, 0, 0);
     for (dir, args) in common::sample_cases() {
         let mut ports = vec![443u16];
         for w in args.windows(2) {
@@ -180,6 +221,28 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
                 }
                 None => assert!(t.ja3s.is_empty(), "{what}: tshark has ja3s {:?}", t.ja3s),
             }
+            // ECS tls.curve: for TLS 1.2 and before, the ServerKeyExchange's named group.
+            if let Some(c) = t.curve {
+                let ours = s["tls"]["curve"].as_str().unwrap_or("");
+                assert_eq!(group_number(ours), Some(c), "{what}: tls.curve {ours}, tshark {c}");
+                curves += 1;
+            }
+            // ECS tls.server.hash.*: of the leaf certificate's DER.
+            if let (Some(der), Some(hash)) = (&t.leaf, s["tls"]["server"]["hash"].as_object()) {
+                use sha1::Digest;
+                let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02X}")).collect::<String>();
+                assert_eq!(
+                    hash["sha1"].as_str(),
+                    Some(hex(&sha1::Sha1::digest(der)).as_str()),
+                    "{what}"
+                );
+                assert_eq!(
+                    hash["sha256"].as_str(),
+                    Some(hex(&sha2::Sha256::digest(der)).as_str()),
+                    "{what}"
+                );
+                leaves += 1;
+            }
             // The display filter selects exactly the session's packets (first session of each
             // capture: one tshark run each).
             if first {
@@ -200,6 +263,8 @@ fn community_id_ja3_and_ja3s_equal_tshark_on_every_sample() {
     }
     println!("{sessions} sessions: community id and JA3 equal tshark's; {ja3s_checked} JA3S too");
     println!("{filters} display filters select exactly their session's packets in tshark");
+    println!("{curves} ServerKeyExchange curves and {leaves} leaf certificate hashes equal tshark's");
+    assert!(curves > 20 && leaves > 20, "{curves} curves, {leaves} leaf hashes");
     assert!(
         sessions > 80 && ja3s_checked > 40,
         "{sessions} sessions, {ja3s_checked} ja3s"

@@ -133,13 +133,17 @@ fn redaction_changes_the_client_field_and_nothing_else_whatever_the_threads() {
     assert_eq!(one, two, "pseudonyms depend on the number of threads");
     assert_eq!(plain.len(), 4);
     assert_eq!(plain.len(), one.len());
-    // NDJSON streams (one thread): the same pseudonyms in this capture.
+    // NDJSON streams (one thread, numbering clients as sessions are reported): the same
+    // pseudonyms in this capture.
     let (_, nd, _) = run(&["analyze", "--redact", "-f", "ndjson", cap]);
-    let streamed: Vec<String> = nd
+    // Lines come as connections end; the document is in id order.
+    let mut streamed: Vec<(u64, String)> = nd
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["client"]["ip"].as_str().map(String::from))
+        .filter_map(|v| Some((v["tlsdiag"]["id"].as_u64()?, v["client"]["ip"].as_str()?.to_string())))
         .collect();
+    streamed.sort();
+    let streamed: Vec<String> = streamed.into_iter().map(|(_, ip)| ip).collect();
     let mut expect_ips = Vec::new();
     for (p, r) in plain.iter().zip(&one) {
         let real = p["client"]["ip"].as_str().unwrap();

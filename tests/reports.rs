@@ -143,6 +143,82 @@ fn json_of_every_sample_validates_against_the_schema() {
 }
 
 #[test]
+fn committed_ndjson_schema_is_current() {
+    let (code, generated) = run(&["schema", "--ndjson"]);
+    assert_eq!(code, 0);
+    let committed = std::fs::read_to_string(root().join("docs/schema-ndjson.json")).expect("docs/schema-ndjson.json");
+    assert!(
+        generated == committed,
+        "docs/schema-ndjson.json is out of date: regenerate it with `cargo run -- schema --ndjson > docs/schema-ndjson.json`"
+    );
+}
+
+#[test]
+fn ndjson_of_every_sample_validates_against_its_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema-ndjson.json")).expect("schema"))
+            .expect("json");
+    let validator = strict_validator(&schema);
+    let (mut sessions, mut summaries) = (0, 0);
+    for (dir, args) in common::sample_cases() {
+        let mut a: Vec<String> = vec!["analyze".into(), "--format".into(), "ndjson".into()];
+        a.extend(args);
+        a.push(dir.to_string_lossy().into_owned());
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (code, out) = run(&refs);
+        assert!(code == 0 || code == 1, "{}: exit {code}", dir.display());
+        for l in out.lines() {
+            let line: Value = serde_json::from_str(l).expect("json line");
+            let errors: Vec<String> = validator
+                .iter_errors(&line)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}: {}", dir.display(), errors.join("; "));
+            match line["tlsdiag"]["record"].as_str() {
+                Some("session") => sessions += 1,
+                Some("summary") => summaries += 1,
+                other => panic!("record {other:?}"),
+            }
+        }
+    }
+    assert!(sessions > 70, "only {sessions} session lines validated");
+    assert_eq!(summaries, common::sample_cases().len(), "one summary line per run");
+    // The schema is strict: a line with an unknown field, a bad address or a bad date fails.
+    let (_, out) = run(&[
+        "analyze",
+        "-f",
+        "ndjson",
+        capture_of("tls-mixed").to_str().expect("utf8"),
+    ]);
+    let good: Value = serde_json::from_str(out.lines().next().expect("a line")).expect("json");
+    assert!(validator.is_valid(&good));
+    for (what, path, value) in [
+        ("an unknown top-level field", "/extra", Value::from(1)),
+        ("an unknown tlsdiag field", "/tlsdiag/extra", Value::from(1)),
+        ("a bad client address", "/client/ip", Value::from("10.0.0.300")),
+        ("a bad date", "/@timestamp", Value::from("yesterday")),
+        ("an unknown reason", "/tlsdiag/reason", Value::from("because")),
+    ] {
+        let mut bad = good.clone();
+        let (parent, key) = path.rsplit_once('/').expect("path");
+        let target = if parent.is_empty() {
+            Some(&mut bad)
+        } else {
+            bad.pointer_mut(parent)
+        };
+        target
+            .expect("parent")
+            .as_object_mut()
+            .expect("object")
+            .insert(key.into(), value);
+        assert!(
+            !validator.is_valid(&bad),
+            "the NDJSON schema accepts a line with {what}"
+        );
+    }
+}
+
+#[test]
 fn markdown_groups_failures_with_counts_causes_and_hints() {
     let pcap = capture_of("tls-mixed");
     let (code, md) = run(&["analyze", "--format", "markdown", pcap.to_str().expect("utf8")]);

@@ -70,20 +70,27 @@ impl Timestamp {
     /// RFC 3339 in UTC with microseconds, e.g. `2026-11-24T06:28:29.123456Z`.
     pub fn rfc3339(self) -> String {
         let secs = self.secs();
-        let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        // Microseconds (what pcap and most pcapng files hold), or nanoseconds when the capture
+        // has them: the capture's full precision, never a made-up digit.
+        let (frac, digits) = if nanos % 1000 == 0 {
+            (nanos / 1000, 6)
+        } else {
+            (nanos, 9)
+        };
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         if !(0..=9999).contains(&y) {
             return format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:0digits$}Z",
                 sod / 3600,
                 (sod / 60) % 60,
                 sod % 60
             );
         }
         // Every session report carries several of these: digits written in place, no formatter.
-        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
         let mut put = |at: usize, width: usize, mut v: u64| {
             for c in b.iter_mut().skip(at).take(width).rev() {
                 *c = b'0' + (v % 10) as u8;
@@ -96,8 +103,10 @@ impl Timestamp {
         put(11, 2, (sod / 3600) as u64);
         put(14, 2, ((sod / 60) % 60) as u64);
         put(17, 2, (sod % 60) as u64);
-        put(20, 6, micros as u64);
-        String::from_utf8_lossy(&b).into_owned()
+        put(20, digits, frac as u64);
+        let mut text = String::from_utf8_lossy(b.get(..20 + digits).unwrap_or(&b)).into_owned();
+        text.push('Z');
+        text
     }
 }
 
@@ -253,6 +262,8 @@ mod tests {
     fn rfc3339_formats_known_instants() {
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
         let t = Timestamp::from_parts(1_795_501_709, 123_456_789);
+        assert_eq!(t.rfc3339(), "2026-11-24T06:28:29.123456789Z", "nanoseconds kept");
+        let t = Timestamp::from_parts(1_795_501_709, 123_456_000);
         assert_eq!(t.rfc3339(), "2026-11-24T06:28:29.123456Z");
         assert_eq!(
             Timestamp::from_parts(951_782_400, 0).rfc3339(),

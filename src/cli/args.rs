@@ -48,7 +48,11 @@ pub enum Command {
     /// List the network interfaces `live` can capture on (needs the `live` build feature).
     Interfaces,
     /// Print the JSON Schema of `analyze --format json` (committed as docs/schema.json).
-    Schema,
+    Schema {
+        /// The schema of one `--format ndjson` line instead (committed as docs/schema-ndjson.json).
+        #[arg(long)]
+        ndjson: bool,
+    },
     /// Print the catalog of failure reasons.
     Reasons {
         /// As the Markdown table published in docs/reasons.md.

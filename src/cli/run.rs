@@ -43,8 +43,12 @@ pub fn run(cli: Cli) -> ExitCode {
         #[cfg(not(feature = "live"))]
         Command::Live(_) | Command::Interfaces => live_unavailable(),
         Command::Analyze(args) => analyze(args),
-        Command::Schema => {
-            let schema = schemars::schema_for!(crate::report::model::Report);
+        Command::Schema { ndjson } => {
+            let schema = if ndjson {
+                crate::report::ndjson::schema()
+            } else {
+                schemars::schema_for!(crate::report::model::Report)
+            };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             finish_output(io::stdout().lock().write_all(text.as_bytes()), EXIT_OK)
         }
@@ -150,7 +154,12 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             Detail::Full
         },
     };
+    // NDJSON writes each session as soon as it is reported. From files, a session is reported
+    // when its connection ends, as in every other format (one truth: the same frames, end,
+    // evidence and summary as the JSON document). From a pipe, whose end may never come, a
+    // session is reported the moment its verdict is known, as `live` does.
     let streaming = args.format == Format::Ndjson;
+    let verdict_time = streaming && args.inputs.iter().any(|p| is_stream(p));
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
@@ -224,7 +233,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         };
         Parallel::new(opts, threads, true).run(&mut capture, &mut sink, &mut update)
     } else {
-        let mut analyzer = Analyzer::new(opts, !streaming);
+        let mut analyzer = Analyzer::new(opts, !verdict_time);
         let mut since_update = 0u64;
         while let Some(p) = capture.next_packet() {
             analyzer.packet(&p, &mut sink);
@@ -388,4 +397,16 @@ fn progress_bar(capture: &Capture, quiet: bool) -> Option<indicatif::ProgressBar
         pb.set_style(style);
     }
     Some(pb)
+}
+
+/// Whether an input is read as a stream (standard input, a FIFO, a socket or a device).
+fn is_stream(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    p.as_os_str() == "-"
+        || std::fs::metadata(p)
+            .map(|m| {
+                let t = m.file_type();
+                t.is_fifo() || t.is_socket() || t.is_char_device()
+            })
+            .unwrap_or(false)
 }

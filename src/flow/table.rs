@@ -47,6 +47,9 @@ pub trait Decided {
 
 /// One live connection: its TCP facts and its stream handler.
 pub struct Connection<H> {
+    /// Number of the connection in the order of first packets (1 for the first one the table
+    /// created): the session's id, whatever the order its verdict comes in.
+    pub id: u64,
     pub tcp: TcpFacts,
     pub handler: H,
     /// The session was already reported when its outcome became known (streaming).
@@ -500,6 +503,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             end: EndKind::CaptureEnd,
         };
         let conn = Connection {
+            id: self.counters.connections + 1,
             tcp,
             handler: H::default(),
             reported: false,

@@ -162,6 +162,8 @@ pub struct TlsClientEcs {
 pub struct Hash {
     /// SHA-256 of the DER certificate, upper-case hex (ECS tls.server.hash.sha256).
     pub sha256: String,
+    /// SHA-1 of the DER certificate, upper-case hex (ECS tls.server.hash.sha1).
+    pub sha1: String,
 }
 
 /// ECS `tls.server.*`.
@@ -342,7 +344,7 @@ pub struct TcpReport {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionReport {
-    /// Session number in the order sessions were decided.
+    /// Session number in the order of the sessions' first packets (1, 2, 3…; the same for any number of threads and in every format).
     pub id: u64,
     /// The client (sender of the SYN, else by port).
     pub client: Addr,
@@ -470,7 +472,10 @@ impl SessionReport {
                 "tls"
             },
             cipher: sh.map(|s| s.cipher_suite.to_string()),
-            curve: sh.and_then(|s| s.group).map(|g| g.to_string()),
+            curve: sh
+                .and_then(|s| s.group)
+                .or(tls.server_key_exchange_group)
+                .map(|g| g.to_string()),
             next_protocol: sh.and_then(|s| s.alpn.clone()),
             established: v.outcome == Outcome::Established,
             resumed: resumed(tls),
@@ -492,6 +497,7 @@ impl SessionReport {
                     x509: leaf.filter(|c| c.parse_error.is_none()).map(|c| X509::from(&**c)),
                     hash: leaf.map(|c| Hash {
                         sha256: c.sha256.to_uppercase(),
+                        sha1: c.sha1.to_uppercase(),
                     }),
                     not_after: leaf
                         .filter(|c| c.parse_error.is_none())

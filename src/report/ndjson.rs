@@ -1,4 +1,5 @@
-//! The NDJSON printer: one line per session as soon as it is decided, then one summary line.
+//! The NDJSON printer: one line per session as soon as it is reported, then one summary line.
+//! Its JSON Schema ([`schema`]) is committed as docs/schema-ndjson.json.
 //!
 //! Lines follow the Elastic Common Schema (`@timestamp`, `event.*`, `client.*`, `server.*`,
 //! `network.*`, `tls.*`) so standard log shippers can send them unchanged to Elasticsearch,
@@ -11,6 +12,7 @@ use super::model::{
     TlsReport,
 };
 use crate::diagnose::{Cause, Evidence, Outcome, Warning};
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -18,54 +20,108 @@ use std::io::{self, Write};
 /// checked by tests/ecs.rs against `../shared/reference/ecs_flat.yml`).
 pub const ECS_VERSION: &str = "8.17.0";
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct Ecs {
+    /// The ECS release the line follows.
     version: &'static str,
 }
 
 /// ECS `event.*` of a session line: the session's event fields plus the reason id.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct EventLine<'a> {
-    #[serde(flatten)]
-    event: &'a EventEcs,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// ECS event.kind: always "event".
+    kind: &'static str,
+    /// ECS event.category: ["network"].
+    category: [&'static str; 1],
+    /// ECS event.type: ["connection"].
+    #[serde(rename = "type")]
+    kind_type: [&'static str; 1],
+    /// ECS event.dataset: "tlsdiag.session".
+    dataset: &'static str,
+    /// First packet of the session (RFC 3339, UTC).
+    #[schemars(schema_with = "crate::report::schema::date_time")]
+    start: &'a crate::capture::Timestamp,
+    /// Last packet of the session (RFC 3339, UTC).
+    #[schemars(schema_with = "crate::report::schema::date_time")]
+    end: &'a crate::capture::Timestamp,
+    /// Nanoseconds.
+    duration: i64,
+    /// `success` (established), `failure` (failed) or `unknown` (incomplete).
+    outcome: &'static str,
+    /// ECS event.reason: the reason id of a failure (docs/reasons.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::reason")]
     reason: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+impl<'a> EventLine<'a> {
+    fn of(e: &'a EventEcs, reason: Option<&'a str>) -> EventLine<'a> {
+        EventLine {
+            kind: e.kind,
+            category: e.category,
+            kind_type: e.kind_type,
+            dataset: e.dataset,
+            start: &e.start,
+            end: &e.end,
+            duration: e.duration,
+            outcome: e.outcome,
+            reason,
+        }
+    }
+}
+
+/// One NDJSON line: ECS fields, ours under `tlsdiag`.
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "LineOf{T}")]
 struct Line<'a, T: Serialize> {
+    /// The session's first packet; for the summary line, the capture's last packet.
     #[serde(rename = "@timestamp")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
     timestamp: String,
     ecs: Ecs,
+    /// ECS message: the session's summary sentence.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
+    /// ECS event.
     #[serde(skip_serializing_if = "Option::is_none")]
     event: Option<EventLine<'a>>,
     /// ECS source/destination: the connection's initiator and responder, as client/server.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a Addr>,
+    /// ECS destination: the server.
     #[serde(skip_serializing_if = "Option::is_none")]
     destination: Option<&'a Addr>,
+    /// ECS client.
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a Addr>,
+    /// ECS server.
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<&'a Addr>,
+    /// ECS network.
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<NetworkLine<'a>>,
+    /// ECS tls: only on a connection that carried TLS.
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<&'a TlsReport>,
+    /// tlsdiag's own fields.
     tlsdiag: T,
 }
 
 /// ECS `network.*` of a session line: `network.protocol` only when the connection carried TLS.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct NetworkLine<'a> {
     transport: &'a str,
     #[serde(rename = "type")]
     ip_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'a str>,
+    /// Community ID v1 of the connection (left out under --redact).
     #[serde(skip_serializing_if = "CommunityId::is_none")]
+    #[schemars(with = "Option<String>")]
     community_id: &'a CommunityId,
 }
 
@@ -80,48 +136,85 @@ impl<'a> NetworkLine<'a> {
     }
 }
 
-/// Our fields of one session, under `tlsdiag.*`.
-#[derive(Serialize)]
+/// Our fields of one session, under `tlsdiag.*` (as in the JSON document's sessions).
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct SessionNs<'a> {
+    /// "session".
     record: &'static str,
+    /// Version of tlsdiag's fields (as the JSON document's).
     schema_version: &'static str,
+    /// Session number in the order of the sessions' first packets (as the JSON document's).
     id: u64,
+    /// established, failed or incomplete.
     outcome: Outcome,
+    /// Failed sessions: timeout, protocol, certificate or cipher.
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Failed sessions: a reason id from docs/reasons.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::reason")]
     reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Failed sessions: who ended the handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::report::schema::side")]
     side: Option<&'a str>,
+    /// high, medium or low.
+    #[schemars(schema_with = "crate::report::schema::confidence")]
     confidence: &'a str,
+    /// Failed sessions: the error a browser (Chrome) most likely showed.
     #[serde(skip_serializing_if = "Option::is_none")]
     browser_error: Option<&'a str>,
+    /// Failed sessions: one line on what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// Incomplete sessions: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     incomplete_reason: Option<&'a str>,
+    /// One sentence for a ticket (also ECS `message`).
     summary: &'a str,
+    /// Frame number of the first packet.
     first_frame: u64,
+    /// Frame number of the last packet.
     last_frame: u64,
+    /// Key events in frame order.
     evidence: &'a [Evidence],
+    /// Evidence entries left out by the cap.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    evidence_truncated: u32,
+    /// Established sessions: problems worth fixing before they fail.
     warnings: &'a [Warning],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    /// Capture-quality problems that lowered the confidence.
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     quality_notes: &'a [String],
+    /// JA4 of the ClientHello.
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4: Option<&'a str>,
+    /// A Wireshark display filter selecting exactly this session's packets.
     #[serde(skip_serializing_if = "Option::is_none")]
     display_filter: Option<&'a str>,
+    /// Handshake details beyond ECS.
     handshake: &'a Handshake,
+    /// TCP facts of the connection.
     tcp: &'a TcpReport,
 }
 
 /// Our fields of the summary line.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct SummaryNs<'a> {
+    /// "summary".
     record: &'static str,
+    /// Version of tlsdiag's fields.
     schema_version: &'static str,
+    /// The capture (as the JSON document's `capture`).
     capture: &'a CaptureSummary,
+    /// Sessions by outcome, cause and reason (as the JSON document's `counts`).
     counts: &'a Counts,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Writes one session as one line.
@@ -133,10 +226,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
         timestamp: s.start.rfc3339(),
         ecs: Ecs { version: ECS_VERSION },
         message: Some(&s.summary),
-        event: Some(EventLine {
-            event: &s.event,
-            reason: s.reason.as_deref(),
-        }),
+        event: Some(EventLine::of(&s.event, s.reason.as_deref())),
         source: Some(&s.client),
         destination: Some(&s.server),
         client: Some(&s.client),
@@ -159,6 +249,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             first_frame: s.first_frame,
             last_frame: s.last_frame,
             evidence: &s.evidence,
+            evidence_truncated: s.evidence_truncated,
             warnings: &s.warnings,
             quality_notes: &s.quality_notes,
             ja4: s.ja4.as_deref(),
@@ -199,4 +290,18 @@ pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     };
     serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
     out.write_all(b"\n")
+}
+
+/// Any NDJSON line: a session, or the final summary (`tlsdiag.record` says which).
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "built only for its JSON Schema")]
+enum AnyLine<'a> {
+    Session(Box<Line<'a, SessionNs<'a>>>),
+    Summary(Box<Line<'a, SummaryNs<'a>>>),
+}
+
+/// The JSON Schema of one NDJSON line (committed as docs/schema-ndjson.json).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(AnyLine<'static>)
 }

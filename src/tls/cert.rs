@@ -36,6 +36,9 @@ pub struct CertInfo {
     pub key_bits: usize,
     pub signature_algorithm: String,
     pub sha256: String,
+    /// SHA-1 of the DER certificate, lower-case hex (what many inventories and ECS
+    /// tls.server.hash.sha1 still key on).
+    pub sha1: String,
     pub self_signed: bool,
     pub is_ca: bool,
     /// Set when the DER could not be parsed (the other fields are then empty).
@@ -47,11 +50,13 @@ impl CertInfo {
     /// Parses one DER certificate; never fails (a parse error is recorded in the result).
     pub fn from_der(der: &[u8]) -> CertInfo {
         let sha256 = hex(&Sha256::digest(der));
+        let sha1 = hex(&sha1::Sha1::digest(der));
         let x = match X509Certificate::from_der(der) {
             Ok((_, x)) => x,
             Err(e) => {
                 return CertInfo {
                     sha256,
+                    sha1,
                     parse_error: Some(e.to_string()),
                     ..CertInfo::default()
                 };
@@ -68,6 +73,7 @@ impl CertInfo {
             not_before: x.validity().not_before.timestamp(),
             not_after: x.validity().not_after.timestamp(),
             sha256,
+            sha1,
             self_signed: x.subject().as_raw() == x.issuer().as_raw(),
             is_ca: x.is_ca(),
             ..CertInfo::default()

@@ -315,6 +315,17 @@ fn first_alpn(data: &[u8]) -> &[u8] {
         .unwrap_or(&[])
 }
 
+/// The named group of an ECDHE ServerKeyExchange message (with its 4-byte header) under the
+/// negotiated `suite`: ServerECDHParams start with curve_type 3 (named_curve) and the group
+/// (RFC 8422 §5.4). `None` for other key exchanges.
+pub fn ecdhe_group(msg: &[u8], suite: Option<CipherSuite>) -> Option<Group> {
+    let ecdhe = suite.and_then(|s| s.name()).is_some_and(|n| n.contains("_ECDHE_"));
+    match msg.get(4..7) {
+        Some([3, hi, lo]) if ecdhe => Some(Group(u16::from_be_bytes([*hi, *lo]))),
+        _ => None,
+    }
+}
+
 fn key_share_groups(mut b: &[u8]) -> Vec<Group> {
     let mut out = Vec::new();
     while let Some((head, rest)) = b.split_first_chunk::<4>() {

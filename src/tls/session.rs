@@ -93,6 +93,8 @@ pub struct TlsFacts {
     pub server_certificate: Option<At>,
     pub certificate_request: Option<At>,
     pub server_key_exchange: Option<At>,
+    /// The named group of an ECDHE ServerKeyExchange (TLS 1.2 and before; ECS tls.curve).
+    pub server_key_exchange_group: Option<super::names::Group>,
     pub server_hello_done: Option<At>,
     /// Client Certificate message: frame and number of certificates (0 = empty).
     pub client_certificate: Option<(At, usize)>,
@@ -950,6 +952,8 @@ impl State {
             }
             (12, _) => {
                 f.server_key_exchange.get_or_insert(at);
+                let suite = f.server_hello.as_ref().map(|sh| sh.cipher_suite);
+                f.server_key_exchange_group = f.server_key_exchange_group.or(hello::ecdhe_group(msg, suite));
             }
             (13, _) => {
                 f.certificate_request.get_or_insert(at);
