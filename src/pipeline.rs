@@ -207,8 +207,9 @@ impl Core {
             return;
         }
         let id = c.id;
-        let c = *c;
-        let tls = c.handler.into_facts();
+        // Read in place: most sessions are reported from here and the connection is dropped;
+        // only a deferred one is taken apart (moving it out of its box copies it whole).
+        let tls = c.handler.facts();
         for (k, n) in &tls.anomalies {
             *self.anomalies.entry(k).or_default() += *n as u64;
         }
@@ -217,22 +218,23 @@ impl Core {
             handshake_timeout_ns: self.opts.handshake_ns(),
             profile: self.profiles.get(&c.tcp.server),
         };
-        let v = diagnose::diagnose(&c.tcp, &tls, &ctx);
+        let v = diagnose::diagnose(&c.tcp, tls, &ctx);
         if v.outcome == Outcome::Established {
-            self.profiles.learn(c.tcp.server, &tls);
+            self.profiles.learn(c.tcp.server, tls);
         }
         if v.uses_profile && self.defer {
             if self.deferred.len() < self.max_deferred {
+                let c = *c;
                 self.deferred.push(Deferred {
                     id,
                     tcp: c.tcp,
-                    tls: Box::new(tls),
+                    tls: Box::new(c.handler.into_facts()),
                 });
                 return;
             }
             *self.anomalies.entry("deferred_decisions_full").or_default() += 1;
         }
-        sink(self.opts.detail.report(id, &c.tcp, &tls, v));
+        sink(self.opts.detail.report(id, &c.tcp, tls, v));
     }
 
     fn decide(&mut self, c: Box<Connection<Session>>, sink: &mut dyn FnMut(SessionReport)) {

@@ -211,7 +211,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         counts.add(&s);
         if streaming {
             if write_error.is_none() {
-                if let Err(e) = ndjson::write_session(&mut out, &s).and_then(|_| out.flush()) {
+                // From a pipe each verdict goes out at once; from files lines leave in blocks.
+                let written = ndjson::write_session(&mut out, &s);
+                if let Err(e) = written.and_then(|_| if verdict_time { out.flush() } else { Ok(()) }) {
                     write_error = Some(e);
                 }
             }
