@@ -376,11 +376,21 @@ impl Reassembler {
         !self.hist.is_empty()
     }
 
-    /// The peer acknowledged up to `ack`: once the handshake is decided, kept bytes it covers
-    /// are freed (the peer took its copy; one sent later is not the one it answered).
+    /// The peer acknowledged up to `ack`: kept bytes it covers are let go, whether or not the
+    /// handshake is decided. The copy the peer acknowledged passed the sensor before its ACK did,
+    /// so a copy that disagreed with what was delivered has been compared already; one sent
+    /// after is not the one the peer answered. (Kept bytes stay few: those in flight.)
     pub fn acked_kept(&mut self, ack: SeqNumber) {
-        if self.hist_closed && !self.hist.is_empty() && !self.hist_start.plus(self.hist.len()).after(ack) {
+        if self.hist.is_empty() || self.hist_start.plus(self.hist.len()).after(ack) {
+            return;
+        }
+        if self.hist_closed {
             self.free_history();
+        } else {
+            // Recording goes on from the next byte, in the same (warm) buffer.
+            self.hist_start = self.hist_start.plus(self.hist.len());
+            self.hist.clear();
+            self.hist_frames.clear();
         }
     }
 
