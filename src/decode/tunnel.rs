@@ -11,12 +11,16 @@
 //! | ether type 0x8847 0x8848         | MPLS label stack (≤ 16 labels)          | IP / Ethernet |
 //! | ether type 0x8909                | Cisco MetaData (SGT)                    | ether type    |
 //! | ether type 0x6558                | transparent Ethernet bridging           | Ethernet      |
+//! | ether type 0x88e7                | 802.1ah PBB (MAC-in-MAC) I-tag          | Ethernet      |
+//! | ether type 0x8926, 0x893f        | VN-Tag, 802.1BR E-tag                   | ether type    |
 //! | IP protocol 4, 41                | IP-in-IP, IPv6-in-IP                    | IP            |
 //! | IP protocol 47                   | GRE (RFC 2784/2890), enhanced GRE (PPTP), ERSPAN I/II/III | ether type / Ethernet / IP |
 //! | UDP port 4789 (configurable)     | VXLAN (RFC 7348)                        | Ethernet      |
 //! | UDP port 4790                    | VXLAN-GPE                               | IP / Ethernet |
 //! | UDP port 6081                    | Geneve (RFC 8926), with options         | ether type    |
 //! | UDP port 2152                    | GTP-U G-PDU, with extension headers     | IP            |
+//! | UDP port 1701                    | L2TPv2 data message (PPP)               | IP            |
+//! | UDP port 3544                    | Teredo (RFC 4380)                       | IPv6          |
 //!
 //! Tunnel headers are read by hand (etherparse has none of them), every length checked against
 //! the bytes at hand; IP headers are etherparse's. The outer headers are dropped: a segment's
@@ -54,6 +58,8 @@ pub const VXLAN_PORT: u16 = 4789;
 const VXLAN_GPE_PORT: u16 = 4790;
 const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
+const L2TP_PORT: u16 = 1701;
+const TEREDO_PORT: u16 = 3544;
 
 impl Config {
     /// VXLAN on these UDP ports (the first [`MAX_VXLAN_PORTS`]) instead of 4789 alone; an
@@ -144,6 +150,19 @@ fn ether_type(et: u16, d: &[u8]) -> Result<Next<'_>, Skip> {
             None => return Err(Skip::Malformed("short_cisco_metadata")),
         },
         0x6558 => Next::Ether(d),
+        // PBB: a 4-byte I-tag, then the customer's MAC addresses and ether type.
+        0x88e7 => match d.get(4..) {
+            Some(inner) if inner.len() >= 14 => Next::Ether(inner),
+            _ => return Err(Skip::Malformed("short_pbb")),
+        },
+        // VN-Tag (4 bytes) and E-tag (6 bytes), then the ether type.
+        0x8926 | 0x893f => {
+            let tag = if et == 0x8926 { 4 } else { 6 };
+            match be16(d, tag) {
+                Some(inner) => Next::EtherType(inner, d.get(tag + 2..).unwrap_or(&[])),
+                None => return Err(Skip::Malformed("short_vn_tag")),
+            }
+        }
         et if ordinary_non_ip(et) => return Err(Skip::NotIp),
         et => return Err(Skip::EtherType(et)),
     })
@@ -240,6 +259,16 @@ fn udp<'a>(cfg: &Config, d: &'a [u8]) -> Result<Option<Next<'a>>, Skip> {
             Some(n) => n,
             None => return Ok(None),
         }
+    } else if dport == L2TP_PORT || sport == L2TP_PORT {
+        match l2tp(p)? {
+            Some(n) => n,
+            None => return Ok(None),
+        }
+    } else if dport == TEREDO_PORT || sport == TEREDO_PORT {
+        match teredo(p) {
+            Some(n) => n,
+            None => return Ok(None),
+        }
     } else {
         return Ok(None);
     }))
@@ -270,6 +299,46 @@ fn geneve(p: &[u8]) -> Result<Next<'_>, Skip> {
         Some(inner) => Ok(Next::EtherType(proto, inner)),
         None => Err(Skip::Malformed("short_geneve")),
     }
+}
+
+/// L2TPv2 (RFC 2661 §3.1): a data message's PPP frame; `None` for control messages and
+/// other versions (L2TPv3 over UDP is not decoded: its session header length is configured).
+fn l2tp(p: &[u8]) -> Result<Option<Next<'_>>, Skip> {
+    let Some(flags) = be16(p, 0) else {
+        return Err(Skip::Malformed("short_l2tp"));
+    };
+    if flags & 0x8000 != 0 || flags & 0x000f != 2 {
+        return Ok(None);
+    }
+    let mut off = 2 + if flags & 0x4000 != 0 { 2 } else { 0 } + 4;
+    if flags & 0x0800 != 0 {
+        off += 4;
+    }
+    if flags & 0x0200 != 0 {
+        let Some(pad) = be16(p, off) else {
+            return Err(Skip::Malformed("short_l2tp"));
+        };
+        off += 2 + usize::from(pad);
+    }
+    match p.get(off..) {
+        Some(ppp_frame) => ppp(ppp_frame).map(Some),
+        None => Err(Skip::Malformed("short_l2tp")),
+    }
+}
+
+/// Teredo (RFC 4380 §5.1.1): an IPv6 packet, after an optional authentication indicator
+/// (type 0x0001) and origin indication (type 0x0000, 8 bytes); `None` if no IPv6 packet.
+fn teredo(p: &[u8]) -> Option<Next<'_>> {
+    let mut p = p;
+    if be16(p, 0) == Some(0x0001) {
+        let id_len = usize::from(*p.get(2)?);
+        let auth_len = usize::from(*p.get(3)?);
+        p = p.get(4 + id_len + auth_len + 9..)?;
+    }
+    if be16(p, 0) == Some(0x0000) {
+        p = p.get(8..)?;
+    }
+    (p.first().map(|b| b >> 4) == Some(6) && p.len() >= 40).then_some(Next::Ip(p))
 }
 
 /// GTP-U (3GPP TS 29.281): a G-PDU's user packet (IPv4 or IPv6), after the optional sequence
@@ -478,6 +547,37 @@ mod tests {
         let mut arp = eth[..12].to_vec();
         arp.extend_from_slice(&[0x08, 0x06, 0, 1]);
         assert_eq!(inner_addresses(&arp), Err(Skip::NotIp));
+        // L2TPv2 data message (length and sequence fields) with PPP carrying IPv4.
+        let mut l2tp = vec![0x48, 0x02, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0xff, 0x03, 0x00, 0x21];
+        l2tp.extend_from_slice(&ip);
+        assert_eq!(inner_addresses(&outer_udp(1701, &l2tp)), want);
+        // 802.1ah PBB: I-tag, then the customer frame.
+        let mut pbb = eth[..12].to_vec();
+        pbb.extend_from_slice(&[0x88, 0xe7, 0, 0, 0, 5]);
+        pbb.extend_from_slice(&eth);
+        assert_eq!(inner_addresses(&pbb), want);
+        // VN-Tag and E-tag, then IPv4.
+        for (et, tag) in [(0x8926u16, 4usize), (0x893f, 6)] {
+            let mut f = eth[..12].to_vec();
+            f.extend_from_slice(&et.to_be_bytes());
+            f.extend_from_slice(&vec![0; tag]);
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&ip);
+            assert_eq!(inner_addresses(&f), want);
+        }
+        // Teredo: origin indication, then IPv6.
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0x20; 16], [0x30; 16], 64)
+            .tcp(40000, 443, 1, 1000)
+            .syn()
+            .write(&mut v6, &[])
+            .expect("build");
+        let mut teredo = vec![0, 0, 0x12, 0x34, 1, 2, 3, 4];
+        teredo.extend_from_slice(&v6);
+        assert_eq!(
+            inner_addresses(&outer_udp(3544, &teredo)),
+            Ok(([0x20u8; 16].into(), 443))
+        );
         // Ordinary UDP stays ordinary.
         assert_eq!(inner_addresses(&outer_udp(53, &[0; 20])), Err(Skip::NotTcp));
     }
@@ -516,10 +616,10 @@ mod tests {
             for len in 0..90 {
                 let junk: Vec<u8> = (0..len).map(|i| ((i as u32 * 37 + seed * 101) % 251) as u8).collect();
                 let mut frames = vec![outer_ip(47, &junk), outer_ip(4, &junk), outer_ip(41, &junk)];
-                for port in [4789, 8472, 4790, 6081, 2152] {
+                for port in [4789, 8472, 4790, 6081, 2152, 1701, 3544] {
                     frames.push(outer_udp(port, &junk));
                 }
-                for et in [0x8847u16, 0x8909, 0x6558, 0x8100, 0x8864] {
+                for et in [0x8847u16, 0x8909, 0x6558, 0x8100, 0x8864, 0x88e7, 0x8926, 0x893f] {
                     let mut f = vec![0u8; 12];
                     f.extend_from_slice(&et.to_be_bytes());
                     f.extend_from_slice(&junk);
