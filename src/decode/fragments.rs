@@ -15,6 +15,7 @@
 
 use crate::capture::Timestamp;
 use etherparse::{Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
+use std::collections::{HashMap, VecDeque};
 
 /// Datagrams waiting for fragments at most.
 pub const MAX_DATAGRAMS: usize = 1024;
@@ -55,7 +56,7 @@ impl Counters {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
     v6: bool,
     src: [u8; 16],
@@ -65,8 +66,9 @@ struct Key {
 }
 
 struct Pending {
-    key: Key,
-    first: Timestamp,
+    /// Which entry of the arrival order is this datagram's (older entries of the same key
+    /// belong to datagrams already gone).
+    generation: u64,
     /// The header of the fragment at offset 0 (IPv4 with options, or IPv6's fixed 40 bytes).
     header: Vec<u8>,
     data: Vec<u8>,
@@ -142,7 +144,11 @@ fn piece(ip: &[u8]) -> Option<Piece<'_>> {
 /// Fragments waiting for the rest of their datagram.
 #[derive(Default)]
 pub struct Reassembler {
-    pending: Vec<Pending>,
+    pending: HashMap<Key, Pending>,
+    /// Datagrams in order of their first fragment (with entries of datagrams already gone,
+    /// skipped when met; compacted past [`MAX_DATAGRAMS`] × 4): the oldest goes first.
+    order: VecDeque<(Key, u64, Timestamp)>,
+    next_generation: u64,
     bytes: usize,
     pub counters: Counters,
 }
@@ -161,27 +167,31 @@ impl Reassembler {
             self.counters.malformed += 1;
             return None;
         }
-        let i = match self.pending.iter().position(|d| d.key == p.key) {
-            Some(i) => i,
-            None => {
-                while self.pending.len() >= MAX_DATAGRAMS || self.bytes + end > MAX_BYTES {
-                    if self.pending.is_empty() {
-                        break;
-                    }
-                    self.drop_at(0);
-                }
-                self.pending.push(Pending {
-                    key: p.key,
-                    first: now,
+        if !self.pending.contains_key(&p.key) {
+            while !self.pending.is_empty() && (self.pending.len() >= MAX_DATAGRAMS || self.bytes + end > MAX_BYTES) {
+                self.drop_oldest();
+            }
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            self.pending.insert(
+                p.key,
+                Pending {
+                    generation,
                     header: Vec::new(),
                     data: Vec::new(),
                     have: Vec::new(),
                     end: None,
-                });
-                self.pending.len() - 1
+                },
+            );
+            self.order.push_back((p.key, generation, now));
+            if self.order.len() > MAX_DATAGRAMS * 4 {
+                let live = &self.pending;
+                self.order
+                    .retain(|(k, g, _)| live.get(k).is_some_and(|d| d.generation == *g));
             }
-        };
-        let d = self.pending.get_mut(i)?;
+        }
+        let key = p.key;
+        let d = self.pending.get_mut(&key)?;
         let before = d.bytes();
         if let Some(e) = d.end {
             if end > e || (!p.more && end != e) {
@@ -230,46 +240,60 @@ impl Reassembler {
         let too_many = d.have.len() > MAX_PIECES;
         self.bytes = (self.bytes + d.bytes()).saturating_sub(before);
         if too_many {
-            self.drop_at(i);
+            self.take(&key);
+            self.counters.incomplete += 1;
             return None;
         }
         if !complete {
             return None;
         }
-        let d = self.take(i)?;
+        let d = self.take(&key)?;
         self.counters.reassembled += 1;
-        rebuild(&d)
+        rebuild(&key, &d)
     }
 
     /// Gives up the datagrams still waiting (the end of the capture).
     pub fn finish(&mut self) {
         self.counters.incomplete += self.pending.len() as u64;
         self.pending.clear();
+        self.order.clear();
         self.bytes = 0;
     }
 
+    /// Gives up the datagrams whose first fragment came more than [`TIMEOUT_NS`] before `now`.
     fn expire(&mut self, now: Timestamp) {
-        while let Some(d) = self.pending.first() {
-            if now.0.saturating_sub(d.first.0) <= TIMEOUT_NS {
+        while let Some(&(key, generation, first)) = self.order.front() {
+            let live = self.pending.get(&key).is_some_and(|d| d.generation == generation);
+            if live && now.0.saturating_sub(first.0) <= TIMEOUT_NS {
                 break;
             }
-            self.drop_at(0);
+            self.order.pop_front();
+            if live {
+                self.take(&key);
+                self.counters.incomplete += 1;
+            }
         }
     }
 
-    fn take(&mut self, i: usize) -> Option<Pending> {
-        if i >= self.pending.len() {
-            return None;
+    /// Gives up the datagram whose first fragment came first.
+    fn drop_oldest(&mut self) {
+        while let Some((key, generation, _)) = self.order.pop_front() {
+            if self.pending.get(&key).is_some_and(|d| d.generation == generation) {
+                self.take(&key);
+                self.counters.incomplete += 1;
+                return;
+            }
         }
-        let d = self.pending.remove(i);
+        // Only stale entries: nothing is waiting, in the order at least; start afresh.
+        self.counters.incomplete += self.pending.len() as u64;
+        self.pending.clear();
+        self.bytes = 0;
+    }
+
+    fn take(&mut self, key: &Key) -> Option<Pending> {
+        let d = self.pending.remove(key)?;
         self.bytes = self.bytes.saturating_sub(d.bytes());
         Some(d)
-    }
-
-    fn drop_at(&mut self, i: usize) {
-        if self.take(i).is_some() {
-            self.counters.incomplete += 1;
-        }
     }
 }
 
@@ -283,13 +307,13 @@ fn copy(data: &mut [u8], payload: &[u8], base: usize, from: usize, to: usize) {
 /// The datagram as one unfragmented IP packet: the first fragment's header with the length,
 /// fragment fields and (IPv4) header checksum redone; IPv6 extension headers before the
 /// fragment header are left out.
-fn rebuild(d: &Pending) -> Option<Vec<u8>> {
+fn rebuild(key: &Key, d: &Pending) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(d.header.len().max(40) + d.data.len());
-    if d.key.v6 {
+    if key.v6 {
         out.extend_from_slice(d.header.get(..40)?);
         let len = u16::try_from(d.data.len()).ok()?;
         out.get_mut(4..6)?.copy_from_slice(&len.to_be_bytes());
-        *out.get_mut(6)? = d.key.proto;
+        *out.get_mut(6)? = key.proto;
     } else {
         out.extend_from_slice(&d.header);
         let total = u16::try_from(d.header.len() + d.data.len()).ok()?;
