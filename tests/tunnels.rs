@@ -139,3 +139,31 @@ fn evidence_frames_of_several_files_name_their_file_and_frame() {
         }
     }
 }
+
+#[test]
+fn carves_keep_the_fragments_of_their_sessions() {
+    for name in ["ip-fragments", "ip-fragments-v6-overlap"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases").join(name);
+        let cap = capture_of(&dir);
+        let out = std::env::temp_dir().join(format!("tlsdiag-tunnels-{}-{name}.pcap", std::process::id()));
+        let out_s = out.to_string_lossy().into_owned();
+        let (_, whole) = analyze(&["-f", "json", "--write-sessions", &out_s, &cap]);
+        let (_, carved) = analyze(&["-f", "json", &out_s]);
+        let _ = std::fs::remove_file(&out);
+        let key = "ip_datagrams_reassembled";
+        assert!(whole["capture"]["anomalies"][key].as_u64().unwrap() > 0, "{name}");
+        assert_eq!(
+            whole["capture"]["anomalies"][key], carved["capture"]["anomalies"][key],
+            "{name}: the carve holds every fragment"
+        );
+        let verdicts = |d: &Value| -> Vec<(Value, Value)> {
+            d["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["outcome"].clone(), s["tls"]["version"].clone()))
+                .collect()
+        };
+        assert_eq!(verdicts(&whole), verdicts(&carved), "{name}");
+    }
+}
