@@ -1,7 +1,7 @@
 //! The same packet seen twice: once per copy of a mirror, or inside and outside a tunnel.
 //!
 //! What it is: a small direct-mapped table of fingerprints of recent TCP segments (ports,
-//! sequence and acknowledgment numbers, flags, payload length, the TCP checksum field and the
+//! sequence and acknowledgment numbers, flags, payload length on the wire, the TCP checksum field and the
 //! IPv4 identification: the checksum covers the addresses and the payload, so two segments
 //! with the same fingerprint carry the same bytes). A segment whose fingerprint was seen less
 //! than [`WINDOW_NS`] before is a copy, not a retransmission: a sender that retransmits
@@ -49,7 +49,9 @@ fn fingerprint(seg: &TcpSegment<'_>) -> u64 {
     let f = seg.flags;
     let flags = u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
     let a = u64::from(seg.sport) << 48 | u64::from(seg.dport) << 32 | u64::from(seg.seq);
-    let b = u64::from(seg.ack) << 32 | (seg.payload.len() as u64 & 0xffff) << 16 | ck;
+    // The length on the wire: a copy inside a tunnel may be cut shorter by the snap length.
+    let len = seg.payload.len() as u64 + u64::from(seg.missing);
+    let b = u64::from(seg.ack) << 32 | (len & 0xffff) << 16 | ck;
     let c = id << 8 | flags;
     // Multiply-xor mixing (as in wyhash / FxHash): cheap, and good enough for a cache.
     let mut h = (a ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
