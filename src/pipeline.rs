@@ -15,6 +15,7 @@
 //! the capture is the global last packet, and failures explained by server profiles are decided
 //! at the end with the profiles of all workers merged.
 
+mod accounting;
 mod batch;
 
 use crate::capture::{Capture, LinkType, Packet, Timestamp};
@@ -25,7 +26,8 @@ use crate::flow::{At, EndKind, FlowKey, PortSet, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
-use batch::{Batch, BatchPacket};
+use accounting::Accounting;
+use batch::{Batch, BatchPacket, FragmentRef};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -41,6 +43,8 @@ pub struct Options {
     pub max_flows: usize,
     /// How much of each session report is built.
     pub detail: Detail,
+    /// Which UDP ports announce which tunnel.
+    pub tunnels: decode::Config,
 }
 
 /// How much of each decided session's report the pipeline builds.
@@ -76,6 +80,7 @@ impl Default for Options {
             idle_timeout_secs: limits::DEFAULT_IDLE_TIMEOUT_SECS,
             max_flows: limits::DEFAULT_MAX_FLOWS,
             detail: Detail::Full,
+            tunnels: decode::Config::default(),
         }
     }
 }
@@ -118,6 +123,13 @@ struct Core {
     now: Timestamp,
     /// Segments on the followed ports this core decoded (parallel runs decode on every worker).
     tcp_on_ports: u64,
+    /// Copies of segments just seen (mirrors, tunnels): dropped before the flow table.
+    copies: decode::dedup::Copies,
+    /// IP fragments waiting for their datagram. Every worker of a parallel run reassembles
+    /// every fragment (they are rare) and keeps the datagrams of its own connections.
+    frags: decode::fragments::Reassembler,
+    /// This core reports the reassembly counters (one core per capture).
+    counts_fragments: bool,
 }
 
 impl Core {
@@ -142,11 +154,17 @@ impl Core {
             // Before any frame (times before 1970 are valid: a pcapng interface offset).
             now: Timestamp(i64::MIN),
             tcp_on_ports: 0,
+            copies: decode::dedup::Copies::default(),
+            frags: decode::fragments::Reassembler::default(),
+            counts_fragments: true,
         }
     }
 
     /// Takes one decoded segment of a followed port.
     fn segment(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
+        if self.copies.is_copy(seg, at.ts) {
+            return;
+        }
         // The clock is the capture's (set by `tick` before each frame), not this frame's time:
         // a frame stamped ahead of it moves it only once the next frame confirms the jump.
         let mut done = Vec::new();
@@ -259,8 +277,15 @@ impl Core {
             ("tcp_port_reuse", c.port_reuse),
             ("tcp_overlap_conflict", c.overlap_conflicts),
             ("tcp_bad_checksum", c.bad_checksums),
+            ("duplicate_copies_ignored", self.copies.copies),
         ] {
             if n > 0 {
+                *self.anomalies.entry(k).or_default() += n;
+            }
+        }
+        if self.counts_fragments {
+            self.frags.finish();
+            for (k, n) in self.frags.counters.anomalies() {
                 *self.anomalies.entry(k).or_default() += n;
             }
         }
@@ -270,166 +295,6 @@ impl Core {
             anomalies: self.anomalies,
             tcp_on_ports: self.tcp_on_ports,
         }
-    }
-}
-
-/// The capture's clock before a frame time has been confirmed.
-const NO_CLOCK: Timestamp = Timestamp(i64::MIN);
-/// Frames after a jump that must agree with it before the clock follows (see `Accounting::frame`).
-const JUMP_AGREEMENT: u8 = 2;
-/// Jumps waiting at once; past it the oldest is taken.
-const PENDING_MAX: usize = 4;
-
-/// Capture-wide counters kept by the thread that reads packets.
-#[derive(Default)]
-struct Accounting {
-    frame: u64,
-    first_ts: Option<Timestamp>,
-    /// The capture's clock: the latest frame time, jumps confirmed (see [`Accounting::frame`]).
-    last_ts: Timestamp,
-    /// Frames stamped more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock, each with the
-    /// number of later frames that agreed with it: the clock follows once [`JUMP_AGREEMENT`] do.
-    pending: Vec<(Timestamp, u8)>,
-    bytes: u64,
-    tcp_on_ports: u64,
-    anomalies: BTreeMap<&'static str, u64>,
-}
-
-impl Accounting {
-    /// Counts one frame and returns its number and time.
-    ///
-    /// The clock is the latest frame time, except that a frame stamped more than
-    /// [`limits::TIMESTAMP_JUMP_NS`] ahead of it moves it only once the next [`JUMP_AGREEMENT`]
-    /// frames agree (none falls back more than that below it); a frame that one of them falls
-    /// back below stood alone ahead of its neighbours: a damaged time, counted as
-    /// `timestamp_outlier` and never on the clock. Two, because a damaged record header can
-    /// be followed by a misread one before the reader finds its way again. The first frame's
-    /// time is held the same way.
-    fn frame(&mut self, p: &Packet<'_>) -> At {
-        self.frame += 1;
-        self.bytes += p.data.len() as u64;
-        if self.first_ts.is_none() {
-            self.first_ts = Some(p.ts);
-            self.last_ts = NO_CLOCK;
-            self.pending.reserve(PENDING_MAX);
-        } else if !self.pending.is_empty() {
-            self.settle(p.ts);
-        }
-        if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
-            if self.pending.len() >= PENDING_MAX {
-                // Jump after jump: the oldest has waited long enough.
-                let (oldest, _) = self.pending.remove(0);
-                self.last_ts = self.last_ts.max(oldest);
-            }
-            self.pending.push((p.ts, 0));
-        } else if p.ts < self.last_ts {
-            *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
-        } else {
-            self.last_ts = p.ts;
-        }
-        At {
-            frame: self.frame,
-            ts: p.ts,
-        }
-    }
-
-    /// Lets the frame at `ts` agree with the pending jumps or refute them.
-    fn settle(&mut self, ts: Timestamp) {
-        // Until a time is confirmed, the capture's start is the earliest time still pending.
-        let first = (self.last_ts == NO_CLOCK).then_some(self.first_ts).flatten();
-        let (mut clock, mut outliers, mut first_refuted) = (self.last_ts, 0, false);
-        self.pending.retain_mut(|(jump, agreed)| {
-            if ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
-                outliers += 1;
-                first_refuted |= first == Some(*jump);
-                return false;
-            }
-            *agreed += 1;
-            if *agreed >= JUMP_AGREEMENT {
-                clock = clock.max(*jump);
-                return false;
-            }
-            true
-        });
-        self.last_ts = clock;
-        if outliers > 0 {
-            *self.anomalies.entry("timestamp_outlier").or_default() += outliers;
-        }
-        if first_refuted {
-            // The capture starts with the first frame whose time holds.
-            self.first_ts = self.pending.first().map(|(t, _)| *t).or(Some(ts));
-        }
-    }
-
-    fn anomaly(&mut self, key: &'static str) {
-        *self.anomalies.entry(key).or_default() += 1;
-    }
-
-    /// The capture's end: the clock, or the jumps ahead of it that nothing came after to confirm
-    /// or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`] past the clock, as damaged
-    /// times beyond (a capture whose frames are all pending ends at the first of them).
-    fn end(&self) -> Timestamp {
-        let mut end = self.last_ts;
-        for &(jump, _) in &self.pending {
-            if end == NO_CLOCK || jump.0.saturating_sub(end.0) <= limits::TIMESTAMP_LEAP_NS {
-                end = end.max(jump);
-            }
-        }
-        end
-    }
-
-    /// Merges the cores' results, decides the deferred sessions, and builds the summary.
-    fn conclude(
-        mut self,
-        opts: &Options,
-        results: Vec<CoreResult>,
-        sink: &mut dyn FnMut(SessionReport),
-    ) -> (CaptureSummary, ServerProfiles) {
-        let end = self.end();
-        let never_confirmed = self.pending.iter().filter(|(jump, _)| *jump > end).count();
-        if never_confirmed > 0 {
-            *self.anomalies.entry("timestamp_outlier").or_default() += never_confirmed as u64;
-        }
-        self.last_ts = end;
-        self.pending.clear();
-        let mut profiles = ServerProfiles::default();
-        let mut deferred = Vec::new();
-        for r in results {
-            self.tcp_on_ports += r.tcp_on_ports;
-            profiles.merge(r.profiles);
-            deferred.extend(r.deferred);
-            for (k, n) in r.anomalies {
-                *self.anomalies.entry(k).or_default() += n;
-            }
-        }
-        deferred.sort_by_key(|d| d.tcp.first.frame);
-        for d in deferred {
-            let ctx = Context {
-                capture_end: match d.tcp.end {
-                    EndKind::HandshakeTimeout => d.tcp.last.ts.add_nanos(opts.handshake_ns()),
-                    EndKind::IdleTimeout => d.tcp.last.ts.add_nanos(opts.idle_ns()),
-                    EndKind::Reset | EndKind::Closed => d.tcp.last.ts,
-                    EndKind::Evicted | EndKind::CaptureEnd => self.last_ts,
-                },
-                handshake_timeout_ns: opts.handshake_ns(),
-                profile: profiles.get(&d.tcp.server),
-            };
-            let v = diagnose::diagnose(&d.tcp, &d.tls, &ctx);
-            sink(opts.detail.report(d.id, &d.tcp, &d.tls, v));
-        }
-        let summary = CaptureSummary {
-            files: Vec::new(),
-            packets: self.frame,
-            bytes: self.bytes,
-            first_ts: self.first_ts.map(|t| t.rfc3339()),
-            last_ts: self.first_ts.map(|_| self.last_ts.rfc3339()),
-            duration_s: self.first_ts.map(|f| self.last_ts.secs_since(f)).unwrap_or(0.0),
-            tcp_packets_on_ports: self.tcp_on_ports,
-            ports: opts.ports.clone(),
-            anomalies: self.anomalies.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            ..CaptureSummary::default()
-        };
-        (summary, profiles)
     }
 }
 
@@ -471,19 +336,22 @@ impl Analyzer {
     /// Takes one captured frame.
     pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
         let at = self.acct.frame(p);
-        match decode::decode_frame(p.link, p.data, (p.orig_len as usize) > p.data.len()) {
-            Ok(seg) => {
-                if !self.core.table.wants(&seg) {
+        let cut = (p.orig_len as usize) > p.data.len();
+        match decode::decode_packet(&self.opts.tunnels, p.link, p.data, cut) {
+            Ok(decode::Decoded::Tcp(seg)) => self.tcp(at, &seg, sink),
+            Ok(decode::Decoded::Fragment(ip)) => {
+                let Some(datagram) = self.core.frags.add(ip, p.ts) else {
                     return;
+                };
+                match decode::decode_packet(&self.opts.tunnels, LinkType::RAW, &datagram, false) {
+                    Ok(decode::Decoded::Tcp(seg)) => self.tcp(at, &seg, sink),
+                    Ok(decode::Decoded::Fragment(_)) => self.acct.anomaly("ip_fragment_nested"),
+                    Err(skip) => {
+                        if skip.is_anomaly() {
+                            self.acct.anomaly(skip.key());
+                        }
+                    }
                 }
-                self.acct.tcp_on_ports += 1;
-                if seg.missing > 0 {
-                    self.acct.anomaly("snaplen_truncated_frames");
-                }
-                // Timers run on the capture's clock (the latest time of any frame so far), so
-                // a frame stamped in the past cannot revive what that clock already expired.
-                self.core.tick(self.acct.last_ts, sink);
-                self.core.segment(at, &seg, sink);
             }
             Err(skip) => {
                 if skip.is_anomaly() {
@@ -491,6 +359,21 @@ impl Analyzer {
                 }
             }
         }
+    }
+
+    /// Takes one decoded segment.
+    fn tcp(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
+        if !self.core.table.wants(seg) {
+            return;
+        }
+        self.acct.tcp_on_ports += 1;
+        if seg.missing > 0 {
+            self.acct.anomaly("snaplen_truncated_frames");
+        }
+        // Timers run on the capture's clock (the latest time of any frame so far), so a frame
+        // stamped in the past cannot revive what that clock already expired.
+        self.core.tick(self.acct.last_ts, sink);
+        self.core.segment(at, seg, sink);
     }
 
     /// Advances packet time without a packet (live mode on an idle interface).
@@ -660,8 +543,19 @@ fn dispatch(
     let workers = into.lists.len();
     for p in &framed.packets {
         let data = framed.bytes_of(p);
-        let seg = match decode::decode_frame(p.link, data, p.cut) {
-            Ok(seg) => seg,
+        let seg = match decode::decode_packet(&core.opts.tunnels, p.link, data, p.cut) {
+            Ok(decode::Decoded::Tcp(seg)) => seg,
+            Ok(decode::Decoded::Fragment(ip)) => {
+                let skip = (ip.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+                into.fragments.push(FragmentRef {
+                    at: p.at,
+                    clock: p.clock,
+                    buf: p.buf,
+                    start: p.start + skip as u32,
+                    len: ip.len() as u32,
+                });
+                continue;
+            }
             Err(skip) => {
                 if skip.is_anomaly() {
                     *core.anomalies.entry(skip.key()).or_default() += 1;
@@ -718,6 +612,46 @@ fn dispatch(
     std::mem::swap(&mut into.shared, &mut framed.shared);
     std::mem::swap(&mut into.data, &mut framed.data);
     into.clock = framed.clock;
+}
+
+/// Takes one IP fragment on worker `me`: a datagram it completes goes on if its connection
+/// is this worker's (the same choice `dispatch` makes).
+fn fragment(
+    core: &mut Core,
+    shared: &Shared<'_>,
+    workers: usize,
+    me: usize,
+    b: &Batch,
+    f: &FragmentRef,
+    out: &mut dyn FnMut(SessionReport),
+) {
+    let Some(datagram) = b
+        .bytes(f.buf, f.start, f.len)
+        .and_then(|ip| core.frags.add(ip, f.at.ts))
+    else {
+        return;
+    };
+    let skip = match decode::decode_packet(&core.opts.tunnels, LinkType::RAW, &datagram, false) {
+        Ok(decode::Decoded::Tcp(seg)) => {
+            if !(shared.ports.contains(seg.sport) || shared.ports.contains(seg.dport)) {
+                return;
+            }
+            let h = shared.hasher.hash_one(FlowKey::of(&seg));
+            if ((u128::from(h) * workers as u128) >> 64) as usize != me {
+                return;
+            }
+            core.tcp_on_ports += 1;
+            core.tick(f.clock, out);
+            core.segment(f.at, &seg, out);
+            return;
+        }
+        Ok(decode::Decoded::Fragment(_)) => "ip_fragment_nested",
+        Err(skip) if skip.is_anomaly() => skip.key(),
+        Err(_) => return,
+    };
+    if core.counts_fragments {
+        *core.anomalies.entry(skip).or_default() += 1;
+    }
 }
 
 /// Who has what to do.
@@ -827,6 +761,7 @@ impl Parallel {
         std::thread::scope(|scope| {
             for me in 1..n {
                 let (tx, shared, mut core) = (tx.clone(), &shared, core(&self.opts));
+                core.counts_fragments = false;
                 scope.spawn(move || {
                     let mut out = |s: SessionReport| {
                         let _ = tx.send(FromWorker::Session(Box::new(s)));
@@ -971,9 +906,16 @@ fn work(
         if let Some(b) = st.queues.get_mut(me).and_then(VecDeque::pop_front) {
             drop(st);
             shared.wake.notify_all();
+            let mut frags = b.fragments.iter().peekable();
             for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+                while let Some(f) = frags.next_if(|f| f.at.frame < p.at.frame) {
+                    fragment(core, shared, workers, me, &b, f, out);
+                }
                 core.tick(p.clock, out);
                 core.segment(p.at, &b.segment(p), out);
+            }
+            for f in frags {
+                fragment(core, shared, workers, me, &b, f, out);
             }
             core.tick(b.clock, out);
             drop(b);

@@ -14,6 +14,12 @@ Two modes (run as root, inside a network namespace you created yourself):
               802.1Q tag (--mirror IF --vlan 100) or two tags, 802.1ad 0x88a8
               outer + 0x8100 inner (--mirror IF --vlan 100 --outer-vlan 200),
               like a SPAN port feeding a capture box; --vlan 0: untagged copies.
+            * encapsulate the mirror's copies instead (--mirror IF --encap KIND[,KIND..]):
+              one copy per kind listed, each wrapped by encap.py (VXLAN, Geneve,
+              GRE, GRE+TEB, ERSPAN II/III, GTP-U, MPLS, IP-in-IP, 6in4, Cisco
+              MetaData; "plain" = unchanged, so "plain,plain" mirrors every frame
+              twice and "plain,vxlan" sends the inner and the outer copy; "frag"
+              cuts large IP packets into fragments, "frag-overlap" with an overlap).
             * forge: just before the Nth server->client data segment, send a
               copy of it (same addresses, ports, seq, ack) whose payload is a
               fatal TLS alert (--forge-s2c-alert N); before the first
@@ -48,6 +54,8 @@ import socket
 import struct
 import sys
 import time
+
+import encap
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -198,10 +206,19 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
     c2s_data = 0
     held = None          # (frame, deadline)
 
+    encaps = [encap.Encap(k) for k in a.encap.split(",")] if a.encap else []
+
     def mirror(frame):
         if ms is None:
             return
         try:
+            if encaps:
+                for e in encaps:
+                    wrapped = e.wrap(frame)
+                    for w in wrapped if isinstance(wrapped, list) else [wrapped] if wrapped else []:
+                        ms.send(w)
+                        stats["mirrored"] += 1
+                return
             tagged = frame if a.vlan == 0 and a.outer_vlan is None else vlan_tag(frame, a.vlan, a.outer_vlan)
             ms.send(tagged)
             stats["mirrored"] += 1
@@ -336,6 +353,7 @@ def main():
     b.add_argument("--drop-s2c-larger", type=int, default=0, help="drop server->client frames longer than N bytes")
     b.add_argument("--mirror", default="", help="interface that gets a VLAN-tagged copy of every forwarded frame")
     b.add_argument("--vlan", type=int, default=100)
+    b.add_argument("--encap", default="", help="mirror copies wrapped in these encapsulations (encap.py), one copy each")
     b.add_argument("--outer-vlan", type=int, default=None, help="add an 802.1ad (0x88a8) outer tag too (QinQ)")
     b.add_argument("--forge-s2c-alert", type=int, default=0, help="forged alert ahead of the Nth server data segment (mirror only)")
     b.add_argument("--forge-c2s-sni", default="", help="OLD=NEW: forged ClientHello with another SNI of the same length ahead of the real one (mirror only)")

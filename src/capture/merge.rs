@@ -71,6 +71,12 @@ struct Merge {
     /// Inputs that could be read when noted but not when reopened.
     failed: Vec<String>,
     out_of_order: u64,
+    /// Packets handed out, in all and per input; the input of the last one.
+    handed: u64,
+    handed_per_input: Vec<u64>,
+    last_input: Option<usize>,
+    /// Where each frame came from (read by the reports).
+    origins: super::origin::SharedOrigins,
 }
 
 /// The whole capture: every input, read in timestamp order.
@@ -206,6 +212,17 @@ impl Capture {
     }
 
     fn assemble(slots: Vec<Slot>) -> Capture {
+        let names = slots
+            .iter()
+            .map(|s| -> std::sync::Arc<str> {
+                match s {
+                    Slot::Closed { path, .. } => path.display().to_string().into(),
+                    Slot::Open { reader, .. } => reader.name().display().to_string().into(),
+                    Slot::Done(e) => e.as_ref().map(|e| e.name.as_str()).unwrap_or("").into(),
+                }
+            })
+            .collect();
+        let inputs = slots.len();
         let mut queue = BinaryHeap::new();
         let mut open = 0;
         for (i, s) in slots.iter().enumerate() {
@@ -228,6 +245,10 @@ impl Capture {
                 refill: None,
                 failed: Vec::new(),
                 out_of_order: 0,
+                handed: 0,
+                handed_per_input: vec![0; inputs],
+                last_input: None,
+                origins: std::sync::Arc::new(std::sync::Mutex::new(super::origin::FrameOrigins::new(names))),
             }),
             skipped: Vec::new(),
             skipped_non_captures: 0,
@@ -308,6 +329,12 @@ impl Capture {
                 }),
             })
             .collect()
+    }
+
+    /// Where each frame came from, when several inputs are merged (`None`: one input, whose
+    /// frame numbers are the file's).
+    pub fn origins(&self) -> Option<super::origin::SharedOrigins> {
+        self.merge.as_ref().map(|m| m.origins.clone())
     }
 
     /// Names of the inputs read, in the order given.
@@ -395,6 +422,14 @@ impl Merge {
             }
         };
         self.refill = Some(i);
+        self.handed += 1;
+        if let Some(n) = self.handed_per_input.get_mut(i) {
+            *n += 1;
+            if self.last_input != Some(i) {
+                self.last_input = Some(i);
+                super::origin::lock(&self.origins).start_run(self.handed, i, *n);
+            }
+        }
         match self.slots.get(i) {
             Some(Slot::Open { head, .. }) => Some(Packet {
                 ts: head.ts,

@@ -19,6 +19,7 @@ mod file;
 #[cfg(feature = "live")]
 pub mod live;
 mod merge;
+pub mod origin;
 pub mod prefetch;
 mod source;
 

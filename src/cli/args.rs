@@ -76,6 +76,11 @@ pub struct AnalyzeArgs {
         value_delimiter = ','
     )]
     pub ports: Vec<u16>,
+    /// UDP port that carries VXLAN (repeatable, or a comma-separated list, up to 4; default
+    /// 4789, e.g. 8472 for Linux's own default). Geneve (6081), VXLAN-GPE (4790), GTP-U (2152),
+    /// GRE, ERSPAN, MPLS, IP-in-IP and Cisco MetaData are opened whatever this says.
+    #[arg(long = "vxlan-port", value_name = "PORT", value_delimiter = ',')]
+    pub vxlan_ports: Vec<u16>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

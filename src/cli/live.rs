@@ -206,6 +206,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         } else {
             Detail::Full
         },
+        tunnels: crate::decode::Config::default(),
     };
     let mut analyzer = Analyzer::new(opts, false);
     let mut run = Streamer {

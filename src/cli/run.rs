@@ -153,6 +153,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         } else {
             Detail::Full
         },
+        tunnels: crate::decode::Config::with_vxlan_ports(&args.vxlan_ports),
     };
     // NDJSON writes each session as soon as it is reported. From files, a session is reported
     // when its connection ends, as in every other format (one truth: the same frames, end,
@@ -183,7 +184,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let community_id = (!args.redact).then_some(args.community_id_seed);
     // Every session, before the filters: a filtered report gives both counts.
     let mut total = Counts::default();
+    let origins = capture.origins();
     let mut sink = |mut s: SessionReport| {
+        if let Some(o) = &origins {
+            s.locate_frames(&crate::capture::origin::lock(o));
+        }
         total.add(&s);
         if !selection.matches(&s) {
             return;

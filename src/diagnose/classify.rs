@@ -984,14 +984,7 @@ fn short(s: &str, n: usize) -> String {
 /// words for people, and most of a capture's sessions are counted, never shown.
 pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, u32) {
     let mut ev: Vec<Evidence> = Vec::new();
-    let mut push = |at: At, dir: Option<Direction>, what: String| {
-        ev.push(Evidence {
-            frame: at.frame,
-            ts: at.ts,
-            direction: dir,
-            what,
-        })
-    };
+    let mut push = |at: At, dir: Option<Direction>, what: String| ev.push(Evidence::new(at, dir, what));
     let syn0 = tcp.syns.first().copied();
     for (i, s) in tcp.syns.iter().enumerate() {
         let what = match (i, syn0) {
@@ -1179,12 +1172,8 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
     if tcp.end == EndKind::CaptureEnd || tcp.end == EndKind::HandshakeTimeout {
         let idle = v.judged_at.nanos_since(last.ts);
         if idle > 0 && !tls.handshake_complete() {
-            ev.push(Evidence {
-                frame: last.frame,
-                ts: last.ts,
-                direction: None,
-                what: format!("last packet; silence for {} until the end of the capture", secs(idle)),
-            });
+            let what = format!("last packet; silence for {} until the end of the capture", secs(idle));
+            ev.push(Evidence::new(last, None, what));
         }
     }
     let mut truncated = 0;

@@ -83,6 +83,28 @@ pub struct Evidence {
     pub direction: Option<Direction>,
     /// What was seen, in words (message, alert, TCP flag, silence).
     pub what: String,
+    /// With several input files: the file the frame came from (as named on the command line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub file: Option<std::sync::Arc<str>>,
+    /// With several input files: the frame's number within `file` (what Wireshark shows when
+    /// that file is opened alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_frame: Option<u64>,
+}
+
+impl Evidence {
+    /// An event at `at` (no file reference: the pipeline sees one merged capture).
+    pub fn new(at: crate::flow::At, direction: Option<Direction>, what: String) -> Evidence {
+        Evidence {
+            frame: at.frame,
+            ts: at.ts,
+            direction,
+            what,
+            file: None,
+            file_frame: None,
+        }
+    }
 }
 
 fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {

@@ -16,6 +16,9 @@ pub(super) struct Batch {
     pub(super) data: Vec<u8>,
     /// Per worker, its packets in capture order.
     pub(super) lists: Vec<Vec<BatchPacket>>,
+    /// IP fragments, in capture order, for every worker (each reassembles them all and keeps
+    /// the datagrams of its own connections).
+    pub(super) fragments: Vec<FragmentRef>,
     /// Bytes of packets in the batch.
     pub(super) bytes: usize,
     /// Packet time reached by the whole capture when the batch was sent.
@@ -47,7 +50,26 @@ pub(super) struct BatchPacket {
     pub(super) ip4_hlen: u8,
 }
 
+/// Where an IP fragment (the whole IP packet) lies in the batch's buffers.
+pub(super) struct FragmentRef {
+    pub(super) at: At,
+    pub(super) clock: Timestamp,
+    pub(super) buf: u32,
+    pub(super) start: u32,
+    pub(super) len: u32,
+}
+
 impl Batch {
+    /// The bytes at `start..start + len` of buffer `buf` (`u32::MAX`: the copies).
+    pub(super) fn bytes(&self, buf: u32, start: u32, len: u32) -> Option<&[u8]> {
+        let range = start as usize..start as usize + len as usize;
+        if buf == u32::MAX {
+            self.data.get(range)
+        } else {
+            self.shared.get(buf as usize).and_then(|b| b.get(range))
+        }
+    }
+
     /// The segment of a packet, its payload in the batch's buffers.
     pub(super) fn segment<'a>(&'a self, p: &BatchPacket) -> decode::TcpSegment<'a> {
         let range = p.start as usize..p.start as usize + p.len as usize;
@@ -86,6 +108,7 @@ impl Batch {
         for l in &mut self.lists {
             l.clear();
         }
+        self.fragments.clear();
         self.bytes = 0;
     }
 }

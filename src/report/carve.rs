@@ -2,8 +2,10 @@
 //!
 //! The capture is read a second time; a frame is written when it decodes to a TCP segment of a
 //! chosen connection (by 4-tuple) and lies within that session's frame range, so a carved file
-//! never holds packets of other sessions, even when a 4-tuple was reused. The file is a classic
-//! nanosecond pcap that Wireshark and tlsdiag read.
+//! never holds packets of other sessions, even when a 4-tuple was reused. An IP fragment (whose
+//! later pieces carry no ports) goes with a chosen session between the same two addresses
+//! whose frame range holds it. The file is a classic nanosecond pcap that Wireshark and tlsdiag
+//! read.
 
 use super::model::SessionReport;
 use super::pseudonymize::{self, Redactor};
@@ -12,6 +14,7 @@ use crate::decode;
 use crate::flow::{Endpoint, FlowKey};
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::Path;
 
 /// The sessions to carve: 4-tuple → frame ranges.
@@ -19,6 +22,8 @@ use std::path::Path;
 pub struct CarveSet {
     /// Frame ranges and the client of each session.
     ranges: HashMap<FlowKey, Vec<(u64, u64, Endpoint)>>,
+    /// Per session: client and server addresses, frame range, client (for IP fragments).
+    pairs: Vec<(IpAddr, IpAddr, u64, u64, Endpoint)>,
     first: Option<u64>,
     last: u64,
 }
@@ -41,6 +46,8 @@ impl CarveSet {
             .entry(key)
             .or_default()
             .push((s.first_frame, s.last_frame, client));
+        self.pairs
+            .push((client.ip, s.server.ip, s.first_frame, s.last_frame, client));
         self.first = Some(self.first.map_or(s.first_frame, |f| f.min(s.first_frame)));
         self.last = self.last.max(s.last_frame);
     }
@@ -55,13 +62,40 @@ impl CarveSet {
         if self.first.is_none_or(|f| frame < f) || frame > self.last {
             return None;
         }
-        let seg = decode::decode(p.link, p.data).ok()?;
+        let seg = match decode::decode_packet(&decode::Config::default(), p.link, p.data, false).ok()? {
+            decode::Decoded::Tcp(seg) => seg,
+            decode::Decoded::Fragment(ip) => return self.fragment_of(frame, ip),
+        };
         let key = FlowKey::of(&seg);
         self.ranges
             .get(&key)?
             .iter()
             .find(|(a, b, _)| (*a..=*b).contains(&frame))
             .map(|r| r.2)
+    }
+}
+
+impl CarveSet {
+    /// The client of the chosen session an IP fragment (an IP packet) belongs to: the one
+    /// between its two addresses whose frame range holds it.
+    fn fragment_of(&self, frame: u64, ip: &[u8]) -> Option<Endpoint> {
+        let (src, dst) = match ip.first()? >> 4 {
+            4 => {
+                let a: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+                let b: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+                (IpAddr::from(a), IpAddr::from(b))
+            }
+            6 => {
+                let a: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+                let b: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+                (IpAddr::from(a), IpAddr::from(b))
+            }
+            _ => return None,
+        };
+        self.pairs
+            .iter()
+            .find(|(c, s, a, b, _)| ((*c, *s) == (src, dst) || (*c, *s) == (dst, src)) && (*a..=*b).contains(&frame))
+            .map(|p| p.4)
     }
 }
 

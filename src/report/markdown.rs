@@ -253,11 +253,12 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     for e in rep.evidence.iter().take(TIMELINE_LINES) {
         writeln!(
             out,
-            "{:>7} {:>+8.3}s  {}  {}",
+            "{:>7} {:>+8.3}s  {}  {}{}",
             e.frame,
             e.ts.secs_since(rep.start_ts),
             e.direction.map(|d| d.arrow()).unwrap_or("   "),
-            escape::terminal(&e.what).replace("```", "'''")
+            escape::terminal(&e.what).replace("```", "'''"),
+            super::text::file_ref(e).replace("```", "'''")
         )?;
     }
     if rep.evidence.len() > TIMELINE_LINES {

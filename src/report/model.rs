@@ -431,6 +431,16 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl SessionReport {
+    /// Gives each evidence frame of a merged capture its input file and number there.
+    pub fn locate_frames(&mut self, origins: &crate::capture::origin::FrameOrigins) {
+        for e in &mut self.evidence {
+            if let Some((file, n)) = origins.locate(e.frame) {
+                e.file = Some(file);
+                e.file_frame = Some(n);
+            }
+        }
+    }
+
     /// Builds the record of one decided session.
     pub fn new(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
         SessionReport::build(id, tcp, tls, v, true)

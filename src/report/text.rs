@@ -184,11 +184,12 @@ fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             let dt = e.ts.secs_since(s.start_ts);
             tline!(
                 out,
-                "    {:>7}  {:>+9.3}s  {}  {}",
+                "    {:>7}  {:>+9.3}s  {}  {}{}",
                 e.frame,
                 dt,
                 e.direction.map(|d| d.arrow()).unwrap_or("   "),
-                e.what
+                e.what,
+                file_ref(e)
             )?;
         }
         if s.evidence_truncated > 0 {
@@ -239,4 +240,12 @@ pub fn session_line(s: &SessionReport) -> String {
 /// Formats a timestamp for a human (UTC).
 pub fn human_ts(t: Timestamp) -> String {
     t.rfc3339()
+}
+
+/// `  [file b.pcap, frame 12]` for an evidence frame of a merged capture; empty otherwise.
+pub fn file_ref(e: &crate::diagnose::Evidence) -> String {
+    match (&e.file, e.file_frame) {
+        (Some(f), Some(n)) => format!("  [{}, frame {n}]", escape::terminal(f)),
+        _ => String::new(),
+    }
 }

@@ -1,0 +1,114 @@
+//! The same packet seen twice: once per copy of a mirror, or inside and outside a tunnel.
+//!
+//! What it is: a small direct-mapped table of fingerprints of recent TCP segments (ports,
+//! sequence and acknowledgment numbers, flags, payload length on the wire, the TCP checksum field and the
+//! IPv4 identification: the checksum covers the addresses and the payload, so two segments
+//! with the same fingerprint carry the same bytes). A segment whose fingerprint was seen less
+//! than [`WINDOW_NS`] before is a copy, not a retransmission: a sender that retransmits
+//! changes the IPv4 identification (and the TCP timestamp option, which the checksum covers),
+//! and no retransmission timer fires that fast. Copies are counted, not analyzed twice.
+//!
+//! Bounded: [`SLOTS`] entries, overwritten in turn; a fingerprint pushed out early only lets a
+//! copy through (as before this existed), it never drops a segment that was not seen.
+
+use super::TcpSegment;
+use crate::capture::Timestamp;
+
+/// Entries of the table.
+pub const SLOTS: usize = 4096;
+/// Two sightings of a segment closer than this are copies of one packet.
+pub const WINDOW_NS: i64 = 5_000_000;
+
+/// Recently seen segments.
+pub struct Copies {
+    slots: Box<[(u64, i64)]>,
+    /// Segments dropped as copies.
+    pub copies: u64,
+}
+
+impl Default for Copies {
+    fn default() -> Copies {
+        Copies {
+            slots: vec![(0, i64::MIN); SLOTS].into_boxed_slice(),
+            copies: 0,
+        }
+    }
+}
+
+/// The segment's fingerprint (never 0).
+#[inline]
+fn fingerprint(seg: &TcpSegment<'_>) -> u64 {
+    let ck = u64::from(u16::from_be_bytes([
+        seg.tcp_header.get(16).copied().unwrap_or(0),
+        seg.tcp_header.get(17).copied().unwrap_or(0),
+    ]));
+    let id = u64::from(u16::from_be_bytes([
+        seg.ip4_header.get(4).copied().unwrap_or(0),
+        seg.ip4_header.get(5).copied().unwrap_or(0),
+    ]));
+    let f = seg.flags;
+    let flags = u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
+    let a = u64::from(seg.sport) << 48 | u64::from(seg.dport) << 32 | u64::from(seg.seq);
+    // The length on the wire: a copy inside a tunnel may be cut shorter by the snap length.
+    let len = seg.payload.len() as u64 + u64::from(seg.missing);
+    let b = u64::from(seg.ack) << 32 | (len & 0xffff) << 16 | ck;
+    let c = id << 8 | flags;
+    // Multiply-xor mixing (as in wyhash / FxHash): cheap, and good enough for a cache.
+    let mut h = (a ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ b ^ (h >> 29)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h = (h ^ c ^ (h >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (h ^ (h >> 31)) | 1
+}
+
+impl Copies {
+    /// Whether `seg`, seen at `ts`, is a copy of a segment seen just before (then counted).
+    #[inline]
+    pub fn is_copy(&mut self, seg: &TcpSegment<'_>, ts: Timestamp) -> bool {
+        let h = fingerprint(seg);
+        let Some(slot) = self.slots.get_mut((h as usize) & (SLOTS - 1)) else {
+            return false;
+        };
+        if slot.0 == h && ts.0.saturating_sub(slot.1) < WINDOW_NS && ts.0 >= slot.1 {
+            self.copies += 1;
+            return true;
+        }
+        *slot = (h, ts.0);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use etherparse::PacketBuilder;
+
+    fn frame(ip_id: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, [10, 0, 0, 1], [10, 0, 0, 2])
+            .expect("header");
+        ip.identification = ip_id;
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
+            .tcp(40000, 443, 1000, 64000)
+            .ack(5)
+            .write(&mut v, payload)
+            .expect("build");
+        v
+    }
+
+    #[test]
+    fn copies_within_the_window_only() {
+        let mut c = Copies::default();
+        let a = frame(1, b"hello");
+        let seg = crate::decode::decode(LinkType::ETHERNET, &a).expect("tcp");
+        assert!(!c.is_copy(&seg, Timestamp(0)));
+        assert!(c.is_copy(&seg, Timestamp(1000)), "the mirror's second copy");
+        assert!(!c.is_copy(&seg, Timestamp(WINDOW_NS * 3)), "later: a retransmission");
+        // A retransmission with another IPv4 identification is never a copy.
+        let b = frame(2, b"hello");
+        let seg2 = crate::decode::decode(LinkType::ETHERNET, &b).expect("tcp");
+        assert!(!c.is_copy(&seg2, Timestamp(WINDOW_NS * 3 + 1)));
+        assert_eq!(c.copies, 1);
+    }
+}
