@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
 /// rather than aborting the handshake.
-const GAVE_UP_AFTER_NS: i64 = 1_000_000_000;
+pub(super) const GAVE_UP_AFTER_NS: i64 = 1_000_000_000;
 
 /// Client flight sizes (TLS 1.3, encrypted) above this carry a certificate.
 const CLIENT_FLIGHT_WITH_CERT: usize = 200;
@@ -50,7 +50,7 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     v
 }
 
-fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, summary: String) {
+pub(super) fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, summary: String) {
     v.outcome = Outcome::Failed;
     v.failure = Some(Failure {
         reason,
@@ -60,14 +60,14 @@ fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, sum
     v.summary = summary;
 }
 
-fn incomplete(v: &mut Verdict, why: &'static str, confidence: Confidence, summary: String) {
+pub(super) fn incomplete(v: &mut Verdict, why: &'static str, confidence: Confidence, summary: String) {
     v.outcome = Outcome::Incomplete;
     v.incomplete_reason = Some(why);
     v.confidence = confidence;
     v.summary = summary;
 }
 
-fn secs(ns: i64) -> String {
+pub(super) fn secs(ns: i64) -> String {
     format!("{:.1} s", ns as f64 / 1e9)
 }
 
@@ -98,7 +98,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
 
     // TCP only: no payload at all.
     if !tcp.carried_data() {
-        return tcp_only(tcp, ctx, v);
+        return super::stall::tcp_only(tcp, ctx, v);
     }
 
     // A connection joined late whose last record is cut off: the capture misses packets
@@ -252,7 +252,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
-    stalled_or_closed(tcp, tls, ctx, v)
+    super::stall::stalled_or_closed(tcp, tls, ctx, v)
 }
 
 /// Frame at which the handshake completed, if it did.
@@ -340,225 +340,6 @@ fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Dis
             let _ = write!(out, "{v}");
         }
     }
-}
-
-fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
-    let server = tcp.server;
-    if tcp.syn_count > 0 && tcp.syn_ack.is_none() {
-        if let Some(rst) = tcp.dirs[Direction::ToClient].rst {
-            return fail(
-                v,
-                Reason::ConnectionRefused,
-                Side::Server,
-                Confidence::High,
-                format!(
-                    "{server} refused the connection: its RST (frame {}) answered the SYN.",
-                    rst.frame
-                ),
-            );
-        }
-        let first = tcp.syns.first().map(|a| a.ts).unwrap_or(tcp.first.ts);
-        let waited = ctx.capture_end.nanos_since(first).max(tcp.last.ts.nanos_since(first));
-        if tcp.syn_count >= 3 || waited >= ctx.handshake_timeout_ns || tcp.end == EndKind::HandshakeTimeout {
-            return fail(
-                v,
-                Reason::SynUnanswered,
-                Side::Server,
-                if tcp.syn_count >= 2 {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                format!(
-                    "The client sent {} SYN{} to {server} over {} and never got an answer: the server is down or a firewall drops the traffic.",
-                    tcp.syn_count,
-                    if tcp.syn_count == 1 { "" } else { "s" },
-                    secs(tcp.last.ts.nanos_since(first))
-                ),
-            );
-        }
-        return incomplete(
-            v,
-            "capture_ended",
-            Confidence::Medium,
-            format!(
-                "The capture ended {} after the SYN to {server}, too soon to call it a timeout.",
-                secs(waited)
-            ),
-        );
-    }
-    // The server closed a connection before the client sent anything: a failure to connect.
-    if tcp.syn_ack.is_some() || !tcp.midstream {
-        let opened = tcp.syn_ack.map(|a| a.ts).unwrap_or(tcp.first.ts);
-        if let Some((side, at, rst)) = tcp.first_close() {
-            // Closing at once refuses the connection; closing an unused one later is a timeout of
-            // the server's own (preconnects, pools) and not a failure.
-            if side == Side::Server && at.ts.nanos_since(opened) < GAVE_UP_AFTER_NS {
-                return fail(
-                    v,
-                    if rst {
-                        Reason::ResetDuringHandshake
-                    } else {
-                        Reason::ClosedDuringHandshake
-                    },
-                    Side::Server,
-                    Confidence::High,
-                    format!(
-                        "{server} {} the connection (frame {}) before the client sent its ClientHello.",
-                        if rst { "reset" } else { "closed" },
-                        at.frame
-                    ),
-                );
-            }
-        }
-    }
-    v.no_data = true;
-    incomplete(
-        v,
-        "no_data",
-        Confidence::High,
-        format!("TCP connection to {server} carried no data (health check or idle connection)."),
-    );
-}
-
-/// Who must speak next: the side that did not send the last handshake data.
-fn owing(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
-    // Handshake progress (records that move the handshake on), else raw TCP data.
-    let last = |i: Direction| {
-        tls.last_progress[i]
-            .or(tcp.dirs[i].last_data)
-            .map(|a| a.frame)
-            .unwrap_or(0)
-    };
-    let c = last(Direction::ToServer);
-    let s = last(Direction::ToClient);
-    if s > c {
-        Direction::ToServer
-    } else {
-        Direction::ToClient
-    }
-}
-
-fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
-    let server = tcp.server;
-    let mut owe = owing(tcp, tls);
-    // Data the silent side never acknowledged never reached it: the network lost it, and the
-    // "silent" side was in fact waiting for it.
-    let lost = tcp.unacked(owe.flip());
-    let network_loss = lost > 0 && tcp.dirs[owe].packets > 0 && tcp.dirs[owe.flip()].retransmissions > 0;
-    if network_loss {
-        owe = owe.flip();
-    }
-    let silent = if network_loss { Side::Network } else { owe.sender() };
-    let waiting = owe.flip().sender();
-    let server_sent_nothing = tcp.dirs[Direction::ToClient].payload_bytes == 0;
-    let last_msg = match owe {
-        Direction::ToClient => tls.last_message[Direction::ToServer],
-        Direction::ToServer => tls.last_message[Direction::ToClient],
-    };
-    let loss_note = if network_loss {
-        let from = owe.sender();
-        format!(
-            " The {from}'s last {lost} bytes were never acknowledged although it retransmitted {} time(s): they were lost on the path (an MTU black hole drops exactly the large segments of a certificate flight).",
-            tcp.dirs[owe].retransmissions
-        )
-    } else {
-        String::new()
-    };
-    let after = last_msg
-        .map(|(n, a)| format!("after the {}'s {n} (frame {})", waiting, a.frame))
-        .unwrap_or_default();
-    let waiting_last = tcp.dirs[owe.flip()].last_data.map(|a| a.ts).unwrap_or(tcp.first.ts);
-    let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
-    if let Some(((closer, at), is_rst)) = close {
-        let waited = at.ts.nanos_since(waiting_last);
-        if closer == waiting && waited >= GAVE_UP_AFTER_NS {
-            let reason = if server_sent_nothing {
-                Reason::ServerSilent
-            } else {
-                Reason::HandshakeStalled
-            };
-            return fail(
-                v,
-                reason,
-                silent,
-                Confidence::High,
-                if server_sent_nothing {
-                    format!(
-                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection.",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                } else if network_loss {
-                    format!(
-                        "The handshake stalled {after}: nothing arrived for {}, then the {waiting} {} the connection.{loss_note}",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                } else {
-                    format!(
-                        "The handshake stalled {after}: the {silent} sent nothing for {}, then the {waiting} {} the connection.",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                },
-            );
-        }
-        let reason = if is_rst {
-            Reason::ResetDuringHandshake
-        } else {
-            Reason::ClosedDuringHandshake
-        };
-        let state = last_msg
-            .map(|(n, a)| format!(" after the {n} in frame {}", a.frame))
-            .unwrap_or_default();
-        return fail(
-            v,
-            reason,
-            closer,
-            Confidence::High,
-            format!(
-                "The {closer} {} the connection (frame {}){state}, before the TLS handshake with {server} completed, without a TLS alert.",
-                if is_rst { "reset" } else { "closed" },
-                at.frame
-            ),
-        );
-    }
-    let silent_for = ctx.capture_end.nanos_since(tcp.last.ts);
-    let waited = ctx.capture_end.nanos_since(waiting_last);
-    if tcp.end == EndKind::HandshakeTimeout || waited >= ctx.handshake_timeout_ns {
-        let reason = if server_sent_nothing {
-            Reason::ServerSilent
-        } else {
-            Reason::HandshakeStalled
-        };
-        return fail(
-            v,
-            reason,
-            silent,
-            Confidence::Medium,
-            if server_sent_nothing {
-                format!(
-                    "{server} never answered the ClientHello ({} without an answer).",
-                    secs(waited)
-                )
-            } else {
-                format!(
-                    "The handshake stalled {after}: nothing came for {}.{loss_note}",
-                    secs(waited)
-                )
-            },
-        );
-    }
-    incomplete(
-        v,
-        "capture_ended",
-        Confidence::Medium,
-        format!(
-            "The capture ended {} after the last packet, during the handshake with {server}.",
-            secs(silent_for)
-        ),
-    );
 }
 
 /// The server certificate's problem, judged at `now` from the certificate alone.
@@ -683,8 +464,12 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             format!("The client rejected {server}'s certificate: {detail}; {said}."),
         );
     }
-    if client_cert_alert || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh) {
-        let missing = desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
+    // Asked for a certificate, the client sent an empty one: whatever fatal alert the server
+    // sends next (GnuTLS: decode_error) says the certificate was missing.
+    let empty_answer = sender == Side::Server && cert_req && client_cert == Some(0);
+    if client_cert_alert || empty_answer || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh) {
+        let missing =
+            empty_answer || desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
         let (reason, what) = if missing {
             (
                 Reason::ClientCertificateMissing,

@@ -17,6 +17,7 @@ pub mod catalog;
 mod classify;
 pub mod profile;
 mod quality;
+mod stall;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};

@@ -229,14 +229,21 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
+    /// When the connection's timer runs out. A pending handshake times out counted from the
+    /// connection's first SYN while no SYN-ACK came (retransmitted SYNs do not move it: a client
+    /// gives up counting from its first), else from the last payload byte either side sent (ACKs,
+    /// keep-alives and SYN retransmissions are not an answer); an idle connection from its last
+    /// packet.
     fn deadline(&self, c: &Connection<H>) -> i64 {
-        let last = c.tcp.last.ts.0;
-        let wait = if !c.handler.decided() && self.pending(c) {
-            self.cfg.handshake_timeout_ns
-        } else {
-            self.cfg.idle_timeout_ns
-        };
-        last.saturating_add(wait)
+        if !c.handler.decided() && self.pending(c) {
+            let t = &c.tcp;
+            let since = match t.syns.first() {
+                Some(syn) if t.syn_ack.is_none() => syn.ts,
+                _ => t.dirs.iter().filter_map(|d| d.last_data).map(|a| a.ts).max().unwrap_or(t.last.ts),
+            };
+            return since.0.saturating_add(self.cfg.handshake_timeout_ns);
+        }
+        c.tcp.last.ts.0.saturating_add(self.cfg.idle_timeout_ns)
     }
 
     /// Takes one segment of a followed port, first finishing the connections due by its time.
