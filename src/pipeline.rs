@@ -170,9 +170,7 @@ impl Core {
                     profile: self.profiles.get(&tcp.server),
                 };
                 let v = diagnose::diagnose(tcp, tls, &ctx);
-                if v.outcome == Outcome::Established {
-                    self.profiles.learn(tcp.server, tls);
-                }
+                self.profiles.observe(tcp, tls, v.outcome == Outcome::Established);
                 sink(self.opts.detail.report(id, tcp, tls, v));
             }
         }
@@ -222,9 +220,7 @@ impl Core {
             profile: self.profiles.get(&c.tcp.server),
         };
         let v = diagnose::diagnose(&c.tcp, &tls, &ctx);
-        if v.outcome == Outcome::Established {
-            self.profiles.learn(c.tcp.server, &tls);
-        }
+        self.profiles.observe(&c.tcp, &tls, v.outcome == Outcome::Established);
         if v.uses_profile && self.defer {
             if self.deferred.len() < self.max_deferred {
                 self.deferred.push(Deferred {
@@ -254,14 +250,7 @@ impl Core {
         for c in done {
             self.decide_at(c, capture_end, sink);
         }
-        let c = &self.table.counters;
-        for (k, n) in [
-            ("flow_table_full", c.flow_table_full),
-            ("reassembly_buffer_full", c.reassembly_buffer_full),
-            ("tcp_port_reuse", c.port_reuse),
-            ("tcp_overlap_conflict", c.overlap_conflicts),
-            ("tcp_bad_checksum", c.bad_checksums),
-        ] {
+        for (k, n) in self.table.counters.anomalies() {
             if n > 0 {
                 *self.anomalies.entry(k).or_default() += n;
             }

@@ -4,7 +4,6 @@
 use super::quality::quality_notes;
 use super::warnings::warnings;
 use super::{Confidence, Context, Evidence, Failure, Outcome, Reason, Verdict};
-use crate::capture::Timestamp;
 use crate::flow::{At, Direction, EndKind, Side, TcpFacts};
 use crate::limits::MAX_EVIDENCE;
 use crate::tls::cert::secs_rfc3339;
@@ -32,8 +31,10 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
         quality_notes: quality_notes(tcp, tls),
         no_data: false,
         uses_profile: false,
+        borrowed: None,
     };
     classify(tcp, tls, ctx, &mut v);
+    super::borrowed::apply(tcp, tls, ctx, &mut v);
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
         if let Some(f) = &mut v.failure {
@@ -43,7 +44,12 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     if let Some(f) = &v.failure {
         v.confidence = f.confidence;
         // Version and cipher failures are explained by what the same server accepted elsewhere.
-        if f.reason == Reason::VersionMismatch || f.reason.cause() == super::Cause::Cipher {
+        // So are TLS 1.3 certificate rejections, by the certificate it showed elsewhere.
+        if f.reason == Reason::VersionMismatch
+            || f.reason.cause() == super::Cause::Cipher
+            || v.borrowed.is_some()
+            || f.reason == Reason::RejectedByClient
+        {
             v.uses_profile = true;
         }
     }
@@ -342,53 +348,8 @@ fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Dis
     }
 }
 
-/// The server certificate's problem, judged at `now` from the certificate alone.
-fn cert_problem(tls: &TlsFacts, now: Timestamp) -> Option<(Reason, String)> {
-    let leaf = tls.server_certificates.first().filter(|c| c.parse_error.is_none())?;
-    let now_s = now.secs();
-    let chain_len = tls.server_certificates.len();
-    for (i, c) in tls.server_certificates.iter().enumerate() {
-        if c.parse_error.is_some() || (i > 0 && i + 1 == chain_len && c.self_signed) {
-            continue;
-        }
-        if now_s > c.not_after {
-            return Some((
-                Reason::Expired,
-                format!(
-                    "{} expired on {} ({} days before the capture)",
-                    c.subject,
-                    secs_rfc3339(c.not_after),
-                    (now_s - c.not_after) / 86_400
-                ),
-            ));
-        }
-        if now_s < c.not_before {
-            return Some((
-                Reason::NotYetValid,
-                format!(
-                    "{} is valid only from {} ({} days after the capture)",
-                    c.subject,
-                    secs_rfc3339(c.not_before),
-                    (c.not_before - now_s) / 86_400 + 1
-                ),
-            ));
-        }
-    }
-    if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
-        if !leaf.covers(name) {
-            return Some((
-                Reason::HostnameMismatch,
-                format!(
-                    "the certificate covers {} but the client asked for {name}",
-                    leaf.covered_names()
-                ),
-            ));
-        }
-    }
-    if leaf.self_signed && chain_len == 1 {
-        return Some((Reason::SelfSigned, format!("{} is self-signed", leaf.subject)));
-    }
-    None
+fn sni_of(tls: &TlsFacts) -> Option<&str> {
+    tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
 }
 
 fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
@@ -438,7 +399,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         );
 
     if server_cert_alert {
-        let facts = cert_problem(tls, a.at.ts);
+        let facts = super::borrowed::cert_problem(&tls.server_certificates, sni_of(tls), a.at.ts);
         let (reason, detail) = match (desc, facts) {
             (A::CERTIFICATE_REVOKED, _) => (Reason::Revoked, "the client found it revoked".to_string()),
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
@@ -467,7 +428,10 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
     // Asked for a certificate, the client sent an empty one: whatever fatal alert the server
     // sends next (GnuTLS: decode_error) says the certificate was missing.
     let empty_answer = sender == Side::Server && cert_req && client_cert == Some(0);
-    if client_cert_alert || empty_answer || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh) {
+    if client_cert_alert
+        || empty_answer
+        || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh)
+    {
         let missing =
             empty_answer || desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
         let (reason, what) = if missing {
@@ -528,7 +492,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
     }
 
     let (reason, confidence, detail) = match desc {
-        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => cipher_reason(tls, ctx),
+        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => super::cipher::cipher_reason(tls, ctx),
         A::HANDSHAKE_FAILURE if sender == Side::Client && dhe => (
             Reason::WeakParameters,
             Confidence::Medium,
@@ -623,135 +587,10 @@ fn version_detail(tls: &TlsFacts, ctx: &Context<'_>) -> String {
     }
 }
 
-fn list(vs: &[Version]) -> String {
+pub(super) fn list(vs: &[Version]) -> String {
     let mut v: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
     v.dedup();
     v.join(", ")
-}
-
-/// handshake_failure from the server right after the ClientHello: which mismatch?
-///
-/// With a profile of the same server (what it negotiated in other sessions) the answer is read
-/// from the data; without one, from what every TLS 1.3 server must implement (RFC 8446 §9.1:
-/// TLS_AES_128_GCM_SHA256 and secp256r1 key exchange).
-fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confidence, String) {
-    let Some(ch) = tls.client_hello.as_ref() else {
-        return (
-            Reason::NoSharedCipher,
-            Confidence::Low,
-            "the server refused the ClientHello".into(),
-        );
-    };
-    let offered_versions = ch.offered_versions();
-    let suites: Vec<_> = ch.real_suites().collect();
-    let tls13_only = !offered_versions.is_empty() && offered_versions.iter().all(|v| v.is_tls13());
-    let is13 = |s: &crate::tls::names::CipherSuite| (0x1301..=0x1305).contains(&s.0);
-    if let Some(p) = ctx.profile.filter(|p| p.established > 0) {
-        let n = p.established;
-        let accepted: Vec<String> = p.versions.iter().map(|v| v.to_string()).collect();
-        let min_accepted = p.versions.iter().copied().min();
-        if ch.max_version() < Version::TLS12 && min_accepted.is_some_and(|m| m > ch.max_version()) {
-            return (
-                Reason::VersionMismatch,
-                Confidence::High,
-                format!(
-                    "the client offered only {}; this server negotiated {} in {n} other session(s)",
-                    list(&offered_versions),
-                    accepted.join(", ")
-                ),
-            );
-        }
-        // Compare suites of the same family only: TLS 1.3 suites never match TLS 1.2 ones.
-        let known12: Vec<_> = p.suites.iter().filter(|s| !is13(s)).collect();
-        let offered12: Vec<_> = suites.iter().filter(|s| !is13(s)).collect();
-        if !tls13_only && !known12.is_empty() && !offered12.is_empty() && !offered12.iter().any(|s| known12.contains(s))
-        {
-            return (
-                Reason::NoSharedCipher,
-                Confidence::Medium,
-                format!(
-                    "none of the client's {} TLS 1.2 suites is among the {} this server accepted in {n} other session(s)",
-                    offered12.len(),
-                    known12.len()
-                ),
-            );
-        }
-        let groups = if ch.supported_groups.is_empty() {
-            &ch.key_share_groups
-        } else {
-            &ch.supported_groups
-        };
-        if !p.groups.is_empty() && !groups.is_empty() && !groups.iter().any(|g| p.groups.contains(g)) {
-            return (
-                Reason::NoSharedGroup,
-                Confidence::High,
-                format!(
-                    "the client offered groups [{}]; this server used only [{}] in {n} other session(s)",
-                    groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
-                    p.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
-    }
-    if ch.max_version() < Version::TLS12 && ch.max_version() >= Version::SSL3 {
-        return (
-            Reason::VersionMismatch,
-            Confidence::Medium,
-            format!(
-                "the client offered only {}, which current servers refuse",
-                list(&offered_versions)
-            ),
-        );
-    }
-    if tls13_only {
-        let groups = if ch.supported_groups.is_empty() {
-            &ch.key_share_groups
-        } else {
-            &ch.supported_groups
-        };
-        let mti_group = groups.iter().any(|g| g.0 == 23 || g.0 == 29);
-        let mti_suite = suites.iter().any(|s| s.0 == 0x1301);
-        return if !groups.is_empty() && !mti_group {
-            (
-                Reason::NoSharedGroup,
-                Confidence::Medium,
-                format!(
-                    "the client offered only the groups [{}], neither x25519 nor secp256r1, which most servers require",
-                    groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        } else if !mti_suite {
-            (
-                Reason::NoSharedCipher,
-                Confidence::Medium,
-                format!(
-                    "the client offered only [{}], without the mandatory TLS_AES_128_GCM_SHA256",
-                    suites.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        } else {
-            (
-                Reason::VersionMismatch,
-                Confidence::Medium,
-                "the client offered only TLS 1.3, with the mandatory suite and groups; a TLS 1.3 server would have accepted it, so this server most likely does not speak TLS 1.3".into(),
-            )
-        };
-    }
-    if !suites.is_empty() && suites.iter().all(|s| s.weakness().is_some()) {
-        return (
-            Reason::NoSharedCipher,
-            Confidence::High,
-            format!("the client offered only weak suites ({})", suites.len()),
-        );
-    }
-    (
-        Reason::NoSharedCipher,
-        Confidence::Medium,
-        format!(
-            "the server refused the ClientHello ({} suites offered); most often no common cipher suite",
-            suites.len()
-        ),
-    )
 }
 
 fn short(s: &str, n: usize) -> String {
@@ -958,6 +797,9 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
         if let Some(at) = tcp.dirs[i].rst {
             push(at, Some(d), "RST".into());
         }
+    }
+    if let Some(b) = &v.borrowed {
+        ev.push(b.clone());
     }
     ev.sort_by_key(|e| e.frame);
     let last = tcp.last;

@@ -136,7 +136,10 @@ pub(super) fn owing(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
         }
     } else if let Some(hrr) = tls.hello_retry_request.as_ref() {
         // Asked to retry: the client owes a second ClientHello, then the server its answer.
-        let retried = tls.client_hello_retry.as_ref().is_some_and(|c| c.at.frame > hrr.at.frame);
+        let retried = tls
+            .client_hello_retry
+            .as_ref()
+            .is_some_and(|c| c.at.frame > hrr.at.frame);
         return if retried { to_client } else { to_server };
     }
     last_speaker_owed(tcp, tls)
@@ -187,9 +190,16 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
         .into_iter()
         .filter_map(|d| tls.last_message[d].map(|(n, a)| (d, n, a)))
         .max_by_key(|(_, _, a)| a.frame);
-    let after = last_msg
+    let mut after = last_msg
         .map(|(d, n, a)| format!("after the {}'s {n} (frame {})", d.sender(), a.frame))
         .unwrap_or_default();
+    let p = &tls.tls13;
+    if tls.is_tls13() && owe == Direction::ToClient && p.client_first.is_none() && p.server_flight_records > 0 {
+        after.push_str(&format!(
+            " and {} encrypted record(s) of its flight ({} bytes)",
+            p.server_flight_records, p.server_flight_bytes
+        ));
+    }
     // The peer waited from the last byte either side sent (its own request, or the part of the
     // flight that did arrive); with a loss on the path, from its own last byte (what the other
     // side retransmitted never arrived).
@@ -295,4 +305,3 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
         ),
     );
 }
-
