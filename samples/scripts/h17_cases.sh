@@ -356,3 +356,21 @@ Look for: the TLS 1.3 session's certificate is encrypted, but the same server (I
   ]
 }'
 fi
+
+if want tls13-name-mismatch-borrowed; then
+    direct_begin tls13-name-mismatch-borrowed
+    osrv -cert "$CERTS/other.pem" -key "$CERTS/other.key" -num_tickets 0
+    cap_start $NS_C veth-c "$PCAP" "tcp port 443"
+    ok_curl --tlsv1.2 --tls-max 1.2
+    ok_curl --tlsv1.3
+    direct_end
+    save_case tls13-name-mismatch-borrowed "openssl s_server -num_tickets 0 with a trusted certificate for other.test; curl asks for good.test, TLS 1.2 then TLS 1.3. curl (OpenSSL) checks the name after the handshake and closes with a close_notify and no request, both times.
+Look for: TLS 1.2 shows the certificate (warning sni_not_in_certificate); in TLS 1.3 it is encrypted, and the session carries closed_without_data and, borrowed from the TLS 1.2 session to the same server and name, sni_not_in_certificate." \
+'{
+  "what": "curl closes after the handshake on a name mismatch, TLS 1.2 then TLS 1.3: the TLS 1.3 session borrows the certificate to warn about the name",
+  "sessions": [
+    {"outcome": "established", "tls_version": "1.2", "warnings": ["sni_not_in_certificate"]},
+    {"outcome": "established", "tls_version": "1.3", "warnings": ["closed_without_data", "sni_not_in_certificate"]}
+  ]
+}'
+fi

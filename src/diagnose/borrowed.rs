@@ -61,16 +61,15 @@ pub(super) fn merge(list: &mut Vec<SeenCertificate>, other: Vec<SeenCertificate>
 /// A TLS 1.3 `rejected_by_client` whose certificate was encrypted: the reason the same server's
 /// certificate, seen in another session, explains.
 pub(super) fn apply(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
+    if v.warnings.iter().any(|w| w.id == "closed_without_data") {
+        return name_warning(tcp, tls, ctx, v);
+    }
     let Some(f) = v.failure.as_mut() else { return };
     if f.reason != Reason::RejectedByClient || !tls.server_certificates.is_empty() {
         return;
     }
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
-    let Some(seen) = ctx.profile.and_then(|p| {
-        p.certificates
-            .iter()
-            .find(|c| c.sni.as_deref() == sni && c.first_frame != tcp.first.frame)
-    }) else {
+    let Some(seen) = seen_elsewhere(tcp, sni, ctx) else {
         return;
     };
     let now = tls.server_hello.as_ref().map(|s| s.at.ts).unwrap_or(tcp.first.ts);
@@ -104,6 +103,48 @@ pub(super) fn apply(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut V
                 .first()
                 .map(|c| secs_rfc3339(c.not_after))
                 .unwrap_or_default(),
+        ),
+    });
+}
+
+/// The certificate seen in another session of the same server for the same name.
+fn seen_elsewhere<'a>(tcp: &TcpFacts, sni: Option<&str>, ctx: &Context<'a>) -> Option<&'a SeenCertificate> {
+    ctx.profile.and_then(|p| {
+        p.certificates
+            .iter()
+            .find(|c| c.sni.as_deref() == sni && c.first_frame != tcp.first.frame)
+    })
+}
+
+/// A TLS 1.3 client that closed right after the handshake without a request
+/// (`closed_without_data`) may have refused the certificate's name: when the certificate the
+/// same server showed elsewhere does not cover the name, say so as TLS 1.2 would
+/// (`sni_not_in_certificate`).
+fn name_warning(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
+    v.uses_profile = true;
+    if !tls.server_certificates.is_empty() || v.warnings.iter().any(|w| w.id == "sni_not_in_certificate") {
+        return;
+    }
+    let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) else {
+        return;
+    };
+    let Some(seen) = seen_elsewhere(tcp, Some(name), ctx) else {
+        return;
+    };
+    let Some(leaf) = seen
+        .chain
+        .first()
+        .filter(|c| c.parse_error.is_none() && !c.covers(name))
+    else {
+        return;
+    };
+    v.warnings.push(super::Warning {
+        id: "sni_not_in_certificate",
+        detail: format!(
+            "certificate does not cover {name} (SAN: {}), as seen in this server's session from {} (frame {}); this session's certificate is encrypted",
+            leaf.san_dns.join(", "),
+            seen.client,
+            seen.at.frame
         ),
     });
 }
