@@ -55,7 +55,7 @@ except Exception as e:
     print("gave up after %.1f s: %r" % (time.monotonic() - t0, e), flush=True)
 EOF
 
-# an echo TLS server for the idle case (answers each line, keeps the connection)
+# an echo TLS server (answers each line, keeps the connection); a 5th argument = handshake timeout
 cat >"$WORK/echoserver.py" <<'EOF'
 import socket, ssl, sys
 host, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -64,14 +64,27 @@ ctx.load_cert_chain(cert, key)
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((host, port)); ls.listen(4); ls.settimeout(30)
 c, _ = ls.accept()
-t = ctx.wrap_socket(c, server_side=True)
-t.settimeout(30)
-while True:
-    d = t.recv(4096)
-    if not d:
-        break
-    t.sendall(b"pong " + d)
-t.close()
+if len(sys.argv) > 5:          # handshake timeout: give up on a client that stalls
+    c.settimeout(float(sys.argv[5]))
+try:
+    t = ctx.wrap_socket(c, server_side=True)
+except (socket.timeout, OSError) as e:
+    print("handshake gave up: %r" % e, flush=True)
+    c.close()
+    sys.exit(0)
+# TLS 1.3: the handshake may return before the client's Finished arrived; the same timeout
+# then applies to the first read.
+t.settimeout(float(sys.argv[5]) if len(sys.argv) > 5 else 30)
+try:
+    while True:
+        d = t.recv(4096)
+        if not d:
+            break
+        t.sendall(b"pong " + d)
+        t.settimeout(30)
+except (socket.timeout, OSError) as e:
+    print("gave up: %r" % e, flush=True)
+c.close()
 EOF
 
 CW=
@@ -374,3 +387,37 @@ Look for: TLS 1.2 shows the certificate (warning sni_not_in_certificate); in TLS
   ]
 }'
 fi
+
+# ------------------------------------------------------------------ a client that stalls (item 1)
+# client_stall_case NAME VERSION(1.2|1.3): the relay forwards only the client's ClientHello; a
+# Python server with a 3 s handshake timeout gives up. Captured on the server's side.
+client_stall_case() {
+    local name=$1 ver=$2 cflag
+    want "$name" || return 0
+    new_case "$name"
+    ns_setup_relay
+    server_start ${H17_STRACE:+strace -f -tt -e trace=close,shutdown,recvfrom,read,exit_group} "$PY" "$WORK/echoserver.py" "$S4" 443 "$CERTS/good.pem" "$CERTS/good.key" 3
+    log_cmd "relay: relay.py bridge --stall-c2s-records 1"
+    relay_start 30 --stall-c2s-records 1
+    cap_start $NS_S veth-s "$PCAP" "tcp port 443"
+    if [ "$ver" = 1.2 ]; then cflag=-tls1_2; else cflag=-tls1_3; fi
+    # TLS 1.3: s_client's handshake is over once it sent its Finished; with stdin at its end it
+    # closes at once (the relay drops that too): wait for the server's timer either way.
+    client 6 openssl s_client -connect "$S4:443" -servername "$NAME" -CAfile "$CA" $cflag
+    sleep 4
+    cap_stop
+    stop "$RELAY_PID"; stop "$SRV_PID"
+    say "server: $(tr '\n' ' ' <"$CW/server.log")"
+    save_case "$name" "A Python $V_PY TLS server with a 3 s handshake timeout; openssl s_client $cflag behind relay.py bridge --stall-c2s-records 1: only the client's ClientHello gets through (its later bytes are dropped, its ACKs pass). Captured on the server's side.
+Look for: the server's whole flight, the client's ACKs, 3 s of silence, then the server's FIN: the client owed the next message and the server gave up waiting (handshake_stalled, side client), not a close by the server." \
+        "{
+  \"what\": \"TLS $ver: the client's flight never arrives after the server's; the server gives up after 3 s\",
+  \"sessions\": [
+    {\"outcome\": \"failed\", \"cause\": \"timeout\", \"reason\": \"handshake_stalled\", \"side\": \"client\", \"tls_version\": \"$ver\", \"confidence\": \"high\"}
+  ]
+}"
+    lib_cleanup
+}
+
+client_stall_case tls12-client-stalls-server-gives-up 1.2
+client_stall_case tls13-client-stalls-server-gives-up 1.3

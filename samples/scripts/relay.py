@@ -11,7 +11,8 @@ Two modes (run as root, inside a network namespace you created yourself):
               record (the frame that crosses that end is cut there, lengths and
               checksums redone), then forward nothing more from the server
               but its bare ACKs (--stall-s2c-records N): a server whose
-              application stops sending in the middle of its flight
+              application stops sending in the middle of its flight; the same
+              for the client's bytes (--stall-c2s-records N)
               (a PMTU black hole: the big frames vanish, no ICMP is sent)
             * reorder: hold the Nth server->client data segment and send it
               right after the next server->client frame       (--reorder-s2c-data 12)
@@ -264,6 +265,7 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
     c2s_data = 0
     held = None          # (frame, deadline)
     staller = Staller(a.stall_s2c_records) if a.stall_s2c_records else None
+    c_staller = Staller(a.stall_c2s_records) if a.stall_c2s_records else None
 
     def mirror(frame):
         if ms is None:
@@ -301,6 +303,12 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
             if sock is cs:
                 stats["c2s"] += 1
                 ti = tcp_info(frame)
+                if c_staller is not None and ti is not None and ti[1] == a.server_port:
+                    frame = c_staller.frame(frame, ti)
+                    if frame is None:
+                        stats["dropped"] += 1
+                        continue
+                    ti = tcp_info(frame)
                 if ti is not None and ti[1] == a.server_port and ti[2] > 0:
                     c2s_data += 1
                     if c2s_data == 1 and a.forge_c2s_sni:
@@ -408,6 +416,7 @@ def main():
     b.add_argument("--reorder-s2c-data", default="", help="1-based indices of server data segments to delay by one frame")
     b.add_argument("--drop-s2c-larger", type=int, default=0, help="drop server->client frames longer than N bytes")
     b.add_argument("--stall-s2c-records", type=int, default=0, help="forward the server's bytes up to the end of its Nth TLS record, then nothing")
+    b.add_argument("--stall-c2s-records", type=int, default=0, help="the same for the client's bytes: up to the end of its Nth TLS record")
     b.add_argument("--mirror", default="", help="interface that gets a VLAN-tagged copy of every forwarded frame")
     b.add_argument("--vlan", type=int, default=100)
     b.add_argument("--outer-vlan", type=int, default=None, help="add an 802.1ad (0x88a8) outer tag too (QinQ)")

@@ -165,7 +165,30 @@ fn last_speaker_owed(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
 
 pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
-    let owe = owing(tcp, tls);
+    let mut owe = owing(tcp, tls);
+    // TLS 1.3: whether the server's encrypted flight ended cannot be read. When it sent whole
+    // encrypted records and then one side closed after a long silence, the side that closed was
+    // the one waiting (a server's own handshake timer as much as a client's).
+    let p = &tls.tls13;
+    let flight_may_be_complete = tls.is_tls13()
+        && p.client_first.is_none()
+        && p.server_flight_records > 0
+        && tls.pending_record[Direction::ToClient] == 0;
+    if flight_may_be_complete {
+        if let Some((closer, at, _)) = tcp.first_close() {
+            let last_data = [Direction::ToServer, Direction::ToClient]
+                .iter()
+                .filter_map(|d| tcp.dirs[*d].last_data.map(|a| a.ts))
+                .max()
+                .unwrap_or(tcp.first.ts);
+            if at.ts.nanos_since(last_data) >= GAVE_UP_AFTER_NS {
+                owe = match closer {
+                    Side::Server => Direction::ToServer,
+                    _ => Direction::ToClient,
+                };
+            }
+        }
+    }
     // Data one side retransmitted and the other never acknowledged never reached it: the network
     // lost it. Either the owed answer (then the owing side did speak), or the request it answers
     // (then the owing side never got it): both leave the waiting side waiting.
@@ -193,7 +216,6 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
     let mut after = last_msg
         .map(|(d, n, a)| format!("after the {}'s {n} (frame {})", d.sender(), a.frame))
         .unwrap_or_default();
-    let p = &tls.tls13;
     if tls.is_tls13() && owe == Direction::ToClient && p.client_first.is_none() && p.server_flight_records > 0 {
         after.push_str(&format!(
             " and {} encrypted record(s) of its flight ({} bytes)",

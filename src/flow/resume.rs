@@ -1,8 +1,9 @@
-//! Idle expiry without splitting: a connection silent for the idle timeout is finished and
-//! reported, but its 4-tuple and next sequence numbers are remembered (in its tombstone, for
-//! [`RESUME_NS`], at most as many as the table holds connections), so that a segment continuing
-//! it after the gap (a TCP keep-alive, a long-lived HTTP/2 connection's next request) joins the
-//! finished connection, whose verdict stands, instead of opening a second, midstream session.
+//! Idle expiry without splitting: a connection silent for the idle timeout (or, joined
+//! midstream, for the handshake timeout) is finished and reported, but its 4-tuple and next
+//! sequence numbers are remembered (in its tombstone, for [`RESUME_NS`], at most as many as the
+//! table holds connections), so that a segment continuing it after the gap (a TCP keep-alive, a
+//! long-lived HTTP/2 connection's next request) joins the finished connection, whose verdict
+//! stands, instead of opening a second, midstream session.
 //! The capture's `tcp_idle_resumed` counter notes each connection that continued so.
 
 use super::{Direction, PerDir, SeqNumber, TcpFacts};

@@ -618,8 +618,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         flush(&mut c);
         c.tcp.end = end;
         let mut until = c.tcp.last.ts.add_nanos(LINGER_NS);
-        // A decided connection that went idle may continue later: remember where it stood.
-        let resume = (end == EndKind::IdleTimeout && c.handler.decided() && self.resumable < self.cfg.max_flows)
+        // A connection whose timer ran out may continue later: remember where it stood, if its
+        // handshake was decided (or never in the capture: joined midstream, it waits for none).
+        let timer = matches!(end, EndKind::IdleTimeout | EndKind::HandshakeTimeout);
+        let resume = (timer && (c.handler.decided() || c.tcp.midstream) && self.resumable < self.cfg.max_flows)
             .then(|| Resume::of(&c.tcp, until));
         if resume.is_some() {
             self.resumable += 1;
