@@ -396,7 +396,7 @@ client_stall_case() {
     want "$name" || return 0
     new_case "$name"
     ns_setup_relay
-    server_start ${H17_STRACE:+strace -f -tt -e trace=close,shutdown,recvfrom,read,exit_group} "$PY" "$WORK/echoserver.py" "$S4" 443 "$CERTS/good.pem" "$CERTS/good.key" 3
+    server_start "$PY" "$WORK/echoserver.py" "$S4" 443 "$CERTS/good.pem" "$CERTS/good.key" 3
     log_cmd "relay: relay.py bridge --stall-c2s-records 1"
     relay_start 30 --stall-c2s-records 1
     cap_start $NS_S veth-s "$PCAP" "tcp port 443"

@@ -59,11 +59,11 @@ impl ServerProfile {
             };
         }
         if let Some(ch) = tls.client_hello.as_ref().filter(|c| !c.signature_algorithms.is_empty()) {
-            let offered: BTreeSet<u16> = ch.signature_algorithms.iter().copied().take(MAX_VALUES).collect();
-            self.sigalgs_common = Some(match self.sigalgs_common.take() {
-                Some(common) => common.intersection(&offered).copied().collect(),
-                None => offered,
-            });
+            let offered = &ch.signature_algorithms;
+            match &mut self.sigalgs_common {
+                Some(common) => common.retain(|s| offered.contains(s)),
+                None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),
+            }
         }
         if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
             if !self.server_names.contains(name) {
