@@ -336,14 +336,22 @@ fi
 if want tls-idle-continues; then
     direct_begin tls-idle-continues
     server_start "$PY" "$WORK/echoserver.py" "$S4" 443 "$CERTS/good.pem" "$CERTS/good.key"
-    cap_start $NS_C veth-c "$PCAP" "tcp port 443"
+    cap_start $NS_C veth-c "$PCAP" "tcp port 443 or udp port 9"
+    # other traffic during the gap (a UDP datagram to the discard port every 0.5 s) moves the
+    # capture's clock, as the rest of a real capture does
+    log_cmd "client: a UDP datagram to $S4:9 every 0.5 s, 24 times (in the background)"
+    bg $NS_C "$CW/udp.log" "$PY" -c "import socket,time
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+for i in range(24):
+    s.sendto(b'tick',('$S4',9)); time.sleep(0.5)"
     client 30 "$PY" "$WORK/pyclient.py" "$S4" 443 "$NAME" 20 tls13 "$CA" 9
+    sleep 2
     direct_end
-    save_case tls-idle-continues "A Python TLS echo server; a Python client completes a TLS 1.3 handshake, sends a line, stays silent for 9 s, sends another line on the same connection and closes. Analyzed with --idle-timeout 2: the silence outlasts the idle timeout and the 5 s a finished connection lingers.
+    save_case tls-idle-continues "A Python TLS echo server; a Python client completes a TLS 1.3 handshake, sends a line, stays silent for 9 s, sends another line on the same connection and closes; a UDP datagram to the discard port every 0.5 s meanwhile (captured too: it moves the capture's clock). Analyzed with --idle-timeout 2 --handshake-timeout 3: the silence outlasts both timeouts and the 5 s a finished connection lingers.
 Look for: one connection (same ports, sequence numbers continuing after the gap), one session: the idle gap must not split it into a second, midstream session; the capture counts it as tcp_idle_resumed." \
 '{
   "what": "a TLS 1.3 connection silent for longer than --idle-timeout that then continues: one session",
-  "args": ["--idle-timeout", "2"],
+  "args": ["--idle-timeout", "2", "--handshake-timeout", "3"],
   "sessions": [
     {"outcome": "established", "tls_version": "1.3"}
   ],
