@@ -429,3 +429,20 @@ Look for: the server's whole flight, the client's ACKs, 3 s of silence, then the
 
 client_stall_case tls12-client-stalls-server-gives-up 1.2
 client_stall_case tls13-client-stalls-server-gives-up 1.3
+
+# ------------------------------------------------------------------ signature algorithms, no profile
+if want tls13-sigalgs-pkcs1-only; then
+    direct_begin tls13-sigalgs-pkcs1-only
+    osrv -cert "$CERTS/good.pem" -key "$CERTS/good.key" -tls1_3
+    cap_start $NS_C veth-c "$PCAP" "tcp port 443"
+    ocli -tls1_3 -sigalgs RSA+SHA256:RSA+SHA384
+    direct_end
+    save_case tls13-sigalgs-pkcs1-only "openssl s_server -tls1_3 (RSA certificate); openssl s_client -tls1_3 -sigalgs RSA+SHA256:RSA+SHA384 offers only RSA PKCS#1 v1.5 schemes, which TLS 1.3 forbids for handshake signatures; the server (\"no suitable signature algorithm\") sends handshake_failure right after the ClientHello.
+Look for: no other session of this server in the capture: the reason comes from what any TLS 1.3 server can use (medium confidence)." \
+'{
+  "what": "TLS 1.3 client offering only RSA PKCS#1 signature schemes, refused right after the ClientHello (no other session to compare with)",
+  "sessions": [
+    {"outcome": "failed", "cause": "cipher", "reason": "no_shared_signature_algorithm", "side": "server", "confidence": "medium"}
+  ]
+}'
+fi

@@ -266,8 +266,13 @@ fn from_any_server(ch: &ClientHello) -> Option<(Reason, Confidence, String)> {
             Reason::NoSharedSignatureAlgorithm,
             Confidence::Medium,
             format!(
-                "the client offered only the signature algorithms [{}], which no common server certificate (RSA, ECDSA, EdDSA) can sign with",
-                scheme_list(sig)
+                "the client offered only the signature algorithms [{}], none of which a server certificate (RSA, ECDSA, EdDSA) can use in {}",
+                scheme_list(sig),
+                if tls13_only {
+                    "a TLS 1.3 handshake (PKCS#1 v1.5 and SHA-1 schemes are not allowed there)"
+                } else {
+                    "the handshake"
+                }
             ),
         ));
     }
