@@ -185,9 +185,7 @@ impl Core {
                     profile: self.profiles.get(&tcp.server),
                 };
                 let v = diagnose::diagnose(tcp, tls, &ctx);
-                if v.outcome == Outcome::Established {
-                    self.profiles.learn(tcp.server, tls);
-                }
+                self.profiles.observe(tcp, tls, v.outcome == Outcome::Established);
                 sink(self.opts.detail.report(id, tcp, tls, v));
             }
         }
@@ -237,9 +235,7 @@ impl Core {
             profile: self.profiles.get(&c.tcp.server),
         };
         let v = diagnose::diagnose(&c.tcp, tls, &ctx);
-        if v.outcome == Outcome::Established {
-            self.profiles.learn(c.tcp.server, tls);
-        }
+        self.profiles.observe(&c.tcp, tls, v.outcome == Outcome::Established);
         if v.uses_profile && self.defer {
             if self.deferred.len() < self.max_deferred {
                 let c = *c;
@@ -270,15 +266,8 @@ impl Core {
         for c in done {
             self.decide_at(c, capture_end, sink);
         }
-        let c = &self.table.counters;
-        for (k, n) in [
-            ("flow_table_full", c.flow_table_full),
-            ("reassembly_buffer_full", c.reassembly_buffer_full),
-            ("tcp_port_reuse", c.port_reuse),
-            ("tcp_overlap_conflict", c.overlap_conflicts),
-            ("tcp_bad_checksum", c.bad_checksums),
-            ("duplicate_copies_ignored", self.copies.copies),
-        ] {
+        let copies = ("duplicate_copies_ignored", self.copies.copies);
+        for (k, n) in self.table.counters.anomalies().into_iter().chain([copies]) {
             if n > 0 {
                 *self.anomalies.entry(k).or_default() += n;
             }

@@ -524,13 +524,15 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
         "SNI in the streamed line"
     );
     // Streaming: the first four came before the stop, each within a second of its decision
-    // (the last packet, or for the SYN the last packet plus the handshake timeout).
+    // (the last packet, or for the SYN its first SYN plus the handshake timeout: retransmitted
+    // SYNs do not restart it).
     assert!(streamed >= 4, "only {streamed} verdicts before SIGINT");
     for (i, (read_at, v)) in sessions.iter().enumerate().take(4) {
         assert!(*read_at < stop_time, "verdict {i} came after SIGINT");
         let end = rfc3339_secs(v["event"]["end"].as_str().expect("event.end"));
         let decided = if i == 3 {
-            end + HANDSHAKE_TIMEOUT.parse::<f64>().expect("timeout")
+            rfc3339_secs(v["event"]["start"].as_str().expect("event.start"))
+                + HANDSHAKE_TIMEOUT.parse::<f64>().expect("timeout")
         } else {
             end
         };
@@ -760,10 +762,12 @@ mod ticks {
         let mut out = Vec::new();
         feed(&mut a, 0, &frame(40000, 1000, true, None, &[]), &mut out);
         feed(&mut a, 1000, &frame(40000, 1000, true, None, &[]), &mut out);
-        a.tick(at(3900), &mut |s| out.push(s));
-        assert!(out.is_empty(), "decided before the timeout after the last SYN");
-        a.tick(at(4100), &mut |s| out.push(s));
-        assert_eq!(out.len(), 1, "decided by the tick");
+        a.tick(at(2900), &mut |s| out.push(s));
+        assert!(out.is_empty(), "decided before the timeout after the first SYN");
+        // The timeout runs from the first SYN: the retransmission at 1 s does not restart it
+        // (a client counts its own give-up time from its first SYN).
+        a.tick(at(3100), &mut |s| out.push(s));
+        assert_eq!(out.len(), 1, "decided by the tick, 3 s after the first SYN");
         assert_eq!(out[0].reason.as_deref(), Some("syn_unanswered"));
     }
 

@@ -7,6 +7,12 @@ Two modes (run as root, inside a network namespace you created yourself):
           sockets (like a patch cable with a brain). It can
             * drop chosen server->client TCP data segments   (--drop-s2c-data 5,9)
             * drop every server->client frame above N bytes   (--drop-s2c-larger 1000)
+            * stall: forward the server's bytes up to the end of its Nth TLS
+              record (the frame that crosses that end is cut there, lengths and
+              checksums redone), then forward nothing more from the server
+              but its bare ACKs (--stall-s2c-records N): a server whose
+              application stops sending in the middle of its flight; the same
+              for the client's bytes (--stall-c2s-records N)
               (a PMTU black hole: the big frames vanish, no ICMP is sent)
             * reorder: hold the Nth server->client data segment and send it
               right after the next server->client frame       (--reorder-s2c-data 12)
@@ -178,6 +184,67 @@ def tcp_payload(frame, ti):
     return frame[start:start + ti[2]]
 
 
+def tcp_off(frame):
+    """Offset of the TCP header in an Ethernet/IP/TCP frame."""
+    off = 12
+    etype = struct.unpack_from("!H", frame, off)[0]
+    off += 2
+    while etype in (0x8100, 0x88A8):
+        etype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    return off + ((frame[off] & 0x0F) * 4 if etype == 0x0800 else 40)
+
+
+def tcp_seq(frame):
+    """The TCP sequence number of an Ethernet/IP/TCP frame."""
+    return struct.unpack_from("!I", frame, tcp_off(frame) + 4)[0]
+
+
+class Staller:
+    """Finds where the server's Nth TLS record ends and cuts the stream there."""
+
+    def __init__(self, records):
+        self.records = records
+        self.base = None        # sequence number of the first server payload byte
+        self.stream = b""       # server bytes in order, until the cut is known
+        self.cut = None         # stream offset where forwarding stops
+        self.stalled = False
+
+    def frame(self, frame, ti):
+        """The frame to forward (maybe cut), or None to drop it. After the cut only the
+        server's bare ACKs go on (its kernel still acknowledges; its application is silent),
+        with the sequence number of the cut."""
+        if self.stalled:
+            if ti is None or ti[2] > 0 or ti[3] & 0x07:
+                return None
+            f = bytearray(frame)
+            struct.pack_into("!I", f, tcp_off(frame) + 4, (self.base + self.cut) % (1 << 32))
+            return rebuild(bytes(f), b"")
+        if ti is None or ti[2] == 0:
+            return frame
+        pl = tcp_payload(frame, ti)
+        seq = tcp_seq(frame)
+        if self.base is None:
+            self.base = seq
+        off = (seq - self.base) % (1 << 32)
+        if self.cut is None and off == len(self.stream):
+            self.stream += pl
+            pos, n = 0, 0
+            while pos + 5 <= len(self.stream):
+                pos += 5 + struct.unpack_from("!H", self.stream, pos + 3)[0]
+                n += 1
+                if n == self.records:
+                    self.cut = pos
+                    break
+        if self.cut is None or off + len(pl) <= self.cut:
+            return frame
+        self.stalled = True
+        if off >= self.cut:
+            return None
+        log("stall: server stream cut after %d bytes (end of TLS record #%d)" % (self.cut, self.records))
+        return rebuild(frame, pl[:self.cut - off])
+
+
 def open_if(name, recv=True):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL) if recv else 0)
     s.bind((name, ETH_P_ALL if recv else 0))
@@ -205,6 +272,8 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
     s2c_data = 0
     c2s_data = 0
     held = None          # (frame, deadline)
+    staller = Staller(a.stall_s2c_records) if a.stall_s2c_records else None
+    c_staller = Staller(a.stall_c2s_records) if a.stall_c2s_records else None
 
     encaps = [encap.Encap(k) for k in a.encap.split(",")] if a.encap else []
 
@@ -251,6 +320,12 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
             if sock is cs:
                 stats["c2s"] += 1
                 ti = tcp_info(frame)
+                if c_staller is not None and ti is not None and ti[1] == a.server_port:
+                    frame = c_staller.frame(frame, ti)
+                    if frame is None:
+                        stats["dropped"] += 1
+                        continue
+                    ti = tcp_info(frame)
                 if ti is not None and ti[1] == a.server_port and ti[2] > 0:
                     c2s_data += 1
                     if c2s_data == 1 and a.forge_c2s_sni:
@@ -271,6 +346,12 @@ def _bridge_loop(a, cs, ss, ms, drop_idx, reorder_idx, stats, end):
                 log("drop s2c frame of %d bytes (> %d)" % (len(frame), a.drop_s2c_larger))
                 continue
             ti = tcp_info(frame)
+            if staller is not None and ti is not None and ti[0] == a.server_port:
+                frame = staller.frame(frame, ti)
+                if frame is None:
+                    stats["dropped"] += 1
+                    continue
+                ti = tcp_info(frame)
             is_data = ti is not None and ti[0] == a.server_port and ti[2] > 0
             if is_data:
                 s2c_data += 1
@@ -351,6 +432,8 @@ def main():
     b.add_argument("--drop-s2c-data", default="", help="1-based indices of server data segments to drop")
     b.add_argument("--reorder-s2c-data", default="", help="1-based indices of server data segments to delay by one frame")
     b.add_argument("--drop-s2c-larger", type=int, default=0, help="drop server->client frames longer than N bytes")
+    b.add_argument("--stall-s2c-records", type=int, default=0, help="forward the server's bytes up to the end of its Nth TLS record, then nothing")
+    b.add_argument("--stall-c2s-records", type=int, default=0, help="the same for the client's bytes: up to the end of its Nth TLS record")
     b.add_argument("--mirror", default="", help="interface that gets a VLAN-tagged copy of every forwarded frame")
     b.add_argument("--vlan", type=int, default=100)
     b.add_argument("--encap", default="", help="mirror copies wrapped in these encapsulations (encap.py), one copy each")

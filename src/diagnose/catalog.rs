@@ -173,6 +173,9 @@ reasons! {
     NoSharedGroup => "no_shared_group", Cipher, "ERR_SSL_VERSION_OR_CIPHER_MISMATCH",
         "Client and server share no key-exchange group (curve).",
         "Enable x25519 and secp256r1 on both sides.";
+    NoSharedSignatureAlgorithm => "no_shared_signature_algorithm", Cipher, "ERR_SSL_VERSION_OR_CIPHER_MISMATCH",
+        "The server refused the ClientHello: none of the client's signature algorithms can sign with the server's certificate key.",
+        "Offer the signature schemes of the server's key type (rsa_pss_rsae_* for RSA, ecdsa_secp256r1_sha256 for P-256), or give the server a certificate of a type the client accepts.";
     InsufficientSecurity => "insufficient_security", Cipher, "ERR_SSL_VERSION_OR_CIPHER_MISMATCH",
         "A peer requires stronger parameters than the other offered (insufficient_security alert).",
         "Upgrade the weaker side's suites, versions or key sizes.";

@@ -4,7 +4,6 @@
 use super::quality::quality_notes;
 use super::warnings::warnings;
 use super::{Confidence, Context, Evidence, Failure, Outcome, Reason, Verdict};
-use crate::capture::Timestamp;
 use crate::flow::{At, Direction, EndKind, Side, TcpFacts};
 use crate::limits::MAX_EVIDENCE;
 use crate::tls::cert::secs_rfc3339;
@@ -14,7 +13,7 @@ use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
 /// rather than aborting the handshake.
-const GAVE_UP_AFTER_NS: i64 = 1_000_000_000;
+pub(super) const GAVE_UP_AFTER_NS: i64 = 1_000_000_000;
 
 /// Client flight sizes (TLS 1.3, encrypted) above this carry a certificate.
 const CLIENT_FLIGHT_WITH_CERT: usize = 200;
@@ -32,8 +31,10 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
         quality_notes: quality_notes(tcp, tls),
         no_data: false,
         uses_profile: false,
+        borrowed: None,
     };
     classify(tcp, tls, ctx, &mut v);
+    super::borrowed::apply(tcp, tls, ctx, &mut v);
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
         if let Some(f) = &mut v.failure {
@@ -43,14 +44,19 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     if let Some(f) = &v.failure {
         v.confidence = f.confidence;
         // Version and cipher failures are explained by what the same server accepted elsewhere.
-        if f.reason == Reason::VersionMismatch || f.reason.cause() == super::Cause::Cipher {
+        // So are TLS 1.3 certificate rejections, by the certificate it showed elsewhere.
+        if f.reason == Reason::VersionMismatch
+            || f.reason.cause() == super::Cause::Cipher
+            || v.borrowed.is_some()
+            || f.reason == Reason::RejectedByClient
+        {
             v.uses_profile = true;
         }
     }
     v
 }
 
-fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, summary: String) {
+pub(super) fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, summary: String) {
     v.outcome = Outcome::Failed;
     v.failure = Some(Failure {
         reason,
@@ -60,14 +66,14 @@ fn fail(v: &mut Verdict, reason: Reason, side: Side, confidence: Confidence, sum
     v.summary = summary;
 }
 
-fn incomplete(v: &mut Verdict, why: &'static str, confidence: Confidence, summary: String) {
+pub(super) fn incomplete(v: &mut Verdict, why: &'static str, confidence: Confidence, summary: String) {
     v.outcome = Outcome::Incomplete;
     v.incomplete_reason = Some(why);
     v.confidence = confidence;
     v.summary = summary;
 }
 
-fn secs(ns: i64) -> String {
+pub(super) fn secs(ns: i64) -> String {
     format!("{:.1} s", ns as f64 / 1e9)
 }
 
@@ -98,7 +104,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
 
     // TCP only: no payload at all.
     if !tcp.carried_data() {
-        return tcp_only(tcp, ctx, v);
+        return super::stall::tcp_only(tcp, ctx, v);
     }
 
     // A connection joined late whose last record is cut off: the capture misses packets
@@ -252,7 +258,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
-    stalled_or_closed(tcp, tls, ctx, v)
+    super::stall::stalled_or_closed(tcp, tls, ctx, v)
 }
 
 /// Frame at which the handshake completed, if it did.
@@ -342,272 +348,8 @@ fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Dis
     }
 }
 
-fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
-    let server = tcp.server;
-    if tcp.syn_count > 0 && tcp.syn_ack.is_none() {
-        if let Some(rst) = tcp.dirs[Direction::ToClient].rst {
-            return fail(
-                v,
-                Reason::ConnectionRefused,
-                Side::Server,
-                Confidence::High,
-                format!(
-                    "{server} refused the connection: its RST (frame {}) answered the SYN.",
-                    rst.frame
-                ),
-            );
-        }
-        let first = tcp.syns.first().map(|a| a.ts).unwrap_or(tcp.first.ts);
-        let waited = ctx.capture_end.nanos_since(first).max(tcp.last.ts.nanos_since(first));
-        if tcp.syn_count >= 3 || waited >= ctx.handshake_timeout_ns || tcp.end == EndKind::HandshakeTimeout {
-            return fail(
-                v,
-                Reason::SynUnanswered,
-                Side::Server,
-                if tcp.syn_count >= 2 {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                format!(
-                    "The client sent {} SYN{} to {server} over {} and never got an answer: the server is down or a firewall drops the traffic.",
-                    tcp.syn_count,
-                    if tcp.syn_count == 1 { "" } else { "s" },
-                    secs(tcp.last.ts.nanos_since(first))
-                ),
-            );
-        }
-        return incomplete(
-            v,
-            "capture_ended",
-            Confidence::Medium,
-            format!(
-                "The capture ended {} after the SYN to {server}, too soon to call it a timeout.",
-                secs(waited)
-            ),
-        );
-    }
-    // The server closed a connection before the client sent anything: a failure to connect.
-    if tcp.syn_ack.is_some() || !tcp.midstream {
-        let opened = tcp.syn_ack.map(|a| a.ts).unwrap_or(tcp.first.ts);
-        if let Some((side, at, rst)) = tcp.first_close() {
-            // Closing at once refuses the connection; closing an unused one later is a timeout of
-            // the server's own (preconnects, pools) and not a failure.
-            if side == Side::Server && at.ts.nanos_since(opened) < GAVE_UP_AFTER_NS {
-                return fail(
-                    v,
-                    if rst {
-                        Reason::ResetDuringHandshake
-                    } else {
-                        Reason::ClosedDuringHandshake
-                    },
-                    Side::Server,
-                    Confidence::High,
-                    format!(
-                        "{server} {} the connection (frame {}) before the client sent its ClientHello.",
-                        if rst { "reset" } else { "closed" },
-                        at.frame
-                    ),
-                );
-            }
-        }
-    }
-    v.no_data = true;
-    incomplete(
-        v,
-        "no_data",
-        Confidence::High,
-        format!("TCP connection to {server} carried no data (health check or idle connection)."),
-    );
-}
-
-/// Who must speak next: the side that did not send the last handshake data.
-fn owing(tcp: &TcpFacts, tls: &TlsFacts) -> Direction {
-    // Handshake progress (records that move the handshake on), else raw TCP data.
-    let last = |i: Direction| {
-        tls.last_progress[i]
-            .or(tcp.dirs[i].last_data)
-            .map(|a| a.frame)
-            .unwrap_or(0)
-    };
-    let c = last(Direction::ToServer);
-    let s = last(Direction::ToClient);
-    if s > c {
-        Direction::ToServer
-    } else {
-        Direction::ToClient
-    }
-}
-
-fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
-    let server = tcp.server;
-    let mut owe = owing(tcp, tls);
-    // Data the silent side never acknowledged never reached it: the network lost it, and the
-    // "silent" side was in fact waiting for it.
-    let lost = tcp.unacked(owe.flip());
-    let network_loss = lost > 0 && tcp.dirs[owe].packets > 0 && tcp.dirs[owe.flip()].retransmissions > 0;
-    if network_loss {
-        owe = owe.flip();
-    }
-    let silent = if network_loss { Side::Network } else { owe.sender() };
-    let waiting = owe.flip().sender();
-    let server_sent_nothing = tcp.dirs[Direction::ToClient].payload_bytes == 0;
-    let last_msg = match owe {
-        Direction::ToClient => tls.last_message[Direction::ToServer],
-        Direction::ToServer => tls.last_message[Direction::ToClient],
-    };
-    let loss_note = if network_loss {
-        let from = owe.sender();
-        format!(
-            " The {from}'s last {lost} bytes were never acknowledged although it retransmitted {} time(s): they were lost on the path (an MTU black hole drops exactly the large segments of a certificate flight).",
-            tcp.dirs[owe].retransmissions
-        )
-    } else {
-        String::new()
-    };
-    let after = last_msg
-        .map(|(n, a)| format!("after the {}'s {n} (frame {})", waiting, a.frame))
-        .unwrap_or_default();
-    let waiting_last = tcp.dirs[owe.flip()].last_data.map(|a| a.ts).unwrap_or(tcp.first.ts);
-    let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
-    if let Some(((closer, at), is_rst)) = close {
-        let waited = at.ts.nanos_since(waiting_last);
-        if closer == waiting && waited >= GAVE_UP_AFTER_NS {
-            let reason = if server_sent_nothing {
-                Reason::ServerSilent
-            } else {
-                Reason::HandshakeStalled
-            };
-            return fail(
-                v,
-                reason,
-                silent,
-                Confidence::High,
-                if server_sent_nothing {
-                    format!(
-                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection.",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                } else if network_loss {
-                    format!(
-                        "The handshake stalled {after}: nothing arrived for {}, then the {waiting} {} the connection.{loss_note}",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                } else {
-                    format!(
-                        "The handshake stalled {after}: the {silent} sent nothing for {}, then the {waiting} {} the connection.",
-                        secs(waited),
-                        if is_rst { "reset" } else { "closed" }
-                    )
-                },
-            );
-        }
-        let reason = if is_rst {
-            Reason::ResetDuringHandshake
-        } else {
-            Reason::ClosedDuringHandshake
-        };
-        let state = last_msg
-            .map(|(n, a)| format!(" after the {n} in frame {}", a.frame))
-            .unwrap_or_default();
-        return fail(
-            v,
-            reason,
-            closer,
-            Confidence::High,
-            format!(
-                "The {closer} {} the connection (frame {}){state}, before the TLS handshake with {server} completed, without a TLS alert.",
-                if is_rst { "reset" } else { "closed" },
-                at.frame
-            ),
-        );
-    }
-    let silent_for = ctx.capture_end.nanos_since(tcp.last.ts);
-    let waited = ctx.capture_end.nanos_since(waiting_last);
-    if tcp.end == EndKind::HandshakeTimeout || waited >= ctx.handshake_timeout_ns {
-        let reason = if server_sent_nothing {
-            Reason::ServerSilent
-        } else {
-            Reason::HandshakeStalled
-        };
-        return fail(
-            v,
-            reason,
-            silent,
-            Confidence::Medium,
-            if server_sent_nothing {
-                format!(
-                    "{server} never answered the ClientHello ({} without an answer).",
-                    secs(waited)
-                )
-            } else {
-                format!(
-                    "The handshake stalled {after}: nothing came for {}.{loss_note}",
-                    secs(waited)
-                )
-            },
-        );
-    }
-    incomplete(
-        v,
-        "capture_ended",
-        Confidence::Medium,
-        format!(
-            "The capture ended {} after the last packet, during the handshake with {server}.",
-            secs(silent_for)
-        ),
-    );
-}
-
-/// The server certificate's problem, judged at `now` from the certificate alone.
-fn cert_problem(tls: &TlsFacts, now: Timestamp) -> Option<(Reason, String)> {
-    let leaf = tls.server_certificates.first().filter(|c| c.parse_error.is_none())?;
-    let now_s = now.secs();
-    let chain_len = tls.server_certificates.len();
-    for (i, c) in tls.server_certificates.iter().enumerate() {
-        if c.parse_error.is_some() || (i > 0 && i + 1 == chain_len && c.self_signed) {
-            continue;
-        }
-        if now_s > c.not_after {
-            return Some((
-                Reason::Expired,
-                format!(
-                    "{} expired on {} ({} days before the capture)",
-                    c.subject,
-                    secs_rfc3339(c.not_after),
-                    (now_s - c.not_after) / 86_400
-                ),
-            ));
-        }
-        if now_s < c.not_before {
-            return Some((
-                Reason::NotYetValid,
-                format!(
-                    "{} is valid only from {} ({} days after the capture)",
-                    c.subject,
-                    secs_rfc3339(c.not_before),
-                    (c.not_before - now_s) / 86_400 + 1
-                ),
-            ));
-        }
-    }
-    if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
-        if !leaf.covers(name) {
-            return Some((
-                Reason::HostnameMismatch,
-                format!(
-                    "the certificate covers {} but the client asked for {name}",
-                    leaf.covered_names()
-                ),
-            ));
-        }
-    }
-    if leaf.self_signed && chain_len == 1 {
-        return Some((Reason::SelfSigned, format!("{} is self-signed", leaf.subject)));
-    }
-    None
+fn sni_of(tls: &TlsFacts) -> Option<&str> {
+    tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
 }
 
 fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
@@ -657,7 +399,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         );
 
     if server_cert_alert {
-        let facts = cert_problem(tls, a.at.ts);
+        let facts = super::borrowed::cert_problem(&tls.server_certificates, sni_of(tls), a.at.ts);
         let (reason, detail) = match (desc, facts) {
             (A::CERTIFICATE_REVOKED, _) => (Reason::Revoked, "the client found it revoked".to_string()),
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
@@ -683,8 +425,15 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             format!("The client rejected {server}'s certificate: {detail}; {said}."),
         );
     }
-    if client_cert_alert || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh) {
-        let missing = desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
+    // Asked for a certificate, the client sent an empty one: whatever fatal alert the server
+    // sends next (GnuTLS: decode_error) says the certificate was missing.
+    let empty_answer = sender == Side::Server && cert_req && client_cert == Some(0);
+    if client_cert_alert
+        || empty_answer
+        || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh)
+    {
+        let missing =
+            empty_answer || desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
         let (reason, what) = if missing {
             (
                 Reason::ClientCertificateMissing,
@@ -743,7 +492,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
     }
 
     let (reason, confidence, detail) = match desc {
-        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => cipher_reason(tls, ctx),
+        A::HANDSHAKE_FAILURE if sender == Side::Server && before_sh => super::cipher::cipher_reason(tls, ctx),
         A::HANDSHAKE_FAILURE if sender == Side::Client && dhe => (
             Reason::WeakParameters,
             Confidence::Medium,
@@ -838,135 +587,10 @@ fn version_detail(tls: &TlsFacts, ctx: &Context<'_>) -> String {
     }
 }
 
-fn list(vs: &[Version]) -> String {
+pub(super) fn list(vs: &[Version]) -> String {
     let mut v: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
     v.dedup();
     v.join(", ")
-}
-
-/// handshake_failure from the server right after the ClientHello: which mismatch?
-///
-/// With a profile of the same server (what it negotiated in other sessions) the answer is read
-/// from the data; without one, from what every TLS 1.3 server must implement (RFC 8446 §9.1:
-/// TLS_AES_128_GCM_SHA256 and secp256r1 key exchange).
-fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confidence, String) {
-    let Some(ch) = tls.client_hello.as_ref() else {
-        return (
-            Reason::NoSharedCipher,
-            Confidence::Low,
-            "the server refused the ClientHello".into(),
-        );
-    };
-    let offered_versions = ch.offered_versions();
-    let suites: Vec<_> = ch.real_suites().collect();
-    let tls13_only = !offered_versions.is_empty() && offered_versions.iter().all(|v| v.is_tls13());
-    let is13 = |s: &crate::tls::names::CipherSuite| (0x1301..=0x1305).contains(&s.0);
-    if let Some(p) = ctx.profile.filter(|p| p.established > 0) {
-        let n = p.established;
-        let accepted: Vec<String> = p.versions.iter().map(|v| v.to_string()).collect();
-        let min_accepted = p.versions.iter().copied().min();
-        if ch.max_version() < Version::TLS12 && min_accepted.is_some_and(|m| m > ch.max_version()) {
-            return (
-                Reason::VersionMismatch,
-                Confidence::High,
-                format!(
-                    "the client offered only {}; this server negotiated {} in {n} other session(s)",
-                    list(&offered_versions),
-                    accepted.join(", ")
-                ),
-            );
-        }
-        // Compare suites of the same family only: TLS 1.3 suites never match TLS 1.2 ones.
-        let known12: Vec<_> = p.suites.iter().filter(|s| !is13(s)).collect();
-        let offered12: Vec<_> = suites.iter().filter(|s| !is13(s)).collect();
-        if !tls13_only && !known12.is_empty() && !offered12.is_empty() && !offered12.iter().any(|s| known12.contains(s))
-        {
-            return (
-                Reason::NoSharedCipher,
-                Confidence::Medium,
-                format!(
-                    "none of the client's {} TLS 1.2 suites is among the {} this server accepted in {n} other session(s)",
-                    offered12.len(),
-                    known12.len()
-                ),
-            );
-        }
-        let groups = if ch.supported_groups.is_empty() {
-            &ch.key_share_groups
-        } else {
-            &ch.supported_groups
-        };
-        if !p.groups.is_empty() && !groups.is_empty() && !groups.iter().any(|g| p.groups.contains(g)) {
-            return (
-                Reason::NoSharedGroup,
-                Confidence::High,
-                format!(
-                    "the client offered groups [{}]; this server used only [{}] in {n} other session(s)",
-                    groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
-                    p.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
-    }
-    if ch.max_version() < Version::TLS12 && ch.max_version() >= Version::SSL3 {
-        return (
-            Reason::VersionMismatch,
-            Confidence::Medium,
-            format!(
-                "the client offered only {}, which current servers refuse",
-                list(&offered_versions)
-            ),
-        );
-    }
-    if tls13_only {
-        let groups = if ch.supported_groups.is_empty() {
-            &ch.key_share_groups
-        } else {
-            &ch.supported_groups
-        };
-        let mti_group = groups.iter().any(|g| g.0 == 23 || g.0 == 29);
-        let mti_suite = suites.iter().any(|s| s.0 == 0x1301);
-        return if !groups.is_empty() && !mti_group {
-            (
-                Reason::NoSharedGroup,
-                Confidence::Medium,
-                format!(
-                    "the client offered only the groups [{}], neither x25519 nor secp256r1, which most servers require",
-                    groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        } else if !mti_suite {
-            (
-                Reason::NoSharedCipher,
-                Confidence::Medium,
-                format!(
-                    "the client offered only [{}], without the mandatory TLS_AES_128_GCM_SHA256",
-                    suites.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        } else {
-            (
-                Reason::VersionMismatch,
-                Confidence::Medium,
-                "the client offered only TLS 1.3, with the mandatory suite and groups; a TLS 1.3 server would have accepted it, so this server most likely does not speak TLS 1.3".into(),
-            )
-        };
-    }
-    if !suites.is_empty() && suites.iter().all(|s| s.weakness().is_some()) {
-        return (
-            Reason::NoSharedCipher,
-            Confidence::High,
-            format!("the client offered only weak suites ({})", suites.len()),
-        );
-    }
-    (
-        Reason::NoSharedCipher,
-        Confidence::Medium,
-        format!(
-            "the server refused the ClientHello ({} suites offered); most often no common cipher suite",
-            suites.len()
-        ),
-    )
 }
 
 fn short(s: &str, n: usize) -> String {
@@ -1166,6 +790,9 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
         if let Some(at) = tcp.dirs[i].rst {
             push(at, Some(d), "RST".into());
         }
+    }
+    if let Some(b) = &v.borrowed {
+        ev.push(b.clone());
     }
     ev.sort_by_key(|e| e.frame);
     let last = tcp.last;

@@ -13,10 +13,13 @@
 //! lower the confidence or make the session `incomplete`; they never invent a failure. Bytes sent
 //! twice with different contents (a forged or corrupted segment) keep a verdict from `high`.
 
+mod borrowed;
 pub mod catalog;
+mod cipher;
 mod classify;
 pub mod profile;
 mod quality;
+mod stall;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};
@@ -150,6 +153,8 @@ pub struct Verdict {
     pub no_data: bool,
     /// The verdict depends on what the server accepted in other sessions: re-check at the end.
     pub uses_profile: bool,
+    /// Where a certificate borrowed from another session of the same server was seen.
+    pub borrowed: Option<Evidence>,
 }
 
 /// What the classifier may know beyond the session itself.

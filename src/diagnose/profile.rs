@@ -2,7 +2,7 @@
 //! They turn "handshake_failure right after the ClientHello" into a precise reason: the client
 //! offered no suite, group or version this server ever negotiated.
 
-use crate::flow::Endpoint;
+use crate::flow::{Endpoint, TcpFacts};
 use crate::tls::TlsFacts;
 use crate::tls::names::{CipherSuite, Group, Version};
 use serde::Serialize;
@@ -21,6 +21,17 @@ pub struct ServerProfile {
     pub suites: BTreeSet<CipherSuite>,
     pub groups: BTreeSet<Group>,
     pub server_names: BTreeSet<String>,
+    /// Key types of the server's certificate ("RSA", "EC"), where a session showed it in the
+    /// clear (TLS 1.2) or its TLS 1.2 suite names it.
+    #[serde(skip)]
+    pub key_types: BTreeSet<&'static str>,
+    /// The signature algorithms every established session's client offered (the server signs
+    /// with one of them); None until a session offered some.
+    #[serde(skip)]
+    pub sigalgs_common: Option<BTreeSet<u16>>,
+    /// Certificates it presented in the clear, in any session (see [`super::borrowed`]).
+    #[serde(skip)]
+    pub certificates: Vec<super::borrowed::SeenCertificate>,
 }
 
 impl ServerProfile {
@@ -28,10 +39,30 @@ impl ServerProfile {
     pub fn learn(&mut self, tls: &TlsFacts) {
         self.established += 1;
         if let Some(sh) = &tls.server_hello {
+            let suite = sh.cipher_suite.name().unwrap_or("");
+            if suite.contains("_ECDSA_") {
+                self.key_types.insert("EC");
+            } else if suite.contains("_RSA_") && !sh.version.is_tls13() {
+                self.key_types.insert("RSA");
+            }
             insert_capped(&mut self.versions, sh.version);
             insert_capped(&mut self.suites, sh.cipher_suite);
             if let Some(g) = sh.group {
                 insert_capped(&mut self.groups, g);
+            }
+        }
+        if let Some(leaf) = tls.server_certificates.first().filter(|c| c.parse_error.is_none()) {
+            match leaf.key_type.as_str() {
+                "RSA" => self.key_types.insert("RSA"),
+                "EC" => self.key_types.insert("EC"),
+                _ => false,
+            };
+        }
+        if let Some(ch) = tls.client_hello.as_ref().filter(|c| !c.signature_algorithms.is_empty()) {
+            let offered = &ch.signature_algorithms;
+            match &mut self.sigalgs_common {
+                Some(common) => common.retain(|s| offered.contains(s)),
+                None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),
             }
         }
         if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
@@ -57,13 +88,24 @@ pub struct ServerProfiles {
 }
 
 impl ServerProfiles {
-    /// Learns from an established session to `server`.
-    pub fn learn(&mut self, server: Endpoint, tls: &TlsFacts) {
-        if !self.map.contains_key(&server) && self.map.len() >= MAX_SERVERS {
+    /// Learns from a decided session to `server`: what it negotiated if `established`, and the
+    /// certificate it showed in the clear either way.
+    pub fn observe(&mut self, tcp: &TcpFacts, tls: &TlsFacts, established: bool) {
+        let shows_certificate = tls.server_certificate.is_some() && !tls.server_certificates.is_empty();
+        if !established && !shows_certificate {
+            return;
+        }
+        if !self.map.contains_key(&tcp.server) && self.map.len() >= MAX_SERVERS {
             self.dropped += 1;
             return;
         }
-        self.map.entry(server).or_default().learn(tls);
+        let p = self.map.entry(tcp.server).or_default();
+        if established {
+            p.learn(tls);
+        }
+        if shows_certificate {
+            super::borrowed::remember(&mut p.certificates, tcp, tls);
+        }
     }
 
     /// Adds another table's profiles (from another worker thread).
@@ -88,6 +130,12 @@ impl ServerProfiles {
             for n in p.server_names {
                 insert_capped(&mut mine.server_names, n);
             }
+            mine.key_types.extend(p.key_types);
+            super::borrowed::merge(&mut mine.certificates, p.certificates);
+            mine.sigalgs_common = match (mine.sigalgs_common.take(), p.sigalgs_common) {
+                (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+                (a, b) => a.or(b),
+            };
         }
     }
 
@@ -96,8 +144,8 @@ impl ServerProfiles {
         self.map.get(server)
     }
 
-    /// Every profile, for reports.
+    /// Every profile of a server with an established session, for reports.
     pub fn iter(&self) -> impl Iterator<Item = (&Endpoint, &ServerProfile)> {
-        self.map.iter()
+        self.map.iter().filter(|(_, p)| p.established > 0)
     }
 }

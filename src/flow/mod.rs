@@ -14,6 +14,7 @@
 
 pub mod community_id;
 pub mod reassembly;
+mod resume;
 pub mod table;
 
 use crate::capture::Timestamp;

@@ -9,6 +9,7 @@
 //! on the same 4-tuple starts a new one.
 
 use super::reassembly::{Conflict, Reassembler};
+use super::resume::{RESUME_NS, Resume};
 use super::{
     At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
     StreamHandler, TcpFacts,
@@ -86,6 +87,8 @@ struct Tomb {
     key: FlowKey,
     client: Endpoint,
     client_isn: Option<SeqNumber>,
+    /// An idle-expired connection's next sequence numbers (see [`super::resume`]).
+    resume: Option<Resume>,
 }
 
 /// Counters of the table's own events, by stable key.
@@ -100,6 +103,22 @@ pub struct TableCounters {
     pub overlap_conflicts: u64,
     /// Segments not used for a wrong checksum (`tcp_bad_checksum`).
     pub bad_checksums: u64,
+    /// Connections that continued after their idle expiry (`tcp_idle_resumed`).
+    pub idle_resumed: u64,
+}
+
+impl TableCounters {
+    /// The counters the capture reports as anomalies, by stable key.
+    pub fn anomalies(&self) -> [(&'static str, u64); 6] {
+        [
+            ("flow_table_full", self.flow_table_full),
+            ("reassembly_buffer_full", self.reassembly_buffer_full),
+            ("tcp_port_reuse", self.port_reuse),
+            ("tcp_overlap_conflict", self.overlap_conflicts),
+            ("tcp_bad_checksum", self.bad_checksums),
+            ("tcp_idle_resumed", self.idle_resumed),
+        ]
+    }
 }
 
 /// The connection table.
@@ -114,6 +133,8 @@ pub struct FlowTable<H> {
     timers: BinaryHeap<Reverse<(i64, usize, u64)>>,
     /// The connection whose outcome became known with the last segment (slot, generation).
     just_decided: Option<(usize, u64)>,
+    /// Tombstones that remember an idle-expired connection (at most `max_flows`).
+    resumable: usize,
     pub counters: TableCounters,
 }
 
@@ -135,6 +156,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             live: 0,
             timers: BinaryHeap::new(),
             just_decided: None,
+            resumable: 0,
             counters: TableCounters::default(),
         }
     }
@@ -232,14 +254,27 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
+    /// When the connection's timer runs out. A pending handshake times out counted from the
+    /// connection's first SYN while no SYN-ACK came (retransmitted SYNs do not move it: a client
+    /// gives up counting from its first), else from the last payload byte either side sent (ACKs,
+    /// keep-alives and SYN retransmissions are not an answer); an idle connection from its last
+    /// packet.
     fn deadline(&self, c: &Connection<H>) -> i64 {
-        let last = c.tcp.last.ts.0;
-        let wait = if !c.handler.decided() && self.pending(c) {
-            self.cfg.handshake_timeout_ns
-        } else {
-            self.cfg.idle_timeout_ns
-        };
-        last.saturating_add(wait)
+        if !c.handler.decided() && self.pending(c) {
+            let t = &c.tcp;
+            let since = match t.syns.first() {
+                Some(syn) if t.syn_ack.is_none() => syn.ts,
+                _ => t
+                    .dirs
+                    .iter()
+                    .filter_map(|d| d.last_data)
+                    .map(|a| a.ts)
+                    .max()
+                    .unwrap_or(t.last.ts),
+            };
+            return since.0.saturating_add(self.cfg.handshake_timeout_ns);
+        }
+        c.tcp.last.ts.0.saturating_add(self.cfg.idle_timeout_ns)
     }
 
     /// Takes one segment of a followed port, first finishing the connections due by its time.
@@ -306,7 +341,26 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
                     }
                 }
                 Slot::Tombstone(t) => {
+                    let dir = if t.client == src {
+                        Direction::ToServer
+                    } else {
+                        Direction::ToClient
+                    };
+                    let linger_over = t.resume.is_some_and(|r| at.ts > r.linger_until);
                     if is_new_syn && (t.client != src || t.client_isn != Some(SeqNumber(seg.seq))) {
+                        self.release(slot);
+                        self.create(key, at, seg, src, dst, out)
+                    } else if let Some(r) = self.resume_mut(slot).and_then(|r| r.continues(dir, seg).then_some(r)) {
+                        // The idle connection goes on: it stays the session it was.
+                        if !r.resumed {
+                            r.resumed = true;
+                            self.counters.idle_resumed += 1;
+                        }
+                        if let Slot::Tombstone(t) = &mut self.slots[slot] {
+                            t.until = t.until.max(at.ts.add_nanos(RESUME_NS));
+                        }
+                        return;
+                    } else if linger_over {
                         self.release(slot);
                         self.create(key, at, seg, src, dst, out)
                     } else {
@@ -567,13 +621,23 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
         flush(&mut c);
         c.tcp.end = end;
-        let until = c.tcp.last.ts.add_nanos(LINGER_NS);
+        let mut until = c.tcp.last.ts.add_nanos(LINGER_NS);
+        // A connection whose timer ran out may continue later: remember where it stood, if its
+        // handshake was decided (or never in the capture: joined midstream, it waits for none).
+        let timer = matches!(end, EndKind::IdleTimeout | EndKind::HandshakeTimeout);
+        let resume = (timer && (c.handler.decided() || c.tcp.midstream) && self.resumable < self.cfg.max_flows)
+            .then(|| Resume::of(&c.tcp, until));
+        if resume.is_some() {
+            self.resumable += 1;
+            until = c.tcp.last.ts.add_nanos(RESUME_NS);
+        }
         let key = FlowKey::new(c.tcp.client, c.tcp.server);
         self.slots[slot] = Slot::Tombstone(Box::new(Tomb {
             until,
             key,
             client: c.tcp.client,
             client_isn: c.client_isn,
+            resume,
         }));
         self.live -= 1;
         self.arm(until.0, slot, self.gens[slot]);
@@ -586,7 +650,12 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
         let key = match &self.slots[slot] {
             Slot::Live(c) => Some(FlowKey::new(c.tcp.client, c.tcp.server)),
-            Slot::Tombstone(t) => Some(t.key),
+            Slot::Tombstone(t) => {
+                if t.resume.is_some() {
+                    self.resumable -= 1;
+                }
+                Some(t.key)
+            }
             Slot::Free => None,
         };
         self.slots[slot] = Slot::Free;
@@ -596,6 +665,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             if self.map.get(&k) == Some(&slot) {
                 self.map.remove(&k);
             }
+        }
+    }
+
+    /// The idle-expiry memory of a tombstone.
+    fn resume_mut(&mut self, slot: usize) -> Option<&mut Resume> {
+        match &mut self.slots[slot] {
+            Slot::Tombstone(t) => t.resume.as_mut(),
+            _ => None,
         }
     }
 
@@ -620,6 +697,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.free.clear();
         self.timers.clear();
         self.live = 0;
+        self.resumable = 0;
     }
 }
 
