@@ -382,6 +382,7 @@ pub fn pipeline(data: &[u8]) {
         idle_timeout_secs: if knobs & 2 != 0 { 2 } else { 300 },
         max_flows: if knobs & 1 != 0 { 2 } else { 10_000 },
         detail: Detail::Full,
+        ports_only: knobs & 4 != 0,
     };
     let streaming = knobs & 2 != 0;
     let mut analyzer = Analyzer::new(opts, !streaming);
@@ -480,6 +481,7 @@ pub fn threads(data: &[u8]) {
         idle_timeout_secs: 300,
         max_flows: 10_000,
         detail: Detail::Full,
+        ports_only: false,
     };
     let (Some(mut r), Some(r2)) = (reader(data, "a.pcap"), reader(data, "a.pcap")) else {
         return;

@@ -15,6 +15,7 @@
 //! the capture is the global last packet, and failures explained by server profiles are decided
 //! at the end with the profiles of all workers merged.
 
+mod accounting;
 mod batch;
 
 use crate::capture::{Capture, LinkType, Packet, Timestamp};
@@ -25,6 +26,7 @@ use crate::flow::{At, EndKind, FlowKey, PortSet, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
+use accounting::Accounting;
 use batch::{Batch, BatchPacket};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -41,6 +43,9 @@ pub struct Options {
     pub max_flows: usize,
     /// How much of each session report is built.
     pub detail: Detail,
+    /// Follow the listed ports only; without it, connections on other ports whose first client
+    /// bytes are a ClientHello or a STARTTLS / proxy preamble are followed too.
+    pub ports_only: bool,
 }
 
 /// How much of each decided session's report the pipeline builds.
@@ -76,6 +81,7 @@ impl Default for Options {
             idle_timeout_secs: limits::DEFAULT_IDLE_TIMEOUT_SECS,
             max_flows: limits::DEFAULT_MAX_FLOWS,
             detail: Detail::Full,
+            ports_only: false,
         }
     }
 }
@@ -125,6 +131,7 @@ impl Core {
     fn new(opts: Options, max_flows: usize, max_deferred: usize, defer: bool) -> Core {
         let cfg = FlowConfig {
             ports: opts.ports.clone(),
+            content: !opts.ports_only,
             max_flows,
             idle_timeout_ns: opts.idle_ns(),
             // Streaming decides a silent handshake at its timeout; a file waits until idle, so a
@@ -161,6 +168,9 @@ impl Core {
             let now = self.now;
             if let Some(c) = self.table.take_just_decided() {
                 c.reported = true;
+                if !diagnose::reportable(&c.tcp, c.handler.facts()) {
+                    return;
+                }
                 let (tcp, tls) = (&c.tcp, c.handler.facts());
                 let id = self.next_id;
                 self.next_id += 1;
@@ -209,13 +219,17 @@ impl Core {
             }
             return;
         }
-        let id = self.next_id;
-        self.next_id += 1;
         let c = *c;
         let tls = c.handler.into_facts();
         for (k, n) in &tls.anomalies {
             *self.anomalies.entry(k).or_default() += *n as u64;
         }
+        if !diagnose::reportable(&c.tcp, &tls) {
+            // An unlisted port whose connection never reached TLS: not a TLS session.
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
         let ctx = Context {
             capture_end: self.judged_at(&c.tcp, capture_end),
             handshake_timeout_ns: self.opts.handshake_ns(),
@@ -261,6 +275,7 @@ impl Core {
             ("tcp_port_reuse", c.port_reuse),
             ("tcp_overlap_conflict", c.overlap_conflicts),
             ("tcp_bad_checksum", c.bad_checksums),
+            ("content_watch_full", self.table.watch_full()),
         ] {
             if n > 0 {
                 *self.anomalies.entry(k).or_default() += n;
@@ -275,111 +290,7 @@ impl Core {
     }
 }
 
-/// The capture's clock before a frame time has been confirmed.
-const NO_CLOCK: Timestamp = Timestamp(i64::MIN);
-/// Frames after a jump that must agree with it before the clock follows (see `Accounting::frame`).
-const JUMP_AGREEMENT: u8 = 2;
-/// Jumps waiting at once; past it the oldest is taken.
-const PENDING_MAX: usize = 4;
-
-/// Capture-wide counters kept by the thread that reads packets.
-#[derive(Default)]
-struct Accounting {
-    frame: u64,
-    first_ts: Option<Timestamp>,
-    /// The capture's clock: the latest frame time, jumps confirmed (see [`Accounting::frame`]).
-    last_ts: Timestamp,
-    /// Frames stamped more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock, each with the
-    /// number of later frames that agreed with it: the clock follows once [`JUMP_AGREEMENT`] do.
-    pending: Vec<(Timestamp, u8)>,
-    bytes: u64,
-    tcp_on_ports: u64,
-    anomalies: BTreeMap<&'static str, u64>,
-}
-
 impl Accounting {
-    /// Counts one frame and returns its number and time.
-    ///
-    /// The clock is the latest frame time, except that a frame stamped more than
-    /// [`limits::TIMESTAMP_JUMP_NS`] ahead of it moves it only once the next [`JUMP_AGREEMENT`]
-    /// frames agree (none falls back more than that below it); a frame that one of them falls
-    /// back below stood alone ahead of its neighbours: a damaged time, counted as
-    /// `timestamp_outlier` and never on the clock. Two, because a damaged record header can
-    /// be followed by a misread one before the reader finds its way again. The first frame's
-    /// time is held the same way.
-    fn frame(&mut self, p: &Packet<'_>) -> At {
-        self.frame += 1;
-        self.bytes += p.data.len() as u64;
-        if self.first_ts.is_none() {
-            self.first_ts = Some(p.ts);
-            self.last_ts = NO_CLOCK;
-            self.pending.reserve(PENDING_MAX);
-        } else if !self.pending.is_empty() {
-            self.settle(p.ts);
-        }
-        if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
-            if self.pending.len() >= PENDING_MAX {
-                // Jump after jump: the oldest has waited long enough.
-                let (oldest, _) = self.pending.remove(0);
-                self.last_ts = self.last_ts.max(oldest);
-            }
-            self.pending.push((p.ts, 0));
-        } else if p.ts < self.last_ts {
-            *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
-        } else {
-            self.last_ts = p.ts;
-        }
-        At {
-            frame: self.frame,
-            ts: p.ts,
-        }
-    }
-
-    /// Lets the frame at `ts` agree with the pending jumps or refute them.
-    fn settle(&mut self, ts: Timestamp) {
-        // Until a time is confirmed, the capture's start is the earliest time still pending.
-        let first = (self.last_ts == NO_CLOCK).then_some(self.first_ts).flatten();
-        let (mut clock, mut outliers, mut first_refuted) = (self.last_ts, 0, false);
-        self.pending.retain_mut(|(jump, agreed)| {
-            if ts.0 < jump.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
-                outliers += 1;
-                first_refuted |= first == Some(*jump);
-                return false;
-            }
-            *agreed += 1;
-            if *agreed >= JUMP_AGREEMENT {
-                clock = clock.max(*jump);
-                return false;
-            }
-            true
-        });
-        self.last_ts = clock;
-        if outliers > 0 {
-            *self.anomalies.entry("timestamp_outlier").or_default() += outliers;
-        }
-        if first_refuted {
-            // The capture starts with the first frame whose time holds.
-            self.first_ts = self.pending.first().map(|(t, _)| *t).or(Some(ts));
-        }
-    }
-
-    fn anomaly(&mut self, key: &'static str) {
-        *self.anomalies.entry(key).or_default() += 1;
-    }
-
-    /// The capture's end: the clock, or the jumps ahead of it that nothing came after to confirm
-    /// or refute: taken as real up to [`limits::TIMESTAMP_LEAP_NS`] past the clock, as damaged
-    /// times beyond (a capture whose frames are all pending ends at the first of them).
-    fn end(&self) -> Timestamp {
-        let mut end = self.last_ts;
-        for &(jump, _) in &self.pending {
-            if end == NO_CLOCK || jump.0.saturating_sub(end.0) <= limits::TIMESTAMP_LEAP_NS {
-                end = end.max(jump);
-            }
-        }
-        end
-    }
-
     /// Merges the cores' results, decides the deferred sessions, and builds the summary.
     fn conclude(
         mut self,
@@ -478,7 +389,9 @@ impl Analyzer {
                 if !self.core.table.wants(&seg) {
                     return;
                 }
-                self.acct.tcp_on_ports += 1;
+                if self.core.table.listed(&seg) {
+                    self.acct.tcp_on_ports += 1;
+                }
                 if seg.missing > 0 {
                     self.acct.anomaly("snaplen_truncated_frames");
                 }
@@ -656,6 +569,7 @@ fn dispatch(
     framed: &mut Framed,
     into: &mut Batch,
     ports: &PortSet,
+    content: bool,
     hasher: &crate::flow::FlowHashBuilder,
     core: &mut Core,
 ) {
@@ -671,10 +585,11 @@ fn dispatch(
                 continue;
             }
         };
-        if !(ports.contains(seg.sport) || ports.contains(seg.dport)) {
+        if ports.contains(seg.sport) || ports.contains(seg.dport) {
+            core.tcp_on_ports += 1;
+        } else if !content {
             continue;
         }
-        core.tcp_on_ports += 1;
         if seg.missing > 0 {
             *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
         }
@@ -952,7 +867,14 @@ fn work(
                 None => Batch::default(),
             };
             batch.clear(workers);
-            dispatch(&mut framed, &mut batch, &shared.ports, &shared.hasher, core);
+            dispatch(
+                &mut framed,
+                &mut batch,
+                &shared.ports,
+                !core.opts.ports_only,
+                &shared.hasher,
+                core,
+            );
             let batch = Arc::new(batch);
             if spare.len() < QUEUE_MAX + 2 {
                 spare.push(batch.clone());

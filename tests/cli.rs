@@ -220,7 +220,8 @@ fn ports_may_be_a_comma_separated_list() {
     let a = sample("tls13-ok-port8443");
     let b = sample("tls13-ok-openssl");
     let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
-    let (code_default, out_default, _) = run(&["analyze", "--format", "json", &a, &b], None);
+    let (code_default, out_default, _) = run(&["analyze", "--format", "json", "--ports-only", &a, &b], None);
+    let (code_content, out_content, _) = run(&["analyze", "--format", "json", &a, &b], None);
     let (code_rep, out_rep, err_rep) = run(
         &["analyze", "--format", "json", "-p", "443", "-p", "8443", &a, &b],
         None,
@@ -229,9 +230,12 @@ fn ports_may_be_a_comma_separated_list() {
     assert_eq!(code_rep, 0, "{err_rep}");
     assert_eq!(code_list, 0, "{err_list}");
     assert_eq!(verdicts(&out_rep), verdicts(&out_list));
-    // The 8443 session is only followed when 8443 is asked for.
+    // With --ports-only the 8443 session is only followed when 8443 is asked for; without it,
+    // its ClientHello is found on the unlisted port.
     assert_eq!(code_default, 0);
     assert!(verdicts(&out_list).len() > verdicts(&out_default).len());
+    assert_eq!(code_content, 0);
+    assert_eq!(verdicts(&out_content), verdicts(&out_list));
     let (code, _, err) = run(&["analyze", "-p", "443,x", &a], None);
     assert_eq!(code, 2);
     assert!(err.contains("443,x") || err.contains("'x'"), "{err}");

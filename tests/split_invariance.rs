@@ -87,6 +87,7 @@ fn run(dir: &Path, ports: Vec<u16>) -> (Vec<Connection<Recorder>>, Timestamp) {
     let mut cap = Capture::open(&[dir.to_path_buf()]).expect("open");
     let mut table: FlowTable<Recorder> = FlowTable::new(FlowConfig {
         ports,
+        content: false,
         max_flows: 10_000,
         idle_timeout_ns: 300_000_000_000,
         handshake_timeout_ns: 10_000_000_000,

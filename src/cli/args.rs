@@ -72,6 +72,11 @@ pub struct AnalyzeArgs {
         value_delimiter = ','
     )]
     pub ports: Vec<u16>,
+    /// Follow only the listed ports. Without it, a connection on any other port is followed
+    /// too once its client's first bytes are a TLS ClientHello, or a STARTTLS (SMTP, IMAP, POP3,
+    /// FTP, XMPP, LDAP, PostgreSQL) or proxy (HTTP CONNECT, SOCKS) preamble leading to TLS.
+    #[arg(long)]
+    pub ports_only: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -15,12 +15,16 @@
 
 pub mod catalog;
 mod classify;
+mod evidence;
+mod preamble;
 pub mod profile;
 mod quality;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};
-pub use classify::{diagnose, evidence};
+pub use classify::diagnose;
+pub use evidence::evidence;
+pub use preamble::reportable;
 pub use profile::{ServerProfile, ServerProfiles};
 
 use crate::capture::Timestamp;

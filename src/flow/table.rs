@@ -9,6 +9,7 @@
 //! on the same 4-tuple starts a new one.
 
 use super::reassembly::{Conflict, Reassembler};
+use super::watch::{Decision, Watch};
 use super::{
     At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
     StreamHandler, TcpFacts,
@@ -34,6 +35,9 @@ const SYNS_KEPT: usize = 8;
 pub struct FlowConfig {
     /// Server ports to follow; a segment is ours if either port is in the set.
     pub ports: Vec<u16>,
+    /// Also follow connections on other ports whose first client bytes are a ClientHello or a
+    /// recognised STARTTLS / proxy preamble (see [`super::watch`]).
+    pub content: bool,
     pub max_flows: usize,
     pub idle_timeout_ns: i64,
     pub handshake_timeout_ns: i64,
@@ -112,6 +116,10 @@ pub struct FlowTable<H> {
     /// The connection whose outcome became known with the last segment (slot, generation).
     just_decided: Option<(usize, u64)>,
     pub counters: TableCounters,
+    /// Connections on unlisted ports waiting for their first client payload.
+    watch: Watch,
+    /// The client of the connection being replayed from the watch (its roles, when no SYN says).
+    client_hint: Option<Endpoint>,
 }
 
 #[allow(
@@ -133,7 +141,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             timers: BinaryHeap::new(),
             just_decided: None,
             counters: TableCounters::default(),
+            watch: Watch::default(),
+            client_hint: None,
         }
+    }
+
+    /// Connections that found the content watch full (`content_watch_full`).
+    pub fn watch_full(&self) -> u64 {
+        self.watch.full
     }
 
     /// The connection whose handshake outcome became known with the last segment, if it is
@@ -149,8 +164,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
-    /// Whether a segment belongs to a followed port.
+    /// Whether a segment may belong to a followed connection: on a listed port, or on any port
+    /// when connections are also chosen by their content.
     pub fn wants(&self, seg: &TcpSegment<'_>) -> bool {
+        self.cfg.content || self.listed(seg)
+    }
+
+    /// Whether a segment is on a listed port.
+    pub fn listed(&self, seg: &TcpSegment<'_>) -> bool {
         self.port_set.contains(seg.sport) || self.port_set.contains(seg.dport)
     }
 
@@ -260,6 +281,29 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         out: &mut dyn FnMut(Box<Connection<H>>),
     ) {
         self.advance(clock, out);
+        if !self.listed(seg) && !self.map.contains_key(&FlowKey::of(seg)) {
+            // An unlisted port: followed only once its content says TLS (see `watch`).
+            if !self.cfg.content {
+                return;
+            }
+            match self.watch.segment(at, seg, self.cfg.idle_timeout_ns) {
+                Decision::Skip => return,
+                Decision::Follow { replay, client } => {
+                    self.client_hint = Some(client);
+                    for saved in &replay {
+                        self.track(saved.at, clock, &saved.segment(), out);
+                    }
+                    self.track(at, clock, seg, out);
+                    self.client_hint = None;
+                    return;
+                }
+            }
+        }
+        self.track(at, clock, seg, out);
+    }
+
+    /// Takes one segment of a followed connection (see [`FlowTable::segment_on_clock`]).
+    fn track(&mut self, at: At, clock: Timestamp, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
         let src = Endpoint {
             ip: seg.src,
             port: seg.sport,
@@ -476,6 +520,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             (src, dst, RoleSource::Syn)
         } else if seg.flags.syn && seg.flags.ack {
             (dst, src, RoleSource::SynAck)
+        } else if let Some(hint) = self.client_hint {
+            // Chosen by its content: the sender of the ClientHello or preamble is the client.
+            if hint == src { (src, dst, RoleSource::Content) } else { (dst, src, RoleSource::Content) }
         } else {
             let sp = self.port_set.contains(src.port);
             let dp = self.port_set.contains(dst.port);
@@ -498,6 +545,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             midstream: !seg.flags.syn,
             dirs: PerDir::default(),
             end: EndKind::CaptureEnd,
+            by_content: !(self.port_set.contains(src.port) || self.port_set.contains(dst.port)),
         };
         let conn = Connection {
             tcp,

@@ -250,6 +250,48 @@ pub struct Handshake {
     pub encrypted_records: [u64; 2],
     /// Times the record framing lost sync after missing bytes [client→server, server→client].
     pub lost_sync: [u32; 2],
+    /// The plaintext preamble before TLS (STARTTLS, a proxy), when TLS did not start at the connection's first byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<PreambleReport>,
+}
+
+/// The plaintext in front of a TLS handshake: a STARTTLS-style upgrade or a proxy tunnel.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreambleReport {
+    /// smtp, imap, pop3, ftp, xmpp, ldap, postgres, http_connect, socks4 or socks5.
+    pub protocol: crate::tls::preamble::Protocol,
+    /// not_requested, requested, upgraded (TLS followed the go-ahead), refused, gave_up (past the caps or broken).
+    pub outcome: crate::tls::preamble::PreambleOutcome,
+    /// The client's request (upgrade command or proxy request), printable ASCII with other bytes as \xNN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Frame of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_frame: Option<u64>,
+    /// The server's (or proxy's) answer, escaped as the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Frame of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_frame: Option<u64>,
+    /// Proxies: the host and port the client asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl PreambleReport {
+    fn of(p: &crate::tls::preamble::PreambleFacts) -> PreambleReport {
+        PreambleReport {
+            protocol: p.protocol,
+            outcome: p.outcome,
+            request: p.request.as_ref().map(|(_, r)| r.clone()),
+            request_frame: p.request.as_ref().map(|(a, _)| a.frame),
+            reply: p.reply.as_ref().map(|(_, r)| r.clone()),
+            reply_frame: p.reply.as_ref().map(|(a, _)| a.frame),
+            target: p.target.clone(),
+        }
+    }
 }
 
 /// ECS `event.*` for a session.
@@ -422,6 +464,9 @@ pub struct SessionReport {
     /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
     #[serde(skip)]
     pub brief: bool,
+    /// A hello was seen: TLS was found on this server port.
+    #[serde(skip)]
+    pub tls_seen: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -550,6 +595,7 @@ impl SessionReport {
                     .collect(),
                 encrypted_records: tls.encrypted_records.0,
                 lost_sync: tls.lost_sync.0,
+                preamble: tls.preamble.as_deref().map(PreambleReport::of),
             }
         };
         let (start, end) = (tcp.first.ts, tcp.last.ts);
@@ -616,6 +662,7 @@ impl SessionReport {
             },
             start_ts: tcp.first.ts,
             no_data: v.no_data,
+            tls_seen: tls.tls_seen(),
             brief: !full,
         }
     }
@@ -778,6 +825,9 @@ pub struct Counts {
     pub failed_by_reason: BTreeMap<String, u64>,
     /// Established sessions per warning id.
     pub warnings: BTreeMap<String, u64>,
+    /// Sessions in which TLS was seen (a ClientHello or ServerHello), per server port: where TLS was found, listed ports or not.
+    #[serde(default)]
+    pub tls_ports: BTreeMap<u16, u64>,
 }
 
 impl Counts {
@@ -802,7 +852,15 @@ impl Counts {
         for w in &s.warnings {
             *self.warnings.entry(w.id.to_string()).or_default() += 1;
         }
+        if s.tls_seen {
+            *self.tls_ports.entry(s.server.port).or_default() += 1;
+        }
     }
+}
+
+/// The ports TLS was found on, with their session counts: `443 (12), 8443 (1)`.
+pub fn tls_ports_line(ports: &BTreeMap<u16, u64>) -> String {
+    ports.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ")
 }
 
 /// What one server accepted in the established sessions of the capture.
