@@ -240,3 +240,34 @@ fn ports_may_be_a_comma_separated_list() {
     assert_eq!(code, 2);
     assert!(err.contains("443,x") || err.contains("'x'"), "{err}");
 }
+
+#[test]
+fn tls_on_unlisted_ports_is_found_by_content_and_each_format_names_the_ports() {
+    let f = sample("tls-any-port");
+    let f = f.to_string_lossy();
+    let (code, json, err) = run(&["analyze", "--format", "json", &f], None);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        doc["counts"]["tls_ports"],
+        serde_json::json!({"993": 1, "4433": 1, "8443": 1}),
+        "JSON names the ports TLS was found on"
+    );
+    assert_eq!(doc["capture"]["ports"], serde_json::json!([443]));
+    let line = "993 (1), 4433 (1), 8443 (1)";
+    let (_, text, _) = run(&["analyze", &f], None);
+    assert!(text.contains(&format!("TLS found on port(s) {line}")), "{text}");
+    assert!(
+        text.starts_with("tlsdiag: 3 TLS session(s) on port 443,993,4433,8443 "),
+        "{text}"
+    );
+    let (_, md, _) = run(&["analyze", "--format", "markdown", &f], None);
+    assert!(md.contains(&format!("| TLS found on ports | {line} |")), "{md}");
+    // Strictly port-based selection: the default port has no TLS here; a listed port does.
+    let (code, json, _) = run(&["analyze", "--format", "json", "--ports-only", &f], None);
+    assert_eq!(code, 0);
+    assert!(verdicts(&json).is_empty(), "{json}");
+    let (_, json, _) = run(&["analyze", "--format", "json", "--ports-only", "-p", "993", &f], None);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc["counts"]["tls_ports"], serde_json::json!({"993": 1}));
+}

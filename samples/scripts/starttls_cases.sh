@@ -106,7 +106,7 @@ starttls_case() {
     local extra=()
     [ "$proto" = xmpp ] && extra=(-xmpphost "$SNI")
     nsx $NS_C timeout 10 openssl s_client -connect "$S4:$port" -starttls "$proto" -servername "$SNI" \
-        -CAfile "$WORK/pki/ca.crt" "${extra[@]}" </dev/null >"$WORK/client.log" 2>&1 || true
+        -CAfile "$WORK/pki/ca.crt" "${extra[@]}" < <(sleep 0.3; echo "hello over TLS") >"$WORK/client.log" 2>&1 || true
     grep -q "Verify return code: 0" "$WORK/client.log" || { cat "$WORK/client.log" >&2; die "$CASE: handshake failed"; }
     stop "$SRV_PID"
     cap_stop
@@ -114,7 +114,7 @@ starttls_case() {
     want "$CAPF" "tcp.len>0" -ge 4
     readme <<EOF
 # starttls-$proto
-Made by samples/scripts/starttls_cases.sh: openssl s_client -starttls $proto (OpenSSL $V_OPENSSL) against samples/scripts/preamble_server.py $mode on port $port (Python $V_PY: the plaintext preamble, then ssl.wrap_socket). tcpdump $V_TCPDUMP, Linux $V_KERNEL.
+Made by samples/scripts/starttls_cases.sh: openssl s_client -starttls $proto (OpenSSL $V_OPENSSL; one line of application data, then end of input) against samples/scripts/preamble_server.py $mode on port $port (Python $V_PY: the plaintext preamble, then ssl.wrap_socket). tcpdump $V_TCPDUMP, Linux $V_KERNEL.
 Look for: without -p, the plaintext preamble is recognised ($proto), the handshake is picked up at the first record after the server's go-ahead, and the session is established (TLS 1.3) on port $port; the request and the go-ahead are in the evidence.
 EOF
     expected <<EOF

@@ -4,8 +4,8 @@ use super::classify::{list, secs, short};
 use super::{Evidence, Verdict};
 use crate::flow::{At, Direction, EndKind, TcpFacts};
 use crate::limits::MAX_EVIDENCE;
-use crate::tls::{TlsFacts, alert_sized};
 use crate::tls::cert::secs_rfc3339;
+use crate::tls::{TlsFacts, alert_sized};
 
 /// The evidence of a decided session: its key events in frame order, at most
 /// [`MAX_EVIDENCE`] of them (the first and the last halves), and how many were left out.
@@ -162,10 +162,18 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
         let name = p.protocol.name();
         let target = p.target.as_ref().map(|t| format!(" to {t}")).unwrap_or_default();
         if let Some((at, r)) = &p.request {
-            push(*at, Some(Direction::ToServer), format!("{name} request{target}: \"{}\"", short(r, 60)));
+            push(
+                *at,
+                Some(Direction::ToServer),
+                format!("{name} request{target}: \"{}\"", short(r, 60)),
+            );
         }
         if let Some((at, r)) = &p.reply {
-            push(*at, Some(Direction::ToClient), format!("{name} answer: \"{}\"", short(r, 60)));
+            push(
+                *at,
+                Some(Direction::ToClient),
+                format!("{name} answer: \"{}\"", short(r, 60)),
+            );
         }
     }
     if tls.is_tls13() {

@@ -43,7 +43,8 @@ pub(super) fn verdict(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
                     side: Side::Server,
                     confidence: Confidence::High,
                 });
-                v.summary = format!("{server} refused the {name} {what}{target}: \"{reply}\"; no TLS handshake followed.");
+                v.summary =
+                    format!("{server} refused the {name} {what}{target}: \"{reply}\"; no TLS handshake followed.");
                 return true;
             }
             _ if tls.tunnel_not_tls => {
@@ -69,7 +70,10 @@ pub(super) fn verdict(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
                 incomplete(
                     v,
                     "tls_not_started",
-                    format!("The connection to {server} spoke {} in plaintext and never started TLS.", p.protocol.plain_name()),
+                    format!(
+                        "The connection to {server} spoke {} in plaintext and never started TLS.",
+                        p.protocol.plain_name()
+                    ),
                 );
                 return true;
             }

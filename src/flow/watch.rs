@@ -23,12 +23,7 @@ use crate::tls::preamble;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Connections waiting for their first client payload, per table. Breach: `content_watch_full`.
-pub const MAX_WATCHED: usize = 65_536;
-/// Segments kept per waiting connection (SYN, SYN-ACK, ACK, a server banner or two).
-pub const MAX_SAVED: usize = 8;
-/// Header and payload bytes kept per waiting connection (a server's banner is a line or two).
-pub const MAX_SAVED_BYTES: usize = 2048;
+pub use crate::limits::{MAX_WATCH_SAVED as MAX_SAVED, MAX_WATCH_SAVED_BYTES as MAX_SAVED_BYTES, MAX_WATCHED};
 /// How often (packet time) a full table is swept at most.
 const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
@@ -214,7 +209,10 @@ impl Watch {
         if self.waiting.len() < MAX_WATCHED {
             return true;
         }
-        if self.last_sweep.is_some_and(|t| now.0.saturating_sub(t.0) < SWEEP_EVERY_NS) {
+        if self
+            .last_sweep
+            .is_some_and(|t| now.0.saturating_sub(t.0) < SWEEP_EVERY_NS)
+        {
             return false;
         }
         self.last_sweep = Some(now);
@@ -257,7 +255,11 @@ mod tests {
 
     fn seg<'a>(from_client: bool, flags: TcpFlags, seq: u32, payload: &'a [u8]) -> TcpSegment<'a> {
         let (c, s): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let (src, dst, sport, dport) = if from_client { (c, s, 40000, 993) } else { (s, c, 993, 40000) };
+        let (src, dst, sport, dport) = if from_client {
+            (c, s, 40000, 993)
+        } else {
+            (s, c, 993, 40000)
+        };
         TcpSegment {
             src,
             dst,
@@ -303,7 +305,10 @@ mod tests {
     fn client_hello_after_handshake_is_followed_with_its_start() {
         let mut w = Watch::default();
         assert!(matches!(w.segment(at(1), &seg(true, SYN, 99, b""), 1), Decision::Skip));
-        assert!(matches!(w.segment(at(2), &seg(false, SYNACK, 5, b""), 1), Decision::Skip));
+        assert!(matches!(
+            w.segment(at(2), &seg(false, SYNACK, 5, b""), 1),
+            Decision::Skip
+        ));
         assert!(matches!(w.segment(at(3), &seg(true, ACK, 100, b""), 1), Decision::Skip));
         let hello = [0x16, 3, 1, 0, 10, 1, 0, 0, 6, 3, 3];
         match w.segment(at(4), &seg(true, ACK, 100, &hello), 1) {
@@ -321,7 +326,10 @@ mod tests {
     fn plaintext_is_dropped_and_banner_helps_recognise() {
         let mut w = Watch::default();
         w.segment(at(1), &seg(true, SYN, 0, b""), 1);
-        assert!(matches!(w.segment(at(2), &seg(true, ACK, 1, b"GET / HTTP/1.1\r\n"), 1), Decision::Skip));
+        assert!(matches!(
+            w.segment(at(2), &seg(true, ACK, 1, b"GET / HTTP/1.1\r\n"), 1),
+            Decision::Skip
+        ));
         assert!(w.is_empty());
         w.segment(at(3), &seg(true, SYN, 0, b""), 1);
         w.segment(at(4), &seg(false, ACK, 7, b"* OK IMAP ready\r\n"), 1);
@@ -331,6 +339,9 @@ mod tests {
         ));
         // Not the first bytes (the SYN says where they start): no preamble.
         w.segment(at(6), &seg(true, SYN, 0, b""), 1);
-        assert!(matches!(w.segment(at(7), &seg(true, ACK, 50, b"EHLO x\r\n"), 1), Decision::Skip));
+        assert!(matches!(
+            w.segment(at(7), &seg(true, ACK, 50, b"EHLO x\r\n"), 1),
+            Decision::Skip
+        ));
     }
 }

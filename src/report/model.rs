@@ -426,7 +426,7 @@ pub struct SessionReport {
     /// Failed sessions: one line on what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// Incomplete sessions: midstream, capture_ended, one_direction, or no_data for TCP connections without payload.
+    /// Incomplete sessions: midstream, capture_ended, one_direction, server_banner (the server spoke first, the client never sent a byte), tls_not_started (a STARTTLS/proxy preamble that never led to TLS), or no_data for TCP connections without payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
     /// One sentence for a ticket.
@@ -860,7 +860,11 @@ impl Counts {
 
 /// The ports TLS was found on, with their session counts: `443 (12), 8443 (1)`.
 pub fn tls_ports_line(ports: &BTreeMap<u16, u64>) -> String {
-    ports.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ")
+    ports
+        .iter()
+        .map(|(p, n)| format!("{p} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What one server accepted in the established sessions of the capture.

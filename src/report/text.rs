@@ -79,7 +79,11 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
         cap.first_ts.as_ref().map(|t| format!(", from {t}")).unwrap_or_default()
     )?;
     if !c.tls_ports.is_empty() {
-        tline!(out, "  TLS found on port(s) {}", super::model::tls_ports_line(&c.tls_ports))?;
+        tline!(
+            out,
+            "  TLS found on port(s) {}",
+            super::model::tls_ports_line(&c.tls_ports)
+        )?;
     }
     tline!(out, "  established  {}", c.established)?;
     let causes: Vec<String> = c.failed_by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();

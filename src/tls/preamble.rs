@@ -20,13 +20,7 @@ use super::hello::printable;
 use crate::flow::{At, Direction, PerDir};
 use serde::Serialize;
 
-/// Bytes of plaintext read per direction before the upgrade at most (a mail server's EHLO
-/// answer or an XMPP server's stream features are a few hundred bytes; an IMAP CAPABILITY line
-/// may be a kilobyte). Breach: the preamble gives up, the connection is not followed further.
-pub const MAX_PREAMBLE_BYTES: usize = 16 * 1024;
-
-/// Longest line or message of a preamble kept whole (bytes). Breach: the preamble gives up.
-pub const MAX_UNIT: usize = 4096;
+pub use crate::limits::{MAX_PREAMBLE_BYTES, MAX_PREAMBLE_UNIT as MAX_UNIT};
 
 /// Characters of a request or reply kept for the report.
 const SHOWN: usize = 80;
@@ -134,10 +128,22 @@ pub enum Step {
 /// Whether `b` starts like a TLS ClientHello record (handshake record, version 3.x, message type
 /// ClientHello) or an SSLv2 ClientHello.
 pub fn looks_like_client_hello(b: &[u8]) -> bool {
+    let be16 = |i: usize| usize::from(u16::from_be_bytes([byte(b, i), byte(b, i + 1)]));
     match b {
-        [0x16, 3, minor, _, _, 1, ..] => *minor <= 4,
+        // Record header, then the handshake header of a ClientHello that fits a record.
+        [0x16, 3, minor, _, _, 1, ..] => *minor <= 4 && (4..=crate::limits::MAX_TLS_RECORD).contains(&be16(3)),
         [0x16, 3, minor, ..] if b.len() < 6 => *minor <= 4,
-        [h, _, 1, 3 | 0, ..] => h & 0x80 != 0,
+        // SSLv2: 2-byte header, CLIENT-HELLO, version 0.2 or 3.x, cipher specs of 3 bytes each,
+        // a 16..32-byte challenge, lengths that add up to the record's.
+        [h, _, 1, major, minor, ..] if h & 0x80 != 0 && b.len() >= 11 => {
+            let (specs, sid, challenge) = (be16(5), be16(7), be16(9));
+            let total = 2 + (usize::from(h & 0x7f) << 8 | usize::from(byte(b, 1)));
+            ((*major == 0 && *minor == 2) || (*major == 3 && *minor <= 4))
+                && specs > 0
+                && specs % 3 == 0
+                && (16..=32).contains(&challenge)
+                && total == 11 + specs + sid + challenge
+        }
         _ => false,
     }
 }
@@ -194,7 +200,11 @@ pub fn recognise(first: &[u8], banner: Option<&[u8]>) -> Option<Protocol> {
 fn imap_tag(b: &[u8]) -> Option<usize> {
     let end = b.iter().take(33).position(|&c| c == b' ')?;
     let tag = b.get(..end)?;
-    (!tag.is_empty() && tag.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))).then_some(end)
+    (!tag.is_empty()
+        && tag
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')))
+    .then_some(end)
 }
 
 /// The StartTLS extended operation's OID (RFC 4511 §4.14.1).
@@ -204,16 +214,24 @@ const LDAP_START_TLS: &[u8] = b"1.3.6.1.4.1.1466.20037";
 fn ldap_start_tls(msg: &[u8]) -> bool {
     let Some((0x30, body)) = tlv(msg) else { return false };
     // messageID, then the protocolOp.
-    let Some((0x02, _, after_id)) = tlv_split(body) else { return false };
-    let Some((0x77, op, _)) = tlv_split(after_id) else { return false };
+    let Some((0x02, _, after_id)) = tlv_split(body) else {
+        return false;
+    };
+    let Some((0x77, op, _)) = tlv_split(after_id) else {
+        return false;
+    };
     matches!(tlv(op), Some((0x80, name)) if name == LDAP_START_TLS)
 }
 
 /// The LDAP resultCode of an ExtendedResponse (`[APPLICATION 24]`) message, if `msg` is one.
 fn ldap_extended_result(msg: &[u8]) -> Option<u8> {
     let (0x30, body) = tlv(msg)? else { return None };
-    let (0x02, _, after_id) = tlv_split(body)? else { return None };
-    let (0x78, op, _) = tlv_split(after_id)? else { return None };
+    let (0x02, _, after_id) = tlv_split(body)? else {
+        return None;
+    };
+    let (0x78, op, _) = tlv_split(after_id)? else {
+        return None;
+    };
     match tlv(op)? {
         (0x0a, [rc]) => Some(*rc),
         _ => None,
@@ -367,15 +385,21 @@ impl Preamble {
         let line = || Ok(b.iter().position(|&c| c == b'\n').map(|i| i + 1));
         match (self.facts.protocol, dir) {
             (Protocol::Smtp | Protocol::Imap | Protocol::Pop3 | Protocol::Ftp, _) => line(),
-            (Protocol::HttpConnect, _) => Ok(find(b, b"\r\n\r\n").map(|i| i + 4).or_else(|| find(b, b"\n\n").map(|i| i + 2))),
+            (Protocol::HttpConnect, _) => Ok(find(b, b"\r\n\r\n")
+                .map(|i| i + 4)
+                .or_else(|| find(b, b"\n\n").map(|i| i + 2))),
             (Protocol::Xmpp, _) => Ok(b.iter().position(|&c| c == b'>').map(|i| i + 1)),
             (Protocol::Ldap, _) => {
                 if b.first() != Some(&0x30) {
                     return Err(());
                 }
-                ber_len(b)
-                    .map(|n| n.filter(|&n| n <= b.len()))
-                    .and_then(|n| if n.is_some_and(|n| n > MAX_UNIT) { Err(()) } else { Ok(n) })
+                ber_len(b).map(|n| n.filter(|&n| n <= b.len())).and_then(|n| {
+                    if n.is_some_and(|n| n > MAX_UNIT) {
+                        Err(())
+                    } else {
+                        Ok(n)
+                    }
+                })
             }
             (Protocol::Postgres, Direction::ToServer) => Ok((b.len() >= 8).then_some(8)),
             (Protocol::Postgres, Direction::ToClient) => Ok(Some(1)),
@@ -534,7 +558,11 @@ impl Preamble {
                 if !code.iter().all(u8::is_ascii_digit) || code.len() < 3 || text.get(3) == Some(&b'-') {
                     return Step::More;
                 }
-                let ok: &[u8] = if self.facts.protocol == Protocol::Smtp { b"220" } else { b"234" };
+                let ok: &[u8] = if self.facts.protocol == Protocol::Smtp {
+                    b"220"
+                } else {
+                    b"234"
+                };
                 if code == ok {
                     self.agree(text, at)
                 } else if matches!(code.first(), Some(b'4' | b'5')) {
@@ -626,7 +654,10 @@ fn socks5_addr_msg(b: &[u8]) -> Result<Option<usize>, ()> {
 /// The host and port of a SOCKS5 request.
 fn socks5_target(u: &[u8]) -> Option<String> {
     let (host, rest) = match byte(u, 3) {
-        1 => (format!("{}.{}.{}.{}", byte(u, 4), byte(u, 5), byte(u, 6), byte(u, 7)), u.get(8..)?),
+        1 => (
+            format!("{}.{}.{}.{}", byte(u, 4), byte(u, 5), byte(u, 6), byte(u, 7)),
+            u.get(8..)?,
+        ),
         4 => {
             let a: [u8; 16] = u.get(4..20)?.try_into().ok()?;
             (format!("[{}]", std::net::Ipv6Addr::from(a)), u.get(20..)?)
@@ -699,25 +730,46 @@ mod tests {
 
     #[test]
     fn recognises_first_client_bytes() {
-        assert_eq!(recognise(b"EHLO mail.example\r\n", Some(b"220 x")), Some(Protocol::Smtp));
+        assert_eq!(
+            recognise(b"EHLO mail.example\r\n", Some(b"220 x")),
+            Some(Protocol::Smtp)
+        );
         assert_eq!(recognise(b"a001 CAPABILITY\r\n", None), Some(Protocol::Imap));
         assert_eq!(recognise(b". STARTTLS\r\n", None), Some(Protocol::Imap));
         assert_eq!(recognise(b"CAPA\r\n", None), Some(Protocol::Pop3));
         assert_eq!(recognise(b"STLS\r\n", None), Some(Protocol::Pop3));
         assert_eq!(recognise(b"AUTH TLS\r\n", None), Some(Protocol::Ftp));
-        assert_eq!(recognise(b"<?xml version='1.0'?><stream:stream", None), Some(Protocol::Xmpp));
-        assert_eq!(recognise(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f], None), Some(Protocol::Postgres));
-        assert_eq!(recognise(b"CONNECT a.example:443 HTTP/1.1\r\n", None), Some(Protocol::HttpConnect));
+        assert_eq!(
+            recognise(b"<?xml version='1.0'?><stream:stream", None),
+            Some(Protocol::Xmpp)
+        );
+        assert_eq!(
+            recognise(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f], None),
+            Some(Protocol::Postgres)
+        );
+        assert_eq!(
+            recognise(b"CONNECT a.example:443 HTTP/1.1\r\n", None),
+            Some(Protocol::HttpConnect)
+        );
         assert_eq!(recognise(&[5, 1, 0], None), Some(Protocol::Socks5));
         assert_eq!(recognise(&[4, 1, 1, 187, 10, 0, 0, 1, 0], None), Some(Protocol::Socks4));
         let ldap = ldap_request();
         assert_eq!(recognise(&ldap, None), Some(Protocol::Ldap));
-        for not in [&b"GET / HTTP/1.1\r\n"[..], b"SSH-2.0-x", &[0x16, 3, 1, 0, 5, 1], b"", &[5]] {
+        for not in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"SSH-2.0-x",
+            &[0x16, 3, 1, 0, 5, 1],
+            b"",
+            &[5],
+        ] {
             assert_eq!(recognise(not, None), None, "{not:?}");
         }
         assert!(looks_like_client_hello(&[0x16, 3, 1, 0, 200, 1, 0]));
         assert!(!looks_like_client_hello(&[0x16, 3, 3, 0, 200, 2, 0]));
-        assert!(looks_like_client_hello(&[0x80, 0x2e, 1, 3, 1]));
+        let mut v2 = vec![0x80, 0x2e, 1, 3, 1, 0, 21, 0, 0, 0, 16];
+        v2.extend([0u8; 37]);
+        assert!(looks_like_client_hello(&v2));
+        assert!(!looks_like_client_hello(&[0x80, 0x2e, 1, 3, 1]));
     }
 
     fn ldap_request() -> Vec<u8> {
@@ -756,17 +808,29 @@ mod tests {
     #[test]
     fn refusals() {
         let mut p = Preamble::new(Protocol::Smtp, at(1));
-        let s = run(&mut p, &[(C, b"EHLO x\r\nSTARTTLS\r\n"), (S, b"454 4.7.0 TLS not available\r\n")]);
+        let s = run(
+            &mut p,
+            &[(C, b"EHLO x\r\nSTARTTLS\r\n"), (S, b"454 4.7.0 TLS not available\r\n")],
+        );
         assert_eq!(s[1], Step::Refused);
-        assert_eq!(p.facts.reply.as_ref().map(|r| r.1.as_str()), Some("454 4.7.0 TLS not available"));
+        assert_eq!(
+            p.facts.reply.as_ref().map(|r| r.1.as_str()),
+            Some("454 4.7.0 TLS not available")
+        );
         let mut p = Preamble::new(Protocol::Imap, at(1));
-        let s = run(&mut p, &[(C, b"a STARTTLS\r\n"), (S, b"* BYE\r\n"), (S, b"a NO nope\r\n")]);
+        let s = run(
+            &mut p,
+            &[(C, b"a STARTTLS\r\n"), (S, b"* BYE\r\n"), (S, b"a NO nope\r\n")],
+        );
         assert_eq!(s[1], Step::More);
         assert_eq!(s[2], Step::Refused);
         let mut p = Preamble::new(Protocol::HttpConnect, at(1));
         let s = run(
             &mut p,
-            &[(C, b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n"), (S, b"HTTP/1.1 403 Forbidden\r\n\r\n")],
+            &[
+                (C, b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n"),
+                (S, b"HTTP/1.1 403 Forbidden\r\n\r\n"),
+            ],
         );
         assert_eq!(s[1], Step::Refused);
         assert_eq!(p.facts.target.as_deref(), Some("h:443"));
@@ -783,7 +847,13 @@ mod tests {
         req.extend_from_slice(&[1, 187]);
         let s = run(
             &mut p,
-            &[(C, &[5, 1, 2]), (S, &[5, 2]), (C, &[1, 1, b'u', 1, b'p']), (S, &[1, 0]), (C, &req)],
+            &[
+                (C, &[5, 1, 2]),
+                (S, &[5, 2]),
+                (C, &[1, 1, b'u', 1, b'p']),
+                (S, &[1, 0]),
+                (C, &req),
+            ],
         );
         assert_eq!(s[4], Step::Tls(Vec::new()));
         assert_eq!(p.facts.target.as_deref(), Some("host:443"));
@@ -803,7 +873,10 @@ mod tests {
         assert_eq!(p.feed(S, &refused, at(2)), Step::Refused);
 
         let mut p = Preamble::new(Protocol::Postgres, at(1));
-        assert_eq!(p.feed(C, &[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f], at(1)), Step::Tls(Vec::new()));
+        assert_eq!(
+            p.feed(C, &[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f], at(1)),
+            Step::Tls(Vec::new())
+        );
         assert_eq!(p.feed(S, b"N", at(2)), Step::Refused);
 
         let mut p = Preamble::new(Protocol::Xmpp, at(1));

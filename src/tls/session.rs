@@ -6,8 +6,8 @@ mod sslv2;
 mod start;
 
 use super::hello::{ClientHello, ServerHello};
-use super::preamble::{Preamble, PreambleFacts, PreambleOutcome};
 use super::names::{AlertDescription, Version};
+use super::preamble::{Preamble, PreambleFacts, PreambleOutcome};
 use super::{alert_sized, content};
 use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
@@ -410,7 +410,10 @@ impl State {
         let f = &self.facts;
         f.not_tls.iter().any(|x| *x)
             || f.tunnel_not_tls
-            || matches!(f.preamble_outcome(), Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp))
+            || matches!(
+                f.preamble_outcome(),
+                Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
+            )
             || f.first_fatal_alert().is_some()
             || f.handshake_complete()
             || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
@@ -920,7 +923,11 @@ mod tests {
             Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
             at(9),
         );
-        s.on_chunk(Direction::ToClient, Chunk::Data(&record(content::ALERT, &[2, 40])), at(10));
+        s.on_chunk(
+            Direction::ToClient,
+            Chunk::Data(&record(content::ALERT, &[2, 40])),
+            at(10),
+        );
         let f = s.facts();
         assert_eq!(f.at_client_hello.map(|a| a.frame), Some(9));
         assert_eq!(f.first_fatal_alert().map(|a| a.at.frame), Some(10));

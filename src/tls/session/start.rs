@@ -137,6 +137,10 @@ pub(super) fn first_bytes(b: &[u8], at: At) -> FirstBytes {
     } else {
         "binary data"
     };
-    let shown = if is_text { printable(b) } else { crate::tls::cert::hex(b) };
+    let shown = if is_text {
+        printable(b)
+    } else {
+        crate::tls::cert::hex(b)
+    };
     FirstBytes { at, shown, looks_like }
 }
