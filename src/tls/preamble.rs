@@ -178,22 +178,51 @@ pub fn recognise(first: &[u8], banner: Option<&[u8]>) -> Option<Protocol> {
             return Some(Protocol::Imap);
         }
     }
-    if first == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] || first == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30] {
+    if first.starts_with(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        || first.starts_with(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30])
+    {
         return Some(Protocol::Postgres);
     }
     if first.first() == Some(&0x30) && ldap_start_tls(first) {
         return Some(Protocol::Ldap);
     }
     match first {
-        [4, 1, _, _, _, _, _, _, ..] if first.len() >= 9 && first.len() <= 512 && first.ends_with(&[0]) => {
+        [4, 1, _, _, _, _, _, _, ..] if first.iter().skip(8).any(|&c| c == 0) => {
             return Some(Protocol::Socks4);
         }
-        [5, n, methods @ ..] if (1..=16).contains(n) && methods.len() == usize::from(*n) => {
+        [5, n, methods @ ..]
+            if (1..=16).contains(n)
+                && methods.len() >= usize::from(*n)
+                && methods.iter().take(usize::from(*n)).all(|&m| m <= 0x09 || m >= 0x80) =>
+        {
             return Some(Protocol::Socks5);
         }
         _ => {}
     }
     None
+}
+
+/// Whether the client's first bytes `first` could still become a recognised preamble with more
+/// bytes (a text line without its end yet, a binary request not yet whole): then they are not
+/// judged yet, so that the verdict does not depend on how the bytes were cut into segments.
+/// Past [`crate::limits::FIRST_BYTES_KEPT`] bytes, never.
+pub fn needs_more(first: &[u8]) -> bool {
+    if first.len() >= crate::limits::FIRST_BYTES_KEPT {
+        return false;
+    }
+    match first.first() {
+        None => true,
+        Some(0x30) => {
+            !matches!(ber_len(first), Err(()) | Ok(Some(_)))
+                || ber_len(first).is_ok_and(|n| n.is_some_and(|n| n > first.len()))
+        }
+        Some(0) => first.len() < 8,
+        Some(4) => first.len() < 9 || !first.iter().skip(8).any(|&c| c == 0),
+        Some(5) => first.len() < 2 + usize::from(byte(first, 1)),
+        Some(_) => first
+            .iter()
+            .all(|&c| c.is_ascii_graphic() || matches!(c, b' ' | b'\r' | b'\t')),
+    }
 }
 
 /// End of an IMAP tag (`a001 `): the index of the space after 1..=32 tag characters.
@@ -892,6 +921,47 @@ mod tests {
         assert_eq!(s[1], Step::More);
         assert_eq!(s[2], Step::Tls(Vec::new()));
         assert_eq!(s[3], Step::Tls(Vec::new()));
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic_and_stay_bounded() {
+        let protocols = [
+            Protocol::Smtp,
+            Protocol::Imap,
+            Protocol::Pop3,
+            Protocol::Ftp,
+            Protocol::Xmpp,
+            Protocol::Ldap,
+            Protocol::Postgres,
+            Protocol::HttpConnect,
+            Protocol::Socks4,
+            Protocol::Socks5,
+        ];
+        let mut x: u32 = 7;
+        for (k, proto) in protocols.iter().enumerate() {
+            for round in 0..200u64 {
+                let mut p = Preamble::new(*proto, at(0));
+                for i in 0..40u64 {
+                    let len = ((round * 31 + i * 7) % 300) as usize;
+                    let chunk: Vec<u8> = (0..len)
+                        .map(|_| {
+                            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345 + k as u32);
+                            // Mostly protocol-ish bytes: digits, letters, CR/LF, '>', small numbers.
+                            match (x >> 16) % 8 {
+                                0 => b'\n',
+                                1 => b'>',
+                                2 => (x >> 8) as u8 % 8,
+                                3 => b'0' + (x >> 8) as u8 % 10,
+                                _ => (x >> 20) as u8,
+                            }
+                        })
+                        .collect();
+                    let d = if (round + i) % 2 == 0 { C } else { S };
+                    let _ = p.feed(d, &chunk, at(i));
+                    assert!(p.buf.iter().all(|b| b.len() <= MAX_UNIT));
+                }
+            }
+        }
     }
 
     #[test]

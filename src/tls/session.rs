@@ -7,7 +7,7 @@ mod start;
 
 use super::hello::{ClientHello, ServerHello};
 use super::names::{AlertDescription, Version};
-use super::preamble::{Preamble, PreambleFacts, PreambleOutcome};
+use super::preamble::{Preamble, PreambleFacts, PreambleOutcome, needs_more};
 use super::{alert_sized, content};
 use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
@@ -436,6 +436,10 @@ impl State {
                     let could_be_tls =
                         (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&b0) || b0 & 0x80 != 0;
                     if st.first.len() < 5 && could_be_tls {
+                        continue;
+                    }
+                    // Nor before a client's plaintext could be told from a preamble's start.
+                    if dir == Direction::ToServer && !could_be_tls && self.preamble.is_none() && needs_more(&st.first) {
                         continue;
                     }
                     // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
