@@ -271,3 +271,38 @@ fn tls_on_unlisted_ports_is_found_by_content_and_each_format_names_the_ports() {
     let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(doc["counts"]["tls_ports"], serde_json::json!({"993": 1}));
 }
+
+#[test]
+fn listed_ports_judge_connections_that_never_reached_tls_and_unlisted_ones_skip_them() {
+    let outcomes = |args: &[&str], case: &str| -> Vec<String> {
+        let f = sample(case);
+        let f = f.to_string_lossy();
+        let mut all = vec!["analyze", "--format", "json"];
+        all.extend_from_slice(args);
+        all.push(&f);
+        let (code, json, err) = run(&all, None);
+        assert!(code == 0 || code == 1, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+        doc["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| {
+                let why = s["reason"].as_str().or(s["incomplete_reason"].as_str()).unwrap_or("-");
+                format!("{} {} {why}", s["server"]["port"], s["outcome"].as_str().unwrap_or("?"))
+            })
+            .collect()
+    };
+    // Plain SMTP that never asks for TLS: a session only when port 25 is listed.
+    assert_eq!(
+        outcomes(&["-p", "25"], "starttls-smtp-refused"),
+        ["25 incomplete tls_not_started", "25 failed starttls_refused"]
+    );
+    assert_eq!(outcomes(&[], "starttls-smtp-refused"), ["25 failed starttls_refused"]);
+    // A banner to a silent client: judged (not failed) where the port is listed.
+    assert_eq!(
+        outcomes(&["-p", "443,2525"], "tcp-server-banner"),
+        ["443 incomplete server_banner", "2525 incomplete server_banner"]
+    );
+    assert_eq!(outcomes(&[], "tcp-server-banner"), ["443 incomplete server_banner"]);
+}
