@@ -383,6 +383,7 @@ pub fn pipeline(data: &[u8]) {
         max_flows: if knobs & 1 != 0 { 2 } else { 10_000 },
         detail: Detail::Full,
         tunnels: Default::default(),
+        ports_only: knobs & 4 != 0,
     };
     let streaming = knobs & 2 != 0;
     let mut analyzer = Analyzer::new(opts, !streaming);
@@ -482,6 +483,7 @@ pub fn threads(data: &[u8]) {
         max_flows: 10_000,
         detail: Detail::Full,
         tunnels: Default::default(),
+        ports_only: false,
     };
     let (Some(mut r), Some(r2)) = (reader(data, "a.pcap"), reader(data, "a.pcap")) else {
         return;

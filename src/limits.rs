@@ -97,3 +97,22 @@ pub const MAX_RECORD_SIZES: usize = 8;
 /// all overlap in time, keeping 64 × 256 KiB = 16 MiB and well under a 256 open-file limit.
 /// Breach: `inputs_read_out_of_order` (the input waits until another ends).
 pub const MAX_OPEN_INPUTS: usize = 64;
+
+/// Connections on unlisted ports waiting (after their SYN) for their client's first payload,
+/// which decides whether they are followed as TLS (see `flow::watch`), per flow table. Entries
+/// idle for the idle timeout are dropped first. Breach: `content_watch_full` (such a connection
+/// is then followed only if a segment's payload is a ClientHello).
+pub const MAX_WATCHED: usize = 65_536;
+
+/// Segments kept per waiting connection (SYN, SYN-ACK, ACK, a server banner or two), and their
+/// header and payload bytes. Breach: later segments are not kept (a banner past it drops the
+/// connection from the watch).
+pub const MAX_WATCH_SAVED: usize = 8;
+pub const MAX_WATCH_SAVED_BYTES: usize = 2048;
+
+/// Plaintext bytes of a STARTTLS or proxy preamble read per direction before the upgrade (a mail
+/// server's EHLO answer or an XMPP server's stream features are a few hundred bytes, an IMAP
+/// CAPABILITY line a kilobyte), and the longest line or message kept whole. Breach: the preamble
+/// gives up; the connection is not read further (`tls_not_started`).
+pub const MAX_PREAMBLE_BYTES: usize = 16 * 1024;
+pub const MAX_PREAMBLE_UNIT: usize = 4096;

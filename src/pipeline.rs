@@ -45,6 +45,9 @@ pub struct Options {
     pub detail: Detail,
     /// Which UDP ports announce which tunnel.
     pub tunnels: decode::Config,
+    /// Follow the listed ports only; without it, connections on other ports whose first client
+    /// bytes are a ClientHello or a STARTTLS / proxy preamble are followed too.
+    pub ports_only: bool,
 }
 
 /// How much of each decided session's report the pipeline builds.
@@ -81,6 +84,7 @@ impl Default for Options {
             max_flows: limits::DEFAULT_MAX_FLOWS,
             detail: Detail::Full,
             tunnels: decode::Config::default(),
+            ports_only: false,
         }
     }
 }
@@ -136,6 +140,7 @@ impl Core {
     fn new(opts: Options, max_flows: usize, max_deferred: usize, defer: bool) -> Core {
         let cfg = FlowConfig {
             ports: opts.ports.clone(),
+            content: !opts.ports_only,
             max_flows,
             idle_timeout_ns: opts.idle_ns(),
             // Streaming decides a silent handshake at its timeout; a file waits until idle, so a
@@ -177,6 +182,9 @@ impl Core {
             let now = self.now;
             if let Some(c) = self.table.take_just_decided() {
                 c.reported = true;
+                if !diagnose::reportable(&c.tcp, c.handler.facts()) {
+                    return;
+                }
                 let (tcp, tls) = (&c.tcp, c.handler.facts());
                 let id = c.id;
                 let ctx = Context {
@@ -229,6 +237,10 @@ impl Core {
         for (k, n) in &tls.anomalies {
             *self.anomalies.entry(k).or_default() += *n as u64;
         }
+        if !diagnose::reportable(&c.tcp, tls) {
+            // An unlisted port whose connection never reached TLS: not a TLS session.
+            return;
+        }
         let ctx = Context {
             capture_end: self.judged_at(&c.tcp, capture_end),
             handshake_timeout_ns: self.opts.handshake_ns(),
@@ -267,7 +279,8 @@ impl Core {
             self.decide_at(c, capture_end, sink);
         }
         let copies = ("duplicate_copies_ignored", self.copies.copies);
-        for (k, n) in self.table.counters.anomalies().into_iter().chain([copies]) {
+        let watch = ("content_watch_full", self.table.watch_full());
+        for (k, n) in self.table.counters.anomalies().into_iter().chain([copies, watch]) {
             if n > 0 {
                 *self.anomalies.entry(k).or_default() += n;
             }
@@ -355,7 +368,9 @@ impl Analyzer {
         if !self.core.table.wants(seg) {
             return;
         }
-        self.acct.tcp_on_ports += 1;
+        if self.core.table.listed(seg) {
+            self.acct.tcp_on_ports += 1;
+        }
         if seg.missing > 0 {
             self.acct.anomaly("snaplen_truncated_frames");
         }
@@ -526,6 +541,7 @@ fn dispatch(
     framed: &mut Framed,
     into: &mut Batch,
     ports: &PortSet,
+    content: bool,
     hasher: &crate::flow::FlowHashBuilder,
     core: &mut Core,
 ) {
@@ -552,10 +568,11 @@ fn dispatch(
                 continue;
             }
         };
-        if !(ports.contains(seg.sport) || ports.contains(seg.dport)) {
+        if ports.contains(seg.sport) || ports.contains(seg.dport) {
+            core.tcp_on_ports += 1;
+        } else if !content {
             continue;
         }
-        core.tcp_on_ports += 1;
         if seg.missing > 0 {
             *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
         }
@@ -874,7 +891,14 @@ fn work(
                 None => Batch::default(),
             };
             batch.clear(workers);
-            dispatch(&mut framed, &mut batch, &shared.ports, &shared.hasher, core);
+            dispatch(
+                &mut framed,
+                &mut batch,
+                &shared.ports,
+                !core.opts.ports_only,
+                &shared.hasher,
+                core,
+            );
             let batch = Arc::new(batch);
             if spare.len() < QUEUE_MAX + 2 {
                 spare.push(batch.clone());

@@ -220,7 +220,8 @@ fn ports_may_be_a_comma_separated_list() {
     let a = sample("tls13-ok-port8443");
     let b = sample("tls13-ok-openssl");
     let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
-    let (code_default, out_default, _) = run(&["analyze", "--format", "json", &a, &b], None);
+    let (code_default, out_default, _) = run(&["analyze", "--format", "json", "--ports-only", &a, &b], None);
+    let (code_content, out_content, _) = run(&["analyze", "--format", "json", &a, &b], None);
     let (code_rep, out_rep, err_rep) = run(
         &["analyze", "--format", "json", "-p", "443", "-p", "8443", &a, &b],
         None,
@@ -229,10 +230,79 @@ fn ports_may_be_a_comma_separated_list() {
     assert_eq!(code_rep, 0, "{err_rep}");
     assert_eq!(code_list, 0, "{err_list}");
     assert_eq!(verdicts(&out_rep), verdicts(&out_list));
-    // The 8443 session is only followed when 8443 is asked for.
+    // With --ports-only the 8443 session is only followed when 8443 is asked for; without it,
+    // its ClientHello is found on the unlisted port.
     assert_eq!(code_default, 0);
     assert!(verdicts(&out_list).len() > verdicts(&out_default).len());
+    assert_eq!(code_content, 0);
+    assert_eq!(verdicts(&out_content), verdicts(&out_list));
     let (code, _, err) = run(&["analyze", "-p", "443,x", &a], None);
     assert_eq!(code, 2);
     assert!(err.contains("443,x") || err.contains("'x'"), "{err}");
+}
+
+#[test]
+fn tls_on_unlisted_ports_is_found_by_content_and_each_format_names_the_ports() {
+    let f = sample("tls-any-port");
+    let f = f.to_string_lossy();
+    let (code, json, err) = run(&["analyze", "--format", "json", &f], None);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        doc["counts"]["tls_ports"],
+        serde_json::json!({"993": 1, "4433": 1, "8443": 1}),
+        "JSON names the ports TLS was found on"
+    );
+    assert_eq!(doc["capture"]["ports"], serde_json::json!([443]));
+    let line = "993 (1), 4433 (1), 8443 (1)";
+    let (_, text, _) = run(&["analyze", &f], None);
+    assert!(text.contains(&format!("TLS found on port(s) {line}")), "{text}");
+    assert!(
+        text.starts_with("tlsdiag: 3 TLS session(s) on port 443,993,4433,8443 "),
+        "{text}"
+    );
+    let (_, md, _) = run(&["analyze", "--format", "markdown", &f], None);
+    assert!(md.contains(&format!("| TLS found on ports | {line} |")), "{md}");
+    // Strictly port-based selection: the default port has no TLS here; a listed port does.
+    let (code, json, _) = run(&["analyze", "--format", "json", "--ports-only", &f], None);
+    assert_eq!(code, 0);
+    assert!(verdicts(&json).is_empty(), "{json}");
+    let (_, json, _) = run(&["analyze", "--format", "json", "--ports-only", "-p", "993", &f], None);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc["counts"]["tls_ports"], serde_json::json!({"993": 1}));
+}
+
+#[test]
+fn listed_ports_judge_connections_that_never_reached_tls_and_unlisted_ones_skip_them() {
+    let outcomes = |args: &[&str], case: &str| -> Vec<String> {
+        let f = sample(case);
+        let f = f.to_string_lossy();
+        let mut all = vec!["analyze", "--format", "json"];
+        all.extend_from_slice(args);
+        all.push(&f);
+        let (code, json, err) = run(&all, None);
+        assert!(code == 0 || code == 1, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+        doc["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| {
+                let why = s["reason"].as_str().or(s["incomplete_reason"].as_str()).unwrap_or("-");
+                format!("{} {} {why}", s["server"]["port"], s["outcome"].as_str().unwrap_or("?"))
+            })
+            .collect()
+    };
+    // Plain SMTP that never asks for TLS: a session only when port 25 is listed.
+    assert_eq!(
+        outcomes(&["-p", "25"], "starttls-smtp-refused"),
+        ["25 incomplete tls_not_started", "25 failed starttls_refused"]
+    );
+    assert_eq!(outcomes(&[], "starttls-smtp-refused"), ["25 failed starttls_refused"]);
+    // A banner to a silent client: judged (not failed) where the port is listed.
+    assert_eq!(
+        outcomes(&["-p", "443,2525"], "tcp-server-banner"),
+        ["443 incomplete server_banner", "2525 incomplete server_banner"]
+    );
+    assert_eq!(outcomes(&[], "tcp-server-banner"), ["443 incomplete server_banner"]);
 }

@@ -1,7 +1,7 @@
 //! One truth in every format: for each session, the JSON document and the NDJSON line state the
 //! same facts (id, outcome, cause, reason, side, confidence, frames, start and end, evidence,
-//! summary, join keys), on every sample and every peer-corpus capture; and the ids follow the
-//! sessions' first packets, the same for one thread and several.
+//! summary, join keys), on every sample and every peer-corpus capture; and the ids are the
+//! sessions' first frames, the same for one thread and several.
 #![allow(
     clippy::indexing_slicing,
     clippy::expect_used,
@@ -147,9 +147,9 @@ fn ids_follow_first_packets_whatever_the_threads() {
     };
     let one = ids("1");
     assert!(one.len() > 5, "{} sessions", one.len());
-    // Numbered 1, 2, 3… in the order of their first frames.
-    for (i, w) in one.iter().enumerate() {
-        assert_eq!(w.0, i as u64 + 1, "{one:?}");
+    // Each session's id is its first frame: unique, in the order of first packets.
+    for w in &one {
+        assert_eq!(w.0, w.1, "{one:?}");
     }
     assert!(one.windows(2).all(|w| w[0].1 < w[1].1), "{one:?}");
     assert_eq!(ids("2"), one, "two threads number the sessions as one does");

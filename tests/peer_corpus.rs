@@ -281,50 +281,8 @@ struct Compared {
     ours: String,
 }
 
-#[test]
-fn peer_corpus_conformance() {
-    // A plain clone has no ../shared: the test prints why it skips and passes; where the CI
-    // environment variable is set (as .ci/run runs) a missing suite fails the test instead.
-    let Some(corpus) = common::shared_suite_required_in_ci("peer-corpus", "manifest.json") else {
-        return;
-    };
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(corpus.join("manifest.json")).expect("read manifest.json"))
-            .expect("manifest.json is JSON");
-    let entries = manifest.as_array().expect("manifest is an array");
-    let by_file: BTreeMap<String, &Value> = entries
-        .iter()
-        .map(|e| (e["file"].as_str().expect("file").to_string(), e))
-        .collect();
-
-    // Every capture on disk runs, listed in the manifest or not; every listed one must exist.
-    let files = capture_files(&corpus);
-    for f in by_file.keys() {
-        assert!(files.contains(f), "manifest lists {f}, which is not in the corpus");
-    }
-    assert!(
-        files.len() >= 100,
-        "only {} captures in {}",
-        files.len(),
-        corpus.display()
-    );
-
-    let jobs: Vec<(String, BTreeSet<u16>)> = files
-        .iter()
-        .map(|f| {
-            let mut ports = BTreeSet::from([443u16]);
-            if let Some(e) = by_file.get(f) {
-                for s in e["sessions"].as_array().into_iter().flatten() {
-                    if let Some(srv) = s["server"].as_str() {
-                        ports.insert(parse_endpoint(srv).1);
-                    }
-                }
-            }
-            (f.clone(), ports)
-        })
-        .collect();
-
-    // Run in parallel: one thread per chunk.
+/// Runs tlsdiag on every job in parallel (one thread per chunk).
+fn run_all(corpus: &Path, jobs: &[(String, BTreeSet<u16>)]) -> BTreeMap<String, Run> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(4)
@@ -347,33 +305,15 @@ fn peer_corpus_conformance() {
             runs.extend(h.join().expect("runner thread"));
         }
     });
+    runs
+}
 
-    // Exit status: never 2, and 1 exactly when the report has a failed session.
-    let mut hard_errors = Vec::new();
-    for (f, r) in &runs {
-        if r.code == 2 || r.doc.is_null() {
-            hard_errors.push(format!("{f}: exit status {} ({})", r.code, r.stderr.trim()));
-            continue;
-        }
-        let failed = r.doc["counts"]["failed"].as_u64().unwrap_or(0);
-        let want = if failed > 0 { 1 } else { 0 };
-        if r.code != want {
-            hard_errors.push(format!(
-                "{f}: exit status {}, but the report counts {failed} failed",
-                r.code
-            ));
-        }
-    }
-    assert!(
-        hard_errors.is_empty(),
-        "captures not read cleanly:\n  {}",
-        hard_errors.join("\n  ")
-    );
-
-    // Compare sessions.
+/// Compares every manifest session with what we reported; returns them and the number of sessions
+/// without a peer statement.
+fn compare_all(by_file: &BTreeMap<String, &Value>, runs: &BTreeMap<String, Run>) -> (Vec<Compared>, usize) {
     let mut compared: Vec<Compared> = Vec::new();
     let mut not_compared = 0usize;
-    for (f, e) in &by_file {
+    for (f, e) in by_file {
         let run = &runs[f];
         let mut ours: BTreeMap<TupleKey, Vec<&Value>> = BTreeMap::new();
         for s in run.doc["sessions"].as_array().into_iter().flatten() {
@@ -423,6 +363,78 @@ fn peer_corpus_conformance() {
             });
         }
     }
+
+    (compared, not_compared)
+}
+
+#[test]
+fn peer_corpus_conformance() {
+    // A plain clone has no ../shared: the test prints why it skips and passes; where the CI
+    // environment variable is set (as .ci/run runs) a missing suite fails the test instead.
+    let Some(corpus) = common::shared_suite_required_in_ci("peer-corpus", "manifest.json") else {
+        return;
+    };
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(corpus.join("manifest.json")).expect("read manifest.json"))
+            .expect("manifest.json is JSON");
+    let entries = manifest.as_array().expect("manifest is an array");
+    let by_file: BTreeMap<String, &Value> = entries
+        .iter()
+        .map(|e| (e["file"].as_str().expect("file").to_string(), e))
+        .collect();
+
+    // Every capture on disk runs, listed in the manifest or not; every listed one must exist.
+    let files = capture_files(&corpus);
+    for f in by_file.keys() {
+        assert!(files.contains(f), "manifest lists {f}, which is not in the corpus");
+    }
+    assert!(
+        files.len() >= 100,
+        "only {} captures in {}",
+        files.len(),
+        corpus.display()
+    );
+
+    let jobs: Vec<(String, BTreeSet<u16>)> = files
+        .iter()
+        .map(|f| {
+            let mut ports = BTreeSet::from([443u16]);
+            if let Some(e) = by_file.get(f) {
+                for s in e["sessions"].as_array().into_iter().flatten() {
+                    if let Some(srv) = s["server"].as_str() {
+                        ports.insert(parse_endpoint(srv).1);
+                    }
+                }
+            }
+            (f.clone(), ports)
+        })
+        .collect();
+
+    let runs = run_all(&corpus, &jobs);
+
+    // Exit status: never 2, and 1 exactly when the report has a failed session.
+    let mut hard_errors = Vec::new();
+    for (f, r) in &runs {
+        if r.code == 2 || r.doc.is_null() {
+            hard_errors.push(format!("{f}: exit status {} ({})", r.code, r.stderr.trim()));
+            continue;
+        }
+        let failed = r.doc["counts"]["failed"].as_u64().unwrap_or(0);
+        let want = if failed > 0 { 1 } else { 0 };
+        if r.code != want {
+            hard_errors.push(format!(
+                "{f}: exit status {}, but the report counts {failed} failed",
+                r.code
+            ));
+        }
+    }
+    assert!(
+        hard_errors.is_empty(),
+        "captures not read cleanly:\n  {}",
+        hard_errors.join("\n  ")
+    );
+
+    let (compared, not_compared) = compare_all(&by_file, &runs);
 
     // Match disagreements against the known list.
     let known = load_known();
@@ -507,6 +519,26 @@ fn peer_corpus_conformance() {
         100.0 * agree as f64 / (total - excused).max(1) as f64
     );
     println!("disagreements by check: {per_check:?}; known differences by class (sessions): {explained:?}");
+
+    // The same captures without -p: only 443 is listed, TLS elsewhere is found by its content.
+    // Every session that agrees with the peer when its port is listed must agree without it.
+    let jobs_bare: Vec<(String, BTreeSet<u16>)> = files.iter().map(|f| (f.clone(), BTreeSet::new())).collect();
+    let runs_bare = run_all(&corpus, &jobs_bare);
+    let (compared_bare, _) = compare_all(&by_file, &runs_bare);
+    let agree_bare = compared_bare.iter().filter(|c| c.failed_checks.is_empty()).count();
+    println!(
+        "without -p: {agree_bare}/{} sessions agree ({:.1}%)",
+        compared_bare.len(),
+        100.0 * agree_bare as f64 / compared_bare.len().max(1) as f64
+    );
+    for (with, bare) in compared.iter().zip(&compared_bare) {
+        if with.failed_checks.is_empty() && !bare.failed_checks.is_empty() {
+            problems.push(format!(
+                "{} {}: agrees with -p, not without ({:?}): ours {}",
+                bare.file, bare.session, bare.failed_checks, bare.ours
+            ));
+        }
+    }
 
     assert!(
         problems.is_empty(),

@@ -129,6 +129,24 @@ fn check_case(dir: &Path) -> Result<usize, String> {
                 ));
             }
         }
+        if let Some(v) = w.get("incomplete_reason") {
+            if g["incomplete_reason"] != *v {
+                errors.push(format!(
+                    "session {}: incomplete_reason = {}, expected {v}",
+                    i + 1,
+                    g["incomplete_reason"]
+                ));
+            }
+        }
+        if let Some(v) = w.get("preamble") {
+            if g["handshake"]["preamble"]["protocol"] != *v {
+                errors.push(format!(
+                    "session {}: handshake.preamble.protocol = {}, expected {v}",
+                    i + 1,
+                    g["handshake"]["preamble"]["protocol"]
+                ));
+            }
+        }
         if let Some(v) = w.get("server_port") {
             if g["server"]["port"] != *v {
                 errors.push(format!(

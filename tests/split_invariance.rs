@@ -87,6 +87,8 @@ fn run(dir: &Path, ports: Vec<u16>) -> (Vec<Connection<Recorder>>, Timestamp) {
     let mut cap = Capture::open(&[dir.to_path_buf()]).expect("open");
     let mut table: FlowTable<Recorder> = FlowTable::new(FlowConfig {
         ports,
+        // TLS found by content too: the STARTTLS and proxy preambles at every split.
+        content: true,
         max_flows: 10_000,
         idle_timeout_ns: 300_000_000_000,
         handshake_timeout_ns: 10_000_000_000,
@@ -159,7 +161,7 @@ fn key(v: &Verdict) -> String {
 fn facts_key(s: &Session) -> String {
     let f = s.facts();
     format!(
-        "v={:?} sni={:?} certs={} alerts={:?} hist={} enc={:?}",
+        "v={:?} sni={:?} certs={} alerts={:?} hist={} enc={:?} preamble={:?}",
         f.version(),
         f.client_hello.as_ref().and_then(|c| c.server_name.clone()),
         f.server_certificates.len(),
@@ -169,6 +171,9 @@ fn facts_key(s: &Session) -> String {
             .collect::<Vec<_>>(),
         f.history,
         f.encrypted_records,
+        f.preamble
+            .as_ref()
+            .map(|p| (p.protocol, p.outcome, p.request.clone(), p.reply.clone())),
     )
 }
 

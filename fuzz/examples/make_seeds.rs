@@ -157,6 +157,7 @@ fn main() {
         let mut r = FileReader::from_reader(path.clone(), Box::new(std::io::Cursor::new(bytes))).expect("reopen");
         let mut table: FlowTable<Recorder> = FlowTable::new(FlowConfig {
             ports: vec![443, 8443],
+            content: false,
             max_flows: 10_000,
             idle_timeout_ns: 300_000_000_000,
             handshake_timeout_ns: 10_000_000_000,

@@ -81,6 +81,11 @@ pub struct AnalyzeArgs {
     /// GRE, ERSPAN, MPLS, IP-in-IP and Cisco MetaData are opened whatever this says.
     #[arg(long = "vxlan-port", value_name = "PORT", value_delimiter = ',')]
     pub vxlan_ports: Vec<u16>,
+    /// Follow only the listed ports. Without it, a connection on any other port is followed
+    /// too once its client's first bytes are a TLS ClientHello, or a STARTTLS (SMTP, IMAP, POP3,
+    /// FTP, XMPP, LDAP, PostgreSQL) or proxy (HTTP CONNECT, SOCKS) preamble leading to TLS.
+    #[arg(long)]
+    pub ports_only: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

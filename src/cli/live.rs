@@ -200,6 +200,9 @@ pub fn live(args: LiveArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
+        // The capture filter built from --port lets only those ports through; with the user's
+        // own filter, other ports are followed by their content as offline.
+        ports_only: args.filter.is_none(),
         // The text lines show only the verdict of established sessions; NDJSON shows all.
         detail: if args.format == LiveFormat::Text {
             Detail::FailuresInFull

@@ -146,6 +146,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
+        ports_only: args.ports_only,
         // Text and Markdown show established sessions only as counts and warnings, unless
         // `--all` lists every session in full.
         detail: if matches!(args.format, Format::Text | Format::Markdown) && !args.all {

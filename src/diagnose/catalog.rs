@@ -101,6 +101,12 @@ reasons! {
     PlaintextClient => "plaintext_client", Protocol, "none (the client spoke plaintext, e.g. http:// to a TLS port)",
         "The client sent plaintext (for example an HTTP request) to the TLS port instead of a ClientHello.",
         "Use https:// (or the plaintext port) in the client; fix the client's scheme or port configuration.";
+    StarttlsRefused => "starttls_refused", Protocol, "none (not a browser protocol: the mail, directory or database client reports that the server refused TLS)",
+        "The client asked to upgrade a plaintext connection to TLS (SMTP/IMAP STARTTLS, POP3 STLS, FTP AUTH TLS, XMPP, LDAP StartTLS, PostgreSQL SSLRequest) and the server refused; its answer is in the evidence.",
+        "Enable TLS on the server for this service (certificate and key configured, STARTTLS advertised), or stop requiring TLS in the client if plaintext is intended.";
+    ProxyRefused => "proxy_refused", Protocol, "ERR_TUNNEL_CONNECTION_FAILED",
+        "The client asked a proxy (HTTP CONNECT, SOCKS4/5) for a tunnel to the TLS server and the proxy refused; its status is in the evidence.",
+        "Check the proxy's access rules and authentication (407), and that it may reach the target host and port; or bypass the proxy for this destination.";
     SniRejected => "sni_rejected", Protocol, "ERR_SSL_UNRECOGNIZED_NAME_ALERT",
         "The server refused the requested server name (fatal unrecognized_name alert).",
         "Configure a virtual host and certificate for the requested name on the server, or make the client ask for a name the server serves.";

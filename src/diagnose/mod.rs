@@ -17,13 +17,17 @@ mod borrowed;
 pub mod catalog;
 mod cipher;
 mod classify;
+mod evidence;
+mod preamble;
 pub mod profile;
 mod quality;
 mod stall;
 pub mod warnings;
 
 pub use catalog::{Cause, Reason};
-pub use classify::{diagnose, evidence};
+pub use classify::diagnose;
+pub use evidence::evidence;
+pub use preamble::reportable;
 pub use profile::{ServerProfile, ServerProfiles};
 
 use crate::capture::Timestamp;

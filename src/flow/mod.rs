@@ -16,6 +16,7 @@ pub mod community_id;
 pub mod reassembly;
 mod resume;
 pub mod table;
+pub mod watch;
 
 use crate::capture::Timestamp;
 use serde::Serialize;
@@ -312,6 +313,8 @@ pub enum RoleSource {
     Syn,
     SynAck,
     Port,
+    /// The sender of the ClientHello or of the preamble's first bytes (an unlisted port).
+    Content,
 }
 
 /// Why the connection's record was closed.
@@ -392,6 +395,9 @@ pub struct TcpFacts {
     pub midstream: bool,
     pub dirs: PerDir<DirFacts>,
     pub end: EndKind,
+    /// Followed for its content (a ClientHello or a preamble on an unlisted port), not its port.
+    #[serde(skip)]
+    pub by_content: bool,
 }
 
 impl TcpFacts {

@@ -10,6 +10,7 @@
 
 use super::reassembly::{Conflict, Reassembler};
 use super::resume::{RESUME_NS, Resume};
+use super::watch::{Decision, Watch};
 use super::{
     At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
     StreamHandler, TcpFacts,
@@ -35,6 +36,9 @@ const SYNS_KEPT: usize = 8;
 pub struct FlowConfig {
     /// Server ports to follow; a segment is ours if either port is in the set.
     pub ports: Vec<u16>,
+    /// Also follow connections on other ports whose first client bytes are a ClientHello or a
+    /// recognised STARTTLS / proxy preamble (see [`super::watch`]).
+    pub content: bool,
     pub max_flows: usize,
     pub idle_timeout_ns: i64,
     pub handshake_timeout_ns: i64,
@@ -48,8 +52,9 @@ pub trait Decided {
 
 /// One live connection: its TCP facts and its stream handler.
 pub struct Connection<H> {
-    /// Number of the connection in the order of first packets (1 for the first one the table
-    /// created): the session's id, whatever the order its verdict comes in.
+    /// The frame number of the connection's first packet: the session's id, unique, in the
+    /// order of first packets whatever the order verdicts come in or the threads, and what a
+    /// user opens in Wireshark (`frame.number == id`).
     pub id: u64,
     pub tcp: TcpFacts,
     pub handler: H,
@@ -136,6 +141,10 @@ pub struct FlowTable<H> {
     /// Tombstones that remember an idle-expired connection (at most `max_flows`).
     resumable: usize,
     pub counters: TableCounters,
+    /// Connections on unlisted ports waiting for their first client payload.
+    watch: Watch,
+    /// The client of the connection being replayed from the watch (its roles, when no SYN says).
+    client_hint: Option<Endpoint>,
 }
 
 #[allow(
@@ -158,7 +167,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             just_decided: None,
             resumable: 0,
             counters: TableCounters::default(),
+            watch: Watch::default(),
+            client_hint: None,
         }
+    }
+
+    /// Connections that found the content watch full (`content_watch_full`).
+    pub fn watch_full(&self) -> u64 {
+        self.watch.full
     }
 
     /// The connection whose handshake outcome became known with the last segment, if it is
@@ -174,8 +190,14 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
-    /// Whether a segment belongs to a followed port.
+    /// Whether a segment may belong to a followed connection: on a listed port, or on any port
+    /// when connections are also chosen by their content.
     pub fn wants(&self, seg: &TcpSegment<'_>) -> bool {
+        self.cfg.content || self.listed(seg)
+    }
+
+    /// Whether a segment is on a listed port.
+    pub fn listed(&self, seg: &TcpSegment<'_>) -> bool {
         self.port_set.contains(seg.sport) || self.port_set.contains(seg.dport)
     }
 
@@ -298,6 +320,17 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         out: &mut dyn FnMut(Box<Connection<H>>),
     ) {
         self.advance(clock, out);
+        if !self.listed(seg) && !self.map.contains_key(&FlowKey::of(seg)) {
+            return self.unlisted(at, clock, seg, out);
+        }
+        self.track(at, clock, seg, out);
+    }
+
+    /// Takes one segment of a followed connection on the clock (see
+    /// [`FlowTable::segment_on_clock`]); inlined into its two callers so that the listed ports'
+    /// path stays one function.
+    #[inline(always)]
+    fn track(&mut self, at: At, clock: Timestamp, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
         let src = Endpoint {
             ip: seg.src,
             port: seg.sport,
@@ -516,6 +549,26 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
+    /// A segment on an unlisted port of a connection the table does not hold: followed only
+    /// once its content says TLS (see [`super::watch`]); then the segments kept until that
+    /// moment are replayed first, so the connection is whole from its SYN. Kept out of the
+    /// listed ports' path.
+    #[cold]
+    #[inline(never)]
+    fn unlisted(&mut self, at: At, clock: Timestamp, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
+        if !self.cfg.content {
+            return;
+        }
+        if let Decision::Follow { replay, client } = self.watch.segment(at, seg, self.cfg.idle_timeout_ns) {
+            self.client_hint = Some(client);
+            let kept = replay.iter().map(|r| (r.at, r.segment()));
+            for (at, seg) in kept.chain(std::iter::once((at, *seg))) {
+                self.track(at, clock, &seg, out);
+            }
+            self.client_hint = None;
+        }
+    }
+
     fn create(
         &mut self,
         key: FlowKey,
@@ -533,6 +586,13 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             (src, dst, RoleSource::Syn)
         } else if seg.flags.syn && seg.flags.ack {
             (dst, src, RoleSource::SynAck)
+        } else if let Some(hint) = self.client_hint {
+            // Chosen by its content: the sender of the ClientHello or preamble is the client.
+            if hint == src {
+                (src, dst, RoleSource::Content)
+            } else {
+                (dst, src, RoleSource::Content)
+            }
         } else {
             let sp = self.port_set.contains(src.port);
             let dp = self.port_set.contains(dst.port);
@@ -555,9 +615,10 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             midstream: !seg.flags.syn,
             dirs: PerDir::default(),
             end: EndKind::CaptureEnd,
+            by_content: !(self.port_set.contains(src.port) || self.port_set.contains(dst.port)),
         };
         let conn = Connection {
-            id: self.counters.connections + 1,
+            id: at.frame,
             tcp,
             handler: H::default(),
             reported: false,

@@ -352,7 +352,7 @@ impl SessionStore {
         self.index.is_empty()
     }
 
-    /// Writes the sessions as the elements of a JSON array, in capture order, renumbering `id`.
+    /// Writes the sessions as the elements of a JSON array, in capture order.
     pub fn write_array(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.index.sort_by_key(|(frame, _)| *frame);
         // The spilled sessions are read back through one large buffer: in capture order they
@@ -389,12 +389,14 @@ impl SessionStore {
                 }
             };
             out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
-            // Every session starts with {"id":N, — replace N by the position in capture order.
-            let rest = text
+            // Every session starts with {"id":N, — N (its first frame) is written as it is; the
+            // client address after it may be replaced by its pseudonym.
+            let id_len = text
                 .strip_prefix(b"{\"id\":")
-                .and_then(|r| r.iter().position(|&b| b == b',').and_then(|i| r.get(i..)))
-                .unwrap_or(text);
-            write!(out, "{{\"id\":{}", n + 1)?;
+                .and_then(|r| r.iter().position(|&b| b == b','))
+                .map_or(0, |i| i + 6);
+            let (head, rest) = text.split_at(id_len.min(text.len()));
+            out.write_all(head)?;
             let rest = match &self.pseudonyms {
                 Some(map) => write_client_pseudonym(out, rest, map)?,
                 None => rest,

@@ -70,6 +70,13 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
         "| TLS ports | {} |",
         cap.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
     )?;
+    if !c.tls_ports.is_empty() {
+        writeln!(
+            out,
+            "| TLS found on ports | {} |",
+            super::model::tls_ports_line(&c.tls_ports)
+        )?;
+    }
     writeln!(
         out,
         "| Sessions | {}: {} established, {} failed, {} incomplete |",

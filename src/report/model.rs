@@ -252,6 +252,48 @@ pub struct Handshake {
     pub encrypted_records: [u64; 2],
     /// Times the record framing lost sync after missing bytes [client→server, server→client].
     pub lost_sync: [u32; 2],
+    /// The plaintext preamble before TLS (STARTTLS, a proxy), when TLS did not start at the connection's first byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<PreambleReport>,
+}
+
+/// The plaintext in front of a TLS handshake: a STARTTLS-style upgrade or a proxy tunnel.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreambleReport {
+    /// smtp, imap, pop3, ftp, xmpp, ldap, postgres, http_connect, socks4 or socks5.
+    pub protocol: crate::tls::preamble::Protocol,
+    /// not_requested, requested, upgraded (TLS followed the go-ahead), refused, gave_up (past the caps or broken).
+    pub outcome: crate::tls::preamble::PreambleOutcome,
+    /// The client's request (upgrade command or proxy request), printable ASCII with other bytes as \xNN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Frame of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_frame: Option<u64>,
+    /// The server's (or proxy's) answer, escaped as the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Frame of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_frame: Option<u64>,
+    /// Proxies: the host and port the client asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl PreambleReport {
+    fn of(p: &crate::tls::preamble::PreambleFacts) -> PreambleReport {
+        PreambleReport {
+            protocol: p.protocol,
+            outcome: p.outcome,
+            request: p.request.as_ref().map(|(_, r)| r.clone()),
+            request_frame: p.request.as_ref().map(|(a, _)| a.frame),
+            reply: p.reply.as_ref().map(|(_, r)| r.clone()),
+            reply_frame: p.reply.as_ref().map(|(a, _)| a.frame),
+            target: p.target.clone(),
+        }
+    }
 }
 
 /// ECS `event.*` for a session.
@@ -344,7 +386,7 @@ pub struct TcpReport {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionReport {
-    /// Session number in the order of the sessions' first packets (1, 2, 3…; the same for any number of threads and in every format).
+    /// The frame number of the session's first packet: unique, in the order of first packets, the same for any number of threads and in every format (`frame.number == id` in Wireshark).
     pub id: u64,
     /// The client (sender of the SYN, else by port).
     pub client: Addr,
@@ -386,7 +428,7 @@ pub struct SessionReport {
     /// Failed sessions: one line on what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// Incomplete sessions: midstream, capture_ended, one_direction, or no_data for TCP connections without payload.
+    /// Incomplete sessions: midstream, capture_ended, one_direction, server_banner (the server spoke first, the client never sent a byte), tls_not_started (a STARTTLS/proxy preamble that never led to TLS), or no_data for TCP connections without payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
     /// One sentence for a ticket.
@@ -424,6 +466,9 @@ pub struct SessionReport {
     /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
     #[serde(skip)]
     pub brief: bool,
+    /// A hello was seen: TLS was found on this server port.
+    #[serde(skip)]
+    pub tls_seen: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -566,6 +611,7 @@ impl SessionReport {
                     .collect(),
                 encrypted_records: tls.encrypted_records.0,
                 lost_sync: tls.lost_sync.0,
+                preamble: tls.preamble.as_deref().map(PreambleReport::of),
             }
         };
         let (start, end) = (tcp.first.ts, tcp.last.ts);
@@ -632,6 +678,7 @@ impl SessionReport {
             },
             start_ts: tcp.first.ts,
             no_data: v.no_data,
+            tls_seen: tls.tls_seen(),
             brief: !full,
         }
     }
@@ -794,6 +841,9 @@ pub struct Counts {
     pub failed_by_reason: BTreeMap<String, u64>,
     /// Established sessions per warning id.
     pub warnings: BTreeMap<String, u64>,
+    /// Sessions in which TLS was seen (a ClientHello or ServerHello), per server port: where TLS was found, listed ports or not.
+    #[serde(default)]
+    pub tls_ports: BTreeMap<u16, u64>,
 }
 
 impl Counts {
@@ -818,7 +868,19 @@ impl Counts {
         for w in &s.warnings {
             *self.warnings.entry(w.id.to_string()).or_default() += 1;
         }
+        if s.tls_seen {
+            *self.tls_ports.entry(s.server.port).or_default() += 1;
+        }
     }
+}
+
+/// The ports TLS was found on, with their session counts: `443 (12), 8443 (1)`.
+pub fn tls_ports_line(ports: &BTreeMap<u16, u64>) -> String {
+    ports
+        .iter()
+        .map(|(p, n)| format!("{p} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What one server accepted in the established sessions of the capture.

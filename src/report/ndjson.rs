@@ -144,7 +144,7 @@ struct SessionNs<'a> {
     record: &'static str,
     /// Version of tlsdiag's fields (as the JSON document's).
     schema_version: &'static str,
-    /// Session number in the order of the sessions' first packets (as the JSON document's).
+    /// The frame number of the session's first packet (as the JSON document's `id`).
     id: u64,
     /// established, failed or incomplete.
     outcome: Outcome,

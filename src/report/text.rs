@@ -64,12 +64,27 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
     tline!(
         out,
         "tlsdiag: {shown} on port {} in {} ({} packets, {:.1} s{})",
-        cap.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+        // The listed ports, and those TLS was found on by its content.
+        cap.ports
+            .iter()
+            .chain(c.tls_ports.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         files,
         cap.packets,
         cap.duration_s,
         cap.first_ts.as_ref().map(|t| format!(", from {t}")).unwrap_or_default()
     )?;
+    if !c.tls_ports.is_empty() {
+        tline!(
+            out,
+            "  TLS found on port(s) {}",
+            super::model::tls_ports_line(&c.tls_ports)
+        )?;
+    }
     tline!(out, "  established  {}", c.established)?;
     let causes: Vec<String> = c.failed_by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
     tline!(

@@ -20,6 +20,7 @@ pub mod dn;
 pub mod fingerprint;
 pub mod hello;
 pub mod names;
+pub mod preamble;
 mod session;
 
 pub use session::{AlertEvent, EncRecord, FirstBytes, Session, Tls13Progress, TlsFacts};

@@ -1,12 +1,17 @@
 //! The per-connection TLS state: deframer, handshake reassembly and facts, per direction.
 
 use super::cert::CertInfo;
-use super::hello::{self, ClientHello, ServerHello, printable};
+mod handshake;
+mod sslv2;
+mod start;
+
+use super::hello::{ClientHello, ServerHello};
 use super::names::{AlertDescription, Version};
+use super::preamble::{Preamble, PreambleFacts, PreambleOutcome, needs_more};
 use super::{alert_sized, content};
 use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
-use crate::limits::{FIRST_BYTES_KEPT, MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_SIZES, MAX_TLS_RECORD};
+use crate::limits::{FIRST_BYTES_KEPT, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
 
@@ -131,12 +136,29 @@ pub struct TlsFacts {
     pub pending_record: PerDir<usize>,
     /// The last handshake message name per direction and where (for "stalled after X").
     pub last_message: PerDir<Option<(&'static str, At)>>,
+    /// The plaintext preamble before TLS (STARTTLS, a proxy), if there was one.
+    pub preamble: Option<Box<PreambleFacts>>,
+    /// The server sent non-TLS bytes (a banner, `first_bytes` to the client) before its client
+    /// sent anything.
+    pub server_spoke_first: bool,
+    /// After a proxy's go-ahead, the client sent something other than TLS through the tunnel.
+    pub tunnel_not_tls: bool,
 }
 
 impl TlsFacts {
     /// The negotiated version, if a ServerHello was seen.
     pub fn version(&self) -> Option<Version> {
         self.server_hello.as_ref().map(|s| s.version)
+    }
+
+    /// Whether TLS began: a hello was seen in either direction.
+    pub fn tls_seen(&self) -> bool {
+        self.client_hello.is_some() || self.server_hello.is_some() || self.sslv2_server_hello
+    }
+
+    /// The preamble's outcome, if there was one.
+    pub fn preamble_outcome(&self) -> Option<PreambleOutcome> {
+        self.preamble.as_ref().map(|p| p.outcome)
     }
 
     /// Whether TLS 1.3 was negotiated.
@@ -207,6 +229,10 @@ enum Start {
         total: usize,
     },
     NotTls,
+    /// A recognised STARTTLS or proxy preamble.
+    Preamble,
+    /// A server's banner before its client spoke.
+    Banner,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,6 +246,10 @@ enum Mode {
     Resync,
     /// The peer does not speak TLS, or we stopped caring.
     Stopped,
+    /// Plaintext before TLS (see [`super::preamble`]).
+    Preamble,
+    /// The server spoke first; waiting for the client (the banner's further bytes are skipped).
+    Banner,
 }
 
 #[derive(Debug, Default)]
@@ -302,6 +332,10 @@ struct State {
     /// The outcome is known: bytes after this point are not read (identical facts whatever
     /// the segmentation).
     done: bool,
+    /// The plaintext preamble being followed.
+    preamble: Option<Box<Preamble>>,
+    /// A server's first bytes before its client spoke (at most [`FIRST_BYTES_KEPT`]).
+    banner: Vec<u8>,
 }
 
 impl State {
@@ -377,6 +411,11 @@ impl State {
     fn outcome_known(&self) -> bool {
         let f = &self.facts;
         f.not_tls.iter().any(|x| *x)
+            || f.tunnel_not_tls
+            || matches!(
+                f.preamble_outcome(),
+                Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
+            )
             || f.first_fatal_alert().is_some()
             || f.handshake_complete()
             || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
@@ -399,6 +438,10 @@ impl State {
                     let could_be_tls =
                         (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&b0) || b0 & 0x80 != 0;
                     if st.first.len() < 5 && could_be_tls {
+                        continue;
+                    }
+                    // Nor before a client's plaintext could be told from a preamble's start.
+                    if dir == Direction::ToServer && !could_be_tls && self.preamble.is_none() && needs_more(&st.first) {
                         continue;
                     }
                     // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
@@ -424,7 +467,16 @@ impl State {
                                 None => self.dirs[d].skip = total.saturating_sub(first.len()),
                             }
                         }
-                        Start::NotTls => {}
+                        Start::Preamble => self.data(dir, &first, at),
+                        Start::NotTls | Start::Banner => {}
+                    }
+                }
+                Mode::Banner => return,
+                Mode::Preamble => {
+                    let rest = self.preamble_data(dir, data, at);
+                    data = &[];
+                    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+                        self.data(dir, &rest, at);
                     }
                 }
                 Mode::Records => {
@@ -479,6 +531,10 @@ impl State {
     /// Decides from the first bytes of a direction whether it speaks TLS (or SSLv2).
     fn classify_start(&mut self, dir: Direction, first: &[u8], at: At) -> Start {
         let d = dir;
+        let at0 = self.dirs[d].first_at.unwrap_or(at);
+        if let Some(start) = self.plaintext_start(dir, first, at0) {
+            return start;
+        }
         let want_type = |t: u8| match dir {
             Direction::ToServer => t == content::HANDSHAKE,
             Direction::ToClient => t == content::HANDSHAKE || t == content::ALERT,
@@ -508,75 +564,12 @@ impl State {
             // A TLS record header but for its length: still not TLS we can read; say why.
             self.facts.note("tls_record_too_long");
         }
-        let at0 = self.dirs[d].first_at.unwrap_or(at);
         self.facts.not_tls[d] = true;
-        self.facts.first_bytes[d] = Some(first_bytes(first, at0));
+        self.facts.first_bytes[d] = Some(start::first_bytes(first, at0));
         self.facts.hist(dir, 'q', false);
         self.dirs[d].mode = Mode::Stopped;
         self.done = true;
         Start::NotTls
-    }
-
-    /// Frames SSLv2 records (after an SSLv2 ServerHello): only counted, never parsed.
-    fn sslv2_records(&mut self, dir: Direction, data: &[u8], at: At) -> usize {
-        let d = dir;
-        let mut i = 0;
-        while i < data.len() && !self.done {
-            let st = &mut self.dirs[d];
-            if st.skip > 0 {
-                let take = st.skip.min(data.len() - i);
-                st.skip -= take;
-                i += take;
-                continue;
-            }
-            let hdr = if st.rec.first().is_some_and(|b| b & 0x80 == 0) {
-                3
-            } else {
-                2
-            };
-            let take = (hdr - st.rec.len().min(hdr)).min(data.len() - i);
-            st.rec.extend_from_slice(part(data, i, i + take));
-            i += take;
-            let b0 = byte(&st.rec, 0);
-            if st.rec.len() < hdr || (st.rec.len() < 3 && b0 & 0x80 == 0) {
-                continue;
-            }
-            let mask = if b0 & 0x80 != 0 { 0x7f } else { 0x3f };
-            let len = (((b0 & mask) as usize) << 8) | byte(&st.rec, 1) as usize;
-            st.skip = len.saturating_sub(st.rec.len() - hdr);
-            st.rec.clear();
-            self.facts.records[d] += 1;
-            self.facts.encrypted_records[d] += 1;
-            self.facts.encrypted_bytes[d] += len as u64;
-            self.facts.last_progress[d] = Some(at);
-            self.facts.hist(dir, 'd', true);
-            self.done = self.outcome_known();
-        }
-        i
-    }
-
-    fn sslv2_client_hello(&mut self, b: &[u8], at: At) {
-        // [len:2][type=1][version:2][cipher_specs_len:2][session_id_len:2][challenge_len:2] specs…
-        let mut ch = ClientHello {
-            at,
-            record_version: Version::SSL2,
-            legacy_version: Version(be16(b, 3)),
-            sslv2_format: true,
-            ..ClientHello::default()
-        };
-        if b.len() >= 11 {
-            let specs_len = be16(b, 5) as usize;
-            let specs = part(b, 11, 11 + specs_len);
-            for s in specs.chunks_exact(3) {
-                if byte(s, 0) == 0 {
-                    ch.cipher_suites.push(super::names::CipherSuite(be16(s, 1)));
-                }
-            }
-        }
-        self.facts.at_client_hello = Some(at);
-        self.facts.client_hello = Some(Box::new(ch));
-        self.facts.hist(Direction::ToServer, 'c', false);
-        self.facts.note("sslv2_client_hello");
     }
 
     /// Frames records from `data`; returns how many bytes were used (all, unless the mode changed).
@@ -812,171 +805,20 @@ impl State {
         }
     }
 
-    fn handshake_bytes(&mut self, dir: Direction, mut body: &[u8], at: At) {
-        let d = dir;
-        if self.dirs[d].hs_skip > 0 {
-            let take = self.dirs[d].hs_skip.min(body.len());
-            self.dirs[d].hs_skip -= take;
-            body = body.get(take..).unwrap_or(&[]);
-        }
-        if body.is_empty() {
-            return;
-        }
-        if self.dirs[d].hs.is_empty() {
-            // Messages wholly inside this record are parsed in place; only a message that goes
-            // on in the next record is buffered.
-            let used = self.handshake_messages(dir, body, at);
-            if let Some(rest) = body.get(used..) {
-                self.dirs[d].hs.extend_from_slice(rest);
-            }
-            return;
-        }
-        let mut hs = std::mem::take(&mut self.dirs[d].hs);
-        hs.extend_from_slice(body);
-        let pos = self.handshake_messages(dir, &hs, at);
-        hs.drain(..pos.min(hs.len()));
-        self.dirs[d].hs = hs;
-    }
-
-    /// Handles the whole handshake messages at the start of `hs`; returns the bytes used (all
-    /// of them after an over-long message, whose rest is then skipped).
-    fn handshake_messages(&mut self, dir: Direction, hs: &[u8], at: At) -> usize {
-        let d = dir;
-        let mut pos = 0;
-        while hs.len() - pos >= 4 {
-            let len = be24(hs, pos + 1) as usize;
-            if len > MAX_HANDSHAKE_MESSAGE {
-                self.facts.note("handshake_too_long");
-                let have = hs.len() - pos - 4;
-                self.dirs[d].hs_skip = len - have.min(len);
-                let typ = byte(hs, pos);
-                self.message_seen(dir, typ, at);
-                pos = hs.len();
-                break;
-            }
-            let Some(msg) = hs.get(pos..pos + 4 + len) else {
-                break;
-            };
-            self.message(dir, msg, at);
-            pos += 4 + len;
-        }
-        pos
-    }
-
-    /// Marks a handshake message seen (history, last message) without parsing its body.
-    fn message_seen(&mut self, dir: Direction, typ: u8, at: At) -> &'static str {
-        let (c, name) = match typ {
-            0 => ('h', "HelloRequest"),
-            1 => ('c', "ClientHello"),
-            2 => ('s', "ServerHello"),
-            4 => ('t', "NewSessionTicket"),
-            8 => ('o', "EncryptedExtensions"),
-            11 => ('x', "Certificate"),
-            12 => ('k', "ServerKeyExchange"),
-            13 => ('r', "CertificateRequest"),
-            14 => ('n', "ServerHelloDone"),
-            15 => ('y', "CertificateVerify"),
-            16 => ('g', "ClientKeyExchange"),
-            20 => ('f', "Finished"),
-            22 => ('u', "CertificateStatus"),
-            _ => ('z', "Unknown"),
-        };
-        self.facts.hist(dir, c, false);
-        self.facts.last_message[dir] = Some((name, at));
-        self.facts.last_progress[dir] = Some(at);
-        name
-    }
-
-    fn message(&mut self, dir: Direction, msg: &[u8], at: At) {
-        let typ = byte(msg, 0);
-        let record_version = self.dirs[dir].rec_version;
-        let f = &mut self.facts;
-        match (typ, dir) {
-            (1, Direction::ToServer) => {
-                let ch = hello::client_hello(msg, record_version, at);
-                match ch {
-                    Some(ch) if f.client_hello.is_none() => {
-                        f.client_hello = Some(Box::new(ch));
-                        f.at_client_hello = Some(at);
-                    }
-                    Some(ch) => {
-                        if f.client_hello_retry.is_none() {
-                            f.client_hello_retry = Some(Box::new(ch));
-                        } else {
-                            f.note("extra_client_hello");
-                        }
-                    }
-                    None => f.note("unparsable_client_hello"),
-                }
-                if f.client_hello.is_none() {
-                    // Keep a placeholder so the session is known to have started TLS.
-                    f.client_hello = Some(Box::new(ClientHello {
-                        at,
-                        ..ClientHello::default()
-                    }));
-                    f.at_client_hello = Some(at);
-                }
-            }
-            (2, Direction::ToClient) => match hello::server_hello(msg, at) {
-                Some(sh) if sh.hello_retry => {
-                    f.hist(dir, 'j', false);
-                    f.last_message[Direction::ToClient] = Some(("HelloRetryRequest", at));
-                    f.hello_retry_request = Some(Box::new(sh));
-                    return;
-                }
-                Some(sh) => {
-                    if f.server_hello.is_none() {
-                        f.server_hello = Some(Box::new(sh));
-                        f.at_server_hello = Some(at);
-                    } else {
-                        f.note("extra_server_hello");
-                    }
-                }
-                None => f.note("unparsable_server_hello"),
-            },
-            (11, Direction::ToClient) if f.server_certificate.is_none() => {
-                f.server_certificate = Some(at);
-                let chain = certificate_chain(msg);
-                f.server_certificate_count = chain.len();
-                if chain.len() > MAX_CERT_CHAIN {
-                    f.note("cert_chain_too_long");
-                }
-                f.server_certificates = chain
-                    .iter()
-                    .take(MAX_CERT_CHAIN)
-                    .map(|c| super::cert::parse_cached(c))
-                    .collect();
-            }
-            (11, Direction::ToServer) => {
-                f.client_certificate = Some((at, certificate_chain(msg).len()));
-            }
-            (12, _) => {
-                f.server_key_exchange.get_or_insert(at);
-                let suite = f.server_hello.as_ref().map(|sh| sh.cipher_suite);
-                f.server_key_exchange_group = f.server_key_exchange_group.or(hello::ecdhe_group(msg, suite));
-            }
-            (13, _) => {
-                f.certificate_request.get_or_insert(at);
-            }
-            (14, _) => {
-                f.server_hello_done.get_or_insert(at);
-            }
-            (16, _) => {
-                f.client_key_exchange.get_or_insert(at);
-            }
-            (4, _) => {
-                f.new_session_ticket.get_or_insert(at);
-            }
-            _ => {}
-        }
-        self.message_seen(dir, typ, at);
-    }
-
     fn gap(&mut self, dir: Direction, len: u64) {
         let d = dir;
         let st = &mut self.dirs[d];
         match st.mode {
-            Mode::Stopped => {}
+            Mode::Stopped | Mode::Banner => {}
+            Mode::Preamble => {
+                // Lost preamble bytes: where TLS starts can no longer be told.
+                if let Some(p) = self.preamble.as_mut() {
+                    p.facts.outcome = PreambleOutcome::GaveUp;
+                    self.facts.preamble = Some(Box::new(p.facts.clone()));
+                }
+                self.facts.lost_sync[d] += 1;
+                self.stop_all();
+            }
             Mode::Start => {
                 // The direction's first bytes are missing (len > 0) or its start is unknown
                 // (len 0, no SYN seen): search for a record header instead of classifying.
@@ -1032,66 +874,11 @@ impl State {
     }
 }
 
-/// DER certificates of a TLS <= 1.2 Certificate message (header included); empty if malformed.
-fn certificate_chain(msg: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    if msg.len() < 7 {
-        return out;
-    }
-    let total = be24(msg, 4) as usize;
-    let mut list = part(msg, 7, 7 + total);
-    while let Some((len, rest)) = list.split_first_chunk::<3>() {
-        let n = be24(len, 0) as usize;
-        let Some((cert, more)) = rest.split_at_checked(n) else {
-            break;
-        };
-        out.push(cert);
-        list = more;
-    }
-    out
-}
-
-/// Shows the first bytes of a non-TLS peer safely.
-fn first_bytes(b: &[u8], at: At) -> FirstBytes {
-    let text_like = b
-        .iter()
-        .filter(|c| c.is_ascii_graphic() || matches!(c, b' ' | b'\r' | b'\n' | b'\t'))
-        .count();
-    let is_text = !b.is_empty() && text_like * 10 >= b.len() * 9;
-    let looks_like = if b.starts_with(b"HTTP/") {
-        "HTTP response"
-    } else if [
-        &b"GET "[..],
-        b"POST ",
-        b"HEAD ",
-        b"PUT ",
-        b"OPTIONS ",
-        b"CONNECT ",
-        b"DELETE ",
-    ]
-    .iter()
-    .any(|m| b.starts_with(m))
-    {
-        "HTTP request"
-    } else if b.starts_with(b"SSH-") {
-        "SSH banner"
-    } else if b.starts_with(b"220 ") || b.starts_with(b"220-") {
-        "SMTP/FTP greeting"
-    } else if b.starts_with(b"+OK") || b.starts_with(b"* OK") {
-        "POP3/IMAP greeting"
-    } else if is_text {
-        "text"
-    } else {
-        "binary data"
-    };
-    let shown = if is_text { printable(b) } else { super::cert::hex(b) };
-    FirstBytes { at, shown, looks_like }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::capture::Timestamp;
+    use crate::limits::MAX_HANDSHAKE_MESSAGE;
 
     fn at(frame: u64) -> At {
         At {
@@ -1109,6 +896,11 @@ mod tests {
     #[test]
     fn http_answer_is_not_tls() {
         let mut s = Session::default();
+        s.on_chunk(
+            Direction::ToServer,
+            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
+            at(2),
+        );
         s.on_chunk(Direction::ToClient, Chunk::Data(b"HTTP/1.1 400 Bad Request\r\n"), at(3));
         assert!(s.facts().not_tls[Direction::ToClient]);
         assert_eq!(
@@ -1118,6 +910,46 @@ mod tests {
             Some("HTTP response")
         );
         assert!(s.outcome_known());
+    }
+
+    #[test]
+    fn banner_waits_for_the_client_and_a_preamble_leads_to_tls() {
+        // A banner to a silent client is not (yet) a failure.
+        let mut s = Session::default();
+        s.on_chunk(Direction::ToClient, Chunk::Data(b"220 mx ESMTP\r\n"), at(4));
+        assert!(!s.outcome_known());
+        assert!(s.facts().server_spoke_first && !s.facts().not_tls[Direction::ToClient]);
+        // The client answers with SMTP, asks for TLS; the server agrees; TLS follows.
+        s.on_chunk(Direction::ToServer, Chunk::Data(b"EHLO c\r\n"), at(5));
+        s.on_chunk(Direction::ToClient, Chunk::Data(b"250-mx\r\n250 STARTTLS\r\n"), at(6));
+        s.on_chunk(Direction::ToServer, Chunk::Data(b"STARTTLS\r\n"), at(7));
+        s.on_chunk(Direction::ToClient, Chunk::Data(b"220 go ahead\r\n"), at(8));
+        s.on_chunk(
+            Direction::ToServer,
+            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
+            at(9),
+        );
+        s.on_chunk(
+            Direction::ToClient,
+            Chunk::Data(&record(content::ALERT, &[2, 40])),
+            at(10),
+        );
+        let f = s.facts();
+        assert_eq!(f.at_client_hello.map(|a| a.frame), Some(9));
+        assert_eq!(f.first_fatal_alert().map(|a| a.at.frame), Some(10));
+        assert_eq!(
+            f.preamble.as_ref().map(|p| p.outcome),
+            Some(super::super::preamble::PreambleOutcome::Upgraded)
+        );
+        // A banner answered by a ClientHello: the server does not speak TLS.
+        let mut s = Session::default();
+        s.on_chunk(Direction::ToClient, Chunk::Data(b"SSH-2.0-x\r\n"), at(1));
+        s.on_chunk(
+            Direction::ToServer,
+            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
+            at(2),
+        );
+        assert!(s.facts().not_tls[Direction::ToClient] && s.outcome_known());
     }
 
     #[test]
