@@ -34,6 +34,7 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
         uses_profile: false,
     };
     classify(tcp, tls, ctx, &mut v);
+    super::keys::note_summary(tls, &mut v);
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
         if let Some(f) = &mut v.failure {
@@ -669,10 +670,14 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
                 Reason::BadCertificate,
                 "the client cannot use this certificate type".to_string(),
             ),
-            (A::BAD_CERTIFICATE, None) if !tls.is_tls13() && !tls.server_certificates.is_empty() => (
-                Reason::BadCertificate,
-                "the client found the certificate bad".to_string(),
-            ),
+            (A::BAD_CERTIFICATE, None)
+                if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
+            {
+                (
+                    Reason::BadCertificate,
+                    "the client found the certificate bad".to_string(),
+                )
+            }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };
         return fail(
@@ -684,7 +689,8 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         );
     }
     if client_cert_alert || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh) {
-        let missing = desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
+        let client_visible = !tls.is_tls13() || tls.keys.as_ref().is_some_and(|k| k.client_read());
+        let missing = desc == A::CERTIFICATE_REQUIRED || (client_visible && client_cert.is_none_or(|n| n == 0));
         let (reason, what) = if missing {
             (
                 Reason::ClientCertificateMissing,
@@ -1174,6 +1180,7 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
             push(at, Some(d), "RST".into());
         }
     }
+    super::keys::annotate(&mut ev, tls);
     ev.sort_by_key(|e| e.frame);
     let last = tcp.last;
     if tcp.end == EndKind::CaptureEnd || tcp.end == EndKind::HandshakeTimeout {

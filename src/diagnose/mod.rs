@@ -15,6 +15,7 @@
 
 pub mod catalog;
 mod classify;
+mod keys;
 pub mod profile;
 mod quality;
 pub mod warnings;
