@@ -233,7 +233,7 @@ pub struct Handshake {
     pub resumption_attempt: bool,
     /// The ClientHello used the SSLv2-compatible format.
     pub sslv2_format: bool,
-    /// Certificates in the client's Certificate message (0 = empty), when one was sent in clear (TLS <= 1.2).
+    /// Certificates in the client's Certificate message (0 = empty), when one was sent in clear (TLS <= 1.2) or decrypted with the key log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_certificate_count: Option<usize>,
     /// The server sent a CertificateRequest (visible in TLS <= 1.2).
@@ -250,6 +250,11 @@ pub struct Handshake {
     pub encrypted_records: [u64; 2],
     /// Times the record framing lost sync after missing bytes [client→server, server→client].
     pub lost_sync: [u32; 2],
+    /// What decryption with the key log gave (only in a run with a key log: --keylog, or
+    /// Decryption Secrets Blocks in the capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    pub decryption: Option<super::decryption::DecryptionReport>,
 }
 
 /// ECS `event.*` for a session.
@@ -550,6 +555,7 @@ impl SessionReport {
                     .collect(),
                 encrypted_records: tls.encrypted_records.0,
                 lost_sync: tls.lost_sync.0,
+                decryption: tls.keys.as_deref().map(super::decryption::DecryptionReport::new),
             }
         };
         let (start, end) = (tcp.first.ts, tcp.last.ts);
