@@ -327,3 +327,81 @@ fn every_tls13_suite_and_tls12_aead_and_cbc_open() {
         );
     }
 }
+
+#[test]
+fn carving_keeps_the_carved_sessions_keys_and_only_theirs() {
+    let failed = case("keylog-tls13-client-cert-missing");
+    let ok = case("keylog-python-ok");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("failed.pcapng");
+    let r = run(
+        &[
+            "--quiet",
+            "--keylog",
+            p(&failed.join("keys.txt")),
+            "--keylog",
+            p(&ok.join("keys.txt")),
+            "--write-failed",
+            p(&out),
+            p(&capture(&failed)),
+            p(&capture(&ok)),
+        ],
+        &[],
+    );
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "pcapng");
+    let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    let random = |keys: &Path| -> String {
+        std::fs::read_to_string(keys)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .filter(|r| r.len() == 64)
+                    .map(str::to_ascii_lowercase)
+            })
+            .unwrap()
+    };
+    assert!(
+        text.contains(&random(&failed.join("keys.txt"))),
+        "the failed session's keys"
+    );
+    assert!(
+        !text.contains(&random(&ok.join("keys.txt"))),
+        "no keys of a session not carved"
+    );
+    // Re-analyzed without --keylog: the same verdict, from the embedded keys.
+    let again = json(&[p(&out)]);
+    let orig = json(&["--keylog", p(&failed.join("keys.txt")), p(&capture(&failed))]);
+    assert_eq!(verdicts(&again), verdicts(&orig));
+    assert_eq!(again["sessions"][0]["confidence"], "high");
+    // Without keys the carve stays a classic pcap.
+    let plain = tmp.path().join("plain.pcap");
+    run(&["--quiet", "--write-failed", p(&plain), p(&capture(&failed))], &[]);
+    assert_eq!(&std::fs::read(&plain).unwrap()[..4], &[0x4d, 0x3c, 0xb2, 0xa1]);
+    // Wireshark reads the alert with no key file.
+    if let Ok(o) = Command::new("tshark")
+        .args([
+            "-n",
+            "-r",
+            p(&out),
+            "-Y",
+            "tls.alert_message",
+            "-T",
+            "fields",
+            "-e",
+            "tls.alert_message.desc",
+        ])
+        .output()
+    {
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "116",
+            "tshark decrypts the carved file"
+        );
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "tshark is needed in CI");
+    }
+}

@@ -14,6 +14,7 @@
 //! twice with different contents (a forged or corrupted segment) keep a verdict from `high`.
 
 pub mod catalog;
+mod cert_checks;
 mod classify;
 mod keys;
 pub mod profile;

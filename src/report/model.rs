@@ -427,6 +427,9 @@ pub struct SessionReport {
     /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
     #[serde(skip)]
     pub brief: bool,
+    /// The ClientHello random, when the run's key log has keys for it (carving keeps them).
+    #[serde(skip)]
+    pub keylog_random: Option<[u8; 32]>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -623,6 +626,7 @@ impl SessionReport {
             start_ts: tcp.first.ts,
             no_data: v.no_data,
             brief: !full,
+            keylog_random: tls.keys.as_ref().and_then(|k| k.client_random),
         }
     }
 

@@ -32,6 +32,9 @@ pub struct KeyUse {
     pub application_keys: PerDir<bool>,
     /// Decrypted handshake messages: direction, name, where.
     pub messages: Vec<(Direction, &'static str, At)>,
+    /// The ClientHello random the keys were found for (public: it is in the ClientHello).
+    #[serde(skip)]
+    pub client_random: Option<[u8; 32]>,
 }
 
 impl KeyUse {
@@ -141,6 +144,7 @@ impl State {
             return;
         };
         ku.found = true;
+        ku.client_random = Some(cr);
         let hello = Hello {
             client_random: &cr,
             server_random: &h.server_random,
@@ -222,12 +226,8 @@ impl State {
                     }
                 }
             }
-            content::HANDSHAKE => {
-                // TLS <= 1.2: Finished (already placed by its position after ChangeCipherSpec).
-                if byte(&pt, 0) == 20 {
-                    self.note_decrypted(dir, "Finished", at);
-                }
-            }
+            // TLS <= 1.2: Finished (already placed by its position after ChangeCipherSpec).
+            content::HANDSHAKE if byte(&pt, 0) == 20 => self.note_decrypted(dir, "Finished", at),
             content::ALERT => {
                 self.facts.hist(dir, 'l', false);
                 self.facts.last_progress[dir] = Some(at);

@@ -50,7 +50,7 @@ pub fn suite12(id: u16) -> Option<Suite12> {
     Some(match id {
         0x009C | 0x009E | 0xC02B | 0xC02F | 0x00A2 | 0x00A4 => aead(A::Aes128Gcm, Prf::Sha256),
         0x009D | 0x009F | 0xC02C | 0xC030 | 0x00A3 | 0x00A5 => aead(A::Aes256Gcm, Prf::Sha384),
-        0xCCA8 | 0xCCA9 | 0xCCAA => aead(A::ChaCha20Poly1305, Prf::Sha256),
+        0xCCA8..=0xCCAA => aead(A::ChaCha20Poly1305, Prf::Sha256),
         0xC09C | 0xC09E | 0xC0AC => aead(A::Aes128Ccm, Prf::Sha256),
         0xC09D | 0xC09F | 0xC0AD => aead(A::Aes256Ccm, Prf::Sha256),
         0xC0A0 | 0xC0A2 | 0xC0AE => aead(A::Aes128Ccm8, Prf::Sha256),
