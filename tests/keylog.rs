@@ -405,3 +405,35 @@ fn carving_keeps_the_carved_sessions_keys_and_only_theirs() {
         assert!(std::env::var_os("CI").is_none(), "tshark is needed in CI");
     }
 }
+
+/// `live --keylog FILE`: the file may appear and grow while capturing; what was appended is read
+/// on the next look-up (whole lines only, so a line being written is not lost).
+#[test]
+fn a_growing_key_log_is_read_on_as_it_grows() {
+    use std::io::Write as _;
+    use tlsdiag::tls::keylog::{self, Label, Source};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("keys.log");
+    let problems = keylog::install(&[Source::File(path.clone())], true);
+    assert!(
+        problems.len() == 1 && problems[0].contains("not there yet"),
+        "{problems:?}"
+    );
+    assert!(keylog::active());
+    keylog::set_refreshing();
+    let (r1, r2) = ([0x11u8; 32], [0x22u8; 32]);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let line2 = format!("CLIENT_RANDOM {} {}\n", hex(&r2), "cd".repeat(48));
+    let mut f = std::fs::File::create(&path).unwrap();
+    write!(f, "CLIENT_RANDOM {} {}\n{}", hex(&r1), "ab".repeat(48), &line2[..20]).unwrap();
+    f.flush().unwrap();
+    keylog::refresh();
+    assert!(keylog::lookup(&r1).and_then(|s| s.get(Label::ClientRandom).map(<[u8]>::len)) == Some(48));
+    assert!(keylog::lookup(&r2).is_none(), "half a line is not read yet");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    f.write_all(&line2.as_bytes()[20..]).unwrap();
+    f.flush().unwrap();
+    keylog::refresh();
+    assert!(keylog::lookup(&r2).is_some(), "the rest of the line was read");
+    assert_eq!(keylog::stats().malformed, 0);
+}

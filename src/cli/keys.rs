@@ -11,7 +11,7 @@ pub fn load(args: &[String], live: bool) -> Vec<String> {
         return Vec::new();
     }
     let sources: Vec<Source> = args.iter().map(|a| Source::parse(a)).collect();
-    let problems = keylog::install(&sources);
+    let problems = keylog::install(&sources, live);
     for p in &problems {
         eprintln!("tlsdiag: warning: {p}");
     }

@@ -22,6 +22,8 @@ pub const MAX_KEYLOG_LINE: usize = 1024;
 pub const MAX_KEYLOG_ENTRIES: usize = 1_000_000;
 /// Longest secret accepted, in bytes (TLS secrets are 48 bytes at most: SHA-384).
 const MAX_SECRET: usize = 64;
+/// Most bytes read from one key log file (a key log of a million sessions is about 800 MB less).
+pub const MAX_KEYLOG_BYTES: u64 = 256 << 20;
 /// Malformed lines remembered by number (all are counted).
 const BAD_LINES_KEPT: usize = 8;
 
@@ -270,12 +272,13 @@ impl Source {
     }
 }
 
-/// Reads a key log file (at most the cap of lines times the line cap).
-pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let limit = (MAX_KEYLOG_ENTRIES * 8 * (MAX_KEYLOG_LINE / 4)) as u64;
+/// Reads a key log file from byte `from` on, at most [`MAX_KEYLOG_BYTES`] in all.
+pub fn read_file(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(from))?;
     let mut v = Vec::new();
-    std::fs::File::open(path)?.take(limit).read_to_end(&mut v)?;
+    f.take(MAX_KEYLOG_BYTES.saturating_sub(from)).read_to_end(&mut v)?;
     Ok(v)
 }
 
@@ -316,8 +319,9 @@ pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
-/// Reads `--keylog` files into the run's store; returns a message per file that could not be read.
-pub fn install(sources: &[Source]) -> Vec<String> {
+/// Reads `--keylog` files into the run's store; returns a message per file that could not be
+/// read. With `live`, a file that is not there yet is watched for (read when it appears).
+pub fn install(sources: &[Source], live: bool) -> Vec<String> {
     let mut problems = Vec::new();
     for s in sources {
         let path = match s.path() {
@@ -327,23 +331,34 @@ pub fn install(sources: &[Source]) -> Vec<String> {
                 continue;
             }
         };
-        match read_file(&path) {
-            Ok(text) => {
-                let name = path.display().to_string();
-                STORE
-                    .log
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .add_text(&name, &text);
-                STORE
-                    .files
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((path, text.len() as u64));
-                ACTIVE.store(true, Ordering::Relaxed);
+        let text = match read_file(&path, 0) {
+            Ok(t) => t,
+            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(format!(
+                    "--keylog {}: not there yet; read as it appears",
+                    path.display()
+                ));
+                Vec::new()
             }
-            Err(e) => problems.push(format!("--keylog {}: {e}", path.display())),
-        }
+            Err(e) => {
+                problems.push(format!("--keylog {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let name = path.display().to_string();
+        STORE
+            .log
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_text(&name, &text);
+        // A growing file is read on from its last whole line.
+        let done = text.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        STORE
+            .files
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path, done as u64));
+        ACTIVE.store(true, Ordering::Relaxed);
     }
     problems
 }
@@ -372,12 +387,11 @@ pub fn refresh() {
     LAST_REFRESH.store(now.max(1), Ordering::Relaxed);
     let mut files = STORE.files.write().unwrap_or_else(PoisonError::into_inner);
     for (path, done) in files.iter_mut() {
-        let Ok(text) = read_file(path) else { continue };
-        let Some(new) = text.get(*done as usize..) else {
+        if std::fs::metadata(&*path).is_ok_and(|m| m.len() < *done) {
             // The file was truncated or replaced: read it all again.
             *done = 0;
-            continue;
-        };
+        }
+        let Ok(new) = read_file(path, *done) else { continue };
         // Only whole lines.
         let Some(end) = new.iter().rposition(|&c| c == b'\n') else {
             continue;
