@@ -22,7 +22,7 @@ fn block(w: &mut impl Write, typ: u32, body: &[u8]) -> io::Result<()> {
     w.write_all(&typ.to_le_bytes())?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(body)?;
-    w.write_all(&[0u8; 3][..padded - body.len()])?;
+    w.write_all([0u8; 3].get(..padded - body.len()).unwrap_or(&[]))?;
     w.write_all(&len.to_le_bytes())
 }
 
