@@ -310,6 +310,7 @@ fn every_tls13_suite_and_tls12_aead_and_cbc_open() {
         ("keylog-tls12-gcm-alert", "GCM"),
         ("keylog-tls12-cbc-alert", "CBC"),
         ("keylog-tls12-cbc-mte-alert", "CBC"),
+        ("keylog-tls10-cbc-alert", "CBC"),
     ] {
         let dir = case(name);
         let doc = json(&["--keylog", p(&dir.join("keys.txt")), p(&capture(&dir))]);

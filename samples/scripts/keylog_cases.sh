@@ -142,6 +142,15 @@ case_keylog_tls12_cbc_mte_alert() {
     gcli_k "${GVERIFY[@]}" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA256:%NO_ETM'
     fail protocol bad_record_mac client confidence='"high"'
 }
+case_keylog_tls10_cbc_alert() {
+    WHAT="TLS 1.0 AES-CBC-SHA (MD5/SHA-1 PRF, chained IVs) with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert"
+    STACK="OpenSSL s_client -tls1 -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server -tls1 (@SECLEVEL=0)"
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1 -cipher 'AES128-SHA:@SECLEVEL=0'
+    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    ocli_k -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -servername good.test "${VERIFY[@]}"
+    fail protocol bad_record_mac client confidence='"high"'
+}
 # ---- keys for only some sessions; python's keylog_filename
 case_keylog_partial_keys() {
     WHAT="Two TLS 1.3 sessions (server requires a client certificate, none sent), keys logged for the first only: the second is inferred and says its keys are missing"
@@ -171,7 +180,7 @@ ALL_CASES=(
     keylog-tls13-expired keylog-tls13-not-yet-valid keylog-tls13-hostname-mismatch keylog-tls13-self-signed
     keylog-tls13-unknown-ca keylog-tls13-client-cert-missing keylog-tls13-client-cert-rejected
     keylog-tls13-bad-record-mac keylog-tls13-suites keylog-tls13-hrr
-    keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert
+    keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert keylog-tls10-cbc-alert
     keylog-partial-keys keylog-python-ok
 )
 
