@@ -32,6 +32,9 @@ pub struct KeyUse {
     pub application_keys: PerDir<bool>,
     /// Decrypted handshake messages: direction, name, where.
     pub messages: Vec<(Direction, &'static str, At)>,
+    /// After a record of one direction did not open, the other side sent application data that
+    /// did: it accepted what it received, so the handshake went on.
+    pub peer_went_on: bool,
     /// The ClientHello random the keys were found for (public: it is in the ClientHello).
     #[serde(skip)]
     pub client_random: Option<[u8; 32]>,
@@ -49,10 +52,12 @@ impl KeyUse {
     }
 
     /// One direction's records opened and the other's did not: the keys are right, so the
-    /// record that failed was damaged on the way, and its receiver did not accept it.
+    /// record that failed was damaged on the way, and its receiver did not accept it (unless it
+    /// then sent application data, [`KeyUse::peer_went_on`]).
     pub fn damaged(&self) -> bool {
         let [c, s] = [Direction::ToServer, Direction::ToClient];
-        (self.opened[c] > 0 && self.failed[s] > 0) || (self.opened[s] > 0 && self.failed[c] > 0)
+        let one_sided = (self.opened[c] > 0 && self.failed[s] > 0) || (self.opened[s] > 0 && self.failed[c] > 0);
+        one_sided && !self.peer_went_on
     }
 
     /// Whether any record opened.
@@ -245,7 +250,12 @@ impl State {
                 }
                 self.note_decrypted(dir, "Alert", at);
             }
-            // Application data is dropped unread.
+            content::APPLICATION_DATA => {
+                // Dropped unread; only that it came matters.
+                if let Some(k) = self.facts.keys.as_mut() {
+                    k.peer_went_on |= k.failed[dir.flip()] > 0;
+                }
+            }
             _ => {}
         }
     }
