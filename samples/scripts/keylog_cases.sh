@@ -151,6 +151,19 @@ case_keylog_tls10_cbc_alert() {
     ocli_k -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -servername good.test "${VERIFY[@]}"
     fail protocol bad_record_mac client confidence='"high"'
 }
+case_keylog_tls13_resumption_early_data() {
+    WHAT="TLS 1.3 with the client's key log: a full handshake, then a PSK resumption sending 0-RTT early data (CLIENT_EARLY_TRAFFIC_SECRET logged): both established, the early data left closed"
+    STACK="OpenSSL s_client -sess_out, then -sess_in -early_data -> s_server -early_data (echo mode, stdin held open)"
+    log_cmd "server: sleep 8 | openssl s_server -accept 443 -cert good.pem -key good.key -tls1_3 -early_data"
+    { sleep 8; } | openssl s_server -accept 443 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -tls1_3 -early_data >> "$CW/server.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    local c=(openssl s_client -connect 127.0.0.1:443 -tls1_3 -servername good.test -keylogfile "$(KEYS_C)" "${VERIFY[@]}")
+    HOLD=1 cli_get "${c[@]}" -sess_out "$CW/sess.pem"
+    printf 'GET /early HTTP/1.0\r\n\r\n' > "$CW/early.txt"
+    HOLD=1 cli_get "${c[@]}" -sess_in "$CW/sess.pem" -early_data "$CW/early.txt"
+    ok 1.3 confidence='"high"'
+    ok 1.3 confidence='"high"'
+}
 # ---- keys for only some sessions; python's keylog_filename
 case_keylog_partial_keys() {
     WHAT="Two TLS 1.3 sessions (server requires a client certificate, none sent), keys logged for the first only: the second is inferred and says its keys are missing"
@@ -181,7 +194,7 @@ ALL_CASES=(
     keylog-tls13-unknown-ca keylog-tls13-client-cert-missing keylog-tls13-client-cert-rejected
     keylog-tls13-bad-record-mac keylog-tls13-suites keylog-tls13-hrr
     keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert keylog-tls10-cbc-alert
-    keylog-partial-keys keylog-python-ok
+    keylog-tls13-resumption-early-data keylog-partial-keys keylog-python-ok
 )
 
 k_readme() {
