@@ -353,6 +353,87 @@ pub fn tls_session(data: &[u8]) {
     assert_eq!(key(&whole), key(&pieces), "facts depend on segmentation");
 }
 
+// ---- keylog ------------------------------------------------------------------------------------
+
+/// The key log parser and the record opener (`tlsdiag::tls::keylog`, `tlsdiag::tls::decrypt`).
+///
+/// Input: `[sel:1]` then bytes that are both a key log's text and a series of records
+/// `[len:1][body: len bytes]`. `sel` picks the version and suite of a session whose secrets are
+/// fixed (every label logged) and the direction/content-type pattern of the records.
+/// Invariants: never panics; every line is counted at most once; at most 8 bad lines are kept;
+/// a plaintext is never longer than its record; a direction whose record did not open stays
+/// closed (no key, never a guess); no debug output shows a secret.
+pub fn keylog(data: &[u8]) {
+    use tlsdiag::tls::decrypt::{Decryptor, Hello, Opened};
+    use tlsdiag::tls::keylog::KeyLog;
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mut k = KeyLog::default();
+    k.add_text("fuzz", rest);
+    let lines = rest.split(|&c| c == b'\n').count() as u64;
+    let st = &k.stats;
+    assert!(st.entries + st.unknown_labels + st.malformed + st.over_cap <= lines);
+    assert!(st.bad_lines.len() <= 8 && st.too_long <= st.malformed);
+    let random = "07".repeat(32);
+    let secret = "5a".repeat(48);
+    let mut text = String::new();
+    for l in [
+        "CLIENT_RANDOM",
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ] {
+        text.push_str(&format!("{l} {random} {secret}\n"));
+    }
+    let mut fixed = KeyLog::default();
+    fixed.add_text("fixed", text.as_bytes());
+    let secrets = fixed.get(&[7; 32]).expect("fixed secrets").clone();
+    assert!(!format!("{secrets:?}{fixed:?}").contains("5a5a5a5a"));
+    const SUITES: [u16; 12] = [
+        0x1301, 0x1302, 0x1303, 0x1304, 0x1305, 0xC02F, 0xC030, 0xCCA8, 0xC0AC, 0xC0AE, 0x002F, 0xC028,
+    ];
+    let suite = SUITES[usize::from(sel & 0x0f) % SUITES.len()];
+    let version = if suite >> 8 == 0x13 {
+        0x0304
+    } else {
+        0x0301 + u16::from((sel >> 4) & 3).min(2)
+    };
+    let h = Hello {
+        client_random: &[7; 32],
+        server_random: &[9; 32],
+        version,
+        suite,
+        encrypt_then_mac: sel & 0x40 != 0,
+    };
+    let Some(mut d) = Decryptor::new(&secrets, &h) else {
+        return;
+    };
+    let mut rest = rest;
+    let mut i = 0u32;
+    while let Some((&len, more)) = rest.split_first() {
+        let (body, after) = more.split_at(usize::from(len).min(more.len()));
+        rest = after;
+        let dir = if (u32::from(sel) >> (i % 8)) & 1 == 0 {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let typ = [23u8, 22, 21][(i % 3) as usize];
+        match d.open(dir, typ, 0x0303, body) {
+            Opened::Plain(_, pt) => assert!(pt.len() <= body.len()),
+            Opened::Failed => assert!(!d.wants(dir), "a direction that failed stays closed"),
+            Opened::NoKey | Opened::Skipped => {}
+        }
+        if i % 5 == 4 {
+            d.finished(dir);
+        }
+        i += 1;
+    }
+    assert!(!format!("{d:?}").contains("5a5a5a5a"));
+}
+
 // ---- pipeline ----------------------------------------------------------------------------------
 
 fn reader(data: &[u8], name: &str) -> Option<FileReader> {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 7] = [
+const TARGETS: [(&str, Target); 8] = [
     ("capture_reader", harness::capture_reader),
     ("decode", harness::decode),
     ("reassembly", harness::reassembly),
@@ -24,6 +24,7 @@ const TARGETS: [(&str, Target); 7] = [
     ("pipeline", harness::pipeline),
     ("threads", harness::threads),
     ("escape", harness::escape),
+    ("keylog", harness::keylog),
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -60,6 +61,12 @@ proptest::proptest! {
     #[test]
     fn escape_checks_hold_on_random_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
         harness::escape(&data);
+    }
+
+    /// The `keylog` target's checks (key log parser, record opener) on random bytes.
+    #[test]
+    fn keylog_checks_hold_on_random_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+        harness::keylog(&data);
     }
 }
 

@@ -43,12 +43,23 @@ fn inputs(dir: &Path, expected: &Value) -> Vec<PathBuf> {
     files
 }
 
-fn extra_args(expected: &Value) -> Vec<String> {
-    expected
+/// The case's extra arguments; the file after `--keylog` is relative to the case directory.
+fn extra_args(expected: &Value, dir: &Path) -> Vec<String> {
+    let args: Vec<String> = expected
         .get("args")
         .and_then(|v| v.as_array())
         .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        let after_keylog = i > 0 && args[i - 1] == "--keylog" && a != "env";
+        out.push(if after_keylog {
+            dir.join(a).to_string_lossy().into_owned()
+        } else {
+            a.clone()
+        });
+    }
+    out
 }
 
 /// Runs `tlsdiag analyze --format json` and returns (exit code, document).
@@ -86,7 +97,7 @@ fn check_case(dir: &Path) -> Result<usize, String> {
     if files.is_empty() {
         return Err(format!("{name}: no capture files"));
     }
-    let (code, doc) = analyze_json(&files, &extra_args(&expected));
+    let (code, doc) = analyze_json(&files, &extra_args(&expected, dir));
     let got = sessions(&doc);
     let want = expected["sessions"].as_array().cloned().unwrap_or_default();
     let mut errors = Vec::new();

@@ -865,6 +865,8 @@ ALL_CASES=(
     tls12-hostile-names tls13-hostile-names
 )
 
+# keylog_cases.sh sources this file for its helpers only.
+[ "${TLSD_HELPERS_ONLY:-}" = 1 ] && return 0
 if [ "${1:-}" = --list ]; then printf '%s\n' "${ALL_CASES[@]}"; exit 0; fi
 if [ "${1:-}" = --index ]; then   # markdown lines for the "## TLS cases" part of samples/README.md
     for c in "${ALL_CASES[@]}"; do

@@ -141,6 +141,11 @@ pub struct AnalyzeArgs {
     /// as with one thread). Default: the available cores.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+    /// TLS key log (NSS format, as SSLKEYLOGFILE) to decrypt handshakes with; repeatable.
+    /// `--keylog env` reads the file named by the SSLKEYLOGFILE environment variable. Keys
+    /// embedded in a pcapng capture (Decryption Secrets Blocks) are used without this flag.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<String>,
 }
 
 /// Flags of `live`.
@@ -200,6 +205,12 @@ pub struct LiveArgs {
     /// Seed of the Community ID flow hash (network.community_id), as Zeek's and Suricata's.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub community_id_seed: u16,
+    /// TLS key log (NSS format, as SSLKEYLOGFILE) to decrypt handshakes with; repeatable; re-read
+    /// as it grows while capturing.
+    /// `--keylog env` reads the file named by the SSLKEYLOGFILE environment variable. Keys
+    /// embedded in a pcapng capture (Decryption Secrets Blocks) are used without this flag.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<String>,
 }
 
 /// Output formats of `live`.

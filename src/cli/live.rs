@@ -119,6 +119,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         eprintln!("tlsdiag: no interface to capture on; name one with -i (see `tlsdiag interfaces`)");
         return ExitCode::from(EXIT_ERROR);
     };
+    let keylog_problems = super::keys::load(&args.keylog, true);
     let mut ports = args.ports.clone();
     ports.sort_unstable();
     ports.dedup();
@@ -343,6 +344,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     if let Some(e) = &read_error {
         summary.input_problems.push(format!("the capture stopped early: {e}"));
     }
+    super::keys::summarize(&mut summary, keylog_problems);
     let counts = std::mem::take(&mut run.counts);
     let code = if counts.failed > 0 {
         EXIT_FAILED_SESSIONS

@@ -1,6 +1,7 @@
 //! Command line: what was typed → a validated plan, and the run of that plan.
 
 mod args;
+mod keys;
 #[cfg(feature = "live")]
 mod live;
 mod outputs;

@@ -118,6 +118,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     if args.inputs.iter().any(|p| p.as_os_str() == "-") && io::stdin().is_terminal() {
         eprintln!("tlsdiag: waiting for a capture on standard input (e.g. tcpdump -w - ... | tlsdiag analyze -)");
     }
+    let keylog_problems = super::keys::load(&args.keylog, false);
     let mut capture = match Capture::open(&args.inputs) {
         Ok(c) => c,
         Err(_) if crate::interrupt::signal().is_some() => {
@@ -293,6 +294,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         eprintln!("tlsdiag: warning: {line}");
         summary.input_problems.push(line);
     }
+    super::keys::summarize(&mut summary, keylog_problems);
     if !selection.is_empty() {
         summary.filter = Some(selection.describe());
         summary.sessions_total = Some(total.sessions);

@@ -33,6 +33,7 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     };
     classify(tcp, tls, ctx, &mut v);
     super::borrowed::apply(tcp, tls, ctx, &mut v);
+    super::keys::note_summary(tls, &mut v);
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
         if let Some(f) = &mut v.failure {
@@ -414,10 +415,14 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
                 Reason::BadCertificate,
                 "the client cannot use this certificate type".to_string(),
             ),
-            (A::BAD_CERTIFICATE, None) if !tls.is_tls13() && !tls.server_certificates.is_empty() => (
-                Reason::BadCertificate,
-                "the client found the certificate bad".to_string(),
-            ),
+            (A::BAD_CERTIFICATE, None)
+                if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
+            {
+                (
+                    Reason::BadCertificate,
+                    "the client found the certificate bad".to_string(),
+                )
+            }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };
         return fail(
@@ -435,8 +440,9 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         || empty_answer
         || (desc == A::HANDSHAKE_FAILURE && sender == Side::Server && cert_req && !before_sh)
     {
+        let client_visible = !tls.is_tls13() || tls.keys.as_ref().is_some_and(|k| k.client_read());
         let missing =
-            empty_answer || desc == A::CERTIFICATE_REQUIRED || (!tls.is_tls13() && client_cert.is_none_or(|n| n == 0));
+            empty_answer || desc == A::CERTIFICATE_REQUIRED || (client_visible && client_cert.is_none_or(|n| n == 0));
         let (reason, what) = if missing {
             (
                 Reason::ClientCertificateMissing,

@@ -220,6 +220,7 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
             push(at, Some(d), "RST".into());
         }
     }
+    super::keys::annotate(&mut ev, tls);
     if let Some(b) = &v.borrowed {
         ev.push(b.clone());
     }

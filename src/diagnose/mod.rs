@@ -18,6 +18,7 @@ pub mod catalog;
 mod cipher;
 mod classify;
 mod evidence;
+mod keys;
 mod preamble;
 pub mod profile;
 mod quality;

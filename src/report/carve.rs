@@ -5,7 +5,8 @@
 //! never holds packets of other sessions, even when a 4-tuple was reused. An IP fragment (whose
 //! later pieces carry no ports) goes with a chosen session between the same two addresses
 //! whose frame range holds it. The file is a classic nanosecond pcap that Wireshark and tlsdiag
-//! read.
+//! read; when the run's key log has keys for carved sessions it is a pcapng whose Decryption
+//! Secrets Block holds those sessions' lines only ([`super::carve_pcapng`]).
 
 use super::model::SessionReport;
 use super::pseudonymize::{self, Redactor};
@@ -26,6 +27,8 @@ pub struct CarveSet {
     pairs: Vec<(IpAddr, IpAddr, u64, u64, Endpoint)>,
     first: Option<u64>,
     last: u64,
+    /// ClientHello randoms of carved sessions the key log has keys for.
+    randoms: Vec<[u8; 32]>,
 }
 
 impl CarveSet {
@@ -50,6 +53,9 @@ impl CarveSet {
             .push((client.ip, s.server.ip, s.first_frame, s.last_frame, client));
         self.first = Some(self.first.map_or(s.first_frame, |f| f.min(s.first_frame)));
         self.last = self.last.max(s.last_frame);
+        if let Some(r) = s.keylog_random {
+            self.randoms.push(r);
+        }
     }
 
     /// Whether no session was added.
@@ -121,7 +127,12 @@ pub fn carve(
     name: &Path,
     redactor: Option<&Redactor>,
 ) -> Result<CarveStats, String> {
-    let mut w = PcapWriter::new(out);
+    let keys = crate::tls::keylog::lines_for(&set.randoms);
+    let mut w = if keys.is_empty() {
+        Writer::Pcap(PcapWriter::new(out))
+    } else {
+        Writer::Ng(super::carve_pcapng::PcapngWriter::new(out, keys))
+    };
     let mut stats = CarveStats::default();
     let mut frame = 0u64;
     let io_err = |e: io::Error| format!("cannot write {}: {e}", name.display());
@@ -157,6 +168,28 @@ pub fn carve(
     }
     w.finish().map_err(io_err)?;
     Ok(stats)
+}
+
+/// The carved file: pcap, or pcapng with the carved sessions' keys.
+enum Writer<'a> {
+    Pcap(PcapWriter<&'a mut dyn Write>),
+    Ng(super::carve_pcapng::PcapngWriter<&'a mut dyn Write>),
+}
+
+impl Writer<'_> {
+    fn write(&mut self, p: &Packet<'_>) -> io::Result<bool> {
+        match self {
+            Writer::Pcap(w) => w.write(p),
+            Writer::Ng(w) => w.write(p),
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Writer::Pcap(w) => w.finish(),
+            Writer::Ng(w) => w.finish(),
+        }
+    }
 }
 
 /// A classic pcap writer with nanosecond timestamps; one link type per file.

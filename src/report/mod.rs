@@ -4,6 +4,8 @@
 //! `schema_version` (see `docs/schema.json`).
 
 pub mod carve;
+pub mod carve_pcapng;
+pub mod decryption;
 pub mod digest;
 pub mod escape;
 pub mod json;

@@ -235,7 +235,7 @@ pub struct Handshake {
     pub resumption_attempt: bool,
     /// The ClientHello used the SSLv2-compatible format.
     pub sslv2_format: bool,
-    /// Certificates in the client's Certificate message (0 = empty), when one was sent in clear (TLS <= 1.2).
+    /// Certificates in the client's Certificate message (0 = empty), when one was sent in clear (TLS <= 1.2) or decrypted with the key log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_certificate_count: Option<usize>,
     /// The server sent a CertificateRequest (visible in TLS <= 1.2).
@@ -255,6 +255,11 @@ pub struct Handshake {
     /// The plaintext preamble before TLS (STARTTLS, a proxy), when TLS did not start at the connection's first byte.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preamble: Option<PreambleReport>,
+    /// What decryption with the key log gave (only in a run with a key log: --keylog, or
+    /// Decryption Secrets Blocks in the capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    pub decryption: Option<super::decryption::DecryptionReport>,
 }
 
 /// The plaintext in front of a TLS handshake: a STARTTLS-style upgrade or a proxy tunnel.
@@ -469,6 +474,9 @@ pub struct SessionReport {
     /// A hello was seen: TLS was found on this server port.
     #[serde(skip)]
     pub tls_seen: bool,
+    /// The ClientHello random, when the run's key log has keys for it (carving keeps them).
+    #[serde(skip)]
+    pub keylog_random: Option<[u8; 32]>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -612,6 +620,7 @@ impl SessionReport {
                 encrypted_records: tls.encrypted_records.0,
                 lost_sync: tls.lost_sync.0,
                 preamble: tls.preamble.as_deref().map(PreambleReport::of),
+                decryption: tls.keys.as_deref().map(super::decryption::DecryptionReport::new),
             }
         };
         let (start, end) = (tcp.first.ts, tcp.last.ts);
@@ -680,6 +689,7 @@ impl SessionReport {
             no_data: v.no_data,
             tls_seen: tls.tls_seen(),
             brief: !full,
+            keylog_random: tls.keys.as_ref().and_then(|k| k.client_random),
         }
     }
 

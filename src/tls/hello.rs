@@ -255,6 +255,14 @@ fn draft_server_hello(msg: &[u8], at: At) -> Option<ServerHello> {
     Some(out)
 }
 
+/// The ALPN protocol a TLS 1.3 EncryptedExtensions message (header included) selects.
+pub fn encrypted_extensions_alpn(msg: &[u8]) -> Option<String> {
+    let exts = skip_len16(msg.get(4..)?);
+    extensions(exts)
+        .find(|(t, _)| *t == 16)
+        .and_then(|(_, d)| alpn_list(d).into_iter().next())
+}
+
 /// The first two bytes, big-endian.
 fn be16(b: &[u8]) -> Option<u16> {
     b.first_chunk::<2>().map(|c| u16::from_be_bytes(*c))

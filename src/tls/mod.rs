@@ -8,22 +8,25 @@
 //! encrypted), ChangeCipherSpec and Finished positions, encrypted record sizes, and the first
 //! bytes of a peer that does not speak TLS.
 //!
-//! What it is not: it does not decide why a session failed (that is [`crate::diagnose`]), and it
-//! does not decrypt anything.
+//! What it is not: it does not decide why a session failed (that is [`crate::diagnose`]). It
+//! decrypts only when the run has a key log ([`keylog`], [`decrypt`]), and then only the
+//! handshake records and those up to the verdict.
 //!
 //! Guarantees: every length is checked against [`crate::limits`]; after a gap the deframer
 //! resynchronises on purpose and the session records that it lost sync; once the handshake's
 //! outcome is known the session stops asking for bytes, so application data costs nothing.
 
 pub mod cert;
+pub mod decrypt;
 pub mod dn;
 pub mod fingerprint;
 pub mod hello;
+pub mod keylog;
 pub mod names;
 pub mod preamble;
 mod session;
 
-pub use session::{AlertEvent, EncRecord, FirstBytes, Session, Tls13Progress, TlsFacts};
+pub use session::{AlertEvent, EncRecord, FirstBytes, KeyUse, Session, Tls13Progress, TlsFacts};
 
 /// Content types of the TLS record layer.
 pub mod content {

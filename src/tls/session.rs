@@ -15,6 +15,10 @@ use crate::limits::{FIRST_BYTES_KEPT, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
 
+#[path = "session_decrypt.rs"]
+mod crypt;
+pub use crypt::KeyUse;
+
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
 /// Longest history string (as Zeek's `ssl_history`).
@@ -143,6 +147,8 @@ pub struct TlsFacts {
     pub server_spoke_first: bool,
     /// After a proxy's go-ahead, the client sent something other than TLS through the tunnel.
     pub tunnel_not_tls: bool,
+    /// What the session did with the run's key log (None: the run has none, or no ServerHello).
+    pub keys: Option<Box<KeyUse>>,
 }
 
 impl TlsFacts {
@@ -171,10 +177,23 @@ impl TlsFacts {
         self.alerts.iter().find(|a| a.fatal())
     }
 
+    /// Whether the encrypted handshake of the server was read with the key log.
+    pub fn decrypted(&self) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.server_read())
+    }
+
     /// Whether the handshake completed, as far as the wire shows.
     pub fn handshake_complete(&self) -> bool {
         if self.is_tls13() {
             let p = &self.tls13;
+            if let Some(k) = self.keys.as_ref().filter(|k| k.server_read() && k.client_read()) {
+                // Read, not inferred: both Finished, no fatal alert, and the server's answer to
+                // the client's flight either read or not an alert by its size.
+                return self.finished.iter().all(Option::is_some)
+                    && p.server_after_client.is_some()
+                    && self.first_fatal_alert().is_none()
+                    && (k.application_keys[Direction::ToClient] || self.server_rejected_client().is_none());
+            }
             match &p.client_first {
                 Some(c) => {
                     !alert_sized(c.len) && p.server_after_client.is_some() && self.server_rejected_client().is_none()
@@ -184,7 +203,9 @@ impl TlsFacts {
         } else if self.sslv2_server_hello {
             self.encrypted_records[Direction::ToServer] > 0 && self.encrypted_records[Direction::ToClient] > 0
         } else {
-            self.finished[Direction::ToServer].is_some() && self.finished[Direction::ToClient].is_some()
+            self.finished[Direction::ToServer].is_some()
+                && self.finished[Direction::ToClient].is_some()
+                && !self.keys.as_ref().is_some_and(|k| k.damaged())
         }
     }
 
@@ -336,6 +357,8 @@ struct State {
     preamble: Option<Box<Preamble>>,
     /// A server's first bytes before its client spoke (at most [`FIRST_BYTES_KEPT`]).
     banner: Vec<u8>,
+    /// Decryption state (only in a run with a key log, from the ClientHello on).
+    crypt: Option<Box<crypt::Crypt>>,
 }
 
 impl State {
@@ -660,11 +683,12 @@ impl State {
     /// Whether a record of this type is opaque to us (encrypted), so its body is only counted.
     fn opaque(&self, dir: Direction, typ: u8) -> bool {
         let st = &self.dirs[dir];
-        match typ {
+        let opaque = match typ {
             content::APPLICATION_DATA | content::HEARTBEAT => true,
             content::HANDSHAKE | content::ALERT => st.after_ccs,
             _ => false,
-        }
+        };
+        opaque && (self.crypt.is_none() || !self.crypt_wants(dir, typ))
     }
 
     fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
@@ -758,6 +782,9 @@ impl State {
     /// One complete plaintext record.
     fn record(&mut self, dir: Direction, typ: u8, version: Version, body: &[u8], at: At) {
         let d = dir;
+        if self.crypt.is_some() && self.crypt_wants(dir, typ) {
+            return self.crypt_record(dir, typ, version.0, body, at);
+        }
         self.dirs[d].rec_version = version;
         match typ {
             content::CHANGE_CIPHER_SPEC => {
@@ -875,167 +902,5 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::capture::Timestamp;
-    use crate::limits::MAX_HANDSHAKE_MESSAGE;
-
-    fn at(frame: u64) -> At {
-        At {
-            frame,
-            ts: Timestamp(frame as i64),
-        }
-    }
-
-    fn record(typ: u8, body: &[u8]) -> Vec<u8> {
-        let mut v = vec![typ, 3, 3, (body.len() >> 8) as u8, body.len() as u8];
-        v.extend_from_slice(body);
-        v
-    }
-
-    #[test]
-    fn http_answer_is_not_tls() {
-        let mut s = Session::default();
-        s.on_chunk(
-            Direction::ToServer,
-            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
-            at(2),
-        );
-        s.on_chunk(Direction::ToClient, Chunk::Data(b"HTTP/1.1 400 Bad Request\r\n"), at(3));
-        assert!(s.facts().not_tls[Direction::ToClient]);
-        assert_eq!(
-            s.facts().first_bytes[Direction::ToClient]
-                .as_ref()
-                .map(|f| f.looks_like),
-            Some("HTTP response")
-        );
-        assert!(s.outcome_known());
-    }
-
-    #[test]
-    fn banner_waits_for_the_client_and_a_preamble_leads_to_tls() {
-        // A banner to a silent client is not (yet) a failure.
-        let mut s = Session::default();
-        s.on_chunk(Direction::ToClient, Chunk::Data(b"220 mx ESMTP\r\n"), at(4));
-        assert!(!s.outcome_known());
-        assert!(s.facts().server_spoke_first && !s.facts().not_tls[Direction::ToClient]);
-        // The client answers with SMTP, asks for TLS; the server agrees; TLS follows.
-        s.on_chunk(Direction::ToServer, Chunk::Data(b"EHLO c\r\n"), at(5));
-        s.on_chunk(Direction::ToClient, Chunk::Data(b"250-mx\r\n250 STARTTLS\r\n"), at(6));
-        s.on_chunk(Direction::ToServer, Chunk::Data(b"STARTTLS\r\n"), at(7));
-        s.on_chunk(Direction::ToClient, Chunk::Data(b"220 go ahead\r\n"), at(8));
-        s.on_chunk(
-            Direction::ToServer,
-            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
-            at(9),
-        );
-        s.on_chunk(
-            Direction::ToClient,
-            Chunk::Data(&record(content::ALERT, &[2, 40])),
-            at(10),
-        );
-        let f = s.facts();
-        assert_eq!(f.at_client_hello.map(|a| a.frame), Some(9));
-        assert_eq!(f.first_fatal_alert().map(|a| a.at.frame), Some(10));
-        assert_eq!(
-            f.preamble.as_ref().map(|p| p.outcome),
-            Some(super::super::preamble::PreambleOutcome::Upgraded)
-        );
-        // A banner answered by a ClientHello: the server does not speak TLS.
-        let mut s = Session::default();
-        s.on_chunk(Direction::ToClient, Chunk::Data(b"SSH-2.0-x\r\n"), at(1));
-        s.on_chunk(
-            Direction::ToServer,
-            Chunk::Data(&record(content::HANDSHAKE, &[1, 0, 0, 0])),
-            at(2),
-        );
-        assert!(s.facts().not_tls[Direction::ToClient] && s.outcome_known());
-    }
-
-    #[test]
-    fn plaintext_alert_split_over_chunks() {
-        let bytes = record(content::ALERT, &[2, 40]);
-        for split in 1..bytes.len() {
-            let mut s = Session::default();
-            s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[..split]), at(4));
-            s.on_chunk(Direction::ToClient, Chunk::Data(&bytes[split..]), at(5));
-            let a = s.facts().first_fatal_alert().expect("alert");
-            assert_eq!(a.description, Some(AlertDescription::HANDSHAKE_FAILURE));
-            assert_eq!(a.at.frame, 5);
-        }
-    }
-
-    #[test]
-    fn handshake_message_across_records_and_gap_inside_opaque_record() {
-        // A ServerHelloDone split over two records.
-        let mut s = Session::default();
-        let mut bytes = record(content::HANDSHAKE, &[14, 0]);
-        bytes.extend(record(content::HANDSHAKE, &[0, 0]));
-        s.on_chunk(Direction::ToClient, Chunk::Data(&bytes), at(7));
-        assert_eq!(s.facts().server_hello_done.map(|a| a.frame), Some(7));
-        // An application-data record with a hole inside keeps the deframer in sync.
-        let app = record(content::APPLICATION_DATA, &[0u8; 100]);
-        s.on_chunk(Direction::ToClient, Chunk::Data(&app[..20]), at(8));
-        s.on_chunk(Direction::ToClient, Chunk::Gap(30), at(9));
-        s.on_chunk(Direction::ToClient, Chunk::Data(&app[50..]), at(9));
-        s.on_chunk(
-            Direction::ToClient,
-            Chunk::Data(&record(content::ALERT, &[2, 10])),
-            at(10),
-        );
-        assert_eq!(s.facts().lost_sync[Direction::ToClient], 0);
-        assert_eq!(
-            s.facts().first_fatal_alert().and_then(|a| a.description),
-            Some(AlertDescription::UNEXPECTED_MESSAGE)
-        );
-    }
-
-    #[test]
-    fn resync_after_gap_at_unknown_position() {
-        let mut s = Session::default();
-        s.on_chunk(
-            Direction::ToClient,
-            Chunk::Data(&record(content::HANDSHAKE, &[14, 0, 0, 0])),
-            at(1),
-        );
-        s.on_chunk(Direction::ToClient, Chunk::Gap(1000), at(2));
-        let mut junk = vec![0x99u8; 7];
-        junk.extend(record(content::ALERT, &[2, 80]));
-        s.on_chunk(Direction::ToClient, Chunk::Data(&junk), at(3));
-        assert_eq!(s.facts().lost_sync[Direction::ToClient], 1);
-        assert_eq!(
-            s.facts().first_fatal_alert().and_then(|a| a.description),
-            Some(AlertDescription::INTERNAL_ERROR)
-        );
-    }
-
-    #[test]
-    fn garbage_never_panics_and_stays_bounded() {
-        let mut s = Session::default();
-        let mut x: u32 = 12345;
-        for i in 0..2000u64 {
-            let chunk: Vec<u8> = (0..(i % 97) as usize)
-                .map(|_| {
-                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                    (x >> 16) as u8
-                })
-                .collect();
-            let dir = if i % 3 == 0 {
-                Direction::ToClient
-            } else {
-                Direction::ToServer
-            };
-            if i % 50 == 0 {
-                s.on_chunk(dir, Chunk::Gap(i), at(i));
-            }
-            s.on_chunk(dir, Chunk::Data(&chunk), at(i));
-        }
-        assert!(
-            s.state
-                .iter()
-                .flat_map(|st| st.dirs.iter())
-                .all(|d| d.rec.capacity() <= 2 * (MAX_TLS_RECORD + 5)
-                    && d.hs.len() <= MAX_HANDSHAKE_MESSAGE + MAX_TLS_RECORD)
-        );
-    }
-}
+#[path = "session_tests.rs"]
+mod tests;

@@ -843,6 +843,18 @@ impl FileReader {
                         }
                     }
                 }
+                pcapng::DECRYPTION_SECRETS_BLOCK => {
+                    let body = self.buf.get(body_start..body_end).unwrap_or(&[]);
+                    let found = pcapng::decryption_secrets(endian, body);
+                    let name = self.name.display().to_string();
+                    self.consume(blen);
+                    match found {
+                        Some(text) => {
+                            crate::tls::keylog::add_text(&format!("{name} (Decryption Secrets Block)"), &text)
+                        }
+                        None => self.oddity("pcapng_secrets_block_not_tls"),
+                    }
+                }
                 _ => self.consume(blen),
             }
         }

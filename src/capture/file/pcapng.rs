@@ -1,4 +1,5 @@
-//! The parts of pcapng blocks the reader needs: interface descriptions and packet blocks.
+//! The parts of pcapng blocks the reader needs: interface descriptions, packet blocks and
+//! Decryption Secrets Blocks (TLS key logs).
 
 use super::{Endian, Interface};
 use crate::capture::{LinkType, Timestamp};
@@ -114,4 +115,19 @@ pub(super) fn parse_packet_block(
         None => Timestamp(0),
     };
     Ok((ts, iface.link, data_start, caplen, orig))
+}
+
+/// Block type of a Decryption Secrets Block.
+pub(super) const DECRYPTION_SECRETS_BLOCK: u32 = 0x0000_000A;
+/// Its secrets type for a TLS key log ("TLSK").
+const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
+
+/// The TLS key log text of a Decryption Secrets Block body; `None` for other secrets or a
+/// malformed block.
+pub(super) fn decryption_secrets(e: Endian, body: &[u8]) -> Option<Vec<u8>> {
+    if body.len() < 8 || e.u32(body, 0) != SECRETS_TLS_KEY_LOG {
+        return None;
+    }
+    let len = e.u32(body, 4) as usize;
+    body.get(8..8usize.checked_add(len)?).map(<[u8]>::to_vec)
 }

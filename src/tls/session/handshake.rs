@@ -78,14 +78,28 @@ impl State {
         self.facts.hist(dir, c, false);
         self.facts.last_message[dir] = Some((name, at));
         self.facts.last_progress[dir] = Some(at);
+        if self.crypt.is_some() && self.in_plaintext() {
+            self.note_decrypted(dir, name, at);
+        }
         name
     }
 
     fn message(&mut self, dir: Direction, msg: &[u8], at: At) {
         let typ = byte(msg, 0);
         let record_version = self.dirs[dir].rec_version;
+        let tls13_plain = self.crypt.is_some() && self.in_plaintext() && self.facts.is_tls13();
+        match typ {
+            1 if dir == Direction::ToServer => self.crypt_client_hello(msg),
+            2 if self.crypt.is_some() && self.facts.server_hello.is_none() => {
+                if let Some(sh) = hello::server_hello(msg, at).filter(|sh| !sh.hello_retry) {
+                    self.crypt_server_hello(msg, &sh);
+                }
+            }
+            _ => {}
+        }
         let f = &mut self.facts;
         match (typ, dir) {
+            (8 | 11 | 20, _) if tls13_plain => super::crypt::tls13_message(f, dir, msg, at),
             (1, Direction::ToServer) => {
                 let ch = hello::client_hello(msg, record_version, at);
                 match ch {

@@ -1,0 +1,294 @@
+#!/bin/bash
+# keylog_cases.sh - TLS failures captured with the key logs of the real stacks that made them
+# (openssl s_client/s_server -keylogfile, gnutls-cli and curl with SSLKEYLOGFILE, python
+# keylog_filename), for `tlsdiag analyze --keylog` and pcapng Decryption Secrets Blocks.
+#
+# Usage (as root):  samples/scripts/keylog_cases.sh [--list] [case ...]   (no case = all)
+#
+# Runs in the network namespace "h16-keylog" (or $TLSD_NS; created here, only lo, deleted at the
+# end), servers on 127.0.0.1:443, tcpdump on lo. Uses the helpers of tls_cases.sh (sourced).
+# Each case writes samples/cases/<case>/{<case>.pcap[ng],keys.txt,expected.json,README.md};
+# logs in samples/work/keylog/<case>/ (git-ignored).
+set -u
+HERE="$(cd "$(dirname "$0")" && pwd)"
+NS=${TLSD_NS:-h16-keylog}
+if [ "${TLSD_IN_NS:-}" != 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "keylog_cases.sh: run as root (netns + tcpdump)" >&2; exit 1; }
+    [ -s "$HERE/../certs/good.pem" ] || "$HERE/certs.sh" "$HERE/../certs" || exit 1
+    ip netns list | grep -qw "^$NS" || ip netns add "$NS" || exit 1
+    ip netns exec "$NS" ip link set lo up || exit 1
+    ip netns exec "$NS" env TLSD_IN_NS=1 TLSD_NS="$NS" bash "$0" "$@"
+    rc=$?
+    ip netns del "$NS"
+    exit $rc
+fi
+TLSD_HELPERS_ONLY=1 source "$HERE/tls_cases.sh"
+WORK="$SAMPLES/work/keylog"
+
+# A client's key log: SSLKEYLOGFILE for GnuTLS and curl.
+KEYS_C() { echo "$CW/client-keys.log"; }
+gcli_k() { HOLD=${HOLD:-1} cli_get env SSLKEYLOGFILE="$(KEYS_C)" gnutls-cli -p 443 "$@" 127.0.0.1; }
+ocli_k() { cli_get openssl s_client -connect 127.0.0.1:443 -ign_eof -keylogfile "$(KEYS_C)" "$@"; }
+curl_k() { cli env SSLKEYLOGFILE="$(KEYS_C)" curl -sS -o /dev/null -w 'HTTP %{http_code}\n' --resolve good.test:443:127.0.0.1 "$@"; }
+VERIFY=(-CAfile "$CA" -verify_return_error)
+GVERIFY=(--x509cafile "$CA" --sni-hostname good.test --verify-hostname good.test)
+# osrv (tls_cases.sh) logs the server's key log to $CW/keys.log; KEYLOG picks which one ships.
+KEYLOG=client
+
+# ---- TLS 1.3 certificate reasons: GnuTLS sends its alert encrypted, so without keys only
+# "rejected_by_client" can be said; the decrypted certificate names the reason.
+case_keylog_tls13_expired() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli rejects an expired server certificate (2024-06-30) with an encrypted alert"
+    STACK="GnuTLS $(gnutls-cli --version | head -1 | awk '{print $2}') gnutls-cli -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv expired -tls1_3
+    gcli_k "${GVERIFY[@]}"
+    fail certificate expired client confidence='"high"'
+}
+case_keylog_tls13_not_yet_valid() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli rejects a server certificate valid only from 2030 (encrypted alert)"
+    STACK="GnuTLS gnutls-cli -> OpenSSL s_server"
+    osrv notyet -tls1_3
+    gcli_k "${GVERIFY[@]}"
+    fail certificate not_yet_valid client confidence='"high"'
+}
+case_keylog_tls13_hostname_mismatch() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli asks for good.test, the certificate is for other.test (encrypted alert)"
+    STACK="GnuTLS gnutls-cli -> OpenSSL s_server"
+    osrv other -tls1_3
+    gcli_k "${GVERIFY[@]}"
+    fail certificate hostname_mismatch client confidence='"high"'
+}
+case_keylog_tls13_self_signed() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli rejects a self-signed server certificate (encrypted alert)"
+    STACK="GnuTLS gnutls-cli -> OpenSSL s_server"
+    osrv selfsigned -tls1_3
+    gcli_k "${GVERIFY[@]}"
+    fail certificate self_signed client confidence='"high"'
+}
+case_keylog_tls13_unknown_ca() {
+    WHAT="TLS 1.3 with the client's key log: curl (OpenSSL) rejects a certificate from an untrusted CA"
+    STACK="curl $(curl --version | head -1 | awk '{print $2}') (OpenSSL) -> OpenSSL s_server"
+    osrv untrusted -tls1_3
+    curl_k --tlsv1.3 --cacert "$CA" https://good.test/
+    fail certificate unknown_ca client confidence='"high"'
+}
+case_keylog_tls13_client_cert_missing() {
+    WHAT="TLS 1.3 with the client's key log: the server requires a client certificate, s_client sends an empty Certificate, the server's certificate_required alert is encrypted"
+    STACK="OpenSSL s_client -keylogfile -> s_server -Verify 1"
+    osrv good -tls1_3 -Verify 1 -verify_return_error -CAfile "$CA"
+    ocli_k -tls1_3 -servername good.test "${VERIFY[@]}"
+    fail certificate client_certificate_missing server confidence='"high"'
+}
+case_keylog_tls13_client_cert_rejected() {
+    WHAT="TLS 1.3 with the client's key log: the client's certificate is from an untrusted CA, the server's unknown_ca alert is encrypted"
+    STACK="OpenSSL s_client -cert -keylogfile -> s_server -Verify 1"
+    osrv good -tls1_3 -Verify 1 -verify_return_error -CAfile "$CA"
+    ocli_k -tls1_3 -servername good.test -cert "$CERTS/badclient.pem" -key "$CERTS/badclient.key" "${VERIFY[@]}"
+    fail certificate client_certificate_rejected server confidence='"high"'
+}
+# ---- an alert-only failure: the client meets a damaged record and says so, encrypted
+case_keylog_tls13_bad_record_mac() {
+    WHAT="TLS 1.3 with the client's key log: a proxy damages one byte of the server's encrypted flight, gnutls-cli answers with an encrypted bad_record_mac"
+    STACK="GnuTLS gnutls-cli -> samples/scripts/flip_proxy.py -> OpenSSL s_server (port 4433)"
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1_3
+    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    gcli_k "${GVERIFY[@]}"
+    fail protocol bad_record_mac client confidence='"high"'
+}
+# ---- every TLS 1.3 suite, and a HelloRetryRequest (server's alert under its application key)
+case_keylog_tls13_suites() {
+    WHAT="TLS 1.3 with the client's key log, one session per cipher suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305, AES-128-CCM, AES-128-CCM-8): the server's encrypted certificate_required alert each time"
+    STACK="OpenSSL s_client -keylogfile -> s_server -Verify 1 -ciphersuites X"
+    local s
+    for s in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256 TLS_AES_128_CCM_SHA256 TLS_AES_128_CCM_8_SHA256; do
+        osrv good -tls1_3 -ciphersuites "$s" -Verify 1 -verify_return_error -CAfile "$CA"
+        ocli_k -tls1_3 -ciphersuites "$s" -servername good.test "${VERIFY[@]}"
+        stop_srv
+        fail certificate client_certificate_missing server confidence='"high"'
+    done
+}
+case_keylog_tls13_hrr() {
+    WHAT="TLS 1.3 with the client's key log after a HelloRetryRequest (client's key share X25519, server wants P-256): the server's encrypted certificate_required alert"
+    STACK="OpenSSL s_client -groups X25519:P-256 -> s_server -groups P-256 -Verify 1"
+    osrv good -tls1_3 -groups P-256 -Verify 1 -verify_return_error -CAfile "$CA"
+    ocli_k -tls1_3 -groups X25519:P-256 -servername good.test "${VERIFY[@]}"
+    fail certificate client_certificate_missing server confidence='"high"'
+}
+# ---- TLS 1.2: a post-ChangeCipherSpec alert (the client meets a damaged server Finished)
+tls12_flip() {
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1_2 "$@"
+    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+}
+case_keylog_tls12_gcm_alert() {
+    WHAT="TLS 1.2 AES-GCM with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert after its ChangeCipherSpec"
+    STACK="OpenSSL s_client -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    tls12_flip -cipher 'ECDHE+AESGCM'
+    ocli_k -tls1_2 -cipher 'ECDHE+AESGCM' -servername good.test "${VERIFY[@]}"
+    fail protocol bad_record_mac client confidence='"high"'
+}
+case_keylog_tls12_cbc_alert() {
+    WHAT="TLS 1.2 AES-CBC-SHA (encrypt-then-MAC) with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert"
+    STACK="OpenSSL s_client -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    tls12_flip -cipher 'ECDHE+AES128+SHA1'
+    ocli_k -tls1_2 -cipher 'ECDHE+AES128+SHA1' -servername good.test "${VERIFY[@]}"
+    fail protocol bad_record_mac client confidence='"high"'
+}
+case_keylog_tls12_cbc_mte_alert() {
+    WHAT="TLS 1.2 AES-CBC-SHA256 without encrypt-then-MAC (gnutls-cli %NO_ETM) with the client's key log: a damaged server Finished and the client's encrypted alert"
+    STACK="GnuTLS gnutls-cli -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    tls12_flip -cipher 'ECDHE+AES128+SHA256'
+    gcli_k "${GVERIFY[@]}" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA256:%NO_ETM'
+    fail protocol bad_record_mac client confidence='"high"'
+}
+case_keylog_tls10_cbc_alert() {
+    WHAT="TLS 1.0 AES-CBC-SHA (MD5/SHA-1 PRF, chained IVs) with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert"
+    STACK="OpenSSL s_client -tls1 -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server -tls1 (@SECLEVEL=0)"
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1 -cipher 'AES128-SHA:@SECLEVEL=0'
+    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    ocli_k -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -servername good.test "${VERIFY[@]}"
+    fail protocol bad_record_mac client confidence='"high"'
+}
+case_keylog_tls13_resumption_early_data() {
+    WHAT="TLS 1.3 with the client's key log: a full handshake, then a PSK resumption sending 0-RTT early data (CLIENT_EARLY_TRAFFIC_SECRET logged): both established, the early data left closed"
+    STACK="OpenSSL s_client -sess_out, then -sess_in -early_data -> s_server -early_data (echo mode, stdin held open)"
+    log_cmd "server: sleep 8 | openssl s_server -accept 443 -cert good.pem -key good.key -tls1_3 -early_data"
+    { sleep 8; } | openssl s_server -accept 443 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -tls1_3 -early_data >> "$CW/server.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    local c=(openssl s_client -connect 127.0.0.1:443 -tls1_3 -servername good.test -keylogfile "$(KEYS_C)" "${VERIFY[@]}")
+    HOLD=1 cli_get "${c[@]}" -sess_out "$CW/sess.pem"
+    printf 'GET /early HTTP/1.0\r\n\r\n' > "$CW/early.txt"
+    HOLD=1 cli_get "${c[@]}" -sess_in "$CW/sess.pem" -early_data "$CW/early.txt"
+    ok 1.3 confidence='"high"'
+    ok 1.3 confidence='"high"'
+}
+# ---- keys for only some sessions; python's keylog_filename
+case_keylog_partial_keys() {
+    WHAT="Two TLS 1.3 sessions (server requires a client certificate, none sent), keys logged for the first only: the second is inferred and says its keys are missing"
+    STACK="OpenSSL s_client -> s_server -Verify 1"
+    osrv good -tls1_3 -Verify 1 -verify_return_error -CAfile "$CA"
+    ocli_k -tls1_3 -servername good.test "${VERIFY[@]}"
+    cp "$(KEYS_C)" "$CW/first-keys.log"
+    ocli_k -tls1_3 -servername good.test "${VERIFY[@]}"
+    cp "$CW/first-keys.log" "$(KEYS_C)"
+    fail certificate client_certificate_missing server confidence='"high"'
+    fail certificate client_certificate_missing server confidence='"medium"'
+}
+case_keylog_python_ok() {
+    WHAT="TLS 1.3 established, Python ssl client with keylog_filename: both Finished read from the decrypted handshake"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL s_server"
+    osrv good -tls1_3
+    cli python3 -c "
+import socket, ssl
+ctx = ssl.create_default_context(cafile='$CA'); ctx.keylog_filename = '$(KEYS_C)'
+with socket.create_connection(('127.0.0.1', 443), timeout=5) as r, ctx.wrap_socket(r, server_hostname='good.test') as s:
+    s.sendall(b'GET / HTTP/1.0\r\n\r\n'); s.recv(100)
+"
+    ok 1.3 confidence='"high"'
+}
+
+ALL_CASES=(
+    keylog-tls13-expired keylog-tls13-not-yet-valid keylog-tls13-hostname-mismatch keylog-tls13-self-signed
+    keylog-tls13-unknown-ca keylog-tls13-client-cert-missing keylog-tls13-client-cert-rejected
+    keylog-tls13-bad-record-mac keylog-tls13-suites keylog-tls13-hrr
+    keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert keylog-tls10-cbc-alert
+    keylog-tls13-resumption-early-data keylog-partial-keys keylog-python-ok
+)
+
+k_readme() {
+    {
+        echo "# $NAME"
+        echo
+        echo "$WHAT."
+        echo
+        echo "Made by \`samples/scripts/keylog_cases.sh $NAME\` on $(date -u +%Y-%m-%d) in netns $NS (loopback). Stack: $STACK."
+        echo "keys.txt is the key log the test passes with \`--keylog keys.txt\` (the client's unless said)."
+        echo
+        echo "Commands (\$WORK = samples/work/keylog/$NAME):"
+        echo
+        sed 's/^/    /' "$CW/cmds"
+        echo
+        echo "On the wire, decrypted with keys.txt (samples/scripts/tls_summary.py):"
+        echo
+        python3 "$HERE/tls_summary.py" --keylog "$D/keys.txt" "$1" | sed 's/^/    /'
+    } > "$D/README.md"
+}
+
+k_run_case() {
+    NAME=$1
+    local fn="case_${NAME//-/_}"
+    declare -F "$fn" > /dev/null || { echo "unknown case $NAME" >&2; return 1; }
+    CW="$WORK/$NAME"; D="$CASES/$NAME"
+    rm -rf "$CW" "$D"; mkdir -p "$CW" "$D"
+    : > "$CW/cmds"
+    WHAT=""; STACK=""; NOTE=""; SETUP_REASON=""; SESS=(); SRV_PID=""; SRV_PORT=443
+    ARGS='["--keylog", "keys.txt"]'
+    local pcap="$D/$NAME.pcap"
+    echo "== $NAME"
+    cap_start "$pcap"
+    "$fn"
+    stop_srv
+    cap_stop
+    local p
+    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
+    ALL_PIDS=()
+    cp "$(KEYS_C)" "$D/keys.txt" 2>/dev/null || echo "  !! no key log written" >&2
+    write_expected
+    k_readme "$pcap"
+}
+
+# Cases derived from others (no new traffic).
+derive_dsb() { # the expired case with its keys embedded: editcap --inject-secrets
+    local src="$CASES/keylog-tls13-expired" D="$CASES/keylog-tls13-dsb"
+    rm -rf "$D"; mkdir -p "$D"
+    editcap --inject-secrets "tls,$src/keys.txt" "$src/keylog-tls13-expired.pcap" "$D/keylog-tls13-dsb.pcapng"
+    sed -e 's/"what": "[^"]*"/"what": "The keylog-tls13-expired capture with its key log embedded as a pcapng Decryption Secrets Block (editcap --inject-secrets): same verdict without --keylog"/' \
+        -e '/"args"/d' "$src/expected.json" > "$D/expected.json"
+    { echo "# keylog-tls13-dsb"; echo
+      echo "keylog-tls13-expired.pcap and its keys.txt made into one pcapng by \`samples/scripts/keylog_cases.sh\`:"; echo
+      echo "    editcap --inject-secrets tls,keys.txt keylog-tls13-expired.pcap keylog-tls13-dsb.pcapng"; echo
+      echo "tlsdiag reads the Decryption Secrets Block (type 0x0A, secrets type TLSK) with no --keylog flag."
+    } > "$D/README.md"
+}
+derive_damaged() { # the client-cert-missing key log with damaged and foreign lines around its real ones
+    local src="$CASES/keylog-tls13-client-cert-missing" D="$CASES/keylog-damaged-keylog"
+    rm -rf "$D"; mkdir -p "$D"
+    cp "$src/keylog-tls13-client-cert-missing.pcap" "$D/keylog-damaged-keylog.pcap"
+    { echo "# a damaged key log: comments, foreign labels, broken lines, then the real ones"
+      echo "RSA 0011223344556677 00112233"
+      echo "CLIENT_RANDOM not-hex-at-all 00"
+      echo "CLIENT_HANDSHAKE_TRAFFIC_SECRET 00"
+      printf 'SERVER_TRAFFIC_SECRET_0 %064d %s\n' 0 zz
+      head -c 2000 /dev/zero | tr '\0' 'A'; echo
+      echo "QUIC_SERVER_TRAFFIC_SECRET_0 $(printf '%064d' 0) $(printf '%064d' 0)"
+      cat "$src/keys.txt"
+      printf 'CLIENT_RANDOM 12'   # cut off, no newline
+    } > "$D/keys.txt"
+    sed -e 's/"what": "[^"]*"/"what": "The keylog-tls13-client-cert-missing capture with a damaged key log (foreign labels, broken and over-long lines): the good lines still decrypt, the bad ones are counted"/' \
+        "$src/expected.json" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)
+e["anomalies"] = {"keylog_unknown_label": 2, "keylog_malformed_line": 5, "keylog_line_too_long": 1}
+print(json.dumps(e, indent=2))' > "$D/expected.json"
+    { echo "# keylog-damaged-keylog"; echo
+      echo "keylog-tls13-client-cert-missing.pcap with a key log damaged by \`samples/scripts/keylog_cases.sh\` (derive_damaged):"
+      echo "two foreign labels (RSA, QUIC), four broken lines, one 2000-byte line, a line cut off at the end, then the real lines."
+      echo "The verdict is the undamaged case's; the summary counts the bad lines and names them by number."
+    } > "$D/README.md"
+}
+
+if [ "${1:-}" = --list ]; then printf '%s\n' "${ALL_CASES[@]}" keylog-tls13-dsb keylog-damaged-keylog; exit 0; fi
+mkdir -p "$WORK" "$CASES"
+todo=("$@")
+[ ${#todo[@]} -eq 0 ] && todo=("${ALL_CASES[@]}" keylog-tls13-dsb keylog-damaged-keylog)
+rc=0
+for c in "${todo[@]}"; do
+    case $c in
+        keylog-tls13-dsb) derive_dsb || rc=1 ;;
+        keylog-damaged-keylog) derive_damaged || rc=1 ;;
+        *) k_run_case "$c" || rc=1 ;;
+    esac
+done
+exit $rc

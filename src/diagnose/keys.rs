@@ -1,0 +1,89 @@
+//! What the key log changed for a session, in the verdict's words: the evidence says which
+//! messages were decrypted with the key log, and a session the key log had no keys for (in a run
+//! that has a key log) says its verdict is inferred. Never a secret: only counts and names.
+
+use super::{Evidence, Outcome, Verdict};
+use crate::flow::{At, Direction};
+use crate::tls::TlsFacts;
+
+/// Suffix of an evidence line whose message was read from a decrypted record.
+pub const DECRYPTED: &str = " (decrypted with key log)";
+
+/// The decrypted messages' evidence: lines naming an already listed message (certificates,
+/// alerts, Finished) get [`DECRYPTED`]; the others (EncryptedExtensions, CertificateVerify, …)
+/// are added; one line says what the key log gave.
+pub fn annotate(ev: &mut Vec<Evidence>, tls: &TlsFacts) {
+    let Some(k) = tls.keys.as_deref() else { return };
+    for &(dir, name, at) in &k.messages {
+        let listed = ev.iter_mut().find(|e| {
+            e.frame == at.frame
+                && e.direction == Some(dir)
+                && !e.what.ends_with(DECRYPTED)
+                && match name {
+                    "Certificate" => e.what.starts_with("Certificate") || e.what.starts_with("client Certificate"),
+                    "Alert" => e.what.starts_with("Alert"),
+                    _ => e.what.starts_with(name),
+                }
+        });
+        match listed {
+            Some(e) => {
+                if let Some(s) = e.what.strip_suffix(" (encrypted)") {
+                    e.what = s.to_string();
+                }
+                e.what.push_str(DECRYPTED);
+            }
+            None => ev.push(line(at, Some(dir), format!("{name}{DECRYPTED}"))),
+        }
+    }
+    let at = tls.server_hello.as_ref().map(|s| s.at);
+    let Some(at) = at else { return };
+    let failed = k.failed.iter().sum::<u32>();
+    let what = if !k.found {
+        "key log: no keys for this session's client random; its encrypted records were not read".to_string()
+    } else if !k.usable {
+        "key log: keys found, but not for this session's version or cipher suite".to_string()
+    } else {
+        let mut s = format!(
+            "key log: {} client and {} server record(s) decrypted",
+            k.opened[Direction::ToServer],
+            k.opened[Direction::ToClient]
+        );
+        if failed > 0 {
+            s.push_str(&format!(
+                ", {failed} did not open (wrong keys or damaged bytes): what follows them is inferred"
+            ));
+        }
+        s
+    };
+    ev.push(line(at, None, what));
+}
+
+fn line(at: At, direction: Option<Direction>, what: String) -> Evidence {
+    Evidence::new(at, direction, what)
+}
+
+/// The summary says when a failed or incomplete verdict rests on decrypted messages, or was
+/// inferred because the key log had no keys for the session.
+pub fn note_summary(tls: &TlsFacts, v: &mut Verdict) {
+    let Some(k) = tls.keys.as_deref() else { return };
+    if v.outcome == Outcome::Established || v.summary.is_empty() {
+        return;
+    }
+    let failed: u32 = k.failed.iter().sum();
+    if k.any_read() {
+        v.summary
+            .push_str(" Read from the handshake decrypted with the key log");
+        if failed > 0 {
+            v.summary.push_str(&format!(
+                " ({failed} record(s) did not open: damaged, as the peer's answer shows, or not for these keys)"
+            ));
+        }
+        v.summary.push('.');
+    } else if !k.found && tls.server_hello.is_some() {
+        v.summary
+            .push_str(" The key log has no keys for this session: inferred from what is visible without them.");
+    } else if failed > 0 {
+        v.summary
+            .push_str(" Its records did not open with the key log's keys: inferred from what is visible without them.");
+    }
+}

@@ -1,0 +1,132 @@
+//! The record ciphers of TLS 1.2 and 1.3, over RustCrypto: AEADs (GCM, CCM, CCM-8,
+//! ChaCha20-Poly1305) and AES-CBC with HMAC (SHA-1, SHA-256, SHA-384). No primitive is written
+//! here; this only picks them and applies the record layer's nonce, AAD, MAC and padding rules.
+
+use aes::{Aes128, Aes256};
+use aes_gcm::aead::consts::{U8, U12, U16};
+use aes_gcm::aead::{Aead as _, KeyInit, Payload};
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use ccm::Ccm;
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Sha256, Sha384};
+
+/// The AEAD algorithms of TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AeadKind {
+    Aes128Gcm,
+    Aes256Gcm,
+    ChaCha20Poly1305,
+    Aes128Ccm,
+    Aes256Ccm,
+    Aes128Ccm8,
+    Aes256Ccm8,
+}
+
+impl AeadKind {
+    pub fn key_len(self) -> usize {
+        match self {
+            AeadKind::Aes128Gcm | AeadKind::Aes128Ccm | AeadKind::Aes128Ccm8 => 16,
+            _ => 32,
+        }
+    }
+}
+
+/// A keyed AEAD.
+pub enum Aead {
+    Aes128Gcm(Box<Aes128Gcm>),
+    Aes256Gcm(Box<Aes256Gcm>),
+    ChaCha(Box<ChaCha20Poly1305>),
+    Aes128Ccm(Box<Ccm<Aes128, U16, U12>>),
+    Aes256Ccm(Box<Ccm<Aes256, U16, U12>>),
+    Aes128Ccm8(Box<Ccm<Aes128, U8, U12>>),
+    Aes256Ccm8(Box<Ccm<Aes256, U8, U12>>),
+}
+
+impl Aead {
+    pub fn new(kind: AeadKind, key: &[u8]) -> Option<Aead> {
+        Some(match kind {
+            AeadKind::Aes128Gcm => Aead::Aes128Gcm(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
+            AeadKind::Aes256Gcm => Aead::Aes256Gcm(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
+            AeadKind::ChaCha20Poly1305 => Aead::ChaCha(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?)),
+            AeadKind::Aes128Ccm => Aead::Aes128Ccm(Box::new(Ccm::new_from_slice(key).ok()?)),
+            AeadKind::Aes256Ccm => Aead::Aes256Ccm(Box::new(Ccm::new_from_slice(key).ok()?)),
+            AeadKind::Aes128Ccm8 => Aead::Aes128Ccm8(Box::new(Ccm::new_from_slice(key).ok()?)),
+            AeadKind::Aes256Ccm8 => Aead::Aes256Ccm8(Box::new(Ccm::new_from_slice(key).ok()?)),
+        })
+    }
+
+    /// Opens `ct` (ciphertext and tag); `None` if the tag does not verify.
+    pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
+        let p = Payload { msg: ct, aad };
+        let n = nonce.into();
+        match self {
+            Aead::Aes128Gcm(a) => a.decrypt(n, p).ok(),
+            Aead::Aes256Gcm(a) => a.decrypt(n, p).ok(),
+            Aead::ChaCha(a) => a.decrypt(n, p).ok(),
+            Aead::Aes128Ccm(a) => a.decrypt(n, p).ok(),
+            Aead::Aes256Ccm(a) => a.decrypt(n, p).ok(),
+            Aead::Aes128Ccm8(a) => a.decrypt(n, p).ok(),
+            Aead::Aes256Ccm8(a) => a.decrypt(n, p).ok(),
+        }
+    }
+}
+
+/// The HMAC of a CBC suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacKind {
+    Sha1,
+    Sha256,
+    Sha384,
+}
+
+impl MacKind {
+    pub fn len(self) -> usize {
+        match self {
+            MacKind::Sha1 => 20,
+            MacKind::Sha256 => 32,
+            MacKind::Sha384 => 48,
+        }
+    }
+
+    /// HMAC over the concatenation of `parts`.
+    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+            match <M as KeyInit>::new_from_slice(key) {
+                Ok(mut m) => {
+                    for p in parts {
+                        m.update(p);
+                    }
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
+        }
+        match self {
+            MacKind::Sha1 => run::<Hmac<Sha1>>(key, parts),
+            MacKind::Sha256 => run::<Hmac<Sha256>>(key, parts),
+            MacKind::Sha384 => run::<Hmac<Sha384>>(key, parts),
+        }
+    }
+}
+
+/// AES-CBC decryption of whole blocks in place; `false` if the key, IV or length is wrong.
+pub fn cbc_decrypt(key: &[u8], iv: &[u8], buf: &mut [u8]) -> bool {
+    use cbc::cipher::block_padding::NoPadding;
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+    if buf.is_empty() || buf.len() % 16 != 0 {
+        return false;
+    }
+    match key.len() {
+        16 => cbc::Decryptor::<Aes128>::new_from_slices(key, iv)
+            .ok()
+            .and_then(|d| d.decrypt_padded_mut::<NoPadding>(buf).ok())
+            .is_some(),
+        32 => cbc::Decryptor::<Aes256>::new_from_slices(key, iv)
+            .ok()
+            .and_then(|d| d.decrypt_padded_mut::<NoPadding>(buf).ok())
+            .is_some(),
+        _ => false,
+    }
+}

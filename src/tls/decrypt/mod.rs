@@ -1,0 +1,397 @@
+//! Opening TLS records with key log secrets (see [`super::keylog`]).
+//!
+//! TLS 1.3: the traffic secrets are logged, so each direction's key and IV come from
+//! HKDF-Expand-Label (RFC 8446 §7.3); handshake keys until that side's Finished, then its first
+//! application keys (post-handshake alerts, tickets). TLS 1.0-1.2: the key block comes from the
+//! logged master secret with the version's PRF (RFC 5246 §6.3, RFC 2246 §5), and the records
+//! after ChangeCipherSpec (Finished, alerts) open with the suite's AEAD or CBC-HMAC
+//! (encrypt-then-MAC aware, RFC 7366).
+//!
+//! Nothing here logs or returns a secret or a key: only plaintext records, which the session
+//! parses and drops. A record that does not open stops decryption of its direction (the sequence
+//! number is lost) and is counted; the session then goes on from record sizes, as without keys.
+
+mod cipher;
+mod suites;
+
+use self::cipher::{Aead, MacKind, cbc_decrypt};
+use self::suites::{Bulk, Prf, suite12, suite13};
+use super::keylog::{Label, Secrets};
+use crate::flow::{Direction, PerDir};
+use hkdf::Hkdf;
+use sha2::{Sha256, Sha384};
+
+/// The largest plaintext of a TLS record (plus the TLS 1.3 content type and a little slack).
+const MAX_PLAINTEXT: usize = (1 << 14) + 256;
+
+/// What opening a record gave.
+pub enum Opened {
+    /// The record's real content type and its plaintext.
+    Plain(u8, Vec<u8>),
+    /// This direction has no key (not logged, or decryption of it stopped).
+    NoKey,
+    /// The record did not open (wrong key, damaged bytes): decryption of this direction stops.
+    Failed,
+    /// TLS 1.3 client records that do not open with the handshake key before one did: early data
+    /// (0-RTT), kept opaque without stopping.
+    Skipped,
+}
+
+enum Keys {
+    /// TLS 1.3 and TLS 1.2 ChaCha20-Poly1305: nonce = IV xor sequence number.
+    XorNonce { aead: Aead, iv: [u8; 12] },
+    /// TLS 1.2 GCM and CCM: nonce = 4-byte salt, then the record's 8-byte explicit nonce.
+    ExplicitNonce { aead: Aead, salt: [u8; 4] },
+    /// TLS 1.0-1.2 CBC with HMAC; `iv` is the chained IV of TLS 1.0 (None: explicit per record).
+    Cbc {
+        key: Vec<u8>,
+        mac: MacKind,
+        mac_key: Vec<u8>,
+        iv: Option<Vec<u8>>,
+        encrypt_then_mac: bool,
+    },
+}
+
+struct DirKeys {
+    keys: Keys,
+    seq: u64,
+}
+
+/// Record decryption state of one session.
+pub struct Decryptor {
+    tls13: bool,
+    dirs: PerDir<Option<DirKeys>>,
+    /// TLS 1.3 application keys, installed once that side's Finished was read.
+    next: PerDir<Option<DirKeys>>,
+    /// Whether a record of that direction opened.
+    opened_any: PerDir<bool>,
+    /// TLS 1.3: whether the direction is still under handshake keys.
+    in_handshake: PerDir<bool>,
+}
+
+impl std::fmt::Debug for Decryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No key material, ever.
+        f.debug_struct("Decryptor")
+            .field("tls13", &self.tls13)
+            .field("keys", &self.dirs.iter().map(Option::is_some).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 §7.1.
+fn expand_label(sha384: bool, secret: &[u8], label: &str, len: usize) -> Option<Vec<u8>> {
+    let full = [b"tls13 ", label.as_bytes()].concat();
+    let mut info = Vec::with_capacity(4 + full.len());
+    info.extend_from_slice(&u16::try_from(len).ok()?.to_be_bytes());
+    info.push(u8::try_from(full.len()).ok()?);
+    info.extend_from_slice(&full);
+    info.push(0);
+    let mut out = vec![0u8; len];
+    if sha384 {
+        Hkdf::<Sha384>::from_prk(secret).ok()?.expand(&info, &mut out).ok()?;
+    } else {
+        Hkdf::<Sha256>::from_prk(secret).ok()?.expand(&info, &mut out).ok()?;
+    }
+    Some(out)
+}
+
+fn tls13_keys(suite: u16, secret: Option<&[u8]>) -> Option<DirKeys> {
+    let (kind, sha384) = suite13(suite)?;
+    let secret = secret?;
+    let key = expand_label(sha384, secret, "key", kind.key_len())?;
+    let iv: [u8; 12] = expand_label(sha384, secret, "iv", 12)?.try_into().ok()?;
+    Some(DirKeys {
+        keys: Keys::XorNonce {
+            aead: Aead::new(kind, &key)?,
+            iv,
+        },
+        seq: 0,
+    })
+}
+
+/// P_hash of RFC 5246 §5.
+fn p_hash<M: hmac::Mac + hmac::digest::KeyInit + Clone>(secret: &[u8], seed: &[u8], out: &mut [u8]) -> Option<()> {
+    let mac = <M as hmac::digest::KeyInit>::new_from_slice(secret).ok()?;
+    let mut a = {
+        let mut m = mac.clone();
+        m.update(seed);
+        m.finalize().into_bytes().to_vec()
+    };
+    let mut pos = 0;
+    while pos < out.len() {
+        let mut m = mac.clone();
+        m.update(&a);
+        m.update(seed);
+        let block = m.finalize().into_bytes();
+        for (o, b) in out.iter_mut().skip(pos).zip(block.iter()) {
+            *o ^= *b;
+        }
+        pos += block.len();
+        let mut m = mac.clone();
+        m.update(&a);
+        a = m.finalize().into_bytes().to_vec();
+    }
+    Some(())
+}
+
+/// The TLS PRF of the version and suite: `len` bytes of PRF(secret, label, seed).
+fn prf(kind: Prf, secret: &[u8], label: &[u8], seed: &[u8], len: usize) -> Option<Vec<u8>> {
+    use hmac::Hmac;
+    let full = [label, seed].concat();
+    let mut out = vec![0u8; len];
+    match kind {
+        Prf::Sha256 => p_hash::<Hmac<Sha256>>(secret, &full, &mut out)?,
+        Prf::Sha384 => p_hash::<Hmac<Sha384>>(secret, &full, &mut out)?,
+        Prf::Md5Sha1 => {
+            // RFC 2246 §5: the secret's halves (overlapping by a byte when odd) through MD5 and SHA-1.
+            let half = secret.len().div_ceil(2);
+            let s1 = secret.get(..half)?;
+            let s2 = secret.get(secret.len() - half..)?;
+            p_hash::<Hmac<md5::Md5>>(s1, &full, &mut out)?;
+            p_hash::<Hmac<sha1::Sha1>>(s2, &full, &mut out)?;
+        }
+    }
+    Some(out)
+}
+
+/// The handshake facts decryption needs.
+pub struct Hello<'a> {
+    pub client_random: &'a [u8; 32],
+    pub server_random: &'a [u8; 32],
+    /// Negotiated version (0x0301..0x0304).
+    pub version: u16,
+    pub suite: u16,
+    /// Both hellos carried encrypt_then_mac (only the ServerHello's matters: it answers).
+    pub encrypt_then_mac: bool,
+}
+
+impl Decryptor {
+    /// Keys for a session, if the key log has what its version needs and the suite is known.
+    pub fn new(secrets: &Secrets, h: &Hello<'_>) -> Option<Decryptor> {
+        if h.version == 0x0304 {
+            let dirs = PerDir::new(
+                tls13_keys(h.suite, secrets.get(Label::ClientHandshakeTrafficSecret)),
+                tls13_keys(h.suite, secrets.get(Label::ServerHandshakeTrafficSecret)),
+            );
+            let next = PerDir::new(
+                tls13_keys(h.suite, secrets.get(Label::ClientTrafficSecret0)),
+                tls13_keys(h.suite, secrets.get(Label::ServerTrafficSecret0)),
+            );
+            if dirs.iter().all(Option::is_none) && next.iter().all(Option::is_none) {
+                return None;
+            }
+            return Some(Decryptor {
+                tls13: true,
+                dirs,
+                next,
+                opened_any: PerDir::default(),
+                in_handshake: PerDir::new(true, true),
+            });
+        }
+        let master = secrets.get(Label::ClientRandom)?;
+        let s = suite12(h.suite)?;
+        let prf_kind = if h.version < 0x0303 { Prf::Md5Sha1 } else { s.prf };
+        let (mac_len, key_len, iv_len) = match s.bulk {
+            Bulk::Aead(k) => (
+                0,
+                k.key_len(),
+                if k == cipher::AeadKind::ChaCha20Poly1305 { 12 } else { 4 },
+            ),
+            Bulk::Cbc { key_len, mac } => (mac.len(), key_len, 16),
+        };
+        let seed = [h.server_random.as_slice(), h.client_random.as_slice()].concat();
+        let block = prf(
+            prf_kind,
+            master,
+            b"key expansion",
+            &seed,
+            2 * (mac_len + key_len + iv_len),
+        )?;
+        let mut pos = 0;
+        let mut take = |n: usize| -> Vec<u8> {
+            let v = block.get(pos..pos + n).unwrap_or(&[]).to_vec();
+            pos += n;
+            v
+        };
+        let (cmac, smac) = (take(mac_len), take(mac_len));
+        let (ckey, skey) = (take(key_len), take(key_len));
+        let (civ, siv) = (take(iv_len), take(iv_len));
+        let make = |key: Vec<u8>, mac_key: Vec<u8>, iv: Vec<u8>| -> Option<DirKeys> {
+            let keys = match s.bulk {
+                Bulk::Aead(k) if k == cipher::AeadKind::ChaCha20Poly1305 => Keys::XorNonce {
+                    aead: Aead::new(k, &key)?,
+                    iv: iv.try_into().ok()?,
+                },
+                Bulk::Aead(k) => Keys::ExplicitNonce {
+                    aead: Aead::new(k, &key)?,
+                    salt: iv.try_into().ok()?,
+                },
+                Bulk::Cbc { mac, .. } => Keys::Cbc {
+                    key,
+                    mac,
+                    mac_key,
+                    iv: (h.version < 0x0302).then_some(iv),
+                    encrypt_then_mac: h.encrypt_then_mac,
+                },
+            };
+            Some(DirKeys { keys, seq: 0 })
+        };
+        Some(Decryptor {
+            tls13: false,
+            dirs: PerDir::new(make(ckey, cmac, civ), make(skey, smac, siv)),
+            next: PerDir::default(),
+            opened_any: PerDir::default(),
+            in_handshake: PerDir::default(),
+        })
+    }
+
+    /// Whether records of this direction are to be opened.
+    pub fn wants(&self, dir: Direction) -> bool {
+        self.dirs[dir].is_some()
+    }
+
+    /// TLS 1.3: the direction's Finished was read; its next records use application keys.
+    pub fn finished(&mut self, dir: Direction) {
+        if self.tls13 && self.in_handshake[dir] {
+            self.in_handshake[dir] = false;
+            self.dirs[dir] = self.next[dir].take();
+        }
+    }
+
+    /// Opens one record (header fields and body as on the wire).
+    pub fn open(&mut self, dir: Direction, typ: u8, version: u16, body: &[u8]) -> Opened {
+        let tls13 = self.tls13;
+        let Some(k) = self.dirs[dir].as_mut() else {
+            return Opened::NoKey;
+        };
+        let out = if tls13 {
+            open13(k, typ, version, body)
+        } else {
+            open12(k, typ, version, body)
+        };
+        match out {
+            Some(p) => {
+                k.seq = k.seq.wrapping_add(1);
+                self.opened_any[dir] = true;
+                p
+            }
+            None if tls13 && dir == Direction::ToServer && !self.opened_any[dir] && self.in_handshake[dir] => {
+                Opened::Skipped
+            }
+            None => {
+                self.dirs[dir] = None;
+                self.next[dir] = None;
+                Opened::Failed
+            }
+        }
+    }
+}
+
+fn xor_nonce(iv: &[u8; 12], seq: u64) -> [u8; 12] {
+    let mut n = *iv;
+    for (b, s) in n.iter_mut().skip(4).zip(seq.to_be_bytes()) {
+        *b ^= s;
+    }
+    n
+}
+
+fn open13(k: &DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
+    let Keys::XorNonce { aead, iv } = &k.keys else {
+        return None;
+    };
+    if body.len() > MAX_PLAINTEXT + 256 {
+        return None;
+    }
+    let len = u16::try_from(body.len()).ok()?.to_be_bytes();
+    let v = version.to_be_bytes();
+    let aad = [typ, v[0], v[1], len[0], len[1]];
+    let mut pt = aead.open(&xor_nonce(iv, k.seq), &aad, body)?;
+    // TLSInnerPlaintext: content, content type, zero padding.
+    let end = pt.iter().rposition(|&b| b != 0)?;
+    let inner = *pt.get(end)?;
+    pt.truncate(end);
+    Some(Opened::Plain(inner, pt))
+}
+
+fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
+    let v = version.to_be_bytes();
+    let seq = k.seq.to_be_bytes();
+    let aad = |len: usize| -> Option<Vec<u8>> {
+        let l = u16::try_from(len).ok()?.to_be_bytes();
+        Some([seq.as_slice(), &[typ, v[0], v[1], l[0], l[1]]].concat())
+    };
+    if body.len() > MAX_PLAINTEXT + 2048 {
+        return None;
+    }
+    match &mut k.keys {
+        Keys::XorNonce { aead, iv } => {
+            let plen = body.len().checked_sub(16)?;
+            let pt = aead.open(&xor_nonce(iv, k.seq), &aad(plen)?, body)?;
+            Some(Opened::Plain(typ, pt))
+        }
+        Keys::ExplicitNonce { aead, salt } => {
+            let (explicit, ct) = body.split_at_checked(8)?;
+            let tag = if matches!(aead, Aead::Aes128Ccm8(_) | Aead::Aes256Ccm8(_)) {
+                8
+            } else {
+                16
+            };
+            let plen = ct.len().checked_sub(tag)?;
+            let mut nonce = [0u8; 12];
+            for (n, b) in nonce.iter_mut().zip(salt.iter().chain(explicit)) {
+                *n = *b;
+            }
+            let pt = aead.open(&nonce, &aad(plen)?, ct)?;
+            Some(Opened::Plain(typ, pt))
+        }
+        Keys::Cbc {
+            key,
+            mac,
+            mac_key,
+            iv,
+            encrypt_then_mac,
+        } => {
+            let ml = mac.len();
+            let (ivb, mut ct): (Vec<u8>, Vec<u8>) = match iv {
+                Some(chained) => (chained.clone(), body.to_vec()),
+                None => {
+                    let (i, c) = body.split_at_checked(16)?;
+                    (i.to_vec(), c.to_vec())
+                }
+            };
+            if *encrypt_then_mac {
+                let (enc, tag) = ct.split_at_checked(ct.len().checked_sub(ml)?)?;
+                let macd = body.get(..body.len() - ml)?;
+                if mac.mac(mac_key, &[&aad(macd.len())?, macd]) != tag {
+                    return None;
+                }
+                ct = enc.to_vec();
+            }
+            let next_iv = ct.get(ct.len().saturating_sub(16)..).map(<[u8]>::to_vec);
+            if !cbc_decrypt(key, &ivb, &mut ct) {
+                return None;
+            }
+            let pad = usize::from(*ct.last()?);
+            let unpadded = ct.len().checked_sub(pad + 1)?;
+            if ct.get(unpadded..)?.iter().any(|&b| usize::from(b) != pad) {
+                return None;
+            }
+            ct.truncate(unpadded);
+            if !*encrypt_then_mac {
+                let clen = ct.len().checked_sub(ml)?;
+                let tag = ct.split_off(clen);
+                if mac.mac(mac_key, &[&aad(clen)?, &ct]) != tag {
+                    return None;
+                }
+            }
+            if let (Some(chained), Some(n)) = (iv.as_mut(), next_iv) {
+                *chained = n;
+            }
+            Some(Opened::Plain(typ, ct))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

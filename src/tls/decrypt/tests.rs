@@ -1,0 +1,121 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+
+use super::*;
+use aes_gcm::aead::{Aead as _, KeyInit, Payload};
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// RFC 8448 §3 (simple 1-RTT): the server handshake traffic secret's key and IV.
+#[test]
+fn expand_label_matches_rfc8448() {
+    let secret =
+        unhex("b6 7b 7d 69 0c c1 6c 4e 75 e5 42 13 cb 2d 37 b4 e9 c9 12 bc de d9 10 5d 42 be fd 59 d3 91 ad 38");
+    assert_eq!(
+        expand_label(false, &secret, "key", 16).unwrap(),
+        unhex("3f ce 51 60 09 c2 17 27 d0 f2 e4 e8 6e e4 03 bc")
+    );
+    assert_eq!(
+        expand_label(false, &secret, "iv", 12).unwrap(),
+        unhex("5d 31 3e b2 67 12 76 ee 13 00 0b 30")
+    );
+}
+
+fn secrets(lines: &str) -> Secrets {
+    let mut k = crate::tls::keylog::KeyLog::default();
+    k.add_text("t", lines.as_bytes());
+    k.get(&[7u8; 32]).cloned().unwrap()
+}
+
+/// Seals a TLS 1.3 record as a sender with `secret` would (aes-gcm directly).
+fn seal13(secret: &[u8], seq: u64, inner: u8, content: &[u8]) -> Vec<u8> {
+    let key = expand_label(false, secret, "key", 16).unwrap();
+    let iv: [u8; 12] = expand_label(false, secret, "iv", 12).unwrap().try_into().unwrap();
+    let mut pt = content.to_vec();
+    pt.push(inner);
+    pt.extend([0, 0, 0]);
+    let len = (pt.len() + 16) as u16;
+    let aad = [23, 3, 3, (len >> 8) as u8, len as u8];
+    aes_gcm::Aes128Gcm::new_from_slice(&key)
+        .unwrap()
+        .encrypt((&xor_nonce(&iv, seq)).into(), Payload { msg: &pt, aad: &aad })
+        .unwrap()
+}
+
+#[test]
+fn tls13_records_open_in_order_and_switch_keys_after_finished() {
+    let r = "07".repeat(32);
+    let (shs, sap) = ("11".repeat(32), "22".repeat(32));
+    let s = secrets(&format!(
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET {r} {shs}\nSERVER_TRAFFIC_SECRET_0 {r} {sap}\n"
+    ));
+    let h = Hello {
+        client_random: &[7; 32],
+        server_random: &[8; 32],
+        version: 0x0304,
+        suite: 0x1301,
+        encrypt_then_mac: false,
+    };
+    let mut d = Decryptor::new(&s, &h).unwrap();
+    assert!(!d.wants(Direction::ToServer));
+    let dir = Direction::ToClient;
+    for seq in 0..3u64 {
+        let rec = seal13(&unhex(&shs), seq, 22, &[20, 0, 0, 1, seq as u8]);
+        match d.open(dir, 23, 0x0303, &rec) {
+            Opened::Plain(22, pt) => assert_eq!(pt, vec![20, 0, 0, 1, seq as u8]),
+            _ => panic!("record {seq} did not open"),
+        }
+    }
+    d.finished(dir);
+    let alert = seal13(&unhex(&sap), 0, 21, &[2, 116]);
+    assert!(matches!(d.open(dir, 23, 0x0303, &alert), Opened::Plain(21, pt) if pt == [2, 116]));
+    // A damaged record stops the direction.
+    let mut bad = seal13(&unhex(&sap), 1, 21, &[2, 40]);
+    bad[0] ^= 1;
+    assert!(matches!(d.open(dir, 23, 0x0303, &bad), Opened::Failed));
+    assert!(matches!(d.open(dir, 23, 0x0303, &alert), Opened::NoKey));
+    assert!(!format!("{d:?}").contains("11111111"));
+}
+
+#[test]
+fn garbage_records_never_panic() {
+    let r = "07".repeat(32);
+    let ms = "33".repeat(48);
+    let s = secrets(&format!(
+        "CLIENT_RANDOM {r} {ms}\nCLIENT_HANDSHAKE_TRAFFIC_SECRET {r} {}\n",
+        "44".repeat(48)
+    ));
+    let mut x = 99u32;
+    for suite in [
+        0x1301u16, 0x1302, 0x1303, 0x1304, 0x1305, 0xC02F, 0xCCA8, 0xC0AC, 0x002F, 0xC028, 0x003C,
+    ] {
+        for version in [0x0301u16, 0x0302, 0x0303, 0x0304] {
+            for etm in [false, true] {
+                let h = Hello {
+                    client_random: &[7; 32],
+                    server_random: &[9; 32],
+                    version,
+                    suite,
+                    encrypt_then_mac: etm,
+                };
+                let Some(mut d) = Decryptor::new(&s, &h) else { continue };
+                for n in [0usize, 1, 5, 8, 15, 16, 17, 24, 31, 32, 33, 48, 64, 65, 100] {
+                    let body: Vec<u8> = (0..n)
+                        .map(|_| {
+                            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                            (x >> 16) as u8
+                        })
+                        .collect();
+                    for dir in [Direction::ToServer, Direction::ToClient] {
+                        let _ = d.open(dir, 22, 0x0303, &body);
+                    }
+                }
+            }
+        }
+    }
+}
