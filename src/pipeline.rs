@@ -62,15 +62,18 @@ pub enum Detail {
     /// Failed and incomplete sessions in full; established ones brief
     /// ([`SessionReport::brief`]: verdict, warnings, negotiated parameters, no evidence).
     FailuresInFull,
+    /// Failed and incomplete sessions in full; established ones lean ([`SessionReport::lean`]:
+    /// all a pipeline filters or joins on, without the offered suites, chain and evidence).
+    EstablishedLean,
 }
 
 impl Detail {
     /// The report of a decided session at this level of detail.
     pub fn report(self, id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: diagnose::Verdict) -> SessionReport {
-        if self == Detail::FailuresInFull && v.outcome == Outcome::Established {
-            SessionReport::brief(id, tcp, tls, v)
-        } else {
-            SessionReport::new(id, tcp, tls, v)
+        match (self, v.outcome) {
+            (Detail::FailuresInFull, Outcome::Established) => SessionReport::brief(id, tcp, tls, v),
+            (Detail::EstablishedLean, Outcome::Established) => SessionReport::lean(id, tcp, tls, v),
+            _ => SessionReport::new(id, tcp, tls, v),
         }
     }
 }

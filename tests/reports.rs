@@ -75,7 +75,14 @@ fn the_schema_rejects_broken_documents() {
         serde_json::from_str(&std::fs::read_to_string(root().join("docs/schema.json")).expect("schema")).expect("json");
     let validator = strict_validator(&schema);
     let pcap = capture_of("tls-mixed");
-    let (_, out) = run(&["analyze", "--format", "json", pcap.to_str().expect("utf8")]);
+    let (_, out) = run(&[
+        "analyze",
+        "--format",
+        "json",
+        "--detail",
+        "full",
+        pcap.to_str().expect("utf8"),
+    ]);
     let good: Value = serde_json::from_str(&out).expect("json");
     assert!(validator.is_valid(&good), "the real document must validate");
     type Break = fn(&mut Value);
@@ -140,6 +147,58 @@ fn json_of_every_sample_validates_against_the_schema() {
         n += doc["sessions"].as_array().map(|s| s.len()).unwrap_or(0);
     }
     assert!(n > 70, "only {n} sessions validated");
+}
+
+#[test]
+fn established_sessions_are_lean_unless_asked_and_failures_full() {
+    let pcap = capture_of("tls-mixed");
+    let lines = |extra: &[&str]| -> Vec<Value> {
+        let mut a = vec!["analyze", "-f", "ndjson"];
+        a.extend_from_slice(extra);
+        a.push(pcap.to_str().expect("utf8"));
+        run(&a)
+            .1
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let (lean, full) = (lines(&[]), lines(&["--detail", "full"]));
+    assert_eq!(lean.len(), full.len());
+    let (mut established, mut failed) = (0, 0);
+    for (l, f) in lean.iter().zip(&full) {
+        let t = &l["tlsdiag"];
+        if t["record"] != "session" {
+            continue;
+        }
+        // The same verdict and join ids either way.
+        for k in ["id", "outcome", "reason", "ja4", "display_filter"] {
+            assert_eq!(t[k], f["tlsdiag"][k], "{k}");
+        }
+        assert_eq!(l["tls"]["client"]["ja3"], f["tls"]["client"]["ja3"]);
+        assert_eq!(l["tls"]["server"]["hash"], f["tls"]["server"]["hash"]);
+        if t["outcome"] == "established" {
+            established += 1;
+            // Lean: no offered suites, chain or evidence; the leaf's summary stays.
+            assert!(l["tls"]["client"]["supported_ciphers"].as_array().unwrap().is_empty());
+            assert!(t["handshake"]["certificate_chain"].as_array().unwrap().is_empty());
+            assert!(t["evidence"].as_array().unwrap().is_empty());
+            assert_eq!(
+                l["tls"]["server"]["x509"], f["tls"]["server"]["x509"],
+                "the leaf's summary stays"
+            );
+            assert!(!f["tls"]["client"]["supported_ciphers"].as_array().unwrap().is_empty());
+            assert!(!f["tlsdiag"]["evidence"].as_array().unwrap().is_empty());
+            let (small, big) = (l.to_string().len(), f.to_string().len());
+            assert!(small < 3000 && small * 2 < big, "{small} vs {big} bytes");
+        } else {
+            failed += 1;
+            assert_eq!(l, f, "a failed session is written in full");
+        }
+    }
+    assert!(
+        established >= 2 && failed >= 5,
+        "{established} established, {failed} failed"
+    );
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn evidence_frames_of_several_files_name_their_file_and_frame() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/cap-rotated");
     let f1 = dir.join("cap-rotated-1.pcap").to_string_lossy().into_owned();
     let f2 = dir.join("cap-rotated-2.pcap").to_string_lossy().into_owned();
-    let (_, doc) = analyze(&["-f", "json", &f1, &f2]);
+    let (_, doc) = analyze(&["-f", "json", "--detail", "full", &f1, &f2]);
     let mut seen = [0, 0];
     for s in doc["sessions"].as_array().unwrap() {
         for e in s["evidence"].as_array().unwrap() {

@@ -61,6 +61,13 @@ pub enum Command {
     },
 }
 
+/// How much of an established session the JSON and NDJSON records hold.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetailArg {
+    Lean,
+    Full,
+}
+
 /// Flags of `analyze`.
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -96,9 +103,17 @@ pub struct AnalyzeArgs {
     /// Text: print only the summary; no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Text: print a block for every session, not only the failed ones.
+    /// Text and Markdown: print a block for every session, not only the failed ones; JSON and
+    /// NDJSON: every session in full (`--detail full`).
     #[arg(long)]
     pub all: bool,
+    /// JSON and NDJSON: how much of an established session to write. `lean` (default): what
+    /// pipelines filter and join on, about 1 KB (verdict, version, cipher, SNI, ALPN,
+    /// fingerprints and ids, the leaf certificate's summary, warnings); `full`: also the offered
+    /// suites, the certificate chain and the evidence (as `--all` does). Failed and incomplete
+    /// sessions are always written in full.
+    #[arg(long, value_enum, default_value_t = DetailArg::Lean)]
+    pub detail: DetailArg,
     /// Keep only sessions with these outcomes (established, failed, incomplete; comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "OUTCOME")]
     pub outcome: Vec<String>,
@@ -177,6 +192,9 @@ pub struct LiveArgs {
     /// Output format: one line per session as soon as it is decided, then a summary.
     #[arg(short, long, value_enum, default_value_t = LiveFormat::Text)]
     pub format: LiveFormat,
+    /// NDJSON: how much of an established session to write (as `analyze --detail`).
+    #[arg(long, value_enum, default_value_t = DetailArg::Lean)]
+    pub detail: DetailArg,
     /// Write the verdicts to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -207,6 +207,8 @@ pub fn live(args: LiveArgs) -> ExitCode {
         // The text lines show only the verdict of established sessions; NDJSON shows all.
         detail: if args.format == LiveFormat::Text {
             Detail::FailuresInFull
+        } else if args.detail == super::args::DetailArg::Lean {
+            Detail::EstablishedLean
         } else {
             Detail::Full
         },

@@ -1,6 +1,6 @@
 //! Runs a parsed command: the only place that wires capture, pipeline and report together.
 
-use super::args::{AnalyzeArgs, Cli, Command, Format};
+use super::args::{AnalyzeArgs, Cli, Command, DetailArg, Format};
 use super::outputs::{self, Flag, Output, Target};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
@@ -152,6 +152,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         // `--all` lists every session in full.
         detail: if matches!(args.format, Format::Text | Format::Markdown) && !args.all {
             Detail::FailuresInFull
+        } else if matches!(args.format, Format::Json | Format::Ndjson) && args.detail == DetailArg::Lean && !args.all {
+            Detail::EstablishedLean
         } else {
             Detail::Full
         },

@@ -479,6 +479,15 @@ pub struct SessionReport {
     pub keylog_random: Option<[u8; 32]>,
 }
 
+/// How much of a session a record holds (see [`SessionReport::new`], [`SessionReport::lean`],
+/// [`SessionReport::brief`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    Full,
+    Lean,
+    Brief,
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -496,7 +505,16 @@ impl SessionReport {
 
     /// Builds the record of one decided session.
     pub fn new(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
-        SessionReport::build(id, tcp, tls, v, true)
+        SessionReport::build(id, tcp, tls, v, Level::Full)
+    }
+
+    /// A session record for pipelines, in at most about 1 KB: everything a user filters or
+    /// joins on (ECS core, verdict, version, cipher, SNI, ALPN, fingerprints and ids, the leaf
+    /// certificate's summary and hashes, warnings, the handshake's small facts) without the bulk
+    /// (the offered suites, the certificate chain, the evidence). The default for established
+    /// sessions in JSON and NDJSON (`--detail full` gives them whole).
+    pub fn lean(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
+        SessionReport::build(id, tcp, tls, v, Level::Lean)
     }
 
     /// A session record without the parts only a full listing shows: evidence, handshake
@@ -505,10 +523,13 @@ impl SessionReport {
     /// parameters are filled. For reports that count established sessions without showing them
     /// (see [`crate::pipeline::Detail`]).
     pub fn brief(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict) -> SessionReport {
-        SessionReport::build(id, tcp, tls, v, false)
+        SessionReport::build(id, tcp, tls, v, Level::Brief)
     }
 
-    fn build(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict, full: bool) -> SessionReport {
+    fn build(id: u64, tcp: &TcpFacts, tls: &TlsFacts, v: Verdict, level: Level) -> SessionReport {
+        let full = level == Level::Full;
+        // What a pipeline filters and joins on: in full and lean records, never in brief ones.
+        let ids = level != Level::Brief;
         let (evidence, evidence_truncated) = if full {
             crate::diagnose::evidence(tcp, tls, &v)
         } else {
@@ -520,8 +541,8 @@ impl SessionReport {
         let leaf = tls.server_certificates.first();
         // Fingerprints only where a report shows them: a brief record (an established session of
         // a text report) never does.
-        let client_ids = ch.filter(|_| full).map(|c| crate::tls::fingerprint::client_ids(c));
-        let ja3s = sh.filter(|_| full).map(|s| crate::tls::fingerprint::server_id(s));
+        let client_ids = ch.filter(|_| ids).map(|c| crate::tls::fingerprint::client_ids(c));
+        let ja3s = sh.filter(|_| ids).map(|s| crate::tls::fingerprint::server_id(s));
         let tls_report = TlsReport {
             // ECS and Elastic's own pipelines write SSL 3.0 as "3.0" with version_protocol "ssl".
             version: sh.map(|s| match s.version {
@@ -550,7 +571,7 @@ impl SessionReport {
                     .unwrap_or_default(),
                 ja3: client_ids.as_ref().and_then(|c| c.0.clone()),
             },
-            server: if !full {
+            server: if !ids {
                 TlsServerEcs {
                     ja3s: ja3s.clone(),
                     ..TlsServerEcs::default()
@@ -572,7 +593,7 @@ impl SessionReport {
                 }
             },
         };
-        let handshake = if !full {
+        let handshake = if level == Level::Brief {
             Handshake::default()
         } else {
             Handshake {
@@ -595,7 +616,11 @@ impl SessionReport {
                 client_certificate_count: tls.client_certificate.map(|(_, n)| n),
                 certificate_requested: tls.certificate_request.is_some(),
                 hello_retry_request: tls.hello_retry_request.is_some(),
-                certificate_chain: tls.server_certificates.iter().map(|c| ChainCert::from(&**c)).collect(),
+                certificate_chain: if full {
+                    tls.server_certificates.iter().map(|c| ChainCert::from(&**c)).collect()
+                } else {
+                    Vec::new()
+                },
                 history: tls.history.clone(),
                 alerts: tls
                     .alerts
@@ -671,7 +696,7 @@ impl SessionReport {
             network,
             tls: tls_report,
             ja4: client_ids.filter(|_| ch.is_some_and(|c| !c.sslv2_format)).map(|c| c.1),
-            display_filter: full.then(|| display_filter(tcp)),
+            display_filter: ids.then(|| display_filter(tcp)),
             handshake,
             tcp: TcpReport {
                 syn_count: tcp.syn_count,
@@ -688,7 +713,7 @@ impl SessionReport {
             start_ts: tcp.first.ts,
             no_data: v.no_data,
             tls_seen: tls.tls_seen(),
-            brief: !full,
+            brief: level == Level::Brief,
             keylog_random: tls.keys.as_ref().and_then(|k| k.client_random),
         }
     }
