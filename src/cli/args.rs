@@ -35,6 +35,8 @@ pub enum Format {
     Ndjson,
     /// A ticket-ready report: failures grouped by server, name, cause and reason.
     Markdown,
+    /// One self-contained page: timeline, failure groups with a ladder diagram each.
+    Html,
 }
 
 /// The subcommands.

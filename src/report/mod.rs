@@ -6,6 +6,7 @@
 pub mod carve;
 pub mod digest;
 pub mod escape;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
@@ -13,4 +14,7 @@ pub mod ndjson;
 pub mod pseudonymize;
 pub mod schema;
 pub mod select;
+pub mod steps;
 pub mod text;
+pub mod timeline;
+pub mod units;
