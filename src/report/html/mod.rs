@@ -56,16 +56,17 @@ dl.facts dt{font-weight:600;color:var(--muted)}dl.facts dd{margin:0}
 table{border-collapse:collapse;width:100%;margin:.4em 0}th,td{border:1px solid var(--line);padding:.25em .45em;text-align:left;vertical-align:top}
 th{background:#f2f2f2;white-space:nowrap}td.n{text-align:right;white-space:nowrap}
 .scroll{overflow-x:auto}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere}
+@media (max-width:560px){td code{overflow-wrap:normal}}
 .chip{display:inline-flex;align-items:center;gap:.3em;margin-right:.9em;white-space:nowrap}
 .chip svg{width:1.1em;height:1.1em;border:1px solid #333}
 .group{border:1px solid var(--line);border-left:6px solid var(--fail);padding:.3em .8em .6em;margin:1em 0;break-inside:avoid-page}
 .ladder svg{width:100%;min-width:460px;max-width:820px;height:auto;display:block}
-.timeline svg.chart{width:100%;height:auto;display:block}
+.timeline svg.chart{width:100%;min-width:540px;height:auto;display:block}
 details{margin:.4em 0}summary{cursor:pointer;color:var(--muted)}
 .note{color:var(--muted);font-style:italic}
 ol.steps{padding-left:1.4em;font-size:.93em}ol.steps li.fail{font-weight:700}
-@media print{body{max-width:none;font-size:11pt;padding:0}.group{page-break-inside:avoid}details>summary{display:none}details{display:block}.ladder svg{min-width:0}a{color:inherit;text-decoration:none}}
+@media print{body{max-width:none;font-size:11pt;padding:0}.timeline svg.chart{min-width:0}.group{page-break-inside:avoid}details>summary{display:none}details{display:block}.ladder svg{min-width:0}a{color:inherit;text-decoration:none}}
 "#;
 
 /// Writes the HTML report of a report whose `sessions` are all its sessions.
@@ -265,7 +266,8 @@ fn group(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Result<()>
     let rep = &g.representative;
     writeln!(
         out,
-        "<section class=\"group\" id=\"g{n}\" data-group=\"{n}\">\n<h3>{n}. {}/{} — {}: {} session(s)</h3>\n<dl class=\"facts\">",
+        "<section class=\"group\" id=\"g{n}\" data-group=\"{n}\" data-first-frame=\"{}\">\n<h3>{n}. {}/{} — {}: {} session(s)</h3>\n<dl class=\"facts\">",
+        rep.first_frame,
         e(&g.cause),
         e(&g.reason),
         server_sni(g),

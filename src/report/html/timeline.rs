@@ -104,7 +104,7 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
     );
     writeln!(
         out,
-        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"tl-t tl-d\"><title id=\"tl-t\">Sessions over time</title><desc id=\"tl-d\">{}</desc>",
+        "<div class=\"scroll\"><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"tl-t tl-d\"><title id=\"tl-t\">Sessions over time</title><desc id=\"tl-d\">{}</desc>",
         e(&desc)
     )?;
     // Axes and the peak.
@@ -170,7 +170,7 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
             )?;
         }
     }
-    writeln!(out, "</svg>")
+    writeln!(out, "</svg></div>")
 }
 
 fn table(out: &mut dyn Write, d: &Display) -> io::Result<()> {
