@@ -81,6 +81,10 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Markdown: leave out the Mermaid sequence diagram of each failure group (for trackers that
+    /// do not draw `mermaid` blocks; the plain timeline stays).
+    #[arg(long)]
+    pub no_mermaid: bool,
     /// Write the report to FILE instead of standard output (`-`: standard output); written
     /// beside FILE and renamed into place when complete.
     #[arg(short, long, value_name = "FILE")]

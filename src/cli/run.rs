@@ -321,7 +321,14 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             // Sessions in capture order, numbered from 1: the same whatever the number of threads.
             Format::Json => json::write_with_store(&mut out, &report, &mut store),
             Format::Ndjson => ndjson::write_summary(&mut out, &report),
-            Format::Markdown => markdown::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
+            Format::Markdown => markdown::write_digest(
+                &mut out,
+                &report,
+                &digest,
+                &selection.describe(),
+                args.redact,
+                !args.no_mermaid,
+            ),
             Format::Html => html::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
         }
         .and_then(|_| out.commit()),

@@ -17,7 +17,7 @@
 //! `& < > " '` as character references: no element, attribute or entity comes from the string,
 //! inside an element or a quoted attribute value. [`mermaid`] output holds only ASCII letters,
 //! digits, space and `. , _ ( ) / = + * -`: nothing Mermaid reads as syntax (no `;`, `#`, `%`,
-//! quotes, `:`, `<`, `>`, no line break).
+//! quotes, `:`, `<`, `>`, no line break; a `:` is shown as `,`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -131,13 +131,14 @@ pub fn html(s: &str) -> String {
 
 /// A string made safe as the message text of a Mermaid sequence diagram (one line, after the
 /// arrow's colon), at most `max` characters: ASCII letters, digits, space and `. , _ ( ) / = + *
-/// -` kept, every other character (non-ASCII included) shown as `?`.
+/// -` kept, `:` shown as `,`, every other character (non-ASCII included) shown as `?`.
 pub fn mermaid(s: &str, max: usize) -> String {
     let mut out: String = s
         .chars()
         .take(max)
         .map(|c| match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | ' ' | '.' | ',' | '_' | '(' | ')' | '/' | '=' | '+' | '*' | '-' => c,
+            ':' => ',',
             _ => '?',
         })
         .collect();
@@ -189,7 +190,7 @@ mod tests {
     #[test]
     fn mermaid_keeps_a_safe_ascii_set() {
         assert_eq!(mermaid("ClientHello SNI=good.test", 80), "ClientHello SNI=good.test");
-        assert_eq!(mermaid("a;b#c%%d\"e<f>g:h\ni→", 80), "a?b?c??d?e?f?g?h?i?");
+        assert_eq!(mermaid("a;b#c%%d\"e<f>g:h\ni→", 80), "a?b?c??d?e?f?g,h?i?");
         assert_eq!(mermaid("abcdef", 3), "abc...");
     }
 }

@@ -9,6 +9,7 @@ pub mod escape;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod mermaid;
 pub mod model;
 pub mod ndjson;
 pub mod pseudonymize;
