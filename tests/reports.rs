@@ -540,3 +540,36 @@ fn a_filtered_report_names_its_filter_and_both_counts() {
     let doc: Value = serde_json::from_str(&json).expect("json");
     assert!(doc["capture"]["sessions_total"].is_null());
 }
+
+#[test]
+fn text_blocks_start_with_the_failing_step_and_do_not_contradict_themselves() {
+    let pcap = capture_of("tls-mixed");
+    let (_, text) = run(&["analyze", pcap.to_str().expect("utf8")]);
+    assert!(
+        text.contains(
+            "── Frame 26 (client → server): Alert fatal certificate_expired(45) — FAILED certificate/expired ──"
+        ),
+        "{text}"
+    );
+    // The silent server: its block names the unanswered ClientHello and says who went silent,
+    // not "ended by server" above "the client … closed the connection".
+    let block = text
+        .split("\n\n")
+        .find(|b| b.contains("FAILED timeout/server_silent"))
+        .expect("server_silent block");
+    assert!(
+        block.starts_with("── Frame 64 (client → server) unanswered: ClientHello"),
+        "{block}"
+    );
+    assert!(
+        block.contains("server went silent") && !block.contains("ended by server"),
+        "{block}"
+    );
+    // A refusal is ended by the server's RST, not a silence.
+    let (_, text) = run(&["analyze", capture_of("tcp-refused").to_str().expect("utf8")]);
+    assert!(text.contains("── Frame 2 (server → client): RST — FAILED timeout/connection_refused ──"));
+    assert!(
+        text.contains("ended by server") && !text.contains("went silent"),
+        "{text}"
+    );
+}

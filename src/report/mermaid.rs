@@ -38,10 +38,11 @@ pub fn write(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
         let failing = fail == Some(i);
         let kind = Kind::of(e);
         let words = format!(
-            "{} ({}) {}{}",
+            "{} ({}) {}{}{}",
             e.frame,
             units::offset(dt),
-            if failing { "FAILED HERE, " } else { "" },
+            if failing { steps::failing_words(s) } else { "" },
+            if failing { ", " } else { "" },
             e.what
         );
         let text = escape::mermaid(&words, WORDS);

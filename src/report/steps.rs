@@ -71,8 +71,8 @@ fn summary_frame(summary: &str) -> Option<u64> {
 }
 
 /// The index in `s.evidence` of the step where the handshake failed: the frame the summary
-/// names, else the first fatal alert, else the first RST, else (a timeout) the last step the
-/// silent peer left unanswered, else the first FIN. `None` for sessions that did not fail.
+/// names, else for a timeout the last step the silent peer left unanswered, else the first
+/// fatal alert, else the first RST, else the first FIN. `None` for sessions that did not fail.
 pub fn failing(s: &SessionReport) -> Option<usize> {
     if s.outcome != Outcome::Failed || s.evidence.is_empty() {
         return None;
@@ -96,6 +96,13 @@ pub fn failing(s: &SessionReport) -> Option<usize> {
             return best;
         }
     }
+    if s.cause == Some(Cause::Timeout) {
+        // The last step before the silence: what the silent peer never answered.
+        return ev
+            .iter()
+            .rposition(|e| !matches!(Kind::of(e), Kind::Fin | Kind::Rst | Kind::Note))
+            .or(Some(ev.len() - 1));
+    }
     let first = |k: Kind| ev.iter().position(|e| Kind::of(e) == k);
     if let Some(i) = ev
         .iter()
@@ -105,21 +112,28 @@ pub fn failing(s: &SessionReport) -> Option<usize> {
     {
         return Some(i);
     }
-    if s.cause == Some(Cause::Timeout) {
-        // The last step before the silence: what the silent peer never answered.
-        return ev
-            .iter()
-            .rposition(|e| !matches!(Kind::of(e), Kind::Fin | Kind::Rst | Kind::Note))
-            .or(Some(ev.len() - 1));
-    }
     first(Kind::Fin).or(Some(ev.len() - 1))
 }
 
-/// Who is meant by `s.side` in words: for timeouts the side that went silent, otherwise the
-/// side that ended the handshake.
+/// Whether the failing step is one the silent peer left unanswered (a timeout's last message
+/// or SYN), rather than an alert, RST or FIN that ended the handshake.
+pub fn unanswered(s: &SessionReport) -> bool {
+    s.cause == Some(Cause::Timeout)
+        && failing(s)
+            .and_then(|i| s.evidence.get(i))
+            .is_some_and(|e| matches!(Kind::of(e), Kind::Syn | Kind::Message | Kind::Note))
+}
+
+/// The words that mark the failing step.
+pub fn failing_words(s: &SessionReport) -> &'static str {
+    if unanswered(s) { "NO ANSWER" } else { "FAILED HERE" }
+}
+
+/// Who is meant by `s.side` in words: the side that went silent when the failing step went
+/// unanswered, otherwise the side that ended the handshake (a refusal's RST included).
 pub fn side_phrase(s: &SessionReport) -> Option<String> {
     let side = s.side.as_deref()?;
-    Some(if s.cause == Some(Cause::Timeout) {
+    Some(if unanswered(s) {
         format!("{side} went silent")
     } else {
         format!("ended by {side}")

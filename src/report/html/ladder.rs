@@ -110,7 +110,8 @@ pub fn write(out: &mut dyn Write, n: usize, g: &Group) -> io::Result<()> {
                 e(&units::duration(*p))
             )?;
         }
-        step(out, n, s.start_ts, ev, *top, fail == Some(*i))?;
+        let unanswered = steps::unanswered(s);
+        step(out, n, s.start_ts, ev, *top, fail == Some(*i), unanswered)?;
     }
     writeln!(out, "</svg></div>")?;
     if s.evidence.len() > STEPS {
@@ -128,6 +129,7 @@ pub fn write(out: &mut dyn Write, n: usize, g: &Group) -> io::Result<()> {
         )?;
     }
     // The same steps as text.
+    let marker = format!("{} — ", steps::failing_words(s));
     writeln!(out, "<details><summary>The steps as text</summary><ol class=\"steps\">")?;
     for (i, ev) in s.evidence.iter().enumerate() {
         let failing = fail == Some(i);
@@ -135,7 +137,7 @@ pub fn write(out: &mut dyn Write, n: usize, g: &Group) -> io::Result<()> {
             out,
             "<li{}>{}{}</li>",
             if failing { " class=\"fail\"" } else { "" },
-            if failing { "FAILED HERE — " } else { "" },
+            if failing { marker.as_str() } else { "" },
             e(&step_words(ev, ev.ts.secs_since(s.start_ts)))
         )?;
     }
@@ -149,13 +151,14 @@ fn step(
     ev: &Evidence,
     top: f64,
     failing: bool,
+    unanswered: bool,
 ) -> io::Result<()> {
     let kind = Kind::of(ev);
     let dt = ev.ts.secs_since(start);
     let arrow_y = top + 27.0;
     let mut tags = Vec::new();
     if failing {
-        tags.push("✖ FAILED HERE");
+        tags.push(if unanswered { "✖ NO ANSWER" } else { "✖ FAILED HERE" });
     }
     // Alerts, FIN and RST name themselves; their lines have their own dashes.
     if steps::decrypted(ev) {
