@@ -6,6 +6,13 @@
 //! by .ci/run): the page loads with the network cut off and no console error, shows every group,
 //! and is shot at 360 and 1000 px wide into target/test-artifacts/.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

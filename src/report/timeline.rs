@@ -72,20 +72,11 @@ fn series(s: &SessionReport) -> usize {
 }
 
 /// Sessions per time bin.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Timeline {
     /// Index into the width ladder.
     level: u32,
     bins: BTreeMap<i64, Counts>,
-}
-
-impl Default for Timeline {
-    fn default() -> Timeline {
-        Timeline {
-            level: 0,
-            bins: BTreeMap::new(),
-        }
-    }
 }
 
 /// One bin as shown.

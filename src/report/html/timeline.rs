@@ -76,16 +76,26 @@ pub fn section(out: &mut dyn Write, t: &Timeline) -> io::Result<()> {
         write!(out, "<span class=\"chip\">{}{}</span>", swatch(i), e(&name))?;
     }
     writeln!(out, "</p>")?;
-    bars(out, &d)?;
+    // Failures on a scale of their own (they are often a sliver of all sessions), then all.
+    let failed: u64 = d.bins.iter().flat_map(|b| b.counts.iter().take(4)).sum();
+    if failed > 0 {
+        writeln!(out, "<h3>Failed sessions</h3>")?;
+        bars(out, &d, 4, "tf")?;
+    }
+    writeln!(out, "<h3>All sessions</h3>")?;
+    bars(out, &d, SERIES.len(), "ta")?;
     table(out, &d)?;
     writeln!(out, "</section>")
 }
 
-fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
+/// Stacked bars of the first `series` series; `id` prefixes the SVG's element ids.
+fn bars(out: &mut dyn Write, d: &Display, series: usize, id: &str) -> io::Result<()> {
     let (w, h, left, top, plot_h) = (1000.0, 230.0, 48.0, 10.0, 180.0);
     let n = d.bins.len().max(1) as f64;
     let bar = (w - left - 8.0) / n;
-    let peak = d.peak().max(1) as f64;
+    let total_of = |b: &crate::report::timeline::Bin| -> u64 { b.counts.iter().take(series).sum() };
+    let peak_n = d.bins.iter().map(total_of).max().unwrap_or(0);
+    let peak = peak_n.max(1) as f64;
     let failed: u64 = d.bins.iter().flat_map(|b| b.counts.iter().take(4)).sum();
     let first_fail = d
         .bins
@@ -93,10 +103,11 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
         .find(|b| b.counts.iter().take(4).any(|c| *c > 0))
         .map(|b| label(b.start, d.width));
     let desc = format!(
-        "{} bins of {}; at most {} sessions in one bin; {} failed in all{}.",
+        "{} bins of {}; at most {} {} in one bin; {} failed in all{}.",
         d.bins.len(),
         units::duration(d.width as f64 / 1e9),
-        units::count(d.peak()),
+        units::count(peak_n),
+        if series == 4 { "failed sessions" } else { "sessions" },
         units::count(failed),
         first_fail
             .map(|f| format!(", the first in the bin at {f}"))
@@ -104,7 +115,12 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
     );
     writeln!(
         out,
-        "<div class=\"scroll\"><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"tl-t tl-d\"><title id=\"tl-t\">Sessions over time</title><desc id=\"tl-d\">{}</desc>",
+        "<div class=\"scroll\"><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\"><title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
+        if series == 4 {
+            "Failed sessions over time"
+        } else {
+            "Sessions over time"
+        },
         e(&desc)
     )?;
     // Axes and the peak.
@@ -116,13 +132,12 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
         w - 8.0,
         left - 4.0,
         top + 10.0,
-        units::count(d.peak()),
+        units::count(peak_n),
         left - 4.0
     )?;
     for (i, b) in d.bins.iter().enumerate() {
         let x = left + i as f64 * bar;
-        let total: u64 = b.counts.iter().sum();
-        if total == 0 {
+        if total_of(b) == 0 {
             continue;
         }
         write!(
@@ -132,7 +147,7 @@ fn bars(out: &mut dyn Write, d: &Display) -> io::Result<()> {
             e(&words(&b.counts))
         )?;
         let mut y = base;
-        for (s, c) in b.counts.iter().enumerate() {
+        for (s, c) in b.counts.iter().enumerate().take(series) {
             if *c == 0 {
                 continue;
             }
