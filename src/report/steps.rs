@@ -71,8 +71,9 @@ fn summary_frame(summary: &str) -> Option<u64> {
 }
 
 /// The index in `s.evidence` of the step where the handshake failed: the frame the summary
-/// names, else for a timeout the last step the silent peer left unanswered, else the first
-/// fatal alert, else the first RST, else the first FIN. `None` for sessions that did not fail.
+/// names, else the step that showed another protocol, else for a timeout the last step the
+/// silent peer left unanswered, else the first fatal alert (any alert), else the ending side's
+/// RST or FIN, else the first RST, else the first FIN. `None` for sessions that did not fail.
 pub fn failing(s: &SessionReport) -> Option<usize> {
     if s.outcome != Outcome::Failed || s.evidence.is_empty() {
         return None;
@@ -96,6 +97,10 @@ pub fn failing(s: &SessionReport) -> Option<usize> {
             return best;
         }
     }
+    // Another protocol where TLS was expected: the step that showed it.
+    if let Some(i) = ev.iter().position(|e| e.what.starts_with("not TLS")) {
+        return Some(i);
+    }
     if s.cause == Some(Cause::Timeout) {
         // The last step before the silence: what the silent peer never answered.
         return ev
@@ -108,6 +113,16 @@ pub fn failing(s: &SessionReport) -> Option<usize> {
         .iter()
         .position(|e| Kind::of(e) == Kind::Alert && e.what.contains("fatal"))
         .or_else(|| first(Kind::Alert))
+        .or_else(|| {
+            // The side that ended it: its RST or FIN.
+            let side = match s.side.as_deref() {
+                Some("client") => Some(Direction::ToServer),
+                Some("server") => Some(Direction::ToClient),
+                _ => None,
+            };
+            ev.iter()
+                .position(|e| side.is_some() && e.direction == side && matches!(Kind::of(e), Kind::Rst | Kind::Fin))
+        })
         .or_else(|| first(Kind::Rst))
     {
         return Some(i);

@@ -153,7 +153,7 @@ impl Timeline {
                 bins: Vec::new(),
             };
         };
-        let span = (last - first + 1).saturating_mul(width);
+        let span = last.saturating_sub(*first).saturating_add(1).saturating_mul(width);
         let shown = ROUND
             .iter()
             .copied()
@@ -163,16 +163,17 @@ impl Timeline {
                 let k = (span / width) / (DISPLAY_BINS as i64 - 1) + 1;
                 width.saturating_mul(k)
             });
-        let start = (first * width).div_euclid(shown);
-        let end = (last * width).div_euclid(shown);
+        let start = first.saturating_mul(width).div_euclid(shown);
+        let end = last.saturating_mul(width).div_euclid(shown);
         let mut bins: Vec<Bin> = (start..=end)
+            .take(DISPLAY_BINS + 1)
             .map(|k| Bin {
                 start: Timestamp(k.saturating_mul(shown)),
                 counts: [0; 6],
             })
             .collect();
         for (k, c) in &self.bins {
-            let i = (k * width).div_euclid(shown) - start;
+            let i = k.saturating_mul(width).div_euclid(shown).saturating_sub(start);
             if let Some(b) = usize::try_from(i).ok().and_then(|i| bins.get_mut(i)) {
                 for (a, n) in b.counts.iter_mut().zip(c) {
                     *a += n;
