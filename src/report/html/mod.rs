@@ -21,7 +21,7 @@ use super::units;
 use std::io::{self, Write};
 
 /// Failure groups drawn with a diagram (the table lists up to [`GROUPS_LISTED`]).
-pub const GROUPS_DRAWN: usize = 20;
+pub const GROUPS_DRAWN: usize = 50;
 /// Failure groups listed in the table.
 const GROUPS_LISTED: usize = 1000;
 /// Rows of the warnings table.
