@@ -190,6 +190,12 @@ fn every_group_has_a_ladder_of_its_representative_sessions_evidence() {
         html.contains("class=\"step kind-alert failing\" data-frame=\"26\""),
         "expired: the alert"
     );
+    // The silent server: the ClientHello it never answered, so marked, then the 3 s pause.
+    assert!(
+        html.contains("class=\"step kind-tls failing\" data-frame=\"64\""),
+        "server_silent: the ClientHello"
+    );
+    assert!(html.contains("[✖ NO ANSWER] ClientHello") && html.contains("⋯ 3.0 s later ⋯"));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Report: one model ([`model`]), thin printers ([`text`], [`json`]).
+//! Report: one model ([`model`]), thin printers ([`text`], [`json`], [`ndjson`], [`markdown`],
+//! [`html`]).
 //!
 //! Printers only format; they never decide anything. The JSON document carries
 //! `schema_version` (see `docs/schema.json`).
