@@ -56,8 +56,9 @@ dl.facts dt{font-weight:600;color:var(--muted)}dl.facts dd{margin:0}
 table{border-collapse:collapse;width:100%;margin:.4em 0}th,td{border:1px solid var(--line);padding:.25em .45em;text-align:left;vertical-align:top}
 th{background:#f2f2f2;white-space:nowrap}td.n{text-align:right;white-space:nowrap}
 .scroll{overflow-x:auto}
+@media (max-width:560px){table.cards thead{display:none}table.cards tr{display:block;border:1px solid var(--line);margin:.4em 0}table.cards td{display:flex;gap:.6em;border:0;text-align:left;white-space:normal}table.cards td::before{content:attr(data-label);font-weight:600;color:var(--muted);min-width:5.5em}}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere}
-@media (max-width:560px){td code{overflow-wrap:normal}}
+
 .chip{display:inline-flex;align-items:center;gap:.3em;margin-right:.9em;white-space:nowrap}
 .chip svg{width:1.1em;height:1.1em;border:1px solid #333}
 .group{border:1px solid var(--line);border-left:6px solid var(--fail);padding:.3em .8em .6em;margin:1em 0;break-inside:avoid-page}
@@ -213,7 +214,7 @@ fn failures(out: &mut dyn Write, r: &Report, groups: &[&Group]) -> io::Result<()
     }
     writeln!(
         out,
-        "<div class=\"scroll\"><table>\n<thead><tr><th>#</th><th>Server (SNI)</th><th>Cause / reason</th><th>Sessions</th><th>Clients</th><th>First → last seen</th></tr></thead>\n<tbody>"
+        "<div class=\"scroll\"><table class=\"cards\">\n<thead><tr><th>#</th><th>Server (SNI)</th><th>Cause / reason</th><th>Sessions</th><th>Clients</th><th>First → last seen</th></tr></thead>\n<tbody>"
     )?;
     for (i, g) in groups.iter().enumerate().take(GROUPS_LISTED) {
         let n = i + 1;
@@ -224,7 +225,7 @@ fn failures(out: &mut dyn Write, r: &Report, groups: &[&Group]) -> io::Result<()
         };
         writeln!(
             out,
-            "<tr><td class=\"n\">{link}</td><td>{}</td><td>{}/<code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr><td class=\"n\" data-label=\"#\">{link}</td><td data-label=\"Server\">{}</td><td data-label=\"Reason\"><span>{}/<code>{}</code></span></td><td class=\"n\" data-label=\"Sessions\">{}</td><td class=\"n\" data-label=\"Clients\">{}</td><td data-label=\"Seen\">{}</td></tr>",
             server_sni(g),
             e(&g.cause),
             e(&g.reason),
