@@ -87,7 +87,12 @@ pub fn write_digest(
         units::bytes(cap.bytes)
     )?;
     if let (Some(a), Some(b)) = (&cap.first_ts, &cap.last_ts) {
-        writeln!(out, "| Time span | {a} → {b} ({}) |", units::duration(cap.duration_s))?;
+        writeln!(
+            out,
+            "| Time span | {} UTC ({}) |",
+            units::span_rfc3339(a, b),
+            units::duration(cap.duration_s)
+        )?;
     }
     writeln!(
         out,

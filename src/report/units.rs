@@ -45,8 +45,11 @@ pub fn duration(secs: f64) -> String {
     if secs < 0.001 {
         return format!("{:.0} µs", secs * 1e6);
     }
-    if secs < 1.0 {
+    if secs < 0.01 {
         return format!("{:.1} ms", secs * 1e3);
+    }
+    if secs < 1.0 {
+        return format!("{:.0} ms", secs * 1e3);
     }
     if secs < 60.0 {
         return format!("{secs:.1} s");
@@ -80,7 +83,19 @@ pub fn when(t: crate::capture::Timestamp) -> String {
 /// A time range for a reader (UTC): `2026-11-24 06:48:02 → 06:48:12`, the date once when both
 /// ends share it.
 pub fn span(a: crate::capture::Timestamp, b: crate::capture::Timestamp) -> String {
-    let (x, y) = (when(a), when(b));
+    span_of(when(a), when(b))
+}
+
+/// [`span`] of two RFC 3339 times (as the capture summary holds them).
+pub fn span_rfc3339(a: &str, b: &str) -> String {
+    let short = |t: &str| match (t.get(0..10), t.get(11..19)) {
+        (Some(d), Some(h)) => format!("{d} {h}"),
+        _ => t.to_string(),
+    };
+    span_of(short(a), short(b))
+}
+
+fn span_of(x: String, y: String) -> String {
     match (x.get(0..10), y.get(0..10), y.get(11..)) {
         (Some(d1), Some(d2), Some(time)) if d1 == d2 => format!("{x} → {time}"),
         _ => format!("{x} → {y}"),
@@ -104,11 +119,16 @@ mod tests {
         assert_eq!(duration(299_955.0), "3 d 11 h");
         assert_eq!(duration(10.8), "10.8 s");
         assert_eq!(duration(0.0042), "4.2 ms");
+        assert_eq!(duration(0.2), "200 ms");
         assert_eq!(duration(3725.0), "1 h 2 min");
         assert_eq!(offset(0.0021), "+0.002 s");
         let t = crate::capture::Timestamp::from_parts(1_764_000_000, 5);
         assert_eq!(when(t), "2025-11-24 16:00:00");
         assert_eq!(span(t, t.add_nanos(70_000_000_000)), "2025-11-24 16:00:00 → 16:01:10");
+        assert_eq!(
+            span_rfc3339("2026-11-24T06:48:01.789297Z", "2026-11-24T06:48:12.575568Z"),
+            "2026-11-24 06:48:01 → 06:48:12"
+        );
         assert_eq!(
             span(t, t.add_nanos(86_400_000_000_000)),
             "2025-11-24 16:00:00 → 2025-11-25 16:00:00"

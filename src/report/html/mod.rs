@@ -137,7 +137,11 @@ fn header(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::
         fact(
             out,
             "Time span",
-            &format!("{} → {} ({})", e(a), e(b), e(&units::duration(cap.duration_s))),
+            &e(&format!(
+                "{} UTC ({})",
+                units::span_rfc3339(a, b),
+                units::duration(cap.duration_s)
+            )),
         )?;
     }
     fact(
