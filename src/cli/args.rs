@@ -10,6 +10,7 @@ const EXAMPLES: &str = "Examples:
   tlsdiag analyze a.pcap.gz b.pcap.gz        several files merged in time order
   tcpdump -w - port 443 | tlsdiag analyze -  read standard input
   tlsdiag analyze --format json -o out.json trace.pcap
+  tlsdiag analyze -f html -o report.html trace.pcap   a page with a timeline and handshake diagrams
   tlsdiag reasons                            the catalog of failure reasons
 
 Outputs are checked before anything is read (none may be an input) and land whole or not at all.
