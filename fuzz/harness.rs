@@ -15,7 +15,7 @@ use tlsdiag::limits::{MAX_CAPTURE_BLOCK, MAX_CERT_CHAIN, MAX_OOO_BYTES, MAX_RECO
 use tlsdiag::pipeline::{Analyzer, Detail, Options, Parallel};
 use tlsdiag::report::model::{Counts, Report, SCHEMA_VERSION, ServerSummary, SessionReport};
 use tlsdiag::report::pseudonymize::{self, Redactor};
-use tlsdiag::report::{json, markdown, ndjson, text};
+use tlsdiag::report::{html, json, markdown, ndjson, text};
 use tlsdiag::tls::Session;
 
 // ---- capture_reader ----------------------------------------------------------------------------
@@ -530,7 +530,14 @@ pub fn pipeline(data: &[u8]) {
     )
     .expect("text");
     out.clear();
-    markdown::write(&mut out, &report, "", knobs & 1 != 0).expect("markdown");
+    markdown::write(&mut out, &report, "", knobs & 1 != 0, knobs & 2 != 0).expect("markdown");
+    out.clear();
+    html::write(&mut out, &report, "", knobs & 1 != 0).expect("html");
+    let page = std::str::from_utf8(&out).expect("the HTML report is UTF-8");
+    assert!(
+        !page.contains("<script") && !page.contains(" src="),
+        "the HTML report fetches nothing"
+    );
 }
 
 // ---- threads -----------------------------------------------------------------------------------

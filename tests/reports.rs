@@ -296,14 +296,37 @@ fn markdown_groups_failures_with_counts_causes_and_hints() {
         ("protocol", "version_mismatch"),
         ("timeout", "server_silent"),
     ] {
-        let row = format!("| 127.0.0.1:443 | good.test | {cause} | `{reason}` | 1 | 1 |");
+        let row = format!("| 127.0.0.1:443 (good.test) | {cause} | `{reason}` | 1 | 1 |");
         assert!(md.contains(&row), "missing row {row}\n{md}");
         assert!(md.contains(&format!("{cause}/{reason} — 127.0.0.1:443 (good.test): 1 session(s)")));
     }
     assert!(md.contains("- **Fix:** Renew the certificate"));
     assert!(md.contains("ERR_CERT_DATE_INVALID"));
-    // Every group has a timeline in a fenced block.
+    // Every group has a timeline in a fenced block, its failing step marked, and a sequence
+    // diagram (Mermaid) whose one crossed arrow is that step.
     assert_eq!(md.matches("```\n  frame").count(), 6);
+    assert_eq!(md.matches("<- failed here").count(), 6);
+    assert_eq!(md.matches("```mermaid\nsequenceDiagram\n").count(), 6);
+    assert!(
+        md.contains("    C-xS: 26 (+0.002 s) FAILED HERE, Alert fatal certificate_expired(45)\n"),
+        "{md}"
+    );
+    // Fits a ticket: no table wider than six columns; human units; the file named once.
+    for line in md.lines().filter(|l| l.starts_with('|')) {
+        let cells = line.replace("\\|", "").matches('|').count() - 1;
+        assert!(cells <= 6, "{cells} columns: {line}");
+    }
+    assert!(md.contains("| Packets | 94 (23 kB) |"), "{md}");
+    assert_eq!(md.matches("tls-mixed.pcap").count(), 1, "{md}");
+    // Without diagrams: the same report less the Mermaid blocks.
+    let (_, plain) = run(&[
+        "analyze",
+        "-f",
+        "markdown",
+        "--no-mermaid",
+        pcap.to_str().expect("utf8"),
+    ]);
+    assert!(!plain.contains("```mermaid") && plain.contains("<- failed here"));
     // No established session shows up as a failure group.
     assert!(!md.contains("| established |"));
 }
@@ -575,4 +598,37 @@ fn a_filtered_report_names_its_filter_and_both_counts() {
     let (_, json) = run(&["analyze", "-f", "json", p]);
     let doc: Value = serde_json::from_str(&json).expect("json");
     assert!(doc["capture"]["sessions_total"].is_null());
+}
+
+#[test]
+fn text_blocks_start_with_the_failing_step_and_do_not_contradict_themselves() {
+    let pcap = capture_of("tls-mixed");
+    let (_, text) = run(&["analyze", pcap.to_str().expect("utf8")]);
+    assert!(
+        text.contains(
+            "── Frame 26 (client → server): Alert fatal certificate_expired(45) — FAILED certificate/expired ──"
+        ),
+        "{text}"
+    );
+    // The silent server: its block names the unanswered ClientHello and says who went silent,
+    // not "ended by server" above "the client … closed the connection".
+    let block = text
+        .split("\n\n")
+        .find(|b| b.contains("FAILED timeout/server_silent"))
+        .expect("server_silent block");
+    assert!(
+        block.starts_with("── Frame 64 (client → server) unanswered: ClientHello"),
+        "{block}"
+    );
+    assert!(
+        block.contains("server went silent") && !block.contains("ended by server"),
+        "{block}"
+    );
+    // A refusal is ended by the server's RST, not a silence.
+    let (_, text) = run(&["analyze", capture_of("tcp-refused").to_str().expect("utf8")]);
+    assert!(text.contains("── Frame 2 (server → client): RST — FAILED timeout/connection_refused ──"));
+    assert!(
+        text.contains("ended by server") && !text.contains("went silent"),
+        "{text}"
+    );
 }

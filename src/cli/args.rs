@@ -10,6 +10,7 @@ const EXAMPLES: &str = "Examples:
   tlsdiag analyze a.pcap.gz b.pcap.gz        several files merged in time order
   tcpdump -w - port 443 | tlsdiag analyze -  read standard input
   tlsdiag analyze --format json -o out.json trace.pcap
+  tlsdiag analyze -f html -o report.html trace.pcap   a page with a timeline and handshake diagrams
   tlsdiag reasons                            the catalog of failure reasons
 
 Outputs are checked before anything is read (none may be an input) and land whole or not at all.
@@ -35,6 +36,8 @@ pub enum Format {
     Ndjson,
     /// A ticket-ready report: failures grouped by server, name, cause and reason.
     Markdown,
+    /// One self-contained page: timeline, failure groups with a ladder diagram each.
+    Html,
 }
 
 /// The subcommands.
@@ -96,6 +99,10 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Markdown: leave out the Mermaid sequence diagram of each failure group (for trackers that
+    /// do not draw `mermaid` blocks; the plain timeline stays).
+    #[arg(long)]
+    pub no_mermaid: bool,
     /// Write the report to FILE instead of standard output (`-`: standard output); written
     /// beside FILE and renamed into place when complete.
     #[arg(short, long, value_name = "FILE")]

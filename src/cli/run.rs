@@ -11,7 +11,7 @@ use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, SessionReport};
 use crate::report::pseudonymize::Redactor;
 use crate::report::select::Selection;
-use crate::report::{json, markdown, ndjson, text};
+use crate::report::{html, json, markdown, ndjson, text};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -148,9 +148,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
         ports_only: args.ports_only,
-        // Text and Markdown show established sessions only as counts and warnings, unless
+        // Text, Markdown and HTML show established sessions only as counts and warnings, unless
         // `--all` lists every session in full.
-        detail: if matches!(args.format, Format::Text | Format::Markdown) && !args.all {
+        detail: if matches!(args.format, Format::Text | Format::Markdown | Format::Html) && !args.all {
             Detail::FailuresInFull
         } else if matches!(args.format, Format::Json | Format::Ndjson) && args.detail == DetailArg::Lean && !args.all {
             Detail::EstablishedLean
@@ -331,7 +331,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             // Sessions in capture order, numbered from 1: the same whatever the number of threads.
             Format::Json => json::write_with_store(&mut out, &report, &mut store),
             Format::Ndjson => ndjson::write_summary(&mut out, &report),
-            Format::Markdown => markdown::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
+            Format::Markdown => markdown::write_digest(
+                &mut out,
+                &report,
+                &digest,
+                &selection.describe(),
+                args.redact,
+                !args.no_mermaid,
+            ),
+            Format::Html => html::write_digest(&mut out, &report, &digest, &selection.describe(), args.redact),
         }
         .and_then(|_| out.commit()),
     };

@@ -1,6 +1,6 @@
 //! Keeping a report's sessions in bounded memory.
 //!
-//! A capture may hold millions of sessions. The text and Markdown reports need counts, groups and
+//! A capture may hold millions of sessions. The text, Markdown and HTML reports need counts, groups and
 //! a few representative sessions: [`Digest`] aggregates as sessions arrive and keeps only the
 //! earliest ones (by first frame, so the choice does not depend on thread timing). The JSON
 //! document needs every session: [`SessionStore`] keeps each one serialized, in memory up to a
@@ -119,6 +119,29 @@ pub struct Group {
     pub representative: Box<SessionReport>,
 }
 
+impl Group {
+    /// Distinct clients, with a `+` when there were more than were remembered.
+    pub fn clients_label(&self) -> String {
+        if self.more_clients {
+            format!("{}+", self.clients.len())
+        } else {
+            self.clients.len().to_string()
+        }
+    }
+
+    /// What the server accepted in established sessions, when it explains this group's failure
+    /// (a cipher failure or a version mismatch) and the server had any.
+    pub fn explaining_profile<'a>(&self, r: &'a super::model::Report) -> Option<&'a super::model::ServerSummary> {
+        let s = &self.representative;
+        if self.cause != "cipher" && self.reason != "version_mismatch" {
+            return None;
+        }
+        r.servers
+            .iter()
+            .find(|p| p.server.ip == s.server.ip && p.server.port == s.server.port && p.established > 0)
+    }
+}
+
 /// Server address as shown in reports: `ip:port`, IPv6 in brackets.
 pub fn server_label(s: &SessionReport) -> String {
     let mut out = String::with_capacity(24);
@@ -147,6 +170,8 @@ pub struct Digest {
     pub servers_dropped: u64,
     /// Established sessions with a warning: (server, SNI, warning id) → (sessions, detail).
     pub warnings: BTreeMap<(String, String, String), (u64, String)>,
+    /// Sessions per time bin (the HTML report's timeline).
+    pub timeline: super::timeline::Timeline,
     /// Reused for each session's server label (no allocation once the server is known).
     label: String,
 }
@@ -161,6 +186,7 @@ impl Digest {
             servers: HashMap::default(),
             servers_dropped: 0,
             warnings: BTreeMap::new(),
+            timeline: super::timeline::Timeline::default(),
             label: String::new(),
         }
     }
@@ -171,6 +197,7 @@ impl Digest {
             return;
         }
         self.all.offer(s);
+        self.timeline.add(s);
         let mut label = std::mem::take(&mut self.label);
         label.clear();
         push_server_label(&mut label, s);

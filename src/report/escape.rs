@@ -3,7 +3,8 @@
 //! bytes, and the sentences built around them).
 //!
 //! What it is: [`terminal`] for the text report and `live` lines, [`markdown`] for the Markdown
-//! report. What it is not: JSON and NDJSON, which serde escapes exactly. Strings travel
+//! report, [`mermaid`] for the text of a Markdown sequence diagram, [`html`] for the HTML report
+//! (text and attribute values alike). What it is not: JSON and NDJSON, which serde escapes exactly. Strings travel
 //! unescaped through the core; only a printer calls these.
 //!
 //! Guarantees: [`terminal`] output holds no control character (C0, DEL, C1) and none of the
@@ -12,7 +13,11 @@
 //! string cannot clear a screen, set a title, write the clipboard (OSC 52) or start a forged
 //! line. [`markdown`] output is that, plus a backslash before every ASCII punctuation character,
 //! so a CommonMark/GFM renderer shows the escaped text literally: no link, image, autolink, HTML,
-//! emphasis or table cell break comes from the string.
+//! emphasis or table cell break comes from the string. [`html`] output is [`terminal`]'s with
+//! `& < > " '` as character references: no element, attribute or entity comes from the string,
+//! inside an element or a quoted attribute value. [`mermaid`] output holds only ASCII letters,
+//! digits, space and `. , _ ( ) / = + * -`: nothing Mermaid reads as syntax (no `;`, `#`, `%`,
+//! quotes, `:`, `<`, `>`, no line break; a `:` is shown as `,`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -105,6 +110,44 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
+/// A string made safe as HTML text or a quoted attribute value: [`terminal`] (controls and
+/// invisible characters shown as escapes), then `&`, `<`, `>`, `"` and `'` as character
+/// references. Everything else, any Unicode text included, is unchanged.
+pub fn html(s: &str) -> String {
+    let visible = terminal(s);
+    let mut out = String::with_capacity(visible.len() + 16);
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A string made safe as the message text of a Mermaid sequence diagram (one line, after the
+/// arrow's colon), at most `max` characters: ASCII letters, digits, space and `. , _ ( ) / = + *
+/// -` kept, `:` shown as `,`, every other character (non-ASCII included) shown as `?`.
+pub fn mermaid(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | ' ' | '.' | ',' | '_' | '(' | ')' | '/' | '=' | '+' | '*' | '-' => c,
+            ':' => ',',
+            _ => '?',
+        })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +175,22 @@ mod tests {
         assert_eq!(markdown("12. x-y"), "12\\. x-y");
         assert_eq!(markdown("-x"), "\\-x");
         assert_eq!(markdown("\x1b"), "\\\\x1b");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_controls() {
+        assert_eq!(html("good.test"), "good.test");
+        assert_eq!(
+            html("<img src=x onerror='a(1)'>&amp;\"\x1b"),
+            "&lt;img src=x onerror=&#39;a(1)&#39;&gt;&amp;amp;&quot;\\x1b"
+        );
+        assert_eq!(html("é → \u{202e}"), "é → \\u{202e}");
+    }
+
+    #[test]
+    fn mermaid_keeps_a_safe_ascii_set() {
+        assert_eq!(mermaid("ClientHello SNI=good.test", 80), "ClientHello SNI=good.test");
+        assert_eq!(mermaid("a;b#c%%d\"e<f>g:h\ni→", 80), "a?b?c??d?e?f?g,h?i?");
+        assert_eq!(mermaid("abcdef", 3), "abc...");
     }
 }

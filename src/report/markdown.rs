@@ -5,33 +5,48 @@
 //! warning sentences built around them, file names) goes through [`escape::markdown`] in prose
 //! and table cells, and through [`escape::terminal`] inside the fenced timeline (where
 //! backslashes are literal and only a line break could end the fence): the rendered report holds
-//! no link, image or HTML taken from the capture.
+//! no link, image or HTML taken from the capture. The per-group Mermaid sequence diagram takes
+//! wire strings only through [`escape::mermaid`] (see [`super::mermaid`]).
+//!
+//! Fits a ticket: no table wider than six columns (the rest of a group goes in its section),
+//! human units (units.rs), input files listed once in the header.
 
 use super::digest::{Digest, Group};
 use super::escape;
-use super::model::{Report, ServerSummary, SessionReport};
+use super::model::Report;
+use super::{mermaid, steps, units};
 use std::io::{self, Write};
 
 /// Failure groups shown in full (the table lists them all).
 const GROUPS_DETAILED: usize = 20;
 /// Timeline lines per representative session.
 const TIMELINE_LINES: usize = 24;
+/// Input files named in the header (the rest are counted).
+const FILES_NAMED: usize = 10;
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
 /// Writes the Markdown report of a report whose `sessions` are all its sessions.
-pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::Result<()> {
+pub fn write(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool, diagrams: bool) -> io::Result<()> {
     let mut digest = Digest::new(0);
     for s in &r.sessions {
         digest.add(s);
     }
-    write_digest(out, r, &digest, filter, redacted)
+    write_digest(out, r, &digest, filter, redacted, diagrams)
 }
 
-/// Writes the Markdown report from a digest (bounded memory whatever the number of sessions).
-pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &str, redacted: bool) -> io::Result<()> {
+/// Writes the Markdown report from a digest (bounded memory whatever the number of sessions);
+/// `diagrams`: a Mermaid sequence diagram per failure group.
+pub fn write_digest(
+    out: &mut dyn Write,
+    r: &Report,
+    digest: &Digest,
+    filter: &str,
+    redacted: bool,
+    diagrams: bool,
+) -> io::Result<()> {
     let c = &r.counts;
     let cap = &r.capture;
     match (cap.sessions_total, cap.failed_total) {
@@ -50,20 +65,34 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
     writeln!(out)?;
     writeln!(out, "| | |")?;
     writeln!(out, "|---|---|")?;
-    let files = if cap.files.is_empty() {
-        "standard input".to_string()
-    } else {
-        cap.files.join(", ")
+    let files = match cap.files.as_slice() {
+        [] => "standard input".to_string(),
+        names => {
+            let mut v: Vec<String> = names.iter().take(FILES_NAMED).map(|f| escape::markdown(f)).collect();
+            if names.len() > FILES_NAMED {
+                v.push(format!("and {} more", units::count((names.len() - FILES_NAMED) as u64)));
+            }
+            v.join(", ")
+        }
     };
     writeln!(
         out,
-        "| Capture | {} ({} packets, {} bytes) |",
-        escape::markdown(&files),
-        cap.packets,
-        cap.bytes
+        "| {} | {files} |",
+        if cap.files.len() > 1 { "Files" } else { "File" }
+    )?;
+    writeln!(
+        out,
+        "| Packets | {} ({}) |",
+        units::count(cap.packets),
+        units::bytes(cap.bytes)
     )?;
     if let (Some(a), Some(b)) = (&cap.first_ts, &cap.last_ts) {
-        writeln!(out, "| Time span | {a} → {b} ({:.1} s) |", cap.duration_s)?;
+        writeln!(
+            out,
+            "| Time span | {} UTC ({}) |",
+            units::span_rfc3339(a, b),
+            units::duration(cap.duration_s)
+        )?;
     }
     writeln!(
         out,
@@ -80,17 +109,24 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
     writeln!(
         out,
         "| Sessions | {}: {} established, {} failed, {} incomplete |",
-        c.sessions, c.established, c.failed, c.incomplete
+        units::count(c.sessions),
+        units::count(c.established),
+        units::count(c.failed),
+        units::count(c.incomplete)
     )?;
     if !c.failed_by_cause.is_empty() {
-        let v: Vec<String> = c.failed_by_cause.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let v: Vec<String> = c
+            .failed_by_cause
+            .iter()
+            .map(|(k, n)| format!("{k} {}", units::count(*n)))
+            .collect();
         writeln!(out, "| Failed by cause | {} |", v.join(" · "))?;
     }
     if c.no_data_connections > 0 {
         writeln!(
             out,
             "| TCP connections without data | {} (not counted as sessions) |",
-            c.no_data_connections
+            units::count(c.no_data_connections)
         )?;
     }
     if !filter.is_empty() {
@@ -115,35 +151,28 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
     } else {
         writeln!(out, "## Failures")?;
         writeln!(out)?;
-        writeln!(
-            out,
-            "| # | Server | SNI | Cause | Reason | Sessions | Clients | First seen | Last seen | Browser would show |"
-        )?;
-        writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(out, "| # | Server (SNI) | Cause | Reason | Sessions | Clients |")?;
+        writeln!(out, "|---|---|---|---|---|---|")?;
         for (i, g) in groups.iter().enumerate() {
-            let (first, last) = (&g.first_start, &g.last_end);
             writeln!(
                 out,
-                "| {} | {} | {} | {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | {}{} | {} | `{}` | {} | {} |",
                 i + 1,
                 g.server,
                 if g.sni.is_empty() {
-                    "—".to_string()
+                    String::new()
                 } else {
-                    escape::markdown(&g.sni)
+                    format!(" ({})", escape::markdown(&g.sni))
                 },
                 g.cause,
                 g.reason,
-                g.count,
-                clients_count(g),
-                first,
-                last,
-                cell(g.representative.browser_error.as_deref().unwrap_or(""))
+                units::count(g.count),
+                g.clients_label()
             )?;
         }
         writeln!(out)?;
         for (i, g) in groups.iter().enumerate().take(GROUPS_DETAILED) {
-            group_section(out, i + 1, g, r)?;
+            group_section(out, i + 1, g, r, diagrams)?;
         }
         if groups.len() > GROUPS_DETAILED {
             writeln!(
@@ -159,15 +188,7 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, filter: &s
     Ok(())
 }
 
-fn clients_count(g: &Group) -> String {
-    if g.more_clients {
-        format!("{}+", g.clients.len())
-    } else {
-        g.clients.len().to_string()
-    }
-}
-
-fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Result<()> {
+fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report, diagrams: bool) -> io::Result<()> {
     let rep = &g.representative;
     let sni = if g.sni.is_empty() {
         String::new()
@@ -177,18 +198,22 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     writeln!(
         out,
         "### {n}. {}/{} — {}{sni}: {} session(s)",
-        g.cause, g.reason, g.server, g.count
+        g.cause,
+        g.reason,
+        g.server,
+        units::count(g.count)
     )?;
     writeln!(out)?;
     writeln!(out, "- **What happened:** {}", escape::markdown(&rep.summary))?;
+    writeln!(out, "- **Seen:** {} (UTC)", units::span(g.first_start, g.last_end))?;
     if let Some(b) = &rep.browser_error {
         writeln!(out, "- **Browser would show:** {b}")?;
     }
     if let Some(h) = &rep.hint {
         writeln!(out, "- **Fix:** {h}")?;
     }
-    if let Some(side) = &rep.side {
-        writeln!(out, "- **Ended by:** {side} (confidence {})", rep.confidence)?;
+    if let Some(side) = steps::side_phrase(rep) {
+        writeln!(out, "- **Who:** {side} (confidence {})", rep.confidence)?;
     }
     // Our own strings (base64 and hex), safe in a code span.
     let ids = rep.ids();
@@ -214,7 +239,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     writeln!(
         out,
         "- **Affected clients ({}):** {}{}",
-        clients_count(g),
+        g.clients_label(),
         list.join(", "),
         if clients.len() > 10 { ", …" } else { "" }
     )?;
@@ -233,8 +258,7 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
             "- **Repeated attempts:** {repeats} client(s) tried more than once (retries){fallback}"
         )?;
     }
-    let explains = g.cause == "cipher" || g.reason == "version_mismatch";
-    if let Some(p) = profile_for(r, rep).filter(|_| explains) {
+    if let Some(p) = g.explaining_profile(r) {
         writeln!(
             out,
             "- **What this server accepted in {} other session(s):** {}; suites {}{}",
@@ -255,17 +279,23 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
         rep.client.ip, g.server, rep.first_frame, rep.last_frame, rep.start
     )?;
     writeln!(out)?;
+    if diagrams {
+        mermaid::write(out, rep)?;
+        writeln!(out)?;
+    }
     writeln!(out, "```")?;
     writeln!(out, "  frame      time  dir  message")?;
-    for e in rep.evidence.iter().take(TIMELINE_LINES) {
+    let failing = steps::failing(rep);
+    for (i, e) in rep.evidence.iter().enumerate().take(TIMELINE_LINES) {
         writeln!(
             out,
-            "{:>7} {:>+8.3}s  {}  {}{}",
+            "{:>7} {:>+8.3}s  {}  {}{}{}",
             e.frame,
             e.ts.secs_since(rep.start_ts),
             e.direction.map(|d| d.arrow()).unwrap_or("   "),
             escape::terminal(&e.what).replace("```", "'''"),
-            super::text::file_ref(e).replace("```", "'''")
+            super::text::file_ref(e).replace("```", "'''"),
+            if failing == Some(i) { "   <- failed here" } else { "" }
         )?;
     }
     if rep.evidence.len() > TIMELINE_LINES {
@@ -274,12 +304,6 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Re
     writeln!(out, "```")?;
     writeln!(out)?;
     Ok(())
-}
-
-fn profile_for<'a>(r: &'a Report, s: &SessionReport) -> Option<&'a ServerSummary> {
-    r.servers
-        .iter()
-        .find(|p| p.server.ip == s.server.ip && p.server.port == s.server.port && p.established > 0)
 }
 
 fn warnings_section(out: &mut dyn Write, digest: &Digest) -> io::Result<()> {
@@ -294,12 +318,13 @@ fn warnings_section(out: &mut dyn Write, digest: &Digest) -> io::Result<()> {
     for ((server, sni, id), (n, detail)) in rows.iter() {
         writeln!(
             out,
-            "| {server} | {} | `{id}` | {n} | {} |",
+            "| {server} | {} | `{id}` | {} | {} |",
             if sni.is_empty() {
                 "—".to_string()
             } else {
                 escape::markdown(sni)
             },
+            units::count(*n),
             escape::markdown(detail)
         )?;
     }

@@ -4,8 +4,10 @@
 use super::digest::Digest;
 use super::escape;
 use super::model::{Report, SessionReport};
+use super::steps;
 use crate::capture::Timestamp;
 use crate::diagnose::{Outcome, Reason};
+use crate::flow::Direction;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -157,28 +159,35 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
 }
 
 fn block(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
-    let head = match (&s.cause, &s.reason) {
+    let verdict = match (&s.cause, &s.reason) {
         (Some(c), Some(r)) => format!("FAILED {c}/{r}"),
         _ => s.outcome.id().to_uppercase(),
     };
+    // A failure's header starts with the step where it failed, then the verdict.
+    let step = steps::failing(s).and_then(|i| s.evidence.get(i)).map(|e| {
+        let who = match e.direction {
+            Some(Direction::ToServer) => " (client → server)",
+            Some(Direction::ToClient) => " (server → client)",
+            None => "",
+        };
+        let unanswered = if steps::unanswered(s) { " unanswered" } else { "" };
+        format!("Frame {}{who}{unanswered}: {} — ", e.frame, clip(&e.what, 80))
+    });
+    tline!(out, "── {}{verdict} ──", step.unwrap_or_default())?;
     let sni = s.server_name().map(|n| format!(" ({n})")).unwrap_or_default();
-    tline!(
-        out,
-        "── {head} ── {}:{} → {}:{}{sni}",
-        s.client.ip,
-        s.client.port,
-        s.server.ip,
-        s.server.port
-    )?;
-    let mut meta = vec![format!("confidence {}", s.confidence)];
-    if let Some(side) = &s.side {
-        meta.push(format!("ended by {side}"));
+    let mut meta = vec![format!(
+        "{}:{} → {}:{}{sni}",
+        s.client.ip, s.client.port, s.server.ip, s.server.port
+    )];
+    if let Some(side) = steps::side_phrase(s) {
+        meta.push(side);
     }
     if let Some(v) = &s.tls.version {
         meta.push(format!("TLS {v}"));
     }
     meta.push(format!("frames {}–{}", s.first_frame, s.last_frame));
     meta.push(format!("started {}", s.start));
+    meta.push(format!("confidence {}", s.confidence));
     tline!(out, "  {}", meta.join(", "))?;
     tline!(out, "  {}", s.summary)?;
     if let Some(b) = &s.browser_error {
@@ -250,6 +259,16 @@ pub fn session_line(s: &SessionReport) -> String {
         s.summary
     );
     escape::terminal(&line).into_owned()
+}
+
+/// At most `n` characters of `s`, with `…` when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().nth(n).is_none() {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Formats a timestamp for a human (UTC).
