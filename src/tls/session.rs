@@ -152,6 +152,21 @@ pub struct TlsFacts {
 }
 
 impl TlsFacts {
+    /// The server's Certificate message at `at` with its chain (DER certificates, the first at
+    /// most [`crate::limits::MAX_CERT_CHAIN`] kept, each parsed once per thread).
+    pub(super) fn set_server_chain(&mut self, at: At, chain: &[&[u8]]) {
+        self.server_certificate = Some(at);
+        self.server_certificate_count = chain.len();
+        if chain.len() > crate::limits::MAX_CERT_CHAIN {
+            self.note("cert_chain_too_long");
+        }
+        self.server_certificates = chain
+            .iter()
+            .take(crate::limits::MAX_CERT_CHAIN)
+            .map(|c| super::cert::parse_cached(c))
+            .collect();
+    }
+
     /// The negotiated version, if a ServerHello was seen.
     pub fn version(&self) -> Option<Version> {
         self.server_hello.as_ref().map(|s| s.version)

@@ -4,7 +4,6 @@
 
 use super::{ALERTS_KEPT, AlertEvent, State, TlsFacts, be24, byte, part};
 use crate::flow::{At, Direction, PerDir};
-use crate::limits::MAX_CERT_CHAIN;
 use crate::tls::content;
 use crate::tls::decrypt::{Decryptor, Hello, Opened};
 use crate::tls::hello::ServerHello;
@@ -306,17 +305,7 @@ pub(super) fn tls13_message(f: &mut TlsFacts, dir: Direction, msg: &[u8], at: At
             }
         }
         (11, Direction::ToClient) if f.server_certificate.is_none() => {
-            f.server_certificate = Some(at);
-            let chain = certificate_chain13(msg);
-            f.server_certificate_count = chain.len();
-            if chain.len() > MAX_CERT_CHAIN {
-                f.note("cert_chain_too_long");
-            }
-            f.server_certificates = chain
-                .iter()
-                .take(MAX_CERT_CHAIN)
-                .map(|c| crate::tls::cert::parse_cached(c))
-                .collect();
+            f.set_server_chain(at, &certificate_chain13(msg));
         }
         (11, Direction::ToServer) => f.client_certificate = Some((at, certificate_chain13(msg).len())),
         (20, _) => {

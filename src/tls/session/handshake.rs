@@ -2,7 +2,7 @@
 
 use super::{Direction, State, be24, byte, part};
 use crate::flow::At;
-use crate::limits::{MAX_CERT_CHAIN, MAX_HANDSHAKE_MESSAGE};
+use crate::limits::MAX_HANDSHAKE_MESSAGE;
 use crate::tls::hello::{self, ClientHello};
 
 impl State {
@@ -143,17 +143,7 @@ impl State {
                 None => f.note("unparsable_server_hello"),
             },
             (11, Direction::ToClient) if f.server_certificate.is_none() => {
-                f.server_certificate = Some(at);
-                let chain = certificate_chain(msg);
-                f.server_certificate_count = chain.len();
-                if chain.len() > MAX_CERT_CHAIN {
-                    f.note("cert_chain_too_long");
-                }
-                f.server_certificates = chain
-                    .iter()
-                    .take(MAX_CERT_CHAIN)
-                    .map(|c| crate::tls::cert::parse_cached(c))
-                    .collect();
+                f.set_server_chain(at, &certificate_chain(msg));
             }
             (11, Direction::ToServer) => {
                 f.client_certificate = Some((at, certificate_chain(msg).len()));
