@@ -189,7 +189,9 @@ impl Core {
                     return;
                 }
                 let (tcp, tls) = (&c.tcp, c.handler.facts());
-                let id = c.id;
+                // A session's id is its first frame: unique, in the order of first packets
+                // whatever the order verdicts come in or the threads (`frame.number == id`).
+                let id = c.tcp.first.frame;
                 let ctx = Context {
                     capture_end: now,
                     handshake_timeout_ns: self.opts.handshake_ns(),
@@ -233,7 +235,7 @@ impl Core {
             }
             return;
         }
-        let id = c.id;
+        let id = c.tcp.first.frame;
         // Read in place: most sessions are reported from here and the connection is dropped;
         // only a deferred one is taken apart (moving it out of its box copies it whole).
         let tls = c.handler.facts();

@@ -13,6 +13,8 @@
     reason = "test code: a panic is a failed test"
 )]
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,10 +33,6 @@ const CASES: &[&str] = &[
     "tls13-hostname-mismatch",
     "tls12-version-mismatch",
 ];
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
 
 /// A Python that can `import duckdb`, or why there is none.
 fn python() -> Result<String, String> {
@@ -70,19 +68,10 @@ fn tlsdiag(file: &Path, format: &str) -> String {
 fn ndjson_answers_on_call_questions_in_duckdb() {
     let py = match python() {
         Ok(p) => p,
-        Err(why) => {
-            assert!(
-                !in_ci(),
-                "{why}; CI is set, so this test must run (.ci/run installs duckdb)"
-            );
-            println!("note: skipped: {why}");
-            return;
-        }
+        Err(why) => return common::skip_unless_ci(&why),
     };
     if Command::new("tshark").arg("-v").output().is_err() {
-        assert!(!in_ci(), "tshark not found; CI is set, so this test must run");
-        println!("note: skipped: tshark not found (apt-get install tshark)");
-        return;
+        return common::skip_unless_ci("tshark not found (apt-get install tshark)");
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let ndjson = dir.path().join("sessions.ndjson");

@@ -52,10 +52,6 @@ pub trait Decided {
 
 /// One live connection: its TCP facts and its stream handler.
 pub struct Connection<H> {
-    /// The frame number of the connection's first packet: the session's id, unique, in the
-    /// order of first packets whatever the order verdicts come in or the threads, and what a
-    /// user opens in Wireshark (`frame.number == id`).
-    pub id: u64,
     pub tcp: TcpFacts,
     pub handler: H,
     /// The session was already reported when its outcome became known (streaming).
@@ -618,7 +614,6 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             by_content: !(self.port_set.contains(src.port) || self.port_set.contains(dst.port)),
         };
         let conn = Connection {
-            id: at.frame,
             tcp,
             handler: H::default(),
             reported: false,

@@ -261,15 +261,9 @@ fn group_section(out: &mut dyn Write, n: usize, g: &Group, r: &Report, diagrams:
     if let Some(p) = g.explaining_profile(r) {
         writeln!(
             out,
-            "- **What this server accepted in {} other session(s):** {}; suites {}{}",
+            "- **What this server accepted in {} other session(s):** {}",
             p.established,
-            p.versions.join(", "),
-            p.suites.join(", "),
-            if p.groups.is_empty() {
-                String::new()
-            } else {
-                format!("; groups {}", p.groups.join(", "))
-            }
+            p.accepted()
         )?;
     }
     writeln!(out)?;

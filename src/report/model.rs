@@ -937,6 +937,20 @@ pub struct ServerSummary {
 }
 
 impl ServerSummary {
+    /// What it accepted, as one phrase: versions, suites and groups.
+    pub fn accepted(&self) -> String {
+        let groups = if self.groups.is_empty() {
+            String::new()
+        } else {
+            format!("; groups {}", self.groups.join(", "))
+        };
+        format!(
+            "{}; suites {}{groups}",
+            self.versions.join(", "),
+            self.suites.join(", ")
+        )
+    }
+
     /// Summaries of every profiled server, busiest first.
     pub fn from_profiles(p: &crate::diagnose::ServerProfiles) -> Vec<ServerSummary> {
         let mut v: Vec<ServerSummary> = p

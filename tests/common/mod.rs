@@ -81,9 +81,24 @@ pub fn shared_suite_required_in_ci(name: &str, marker: &str) -> Option<PathBuf> 
         "{} not found (expected ../shared/{name}/{marker} beside the repository)",
         dir.display()
     );
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+    if in_ci() {
         panic!("{why}; CI is set, so this suite must run");
     }
     println!("note: skipped: {why}; set CI=1 to make this an error");
     None
+}
+
+/// Whether the `CI` environment variable is set (non-empty), as `.ci/run` sets it: a test that
+/// lacks a suite or a tool fails there instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// A tool a test needs is missing (`why`): fails where CI is set, else prints why it skips.
+pub fn skip_unless_ci(why: &str) {
+    assert!(
+        !in_ci(),
+        "{why}; CI is set, so this test must run (.ci/run installs it)"
+    );
+    println!("note: skipped: {why}; set CI=1 to make this an error");
 }

@@ -62,39 +62,34 @@ struct Endian {
 }
 
 impl Endian {
-    /// The 16-bit field at `at` (0 past the end of `b`: callers check lengths first).
-    fn u16(self, b: &[u8], at: usize) -> u16 {
-        let a = b
-            .get(at..)
-            .and_then(|b| b.first_chunk::<2>())
+    /// The `N` bytes at `at` (zeros past the end of `b`: callers check lengths first).
+    fn bytes<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+        b.get(at..)
+            .and_then(|b| b.first_chunk::<N>())
             .copied()
-            .unwrap_or_default();
+            .unwrap_or([0; N])
+    }
+    /// The 16-bit field at `at`.
+    fn u16(self, b: &[u8], at: usize) -> u16 {
+        let a = Self::bytes(b, at);
         if self.big {
             u16::from_be_bytes(a)
         } else {
             u16::from_le_bytes(a)
         }
     }
-    /// The 32-bit field at `at` (0 past the end of `b`: callers check lengths first).
+    /// The 32-bit field at `at`.
     fn u32(self, b: &[u8], at: usize) -> u32 {
-        let a = b
-            .get(at..)
-            .and_then(|b| b.first_chunk::<4>())
-            .copied()
-            .unwrap_or_default();
+        let a = Self::bytes(b, at);
         if self.big {
             u32::from_be_bytes(a)
         } else {
             u32::from_le_bytes(a)
         }
     }
-    /// The 64-bit field at `at` (0 past the end of `b`: callers check lengths first).
+    /// The 64-bit field at `at`.
     fn i64(self, b: &[u8], at: usize) -> i64 {
-        let a = b
-            .get(at..)
-            .and_then(|b| b.first_chunk::<8>())
-            .copied()
-            .unwrap_or_default();
+        let a = Self::bytes(b, at);
         if self.big {
             i64::from_be_bytes(a)
         } else {

@@ -59,31 +59,19 @@ pub(super) fn parse_packet_block(
     interfaces: &[Interface],
 ) -> Result<BlockPacket, &'static str> {
     let (iface_id, ts_raw, data_start, caplen, orig) = match btype {
-        6 => {
+        // Enhanced packet block (6), or the obsolete packet block (2) whose interface id is
+        // 16 bits (then a drops count): the same layout otherwise.
+        6 | 2 => {
             if body.len() < 20 {
                 return Err("pcapng_short_packet_block");
             }
             let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
-            (
-                e.u32(body, 0) as usize,
-                Some(ts),
-                20,
-                e.u32(body, 12) as usize,
-                e.u32(body, 16),
-            )
-        }
-        2 => {
-            if body.len() < 20 {
-                return Err("pcapng_short_packet_block");
-            }
-            let ts = ((e.u32(body, 4) as u64) << 32) | e.u32(body, 8) as u64;
-            (
-                e.u16(body, 0) as usize,
-                Some(ts),
-                20,
-                e.u32(body, 12) as usize,
-                e.u32(body, 16),
-            )
+            let iface = if btype == 6 {
+                e.u32(body, 0) as usize
+            } else {
+                e.u16(body, 0) as usize
+            };
+            (iface, Some(ts), 20, e.u32(body, 12) as usize, e.u32(body, 16))
         }
         _ => {
             // Simple packet block: no timestamp, interface 0, captured length implied.

@@ -312,17 +312,7 @@ fn group(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Result<()>
         fact(
             out,
             "This server accepted",
-            &e(&format!(
-                "in {} other session(s): {}; suites {}{}",
-                p.established,
-                p.versions.join(", "),
-                p.suites.join(", "),
-                if p.groups.is_empty() {
-                    String::new()
-                } else {
-                    format!("; groups {}", p.groups.join(", "))
-                }
-            )),
+            &e(&format!("in {} other session(s): {}", p.established, p.accepted())),
         )?;
     }
     let ids = rep.ids();
