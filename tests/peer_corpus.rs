@@ -133,6 +133,21 @@ fn render_peer(m: &Value) -> String {
 
 /// Our last alert in a session: its name, or `encrypted_alert`. (The alert list is
 /// `tls.alerts` in schema 1.0 as first published, `handshake.alerts` in its ECS-style layout.)
+/// Our last alert in Zeek's sense: the last one sent in the clear. Zeek's `last_alert` names
+/// only alerts it can parse, so an encrypted alert (which we report as such, and the tshark
+/// heuristic as `encrypted_alert`) has no counterpart in a Zeek-stated ground truth and is not
+/// compared with it; `render_ours` still shows it.
+fn our_last_plaintext_alert(s: &Value) -> Option<String> {
+    let list = [&s["tls"]["alerts"], &s["handshake"]["alerts"]]
+        .into_iter()
+        .find_map(|v| v.as_array())?;
+    list.iter()
+        .rev()
+        .find(|a| a["encrypted"].as_bool() != Some(true))
+        .map(|a| a["description"].as_str().unwrap_or("?").to_string())
+}
+
+/// Our last alert as the report shows it (an encrypted one named `encrypted_alert`).
 fn our_last_alert(s: &Value) -> Option<String> {
     let list = [&s["tls"]["alerts"], &s["handshake"]["alerts"]]
         .into_iter()
@@ -206,7 +221,11 @@ fn disagreements(m: &Value, ours: Option<&Value>, count: usize, peer_count: usiz
     let not_established = m["established"].as_bool() == Some(false) || m["verdict"].as_str() != Some("success");
     if not_established && m["verdict"].is_string() {
         let peer_alert = m["last_alert"].as_str().map(str::to_string);
-        let our_alert = our_last_alert(o);
+        let our_alert = if zeek_stated(m) {
+            our_last_plaintext_alert(o)
+        } else {
+            our_last_alert(o)
+        };
         if (peer_alert.is_some() || our_alert.is_some()) && peer_alert != our_alert {
             out.push("alert");
         }

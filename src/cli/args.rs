@@ -160,7 +160,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_FLOWS)]
     pub max_flows: usize,
     /// Worker threads (connections are split by a hash of their 4-tuple; verdicts are the same
-    /// as with one thread). Default: the available cores.
+    /// as with one thread). Default: the available cores, less those other processes keep
+    /// busy when the run starts (a thread sharing a core with other work slows every thread).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
     /// TLS key log (NSS format, as SSLKEYLOGFILE) to decrypt handshakes with; repeatable.

@@ -7,6 +7,7 @@ mod live;
 mod outputs;
 mod run;
 mod signals;
+mod threads;
 
 pub use args::{Cli, Command};
 pub use run::run;

@@ -165,10 +165,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // session is reported the moment its verdict is known, as `live` does.
     let streaming = args.format == Format::Ndjson;
     let verdict_time = streaming && args.inputs.iter().any(|p| is_stream(p));
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-        .max(1);
+    let threads = args.threads.unwrap_or_else(super::threads::default_threads).max(1);
     // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
     let parallel = threads > 1 && !streaming;
     let progress = progress_bar(&capture, args.quiet);

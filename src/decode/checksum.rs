@@ -11,7 +11,7 @@ use std::net::IpAddr;
 pub(super) fn sum_words(b: &[u8]) -> u64 {
     let mut words = b.chunks_exact(4);
     let mut sum: u64 = (&mut words)
-        .map(|w| u64::from(u32::from_ne_bytes(w.try_into().unwrap_or([0; 4]))))
+        .map(|w| u64::from(w.first_chunk::<4>().map_or(0, |w| u32::from_ne_bytes(*w))))
         .sum();
     let mut last = [0u8; 4];
     for (to, from) in last.iter_mut().zip(words.remainder()) {

@@ -14,14 +14,19 @@
 use super::TcpSegment;
 use crate::capture::Timestamp;
 
-/// Entries of the table.
-pub const SLOTS: usize = 4096;
+/// Entries of the table: 8 bytes each, 8 KiB in all, so the table stays in the nearest caches
+/// while the capture's bytes stream past (a larger one missed them on every packet and cost more
+/// than the rest of the check; copies come within a few packets of each other).
+pub const SLOTS: usize = 1024;
 /// Two sightings of a segment closer than this are copies of one packet.
 pub const WINDOW_NS: i64 = 5_000_000;
+/// Times are kept in units of 2^10 ns (about a microsecond), in the slot's low 32 bits: they wrap
+/// every 73 minutes, and a wrapped comparison only matters for identical 32-bit fingerprints.
+const TIME_SHIFT: u32 = 10;
 
-/// Recently seen segments.
+/// Recently seen segments: the fingerprint's high 32 bits and the time, packed in one word.
 pub struct Copies {
-    slots: Box<[(u64, i64)]>,
+    slots: Box<[u64]>,
     /// Segments dropped as copies.
     pub copies: u64,
 }
@@ -29,50 +34,56 @@ pub struct Copies {
 impl Default for Copies {
     fn default() -> Copies {
         Copies {
-            slots: vec![(0, i64::MIN); SLOTS].into_boxed_slice(),
+            slots: vec![0; SLOTS].into_boxed_slice(),
             copies: 0,
         }
     }
 }
 
-/// The segment's fingerprint (never 0).
+/// The segment's fingerprint, from the TCP header's first 18 bytes read as they are (ports,
+/// sequence and acknowledgment numbers, flags, window and checksum), the IPv4 identification
+/// and the length on the wire; `None` for a header shorter than TCP's fixed part.
 #[inline]
-fn fingerprint(seg: &TcpSegment<'_>) -> u64 {
-    let ck = u64::from(u16::from_be_bytes([
-        seg.tcp_header.get(16).copied().unwrap_or(0),
-        seg.tcp_header.get(17).copied().unwrap_or(0),
-    ]));
-    let id = u64::from(u16::from_be_bytes([
-        seg.ip4_header.get(4).copied().unwrap_or(0),
-        seg.ip4_header.get(5).copied().unwrap_or(0),
-    ]));
-    let f = seg.flags;
-    let flags = u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
-    let a = u64::from(seg.sport) << 48 | u64::from(seg.dport) << 32 | u64::from(seg.seq);
+fn fingerprint(seg: &TcpSegment<'_>) -> Option<u64> {
+    let t = seg.tcp_header.first_chunk::<20>()?;
+    let a = u64::from_ne_bytes(*t.first_chunk::<8>()?);
+    let b = u64::from_ne_bytes(*t.get(8..)?.first_chunk::<8>()?);
+    let ck = u64::from(u16::from_ne_bytes(*t.get(16..)?.first_chunk::<2>()?));
+    let id = seg
+        .ip4_header
+        .get(4..)
+        .and_then(|i| i.first_chunk::<2>())
+        .map_or(0, |i| u64::from(u16::from_ne_bytes(*i)));
     // The length on the wire: a copy inside a tunnel may be cut shorter by the snap length.
     let len = seg.payload.len() as u64 + u64::from(seg.missing);
-    let b = u64::from(seg.ack) << 32 | (len & 0xffff) << 16 | ck;
-    let c = id << 8 | flags;
+    let c = len << 32 | id << 16 | ck;
     // Multiply-xor mixing (as in wyhash / FxHash): cheap, and good enough for a cache.
     let mut h = (a ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ b ^ (h >> 29)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h = (h ^ c ^ (h >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (h ^ (h >> 31)) | 1
+    Some(h ^ (h >> 31))
 }
 
 impl Copies {
     /// Whether `seg`, seen at `ts`, is a copy of a segment seen just before (then counted).
     #[inline]
     pub fn is_copy(&mut self, seg: &TcpSegment<'_>, ts: Timestamp) -> bool {
-        let h = fingerprint(seg);
+        let Some(h) = fingerprint(seg) else {
+            return false;
+        };
         let Some(slot) = self.slots.get_mut((h as usize) & (SLOTS - 1)) else {
             return false;
         };
-        if slot.0 == h && ts.0.saturating_sub(slot.1) < WINDOW_NS && ts.0 >= slot.1 {
+        // Never 0 (an empty slot): the tag's low bit is set.
+        let tag = (h >> 32) | 1;
+        let now = (ts.0 >> TIME_SHIFT) as u32;
+        let (seen_tag, seen_at) = (*slot >> 32, *slot as u32);
+        let age = i64::from(now.wrapping_sub(seen_at) as i32) << TIME_SHIFT;
+        if seen_tag == tag && (0..WINDOW_NS).contains(&age) {
             self.copies += 1;
             return true;
         }
-        *slot = (h, ts.0);
+        *slot = tag << 32 | u64::from(now);
         false
     }
 }

@@ -131,6 +131,7 @@ pub fn decode_frame(link: LinkType, data: &[u8], was_cut: bool) -> Result<TcpSeg
 }
 
 /// As [`decode_frame`] with the tunnel settings `cfg`, handing IP fragments back to the caller.
+#[inline]
 pub fn decode_packet<'a>(cfg: &Config, link: LinkType, data: &'a [u8], was_cut: bool) -> Result<Decoded<'a>, Skip> {
     let mut d = match fast_path(link, data) {
         Some(seg) => Decoded::Tcp(seg),
@@ -180,7 +181,7 @@ fn be16(d: &[u8], i: usize) -> Option<u16> {
 /// fragmentation or IPv6 without extension headers, then TCP. Anything else (or anything odd)
 /// returns `None` and goes through the layer walker and etherparse, which have the last word;
 /// a test checks that both agree on every sample packet.
-#[inline]
+#[inline(always)]
 fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
     let ip = match link {
         LinkType::ETHERNET => {
@@ -205,7 +206,7 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
 
 /// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
 /// decoded by hand; `None` for anything else. Also the first try on a tunnel's inner packet.
-#[inline]
+#[inline(always)]
 pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
     let v = *d.get(ip)? >> 4;
     // Fixed-size views of the headers: one bounds check each, then plain field reads.

@@ -29,6 +29,10 @@ pub struct ServerProfile {
     /// with one of them); None until a session offered some.
     #[serde(skip)]
     pub sigalgs_common: Option<BTreeSet<u16>>,
+    /// The last offered list intersected into `sigalgs_common` (most clients of a server offer
+    /// the same list every time: intersecting it again changes nothing).
+    #[serde(skip)]
+    sigalgs_last: Vec<u16>,
     /// Certificates it presented in the clear, in any session (see [`super::borrowed`]).
     #[serde(skip)]
     pub certificates: Vec<super::borrowed::SeenCertificate>,
@@ -60,9 +64,15 @@ impl ServerProfile {
         }
         if let Some(ch) = tls.client_hello.as_ref().filter(|c| !c.signature_algorithms.is_empty()) {
             let offered = &ch.signature_algorithms;
-            match &mut self.sigalgs_common {
-                Some(common) => common.retain(|s| offered.contains(s)),
-                None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),
+            if *offered != self.sigalgs_last {
+                match &mut self.sigalgs_common {
+                    // Most lists hold every algorithm still in common: only then is it cut.
+                    Some(common) if common.iter().all(|s| offered.contains(s)) => {}
+                    Some(common) => common.retain(|s| offered.contains(s)),
+                    None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),
+                }
+                self.sigalgs_last.clear();
+                self.sigalgs_last.extend(offered.iter().take(MAX_VALUES * 4));
             }
         }
         if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {

@@ -25,6 +25,9 @@ use std::fmt::Write as _;
 /// Whether `c` must not reach a terminal raw: a control character, or an invisible character
 /// that reorders, hides or breaks text.
 fn hidden(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.is_control()
         || matches!(
             c,
@@ -62,7 +65,8 @@ fn push_escape(out: &mut String, c: char) {
 /// (`\x1b`, `\n`, `\u{9b}`, `\u{202e}`); everything else, backslashes included, unchanged.
 /// Borrows when there is nothing to escape.
 pub fn terminal(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(hidden) {
+    // Printable ASCII, the common case, checked a byte at a time (the loop vectorises).
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(hidden) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

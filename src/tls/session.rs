@@ -130,6 +130,10 @@ pub struct TlsFacts {
     pub at_first_record: PerDir<Option<At>>,
     #[serde(skip)]
     pub at_server_hello: Option<At>,
+    /// The ServerHello's version, beside it: asked after every record (is this TLS 1.3?),
+    /// where reading it through the ServerHello's box would cost a cache miss.
+    #[serde(skip)]
+    pub negotiated: Option<Version>,
     #[serde(skip)]
     pub at_client_hello: Option<At>,
     /// The last record that moved the handshake on, per direction (heartbeats excluded).
@@ -169,7 +173,7 @@ impl TlsFacts {
 
     /// The negotiated version, if a ServerHello was seen.
     pub fn version(&self) -> Option<Version> {
-        self.server_hello.as_ref().map(|s| s.version)
+        self.negotiated
     }
 
     /// Whether TLS began: a hello was seen in either direction.

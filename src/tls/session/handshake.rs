@@ -134,6 +134,7 @@ impl State {
                 }
                 Some(sh) => {
                     if f.server_hello.is_none() {
+                        f.negotiated = Some(sh.version);
                         f.server_hello = Some(Box::new(sh));
                         f.at_server_hello = Some(at);
                     } else {
