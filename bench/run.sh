@@ -4,10 +4,12 @@
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
-#                [--ports 443[,8443...]] [--baseline BIN]
+#                [--ports 443[,8443...]] [--baseline BIN] [--no-busy]
 #
 # --baseline BIN measures another tlsdiag binary (say, a build of an older commit) in the same
 # rounds, as rows "before --threads N": before and after on the same file in the same run.
+# Rows "busy ..." run while another process keeps one core busy (a shell loop this script starts
+# and ends); --no-busy leaves them out.
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
 set -euo pipefail
 
@@ -22,6 +24,7 @@ CHECK=1
 FLOOD=1
 PORTS=443
 BASELINE=""
+BUSY=1
 
 usage() {
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --no-flood) FLOOD=0; shift ;;
         --ports) PORTS="$2"; shift 2 ;;
         --baseline) BASELINE="$2"; shift 2 ;;
+        --no-busy) BUSY=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -122,7 +126,11 @@ measure() {
     local -a cmd
     case "$tool" in
         read_floor) cmd=("$FLOOR" "$FILE"); ok="0" ;;
+        "tlsdiag json --threads "*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
         "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE") ;;
+        "tlsdiag ndjson --threads "*) cmd=(timeout 3600 "$BIN" analyze -q --format ndjson -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
+        "busy tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
+        "busy tlsdiag default") cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" "$FILE") ;;
         "tlsdiag --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
         tlsdiag) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" "$FILE") ;;
         "before --threads "*) cmd=(timeout 3600 "$BASELINE" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
@@ -137,10 +145,23 @@ measure() {
     # Read the file once more, untimed: a machine that pages out idle page-cache memory (this
     # one runs DAMON reclaim) would otherwise time the disk for some runs and not others.
     cat "$FILE" >/dev/null
+    local burner=""
+    case "$tool" in
+        busy*)
+            # Another process keeps one core busy for the length of this run only (bounded by
+            # timeout; ended by its PID below).
+            timeout 3600 bash -c 'while :; do :; done' &
+            burner=$!
+            sleep 0.2 ;;
+    esac
     t0=$(date +%s%N)
     rc=0
     /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "${cmd[@]}" >"$WORK/stdout" 2>"$WORK/stderr" || rc=$?
     t1=$(date +%s%N)
+    if [ -n "$burner" ]; then
+        kill "$burner" 2>/dev/null || true
+        wait "$burner" 2>/dev/null || true
+    fi
     line=$(tail -n 1 "$WORK/time")
     case " $ok " in
         *" $rc "*) ;;
@@ -165,9 +186,19 @@ if [ -n "$BASELINE" ]; then
         TOOLS+=(before)
     fi
 fi
-# The same verdicts written as the full JSON document (every session with its evidence: the
-# document is a seventh of the capture's size, so writing it is a cost of its own).
-TOOLS+=("tlsdiag json${LAST_TH:+ --threads $LAST_TH}")
+# The same verdicts written as NDJSON lines and as the JSON document (lean for established
+# sessions, every failure in full: writing them is a cost of their own).
+for th in "${THREAD_LIST[@]}"; do
+    if [ -n "$th" ]; then
+        TOOLS+=("tlsdiag ndjson --threads $th" "tlsdiag json --threads $th")
+    else
+        TOOLS+=("tlsdiag json")
+    fi
+done
+if [ "$BUSY" = 1 ] && [ "$HAS_THREADS" = 1 ]; then
+    TOOLS+=("busy tlsdiag default")
+    for th in "${THREAD_LIST[@]}"; do TOOLS+=("busy tlsdiag --threads $th"); done
+fi
 HAVE_TSHARK=0
 if [ "$NO_TSHARK" = 0 ] && [ "$TSHARK_RUNS" -gt 0 ] && command -v tshark >/dev/null; then HAVE_TSHARK=1; fi
 
@@ -216,6 +247,8 @@ if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
     rc=0
     timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
     if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
+    # The NDJSON lines once more, kept to count bytes per session.
+    timeout 3600 "$BIN" analyze -q -f ndjson -o bench/out/last.ndjson "${PORT_ARGS[@]}" "$FILE" 2>/dev/null || true
 fi
 
 COMMIT=unknown
@@ -259,13 +292,37 @@ for tool, rs in runs_by_tool.items():
         "peak_mb": round(peak, 1), "exit": sorted({r["rc"] for r in rs}),
     })
 one_thread = {name: next((r["_med"] for r in rows if r["tool"] == f"{name} --threads 1"), None)
-              for name in ("tlsdiag", "before")}
+              for name in ("tlsdiag", "before", "tlsdiag ndjson", "tlsdiag json", "busy tlsdiag")}
+busy_default = next((r["_med"] for r in rows if r["tool"] == "busy tlsdiag default"), None)
 for r in rows:
     med = r.pop("_med")
     r["x_floor"] = round(med / floor_median, 2) if floor_median else None
     name = r["tool"].split(" --threads ")[0]
-    if one_thread.get(name) and " --threads " in r["tool"] and not r["tool"].startswith("tlsdiag json"):
+    if one_thread.get(name) and " --threads " in r["tool"]:
         r["speedup_vs_1_thread"] = round(one_thread[name] / med, 2)
+    if r["tool"] == "busy tlsdiag default" and one_thread.get("busy tlsdiag"):
+        r["speedup_vs_1_thread"] = round(one_thread["busy tlsdiag"] / med, 2)
+
+# NDJSON bytes per session (the lines of bench/out/last.ndjson, written once untimed).
+ndjson = None
+ndjson_path = os.path.join(os.path.dirname(last) if last else "bench/out", "last.ndjson")
+if last and os.path.exists(ndjson_path):
+    sizes = {"success": [], "other": []}
+    for line in open(ndjson_path, "rb"):
+        try:
+            ev = json.loads(line).get("event", {})
+        except ValueError:
+            continue
+        if ev.get("dataset") != "tlsdiag.session":
+            continue
+        sizes["success" if ev.get("outcome") == "success" else "other"].append(len(line))
+    every = sizes["success"] + sizes["other"]
+    if every:
+        est = sorted(sizes["success"])
+        ndjson = {"bytes": os.path.getsize(ndjson_path), "sessions": len(every),
+                  "bytes_per_session": round(sum(every) / len(every)),
+                  "established_median": est[len(est) // 2] if est else None,
+                  "established_p95": est[min(len(est) - 1, len(est) * 95 // 100)] if est else None}
 
 flood = []
 if os.path.exists(flood_tsv):
@@ -357,17 +414,27 @@ lines = [head,
          f"file {os.path.basename(path)}: {file_bytes / 1e6:.1f} MB, {packets} packets"
          + (f", {truth['expected']['sessions']} sessions, {truth['duration_s']:.0f} s of traffic" if truth else ""),
          "",
-         f"{'tool':<24} {'runs':>4} {'median s':>9} {'MB/s':>7} {'Mpkt/s':>7} {'peak MB':>8} {'x floor':>8} "
+         f"{'tool':<28} {'runs':>4} {'median s':>9} {'MB/s':>7} {'Mpkt/s':>7} {'peak MB':>8} {'x floor':>8} "
          f"{'cpu s':>7} {'MB/cpu-s':>9}"]
 for r in rows:
-    lines.append(f"{r['tool']:<24} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
+    lines.append(f"{r['tool']:<28} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
                  f"{(r['mpkt_s'] or 0):>7.2f} {r['peak_mb']:>8.1f} {(r['x_floor'] or 0):>8.2f} "
                  f"{r['cpu_s']:>7.2f} {(r['mb_per_cpu_s'] or 0):>9.0f}")
 speedups = [f"{r['tool'].replace(' --threads ', ', ')} threads {r['speedup_vs_1_thread']:.2f}x"
-            for r in rows if "speedup_vs_1_thread" in r and not r["tool"].endswith(" --threads 1")]
+            for r in rows if "speedup_vs_1_thread" in r and not r["tool"].endswith(" --threads 1")
+            and r["tool"] != "busy tlsdiag default"]
 if speedups:
     lines.append("")
     lines.append("scaling (median wall time of 1 thread / N threads): " + ", ".join(speedups))
+busy_rows = [r for r in rows if r["tool"].startswith("busy ")]
+if busy_rows:
+    picked = next((r for r in busy_rows if r["tool"] == "busy tlsdiag default"), None)
+    lines.append("busy core (another process spinning during these runs): "
+                 + ", ".join(f"{r['tool'][len('busy tlsdiag '):]} {r['median_s']:.3f} s" for r in busy_rows)
+                 + (f"; default vs 1 thread {picked['speedup_vs_1_thread']:.2f}x" if picked and "speedup_vs_1_thread" in picked else ""))
+if ndjson:
+    lines.append(f"NDJSON: {ndjson['bytes'] / 1e6:.1f} MB, {ndjson['bytes_per_session']} bytes per session; established "
+                 f"sessions median {ndjson['established_median']} bytes, p95 {ndjson['established_p95']}")
 if flood:
     lines.append("")
     lines.append("SYN flood, 1,000,000 half-open connections at once:")
@@ -400,6 +467,7 @@ record = {
     "baseline": baseline or None,
     "results": rows,
     "synflood": flood,
+    "ndjson": ndjson,
     "verdicts": None if check is None else {
         "agree": check["agree"], "count_diffs": check["count_diffs"], "misjudged": check["misjudged"][:20]},
 }
