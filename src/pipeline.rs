@@ -27,7 +27,7 @@ use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use accounting::Accounting;
-use batch::{Batch, BatchPacket, FragmentRef};
+use batch::{Batch, BatchPacket, FragmentRef, Framed, FramedPacket};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -344,7 +344,10 @@ impl Analyzer {
     pub fn packet(&mut self, p: &Packet<'_>, sink: &mut dyn FnMut(SessionReport)) {
         let at = self.acct.frame(p);
         let cut = (p.orig_len as usize) > p.data.len();
-        match decode::decode_packet(&self.opts.tunnels, p.link, p.data, cut) {
+        if let Some(seg) = decode::decode_fast(p.link, p.data, cut) {
+            return self.tcp(at, &seg, sink);
+        }
+        match decode::decode_slow(&self.opts.tunnels, p.link, p.data, cut) {
             Ok(decode::Decoded::Tcp(seg)) => self.tcp(at, &seg, sink),
             Ok(decode::Decoded::Fragment(ip)) => {
                 let Some(datagram) = self.core.frags.add(ip, p.ts) else {
@@ -438,44 +441,6 @@ pub struct Parallel {
     defer: bool,
 }
 
-/// One stretch of the capture as framed, in order: where each packet lies, its frame number,
-/// time and the capture's clock. Framing is the only step that must follow the file in order;
-/// decoding a stretch and splitting it over the workers is done after, without any lock.
-#[derive(Default)]
-struct Framed {
-    /// The capture's buffers the packets lie in.
-    shared: Vec<Arc<Vec<u8>>>,
-    /// Copies of packets that were not in a shared buffer (merged inputs).
-    data: Vec<u8>,
-    packets: Vec<FramedPacket>,
-    /// The capture's clock at the end of the stretch.
-    clock: Timestamp,
-}
-
-struct FramedPacket {
-    at: At,
-    clock: Timestamp,
-    link: LinkType,
-    /// Index into `shared`, or `u32::MAX` for `data`; offset and length there.
-    buf: u32,
-    start: u32,
-    len: u32,
-    /// The frame was cut by the snap length.
-    cut: bool,
-}
-
-impl Framed {
-    fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
-        let range = p.start as usize..p.start as usize + p.len as usize;
-        let bytes = if p.buf == u32::MAX {
-            self.data.get(range)
-        } else {
-            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
-        };
-        bytes.unwrap_or(&[])
-    }
-}
-
 /// The capture, framed in order by whichever worker holds the framing turn.
 struct Source<'c> {
     capture: &'c mut Capture,
@@ -553,7 +518,11 @@ fn dispatch(
     let workers = into.lists.len();
     for p in &framed.packets {
         let data = framed.bytes_of(p);
-        let seg = match decode::decode_packet(&core.opts.tunnels, p.link, data, p.cut) {
+        let decoded = match decode::decode_fast(p.link, data, p.cut) {
+            Some(seg) => Ok(decode::Decoded::Tcp(seg)),
+            None => decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut),
+        };
+        let seg = match decoded {
             Ok(decode::Decoded::Tcp(seg)) => seg,
             Ok(decode::Decoded::Fragment(ip)) => {
                 let skip = (ip.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);

@@ -133,10 +133,26 @@ pub fn decode_frame(link: LinkType, data: &[u8], was_cut: bool) -> Result<TcpSeg
 /// As [`decode_frame`] with the tunnel settings `cfg`, handing IP fragments back to the caller.
 #[inline]
 pub fn decode_packet<'a>(cfg: &Config, link: LinkType, data: &'a [u8], was_cut: bool) -> Result<Decoded<'a>, Skip> {
-    let mut d = match fast_path(link, data) {
-        Some(seg) => Decoded::Tcp(seg),
-        None => decode_general(cfg, link, data)?,
-    };
+    match decode_fast(link, data, was_cut) {
+        Some(seg) => Ok(Decoded::Tcp(seg)),
+        None => decode_slow(cfg, link, data, was_cut),
+    }
+}
+
+/// [`decode_packet`]'s common case alone (Ethernet or raw IP, then TCP; `None` for anything
+/// else): the segment is built where the caller wants it, not moved through a `Result`.
+#[inline(always)]
+pub fn decode_fast(link: LinkType, data: &[u8], was_cut: bool) -> Option<TcpSegment<'_>> {
+    let mut seg = fast_path(link, data)?;
+    if !was_cut {
+        seg.missing = 0;
+    }
+    Some(seg)
+}
+
+/// [`decode_packet`] for a frame [`decode_fast`] declined: every link type, tunnel and header.
+pub fn decode_slow<'a>(cfg: &Config, link: LinkType, data: &'a [u8], was_cut: bool) -> Result<Decoded<'a>, Skip> {
+    let mut d = decode_general(cfg, link, data)?;
     if let Decoded::Tcp(seg) = &mut d {
         if !was_cut {
             seg.missing = 0;

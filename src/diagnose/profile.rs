@@ -12,6 +12,10 @@ use std::collections::{BTreeSet, HashMap};
 const MAX_SERVERS: usize = 65_536;
 /// Distinct values remembered per set.
 const MAX_VALUES: usize = 64;
+/// Offered signature-algorithm lists remembered per server as already intersected.
+const SIGALG_LISTS_KEPT: usize = 4;
+/// Longest offered list remembered (bounds the memory of a server's profile).
+const MAX_SIGALGS_KEPT: usize = 32;
 
 /// What one server negotiated in established sessions.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -29,10 +33,11 @@ pub struct ServerProfile {
     /// with one of them); None until a session offered some.
     #[serde(skip)]
     pub sigalgs_common: Option<BTreeSet<u16>>,
-    /// The last offered list intersected into `sigalgs_common` (most clients of a server offer
-    /// the same list every time: intersecting it again changes nothing).
+    /// Offered lists already intersected into `sigalgs_common` (a server's clients offer a few
+    /// lists over and over: intersecting one again changes nothing). At most
+    /// [`SIGALG_LISTS_KEPT`].
     #[serde(skip)]
-    sigalgs_last: Vec<u16>,
+    sigalgs_seen: Vec<Vec<u16>>,
     /// Certificates it presented in the clear, in any session (see [`super::borrowed`]).
     #[serde(skip)]
     pub certificates: Vec<super::borrowed::SeenCertificate>,
@@ -64,15 +69,16 @@ impl ServerProfile {
         }
         if let Some(ch) = tls.client_hello.as_ref().filter(|c| !c.signature_algorithms.is_empty()) {
             let offered = &ch.signature_algorithms;
-            if *offered != self.sigalgs_last {
+            if !self.sigalgs_seen.iter().any(|l| l == offered) {
                 match &mut self.sigalgs_common {
                     // Most lists hold every algorithm still in common: only then is it cut.
                     Some(common) if common.iter().all(|s| offered.contains(s)) => {}
                     Some(common) => common.retain(|s| offered.contains(s)),
                     None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),
                 }
-                self.sigalgs_last.clear();
-                self.sigalgs_last.extend(offered.iter().take(MAX_VALUES * 4));
+                if self.sigalgs_seen.len() < SIGALG_LISTS_KEPT && offered.len() <= MAX_SIGALGS_KEPT {
+                    self.sigalgs_seen.push(offered.clone());
+                }
             }
         }
         if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {

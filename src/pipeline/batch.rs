@@ -1,6 +1,6 @@
 //! The batches the reader hands to the worker threads.
 
-use crate::capture::Timestamp;
+use crate::capture::{LinkType, Timestamp};
 use crate::decode;
 use crate::flow::At;
 use std::sync::Arc;
@@ -110,5 +110,43 @@ impl Batch {
         }
         self.fragments.clear();
         self.bytes = 0;
+    }
+}
+
+/// One stretch of the capture as framed, in order: where each packet lies, its frame number,
+/// time and the capture's clock. Framing is the only step that must follow the file in order;
+/// decoding a stretch and splitting it over the workers is done after, without any lock.
+#[derive(Default)]
+pub(super) struct Framed {
+    /// The capture's buffers the packets lie in.
+    pub(super) shared: Vec<Arc<Vec<u8>>>,
+    /// Copies of packets that were not in a shared buffer (merged inputs).
+    pub(super) data: Vec<u8>,
+    pub(super) packets: Vec<FramedPacket>,
+    /// The capture's clock at the end of the stretch.
+    pub(super) clock: Timestamp,
+}
+
+pub(super) struct FramedPacket {
+    pub(super) at: At,
+    pub(super) clock: Timestamp,
+    pub(super) link: LinkType,
+    /// Index into `shared`, or `u32::MAX` for `data`; offset and length there.
+    pub(super) buf: u32,
+    pub(super) start: u32,
+    pub(super) len: u32,
+    /// The frame was cut by the snap length.
+    pub(super) cut: bool,
+}
+
+impl Framed {
+    pub(super) fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
+        let range = p.start as usize..p.start as usize + p.len as usize;
+        let bytes = if p.buf == u32::MAX {
+            self.data.get(range)
+        } else {
+            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
+        };
+        bytes.unwrap_or(&[])
     }
 }

@@ -87,6 +87,17 @@ impl Endian {
             u32::from_le_bytes(a)
         }
     }
+    /// A pcap record header's four 32-bit fields (seconds, fraction, captured and original
+    /// length), from its first 16 bytes in one piece: read for every packet.
+    fn record_fields(self, h: &[u8; 16]) -> [u32; 4] {
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3] = *h;
+        let words = [[a0, a1, a2, a3], [b0, b1, b2, b3], [c0, c1, c2, c3], [d0, d1, d2, d3]];
+        if self.big {
+            words.map(u32::from_be_bytes)
+        } else {
+            words.map(u32::from_le_bytes)
+        }
+    }
     /// The 64-bit field at `at`.
     fn i64(self, b: &[u8], at: usize) -> i64 {
         let a = Self::bytes(b, at);
@@ -603,13 +614,16 @@ impl FileReader {
             return None;
         }
         // The common case: the whole record is already in the buffer (one bounds check).
-        if let Some(h) = self.buf.get(self.start..self.end).and_then(|b| b.get(..record_header)) {
-            let incl = endian.u32(h, 8) as usize;
+        if let Some(h) = self
+            .buf
+            .get(self.start..self.end)
+            .filter(|b| b.len() >= record_header)
+            .and_then(|b| b.first_chunk::<16>())
+        {
+            let [secs, frac, incl, orig] = endian.record_fields(h);
+            let (frac, incl) = (frac as i64, incl as usize);
             let total = record_header + incl;
             if incl <= max_record && self.end - self.start >= total {
-                let secs = endian.u32(h, 0);
-                let frac = endian.u32(h, 4) as i64;
-                let orig = endian.u32(h, 12);
                 self.note_secs(secs, incl, frac, nanos);
                 let ts = Timestamp::from_parts(secs as i64, if nanos { frac } else { frac * 1000 });
                 let s = self.start + record_header;
