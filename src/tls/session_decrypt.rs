@@ -135,20 +135,6 @@ impl State {
             c.off = true;
             return;
         };
-        let mut secrets = keylog::lookup(&cr);
-        if secrets.is_none() && keylog::refreshing() {
-            keylog::refresh();
-            secrets = keylog::lookup(&cr);
-        }
-        let ku = self.facts.keys.get_or_insert_with(Box::default);
-        let Some(secrets) = secrets else {
-            if !keylog::refreshing() {
-                c.off = true;
-            }
-            return;
-        };
-        ku.found = true;
-        ku.client_random = Some(cr);
         let hello = Hello {
             client_random: &cr,
             server_random: &h.server_random,
@@ -156,7 +142,22 @@ impl State {
             suite: h.suite,
             encrypt_then_mac: h.encrypt_then_mac,
         };
-        c.dec = Decryptor::new(&secrets, &hello);
+        // The decryptor is made under the key log's lock, from the secrets in place.
+        let mut dec = keylog::with_secrets(&cr, |s| Decryptor::new(s, &hello));
+        if dec.is_none() && keylog::refreshing() {
+            keylog::refresh();
+            dec = keylog::with_secrets(&cr, |s| Decryptor::new(s, &hello));
+        }
+        let ku = self.facts.keys.get_or_insert_with(Box::default);
+        let Some(dec) = dec else {
+            if !keylog::refreshing() {
+                c.off = true;
+            }
+            return;
+        };
+        ku.found = true;
+        ku.client_random = Some(cr);
+        c.dec = dec;
         ku.usable = c.dec.is_some();
         if c.dec.is_none() {
             c.off = true;

@@ -124,17 +124,21 @@ impl std::fmt::Debug for Decryptor {
 }
 
 /// A secret keyed into HKDF once (the HMAC key setup), for several labels.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for the two expansions of one secret; boxing it cost two allocations per key"
+)]
 enum Prk {
-    Sha256(Box<Hkdf<Sha256>>),
-    Sha384(Box<Hkdf<Sha384>>),
+    Sha256(Hkdf<Sha256>),
+    Sha384(Hkdf<Sha384>),
 }
 
 impl Prk {
     fn new(sha384: bool, secret: &[u8]) -> Option<Prk> {
         Some(if sha384 {
-            Prk::Sha384(Box::new(Hkdf::<Sha384>::from_prk(secret).ok()?))
+            Prk::Sha384(Hkdf::<Sha384>::from_prk(secret).ok()?)
         } else {
-            Prk::Sha256(Box::new(Hkdf::<Sha256>::from_prk(secret).ok()?))
+            Prk::Sha256(Hkdf::<Sha256>::from_prk(secret).ok()?)
         })
     }
 
