@@ -4,12 +4,15 @@
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
-#                [--ports 443[,8443...]] [--baseline BIN] [--no-busy]
+#                [--ports 443[,8443...]] [--baseline BIN] [--no-busy] [--keyed]
 #
 # --baseline BIN measures another tlsdiag binary (say, a build of an older commit) in the same
 # rounds, as rows "before --threads N": before and after on the same file in the same run.
 # Rows "busy ..." run while another process keeps one core busy (a shell loop this script starts
 # and ends); --no-busy leaves them out.
+# --keyed measures decryption instead: the same mix made from bench/keyed-samples (the sessions
+# captured again with their key logs), run without keys, with --keylog, and with the keys embedded
+# in pcapng (editcap --inject-secrets); no JSON row, no tshark, no flood (bench/README.md).
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
 set -euo pipefail
 
@@ -25,9 +28,10 @@ FLOOD=1
 PORTS=443
 BASELINE=""
 BUSY=1
+KEYED=0
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
         --ports) PORTS="$2"; shift 2 ;;
         --baseline) BASELINE="$2"; shift 2 ;;
         --no-busy) BUSY=0; shift ;;
+        --keyed) KEYED=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -53,6 +58,11 @@ case "$RUNS" in ''|*[!0-9]*) echo "--runs must be a number" >&2; exit 2 ;; esac
 case "$TSHARK_RUNS" in ''|*[!0-9]*) echo "--tshark-runs must be a number" >&2; exit 2 ;; esac
 [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 50 ] || { echo "--runs must be 1..50" >&2; exit 2; }
 [ "$TSHARK_RUNS" -le 5 ] || { echo "--tshark-runs must be 0..5" >&2; exit 2; }
+if [ "$KEYED" = 1 ]; then
+    [ -z "$FILE" ] || { echo "bench/run.sh: --keyed makes its own capture; no --file" >&2; exit 2; }
+    NO_TSHARK=1
+    FLOOD=0
+fi
 
 if [ -n "$BASELINE" ]; then
     [ -x "$BASELINE" ] || { echo "bench/run.sh: --baseline $BASELINE: not an executable" >&2; exit 2; }
@@ -78,6 +88,36 @@ GEN="$ROOT/target/release/examples/gen_bench"
 GEN_FLOOD="$ROOT/target/release/examples/gen_synflood"
 
 mkdir -p bench/out bench/results
+KEYS=""
+PCAPNG=""
+DSB=""
+if [ "$KEYED" = 1 ]; then
+    # The benchmark's mix from the sessions captured again with their key logs
+    # (samples/scripts/bench_keyed_cases.sh). The name carries the hash of the generator and of
+    # those captures; the key log is theirs, joined: every copy of a session repeats its
+    # ClientHello random, so one line serves all its copies.
+    KS=bench/keyed-samples
+    [ -d "$KS" ] || { echo "bench/run.sh: $KS missing (samples/scripts/bench_keyed_cases.sh makes it)" >&2; exit 2; }
+    GEN_ID=$( { sha256sum examples/gen_bench.rs; find -L "$KS" -type f | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-8)
+    FILE="bench/out/keyed-${SIZE_MB}mb-seed${SEED}-${GEN_ID}.pcap"
+    KEYS="$FILE.keys.txt"
+    if [ ! -s "$FILE" ] || [ ! -s "$FILE.truth.json" ] || [ ! -s "$KEYS" ]; then
+        echo "== generate $FILE (from $KS)"
+        rm -f "bench/out/keyed-${SIZE_MB}mb-seed${SEED}-"*
+        "$GEN" --out "$FILE" --size-mb "$SIZE_MB" --seed "$SEED" --samples "$KS"
+        cat "$KS"/*/keys.txt 2>/dev/null | LC_ALL=C sort -u >"$KEYS"
+    fi
+    if command -v editcap >/dev/null; then
+        # The same packets as pcapng without keys, and with the key log as a Decryption Secrets
+        # Block: the pcapng rows compare like with like.
+        PCAPNG="${FILE%.pcap}.pcapng"
+        DSB="${FILE%.pcap}.dsb.pcapng"
+        [ -s "$PCAPNG" ] || { echo "== editcap -F pcapng"; editcap -F pcapng "$FILE" "$PCAPNG"; }
+        [ -s "$DSB" ] || { echo "== editcap --inject-secrets tls,$KEYS"; editcap --inject-secrets "tls,$KEYS" "$FILE" "$DSB"; }
+    else
+        echo "note: no editcap (Debian package wireshark-common): the pcapng rows are skipped"
+    fi
+fi
 if [ -z "$FILE" ]; then
     # The file name carries the generator's hash: a changed generator makes a new file.
     GEN_ID=$(sha256sum examples/gen_bench.rs | cut -c1-8)
@@ -122,10 +162,13 @@ if [ -n "$LAST_TH" ]; then TH_ARGS=(--threads "$LAST_TH"); fi
 # measure TOOL RUN: one run of one tool; wall time (ns clock), peak RSS and CPU time
 # (/usr/bin/time) go to $RESULTS.
 measure() {
-    local tool="$1" i="$2" ok="0 1" t0 t1 rc line
+    local tool="$1" i="$2" ok="0 1" t0 t1 rc line input="$FILE"
     local -a cmd
     case "$tool" in
         read_floor) cmd=("$FLOOR" "$FILE"); ok="0" ;;
+        "tlsdiag keyed --threads "*) cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --keylog "$KEYS" --threads "${tool##* }" "$FILE") ;;
+        "tlsdiag pcapng --threads "*) input="$PCAPNG"; cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$PCAPNG") ;;
+        "tlsdiag dsb --threads "*) input="$DSB"; cmd=(timeout 3600 "$BIN" analyze -q -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$DSB") ;;
         "tlsdiag json --threads "*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
         "tlsdiag json"*) cmd=(timeout 3600 "$BIN" analyze -q --format json -o /dev/null "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE") ;;
         "tlsdiag ndjson --threads "*) cmd=(timeout 3600 "$BIN" analyze -q --format ndjson -o /dev/null "${PORT_ARGS[@]}" --threads "${tool##* }" "$FILE") ;;
@@ -144,7 +187,7 @@ measure() {
     esac
     # Read the file once more, untimed: a machine that pages out idle page-cache memory (this
     # one runs DAMON reclaim) would otherwise time the disk for some runs and not others.
-    cat "$FILE" >/dev/null
+    cat "$input" >/dev/null
     local burner=""
     case "$tool" in
         busy*)
@@ -178,6 +221,11 @@ cat "$FILE" >/dev/null
 TOOLS=(read_floor)
 for th in "${THREAD_LIST[@]}"; do
     if [ -n "$th" ]; then TOOLS+=("tlsdiag --threads $th"); else TOOLS+=(tlsdiag); fi
+    if [ "$KEYED" = 1 ]; then
+        # Without and with keys next to each other in every round (paired).
+        TOOLS+=("tlsdiag keyed --threads ${th:-1}")
+        if [ -n "$DSB" ]; then TOOLS+=("tlsdiag pcapng --threads ${th:-1}" "tlsdiag dsb --threads ${th:-1}"); fi
+    fi
 done
 if [ -n "$BASELINE" ]; then
     if "$BASELINE" analyze --help 2>/dev/null | grep -q -- '--threads' && [ "$HAS_THREADS" = 1 ]; then
@@ -187,15 +235,17 @@ if [ -n "$BASELINE" ]; then
     fi
 fi
 # The same verdicts written as NDJSON lines and as the JSON document (lean for established
-# sessions, every failure in full: writing them is a cost of their own).
-for th in "${THREAD_LIST[@]}"; do
-    if [ -n "$th" ]; then
-        TOOLS+=("tlsdiag ndjson --threads $th" "tlsdiag json --threads $th")
-    else
-        TOOLS+=("tlsdiag json")
-    fi
-done
-if [ "$BUSY" = 1 ] && [ "$HAS_THREADS" = 1 ]; then
+# sessions, every failure in full: writing them is a cost of their own). Not with --keyed.
+if [ "$KEYED" = 0 ]; then
+    for th in "${THREAD_LIST[@]}"; do
+        if [ -n "$th" ]; then
+            TOOLS+=("tlsdiag ndjson --threads $th" "tlsdiag json --threads $th")
+        else
+            TOOLS+=("tlsdiag json")
+        fi
+    done
+fi
+if [ "$BUSY" = 1 ] && [ "$HAS_THREADS" = 1 ] && [ "$KEYED" = 0 ]; then
     TOOLS+=("busy tlsdiag default")
     for th in "${THREAD_LIST[@]}"; do TOOLS+=("busy tlsdiag --threads $th"); done
 fi
@@ -242,13 +292,26 @@ fi
 
 LAST=""
 if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
-    echo "== verdicts: tlsdiag -f json -o bench/out/last.json (with the last --threads value)"
     LAST="bench/out/last.json"
+    if [ "$KEYED" = 1 ]; then LAST="bench/out/last-keyed.json"; fi
+    echo "== verdicts: tlsdiag -f json -o $LAST (with the last --threads value)"
     rc=0
-    timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
+    KEY_ARGS=()
+    if [ "$KEYED" = 1 ]; then
+        KEY_ARGS=(--keylog "$KEYS")
+        echo "   (--keyed: with --keylog; then the DSB pcapng into bench/out/last-dsb.json)"
+    fi
+    timeout 3600 "$BIN" analyze -q -f json -o "$LAST" "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "${KEY_ARGS[@]}" "$FILE" 2>"$WORK/check.err" || rc=$?
     if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
     # The NDJSON lines once more, kept to count bytes per session.
-    timeout 3600 "$BIN" analyze -q -f ndjson -o bench/out/last.ndjson "${PORT_ARGS[@]}" "$FILE" 2>/dev/null || true
+    if [ "$KEYED" = 0 ]; then
+        timeout 3600 "$BIN" analyze -q -f ndjson -o bench/out/last.ndjson "${PORT_ARGS[@]}" "$FILE" 2>/dev/null || true
+    fi
+    if [ -n "$DSB" ]; then
+        rc=0
+        timeout 3600 "$BIN" analyze -q -f json -o bench/out/last-dsb.json "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$DSB" 2>"$WORK/check.err" || rc=$?
+        if [ "$rc" -gt 1 ]; then echo "  tlsdiag (DSB) exit status $rc"; cat "$WORK/check.err"; fi
+    fi
 fi
 
 COMMIT=unknown
@@ -258,10 +321,11 @@ if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
     DIRTY=$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 fi
 
-python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" "$WORK/flood.tsv" "$BASELINE" <<'PY'
+python3 - "$RESULTS" "$FILE" "$FILE_BYTES" "$WORK/floor.json" "$LAST" "$COMMIT" "${DIRTY:-0}" "$RUNS" "$THREADS" "$HAS_THREADS" "$LOAD_BEFORE" "$WORK/flood.tsv" "$BASELINE" "$KEYED" "$KEYS" "$DSB" <<'PY'
 import collections, datetime, json, os, statistics, sys
 
-results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load, flood_tsv, baseline = sys.argv[1:]
+results, path, file_bytes, floor_json, last, commit, dirty, runs, threads, has_threads, load, flood_tsv, baseline, keyed, keys_path, dsb = sys.argv[1:]
+keyed = keyed == "1"
 file_bytes = int(file_bytes)
 floor = json.load(open(floor_json)) if os.path.exists(floor_json) else {}
 packets = floor.get("packets", 0)
@@ -292,7 +356,8 @@ for tool, rs in runs_by_tool.items():
         "peak_mb": round(peak, 1), "exit": sorted({r["rc"] for r in rs}),
     })
 one_thread = {name: next((r["_med"] for r in rows if r["tool"] == f"{name} --threads 1"), None)
-              for name in ("tlsdiag", "before", "tlsdiag ndjson", "tlsdiag json", "busy tlsdiag")}
+              for name in ("tlsdiag", "before", "tlsdiag ndjson", "tlsdiag json", "busy tlsdiag",
+                           "tlsdiag keyed", "tlsdiag pcapng", "tlsdiag dsb")}
 busy_default = next((r["_med"] for r in rows if r["tool"] == "busy tlsdiag default"), None)
 for r in rows:
     med = r.pop("_med")
@@ -306,7 +371,7 @@ for r in rows:
 # NDJSON bytes per session (the lines of bench/out/last.ndjson, written once untimed).
 ndjson = None
 ndjson_path = os.path.join(os.path.dirname(last) if last else "bench/out", "last.ndjson")
-if last and os.path.exists(ndjson_path):
+if last and os.path.basename(last) == "last.json" and os.path.exists(ndjson_path):
     sizes = {"success": [], "other": []}
     for line in open(ndjson_path, "rb"):
         try:
@@ -388,6 +453,51 @@ if truth and last and os.path.exists(last):
                       for k, n in mism.most_common()],
     }
 
+# --keyed: with keys / without, per thread count: the ratio of the medians and the median of the
+# per-round ratios (each round runs both back to back); what the key log gave; the DSB verdicts.
+keys = None
+if keyed:
+    keys = {"key_log": os.path.basename(keys_path), "ratios": []}
+    try:
+        keys["key_log_lines"] = sum(1 for _ in open(keys_path))
+    except OSError:
+        pass
+    for with_k, without, what in (("tlsdiag keyed", "tlsdiag", "--keylog / no keys (pcap)"),
+                                  ("tlsdiag dsb", "tlsdiag pcapng", "DSB / no keys (pcapng)")):
+        for tool, rs in runs_by_tool.items():
+            if not tool.startswith(with_k + " --threads "):
+                continue
+            th = tool.rsplit(" ", 1)[1]
+            base = runs_by_tool.get(f"{without} --threads {th}")
+            if not base:
+                continue
+            paired = [a["s"] / b["s"] for a, b in zip(rs, base) if b["s"] > 0]
+            keys["ratios"].append({
+                "what": what, "threads": int(th),
+                "median_with_s": round(statistics.median(r["s"] for r in rs), 4),
+                "median_without_s": round(statistics.median(r["s"] for r in base), 4),
+                "ratio_of_medians": round(statistics.median(r["s"] for r in rs) / statistics.median(r["s"] for r in base), 3),
+                "median_paired_ratio": round(statistics.median(paired), 3) if paired else None,
+            })
+    def verdicts(doc):
+        return sorted((s["client"]["ip"], s["client"]["port"], s.get("first_frame"), s["outcome"], s.get("cause"),
+                       s.get("reason"), s.get("side"), s.get("confidence")) for s in doc["sessions"])
+    if last and os.path.exists(last):
+        doc = json.load(open(last))
+        found = opened = failed = 0
+        for s in doc["sessions"]:
+            d = (s.get("handshake") or {}).get("decryption") or {}
+            found += bool(d.get("keys_found"))
+            opened += sum(d.get("records_decrypted") or [0, 0])
+            failed += sum(d.get("records_not_decrypted") or [0, 0])
+        keys.update({"sessions": len(doc["sessions"]), "sessions_with_keys": found,
+                     "records_decrypted": opened, "records_not_decrypted": failed})
+        dsb_json = "bench/out/last-dsb.json"
+        if dsb and os.path.exists(dsb_json):
+            a, b = verdicts(doc), verdicts(json.load(open(dsb_json)))
+            keys["dsb_verdicts"] = {"sessions": len(b), "identical": a == b,
+                                    "differing": sum(1 for x, y in zip(a, b) if x != y) + abs(len(a) - len(b))}
+
 def cpu_info():
     try:
         for line in open("/proc/cpuinfo"):
@@ -410,14 +520,15 @@ date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ
 baseline_note = f"\n\"before\" rows: {baseline}" if baseline else ""
 head = (f"benchmark {date}  commit {commit}{' (+' + dirty + ' uncommitted src files)' if dirty not in ('', '0') else ''}  "
         f"cores {os.cpu_count()}  cpu {cpu_info()}  load before {load}{baseline_note}")
+tw = max([24] + [len(r["tool"]) for r in rows])
 lines = [head,
          f"file {os.path.basename(path)}: {file_bytes / 1e6:.1f} MB, {packets} packets"
          + (f", {truth['expected']['sessions']} sessions, {truth['duration_s']:.0f} s of traffic" if truth else ""),
          "",
-         f"{'tool':<28} {'runs':>4} {'median s':>9} {'MB/s':>7} {'Mpkt/s':>7} {'peak MB':>8} {'x floor':>8} "
+         f"{'tool':<{tw}} {'runs':>4} {'median s':>9} {'MB/s':>7} {'Mpkt/s':>7} {'peak MB':>8} {'x floor':>8} "
          f"{'cpu s':>7} {'MB/cpu-s':>9}"]
 for r in rows:
-    lines.append(f"{r['tool']:<28} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
+    lines.append(f"{r['tool']:<{tw}} {r['runs']:>4} {r['median_s']:>9.3f} {r['mb_s']:>7.0f} "
                  f"{(r['mpkt_s'] or 0):>7.2f} {r['peak_mb']:>8.1f} {(r['x_floor'] or 0):>8.2f} "
                  f"{r['cpu_s']:>7.2f} {(r['mb_per_cpu_s'] or 0):>9.0f}")
 speedups = [f"{r['tool'].replace(' --threads ', ', ')} threads {r['speedup_vs_1_thread']:.2f}x"
@@ -441,6 +552,19 @@ if flood:
     for f in flood:
         lines.append(f"  threads {f['threads']:<7} max-flows {f['max_flows']:<8} peak {f['peak_mb'] or 0:>6.1f} MB  "
                      f"{f['s'] or 0:>5.2f} s  flow_table_full counted {f['flow_table_full']}")
+if keys:
+    lines.append("")
+    for r in keys["ratios"]:
+        lines.append(f"keys, {r['what']}, threads {r['threads']}: {r['median_with_s']:.3f} s / {r['median_without_s']:.3f} s"
+                     f" = {r['ratio_of_medians']:.2f}x (median of the paired rounds {r['median_paired_ratio']:.2f}x)")
+    if "sessions" in keys:
+        lines.append(f"key log {keys['key_log']} ({keys.get('key_log_lines', '?')} lines): {keys['sessions_with_keys']} of "
+                     f"{keys['sessions']} sessions have keys; records opened {keys['records_decrypted']}, "
+                     f"not opened {keys['records_not_decrypted']}")
+    if "dsb_verdicts" in keys:
+        v = keys["dsb_verdicts"]
+        lines.append(f"DSB pcapng vs --keylog: {v['sessions']} sessions, verdicts "
+                     + ("IDENTICAL" if v["identical"] else f"DIFFER ({v['differing']})"))
 lines.append("")
 if check is None:
     lines.append("verdicts: not checked (no truth file or no JSON report)")
@@ -465,6 +589,8 @@ record = {
              "seed": truth.get("seed") if truth else None},
     "runs": int(runs), "threads": threads or None, "tlsdiag_has_threads": has_threads == "1",
     "baseline": baseline or None,
+    "mode": "keyed" if keyed else "plain",
+    "keys": keys,
     "results": rows,
     "synflood": flood,
     "ndjson": ndjson,
@@ -475,7 +601,7 @@ os.makedirs("bench/results", exist_ok=True)
 with open("bench/results/history.jsonl", "a") as f:
     f.write(json.dumps(record, separators=(",", ":")) + "\n")
 # The generated benchmark's table in latest.txt; another capture's in latest-<its name>.txt.
-latest = "bench/results/latest.txt" if truth else f"bench/results/latest-{os.path.splitext(os.path.basename(path))[0]}.txt"
+latest = "bench/results/latest-keyed.txt" if keyed else "bench/results/latest.txt" if truth else f"bench/results/latest-{os.path.splitext(os.path.basename(path))[0]}.txt"
 with open(latest, "w") as f:
     f.write(text + "\n")
 print(f"\nappended to bench/results/history.jsonl; table in {latest}")

@@ -279,3 +279,28 @@ fn every_sample_case_gets_its_expected_verdicts() {
     );
     assert!(sessions > 0);
 }
+
+/// The keyed benchmark's input (bench/keyed-samples, `bench/run.sh --keyed`): the benchmark mix's
+/// TLS sessions captured again with their key logs, each judged with its keys as its
+/// expected.json says (the linked, key-less cases are the samples/cases ones checked above).
+#[test]
+fn every_keyed_bench_case_gets_its_expected_verdicts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/keyed-samples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("bench/keyed-samples exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.is_symlink() && p.join("expected.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 10,
+        "expected the keyed benchmark cases, found {}",
+        dirs.len()
+    );
+    let failures: Vec<String> = dirs.iter().filter_map(|d| check_case(d).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "keyed benchmark cases disagree:\n  {}",
+        failures.join("\n  ")
+    );
+}

@@ -7,9 +7,11 @@ plus a "silent" TCP server, for tls_cases.sh.
                    [--max 1.2] [--min 1.2] [--ciphers STR]
   tls_py.py silent [--port 443] [--hold 6]     accept TCP connections, never send a byte
 
-Every run is bounded (socket timeouts, --count / --hold).
+Every run is bounded (socket timeouts, --count / --hold). With SSLKEYLOGFILE set in the
+environment, client and server append their NSS key log there (as curl and GnuTLS do).
 """
 import argparse
+import os
 import socket
 import ssl
 import sys
@@ -27,6 +29,8 @@ def set_versions(ctx, a):
         ctx.maximum_version = VERSIONS[a.max]
     if a.ciphers:
         ctx.set_ciphers(a.ciphers)
+    if os.environ.get("SSLKEYLOGFILE"):
+        ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
 
 
 def server(a):

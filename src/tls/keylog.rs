@@ -408,6 +408,11 @@ pub fn refresh() {
 
 /// The secrets of a ClientHello random, if the run has them.
 pub fn lookup(client_random: &[u8; 32]) -> Option<Secrets> {
+    with_secrets(client_random, Secrets::clone)
+}
+
+/// `f` of the secrets of a ClientHello random, if the run has them (no copy of the secrets).
+pub fn with_secrets<R>(client_random: &[u8; 32], f: impl FnOnce(&Secrets) -> R) -> Option<R> {
     if !active() {
         return None;
     }
@@ -416,7 +421,7 @@ pub fn lookup(client_random: &[u8; 32]) -> Option<Secrets> {
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .get(client_random)
-        .cloned()
+        .map(f)
 }
 
 /// What reading the run's key logs met.

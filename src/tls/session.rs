@@ -634,7 +634,7 @@ impl State {
                 // copying it into the record buffer (same checks, same order as below).
                 if let Some(h) = data.get(i..i + 5) {
                     let (typ, len) = (byte(h, 0), be16(h, 3) as usize);
-                    if plausible_header(h) && !self.opaque(dir, typ) {
+                    if plausible_header(h) && !self.opaque(dir, typ, len) {
                         if let Some(body) = data.get(i + 5..i + 5 + len) {
                             let version = Version(be16(h, 1));
                             self.facts.records[d] += 1;
@@ -668,7 +668,7 @@ impl State {
                 let len = be16(&st.rec, 3) as usize;
                 let version = Version(be16(&st.rec, 1));
                 self.facts.records[d] += 1;
-                if self.opaque(dir, typ) {
+                if self.opaque(dir, typ, len) {
                     self.dirs[d].rec.clear();
                     self.dirs[d].skip = len;
                     self.opaque_record(dir, typ, len, at);
@@ -699,15 +699,16 @@ impl State {
         i
     }
 
-    /// Whether a record of this type is opaque to us (encrypted), so its body is only counted.
-    fn opaque(&self, dir: Direction, typ: u8) -> bool {
+    /// Whether a record of this type and length is opaque to us (encrypted), so its body is only
+    /// counted.
+    fn opaque(&self, dir: Direction, typ: u8, len: usize) -> bool {
         let st = &self.dirs[dir];
         let opaque = match typ {
             content::APPLICATION_DATA | content::HEARTBEAT => true,
             content::HANDSHAKE | content::ALERT => st.after_ccs,
             _ => false,
         };
-        opaque && (self.crypt.is_none() || !self.crypt_wants(dir, typ))
+        opaque && (self.crypt.is_none() || !self.crypt_wants(dir, typ, len))
     }
 
     fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
@@ -801,7 +802,7 @@ impl State {
     /// One complete plaintext record.
     fn record(&mut self, dir: Direction, typ: u8, version: Version, body: &[u8], at: At) {
         let d = dir;
-        if self.crypt.is_some() && self.crypt_wants(dir, typ) {
+        if self.crypt.is_some() && self.crypt_wants(dir, typ, body.len()) {
             return self.crypt_record(dir, typ, version.0, body, at);
         }
         self.dirs[d].rec_version = version;

@@ -4,11 +4,11 @@
 
 use super::{ALERTS_KEPT, AlertEvent, State, TlsFacts, be24, byte, part};
 use crate::flow::{At, Direction, PerDir};
-use crate::tls::content;
 use crate::tls::decrypt::{Decryptor, Hello, Opened};
 use crate::tls::hello::ServerHello;
 use crate::tls::keylog;
 use crate::tls::names::AlertDescription;
+use crate::tls::{alert_sized, content};
 use serde::Serialize;
 
 /// Decrypted handshake messages remembered per session (for the evidence).
@@ -135,20 +135,6 @@ impl State {
             c.off = true;
             return;
         };
-        let mut secrets = keylog::lookup(&cr);
-        if secrets.is_none() && keylog::refreshing() {
-            keylog::refresh();
-            secrets = keylog::lookup(&cr);
-        }
-        let ku = self.facts.keys.get_or_insert_with(Box::default);
-        let Some(secrets) = secrets else {
-            if !keylog::refreshing() {
-                c.off = true;
-            }
-            return;
-        };
-        ku.found = true;
-        ku.client_random = Some(cr);
         let hello = Hello {
             client_random: &cr,
             server_random: &h.server_random,
@@ -156,23 +142,51 @@ impl State {
             suite: h.suite,
             encrypt_then_mac: h.encrypt_then_mac,
         };
-        c.dec = Decryptor::new(&secrets, &hello);
+        // The decryptor is made under the key log's lock, from the secrets in place.
+        let mut dec = keylog::with_secrets(&cr, |s| Decryptor::new(s, &hello));
+        if dec.is_none() && keylog::refreshing() {
+            keylog::refresh();
+            dec = keylog::with_secrets(&cr, |s| Decryptor::new(s, &hello));
+        }
+        let ku = self.facts.keys.get_or_insert_with(Box::default);
+        let Some(dec) = dec else {
+            if !keylog::refreshing() {
+                c.off = true;
+            }
+            return;
+        };
+        ku.found = true;
+        ku.client_random = Some(cr);
+        c.dec = dec;
         ku.usable = c.dec.is_some();
         if c.dec.is_none() {
             c.off = true;
         }
     }
 
-    /// Whether this record is an encrypted one the decryptor should see.
-    pub(super) fn crypt_wants(&self, dir: Direction, typ: u8) -> bool {
+    /// Whether this record (type, body length) is an encrypted one the decryptor should see.
+    ///
+    /// Only what the diagnosis reads: the handshake, and after it alerts. Application data is
+    /// opened only to learn whether a side went on after the other's record did not open
+    /// ([`KeyUse::peer_went_on`]). In TLS 1.3 a record under a side's application keys (after
+    /// its Finished) is opened only when it has an alert's size (as without keys, where that size
+    /// is what reads as an alert) or when the other side's record did not open: a ticket, a
+    /// request or a response is not, and its keys are then never derived.
+    pub(super) fn crypt_wants(&self, dir: Direction, typ: u8, len: usize) -> bool {
         let Some(c) = self.crypt.as_ref() else { return false };
         if !c.wants(dir) {
             return false;
         }
+        let other_failed = self.facts.keys.as_ref().is_some_and(|k| k.failed[dir.flip()] > 0);
         if self.facts.is_tls13() {
-            typ == content::APPLICATION_DATA
+            typ == content::APPLICATION_DATA && (self.facts.finished[dir].is_none() || alert_sized(len) || other_failed)
         } else {
-            self.dirs[dir].after_ccs && matches!(typ, content::HANDSHAKE | content::ALERT | content::APPLICATION_DATA)
+            self.dirs[dir].after_ccs
+                && match typ {
+                    content::HANDSHAKE | content::ALERT => true,
+                    content::APPLICATION_DATA => other_failed,
+                    _ => false,
+                }
         }
     }
 

@@ -2,7 +2,10 @@
 //!
 //! TLS 1.3: the traffic secrets are logged, so each direction's key and IV come from
 //! HKDF-Expand-Label (RFC 8446 §7.3); handshake keys until that side's Finished, then its first
-//! application keys (post-handshake alerts, tickets). TLS 1.0-1.2: the key block comes from the
+//! application keys (post-handshake alerts, tickets). Each key and IV is derived once, when the
+//! first record that needs it comes (one HMAC key setup per secret for both): with SHA-384
+//! suites the HMAC compressions are most of decryption's cost, so a direction that never sends
+//! a record under a secret never pays for it. TLS 1.0-1.2: the key block comes from the
 //! logged master secret with the version's PRF (RFC 5246 §6.3, RFC 2246 §5), and the records
 //! after ChangeCipherSpec (Finished, alerts) open with the suite's AEAD or CBC-HMAC
 //! (encrypt-then-MAC aware, RFC 7366).
@@ -57,12 +60,50 @@ struct DirKeys {
     seq: u64,
 }
 
+/// The longest secret the key log keeps (its `MAX_SECRET`).
+const MAX_SECRET: usize = 64;
+
+/// A TLS 1.3 traffic secret whose key and IV are not derived yet (a copy: no allocation).
+#[derive(Clone)]
+struct Secret13 {
+    bytes: [u8; MAX_SECRET],
+    len: usize,
+}
+
+impl Secret13 {
+    /// The secret, if the suite is a TLS 1.3 one and HKDF can take it as a pseudorandom key
+    /// (at least the hash's length): exactly the secrets whose keys derive.
+    fn new(suite: u16, secret: Option<&[u8]>) -> Option<Secret13> {
+        let (_, sha384) = suite13(suite)?;
+        let secret = secret?;
+        let hash_len = if sha384 { 48 } else { 32 };
+        if secret.len() < hash_len || secret.len() > MAX_SECRET {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_SECRET];
+        bytes.get_mut(..secret.len())?.copy_from_slice(secret);
+        Some(Secret13 {
+            bytes,
+            len: secret.len(),
+        })
+    }
+
+    fn get(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// Record decryption state of one session.
 pub struct Decryptor {
     tls13: bool,
+    /// The negotiated suite (TLS 1.3: which AEAD and hash derive the keys).
+    suite: u16,
+    /// Keys in use, per direction.
     dirs: PerDir<Option<DirKeys>>,
-    /// TLS 1.3 application keys, installed once that side's Finished was read.
-    next: PerDir<Option<DirKeys>>,
+    /// TLS 1.3: the secret of the direction's current keys while they are not derived yet.
+    pending: PerDir<Option<Secret13>>,
+    /// TLS 1.3 application secrets, current once that side's Finished was read.
+    next: PerDir<Option<Secret13>>,
     /// Whether a record of that direction opened.
     opened_any: PerDir<bool>,
     /// TLS 1.3: whether the direction is still under handshake keys.
@@ -74,36 +115,75 @@ impl std::fmt::Debug for Decryptor {
         // No key material, ever.
         f.debug_struct("Decryptor")
             .field("tls13", &self.tls13)
-            .field("keys", &self.dirs.iter().map(Option::is_some).collect::<Vec<_>>())
+            .field(
+                "keys",
+                &[Direction::ToServer, Direction::ToClient].map(|d| self.wants(d)),
+            )
             .finish()
     }
 }
 
-/// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 §7.1.
-fn expand_label(sha384: bool, secret: &[u8], label: &str, len: usize) -> Option<Vec<u8>> {
-    let full = [b"tls13 ", label.as_bytes()].concat();
-    let mut info = Vec::with_capacity(4 + full.len());
-    info.extend_from_slice(&u16::try_from(len).ok()?.to_be_bytes());
-    info.push(u8::try_from(full.len()).ok()?);
-    info.extend_from_slice(&full);
-    info.push(0);
-    let mut out = vec![0u8; len];
-    if sha384 {
-        Hkdf::<Sha384>::from_prk(secret).ok()?.expand(&info, &mut out).ok()?;
-    } else {
-        Hkdf::<Sha256>::from_prk(secret).ok()?.expand(&info, &mut out).ok()?;
+/// A secret keyed into HKDF once (the HMAC key setup), for several labels.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for the two expansions of one secret; boxing it cost two allocations per key"
+)]
+enum Prk {
+    Sha256(Hkdf<Sha256>),
+    Sha384(Hkdf<Sha384>),
+}
+
+impl Prk {
+    fn new(sha384: bool, secret: &[u8]) -> Option<Prk> {
+        Some(if sha384 {
+            Prk::Sha384(Hkdf::<Sha384>::from_prk(secret).ok()?)
+        } else {
+            Prk::Sha256(Hkdf::<Sha256>::from_prk(secret).ok()?)
+        })
     }
+
+    /// HKDF-Expand-Label(secret, label, "", out.len()) of RFC 8446 §7.1, into `out`.
+    fn expand_label(&self, label: &str, out: &mut [u8]) -> Option<()> {
+        const PREFIX: &[u8] = b"tls13 ";
+        let len = u16::try_from(out.len()).ok()?.to_be_bytes();
+        let full_len = u8::try_from(PREFIX.len() + label.len()).ok()?;
+        // uint16 length, opaque label<7..255> ("tls13 " + label), opaque context<0..255> (empty).
+        let mut info = [0u8; 4 + 255];
+        let n = 4 + usize::from(full_len);
+        let parts = [&len[..], &[full_len], PREFIX, label.as_bytes(), &[0]];
+        let mut pos = 0;
+        for p in parts {
+            info.get_mut(pos..pos + p.len())?.copy_from_slice(p);
+            pos += p.len();
+        }
+        let info = info.get(..n)?;
+        match self {
+            Prk::Sha256(h) => h.expand(info, out).ok(),
+            Prk::Sha384(h) => h.expand(info, out).ok(),
+        }
+    }
+}
+
+/// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 §7.1.
+#[cfg(test)]
+fn expand_label(sha384: bool, secret: &[u8], label: &str, len: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; len];
+    Prk::new(sha384, secret)?.expand_label(label, &mut out)?;
     Some(out)
 }
 
-fn tls13_keys(suite: u16, secret: Option<&[u8]>) -> Option<DirKeys> {
+/// A TLS 1.3 direction's key and IV from its traffic secret (RFC 8446 §7.3).
+fn tls13_keys(suite: u16, secret: &[u8]) -> Option<DirKeys> {
     let (kind, sha384) = suite13(suite)?;
-    let secret = secret?;
-    let key = expand_label(sha384, secret, "key", kind.key_len())?;
-    let iv: [u8; 12] = expand_label(sha384, secret, "iv", 12)?.try_into().ok()?;
+    let prk = Prk::new(sha384, secret)?;
+    let mut key = [0u8; 32];
+    let key = key.get_mut(..kind.key_len())?;
+    prk.expand_label("key", key)?;
+    let mut iv = [0u8; 12];
+    prk.expand_label("iv", &mut iv)?;
     Some(DirKeys {
         keys: Keys::XorNonce {
-            aead: Aead::new(kind, &key)?,
+            aead: Aead::new(kind, key)?,
             iv,
         },
         seq: 0,
@@ -128,9 +208,12 @@ fn p_hash<M: hmac::Mac + hmac::digest::KeyInit + Clone>(secret: &[u8], seed: &[u
             *o ^= *b;
         }
         pos += block.len();
-        let mut m = mac.clone();
-        m.update(&a);
-        a = m.finalize().into_bytes().to_vec();
+        if pos < out.len() {
+            // A(i+1), only when another block is wanted.
+            let mut m = mac.clone();
+            m.update(&a);
+            a = m.finalize().into_bytes().to_vec();
+        }
     }
     Some(())
 }
@@ -170,20 +253,23 @@ impl Decryptor {
     /// Keys for a session, if the key log has what its version needs and the suite is known.
     pub fn new(secrets: &Secrets, h: &Hello<'_>) -> Option<Decryptor> {
         if h.version == 0x0304 {
-            let dirs = PerDir::new(
-                tls13_keys(h.suite, secrets.get(Label::ClientHandshakeTrafficSecret)),
-                tls13_keys(h.suite, secrets.get(Label::ServerHandshakeTrafficSecret)),
+            // Kept as secrets; each direction's keys are derived at its first record.
+            let pending = PerDir::new(
+                Secret13::new(h.suite, secrets.get(Label::ClientHandshakeTrafficSecret)),
+                Secret13::new(h.suite, secrets.get(Label::ServerHandshakeTrafficSecret)),
             );
             let next = PerDir::new(
-                tls13_keys(h.suite, secrets.get(Label::ClientTrafficSecret0)),
-                tls13_keys(h.suite, secrets.get(Label::ServerTrafficSecret0)),
+                Secret13::new(h.suite, secrets.get(Label::ClientTrafficSecret0)),
+                Secret13::new(h.suite, secrets.get(Label::ServerTrafficSecret0)),
             );
-            if dirs.iter().all(Option::is_none) && next.iter().all(Option::is_none) {
+            if pending.iter().all(Option::is_none) && next.iter().all(Option::is_none) {
                 return None;
             }
             return Some(Decryptor {
                 tls13: true,
-                dirs,
+                suite: h.suite,
+                dirs: PerDir::default(),
+                pending,
                 next,
                 opened_any: PerDir::default(),
                 in_handshake: PerDir::new(true, true),
@@ -239,7 +325,9 @@ impl Decryptor {
         };
         Some(Decryptor {
             tls13: false,
+            suite: h.suite,
             dirs: PerDir::new(make(ckey, cmac, civ), make(skey, smac, siv)),
+            pending: PerDir::default(),
             next: PerDir::default(),
             opened_any: PerDir::default(),
             in_handshake: PerDir::default(),
@@ -248,20 +336,26 @@ impl Decryptor {
 
     /// Whether records of this direction are to be opened.
     pub fn wants(&self, dir: Direction) -> bool {
-        self.dirs[dir].is_some()
+        self.dirs[dir].is_some() || self.pending[dir].is_some()
     }
 
     /// TLS 1.3: the direction's Finished was read; its next records use application keys.
     pub fn finished(&mut self, dir: Direction) {
         if self.tls13 && self.in_handshake[dir] {
             self.in_handshake[dir] = false;
-            self.dirs[dir] = self.next[dir].take();
+            self.dirs[dir] = None;
+            self.pending[dir] = self.next[dir].take();
         }
     }
 
     /// Opens one record (header fields and body as on the wire).
     pub fn open(&mut self, dir: Direction, typ: u8, version: u16, body: &[u8]) -> Opened {
         let tls13 = self.tls13;
+        if self.dirs[dir].is_none() {
+            if let Some(s) = self.pending[dir].take() {
+                self.dirs[dir] = tls13_keys(self.suite, s.get());
+            }
+        }
         let Some(k) = self.dirs[dir].as_mut() else {
             return Opened::NoKey;
         };
