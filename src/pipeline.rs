@@ -204,6 +204,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
         self.now = self.now.max(now);
         if !self.table.due(now) {
@@ -372,6 +373,7 @@ impl Analyzer {
     }
 
     /// Takes one decoded segment.
+    #[inline]
     fn tcp(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
         if !self.core.table.wants(seg) {
             return;
