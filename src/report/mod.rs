@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod mermaid;
 pub mod model;
 pub mod ndjson;
+pub mod ndjson_parts;
 pub mod pseudonymize;
 pub mod schema;
 pub mod select;

@@ -468,9 +468,9 @@ pub struct SessionReport {
     pub start_ts: Timestamp,
     #[serde(skip)]
     pub no_data: bool,
-    /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
+    /// How much of the session this record holds (NDJSON writes a lean record as a lean line).
     #[serde(skip)]
-    pub brief: bool,
+    pub level: Level,
     /// A hello was seen: TLS was found on this server port.
     #[serde(skip)]
     pub tls_seen: bool,
@@ -482,7 +482,7 @@ pub struct SessionReport {
 /// How much of a session a record holds (see [`SessionReport::new`], [`SessionReport::lean`],
 /// [`SessionReport::brief`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Level {
+pub enum Level {
     Full,
     Lean,
     Brief,
@@ -713,7 +713,7 @@ impl SessionReport {
             start_ts: tcp.first.ts,
             no_data: v.no_data,
             tls_seen: tls.tls_seen(),
-            brief: level == Level::Brief,
+            level,
             keylog_random: tls.keys.as_ref().and_then(|k| k.client_random),
         }
     }
