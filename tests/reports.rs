@@ -446,6 +446,119 @@ fn ndjson_streams_verdicts_before_the_capture_ends() {
     assert_eq!(rest.len() + 1, 9);
 }
 
+/// The records of a classic pcap file, each with its header: (global header, records).
+fn pcap_records(pcap: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let le = match pcap[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("not a classic pcap"),
+    };
+    let (head, mut rest) = pcap.split_at(24);
+    let mut records = Vec::new();
+    while rest.len() >= 16 {
+        let b: [u8; 4] = rest[8..12].try_into().unwrap();
+        let len = if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        } as usize;
+        let (r, tail) = rest.split_at(16 + len);
+        records.push(r);
+        rest = tail;
+    }
+    (head, records)
+}
+
+/// NDJSON from a pipe: each verdict reaches the reader within 100 ms of the packet that decided
+/// it, although the output is buffered and the pipe goes quiet right after that packet (the
+/// flusher, not the next packet, sends it). The capture is fed one packet at a time; after each
+/// deciding packet (a line's `last_frame` in a first run), the feeder waits for the line.
+#[test]
+fn ndjson_from_a_pipe_arrives_within_100_ms() {
+    let pcap = std::fs::read(capture_of("tls-mixed")).expect("read");
+    let spawn = || {
+        bin()
+            .args(["analyze", "-q", "--format", "ndjson", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn")
+    };
+    // First run, all at once: the frames that decide a verdict.
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = {
+        let pcap = pcap.clone();
+        std::thread::spawn(move || stdin.write_all(&pcap))
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    feeder.join().expect("feeder").expect("write");
+    child.wait().expect("wait");
+    let deciding: std::collections::BTreeSet<u64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .filter(|v| v["tlsdiag"]["record"] == "session")
+        .map(|v| v["tlsdiag"]["last_frame"].as_u64().expect("last_frame"))
+        .collect();
+    assert!(deciding.len() >= 6, "{deciding:?}");
+
+    // Second run, one packet at a time, pausing at most a second after each deciding packet.
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let (head, records) = pcap_records(&pcap);
+    stdin.write_all(head).expect("write");
+    let mut delays = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let frame = i as u64 + 1;
+        stdin.write_all(r).expect("write");
+        stdin.flush().expect("flush");
+        let written = Instant::now();
+        if let Ok((_, l)) = rx.try_recv() {
+            panic!("a line before its deciding packet was written (frame {frame}): {l}");
+        }
+        if !deciding.contains(&frame) {
+            continue;
+        }
+        let (at, line) = rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_else(|_| panic!("no verdict within a second of frame {frame}"));
+        let v: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["tlsdiag"]["last_frame"], frame, "{line}");
+        delays.push(at.duration_since(written));
+    }
+    drop(stdin);
+    let rest: Vec<(Instant, String)> = rx.iter().collect();
+    reader.join().expect("reader");
+    child.wait().expect("wait");
+    assert_eq!(rest.len(), 1, "only the summary line is left");
+    let last: Value = serde_json::from_str(&rest[0].1).expect("json");
+    assert_eq!(last["tlsdiag"]["record"], "summary");
+    println!("delays from the deciding packet to the line: {delays:?}");
+    assert_eq!(delays.len(), deciding.len());
+    let worst = delays.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst < Duration::from_millis(100),
+        "a verdict waited {worst:?}: {delays:?}"
+    );
+}
+
 /// (client port, outcome, reason) of every session.
 fn verdicts(doc: &Value) -> Vec<(u64, String, String)> {
     let mut v: Vec<(u64, String, String)> = doc["sessions"]

@@ -237,6 +237,22 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+thread_local! {
+    /// The line being written, kept between lines (grown once to the longest line).
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Serializes `line` into one buffer and hands it to `out` whole: one write per line, not one
+/// per field, and never half a line in the output.
+fn write_line(out: &mut dyn Write, line: &impl Serialize) -> io::Result<()> {
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, line).map_err(io_error)?;
+        buf.push(b'\n');
+        out.write_all(buf)
+    })
+}
+
 /// Writes one session as one line.
 pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     // A connection that carried no TLS (refused, unanswered, another protocol) has no tls.*.
@@ -280,8 +296,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             tcp: TcpLine::of(&s.tcp, full),
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
-    out.write_all(b"\n")
+    write_line(out, &line)
 }
 
 /// Writes the final summary line (`tlsdiag.record` = `summary`).
@@ -302,8 +317,7 @@ pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
             counts: &r.counts,
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
-    out.write_all(b"\n")
+    write_line(out, &line)
 }
 
 /// Any NDJSON line: a session, or the final summary (`tlsdiag.record` says which).
