@@ -314,8 +314,10 @@ impl Digest {
 pub struct SessionStore {
     /// (first frame, where) per session.
     index: Vec<(u64, Place)>,
-    memory: Vec<String>,
+    memory: Vec<Box<[u8]>>,
     memory_bytes: usize,
+    /// The session being serialized (reused: no allocation per session once grown).
+    buf: Vec<u8>,
     spill: Option<Spill>,
     /// With `--redact`: real client address → pseudonym, applied as the sessions are written.
     pseudonyms: Option<HashMap<IpAddr, IpAddr>>,
@@ -335,13 +337,14 @@ enum Place {
 impl SessionStore {
     /// Stores one session.
     pub fn add(&mut self, s: &SessionReport) -> io::Result<()> {
-        let mut text = serde_json::to_string(s).map_err(io_error)?;
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, s).map_err(io_error)?;
+        let text = self.buf.as_slice();
         if self.memory_bytes + text.len() <= STORE_MEMORY {
-            // Counted by what it holds: the serializer's spare capacity would add up to half.
-            text.shrink_to_fit();
-            self.memory_bytes += text.capacity();
+            // One allocation of the exact size.
+            self.memory_bytes += text.len();
             self.index.push((s.first_frame, Place::Memory(self.memory.len())));
-            self.memory.push(text);
+            self.memory.push(Box::from(text));
             return Ok(());
         }
         let spill = match &mut self.spill {
@@ -351,7 +354,7 @@ impl SessionStore {
                 end: 0,
             }),
         };
-        spill.w.write_all(text.as_bytes())?;
+        spill.w.write_all(text)?;
         self.index.push((
             s.first_frame,
             Place::File {
@@ -396,7 +399,7 @@ impl SessionStore {
         let mut buf = Vec::new();
         for (n, (_, place)) in self.index.iter().enumerate() {
             let text: &[u8] = match place {
-                Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| t.as_bytes()),
+                Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| &t[..]),
                 Place::File { offset, len } => {
                     let Some((r, pos)) = &mut spilled else { continue };
                     buf.resize(*len, 0);

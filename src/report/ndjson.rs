@@ -88,7 +88,7 @@ struct SessionLine<'a> {
     /// The session's first packet (RFC 3339, UTC).
     #[serde(rename = "@timestamp")]
     #[schemars(schema_with = "crate::report::schema::date_time")]
-    timestamp: String,
+    timestamp: &'a crate::capture::Timestamp,
     ecs: Ecs,
     /// ECS message: the session's summary sentence. Full lines only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,7 +261,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     // Established sessions are lean unless the run asked for every session in full.
     let full = s.level != Level::Lean;
     let line = SessionLine {
-        timestamp: s.start.rfc3339(),
+        timestamp: &s.start,
         ecs: Ecs { version: ECS_VERSION },
         message: full.then_some(s.summary.as_str()),
         event: EventLine::of(&s.event, s.reason.as_deref(), full),
