@@ -10,6 +10,7 @@ pub mod decryption;
 pub mod digest;
 pub mod escape;
 pub mod html;
+pub mod ids;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;

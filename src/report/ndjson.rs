@@ -212,7 +212,7 @@ struct SessionNs<'a> {
     ja4: Option<&'a str>,
     /// A Wireshark display filter selecting exactly this session's packets (full lines only, not under --redact; lean: `client`, `server`, `tlsdiag.id` and `tlsdiag.last_frame` say the same).
     #[serde(skip_serializing_if = "Option::is_none")]
-    display_filter: Option<&'a str>,
+    display_filter: Option<&'a super::ids::DisplayFilter>,
     /// Handshake details beyond ECS.
     handshake: HandshakeLine<'a>,
     /// TCP facts of the connection.
@@ -291,7 +291,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             warnings: &s.warnings,
             quality_notes: &s.quality_notes,
             ja4: s.ja4.as_deref(),
-            display_filter: s.display_filter.as_deref().filter(|_| full),
+            display_filter: s.display_filter.as_ref().filter(|_| full),
             handshake: HandshakeLine::of(&s.handshake, full),
             tcp: TcpLine::of(&s.tcp, full),
         },
