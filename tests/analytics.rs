@@ -1,7 +1,8 @@
 //! The NDJSON in a real analytics engine: the lines of several real captures are loaded into
 //! DuckDB (the `duckdb` Python package from PyPI) exactly as written, and the questions an
 //! on-call engineer asks are answered there — failures per reason per minute, top failing
-//! servers, and a join on `network.community_id` with another tool's records of the same
+//! servers, established sessions (lean lines) by version, cipher and SNI with their leaves'
+//! expiry, and a join on `network.community_id` with another tool's records of the same
 //! connections (tshark's). Each answer is checked against the JSON document of the same runs.
 //!
 //! Needs a Python with `duckdb` (`TLSDIAG_ANALYTICS_PYTHON`, else `python3`) and tshark; skips
@@ -85,12 +86,24 @@ fn ndjson_answers_on_call_questions_in_duckdb() {
     let mut per_minute: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut per_server: BTreeMap<String, u64> = BTreeMap::new();
     let mut ids = std::collections::BTreeSet::new();
+    // Established sessions per (version, cipher, SNI): how many, and the leaf's earliest notAfter.
+    let mut established: BTreeMap<[String; 3], (u64, Value)> = BTreeMap::new();
     for case in CASES {
         let file = capture(case);
         nd.write_all(tlsdiag(&file, "ndjson").as_bytes()).expect("write");
         let doc: Value = serde_json::from_str(&tlsdiag(&file, "json")).expect("JSON document");
         for s in doc["sessions"].as_array().expect("sessions") {
             ids.insert(s["network"]["community_id"].as_str().expect("community id").to_string());
+            if s["outcome"] == "established" {
+                let t = &s["tls"];
+                let key = [&t["version"], &t["cipher"], &t["client"]["server_name"]].map(|v| v.to_string());
+                let e = established.entry(key).or_insert((0, Value::Null));
+                e.0 += 1;
+                let not_after = &t["server"]["x509"]["not_after"];
+                if !not_after.is_null() && (e.1.is_null() || not_after.as_str() < e.1.as_str()) {
+                    e.1 = not_after.clone();
+                }
+            }
             if s["outcome"] != "failed" {
                 continue;
             }
@@ -151,6 +164,22 @@ fn ndjson_answers_on_call_questions_in_duckdb() {
         top,
         servers.into_iter().take(5).collect::<Vec<_>>(),
         "top failing servers"
+    );
+
+    // The established sessions, written lean, answer as the JSON document says.
+    let got: BTreeMap<[String; 3], (u64, Value)> = answers["established"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = [&r[0], &r[1], &r[2]].map(|v| v.to_string());
+            (key, (r[3].as_u64().unwrap(), r[4].clone()))
+        })
+        .collect();
+    assert_eq!(got, established, "established sessions by version, cipher and SNI");
+    assert!(
+        established.len() >= 2 && established.values().any(|v| !v.1.is_null()),
+        "{established:?}"
     );
 
     // Every session joins tshark's record of its connection on network.community_id.

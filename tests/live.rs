@@ -529,10 +529,11 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
     assert!(streamed >= 4, "only {streamed} verdicts before SIGINT");
     for (i, (read_at, v)) in sessions.iter().enumerate().take(4) {
         assert!(*read_at < stop_time, "verdict {i} came after SIGINT");
-        let end = rfc3339_secs(v["event"]["end"].as_str().expect("event.end"));
+        // A lean line (established) has no event.start/end: @timestamp and its duration say them.
+        let start = rfc3339_secs(v["@timestamp"].as_str().expect("@timestamp"));
+        let end = start + v["event"]["duration"].as_f64().expect("event.duration") / 1e9;
         let decided = if i == 3 {
-            rfc3339_secs(v["event"]["start"].as_str().expect("event.start"))
-                + HANDSHAKE_TIMEOUT.parse::<f64>().expect("timeout")
+            start + HANDSHAKE_TIMEOUT.parse::<f64>().expect("timeout")
         } else {
             end
         };

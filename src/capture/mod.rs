@@ -70,10 +70,18 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with microseconds, e.g. `2026-11-24T06:28:29.123456Z`.
     pub fn rfc3339(self) -> String {
+        let mut b = [0u8; RFC3339_LEN];
+        match self.rfc3339_in(&mut b) {
+            Some(text) => text.to_string(),
+            None => self.rfc3339_wide(),
+        }
+    }
+
+    /// The RFC 3339 form written into `b` (years 0 to 9999), without allocating: every session
+    /// report carries several, so the digits are written in place, no formatter.
+    fn rfc3339_in(self, b: &mut [u8; RFC3339_LEN]) -> Option<&str> {
         let secs = self.secs();
         let nanos = self.0.rem_euclid(1_000_000_000);
-        // Microseconds (what pcap and most pcapng files hold), or nanoseconds when the capture
-        // has them: the capture's full precision, never a made-up digit.
         let (frac, digits) = if nanos % 1000 == 0 {
             (nanos / 1000, 6)
         } else {
@@ -83,15 +91,9 @@ impl Timestamp {
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         if !(0..=9999).contains(&y) {
-            return format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:0digits$}Z",
-                sod / 3600,
-                (sod / 60) % 60,
-                sod % 60
-            );
+            return None;
         }
-        // Every session report carries several of these: digits written in place, no formatter.
-        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        *b = *b"0000-00-00T00:00:00.000000000Z";
         let mut put = |at: usize, width: usize, mut v: u64| {
             for c in b.iter_mut().skip(at).take(width).rev() {
                 *c = b'0' + (v % 10) as u8;
@@ -105,22 +107,55 @@ impl Timestamp {
         put(14, 2, ((sod / 60) % 60) as u64);
         put(17, 2, (sod % 60) as u64);
         put(20, digits, frac as u64);
-        let mut text = String::from_utf8_lossy(b.get(..20 + digits).unwrap_or(&b)).into_owned();
-        text.push('Z');
-        text
+        let end = 20 + digits;
+        *b.get_mut(end)? = b'Z';
+        std::str::from_utf8(b.get(..=end)?).ok()
+    }
+
+    /// The RFC 3339 form of a year outside 0 to 9999.
+    fn rfc3339_wide(self) -> String {
+        let secs = self.secs();
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        // Microseconds (what pcap and most pcapng files hold), or nanoseconds when the capture
+        // has them: the capture's full precision, never a made-up digit.
+        let (frac, digits) = if nanos % 1000 == 0 {
+            (nanos / 1000, 6)
+        } else {
+            (nanos, 9)
+        };
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:0digits$}Z",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )
     }
 }
 
-/// Serialized as its RFC 3339 form (reports store times as timestamps and write them as text).
+/// Longest RFC 3339 form of a year 0 to 9999: nanoseconds and the `Z`.
+const RFC3339_LEN: usize = 30;
+
+/// Serialized as its RFC 3339 form (reports store times as timestamps and write them as text),
+/// written on the stack.
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
+        let mut b = [0u8; RFC3339_LEN];
+        match self.rfc3339_in(&mut b) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&self.rfc3339_wide()),
+        }
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rfc3339())
+        let mut b = [0u8; RFC3339_LEN];
+        match self.rfc3339_in(&mut b) {
+            Some(text) => f.write_str(text),
+            None => f.write_str(&self.rfc3339_wide()),
+        }
     }
 }
 

@@ -216,12 +216,12 @@ pub fn live(args: LiveArgs) -> ExitCode {
     };
     let mut analyzer = Analyzer::new(opts, false);
     let mut run = Streamer {
-        out,
+        // Each verdict leaves within flusher::MAX_WAIT; under load, lines leave in blocks.
+        out: super::flusher::Writer::new(out, true),
         format: args.format,
         counts: Counts::default(),
         drops: DropLedger::new(wall_now()),
         write_error: None,
-        pending_flush: false,
         redactor: args.redact.then(Redactor::default),
         community_id: (!args.redact).then_some(args.community_id_seed),
     };
@@ -425,13 +425,12 @@ fn wall_now() -> Timestamp {
 
 /// Writes sessions as they are decided and keeps only their counts.
 struct Streamer {
-    out: Output,
+    out: super::flusher::Writer,
     format: LiveFormat,
     counts: Counts,
     drops: DropLedger,
     /// The first write error; once set, nothing more is written and the capture stops.
     write_error: Option<io::Error>,
-    pending_flush: bool,
     /// `--redact`: each client's pseudonym, given as its first session is decided.
     redactor: Option<Redactor>,
     /// Seed of network.community_id; `None` leaves it out (under --redact).
@@ -461,16 +460,15 @@ impl Streamer {
             LiveFormat::Text if s.no_data => return,
             LiveFormat::Text => writeln!(self.out, "{}", text::session_line(&s)),
         };
-        match r {
-            Ok(()) => self.pending_flush = true,
-            Err(e) => self.write_error = Some(e),
+        if let Err(e) = r {
+            self.write_error = Some(e);
         }
     }
 
+    /// The flusher writes the lines out; a write error it met stops the capture.
     fn flush(&mut self) {
-        if self.pending_flush && self.write_error.is_none() {
-            self.pending_flush = false;
-            if let Err(e) = self.out.flush() {
+        if self.write_error.is_none() {
+            if let Err(e) = self.out.check() {
                 self.write_error = Some(e);
             }
         }

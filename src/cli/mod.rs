@@ -1,6 +1,7 @@
 //! Command line: what was typed → a validated plan, and the run of that plan.
 
 mod args;
+mod flusher;
 mod keys;
 #[cfg(feature = "live")]
 mod live;

@@ -310,7 +310,9 @@ pub(super) struct Output {
 }
 
 enum Dest {
-    Stdout(io::StdoutLock<'static>),
+    /// Unlocked: the output may move to a flusher thread (a lock is !Send); written in blocks,
+    /// so locking per write costs nothing.
+    Stdout(io::Stdout),
     Temp(NamedTempFile),
     Special(File),
 }
@@ -344,7 +346,7 @@ impl Output {
     pub(super) fn create(target: &Target) -> Result<Output, String> {
         let cannot = |e: io::Error| format!("cannot write {}: {e}", target.shown().display());
         let (dest, to, pending) = match target {
-            Target::Stdout => (Dest::Stdout(io::stdout().lock()), None, None),
+            Target::Stdout => (Dest::Stdout(io::stdout()), None, None),
             Target::Special { shown } => (
                 Dest::Special(
                     fs::OpenOptions::new()

@@ -132,7 +132,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
     };
     // Written to a temporary file beside the target, renamed into place once complete.
-    let mut out = match Output::create(&report_to) {
+    let out = match Output::create(&report_to) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("tlsdiag: {e}");
@@ -165,6 +165,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // session is reported the moment its verdict is known, as `live` does.
     let streaming = args.format == Format::Ndjson;
     let verdict_time = streaming && args.inputs.iter().any(|p| is_stream(p));
+    // Lines leave in large blocks; from a pipe, none waits more than flusher::MAX_WAIT.
+    let mut out = super::flusher::Writer::new(out, verdict_time);
     let threads = args.threads.unwrap_or_else(super::threads::default_threads).max(1);
     // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
     let parallel = threads > 1 && !streaming;
@@ -217,9 +219,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         counts.add(&s);
         if streaming {
             if write_error.is_none() {
-                // From a pipe each verdict goes out at once; from files lines leave in blocks.
-                let written = ndjson::write_session(&mut out, &s);
-                if let Err(e) = written.and_then(|_| if verdict_time { out.flush() } else { Ok(()) }) {
+                // In blocks; from a pipe the flusher sends each verdict out within MAX_WAIT.
+                if let Err(e) = ndjson::write_session(&mut out, &s) {
                     write_error = Some(e);
                 }
             }

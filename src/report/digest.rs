@@ -12,7 +12,7 @@ use super::pseudonymize::Redactor;
 use crate::capture::Timestamp;
 use crate::diagnose::Outcome;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 
 /// Failed sessions shown in full in a text report (the rest are counted).
@@ -25,6 +25,10 @@ const SERVERS: usize = 100_000;
 const STORE_MEMORY: usize = 16 << 20;
 /// Block size of the temporary file's writes and reads.
 const SPILL_BLOCK: usize = 1 << 20;
+/// Spilled bytes read back per slice of the output (the memory that reading back costs).
+const SLICE: usize = 8 << 20;
+/// Sessions this close in the temporary file are read in one block with what lies between.
+const GAP: u64 = 256 << 10;
 
 /// The `n` sessions with the smallest first frame.
 #[derive(Debug)]
@@ -310,12 +314,16 @@ impl Digest {
 /// unpredictable name in the temporary directory and unlinked at once (on Linux it never has a
 /// name: `O_TMPFILE`), so no other user can open it and it disappears with the process on
 /// every exit path, a panic or a kill included. It is written and read in large blocks.
-#[derive(Default)]
 pub struct SessionStore {
     /// (first frame, where) per session.
     index: Vec<(u64, Place)>,
-    memory: Vec<String>,
+    /// Serialized bytes kept in memory before spilling ([`STORE_MEMORY`]), spilled bytes read
+    /// back per slice ([`SLICE`]), and the gap read through ([`GAP`]).
+    limits: (usize, usize, u64),
+    memory: Vec<Box<[u8]>>,
     memory_bytes: usize,
+    /// The session being serialized (reused: no allocation per session once grown).
+    buf: Vec<u8>,
     spill: Option<Spill>,
     /// With `--redact`: real client address → pseudonym, applied as the sessions are written.
     pseudonyms: Option<HashMap<IpAddr, IpAddr>>,
@@ -332,16 +340,38 @@ enum Place {
     File { offset: u64, len: usize },
 }
 
+impl Default for SessionStore {
+    fn default() -> SessionStore {
+        SessionStore::with_limits(STORE_MEMORY, SLICE, GAP)
+    }
+}
+
 impl SessionStore {
+    /// A store with other limits than the defaults (tests use small ones to spill and read
+    /// back many slices): bytes kept in memory, spilled bytes read back per slice, and the gap
+    /// between two spilled sessions read through rather than skipped.
+    pub fn with_limits(memory: usize, slice: usize, gap: u64) -> SessionStore {
+        SessionStore {
+            index: Vec::new(),
+            limits: (memory, slice.max(1), gap),
+            memory: Vec::new(),
+            memory_bytes: 0,
+            buf: Vec::new(),
+            spill: None,
+            pseudonyms: None,
+        }
+    }
+
     /// Stores one session.
     pub fn add(&mut self, s: &SessionReport) -> io::Result<()> {
-        let mut text = serde_json::to_string(s).map_err(io_error)?;
-        if self.memory_bytes + text.len() <= STORE_MEMORY {
-            // Counted by what it holds: the serializer's spare capacity would add up to half.
-            text.shrink_to_fit();
-            self.memory_bytes += text.capacity();
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, s).map_err(io_error)?;
+        let text = self.buf.as_slice();
+        if self.memory_bytes + text.len() <= self.limits.0 {
+            // One allocation of the exact size.
+            self.memory_bytes += text.len();
             self.index.push((s.first_frame, Place::Memory(self.memory.len())));
-            self.memory.push(text);
+            self.memory.push(Box::from(text));
             return Ok(());
         }
         let spill = match &mut self.spill {
@@ -351,7 +381,7 @@ impl SessionStore {
                 end: 0,
             }),
         };
-        spill.w.write_all(text.as_bytes())?;
+        spill.w.write_all(text)?;
         self.index.push((
             s.first_frame,
             Place::File {
@@ -380,58 +410,136 @@ impl SessionStore {
     }
 
     /// Writes the sessions as the elements of a JSON array, in capture order.
+    ///
+    /// Sessions were stored as they were decided (mostly as their connections ended), so in
+    /// capture order the spilled ones jump back and forth in the temporary file. They are read
+    /// back a bounded slice of the output at a time: the slice's sessions sorted by their place
+    /// in the file, neighbours read together in large blocks, then written in capture order.
     pub fn write_array(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.index.sort_by_key(|(frame, _)| *frame);
-        // The spilled sessions are read back through one large buffer: in capture order they
-        // were mostly written in that order, so reading is mostly sequential.
-        let mut spilled = match self.spill.take() {
-            Some(spill) => {
-                let mut f = spill.w.into_inner().map_err(io::IntoInnerError::into_error)?;
-                f.seek(SeekFrom::Start(0))?;
-                Some((BufReader::with_capacity(SPILL_BLOCK, f), 0u64))
-            }
+        let spilled = match self.spill.take() {
+            Some(spill) => Some(spill.w.into_inner().map_err(io::IntoInnerError::into_error)?),
             None => None,
         };
         out.write_all(b"[")?;
-        let mut buf = Vec::new();
-        for (n, (_, place)) in self.index.iter().enumerate() {
-            let text: &[u8] = match place {
-                Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| t.as_bytes()),
-                Place::File { offset, len } => {
-                    let Some((r, pos)) = &mut spilled else { continue };
-                    buf.resize(*len, 0);
-                    let ahead = offset.wrapping_sub(*pos);
-                    if *pos == *offset || (*offset > *pos && ahead < r.buffer().len() as u64) {
-                        // Next in the file, or within what the buffer holds: no new read.
-                        r.consume(ahead as usize);
-                        r.read_exact(&mut buf)?;
-                    } else {
-                        // A jump (sessions decided out of capture order, several threads):
-                        // read just this session, never a whole buffer for it.
-                        r.seek(SeekFrom::Start(*offset))?;
-                        r.get_mut().read_exact(&mut buf)?;
-                    }
-                    *pos = offset + *len as u64;
-                    &buf
+        let mut slice = Vec::new();
+        let mut block = Vec::new();
+        let mut n = 0;
+        let mut from = 0;
+        while from < self.index.len() {
+            // The next slice of the output: at most SLICE bytes from the file (one session at least).
+            let (mut to, mut bytes) = (from, 0);
+            while let Some((_, place)) = self.index.get(to) {
+                let len = match place {
+                    Place::File { len, .. } => *len,
+                    Place::Memory(_) => 0,
+                };
+                if to > from && bytes + len > self.limits.1 {
+                    break;
                 }
+                bytes += len;
+                to += 1;
+            }
+            let part = self.index.get(from..to).unwrap_or_default();
+            let at = match &spilled {
+                Some(f) => load_slice(f, part, self.limits.2, &mut slice, &mut block)?,
+                None => Vec::new(),
             };
-            out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
-            // Every session starts with {"id":N, — N (its first frame) is written as it is; the
-            // client address after it may be replaced by its pseudonym.
-            let id_len = text
-                .strip_prefix(b"{\"id\":")
-                .and_then(|r| r.iter().position(|&b| b == b','))
-                .map_or(0, |i| i + 6);
-            let (head, rest) = text.split_at(id_len.min(text.len()));
-            out.write_all(head)?;
-            let rest = match &self.pseudonyms {
-                Some(map) => write_client_pseudonym(out, rest, map)?,
-                None => rest,
-            };
-            out.write_all(rest)?;
+            for (k, (_, place)) in part.iter().enumerate() {
+                let text: &[u8] = match place {
+                    Place::Memory(i) => self.memory.get(*i).map_or(&[], |t| &t[..]),
+                    Place::File { len, .. } => {
+                        let start = at.get(k).copied().unwrap_or(0);
+                        slice.get(start..start + len).unwrap_or_default()
+                    }
+                };
+                write_element(out, n, text, self.pseudonyms.as_ref())?;
+                n += 1;
+            }
+            from = to;
         }
         out.write_all(if self.index.is_empty() { b"]" } else { b"\n  ]" })
     }
+}
+
+/// Reads the spilled sessions of `part` (in output order) into `slice`, each at the returned
+/// position (by index in `part`; memory sessions get none used): sorted by their place in the
+/// file, sessions less than `gap` apart are read together, up to [`SPILL_BLOCK`] per read.
+fn load_slice(
+    file: &std::fs::File,
+    part: &[(u64, Place)],
+    gap: u64,
+    slice: &mut Vec<u8>,
+    block: &mut Vec<u8>,
+) -> io::Result<Vec<usize>> {
+    use std::os::unix::fs::FileExt;
+    // (offset in the file, length, index in part), and where each lands in `slice`.
+    let mut wanted: Vec<(u64, usize, usize)> = Vec::new();
+    let mut at = vec![0; part.len()];
+    let mut size = 0;
+    for (k, (_, place)) in part.iter().enumerate() {
+        if let Place::File { offset, len } = place {
+            wanted.push((*offset, *len, k));
+            if let Some(a) = at.get_mut(k) {
+                *a = size;
+            }
+            size += len;
+        }
+    }
+    slice.clear();
+    slice.resize(size, 0);
+    wanted.sort_unstable();
+    let mut i = 0;
+    while let Some(&(first, _, _)) = wanted.get(i) {
+        // A run of neighbours: each starts within GAP of the previous one's end.
+        let (mut j, mut end) = (i, first);
+        while let Some(&(offset, len, _)) = wanted.get(j) {
+            let next_end = offset + len as u64;
+            if j > i && (offset > end + gap || next_end - first > SPILL_BLOCK as u64) {
+                break;
+            }
+            end = end.max(next_end);
+            j += 1;
+        }
+        block.clear();
+        block.resize((end - first) as usize, 0);
+        file.read_exact_at(block, first)?;
+        for &(offset, len, k) in wanted.get(i..j).unwrap_or_default() {
+            let from = (offset - first) as usize;
+            let (Some(src), Some(&dst)) = (block.get(from..from + len), at.get(k)) else {
+                return Err(io::Error::other("spill: a session outside its block"));
+            };
+            if let Some(d) = slice.get_mut(dst..dst + len) {
+                d.copy_from_slice(src);
+            }
+        }
+        i = j;
+    }
+    Ok(at)
+}
+
+/// Writes the `n`th element of the sessions array: `text`, one serialized session, with its
+/// client address replaced by its pseudonym under `--redact`.
+fn write_element(
+    out: &mut dyn Write,
+    n: usize,
+    text: &[u8],
+    pseudonyms: Option<&HashMap<IpAddr, IpAddr>>,
+) -> io::Result<()> {
+    out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
+    // Every session starts with {"id":N, — N (its first frame) is written as it is; the
+    // client address after it may be replaced by its pseudonym.
+    let id_len = text
+        .strip_prefix(b"{\"id\":")
+        .and_then(|r| r.iter().position(|&b| b == b','))
+        .map_or(0, |i| i + 6);
+    let (head, rest) = text.split_at(id_len.min(text.len()));
+    out.write_all(head)?;
+    let rest = match pseudonyms {
+        Some(map) => write_client_pseudonym(out, rest, map)?,
+        None => rest,
+    };
+    out.write_all(rest)
 }
 
 /// `rest` starts with the session's `,"client":{"ip":"ADDR"` (the field after `id`): writes that

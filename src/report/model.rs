@@ -11,6 +11,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+pub use super::ids::{CommunityId, DisplayFilter};
+
 /// Version of the JSON document layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: &str = "1.0";
 
@@ -459,7 +461,7 @@ pub struct SessionReport {
     pub ja4: Option<String>,
     /// A Wireshark display filter that selects exactly this session's packets in the capture (addresses, ports and frame range); left out under --redact.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_filter: Option<String>,
+    pub display_filter: Option<DisplayFilter>,
     /// Handshake details beyond ECS.
     pub handshake: Handshake,
     /// TCP facts of the connection.
@@ -468,9 +470,9 @@ pub struct SessionReport {
     pub start_ts: Timestamp,
     #[serde(skip)]
     pub no_data: bool,
-    /// Built by [`SessionReport::brief`]: evidence and handshake details are empty.
+    /// How much of the session this record holds (NDJSON writes a lean record as a lean line).
     #[serde(skip)]
-    pub brief: bool,
+    pub level: Level,
     /// A hello was seen: TLS was found on this server port.
     #[serde(skip)]
     pub tls_seen: bool,
@@ -482,7 +484,7 @@ pub struct SessionReport {
 /// How much of a session a record holds (see [`SessionReport::new`], [`SessionReport::lean`],
 /// [`SessionReport::brief`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Level {
+pub enum Level {
     Full,
     Lean,
     Brief,
@@ -696,7 +698,7 @@ impl SessionReport {
             network,
             tls: tls_report,
             ja4: client_ids.filter(|_| ch.is_some_and(|c| !c.sslv2_format)).map(|c| c.1),
-            display_filter: ids.then(|| display_filter(tcp)),
+            display_filter: ids.then(|| DisplayFilter::of(tcp)),
             handshake,
             tcp: TcpReport {
                 syn_count: tcp.syn_count,
@@ -713,7 +715,7 @@ impl SessionReport {
             start_ts: tcp.first.ts,
             no_data: v.no_data,
             tls_seen: tls.tls_seen(),
-            brief: level == Level::Brief,
+            level,
             keylog_random: tls.keys.as_ref().and_then(|k| k.client_random),
         }
     }
@@ -744,57 +746,6 @@ impl SessionReport {
     /// The SNI, if any.
     pub fn server_name(&self) -> Option<&str> {
         self.tls.client.server_name.as_deref()
-    }
-}
-
-/// A Wireshark display filter for one connection's packets: both endpoints, and the frame range
-/// (a later connection on the same ports is another session).
-fn display_filter(tcp: &TcpFacts) -> String {
-    let ip = if tcp.client.ip.is_ipv4() {
-        "ip.addr"
-    } else {
-        "ipv6.addr"
-    };
-    format!(
-        "{ip}=={} && {ip}=={} && tcp.port=={} && tcp.port=={} && frame.number>={} && frame.number<={}",
-        tcp.client.ip, tcp.server.ip, tcp.client.port, tcp.server.port, tcp.first.frame, tcp.last.frame
-    )
-}
-
-/// `network.community_id`: the flow and seed it is computed from, computed when it is shown or
-/// written (a text report never shows most sessions', so they cost nothing).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CommunityId {
-    /// (client, server, seed).
-    flow: Option<(Endpoint, Endpoint, u16)>,
-}
-
-impl CommunityId {
-    fn of(client: Endpoint, server: Endpoint, seed: u16) -> CommunityId {
-        CommunityId {
-            flow: Some((client, server, seed)),
-        }
-    }
-
-    /// The Community ID v1 string, if the run shows one.
-    pub fn value(&self) -> Option<String> {
-        self.flow.map(|(c, s, seed)| {
-            crate::flow::community_id::community_id(seed, c, s, crate::flow::community_id::PROTO_TCP)
-        })
-    }
-
-    /// Left out (under --redact).
-    pub fn is_none(&self) -> bool {
-        self.flow.is_none()
-    }
-}
-
-impl Serialize for CommunityId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.value() {
-            Some(v) => s.serialize_str(&v),
-            None => s.serialize_none(),
-        }
     }
 }
 

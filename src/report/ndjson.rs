@@ -7,10 +7,8 @@
 //! says whether the line is a `session` or the final `summary`.
 
 use super::json::io_error;
-use super::model::{
-    Addr, CaptureSummary, CommunityId, Counts, EventEcs, Handshake, NetworkEcs, Report, SessionReport, TcpReport,
-    TlsReport,
-};
+use super::model::{Addr, CaptureSummary, CommunityId, Counts, EventEcs, Level, NetworkEcs, Report, SessionReport};
+use super::ndjson_parts::{HandshakeLine, TcpLine, TlsLine};
 use crate::diagnose::{Cause, Evidence, Outcome, Warning};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -40,12 +38,14 @@ struct EventLine<'a> {
     kind_type: [&'static str; 1],
     /// ECS event.dataset: "tlsdiag.session".
     dataset: &'static str,
-    /// First packet of the session (RFC 3339, UTC).
+    /// First packet of the session (RFC 3339, UTC). Full lines only (lean: `@timestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::report::schema::date_time")]
-    start: &'a crate::capture::Timestamp,
-    /// Last packet of the session (RFC 3339, UTC).
+    start: Option<&'a crate::capture::Timestamp>,
+    /// Last packet of the session (RFC 3339, UTC). Full lines only (lean: `@timestamp` + `event.duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::report::schema::date_time")]
-    end: &'a crate::capture::Timestamp,
+    end: Option<&'a crate::capture::Timestamp>,
     /// Nanoseconds.
     duration: i64,
     /// `success` (established), `failure` (failed) or `unknown` (incomplete).
@@ -57,14 +57,14 @@ struct EventLine<'a> {
 }
 
 impl<'a> EventLine<'a> {
-    fn of(e: &'a EventEcs, reason: Option<&'a str>) -> EventLine<'a> {
+    fn of(e: &'a EventEcs, reason: Option<&'a str>, full: bool) -> EventLine<'a> {
         EventLine {
             kind: e.kind,
             category: e.category,
             kind_type: e.kind_type,
             dataset: e.dataset,
-            start: &e.start,
-            end: &e.end,
+            start: full.then_some(&e.start),
+            end: full.then_some(&e.end),
             duration: e.duration,
             outcome: e.outcome,
             reason,
@@ -72,42 +72,59 @@ impl<'a> EventLine<'a> {
     }
 }
 
-/// One NDJSON line: ECS fields, ours under `tlsdiag`.
+/// A session's NDJSON line: ECS fields, ours under `tlsdiag`.
+///
+/// A session line is full (failed and incomplete sessions; every session with `--detail full`)
+/// or lean (established sessions by default): a lean line keeps every field a user filters or
+/// joins on and leaves out the bulk (offered lists, chain, evidence), copies of values another
+/// field holds (`source`/`destination` = `client`/`server`, `event.start` = `@timestamp`,
+/// `event.end` = `@timestamp` + `event.duration`, `tlsdiag.first_frame` = `tlsdiag.id`;
+/// `message` and `tlsdiag.summary` restate `tls.*`; `tlsdiag.display_filter` is built from the
+/// addresses and frames) and facts at their usual value. Required fields are in every session
+/// line; the descriptions say which others a lean line leaves out.
 #[derive(Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "LineOf{T}")]
-struct Line<'a, T: Serialize> {
-    /// The session's first packet; for the summary line, the capture's last packet.
+struct SessionLine<'a> {
+    /// The session's first packet (RFC 3339, UTC).
+    #[serde(rename = "@timestamp")]
+    #[schemars(schema_with = "crate::report::schema::date_time")]
+    timestamp: &'a crate::capture::Timestamp,
+    ecs: Ecs,
+    /// ECS message: the session's summary sentence. Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    /// ECS event.
+    event: EventLine<'a>,
+    /// ECS source: the connection's initiator, as `client`. Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Addr>,
+    /// ECS destination: the responder, as `server`. Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a Addr>,
+    /// ECS client.
+    client: &'a Addr,
+    /// ECS server.
+    server: &'a Addr,
+    /// ECS network.
+    network: NetworkLine<'a>,
+    /// ECS tls: only on a connection that carried TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsLine<'a>>,
+    /// tlsdiag's own fields.
+    tlsdiag: SessionNs<'a>,
+}
+
+/// The last NDJSON line of a run: the capture and its counts under `tlsdiag`.
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SummaryLine<'a> {
+    /// The capture's last packet (the time of writing for an empty capture).
     #[serde(rename = "@timestamp")]
     #[schemars(schema_with = "crate::report::schema::date_time")]
     timestamp: String,
     ecs: Ecs,
-    /// ECS message: the session's summary sentence.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    /// ECS event.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<EventLine<'a>>,
-    /// ECS source/destination: the connection's initiator and responder, as client/server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<&'a Addr>,
-    /// ECS destination: the server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination: Option<&'a Addr>,
-    /// ECS client.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client: Option<&'a Addr>,
-    /// ECS server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    server: Option<&'a Addr>,
-    /// ECS network.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network: Option<NetworkLine<'a>>,
-    /// ECS tls: only on a connection that carried TLS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls: Option<&'a TlsReport>,
     /// tlsdiag's own fields.
-    tlsdiag: T,
+    tlsdiag: SummaryNs<'a>,
 }
 
 /// ECS `network.*` of a session line: `network.protocol` only when the connection carried TLS.
@@ -171,14 +188,17 @@ struct SessionNs<'a> {
     /// Incomplete sessions: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     incomplete_reason: Option<&'a str>,
-    /// One sentence for a ticket (also ECS `message`).
-    summary: &'a str,
-    /// Frame number of the first packet.
-    first_frame: u64,
+    /// One sentence for a ticket (also ECS `message`). Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    /// Frame number of the first packet. Full lines only (lean: `tlsdiag.id`, the same number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_frame: Option<u64>,
     /// Frame number of the last packet.
     last_frame: u64,
-    /// Key events in frame order.
-    evidence: &'a [Evidence],
+    /// Key events in frame order. Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a [Evidence]>,
     /// Evidence entries left out by the cap.
     #[serde(default, skip_serializing_if = "is_zero")]
     evidence_truncated: u32,
@@ -190,13 +210,13 @@ struct SessionNs<'a> {
     /// JA4 of the ClientHello.
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4: Option<&'a str>,
-    /// A Wireshark display filter selecting exactly this session's packets.
+    /// A Wireshark display filter selecting exactly this session's packets (full lines only, not under --redact; lean: `client`, `server`, `tlsdiag.id` and `tlsdiag.last_frame` say the same).
     #[serde(skip_serializing_if = "Option::is_none")]
-    display_filter: Option<&'a str>,
+    display_filter: Option<&'a super::ids::DisplayFilter>,
     /// Handshake details beyond ECS.
-    handshake: &'a Handshake,
+    handshake: HandshakeLine<'a>,
     /// TCP facts of the connection.
-    tcp: &'a TcpReport,
+    tcp: TcpLine,
 }
 
 /// Our fields of the summary line.
@@ -217,22 +237,40 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+thread_local! {
+    /// The line being written, kept between lines (grown once to the longest line).
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Serializes `line` into one buffer and hands it to `out` whole: one write per line, not one
+/// per field, and never half a line in the output.
+fn write_line(out: &mut dyn Write, line: &impl Serialize) -> io::Result<()> {
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, line).map_err(io_error)?;
+        buf.push(b'\n');
+        out.write_all(buf)
+    })
+}
+
 /// Writes one session as one line.
 pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
     // A connection that carried no TLS (refused, unanswered, another protocol) has no tls.*.
     let carried_tls =
         s.tls.client.ja3.is_some() || s.ja4.is_some() || s.tls.version.is_some() || !s.handshake.history.is_empty();
-    let line = Line {
-        timestamp: s.start.rfc3339(),
+    // Established sessions are lean unless the run asked for every session in full.
+    let full = s.level != Level::Lean;
+    let line = SessionLine {
+        timestamp: &s.start,
         ecs: Ecs { version: ECS_VERSION },
-        message: Some(&s.summary),
-        event: Some(EventLine::of(&s.event, s.reason.as_deref())),
-        source: Some(&s.client),
-        destination: Some(&s.server),
-        client: Some(&s.client),
-        server: Some(&s.server),
-        network: Some(NetworkLine::of(&s.network, carried_tls)),
-        tls: carried_tls.then_some(&s.tls),
+        message: full.then_some(s.summary.as_str()),
+        event: EventLine::of(&s.event, s.reason.as_deref(), full),
+        source: full.then_some(&s.client),
+        destination: full.then_some(&s.server),
+        client: &s.client,
+        server: &s.server,
+        network: NetworkLine::of(&s.network, carried_tls),
+        tls: carried_tls.then(|| TlsLine::of(&s.tls, full)),
         tlsdiag: SessionNs {
             record: "session",
             schema_version: super::model::SCHEMA_VERSION,
@@ -245,21 +283,20 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             browser_error: s.browser_error.as_deref(),
             hint: s.hint.as_deref(),
             incomplete_reason: s.incomplete_reason.as_deref(),
-            summary: &s.summary,
-            first_frame: s.first_frame,
+            summary: full.then_some(s.summary.as_str()),
+            first_frame: full.then_some(s.first_frame),
             last_frame: s.last_frame,
-            evidence: &s.evidence,
+            evidence: full.then_some(s.evidence.as_slice()),
             evidence_truncated: s.evidence_truncated,
             warnings: &s.warnings,
             quality_notes: &s.quality_notes,
             ja4: s.ja4.as_deref(),
-            display_filter: s.display_filter.as_deref(),
-            handshake: &s.handshake,
-            tcp: &s.tcp,
+            display_filter: s.display_filter.as_ref().filter(|_| full),
+            handshake: HandshakeLine::of(&s.handshake, full),
+            tcp: TcpLine::of(&s.tcp, full),
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
-    out.write_all(b"\n")
+    write_line(out, &line)
 }
 
 /// Writes the final summary line (`tlsdiag.record` = `summary`).
@@ -270,17 +307,9 @@ pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         .last_ts
         .clone()
         .unwrap_or_else(|| crate::capture::Timestamp::now().rfc3339());
-    let line = Line {
+    let line = SummaryLine {
         timestamp,
         ecs: Ecs { version: ECS_VERSION },
-        message: None,
-        event: None,
-        source: None,
-        destination: None,
-        client: None,
-        server: None,
-        network: None,
-        tls: None,
         tlsdiag: SummaryNs {
             record: "summary",
             schema_version: super::model::SCHEMA_VERSION,
@@ -288,8 +317,7 @@ pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
             counts: &r.counts,
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(io_error)?;
-    out.write_all(b"\n")
+    write_line(out, &line)
 }
 
 /// Any NDJSON line: a session, or the final summary (`tlsdiag.record` says which).
@@ -297,8 +325,8 @@ pub fn write_summary(out: &mut dyn Write, r: &Report) -> io::Result<()> {
 #[serde(untagged)]
 #[allow(dead_code, reason = "built only for its JSON Schema")]
 enum AnyLine<'a> {
-    Session(Box<Line<'a, SessionNs<'a>>>),
-    Summary(Box<Line<'a, SummaryNs<'a>>>),
+    Session(Box<SessionLine<'a>>),
+    Summary(Box<SummaryLine<'a>>),
 }
 
 /// The JSON Schema of one NDJSON line (committed as docs/schema-ndjson.json).

@@ -52,6 +52,16 @@ out["joined"] = db.execute(
     WHERE l.tlsdiag.record = 'session'
     """
 ).fetchone()[0]
+# Established sessions (lean lines) by version, cipher and SNI, with the leaf's earliest expiry.
+out["established"] = db.execute(
+    """
+    SELECT tls.version, tls.cipher, tls.client.server_name, count(*) AS n,
+           strftime(min(CAST(tls.server.x509.not_after AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%SZ') AS not_after
+    FROM lines
+    WHERE tlsdiag.record = 'session' AND event.outcome = 'success'
+    GROUP BY ALL ORDER BY ALL
+    """
+).fetchall()
 out["sessions"] = db.execute(
     "SELECT count(*), count(DISTINCT network.community_id) FROM lines WHERE tlsdiag.record = 'session'"
 ).fetchone()

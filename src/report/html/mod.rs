@@ -324,7 +324,7 @@ fn group(out: &mut dyn Write, n: usize, g: &Group, r: &Report) -> io::Result<()>
         )?;
     }
     if let Some(f) = &rep.display_filter {
-        fact(out, "Wireshark filter", &format!("<code>{}</code>", e(f)))?;
+        fact(out, "Wireshark filter", &format!("<code>{}</code>", e(&f.to_string())))?;
     }
     writeln!(out, "</dl>")?;
     ladder::write(out, n, g)?;
