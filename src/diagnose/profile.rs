@@ -71,7 +71,7 @@ impl ServerProfile {
             let offered = &ch.signature_algorithms;
             if !self.sigalgs_seen.iter().any(|l| l == offered) {
                 match &mut self.sigalgs_common {
-                    // Most lists hold every algorithm still in common: only then is it cut.
+                    // Most lists hold every algorithm still in common: nothing to cut then.
                     Some(common) if common.iter().all(|s| offered.contains(s)) => {}
                     Some(common) => common.retain(|s| offered.contains(s)),
                     None => self.sigalgs_common = Some(offered.iter().copied().take(MAX_VALUES).collect()),

@@ -340,6 +340,13 @@ pub struct DirFacts {
     pub packets: u64,
     /// Packets with the ACK flag (a client ACK after its SYN proves a SYN-ACK was sent).
     pub acks: u64,
+    // Fields every packet reads or writes come first: they share the first cache lines.
+    /// One past the highest sequence number of data sent in this direction.
+    #[serde(skip)]
+    pub seq_end: Option<SeqNumber>,
+    /// Highest acknowledgment number sent in this direction (covers the other direction's data).
+    #[serde(skip)]
+    pub ack_max: Option<SeqNumber>,
     pub payload_bytes: u64,
     pub first_packet: Option<At>,
     pub last_packet: Option<At>,
@@ -363,12 +370,6 @@ pub struct DirFacts {
     /// other segments had valid ones.
     #[serde(skip)]
     pub bad_checksums: u32,
-    /// One past the highest sequence number of data sent in this direction.
-    #[serde(skip)]
-    pub seq_end: Option<SeqNumber>,
-    /// Highest acknowledgment number sent in this direction (covers the other direction's data).
-    #[serde(skip)]
-    pub ack_max: Option<SeqNumber>,
 }
 
 /// Bytes sent twice with different contents, for the evidence.
