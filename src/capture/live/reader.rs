@@ -62,7 +62,8 @@ pub struct Batch {
     recs: Vec<Rec>,
     /// Sent because it was full: more packets were waiting in the kernel.
     pub full: bool,
-    /// The drop totals since the start, read at `drops_at` (wall clock).
+    /// The drop totals since the start, first seen at `drops_at` (wall clock): the losses
+    /// happened before then.
     pub drops: Drops,
     pub drops_at: Timestamp,
 }
@@ -251,7 +252,10 @@ fn wall_now() -> Timestamp {
 /// The drop counters as last read.
 struct Counters {
     drops: Drops,
+    /// When the current totals were first seen.
     at: Timestamp,
+    /// New losses not yet handed on.
+    news: bool,
     read_at: Instant,
     error: Option<String>,
 }
@@ -260,9 +264,14 @@ impl Counters {
     fn refresh(&mut self, cap: &mut LiveCapture) {
         self.read_at = Instant::now();
         match cap.drops() {
-            Ok(d) => {
+            // A change is stamped with the time it was first seen: the losses happened before.
+            Ok(d) if d.total() != self.drops.total() => {
                 self.drops = d;
                 self.at = wall_now();
+                self.news = true;
+            }
+            Ok(d) => {
+                self.drops = d;
             }
             Err(e) => {
                 if self.error.is_none() {
@@ -291,6 +300,7 @@ fn capture(
     let mut counters = Counters {
         drops: Drops::default(),
         at: wall_now(),
+        news: false,
         read_at: Instant::now(),
         error: None,
     };
@@ -300,7 +310,8 @@ fn capture(
     let mut drain_until: Option<u64> = None;
     // Hands the batch on (with the counters) and takes an empty one; false once the analysis
     // thread is gone.
-    let send = |batch: &mut Batch, full: bool, counters: &Counters| -> bool {
+    let send = |batch: &mut Batch, full: bool, counters: &mut Counters| -> bool {
+        counters.news = false;
         let fresh = pool.try_recv().unwrap_or_else(|_| Batch::new());
         let mut out = std::mem::replace(batch, fresh);
         out.full = full;
@@ -322,7 +333,7 @@ fn capture(
         }
         match cap.next_packet() {
             Ok(Some(p)) => {
-                if !batch.fits(p.data.len()) && !send(&mut batch, true, &counters) {
+                if !batch.fits(p.data.len()) && !send(&mut batch, true, &mut counters) {
                     receiver_gone = true;
                     break;
                 }
@@ -331,7 +342,7 @@ fn capture(
                 end.packets += 1;
                 if batch.len() >= BATCH_PACKETS {
                     counters.refresh_if_due(&mut cap);
-                    if !send(&mut batch, true, &counters) {
+                    if !send(&mut batch, true, &mut counters) {
                         receiver_gone = true;
                         break;
                     }
@@ -342,7 +353,9 @@ fn capture(
                     break;
                 }
                 counters.refresh_if_due(&mut cap);
-                if !batch.is_empty() && !send(&mut batch, false, &counters) {
+                // New losses go out at once, with no packet if need be, so that the sessions
+                // decided meanwhile know of them.
+                if (!batch.is_empty() || counters.news) && !send(&mut batch, false, &mut counters) {
                     receiver_gone = true;
                     break;
                 }
@@ -364,8 +377,8 @@ fn capture(
         }
     }
     counters.refresh(&mut cap);
-    if !receiver_gone && !batch.is_empty() {
-        send(&mut batch, false, &counters);
+    if !receiver_gone && (!batch.is_empty() || counters.news) {
+        send(&mut batch, false, &mut counters);
     }
     end.drops = counters.drops;
     end.stats_error = counters.error;
