@@ -3,7 +3,7 @@
 # in the kernel, next to `tcpdump -w /dev/null` on the same interface with the same buffer size.
 #
 #   bench/live.sh [--size-mb 200] [--file CAPTURE] [--buffer-kib 2048] [--trials 3]
-#                 [--seconds 3] [--rates PPS,PPS...] [--max-minutes 20] [--bin TLSDIAG]
+#                 [--seconds 3] [--rates PPS,PPS...[,top]] [--max-minutes 20] [--bin TLSDIAG]
 #                 [--tlsdiag-args "ARGS"] [--out FILE] [--summary FILE] [--no-build]
 #
 # Two network namespaces joined by a veth pair; tcpreplay sends the capture from one at rising
@@ -54,7 +54,10 @@ num --seconds "$SECONDS_PER_TRIAL"; num --max-minutes "$MAX_MINUTES"
 [ "$SECONDS_PER_TRIAL" -ge 1 ] && [ "$SECONDS_PER_TRIAL" -le 60 ] || { echo "--seconds must be 1..60" >&2; exit 2; }
 [ "$BUFFER_KIB" -ge 256 ] || { echo "--buffer-kib must be at least 256" >&2; exit 2; }
 if [ -n "$RATES" ]; then
-    case "$RATES" in *[!0-9,]*|,*|*,|*,,*) echo "--rates: packets per second, comma-separated" >&2; exit 2 ;; esac
+    IFS=',' read -r -a _rates <<<"$RATES"
+    for r in "${_rates[@]}"; do
+        case "$r" in top) ;; ''|*[!0-9]*) echo "--rates: packets per second (or top), comma-separated" >&2; exit 2 ;; esac
+    done
 fi
 
 [ "$(id -u)" = 0 ] || { echo "bench/live.sh: needs root (network namespaces, packet capture)" >&2; exit 2; }
@@ -294,27 +297,31 @@ def lossless(ts):
     drops = [t["kernel_drops"] if t["kernel_drops"] is not None else 10**18 for t in ts]
     return statistics.median(drops) == 0
 
-best = {}
 table = []
+# Per tool: the highest paced step lossless with every paced step below it, and the first lossy
+# one. The unpaced step ("top") reaches a different rate for each tool (the reader competes with
+# the sender for the CPU), so it only counts as "at least" when no paced step lost anything.
+paced = {}
+top_row = {}
 for rate, tools in rows.items():
     for tool in ("tlsdiag", "tcpdump"):
         ts = tools.get(tool, [])
         if not ts:
             continue
         ok = lossless(ts)
-        # The highest rate reached (median of the trials) at a lossless step below the first
-        # step that lost packets (the sender may reach less than the target at high steps).
-        b = best.setdefault(tool, {"pps": None, "target": None, "broken": None})
-        if b["broken"] is None:
-            if ok:
-                pps = med(t["pps"] for t in ts)
-                if pps is not None and (b["pps"] is None or pps > b["pps"]):
-                    b["pps"], b["target"] = pps, rate
-            else:
-                b["broken"] = rate
-        table.append((rate, tool, len(ts), med(t["pps"] for t in ts), med(t["kernel_drops"] for t in ts),
+        pps = med(t["pps"] for t in ts)
+        table.append((rate, tool, len(ts), pps, med(t["kernel_drops"] for t in ts),
                       max((t["kernel_drops"] or 0) for t in ts), med(t["sent"] for t in ts),
                       med(t["captured"] for t in ts), ok))
+        if rate == "top":
+            top_row[tool] = (ok, pps)
+            continue
+        p = paced.setdefault(tool, {"ok": None, "pps": None, "broken": None})
+        if p["broken"] is None:
+            if ok:
+                p["ok"], p["pps"] = rate, pps
+            else:
+                p["broken"] = rate
 
 def cpu_info():
     try:
@@ -325,19 +332,33 @@ def cpu_info():
         pass
     return "unknown"
 
-last_rate = next(reversed(rows)) if rows else None
 def fig(tool):
-    b = best.get(tool)
-    if not b or b["pps"] is None:
-        return None, "lost packets at every rate"
-    if b["broken"] is None:
-        return b["pps"], "at least: no loss at any step (the sender's limit)"
-    return b["pps"], f"at the {b['target']} step; loses from the {b['broken']} step"
+    """(pps, exact?, note)"""
+    p = paced.get(tool, {"ok": None, "pps": None, "broken": None})
+    top_ok, top_pps = top_row.get(tool, (None, None))
+    if p["broken"] is not None:
+        if p["pps"] is None:
+            return None, True, f"lost packets from the first step ({p['broken']} pps)"
+        return p["pps"], True, f"at the {p['ok']} pps step; loses from the {p['broken']} pps step"
+    if top_ok and top_pps and (p["pps"] is None or top_pps > p["pps"]):
+        return top_pps, False, "at least: no loss at any step, unpaced included (the sender's limit)"
+    if p["pps"] is None:
+        return None, True, "lost packets unpaced, no paced step tried"
+    return p["pps"], False, ("at least: no loss at any paced step"
+                             + ("; lost packets unpaced" if top_ok is False else ""))
 
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-t_pps, t_note = fig("tlsdiag")
-d_pps, d_note = fig("tcpdump")
-ratio = round(t_pps / d_pps, 3) if t_pps and d_pps else None
+t_pps, t_exact, t_note = fig("tlsdiag")
+d_pps, d_exact, d_note = fig("tcpdump")
+ratio, ratio_note = None, ""
+if t_pps and d_pps:
+    ratio = round(t_pps / d_pps, 3)
+    if not t_exact and not d_exact:
+        ratio_note = " (both lossless to the sender's limit: inconclusive, try a smaller --buffer-kib)"
+    elif not t_exact:
+        ratio_note = " or more (tlsdiag lost nothing)"
+    elif not d_exact:
+        ratio_note = " or less (tcpdump lost nothing)"
 lines = [
     f"live capture benchmark {date}  commit {commit}  cores {os.cpu_count()}  cpu {cpu_info()}  load before {load}",
     f"file {os.path.basename(path)}: {file_packets} packets; veth pair between two network namespaces; "
@@ -355,7 +376,7 @@ lines.append("")
 for tool, pps, note in (("tlsdiag", t_pps, t_note), ("tcpdump", d_pps, d_note)):
     lines.append(f"lossless rate {tool:<8} {('%.0f pps' % pps) if pps else '-':>12}  {note}")
 if ratio is not None:
-    lines.append(f"tlsdiag / tcpdump: {ratio:.2f}")
+    lines.append(f"tlsdiag / tcpdump: {ratio:.2f}{ratio_note}")
 if stopped:
     lines.append(f"ladder stopped: {stopped}")
 text = "\n".join(lines)
@@ -367,10 +388,10 @@ rec = {"date": date, "commit": commit, "cores": os.cpu_count(), "cpu": cpu_info(
        "file": os.path.basename(path), "packets": int(file_packets), "buffer_kib": int(buf),
        "trials": int(trials), "sender_ceiling_pps": int(top),
        "tlsdiag_lossless_pps": t_pps, "tlsdiag_note": t_note,
-       "tcpdump_lossless_pps": d_pps, "tcpdump_note": d_note, "ratio": ratio,
-       "line": f"live lossless rate (buffer {buf} KiB): tlsdiag {t_pps or 0:.0f} pps, tcpdump {d_pps or 0:.0f} pps"
-               + (f", ratio {ratio:.2f}" if ratio is not None else "")
-               + (" (both sender-bound)" if "sender" in t_note and "sender" in d_note else "")}
+       "tcpdump_lossless_pps": d_pps, "tcpdump_note": d_note, "ratio": ratio, "ratio_note": ratio_note.strip(),
+       "line": f"live lossless rate (buffer {buf} KiB): tlsdiag {'' if t_exact else '>= '}{t_pps or 0:.0f} pps, "
+               f"tcpdump {'' if d_exact else '>= '}{d_pps or 0:.0f} pps"
+               + (f", tlsdiag / tcpdump {ratio:.2f}{ratio_note}" if ratio is not None else "")}
 if summary:
     with open(summary, "w") as f:
         f.write(json.dumps(rec) + "\n")

@@ -4,11 +4,12 @@
 #
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
-#                [--ports 443[,8443...]] [--baseline BIN]
+#                [--ports 443[,8443...]] [--baseline BIN] [--live [--live-args "ARGS"]]
 #
 # --baseline BIN measures another tlsdiag binary (say, a build of an older commit) in the same
 # rounds, as rows "before --threads N": before and after on the same file in the same run.
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
+# --live adds the live capture's lossless rate next to tcpdump's (bench/live.sh ARGS: root, tcpreplay).
 set -euo pipefail
 
 SIZE_MB=1200
@@ -22,9 +23,11 @@ CHECK=1
 FLOOD=1
 PORTS=443
 BASELINE=""
+LIVE=0
+LIVE_ARGS=""
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -41,6 +44,8 @@ while [ $# -gt 0 ]; do
         --no-flood) FLOOD=0; shift ;;
         --ports) PORTS="$2"; shift 2 ;;
         --baseline) BASELINE="$2"; shift 2 ;;
+        --live) LIVE=1; shift ;;
+        --live-args) LIVE_ARGS="$2"; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -218,6 +223,15 @@ if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
     if [ "$rc" -gt 1 ]; then echo "  tlsdiag exit status $rc"; cat "$WORK/check.err"; LAST=""; fi
 fi
 
+# The live capture's limit (bench/live.sh: veth pair, tcpreplay, tcpdump; minutes, needs root).
+export LIVE_SUMMARY=""
+if [ "$LIVE" = 1 ]; then
+    echo "== live capture: bench/live.sh $LIVE_ARGS"
+    LIVE_SUMMARY="$WORK/live.json"
+    # shellcheck disable=SC2086
+    bench/live.sh --summary "$LIVE_SUMMARY" $LIVE_ARGS || { echo "  bench/live.sh failed"; LIVE_SUMMARY=""; }
+fi
+
 COMMIT=unknown
 DIRTY=""
 if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
@@ -386,6 +400,11 @@ else:
     for m in check["misjudged"][:20]:
         lines.append(f"  {m['count']:>6} x {m['kind']}: expected {m['expected']}, tlsdiag {m['got']}"
                      + (f"  e.g. {'; '.join(m['examples'])}" if m["examples"] else ""))
+# The live capture's lossless rate (bench/run.sh --live).
+live = None
+if os.environ.get("LIVE_SUMMARY") and os.path.exists(os.environ["LIVE_SUMMARY"]):
+    live = json.load(open(os.environ["LIVE_SUMMARY"]))
+    lines.append(live["line"])
 text = "\n".join(lines)
 print()
 print(text)
@@ -400,6 +419,7 @@ record = {
     "baseline": baseline or None,
     "results": rows,
     "synflood": flood,
+    "live": live,
     "verdicts": None if check is None else {
         "agree": check["agree"], "count_diffs": check["count_diffs"], "misjudged": check["misjudged"][:20]},
 }

@@ -27,15 +27,10 @@ use std::time::Duration;
 /// frames are never cut.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
-/// Default kernel capture buffer (KiB): room for about a second of a busy 100 Mbit/s link while
-/// the analyzer parses a burst of certificates (libpcap's and tcpdump's default of 2 MiB drops
-/// sooner).
-pub const DEFAULT_BUFFER_KIB: u32 = 16 << 10;
-
 /// libpcap read timeout (ms): on Linux, how long the kernel holds a partly filled block of
 /// the capture ring before handing it over, so the most a packet waits before tlsdiag reads it.
 ///
-/// Not immediate mode, on purpose: libpcap then falls back from TPACKET_V3 (blocks of packets
+/// Not immediate mode unless asked (`--immediate`): libpcap then falls back from TPACKET_V3 (blocks of packets
 /// packed end to end) to TPACKET_V2, whose ring slots are each sized for the snap length when
 /// the interface offloads segmentation; with a 256 KiB snap length a 16 MiB ring then holds
 /// 64 packets and drops thousands in a two-second stall (measured on a veth pair).
