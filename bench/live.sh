@@ -165,15 +165,15 @@ for i in 1 2 3; do
     TOPS+=("$pps")
     echo "  run $i: $pps pps"
 done
-TOP=$(printf '%s\n' "${TOPS[@]}" | sort -n | sed -n 2p)
+TOP=$(printf '%s\n' "${TOPS[@]}" | sort -n | tail -n 1)
 
 if [ -z "$RATES" ]; then
-    # Rising ladder up to the sender's ceiling, finer where captures start to lose on this kind of
-    # machine; "top" = no pacing at all. Past a step the sender cannot reach with a capture
+    # Rising ladder up to a little past the sender's best ceiling (a busy machine lowers it
+    # between runs), finer where captures start to lose; "top" = no pacing at all. Past a step the sender cannot reach with a capture
     # running (it copies each packet into the capture buffer itself), only "top" is tried.
     RATES=$(python3 -c "
 top = $TOP
-steps = [0.15, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9]
+steps = [0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.1]
 print(','.join(str(int(round(top * s / 1000)) * 1000) for s in steps) + ',top')")
 fi
 IFS=',' read -r -a RATE_LIST <<<"$RATES"

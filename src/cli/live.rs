@@ -311,7 +311,14 @@ pub fn live(args: LiveArgs) -> ExitCode {
             Next::Ended => ended = true,
         }
     }
-    let end = reader.finish(Duration::from_secs(1)).unwrap_or_default();
+    let end = reader.finish(Duration::from_secs(1)).unwrap_or_else(|| {
+        eprintln!("tlsdiag: warning: the capture thread did not stop; the last loss counts are missing");
+        live::Ended {
+            drops: run.drops.seen,
+            ..Default::default()
+        }
+    });
+    let saved_packets = end.packets;
     let stop = match stop {
         Stop::Count if end.error.is_some() => Stop::ReadError,
         Stop::Count if !end.limit_reached => Stop::ReadError,
@@ -399,7 +406,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     }
     if let Some(path) = &args.write {
-        eprintln!("tlsdiag: saved {packets} packets to {}", path.display());
+        eprintln!("tlsdiag: saved {saved_packets} packets to {}", path.display());
     }
     if let Some(e) = read_error {
         eprintln!("tlsdiag: {e}");

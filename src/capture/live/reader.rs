@@ -47,6 +47,13 @@ const SAVE_FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Packets still read after a stop request (what the kernel buffered before it).
 pub const DRAIN_AT_STOP: u64 = 1 << 16;
 
+/// How much nicer (setpriority(2)) the analysis thread is than the capture thread. When both
+/// want the same core, the scheduler gives the capture thread about three times the share, and
+/// a capture thread woken by the kernel preempts the analysis sooner: the kernel buffer is
+/// emptied first, the analysis catches up from the queue. It only lowers tlsdiag's own
+/// priority (no privilege needed; nothing else on the machine gets less).
+pub const ANALYSIS_NICENESS: i32 = 5;
+
 /// Where a packet's bytes end in the batch buffer, and its header.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
@@ -165,7 +172,8 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Starts the capture thread; it stops by itself after `limit` packets when given.
+    /// Starts the capture thread; it stops by itself after `limit` packets when given. The
+    /// calling thread, which analyzes, becomes [`ANALYSIS_NICENESS`] nicer (best effort).
     pub fn start(cap: LiveCapture, limit: Option<u64>) -> std::io::Result<Reader> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
         let (recycle, pool) = mpsc::channel();
@@ -175,6 +183,7 @@ impl Reader {
         let thread = std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || capture(cap, &tx, &pool, &flag, limit))?;
+        yield_to_capture();
         Ok(Reader {
             rx,
             recycle,
@@ -235,6 +244,16 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Makes the calling thread [`ANALYSIS_NICENESS`] nicer than it is (on Linux a thread's nice
+/// value is its own; raising it needs no privilege). A refusal changes nothing but the share.
+fn yield_to_capture() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let me = Some(rustix::thread::gettid());
+    if let Ok(now) = getpriority_process(me) {
+        let _ = setpriority_process(me, now.saturating_add(ANALYSIS_NICENESS).min(19));
     }
 }
 
