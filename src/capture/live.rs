@@ -1,8 +1,10 @@
 //! Live capture: packets from a network interface through libpcap (cargo feature `live`).
 //!
-//! What it is: opening a device (snap length, promiscuous mode, immediate mode, a BPF filter),
-//! handing out its packets without ever blocking, saving every packet to a pcap file when asked,
-//! and the kernel's and the interface's drop counters; plus the list of devices.
+//! What it is: opening a device (snap length, kernel buffer size, promiscuous mode, immediate
+//! mode, a BPF filter), handing out its packets without ever blocking, sleeping in `poll(2)`
+//! until the kernel has packets, saving every packet to a pcap file when asked, and the kernel's
+//! and the interface's drop counters; plus the list of devices. The capture thread that drives
+//! it during `tlsdiag live` is [`Reader`] (in `reader`).
 //!
 //! What it is not: it decides nothing and knows no clock but the packets' own timestamps; the run
 //! loop (`tlsdiag live`, in the cli) drives the analyzer, the clock ticks and the stop signals.
@@ -10,7 +12,8 @@
 //! Guarantees: [`LiveCapture::next_packet`] returns at once, with a packet or with `None` when
 //! nothing is waiting. The handle is non-blocking on purpose: on Linux a read timeout does not
 //! fire on an idle interface (TPACKET_V3 starts the timer at the first packet, libpcap issue
-//! #1001), so a blocking read could never notice Ctrl-C or advance the handshake clock. Every
+//! #1001), so a blocking read could never notice a stop request; [`LiveCapture::wait`] sleeps
+//! until packets come or a timeout passes, whichever is first. Every
 //! failure to start is a [`LiveError`] that reads as one line and names its kind (no permission,
 //! no such interface, interface down, bad filter).
 
