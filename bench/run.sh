@@ -5,6 +5,7 @@
 #   bench/run.sh [--size-mb 1200] [--runs 5] [--threads N[,M...]] [--seed 1]
 #                [--tshark-runs 1] [--no-tshark] [--file CAPTURE] [--no-check] [--no-flood]
 #                [--ports 443[,8443...]] [--baseline BIN] [--no-busy] [--keyed]
+#                [--live [--live-args "ARGS"]]
 #
 # --baseline BIN measures another tlsdiag binary (say, a build of an older commit) in the same
 # rounds, as rows "before --threads N": before and after on the same file in the same run.
@@ -14,6 +15,7 @@
 # captured again with their key logs), run without keys, with --keylog, and with the keys embedded
 # in pcapng (editcap --inject-secrets); no JSON row, no tshark, no flood (bench/README.md).
 # Needs bash, coreutils, python3, /usr/bin/time (Debian package `time`) and, optionally, tshark.
+# --live adds the live capture's lossless rate next to tcpdump's (bench/live.sh ARGS: root, tcpreplay).
 set -euo pipefail
 
 SIZE_MB=1200
@@ -29,9 +31,11 @@ PORTS=443
 BASELINE=""
 BUSY=1
 KEYED=0
+LIVE=0
+LIVE_ARGS=""
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -50,6 +54,8 @@ while [ $# -gt 0 ]; do
         --baseline) BASELINE="$2"; shift 2 ;;
         --no-busy) BUSY=0; shift ;;
         --keyed) KEYED=1; shift ;;
+        --live) LIVE=1; shift ;;
+        --live-args) LIVE_ARGS="$2"; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -312,6 +318,15 @@ if [ "$CHECK" = 1 ] && [ -s "$FILE.truth.json" ]; then
         timeout 3600 "$BIN" analyze -q -f json -o bench/out/last-dsb.json "${PORT_ARGS[@]}" "${TH_ARGS[@]}" "$DSB" 2>"$WORK/check.err" || rc=$?
         if [ "$rc" -gt 1 ]; then echo "  tlsdiag (DSB) exit status $rc"; cat "$WORK/check.err"; fi
     fi
+fi
+
+# The live capture's limit (bench/live.sh: veth pair, tcpreplay, tcpdump; minutes, needs root).
+export LIVE_SUMMARY=""
+if [ "$LIVE" = 1 ]; then
+    echo "== live capture: bench/live.sh $LIVE_ARGS"
+    LIVE_SUMMARY="$WORK/live.json"
+    # shellcheck disable=SC2086
+    bench/live.sh --summary "$LIVE_SUMMARY" $LIVE_ARGS || { echo "  bench/live.sh failed"; LIVE_SUMMARY=""; }
 fi
 
 COMMIT=unknown
@@ -577,6 +592,11 @@ else:
     for m in check["misjudged"][:20]:
         lines.append(f"  {m['count']:>6} x {m['kind']}: expected {m['expected']}, tlsdiag {m['got']}"
                      + (f"  e.g. {'; '.join(m['examples'])}" if m["examples"] else ""))
+# The live capture's lossless rate (bench/run.sh --live).
+live = None
+if os.environ.get("LIVE_SUMMARY") and os.path.exists(os.environ["LIVE_SUMMARY"]):
+    live = json.load(open(os.environ["LIVE_SUMMARY"]))
+    lines.append(live["line"])
 text = "\n".join(lines)
 print()
 print(text)
@@ -594,6 +614,7 @@ record = {
     "results": rows,
     "synflood": flood,
     "ndjson": ndjson,
+    "live": live,
     "verdicts": None if check is None else {
         "agree": check["agree"], "count_diffs": check["count_diffs"], "misjudged": check["misjudged"][:20]},
 }

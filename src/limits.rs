@@ -116,3 +116,8 @@ pub const MAX_WATCH_SAVED_BYTES: usize = 2048;
 /// gives up; the connection is not read further (`tls_not_started`).
 pub const MAX_PREAMBLE_BYTES: usize = 16 * 1024;
 pub const MAX_PREAMBLE_UNIT: usize = 4096;
+
+/// Default kernel capture buffer of `live` (KiB): room for about a second of a busy 100 Mbit/s
+/// link while the analyzer parses a burst of certificates (libpcap's and tcpdump's default of
+/// 2 MiB drops sooner). `live -B` changes it.
+pub const DEFAULT_LIVE_BUFFER_KIB: u32 = 16 << 10;

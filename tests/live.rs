@@ -122,9 +122,14 @@ struct Netns {
 impl Netns {
     /// None when the machine does not allow network namespaces.
     fn create() -> Option<Netns> {
+        Netns::create_tagged("")
+    }
+
+    /// As [`Netns::create`], with `tag` in the names (tests run at once in one process).
+    fn create_tagged(tag: &str) -> Option<Netns> {
         let pid = std::process::id();
-        let server = format!("tdl-s-{pid}");
-        let client = format!("tdl-c-{pid}");
+        let server = format!("tdl-s{tag}-{pid}");
+        let client = format!("tdl-c{tag}-{pid}");
         let (code, _, err) = run(
             Command::new("ip").args(["netns", "add", &server]),
             Duration::from_secs(10),
@@ -136,11 +141,11 @@ impl Netns {
         let mut ns = Netns {
             server: server.clone(),
             client: String::new(),
-            server_if: format!("tdvs{pid}"),
+            server_if: format!("tdvs{tag}{pid}"),
         };
         must(&["ip", "netns", "add", &client]);
         ns.client = client.clone();
-        let client_if = format!("tdvc{pid}");
+        let client_if = format!("tdvc{tag}{pid}");
         must(&[
             "ip",
             "link",
@@ -788,4 +793,180 @@ mod ticks {
         assert_eq!(out.len(), 1, "decided by the tick, not after the idle timeout");
         assert_eq!(out[0].cause.map(|c| c.id()), Some("timeout"), "{}", out[0].summary);
     }
+}
+
+/// Lost packets are counted and said: tlsdiag, with a capture buffer of 256 KiB, is stopped
+/// (SIGSTOP) while an 8 MiB download over real TLS crosses the interface, so the kernel must
+/// drop; after SIGCONT a new handshake is still reported (with high confidence: it began after
+/// the loss), and at the exit libpcap's counters appear on standard error and in the summary.
+#[test]
+fn live_capture_reports_kernel_drops() {
+    if !is_root() {
+        eprintln!("SKIP live drop test: needs root (packet capture and network namespaces)");
+        return;
+    }
+    let Some(ns) = Netns::create_tagged("d") else { return };
+    let tmp = std::env::temp_dir().join(format!("tlsdiag-live-drops-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp dir");
+    let big: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(tmp.join("big"), &big).expect("download file");
+    let certs = certs();
+    let c = |f: &str| certs.join(f).to_string_lossy().into_owned();
+    let (download_port, clean_port) = (PORT_OK, PORT_EXPIRED);
+    // -WWW serves files of the working directory; -www a status page.
+    let server = |port: u16, mode: &str| {
+        let mut cmd = ns.exec(&ns.server, "openssl");
+        cmd.args(["s_server", mode, "-accept", &port.to_string()])
+            .args(["-cert", &c("good.pem"), "-key", &c("good.key")])
+            .current_dir(&tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Proc::spawn(&mut cmd)
+    };
+    let _servers = [server(download_port, "-WWW"), server(clean_port, "-www")];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = run(ns.exec(&ns.server, "ss").args(["-ltnH"]), Duration::from_secs(5));
+        if [download_port, clean_port]
+            .iter()
+            .all(|p| out.contains(&format!(":{p} ")))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the openssl servers did not start: {out}");
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut cmd = ns.exec(&ns.server, bin());
+    cmd.args(["live", "-i", &ns.server_if, "-B", "256", "--format", "ndjson"])
+        .args(["-p", &download_port.to_string(), "-p", &clean_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut sniffer = Proc::spawn(&mut cmd);
+    let out = lines(sniffer.0.stdout.take().expect("stdout"));
+    let err = lines(sniffer.0.stderr.take().expect("stderr"));
+    let (mut seen, mut log) = (Vec::new(), Vec::new());
+    wait_for(&err, &mut log, Duration::from_secs(10), "sniffer start", |l| {
+        l.contains("listening on")
+    });
+    assert!(log[0].1.contains("buffer 256 KiB"), "{}", log[0].1);
+
+    // The download while the sniffer cannot read.
+    sniffer.signal("STOP");
+    let mut get = ns.exec(&ns.client, "openssl");
+    get.args(["s_client", "-connect", &format!("{SERVER_IP}:{download_port}")])
+        .args(["-servername", "good.test", "-CAfile", &c("ca.pem"), "-quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut download = Proc::spawn(&mut get);
+    // The request; stdin stays open until the server has sent the file and closed.
+    let mut stdin = download.0.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"GET /big HTTP/1.0\r\n\r\n").expect("request");
+    // The body is binary: counted in bytes.
+    let mut body_pipe = download.0.stdout.take().expect("stdout");
+    let body = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = body_pipe.read_to_end(&mut v);
+        v
+    });
+    let get_err = download.0.stderr.take().map(drain).expect("stderr");
+    let code = download.wait(Duration::from_secs(30));
+    drop(stdin);
+    sniffer.signal("CONT");
+    assert_eq!(code, Some(0), "the download did not finish");
+    let got = body.join().expect("download output");
+    let get_err = get_err.join().expect("download errors");
+    assert!(
+        got.len() >= big.len(),
+        "downloaded {} bytes of {}: {get_err}",
+        got.len(),
+        big.len()
+    );
+
+    // A handshake after the loss is still reported.
+    thread::sleep(Duration::from_millis(500));
+    let mut hello = ns.exec(&ns.client, "openssl");
+    hello
+        .args(["s_client", "-connect", &format!("{SERVER_IP}:{clean_port}")])
+        .args([
+            "-servername",
+            "good.test",
+            "-CAfile",
+            &c("ca.pem"),
+            "-verify_return_error",
+            "-brief",
+        ]);
+    let (code, _, e) = run(&mut hello, Duration::from_secs(20));
+    assert_eq!(code, 0, "the handshake after the loss failed: {e}");
+    wait_for(
+        &out,
+        &mut seen,
+        Duration::from_secs(20),
+        "verdict after the loss",
+        |l| is_session_to(l, clean_port),
+    );
+    sniffer.signal("INT");
+    let status = sniffer
+        .wait(Duration::from_secs(15))
+        .expect("tlsdiag live did not stop");
+    rest(&out, &mut seen, Duration::from_secs(10));
+    rest(&err, &mut log, Duration::from_secs(10));
+    let log: Vec<&str> = log.iter().map(|(_, l)| l.as_str()).collect();
+    eprintln!("sniffer stderr:\n{}", log.join("\n"));
+    assert!(status == 0 || status == 1, "exit status {status}");
+
+    let records: Vec<serde_json::Value> = seen.iter().map(|(_, l)| json(l)).collect();
+    let clean = records
+        .iter()
+        .find(|v| v["tlsdiag"]["record"] == "session" && v["server"]["port"] == clean_port)
+        .expect("the session after the loss");
+    assert_eq!(clean["tlsdiag"]["outcome"], "established", "{clean}");
+    assert_eq!(clean["tlsdiag"]["confidence"], "high", "opened after the loss: {clean}");
+    // The download's handshake came before the buffer overflowed (its confidence depends on
+    // whether its verdict was out before the loss was counted).
+    assert!(
+        records.iter().any(|v| v["tlsdiag"]["record"] == "session"
+            && v["server"]["port"] == download_port
+            && v["tlsdiag"]["outcome"] == "established"),
+        "the download's session: {records:?}"
+    );
+    // libpcap's counters: the exit line, the warning, the summary.
+    let exit_line = log
+        .iter()
+        .find(|l| l.contains(" packets captured on "))
+        .expect("the exit line with the counters");
+    let number_before = |what: &str| -> u64 {
+        let head = &exit_line[..exit_line
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} in {exit_line}"))];
+        head.rsplit(|ch: char| !ch.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no count before {what:?} in {exit_line}"))
+    };
+    let kernel = number_before(" dropped by the kernel");
+    let captured = number_before(" packets captured on ");
+    assert!(
+        kernel > 0,
+        "an 8 MiB download into a stopped 256 KiB capture lost nothing: {exit_line}"
+    );
+    assert!(captured > 0, "{exit_line}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!("WARNING: {kernel} packet(s) were lost by the capture"))),
+        "the loss warning"
+    );
+    let summary = records.last().expect("summary line");
+    assert_eq!(summary["tlsdiag"]["record"], "summary");
+    assert_eq!(
+        summary["tlsdiag"]["capture"]["anomalies"]["kernel_dropped_packets"], kernel,
+        "summary: {summary}"
+    );
+    assert_eq!(summary["tlsdiag"]["capture"]["packets"], captured, "summary: {summary}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }

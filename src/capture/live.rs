@@ -1,8 +1,10 @@
 //! Live capture: packets from a network interface through libpcap (cargo feature `live`).
 //!
-//! What it is: opening a device (snap length, promiscuous mode, immediate mode, a BPF filter),
-//! handing out its packets without ever blocking, saving every packet to a pcap file when asked,
-//! and the kernel's and the interface's drop counters; plus the list of devices.
+//! What it is: opening a device (snap length, kernel buffer size, promiscuous mode, immediate
+//! mode, a BPF filter), handing out its packets without ever blocking, sleeping in `poll(2)`
+//! until the kernel has packets, saving every packet to a pcap file when asked, and the kernel's
+//! and the interface's drop counters; plus the list of devices. The capture thread that drives
+//! it during `tlsdiag live` is [`Reader`] (in `reader`).
 //!
 //! What it is not: it decides nothing and knows no clock but the packets' own timestamps; the run
 //! loop (`tlsdiag live`, in the cli) drives the analyzer, the clock ticks and the stop signals.
@@ -10,26 +12,28 @@
 //! Guarantees: [`LiveCapture::next_packet`] returns at once, with a packet or with `None` when
 //! nothing is waiting. The handle is non-blocking on purpose: on Linux a read timeout does not
 //! fire on an idle interface (TPACKET_V3 starts the timer at the first packet, libpcap issue
-//! #1001), so a blocking read could never notice Ctrl-C or advance the handshake clock. Every
+//! #1001), so a blocking read could never notice a stop request; [`LiveCapture::wait`] sleeps
+//! until packets come or a timeout passes, whichever is first. Every
 //! failure to start is a [`LiveError`] that reads as one line and names its kind (no permission,
 //! no such interface, interface down, bad filter).
+
+mod reader;
+
+pub use reader::{BATCH_BYTES, BATCH_PACKETS, Batch, DRAIN_AT_STOP, Ended, Next, QUEUE_BATCHES, Reader};
 
 use super::{LinkType, Packet, Timestamp};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default snap length: libpcap's maximum, so certificate chains in jumbo or GRO-merged
 /// frames are never cut.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
-/// Kernel capture buffer: room for about a second of a busy 100 Mbit/s link while the
-/// analyzer parses a burst of certificates (libpcap's default of 2 MiB drops sooner).
-const KERNEL_BUFFER_BYTES: i32 = 16 << 20;
-
 /// libpcap read timeout (ms): on Linux, how long the kernel holds a partly filled block of
 /// the capture ring before handing it over, so the most a packet waits before tlsdiag reads it.
 ///
-/// Not immediate mode, on purpose: libpcap then falls back from TPACKET_V3 (blocks of packets
+/// Not immediate mode unless asked (`--immediate`): libpcap then falls back from TPACKET_V3 (blocks of packets
 /// packed end to end) to TPACKET_V2, whose ring slots are each sized for the snap length when
 /// the interface offloads segmentation; with a 256 KiB snap length a 16 MiB ring then holds
 /// 64 packets and drops thousands in a two-second stall (measured on a veth pair).
@@ -43,6 +47,10 @@ pub struct LiveConfig {
     pub filter: String,
     pub snaplen: u32,
     pub promisc: bool,
+    /// Kernel capture buffer, KiB.
+    pub buffer_kib: u32,
+    /// libpcap immediate mode (see [`READ_TIMEOUT_MS`]).
+    pub immediate: bool,
 }
 
 /// The BPF filter that selects TCP on the followed ports.
@@ -218,8 +226,8 @@ impl LiveCapture {
             .promisc(cfg.promisc)
             .snaplen(snaplen)
             .timeout(READ_TIMEOUT_MS)
-            .immediate_mode(false)
-            .buffer_size(KERNEL_BUFFER_BYTES)
+            .immediate_mode(cfg.immediate)
+            .buffer_size(i32::try_from(u64::from(cfg.buffer_kib) * 1024).unwrap_or(i32::MAX))
             .open()
             .map_err(|e| err(classify_open_error(&e)))?;
         let mut cap = cap.setnonblock().map_err(|e| err(classify_open_error(&e)))?;
@@ -278,6 +286,23 @@ impl LiveCapture {
                 interface: self.interface.clone(),
                 kind: LiveErrorKind::Pcap { detail: detail(&e) },
             }),
+        }
+    }
+
+    /// Sleeps until the kernel hands over packets, or at most `timeout` (a non-blocking handle
+    /// has nothing else to wait on: see the module's notes on read timeouts).
+    pub fn wait(&self, timeout: Duration) {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds = [PollFd::new(&self.cap, PollFlags::IN)];
+        let ts = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) => {}
+            Err(e) if e == rustix::io::Errno::INTR => {}
+            // A descriptor poll(2) refuses: no worse than a short sleep.
+            Err(_) => std::thread::sleep(timeout.min(Duration::from_millis(5))),
         }
     }
 

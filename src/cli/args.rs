@@ -197,6 +197,14 @@ pub struct LiveArgs {
     /// Bytes captured per packet.
     #[arg(long, value_name = "BYTES", default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(256..=262_144))]
     pub snaplen: u32,
+    /// Kernel capture buffer in KiB (as tcpdump's -B): what absorbs a burst while the analysis
+    /// catches up. Larger buffers lose fewer packets at high rates.
+    #[arg(short = 'B', long, value_name = "KIB", default_value_t = crate::limits::DEFAULT_LIVE_BUFFER_KIB, value_parser = clap::value_parser!(u32).range(256..=4_194_304))]
+    pub buffer_size: u32,
+    /// libpcap immediate mode: each packet handed over at once instead of in blocks of the
+    /// capture ring (lower latency, but on Linux the ring then holds far fewer packets).
+    #[arg(long)]
+    pub immediate: bool,
     /// Output format: one line per session as soon as it is decided, then a summary.
     #[arg(short, long, value_enum, default_value_t = LiveFormat::Text)]
     pub format: LiveFormat,

@@ -1,10 +1,10 @@
 //! `tlsdiag live` and `tlsdiag interfaces`: the live run loop (cargo feature `live`).
 //!
-//! What it is: the loop that reads packets from [`LiveCapture`] without blocking, feeds them to
-//! the [`Analyzer`], advances its clock every [`TICK`] on an idle interface, prints each session
-//! the moment it is decided (one text line, or one NDJSON line), and on Ctrl-C, SIGTERM,
-//! `--duration`, `--count` or a closed output decides every session in flight and prints the
-//! summary.
+//! What it is: the analysis thread's loop. It takes the batches of packets the capture thread
+//! ([`Reader`]) reads, feeds them to the [`Analyzer`], advances its clock every [`TICK`] on an
+//! idle interface, prints each session the moment it is decided (one text line, or one NDJSON
+//! line), and on Ctrl-C, SIGTERM, `--duration`, `--count` or a closed output decides every
+//! session in flight and prints the summary.
 //!
 //! What it is not: it decides nothing itself, except one thing only the capture can know: a
 //! session open while libpcap reported lost packets gets `confidence: low` and a quality note.
@@ -17,7 +17,7 @@ use super::args::{LiveArgs, LiveFormat};
 use super::outputs::{self, Flag, Output, Target};
 use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
 use crate::capture::Timestamp;
-use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError};
+use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError, Next, Reader};
 use crate::pipeline::{Analyzer, Detail, Options};
 use crate::report::model::{Counts, Report, SessionReport};
 use crate::report::pseudonymize::Redactor;
@@ -37,14 +37,11 @@ const TICK: Duration = Duration::from_millis(200);
 /// a tick but not yet read cannot arrive "after" a timeout decided without it.
 const TICK_LAG_NS: i64 = 50_000_000;
 
-/// Sleep between polls of an idle capture: the latency added to a verdict, at most.
-const IDLE_SLEEP: Duration = Duration::from_millis(10);
+/// Longest wait for a batch before the stop signals are looked at again.
+const WAIT: Duration = Duration::from_millis(50);
 
-/// Packets read per round before the stop flag, the clock and the output are looked at again.
-const BATCH: usize = 1024;
-
-/// Packets still read after a stop request (what the kernel buffered before it).
-const DRAIN_AT_STOP: usize = 1 << 16;
+/// How long the capture thread may take to read what the kernel holds at the stop.
+const STOP_LIMIT: Duration = Duration::from_secs(30);
 
 /// A signal this long after the first one exits at once, without the summary.
 const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
@@ -128,6 +125,8 @@ pub fn live(args: LiveArgs) -> ExitCode {
         filter: args.filter.clone().unwrap_or_else(|| live::port_filter(&ports)),
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
+        buffer_kib: args.buffer_size,
+        immediate: args.immediate,
     };
     // Both outputs checked before the capture starts, written under a temporary name beside
     // the target and renamed into place when the capture stops.
@@ -226,21 +225,30 @@ pub fn live(args: LiveArgs) -> ExitCode {
         community_id: (!args.redact).then_some(args.community_id_seed),
     };
     eprintln!(
-        "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}{}; Ctrl-C to stop",
+        "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}, buffer {} KiB{}{}; Ctrl-C to stop",
         cap.link().name(),
         cfg.filter,
         cfg.snaplen,
+        cfg.buffer_kib,
+        if cfg.immediate { ", immediate mode" } else { "" },
         if cfg.promisc { "" } else { ", not promiscuous" }
     );
+    // The capture thread only reads; this one analyzes what it hands over.
+    let reader = match Reader::start(cap, args.count) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tlsdiag: cannot start the capture thread: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let link = reader.link();
 
     let started = Instant::now();
     let duration = args.duration.map(Duration::from_secs);
     let mut last_tick = started;
-    let mut last_stats = started;
     let mut packets: u64 = 0;
     let mut last_packet_ts: Option<Timestamp> = None;
-    let mut read_error: Option<LiveError> = None;
-    let mut busy = false;
+    let mut ended = false;
     let stop = loop {
         if signals.load(Ordering::SeqCst) > 0 {
             break Stop::Signal;
@@ -248,38 +256,28 @@ pub fn live(args: LiveArgs) -> ExitCode {
         if duration.is_some_and(|d| started.elapsed() >= d) {
             break Stop::Duration;
         }
-        if args.count.is_some_and(|n| packets >= n) {
-            break Stop::Count;
-        }
         if run.write_error.is_some() {
             break Stop::OutputClosed;
         }
-        // Losses happen while the buffer is full, that is while busy: look then, and
-        // otherwise at every tick, before deciding the sessions that may have lost packets.
-        if busy || last_stats.elapsed() >= TICK {
-            last_stats = Instant::now();
-            run.drops.poll(&mut cap, wall_now());
-        }
-        let mut got = 0;
-        while got < BATCH && args.count.is_none_or(|n| packets < n) {
-            match cap.next_packet() {
-                Ok(Some(p)) => {
-                    last_packet_ts = Some(p.ts);
+        let busy = match reader.next(WAIT.min(TICK.saturating_sub(last_tick.elapsed()))) {
+            Next::Batch(b) => {
+                // Losses are known before the sessions that may have lost packets are decided.
+                run.drops.record(b.drops, b.drops_at);
+                for p in b.packets(link) {
                     analyzer.packet(&p, &mut |s| run.session(s));
-                    got += 1;
-                    packets += 1;
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
+                packets += b.len() as u64;
+                last_packet_ts = b.last_ts().or(last_packet_ts);
+                let full = b.full;
+                reader.recycle(b);
+                full
             }
-        }
-        if read_error.is_some() {
-            break Stop::ReadError;
-        }
-        busy = got == BATCH;
+            Next::Idle => false,
+            Next::Ended => {
+                ended = true;
+                break Stop::Count;
+            }
+        };
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             // With packets still waiting, only their time is safe to advance to.
@@ -288,39 +286,56 @@ pub fn live(args: LiveArgs) -> ExitCode {
                 _ => wall_now().add_nanos(-TICK_LAG_NS),
             };
             analyzer.tick(now, &mut |s| run.session(s));
-            if let Err(e) = cap.flush_savefile() {
-                eprintln!("tlsdiag: warning: cannot write the capture file: {e}");
-            }
         }
         run.flush();
-        if got == 0 {
-            std::thread::sleep(IDLE_SLEEP);
-        }
     };
 
-    // What the kernel buffered before the stop still belongs to the capture.
-    if matches!(stop, Stop::Signal | Stop::Duration) {
-        for _ in 0..DRAIN_AT_STOP {
-            match cap.next_packet() {
-                Ok(Some(p)) => {
-                    analyzer.packet(&p, &mut |s| run.session(s));
-                    packets += 1;
+    // What the kernel buffered before the stop still belongs to the capture: the capture thread
+    // reads it (bounded) and ends.
+    reader.stop();
+    let analyze_rest = matches!(stop, Stop::Signal | Stop::Duration);
+    let drain_deadline = Instant::now() + STOP_LIMIT;
+    while !ended && Instant::now() < drain_deadline {
+        match reader.next(WAIT) {
+            Next::Batch(b) => {
+                if analyze_rest && run.write_error.is_none() {
+                    run.drops.record(b.drops, b.drops_at);
+                    for p in b.packets(link) {
+                        analyzer.packet(&p, &mut |s| run.session(s));
+                    }
+                    packets += b.len() as u64;
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
+                reader.recycle(b);
             }
+            Next::Idle => {}
+            Next::Ended => ended = true,
         }
     }
-    run.drops.poll(&mut cap, wall_now());
+    let end = reader.finish(Duration::from_secs(1)).unwrap_or_else(|| {
+        eprintln!("tlsdiag: warning: the capture thread did not stop; the last loss counts are missing");
+        live::Ended {
+            drops: run.drops.seen,
+            ..Default::default()
+        }
+    });
+    let saved_packets = end.packets;
+    let stop = match stop {
+        Stop::Count if end.error.is_some() => Stop::ReadError,
+        Stop::Count if !end.limit_reached => Stop::ReadError,
+        other => other,
+    };
+    let read_error = end.error;
+    if let Some(e) = &end.stats_error {
+        eprintln!("tlsdiag: warning: libpcap cannot count lost packets here ({e})");
+    }
+    run.drops.record(end.drops, wall_now());
     if stop != Stop::ReadError && read_error.is_none() {
         analyzer.tick(wall_now().add_nanos(-TICK_LAG_NS), &mut |s| run.session(s));
     }
     let (mut summary, profiles) = analyzer.finish_with_profiles(&mut |s| run.session(s));
-    let save_error = cap
-        .flush_savefile()
+    let save_error = end
+        .save_error
+        .map_or(Ok(()), Err)
         .and_then(|_| saved.map_or(Ok(()), |o| o.commit().map_err(|e| e.to_string())))
         .err();
     let drops = run.drops.seen;
@@ -391,7 +406,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     }
     if let Some(path) = &args.write {
-        eprintln!("tlsdiag: saved {packets} packets to {}", path.display());
+        eprintln!("tlsdiag: saved {saved_packets} packets to {}", path.display());
     }
     if let Some(e) = read_error {
         eprintln!("tlsdiag: {e}");
@@ -511,7 +526,6 @@ struct DropLedger {
     /// Totals at the last poll.
     seen: Drops,
     last_poll: Timestamp,
-    stats_failed: bool,
     sessions_affected: u64,
 }
 
@@ -521,19 +535,7 @@ impl DropLedger {
             windows: VecDeque::new(),
             seen: Drops::default(),
             last_poll: now,
-            stats_failed: false,
             sessions_affected: 0,
-        }
-    }
-
-    fn poll(&mut self, cap: &mut LiveCapture, now: Timestamp) {
-        match cap.drops() {
-            Ok(d) => self.record(d, now),
-            Err(e) if !self.stats_failed => {
-                self.stats_failed = true;
-                eprintln!("tlsdiag: warning: libpcap cannot count lost packets here ({e})");
-            }
-            Err(_) => {}
         }
     }
 
