@@ -39,13 +39,17 @@ impl Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
 
-    /// The wall clock, for the one place a report needs a time and the capture has none (the
-    /// summary line of an empty capture). Never used by the analysis, which runs on packet time.
+    /// The wall clock: packet time in live capture (the kernel stamps packets with the same
+    /// clock), and the time of the summary line of an empty capture. The analysis of a file
+    /// runs on packet time only.
     pub fn now() -> Timestamp {
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        Timestamp::from_parts(d.as_secs() as i64, i64::from(d.subsec_nanos()))
+        Timestamp::from_parts(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            i64::from(d.subsec_nanos()),
+        )
     }
 
     /// Whole seconds since the epoch (floor).
@@ -77,16 +81,23 @@ impl Timestamp {
         }
     }
 
+    /// The fraction of the second as written: microseconds (what pcap and most pcapng files
+    /// hold), or nanoseconds when the capture has them; the capture's full precision, never a
+    /// made-up digit. Returns the value and its digit count.
+    fn fraction(self) -> (i64, usize) {
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        if nanos % 1000 == 0 {
+            (nanos / 1000, 6)
+        } else {
+            (nanos, 9)
+        }
+    }
+
     /// The RFC 3339 form written into `b` (years 0 to 9999), without allocating: every session
     /// report carries several, so the digits are written in place, no formatter.
     fn rfc3339_in(self, b: &mut [u8; RFC3339_LEN]) -> Option<&str> {
         let secs = self.secs();
-        let nanos = self.0.rem_euclid(1_000_000_000);
-        let (frac, digits) = if nanos % 1000 == 0 {
-            (nanos / 1000, 6)
-        } else {
-            (nanos, 9)
-        };
+        let (frac, digits) = self.fraction();
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
@@ -115,14 +126,7 @@ impl Timestamp {
     /// The RFC 3339 form of a year outside 0 to 9999.
     fn rfc3339_wide(self) -> String {
         let secs = self.secs();
-        let nanos = self.0.rem_euclid(1_000_000_000);
-        // Microseconds (what pcap and most pcapng files hold), or nanoseconds when the capture
-        // has them: the capture's full precision, never a made-up digit.
-        let (frac, digits) = if nanos % 1000 == 0 {
-            (nanos / 1000, 6)
-        } else {
-            (nanos, 9)
-        };
+        let (frac, digits) = self.fraction();
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
         format!(

@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How often the analyzer's clock advances when no packet comes (so an unanswered SYN is
 /// decided within this long of its handshake timeout).
@@ -219,7 +219,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         out: super::flusher::Writer::new(out, true),
         format: args.format,
         counts: Counts::default(),
-        drops: DropLedger::new(wall_now()),
+        drops: DropLedger::new(Timestamp::now()),
         write_error: None,
         redactor: args.redact.then(Redactor::default),
         community_id: (!args.redact).then_some(args.community_id_seed),
@@ -283,7 +283,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
             // With packets still waiting, only their time is safe to advance to.
             let now = match (busy, last_packet_ts) {
                 (true, Some(ts)) => ts,
-                _ => wall_now().add_nanos(-TICK_LAG_NS),
+                _ => Timestamp::now().add_nanos(-TICK_LAG_NS),
             };
             analyzer.tick(now, &mut |s| run.session(s));
         }
@@ -328,9 +328,9 @@ pub fn live(args: LiveArgs) -> ExitCode {
     if let Some(e) = &end.stats_error {
         eprintln!("tlsdiag: warning: libpcap cannot count lost packets here ({e})");
     }
-    run.drops.record(end.drops, wall_now());
+    run.drops.record(end.drops, Timestamp::now());
     if stop != Stop::ReadError && read_error.is_none() {
-        analyzer.tick(wall_now().add_nanos(-TICK_LAG_NS), &mut |s| run.session(s));
+        analyzer.tick(Timestamp::now().add_nanos(-TICK_LAG_NS), &mut |s| run.session(s));
     }
     let (mut summary, profiles) = analyzer.finish_with_profiles(&mut |s| run.session(s));
     let save_error = end
@@ -425,17 +425,6 @@ pub fn live(args: LiveArgs) -> ExitCode {
 fn fail(e: &LiveError) -> ExitCode {
     eprintln!("tlsdiag: {e}");
     ExitCode::from(EXIT_ERROR)
-}
-
-/// The wall clock as packet time (the kernel stamps packets with the same clock).
-fn wall_now() -> Timestamp {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => Timestamp::from_parts(
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            i64::from(d.subsec_nanos()),
-        ),
-        Err(_) => Timestamp(0),
-    }
 }
 
 /// Writes sessions as they are decided and keeps only their counts.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Packets in a batch at most.
 pub const BATCH_PACKETS: usize = 1024;
@@ -257,17 +257,6 @@ fn yield_to_capture() {
     }
 }
 
-/// The wall clock as packet time.
-fn wall_now() -> Timestamp {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => Timestamp::from_parts(
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            i64::from(d.subsec_nanos()),
-        ),
-        Err(_) => Timestamp(0),
-    }
-}
-
 /// The drop counters as last read.
 struct Counters {
     drops: Drops,
@@ -286,7 +275,7 @@ impl Counters {
             // A change is stamped with the time it was first seen: the losses happened before.
             Ok(d) if d.total() != self.drops.total() => {
                 self.drops = d;
-                self.at = wall_now();
+                self.at = Timestamp::now();
                 self.news = true;
             }
             Ok(d) => {
@@ -318,7 +307,7 @@ fn capture(
     let mut end = Ended::default();
     let mut counters = Counters {
         drops: Drops::default(),
-        at: wall_now(),
+        at: Timestamp::now(),
         news: false,
         read_at: Instant::now(),
         error: None,
