@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 /// Readings of the runnable count.
-const SAMPLES: usize = 5;
+const SAMPLES: usize = 3;
 /// Pause between readings.
 const PAUSE: Duration = Duration::from_millis(1);
 
