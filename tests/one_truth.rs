@@ -61,7 +61,9 @@ fn from_ndjson(l: &Value) -> Value {
         "start": if lean { &l["@timestamp"] } else { &l["event"]["start"] },
         "end": l["event"]["end"], "duration_ns": l["event"]["duration"],
         "lean": lean,
-        "evidence": t["evidence"], "summary": l["message"], "warnings": t["warnings"],
+        "evidence": t["evidence"], "summary": l["message"],
+        // A lean line leaves out an empty list of warnings.
+        "warnings": if lean && t["warnings"].is_null() { json!([]) } else { t["warnings"].clone() },
         "community_id": l["network"]["community_id"], "ja3": l["tls"]["client"]["ja3"],
         "ja3s": l["tls"]["server"]["ja3s"], "ja4": t["ja4"], "display_filter": t["display_filter"],
     })

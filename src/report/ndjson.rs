@@ -202,8 +202,9 @@ struct SessionNs<'a> {
     /// Evidence entries left out by the cap.
     #[serde(default, skip_serializing_if = "is_zero")]
     evidence_truncated: u32,
-    /// Established sessions: problems worth fixing before they fail.
-    warnings: &'a [Warning],
+    /// Established sessions: problems worth fixing before they fail (lean lines: left out when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [Warning]>,
     /// Capture-quality problems that lowered the confidence.
     #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     quality_notes: &'a [String],
@@ -288,7 +289,7 @@ pub fn write_session(out: &mut dyn Write, s: &SessionReport) -> io::Result<()> {
             last_frame: s.last_frame,
             evidence: full.then_some(s.evidence.as_slice()),
             evidence_truncated: s.evidence_truncated,
-            warnings: &s.warnings,
+            warnings: (full || !s.warnings.is_empty()).then_some(s.warnings.as_slice()),
             quality_notes: &s.quality_notes,
             ja4: s.ja4.as_deref(),
             display_filter: s.display_filter.as_ref().filter(|_| full),

@@ -217,8 +217,9 @@ pub struct HandshakeLine<'a> {
     /// The server's chain as sent, leaf first. Full lines only.
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_chain: Option<&'a [ChainCert]>,
-    /// Message history: client upper case, server lower case (as Zeek's ssl_history).
-    history: &'a str,
+    /// Message history: client upper case, server lower case (as Zeek's ssl_history). Full lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'a str>,
     /// Alerts seen, plaintext or encrypted, in order (lean lines: left out when none).
     #[serde(skip_serializing_if = "Option::is_none")]
     alerts: Option<&'a [AlertReport]>,
@@ -250,7 +251,7 @@ impl<'a> HandshakeLine<'a> {
             certificate_requested: when(full, h.certificate_requested, h.certificate_requested),
             hello_retry_request: when(full, h.hello_retry_request, h.hello_retry_request),
             certificate_chain: full.then_some(h.certificate_chain.as_slice()),
-            history: &h.history,
+            history: full.then_some(h.history.as_str()),
             alerts: when(full, !h.alerts.is_empty(), h.alerts.as_slice()),
             encrypted_records: full.then_some(h.encrypted_records),
             lost_sync: when(full, h.lost_sync != [0, 0], h.lost_sync),
@@ -273,8 +274,9 @@ pub struct TcpLine {
     /// The connection began before the capture (lean lines: left out when false).
     #[serde(skip_serializing_if = "Option::is_none")]
     midstream: Option<bool>,
-    /// How the connection's record ended (reset, closed, handshake_timeout, idle_timeout, capture_end, evicted).
-    end: EndKind,
+    /// How the connection's record ended (reset, closed, handshake_timeout, idle_timeout, capture_end, evicted; lean lines: left out when closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<EndKind>,
     /// Packets [client→server, server→client].
     packets: [u64; 2],
     /// Payload bytes [client→server, server→client].
@@ -300,7 +302,7 @@ impl TcpLine {
             syn_count: when(full, t.syn_count != 1, t.syn_count),
             syn_ack: when(full, !t.syn_ack, t.syn_ack),
             midstream: when(full, t.midstream, t.midstream),
-            end: t.end,
+            end: when(full, t.end != EndKind::Closed, t.end),
             packets: t.packets,
             payload_bytes: t.payload_bytes,
             retransmissions: when(full, t.retransmissions != [0, 0], t.retransmissions),
