@@ -375,11 +375,11 @@ impl Analyzer {
     /// Takes one decoded segment.
     #[inline]
     fn tcp(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
-        if !self.core.table.wants(seg) {
-            return;
-        }
+        // On a listed port, or on any port when connections are also chosen by their content.
         if self.core.table.listed(seg) {
             self.acct.tcp_on_ports += 1;
+        } else if !self.core.table.by_content() {
+            return;
         }
         if seg.missing > 0 {
             self.acct.anomaly("snaplen_truncated_frames");

@@ -185,8 +185,11 @@ fn check(id: &str, want: &Value, got: &Value) -> Vec<String> {
 
 #[test]
 fn what_tlsdiag_decrypts_is_what_wireshark_decrypts() {
-    let Some(corpus) = common::shared_suite_required_in_ci("keylog-corpus", "manifest.json") else {
-        return;
+    // A plain clone has no ../shared: the test prints why it skips and passes; where CI is
+    // set (as .ci/run runs) a missing suite fails the test instead.
+    let corpus = match common::shared_suite("keylog-corpus", "manifest.json") {
+        Ok(dir) => dir,
+        Err(why) => return common::skip_unless_ci(&why),
     };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(corpus.join("manifest.json")).expect("manifest")).expect("json");
@@ -224,8 +227,11 @@ fn what_tlsdiag_decrypts_is_what_wireshark_decrypts() {
 
 #[test]
 fn dsb_and_its_key_files_agree() {
-    let Some(corpus) = common::shared_suite_required_in_ci("keylog-corpus", "manifest.json") else {
-        return;
+    // A plain clone has no ../shared: the test prints why it skips and passes; where CI is
+    // set (as .ci/run runs) a missing suite fails the test instead.
+    let corpus = match common::shared_suite("keylog-corpus", "manifest.json") {
+        Ok(dir) => dir,
+        Err(why) => return common::skip_unless_ci(&why),
     };
     if Command::new("editcap").arg("-h").output().is_err() {
         return common::skip_unless_ci("editcap not installed");

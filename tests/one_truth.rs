@@ -134,8 +134,11 @@ fn json_and_ndjson_state_the_same_facts_on_every_sample() {
 
 #[test]
 fn json_and_ndjson_state_the_same_facts_on_the_peer_corpus() {
-    let Some(corpus) = common::shared_suite_required_in_ci("peer-corpus", "manifest.json") else {
-        return;
+    // A plain clone has no ../shared: the test prints why it skips and passes; where CI is
+    // set (as .ci/run runs) a missing suite fails the test instead.
+    let corpus = match common::shared_suite("peer-corpus", "manifest.json") {
+        Ok(dir) => dir,
+        Err(why) => return common::skip_unless_ci(&why),
     };
     let mut files: Vec<PathBuf> = Vec::new();
     let mut dirs = vec![corpus.join("pcaps")];

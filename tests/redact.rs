@@ -423,15 +423,18 @@ fn live_refuses_redact_with_a_capture_file_of_real_addresses() {
     assert!(!out.exists());
 }
 
-/// Directories of captures with several clients: the samples, and the peer corpus when present.
+/// Directories of captures with several clients: the samples, and the peer corpus (in a plain
+/// clone, where ../shared is absent, the samples alone, said on stdout; where CI is set the
+/// corpus must be there).
 fn multi_client_inputs() -> Vec<PathBuf> {
+    let mut roots = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases")];
+    match common::shared_suite("peer-corpus", "manifest.json") {
+        Ok(dir) => roots.push(dir.join("pcaps")),
+        Err(why) => common::skip_unless_ci(&format!("the peer corpus part: {why}")),
+    }
     let mut v = Vec::new();
-    for root in ["samples/cases", "../shared/peer-corpus/pcaps"] {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(root);
-        let Ok(dirs) = std::fs::read_dir(&root) else {
-            eprintln!("{}: absent, not checked", root.display());
-            continue;
-        };
+    for root in roots {
+        let dirs = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
         v.extend(dirs.filter_map(|e| e.ok().map(|e| e.path())).filter(|d| d.is_dir()));
     }
     v.sort();

@@ -198,6 +198,21 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A decoded segment's sender and receiver.
+    #[inline]
+    pub fn ends_of(seg: &crate::decode::TcpSegment<'_>) -> (Endpoint, Endpoint) {
+        (
+            Endpoint {
+                ip: seg.src,
+                port: seg.sport,
+            },
+            Endpoint {
+                ip: seg.dst,
+                port: seg.dport,
+            },
+        )
+    }
+
     /// Appends the display form (`1.2.3.4:443`, `[::1]:443`) to `out`. Summaries of every
     /// session name the server: IPv4 is written by hand, several times cheaper than the
     /// formatter.

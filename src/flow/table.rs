@@ -189,7 +189,12 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// Whether a segment may belong to a followed connection: on a listed port, or on any port
     /// when connections are also chosen by their content.
     pub fn wants(&self, seg: &TcpSegment<'_>) -> bool {
-        self.cfg.content || self.listed(seg)
+        self.by_content() || self.listed(seg)
+    }
+
+    /// Whether connections on unlisted ports are also followed, when their content is TLS.
+    pub fn by_content(&self) -> bool {
+        self.cfg.content
     }
 
     /// Whether a segment is on a listed port.
@@ -327,14 +332,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// path stays one function.
     #[inline(always)]
     fn track(&mut self, at: At, clock: Timestamp, seg: &TcpSegment<'_>, out: &mut dyn FnMut(Box<Connection<H>>)) {
-        let src = Endpoint {
-            ip: seg.src,
-            port: seg.sport,
-        };
-        let dst = Endpoint {
-            ip: seg.dst,
-            port: seg.dport,
-        };
+        let (src, dst) = Endpoint::ends_of(seg);
         let key = FlowKey::new(src, dst);
         if at.ts > clock && at.ts.0.saturating_sub(clock.0) <= TIMESTAMP_LEAP_NS {
             match self.map.get(&key).map(|&slot| (slot, &self.slots[slot])) {

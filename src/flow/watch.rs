@@ -123,14 +123,7 @@ impl Watch {
     /// Takes one segment on an unlisted port that the connection table does not hold.
     pub fn segment(&mut self, at: At, seg: &TcpSegment<'_>, idle_ns: i64) -> Decision {
         let key = FlowKey::of(seg);
-        let src = Endpoint {
-            ip: seg.src,
-            port: seg.sport,
-        };
-        let dst = Endpoint {
-            ip: seg.dst,
-            port: seg.dport,
-        };
+        let (src, dst) = Endpoint::ends_of(seg);
         let Some(w) = self.waiting.get_mut(&key) else {
             if seg.flags.syn {
                 // SYN: the sender is the client; SYN-ACK (its SYN missed): the receiver.

@@ -34,17 +34,8 @@ pub struct CarveSet {
 impl CarveSet {
     /// Adds one session (its real addresses: build the set before any redaction).
     pub fn add(&mut self, s: &SessionReport) {
-        let client = Endpoint {
-            ip: s.client.ip,
-            port: s.client.port,
-        };
-        let key = FlowKey::new(
-            client,
-            Endpoint {
-                ip: s.server.ip,
-                port: s.server.port,
-            },
-        );
+        let client = s.client.endpoint();
+        let key = FlowKey::new(client, s.server.endpoint());
         self.ranges
             .entry(key)
             .or_default()

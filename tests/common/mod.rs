@@ -67,25 +67,18 @@ pub fn replicated_sample(copies: u32) -> Vec<(i64, Vec<u8>)> {
     out
 }
 
-/// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`), if present.
-///
-/// A plain clone has nothing beside it: the caller's test then prints why it skips and passes.
-/// Where the `CI` environment variable is set the suite must be there, so a missing corpus
-/// fails instead of silently testing less.
-pub fn shared_suite_required_in_ci(name: &str, marker: &str) -> Option<PathBuf> {
+/// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`), or why it is
+/// not there. A plain clone has nothing beside it: the caller then passes the reason to
+/// [`skip_unless_ci`], which prints it and skips, or fails where `CI` is set.
+pub fn shared_suite(name: &str, marker: &str) -> Result<PathBuf, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
     if dir.join(marker).is_file() {
-        return Some(dir);
+        return Ok(dir);
     }
-    let why = format!(
+    Err(format!(
         "{} not found (expected ../shared/{name}/{marker} beside the repository)",
         dir.display()
-    );
-    if in_ci() {
-        panic!("{why}; CI is set, so this suite must run");
-    }
-    println!("note: skipped: {why}; set CI=1 to make this an error");
-    None
+    ))
 }
 
 /// Whether the `CI` environment variable is set (non-empty), as `.ci/run` sets it: a test that
@@ -98,7 +91,7 @@ pub fn in_ci() -> bool {
 pub fn skip_unless_ci(why: &str) {
     assert!(
         !in_ci(),
-        "{why}; CI is set, so this test must run (.ci/run installs it)"
+        "{why}; CI is set, so this test must run (.ci/run installs its tools; ../shared must be beside the clone)"
     );
     println!("note: skipped: {why}; set CI=1 to make this an error");
 }
