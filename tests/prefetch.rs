@@ -198,3 +198,37 @@ fn standard_input_and_gzip_are_not_read_ahead() {
     }
     assert_eq!(n, 5);
 }
+
+#[test]
+fn a_reader_thread_copying_ahead_gives_the_same_packets_and_stops_with_the_capture() {
+    // Several 1 MiB chunks (the read-ahead's size), damaged and whole.
+    for (name, bytes) in [
+        ("ahead.pcap", pcap(200)),
+        ("ahead-damaged.pcapng", damaged_pcapng(200, &[4, 22, 23, 140])),
+    ] {
+        let path = temp(name, &bytes);
+        let want = read_all(&path, None, false);
+        let mut cap = Capture::open(std::slice::from_ref(&path)).expect("open");
+        cap.read_ahead();
+        let mut got = Vec::new();
+        while let Some(p) = cap.next_packet() {
+            got.push((p.ts.0, p.link.0, p.orig_len, p.data.to_vec()));
+        }
+        let mut ends: Vec<String> = cap.stops().into_iter().map(|(_, s)| s.detail).collect();
+        ends.extend(cap.damage().into_iter().map(|(_, d)| d));
+        assert_eq!(got.len(), want.0.len(), "{name}");
+        assert!(got == want.0, "{name}: packets differ");
+        assert_eq!(ends, want.1, "{name}: stop reasons differ");
+
+        // Abandoned after a few packets (a stop request): dropping the capture stops and joins
+        // the reader thread at once, although it waits for the reader to move on.
+        let mut cap = Capture::open(std::slice::from_ref(&path)).expect("open");
+        cap.read_ahead();
+        for _ in 0..3 {
+            assert!(cap.next_packet().is_some());
+        }
+        let t0 = std::time::Instant::now();
+        drop(cap);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "{:?}", t0.elapsed());
+    }
+}

@@ -46,6 +46,8 @@ struct State {
     error: Option<(u64, io::Error)>,
     /// The run is being abandoned (a worker failed): nobody waits for chunks any more.
     aborted: bool,
+    /// The chunk the reader takes next (chunks before it are consumed).
+    taken: u64,
 }
 
 /// Chunks of one regular file, read ahead by any thread and taken in order by its reader.
@@ -59,6 +61,8 @@ pub struct Prefetch {
     claimed: AtomicU64,
     state: Mutex<State>,
     arrived: Condvar,
+    /// The reader moved on to a later chunk (a read-ahead thread may copy one more).
+    moved: Condvar,
 }
 
 impl Prefetch {
@@ -75,8 +79,10 @@ impl Prefetch {
                 pool: Vec::new(),
                 error: None,
                 aborted: false,
+                taken: 0,
             }),
             arrived: Condvar::new(),
+            moved: Condvar::new(),
         }
     }
 
@@ -119,6 +125,10 @@ impl Prefetch {
     /// thread reads it. An empty chunk is the end of the file.
     pub fn take(&self, k: u64) -> io::Result<Chunk> {
         let mut st = self.state();
+        if k > st.taken {
+            st.taken = k;
+            self.moved.notify_all();
+        }
         loop {
             if st.error.as_ref().is_some_and(|(at, _)| *at == k) {
                 if let Some((_, e)) = st.error.take() {
@@ -157,6 +167,34 @@ impl Prefetch {
     pub fn abort(&self) {
         self.state().aborted = true;
         self.arrived.notify_all();
+        self.moved.notify_all();
+    }
+
+    /// Copies chunks in file order, at most `ahead` beyond the one the reader takes next,
+    /// until the file ends or [`Prefetch::abort`].
+    fn read_ahead(&self, ahead: u64) {
+        loop {
+            {
+                let mut st = self.state();
+                loop {
+                    let k = self.claimed.load(Ordering::Acquire);
+                    if st.aborted || st.end.is_some_and(|e| k >= e) {
+                        return;
+                    }
+                    if k < st.taken.saturating_add(ahead) {
+                        break;
+                    }
+                    st = self
+                        .moved
+                        .wait_timeout(st, std::time::Duration::from_millis(50))
+                        .map(|(st, _)| st)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            }
+            if self.claim_next().is_none() {
+                return;
+            }
+        }
     }
 
     /// Gives a buffer back once the reader has moved past it (reused when no batch holds it).
@@ -209,6 +247,44 @@ impl Prefetch {
                 Ok((buf, n))
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Chunks a [`ReadAhead`] thread copies before the reader needs them: enough to cover a burst of
+/// small packets, few enough that the copies are still in the shared cache when framed.
+pub const AHEAD: u64 = 4;
+
+/// A thread that copies a file's chunks ahead of its one reader, so that the analysis does not
+/// wait for the kernel's copy (about a third of a pass over bulk traffic) on one thread. Stopped
+/// and joined when dropped.
+pub struct ReadAhead {
+    prefetch: Arc<Prefetch>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    /// Starts copying `prefetch`'s chunks ahead; `None` if no thread could be started (the
+    /// reader then copies each chunk itself, as before).
+    pub fn start(prefetch: Arc<Prefetch>) -> Option<ReadAhead> {
+        let p = prefetch.clone();
+        let thread = std::thread::Builder::new()
+            .name("tlsdiag-read".into())
+            .spawn(move || p.read_ahead(AHEAD))
+            .ok()?;
+        Some(ReadAhead {
+            prefetch,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.prefetch.abort();
+        if let Some(t) = self.thread.take() {
+            // The thread returns at the abort, or after the one read it is in.
+            let _ = t.join();
         }
     }
 }

@@ -162,6 +162,7 @@ pub struct AnalyzeArgs {
     /// Worker threads (connections are split by a hash of their 4-tuple; verdicts are the same
     /// as with one thread). Default: the available cores, less those other processes keep
     /// busy when the run starts (a thread sharing a core with other work slows every thread).
+    /// With one thread and a core to spare, a plain file is also copied ahead on that core.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
     /// TLS key log (NSS format, as SSLKEYLOGFILE) to decrypt handshakes with; repeatable.

@@ -167,7 +167,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let verdict_time = streaming && args.inputs.iter().any(|p| is_stream(p));
     // Lines leave in large blocks; from a pipe, none waits more than flusher::MAX_WAIT.
     let mut out = super::flusher::Writer::new(out, verdict_time);
-    let threads = args.threads.unwrap_or_else(super::threads::default_threads).max(1);
+    let free_cores = super::threads::free_cores();
+    let threads = args.threads.unwrap_or(free_cores).max(1);
     // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
     let parallel = threads > 1 && !streaming;
     let progress = progress_bar(&capture, args.quiet);
@@ -243,6 +244,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         Parallel::new(opts, threads, true).run(&mut capture, &mut sink, &mut update)
     } else {
         let mut analyzer = Analyzer::new(opts, !verdict_time);
+        // One analysis thread: with a core to spare, the file's copy from the page cache
+        // overlaps it (with none, the copy would only take turns with the analysis).
+        if free_cores > 1 {
+            capture.read_ahead();
+        }
         let mut since_update = 0u64;
         while let Some(p) = capture.next_packet() {
             analyzer.packet(&p, &mut sink);

@@ -18,8 +18,10 @@ const SAMPLES: usize = 3;
 /// Pause between readings.
 const PAUSE: Duration = Duration::from_millis(1);
 
-/// The default thread count: the usable cores less the busy ones, at least one.
-pub fn default_threads() -> usize {
+/// The default thread count: the usable cores less the busy ones, at least one. A one-thread
+/// analysis with a core to spare also copies its input ahead on that core
+/// (`Capture::read_ahead`).
+pub fn free_cores() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores == 1 || host_cpus() != Some(cores) {
         return cores;
@@ -85,7 +87,7 @@ mod tests {
 
     #[test]
     fn on_this_machine_at_least_one_and_at_most_the_cores() {
-        let n = default_threads();
+        let n = free_cores();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert!((1..=cores).contains(&n), "{n} threads for {cores} cores");
     }
