@@ -219,14 +219,19 @@ impl Endpoint {
     pub fn push_to(&self, out: &mut String) {
         match self.ip {
             IpAddr::V4(v4) => {
+                // Written into a buffer of the longest form ("255.255.255.255:65535") and
+                // appended once: a push per character costs several times more.
+                let mut buf = [0u8; 21];
+                let mut at = 0;
                 for (i, b) in v4.octets().into_iter().enumerate() {
                     if i > 0 {
-                        out.push('.');
+                        at = put_byte(&mut buf, at, b'.');
                     }
-                    push_decimal(out, u32::from(b));
+                    at = put_decimal(&mut buf, at, u32::from(b));
                 }
-                out.push(':');
-                push_decimal(out, u32::from(self.port));
+                at = put_byte(&mut buf, at, b':');
+                at = put_decimal(&mut buf, at, u32::from(self.port));
+                out.push_str(std::str::from_utf8(buf.get(..at).unwrap_or(&[])).unwrap_or(""));
             }
             IpAddr::V6(_) => {
                 use std::fmt::Write as _;
@@ -236,22 +241,32 @@ impl Endpoint {
     }
 }
 
-/// Appends a number in decimal.
-fn push_decimal(out: &mut String, v: u32) {
-    let mut digits = [0u8; 10];
+/// Writes `b` into `buf` at `at`; returns the new end.
+fn put_byte(buf: &mut [u8], at: usize, b: u8) -> usize {
+    if let Some(to) = buf.get_mut(at) {
+        *to = b;
+    }
+    at + 1
+}
+
+/// Writes `v` (at most 5 digits: an octet or a port) in decimal into `buf` at `at`; returns the
+/// new end.
+fn put_decimal(buf: &mut [u8], at: usize, v: u32) -> usize {
+    let len = match v {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => 5,
+    };
     let mut n = v;
-    let mut used = 0;
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-        used += 1;
-        if n == 0 {
-            break;
+    for i in (at..at + len).rev() {
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
         }
+        n /= 10;
     }
-    for &d in digits.iter().skip(digits.len() - used) {
-        out.push(char::from(d));
-    }
+    at + len
 }
 
 impl fmt::Display for Endpoint {

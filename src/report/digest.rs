@@ -146,6 +146,32 @@ impl Group {
     }
 }
 
+/// Sessions of one server and SNI.
+#[derive(Debug)]
+struct ServerCount {
+    sni: Option<Box<str>>,
+    failed: u64,
+    sessions: u64,
+}
+
+impl Digest {
+    /// Failed and total sessions per server label (`ip:port`, with ` (SNI)` when there is one).
+    pub fn server_counts(&self) -> impl Iterator<Item = (String, u64, u64)> + '_ {
+        self.servers.iter().flat_map(|(server, names)| {
+            names.iter().map(move |c| {
+                let mut label = String::with_capacity(32);
+                server.push_to(&mut label);
+                if let Some(n) = &c.sni {
+                    label.push_str(" (");
+                    label.push_str(n);
+                    label.push(')');
+                }
+                (label, c.failed, c.sessions)
+            })
+        })
+    }
+}
+
 /// Server address as shown in reports: `ip:port`, IPv6 in brackets.
 pub fn server_label(s: &SessionReport) -> String {
     let mut out = String::with_capacity(24);
@@ -169,15 +195,15 @@ pub struct Digest {
     /// The earliest sessions of any outcome (for `--all`).
     pub all: Earliest,
     pub groups: HashMap<(String, String, String, String), Group>,
-    /// Failed and total sessions per server label (with SNI when there is one).
-    pub servers: HashMap<String, (u64, u64), crate::flow::FlowHashBuilder>,
+    /// Failed and total sessions per server and SNI (see [`Digest::server_counts`]).
+    servers: HashMap<crate::flow::Endpoint, Vec<ServerCount>, crate::flow::FlowHashBuilder>,
+    /// Entries in `servers` (bounded by [`SERVERS`]).
+    server_entries: usize,
     pub servers_dropped: u64,
     /// Established sessions with a warning: (server, SNI, warning id) → (sessions, detail).
     pub warnings: BTreeMap<(String, String, String), (u64, String)>,
     /// Sessions per time bin (the HTML report's timeline).
     pub timeline: super::timeline::Timeline,
-    /// Reused for each session's server label (no allocation once the server is known).
-    label: String,
 }
 
 impl Digest {
@@ -188,10 +214,10 @@ impl Digest {
             all: Earliest::new(all),
             groups: HashMap::new(),
             servers: HashMap::default(),
+            server_entries: 0,
             servers_dropped: 0,
             warnings: BTreeMap::new(),
             timeline: super::timeline::Timeline::default(),
-            label: String::new(),
         }
     }
 
@@ -202,24 +228,36 @@ impl Digest {
         }
         self.all.offer(s);
         self.timeline.add(s);
-        let mut label = std::mem::take(&mut self.label);
-        label.clear();
-        push_server_label(&mut label, s);
-        if let Some(n) = s.server_name() {
-            label.push_str(" (");
-            label.push_str(n);
-            label.push(')');
-        }
+        // Counted by address and SNI; labels are written only for the report.
         let failed = u64::from(s.outcome == Outcome::Failed);
-        if let Some(e) = self.servers.get_mut(label.as_str()) {
-            e.1 += 1;
-            e.0 += failed;
-        } else if self.servers.len() < SERVERS {
-            self.servers.insert(label.clone(), (failed, 1));
-        } else {
-            self.servers_dropped += 1;
+        let server = crate::flow::Endpoint {
+            ip: s.server.ip,
+            port: s.server.port,
+        };
+        let sni = s.server_name();
+        let full = self.server_entries >= SERVERS;
+        let names = match self.servers.get_mut(&server) {
+            Some(names) => Some(names),
+            None if full => None,
+            None => Some(self.servers.entry(server).or_default()),
+        };
+        match names.map(|n| (n.iter().position(|c| c.sni.as_deref() == sni), n)) {
+            Some((Some(i), names)) => {
+                if let Some(c) = names.get_mut(i) {
+                    c.sessions += 1;
+                    c.failed += failed;
+                }
+            }
+            Some((None, names)) if !full => {
+                names.push(ServerCount {
+                    sni: sni.map(Box::from),
+                    failed,
+                    sessions: 1,
+                });
+                self.server_entries += 1;
+            }
+            _ => self.servers_dropped += 1,
         }
-        self.label = label;
         if s.outcome == Outcome::Established {
             for w in &s.warnings {
                 let key = (

@@ -130,11 +130,11 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
         for (cause, reason, n, browser) in by_reason {
             tline!(out, "  {:<40} {:>5}   {}", format!("{cause}/{reason}"), n, browser)?;
         }
-        let mut top: Vec<(&String, &(u64, u64))> = digest.servers.iter().filter(|(_, (f, _))| *f > 0).collect();
-        top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
+        let mut top: Vec<(String, u64, u64)> = digest.server_counts().filter(|(_, f, _)| *f > 0).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         writeln!(out)?;
         tline!(out, "Top failing servers:")?;
-        for (srv, (f, t)) in top.iter().take(10) {
+        for (srv, f, t) in top.iter().take(10) {
             tline!(out, "  {srv:<48} {f} failed of {t}")?;
         }
     }

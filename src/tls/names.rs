@@ -179,23 +179,43 @@ impl Serialize for AlertDescription {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CipherSuite(pub u16);
 
+/// tls-parser's suites sorted by id: a binary search finds one in a few comparisons, where its
+/// own map hashes the id with SipHash (several times per session, the largest part of naming).
+fn suites() -> &'static [(u16, &'static tls_parser::TlsCipherSuite)] {
+    static SUITES: std::sync::OnceLock<Vec<(u16, &'static tls_parser::TlsCipherSuite)>> = std::sync::OnceLock::new();
+    SUITES.get_or_init(|| {
+        let mut v: Vec<_> = tls_parser::CIPHERS.entries().map(|(id, c)| (*id, c)).collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
+    })
+}
+
 impl CipherSuite {
+    /// The suite's parameters in tls-parser's table, if it is known there.
+    fn info(self) -> Option<&'static tls_parser::TlsCipherSuite> {
+        let all = suites();
+        all.binary_search_by_key(&self.0, |e| e.0)
+            .ok()
+            .and_then(|i| all.get(i))
+            .map(|e| e.1)
+    }
+
     /// The IANA name, or `None` if unknown (GREASE, private use).
     pub fn name(self) -> Option<&'static str> {
-        tls_parser::TlsCipherSuite::from_id(self.0).map(|c| c.name)
+        self.info().map(|c| c.name)
     }
 
     /// Whether the suite gives forward secrecy (ephemeral key exchange, or any TLS 1.3 suite).
     pub fn forward_secret(self) -> Option<bool> {
         use tls_parser::TlsCipherKx as Kx;
-        let c = tls_parser::TlsCipherSuite::from_id(self.0)?;
+        let c = self.info()?;
         Some(matches!(c.kx, Kx::Dhe | Kx::Ecdhe | Kx::Tls13 | Kx::Eccpwd))
     }
 
     /// Why the suite is weak (NULL, export, RC4, DES/3DES, anonymous, MD5), if it is.
     pub fn weakness(self) -> Option<&'static str> {
         use tls_parser::{TlsCipherAu as Au, TlsCipherEnc as Enc, TlsCipherMac as Mac};
-        let c = tls_parser::TlsCipherSuite::from_id(self.0)?;
+        let c = self.info()?;
         if c.name.contains("EXPORT") {
             return Some("export-grade");
         }
@@ -289,5 +309,13 @@ mod tests {
         assert_eq!(CipherSuite(0xc02f).forward_secret(), Some(true));
         assert_eq!(CipherSuite(0x0005).weakness(), Some("RC4"));
         assert_eq!(Group(29).to_string(), "x25519");
+    }
+
+    #[test]
+    fn the_sorted_table_finds_every_suite_tls_parser_knows() {
+        for id in 0..=u16::MAX {
+            let want = tls_parser::TlsCipherSuite::from_id(id).map(|c| c.name);
+            assert_eq!(CipherSuite(id).name(), want, "{id:#06x}");
+        }
     }
 }
