@@ -167,7 +167,12 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let verdict_time = streaming && args.inputs.iter().any(|p| is_stream(p));
     // Lines leave in large blocks; from a pipe, none waits more than flusher::MAX_WAIT.
     let mut out = super::flusher::Writer::new(out, verdict_time);
-    let free_cores = super::threads::free_cores();
+    // Read only when needed (a few readings a millisecond apart): for the default thread count,
+    // and for whether one thread has a core to spare for reading ahead.
+    let free_cores = match args.threads {
+        Some(n) if n > 1 => 0,
+        _ => super::threads::free_cores(),
+    };
     let threads = args.threads.unwrap_or(free_cores).max(1);
     // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
     let parallel = threads > 1 && !streaming;
