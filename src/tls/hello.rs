@@ -176,15 +176,16 @@ pub fn client_hello(msg: &[u8], record_version: Version, at: At) -> Option<Clien
             }
             43 => {
                 if let Some((&n, rest)) = data.split_first() {
-                    out.supported_versions = u16s(rest.get(..n as usize).unwrap_or(rest))
-                        .filter(|v| !is_grease(*v))
-                        .map(Version)
-                        .collect();
+                    out.supported_versions = u16_list(rest.get(..n as usize).unwrap_or(rest), Version);
                 }
             }
-            10 => out.supported_groups = u16s(skip_len16(data)).filter(|v| !is_grease(*v)).map(Group).collect(),
+            10 => out.supported_groups = u16_list(skip_len16(data), Group),
             51 => out.key_share_groups = key_share_groups(skip_len16(data)),
-            13 => out.signature_algorithms = u16s(skip_len16(data)).collect(),
+            13 => {
+                let list = skip_len16(data);
+                out.signature_algorithms = Vec::with_capacity(list.len() / 2);
+                out.signature_algorithms.extend(u16s(list));
+            }
             35 => out.session_ticket = !data.is_empty(),
             41 => out.psk = true,
             42 => out.early_data = true,
@@ -282,6 +283,14 @@ fn extensions(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 
 fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
     b.chunks_exact(2).filter_map(be16)
+}
+
+/// The 16-bit values of a list, GREASE left out, in one allocation sized by the list's bytes
+/// (collecting the filtered values would grow the vector several times).
+fn u16_list<T>(b: &[u8], f: impl Fn(u16) -> T) -> Vec<T> {
+    let mut out = Vec::with_capacity(b.len() / 2);
+    out.extend(u16s(b).filter(|v| !is_grease(*v)).map(f));
+    out
 }
 
 /// Skips a 2-byte vector length prefix (bounded by the data).

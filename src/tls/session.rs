@@ -685,6 +685,11 @@ impl State {
             let len = be16(&st.rec, 3) as usize;
             let have = st.rec.len() - 5;
             let take = len.saturating_sub(have).min(data.len() - i);
+            // Room for the whole record at once rather than by doubling as its segments arrive,
+            // but never more than four times the bytes that came (a header alone reserves
+            // nothing: its length field is the sender's word).
+            let want = (5 + len).min(st.rec.len() + 4 * take);
+            st.rec.reserve(want.saturating_sub(st.rec.len()));
             st.rec.extend_from_slice(part(data, i, i + take));
             i += take;
             if st.rec.len() - 5 == len {
@@ -725,6 +730,9 @@ impl State {
             f.last_progress[d] = Some(at);
         }
         if f.first_encrypted[d].len() < MAX_RECORD_SIZES {
+            if f.first_encrypted[d].capacity() == 0 {
+                f.first_encrypted[d].reserve_exact(MAX_RECORD_SIZES);
+            }
             f.first_encrypted[d].push(rec);
         }
         match typ {
