@@ -4,7 +4,8 @@
 //! Checks: each verdict is streamed before the stop and within a second of being decided; the
 //! summary line after SIGINT; the text format after SIGTERM; the `--write` capture analyzed
 //! offline gives the same verdicts; the one-line errors (no such interface, interface down,
-//! filter, permission).
+//! filter, permission). `replay` (tests/live/replay.rs): tunnelled, VLAN-tagged, fragmented and
+//! any-port sample captures replayed onto the veth, found as `analyze` finds them.
 //!
 //! Needs root (packet capture and `ip netns`); skips with a message where the machine does not
 //! allow it. Every wait is bounded; only processes started here are stopped, by PID.
@@ -16,6 +17,11 @@
     reason = "test code: a panic is a failed test"
 )]
 #![cfg(feature = "live")]
+
+mod common;
+// Replays of tunnelled, tagged and fragmented sample captures (in tests/live/, one binary).
+#[path = "live/replay.rs"]
+mod replay;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -117,6 +123,7 @@ struct Netns {
     server: String,
     client: String,
     server_if: String,
+    client_if: String,
 }
 
 impl Netns {
@@ -142,10 +149,11 @@ impl Netns {
             server: server.clone(),
             client: String::new(),
             server_if: format!("tdvs{tag}{pid}"),
+            client_if: format!("tdvc{tag}{pid}"),
         };
         must(&["ip", "netns", "add", &client]);
         ns.client = client.clone();
-        let client_if = format!("tdvc{tag}{pid}");
+        let client_if = ns.client_if.clone();
         must(&[
             "ip",
             "link",
@@ -663,6 +671,7 @@ fn live_errors_are_one_line_with_status_2() {
             server: name.clone(),
             client: String::new(),
             server_if: String::new(),
+            client_if: String::new(),
         };
         let (code, _, err) = run(
             ns.exec(&name, bin()).args(["live", "-i", "lo"]),

@@ -17,8 +17,10 @@
 //! failure to start is a [`LiveError`] that reads as one line and names its kind (no permission,
 //! no such interface, interface down, bad filter).
 
+pub mod filter;
 mod reader;
 
+pub use filter::{Selection, default_filter, port_filter};
 pub use reader::{BATCH_BYTES, BATCH_PACKETS, Batch, DRAIN_AT_STOP, Ended, Next, QUEUE_BATCHES, Reader};
 
 use super::{LinkType, Packet, Timestamp};
@@ -43,8 +45,8 @@ const READ_TIMEOUT_MS: i32 = 100;
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
     pub interface: String,
-    /// A BPF expression (see [`port_filter`]).
-    pub filter: String,
+    /// The capture filter.
+    pub filter: CaptureFilter,
     pub snaplen: u32,
     pub promisc: bool,
     /// Kernel capture buffer, KiB.
@@ -53,14 +55,22 @@ pub struct LiveConfig {
     pub immediate: bool,
 }
 
-/// The BPF filter that selects TCP on the followed ports.
-pub fn port_filter(ports: &[u16]) -> String {
-    match ports {
-        [] => "tcp".to_string(),
-        [p] => format!("tcp port {p}"),
-        ps => {
-            let alts: Vec<String> = ps.iter().map(|p| format!("port {p}")).collect();
-            format!("tcp and ({})", alts.join(" or "))
+/// The capture filter to apply.
+#[derive(Clone, Debug)]
+pub enum CaptureFilter {
+    /// `--filter`: a BPF expression applied as given.
+    User(String),
+    /// The default, built from what the analysis follows: the first of
+    /// [`filter::candidates`] that compiles on the interface's link type.
+    Default(Selection),
+}
+
+impl CaptureFilter {
+    /// The expressions to try, in order.
+    fn candidates(&self) -> Vec<String> {
+        match self {
+            CaptureFilter::User(f) => vec![f.clone()],
+            CaptureFilter::Default(sel) => filter::candidates(sel).to_vec(),
         }
     }
 }
@@ -193,6 +203,8 @@ pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
     interface: String,
+    /// The filter applied.
+    filter: String,
     savefile: Option<pcap::Savefile>,
     /// Last raw libpcap counters (32-bit, they wrap on long runs) and the 64-bit totals.
     last_raw: Option<pcap::Stat>,
@@ -231,17 +243,30 @@ impl LiveCapture {
             .open()
             .map_err(|e| err(classify_open_error(&e)))?;
         let mut cap = cap.setnonblock().map_err(|e| err(classify_open_error(&e)))?;
-        cap.filter(&cfg.filter, true).map_err(|e| {
-            err(LiveErrorKind::Filter {
-                filter: cfg.filter.clone(),
-                detail: detail(&e),
-            })
-        })?;
+        // The first candidate that compiles on this link type; if none does, the first's error.
+        let mut first_error = None;
+        let mut applied = None;
+        for f in cfg.filter.candidates() {
+            match cap.filter(&f, true) {
+                Ok(()) => {
+                    applied = Some(f);
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert((f, detail(&e)));
+                }
+            }
+        }
+        let Some(filter) = applied else {
+            let (filter, detail) = first_error.unwrap_or_default();
+            return Err(err(LiveErrorKind::Filter { filter, detail }));
+        };
         let link = LinkType(cap.get_datalink().0 as u32);
         Ok(LiveCapture {
             cap,
             link,
             interface: cfg.interface.clone(),
+            filter,
             savefile: None,
             last_raw: None,
             drops: Drops::default(),
@@ -251,6 +276,11 @@ impl LiveCapture {
     /// The link type of the interface (Ethernet, Linux cooked on `any`, …).
     pub fn link(&self) -> LinkType {
         self.link
+    }
+
+    /// The capture filter applied (the default's candidate that compiled, or the user's).
+    pub fn filter(&self) -> &str {
+        &self.filter
     }
 
     /// From now on, saves every captured packet to `path` (classic pcap, this link type).
@@ -357,13 +387,6 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filter_from_ports() {
-        assert_eq!(port_filter(&[443]), "tcp port 443");
-        assert_eq!(port_filter(&[443, 8443]), "tcp and (port 443 or port 8443)");
-        assert_eq!(port_filter(&[]), "tcp");
-    }
 
     #[test]
     fn open_errors_are_sorted() {

@@ -172,6 +172,22 @@ pub struct AnalyzeArgs {
     pub keylog: Vec<String>,
 }
 
+/// Which connections and tunnels are followed, beyond `-p` (`live`; `analyze` has the same
+/// flags as its own fields until src/cli/run.rs reads them from here).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectionArgs {
+    /// UDP port that carries VXLAN (repeatable, or a comma-separated list, up to 4; default
+    /// 4789, e.g. 8472 for Linux's own default). Geneve (6081), VXLAN-GPE (4790), GTP-U (2152),
+    /// GRE, ERSPAN, MPLS, IP-in-IP and Cisco MetaData are opened whatever this says.
+    #[arg(long = "vxlan-port", value_name = "PORT", value_delimiter = ',')]
+    pub vxlan_ports: Vec<u16>,
+    /// Follow only the listed ports. Without it, a connection on any other port is followed
+    /// too once its client's first bytes are a TLS ClientHello, or a STARTTLS (SMTP, IMAP, POP3,
+    /// FTP, XMPP, LDAP, PostgreSQL) or proxy (HTTP CONNECT, SOCKS) preamble leading to TLS.
+    #[arg(long)]
+    pub ports_only: bool,
+}
+
 /// Flags of `live`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = LIVE_EXAMPLES)]
@@ -179,8 +195,7 @@ pub struct LiveArgs {
     /// Interface to sniff (see `tlsdiag interfaces`); default: libpcap's first device.
     #[arg(short, long, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// TLS server port to follow (repeatable, or a comma-separated list); builds the capture
-    /// filter.
+    /// TLS server port to follow (repeatable, or a comma-separated list: -p 443,8443).
     #[arg(
         short,
         long = "port",
@@ -189,7 +204,11 @@ pub struct LiveArgs {
         value_delimiter = ','
     )]
     pub ports: Vec<u16>,
-    /// Capture filter (BPF syntax) instead of the one built from --port.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Capture filter (BPF syntax) instead of the default: TCP (on the listed ports only with
+    /// --ports-only), the tunnels' carriers (UDP to the VXLAN ports, 4790, 6081, 2152, 1701,
+    /// 3544; GRE, IP-in-IP, MPLS, Cisco MetaData), IP fragments, and all of it VLAN-tagged.
     #[arg(long, value_name = "BPF")]
     pub filter: Option<String>,
     /// Do not put the interface in promiscuous mode.
@@ -258,8 +277,10 @@ pub enum LiveFormat {
 }
 
 const LIVE_EXAMPLES: &str = "Examples:
-  tlsdiag live -i eth0                       verdicts of TLS sessions on port 443 as they happen
-  tlsdiag live -i eth0 -p 443 -p 8443 --write repro.pcap
+  tlsdiag live -i eth0                       verdicts as they happen: port 443, TLS on any other
+                                             port, inside tunnels (VXLAN, Geneve, GRE, ...) too
+  tlsdiag live -i eth0 --vxlan-port 4789,8472   VXLAN on UDP 8472 as well (a mirror's port)
+  tlsdiag live -i eth0 -p 443,8443 --ports-only --write repro.pcap
   tlsdiag live -i any --format ndjson -o verdicts.ndjson --duration 3600
   tlsdiag interfaces                         the devices to capture on
 

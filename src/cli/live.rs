@@ -17,7 +17,7 @@ use super::args::{LiveArgs, LiveFormat};
 use super::outputs::{self, Flag, Output, Target};
 use super::run::{EXIT_ERROR, EXIT_FAILED_SESSIONS, EXIT_OK};
 use crate::capture::Timestamp;
-use crate::capture::live::{self, Drops, LiveCapture, LiveConfig, LiveError, Next, Reader};
+use crate::capture::live::{self, CaptureFilter, Drops, LiveCapture, LiveConfig, LiveError, Next, Reader};
 use crate::pipeline::{Analyzer, Detail, Options};
 use crate::report::model::{Counts, Report, SessionReport};
 use crate::report::pseudonymize::Redactor;
@@ -122,7 +122,14 @@ pub fn live(args: LiveArgs) -> ExitCode {
     ports.dedup();
     let cfg = LiveConfig {
         interface: interface.clone(),
-        filter: args.filter.clone().unwrap_or_else(|| live::port_filter(&ports)),
+        filter: match &args.filter {
+            Some(f) => CaptureFilter::User(f.clone()),
+            None => CaptureFilter::Default(live::Selection {
+                ports: ports.clone(),
+                ports_only: args.selection.ports_only,
+                vxlan_ports: args.selection.vxlan_ports.clone(),
+            }),
+        },
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
         buffer_kib: args.buffer_size,
@@ -200,9 +207,9 @@ pub fn live(args: LiveArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
-        // The capture filter built from --port lets only those ports through; with the user's
-        // own filter, other ports are followed by their content as offline.
-        ports_only: args.filter.is_none(),
+        // As offline: other ports are followed by their content unless --ports-only (the
+        // default capture filter lets their TCP through then).
+        ports_only: args.selection.ports_only,
         // The text lines show only the verdict of established sessions; NDJSON shows all.
         detail: if args.format == LiveFormat::Text {
             Detail::FailuresInFull
@@ -211,7 +218,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         } else {
             Detail::Full
         },
-        tunnels: crate::decode::Config::default(),
+        tunnels: crate::decode::Config::with_vxlan_ports(&args.selection.vxlan_ports),
     };
     let mut analyzer = Analyzer::new(opts, false);
     let mut run = Streamer {
@@ -227,7 +234,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     eprintln!(
         "tlsdiag: listening on {interface} ({}), filter \"{}\", snaplen {}, buffer {} KiB{}{}; Ctrl-C to stop",
         cap.link().name(),
-        cfg.filter,
+        cap.filter(),
         cfg.snaplen,
         cfg.buffer_kib,
         if cfg.immediate { ", immediate mode" } else { "" },
