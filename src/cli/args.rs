@@ -86,16 +86,8 @@ pub struct AnalyzeArgs {
         value_delimiter = ','
     )]
     pub ports: Vec<u16>,
-    /// UDP port that carries VXLAN (repeatable, or a comma-separated list, up to 4; default
-    /// 4789, e.g. 8472 for Linux's own default). Geneve (6081), VXLAN-GPE (4790), GTP-U (2152),
-    /// GRE, ERSPAN, MPLS, IP-in-IP and Cisco MetaData are opened whatever this says.
-    #[arg(long = "vxlan-port", value_name = "PORT", value_delimiter = ',')]
-    pub vxlan_ports: Vec<u16>,
-    /// Follow only the listed ports. Without it, a connection on any other port is followed
-    /// too once its client's first bytes are a TLS ClientHello, or a STARTTLS (SMTP, IMAP, POP3,
-    /// FTP, XMPP, LDAP, PostgreSQL) or proxy (HTTP CONNECT, SOCKS) preamble leading to TLS.
-    #[arg(long)]
-    pub ports_only: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

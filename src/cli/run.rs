@@ -147,7 +147,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         handshake_timeout_secs: args.handshake_timeout,
         idle_timeout_secs: args.idle_timeout,
         max_flows: args.max_flows.max(1),
-        ports_only: args.ports_only,
+        ports_only: args.selection.ports_only,
         // Text, Markdown and HTML show established sessions only as counts and warnings, unless
         // `--all` lists every session in full.
         detail: if matches!(args.format, Format::Text | Format::Markdown | Format::Html) && !args.all {
@@ -157,7 +157,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         } else {
             Detail::Full
         },
-        tunnels: crate::decode::Config::with_vxlan_ports(&args.vxlan_ports),
+        tunnels: crate::decode::Config::with_vxlan_ports(&args.selection.vxlan_ports),
     };
     // NDJSON writes each session as soon as it is reported. From files, a session is reported
     // when its connection ends, as in every other format (one truth: the same frames, end,
