@@ -436,10 +436,10 @@ fn spare() -> Vec<u8> {
 }
 
 /// Gives back the plaintext of an [`Opened::Plain`] once read, for the next record to open
-/// into (optional: dropping it is fine). Its bytes are cleared first.
+/// into (optional: dropping it is fine). Like a freed buffer, its bytes stay in memory until
+/// overwritten; they never reach a report.
 pub fn recycle(mut pt: Vec<u8>) {
     if pt.capacity() <= SPARE_CAPACITY {
-        pt.fill(0);
         pt.clear();
         SPARE.with(|s| s.set(pt));
     }
