@@ -4,7 +4,7 @@
 
 use super::{ALERTS_KEPT, AlertEvent, State, TlsFacts, be24, byte, part};
 use crate::flow::{At, Direction, PerDir};
-use crate::tls::decrypt::{Decryptor, Hello, Opened};
+use crate::tls::decrypt::{self, Decryptor, Hello, Opened};
 use crate::tls::hello::ServerHello;
 use crate::tls::keylog;
 use crate::tls::names::AlertDescription;
@@ -271,12 +271,17 @@ impl State {
             }
             _ => {}
         }
+        decrypt::recycle(pt);
     }
 
     /// Notes a message read from a decrypted record (for the evidence).
     pub(super) fn note_decrypted(&mut self, dir: Direction, name: &'static str, at: At) {
         if let Some(k) = self.facts.keys.as_mut() {
             if k.messages.len() < MESSAGES_KEPT {
+                if k.messages.capacity() == 0 {
+                    // One allocation for a handshake's usual few messages.
+                    k.messages.reserve_exact(8);
+                }
                 k.messages.push((dir, name, at));
             }
         }

@@ -2,10 +2,12 @@
 //! ChaCha20-Poly1305) and AES-CBC with HMAC (SHA-1, SHA-256, SHA-384). No primitive is written
 //! here; this only picks them and applies the record layer's nonce, AAD, MAC and padding rules.
 
-use aes::{Aes128, Aes256};
+use aes::{Aes128, Aes128Enc, Aes256, Aes256Enc};
+use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::{U8, U12, U16};
-use aes_gcm::aead::{Aead as _, KeyInit, Payload};
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::generic_array::typenum::Unsigned;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use ccm::Ccm;
 use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
@@ -33,15 +35,37 @@ impl AeadKind {
     }
 }
 
+// GCM and CCM only ever run AES forwards (counter mode, CBC-MAC): the encryption-only key
+// schedule skips the decryption round keys that `Aes128`/`Aes256` would also expand.
+type Aes128Gcm = AesGcm<Aes128Enc, U12>;
+type Aes256Gcm = AesGcm<Aes256Enc, U12>;
+
 /// A keyed AEAD.
 pub enum Aead {
     Aes128Gcm(Box<Aes128Gcm>),
     Aes256Gcm(Box<Aes256Gcm>),
     ChaCha(Box<ChaCha20Poly1305>),
-    Aes128Ccm(Box<Ccm<Aes128, U16, U12>>),
-    Aes256Ccm(Box<Ccm<Aes256, U16, U12>>),
-    Aes128Ccm8(Box<Ccm<Aes128, U8, U12>>),
-    Aes256Ccm8(Box<Ccm<Aes256, U8, U12>>),
+    Aes128Ccm(Box<Ccm<Aes128Enc, U16, U12>>),
+    Aes256Ccm(Box<Ccm<Aes256Enc, U16, U12>>),
+    Aes128Ccm8(Box<Ccm<Aes128Enc, U8, U12>>),
+    Aes256Ccm8(Box<Ccm<Aes256Enc, U8, U12>>),
+}
+
+/// Opens `ct` (ciphertext, then the tag) into `out`, in place there: no allocation once `out`
+/// has grown to a record's size.
+fn open_into<A: AeadInPlace<NonceSize = U12>>(
+    a: &A,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ct: &[u8],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let (msg, tag) = ct.split_at_checked(ct.len().checked_sub(A::TagSize::USIZE)?)?;
+    let tag = GenericArray::from_exact_iter(tag.iter().copied())?;
+    out.clear();
+    out.extend_from_slice(msg);
+    a.decrypt_in_place_detached(&GenericArray::from(*nonce), aad, out, &tag)
+        .ok()
 }
 
 impl Aead {
@@ -57,18 +81,17 @@ impl Aead {
         })
     }
 
-    /// Opens `ct` (ciphertext and tag); `None` if the tag does not verify.
-    pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
-        let p = Payload { msg: ct, aad };
-        let n = nonce.into();
+    /// Opens `ct` (ciphertext and tag) into `out` (cleared first); `None` if the tag does not
+    /// verify (what `out` then holds is not plaintext).
+    pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8], out: &mut Vec<u8>) -> Option<()> {
         match self {
-            Aead::Aes128Gcm(a) => a.decrypt(n, p).ok(),
-            Aead::Aes256Gcm(a) => a.decrypt(n, p).ok(),
-            Aead::ChaCha(a) => a.decrypt(n, p).ok(),
-            Aead::Aes128Ccm(a) => a.decrypt(n, p).ok(),
-            Aead::Aes256Ccm(a) => a.decrypt(n, p).ok(),
-            Aead::Aes128Ccm8(a) => a.decrypt(n, p).ok(),
-            Aead::Aes256Ccm8(a) => a.decrypt(n, p).ok(),
+            Aead::Aes128Gcm(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::Aes256Gcm(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::ChaCha(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::Aes128Ccm(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::Aes256Ccm(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::Aes128Ccm8(a) => open_into(&**a, nonce, aad, ct, out),
+            Aead::Aes256Ccm8(a) => open_into(&**a, nonce, aad, ct, out),
         }
     }
 }

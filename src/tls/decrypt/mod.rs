@@ -190,20 +190,22 @@ fn tls13_keys(suite: u16, secret: &[u8]) -> Option<DirKeys> {
     })
 }
 
-/// P_hash of RFC 5246 §5.
-fn p_hash<M: hmac::Mac + hmac::digest::KeyInit + Clone>(secret: &[u8], seed: &[u8], out: &mut [u8]) -> Option<()> {
+/// P_hash of RFC 5246 §5 over the seed `label + seed`, XORed into `out` (no allocation).
+fn p_hash<M: hmac::Mac + hmac::digest::KeyInit + Clone>(secret: &[u8], seed: &[&[u8]], out: &mut [u8]) -> Option<()> {
     let mac = <M as hmac::digest::KeyInit>::new_from_slice(secret).ok()?;
-    let mut a = {
-        let mut m = mac.clone();
-        m.update(seed);
-        m.finalize().into_bytes().to_vec()
+    let with_seed = |mut m: M| {
+        for part in seed {
+            m.update(part);
+        }
+        m
     };
+    // A(1) = HMAC(secret, seed).
+    let mut a = with_seed(mac.clone()).finalize().into_bytes();
     let mut pos = 0;
     while pos < out.len() {
         let mut m = mac.clone();
         m.update(&a);
-        m.update(seed);
-        let block = m.finalize().into_bytes();
+        let block = with_seed(m).finalize().into_bytes();
         for (o, b) in out.iter_mut().skip(pos).zip(block.iter()) {
             *o ^= *b;
         }
@@ -212,30 +214,34 @@ fn p_hash<M: hmac::Mac + hmac::digest::KeyInit + Clone>(secret: &[u8], seed: &[u
             // A(i+1), only when another block is wanted.
             let mut m = mac.clone();
             m.update(&a);
-            a = m.finalize().into_bytes().to_vec();
+            a = m.finalize().into_bytes();
         }
     }
     Some(())
 }
 
-/// The TLS PRF of the version and suite: `len` bytes of PRF(secret, label, seed).
-fn prf(kind: Prf, secret: &[u8], label: &[u8], seed: &[u8], len: usize) -> Option<Vec<u8>> {
+/// The longest key block: two MAC keys (SHA-384), two AES-256 keys, two CBC IVs.
+const MAX_KEY_BLOCK: usize = 2 * (48 + 32 + 16);
+
+/// The TLS PRF of the version and suite: PRF(secret, label, seed) into `out`.
+fn prf(kind: Prf, secret: &[u8], label: &[u8], seed: [&[u8]; 2], out: &mut [u8]) -> Option<()> {
     use hmac::Hmac;
-    let full = [label, seed].concat();
-    let mut out = vec![0u8; len];
+    let [s1, s2] = seed;
+    let full = &[label, s1, s2];
+    out.fill(0);
     match kind {
-        Prf::Sha256 => p_hash::<Hmac<Sha256>>(secret, &full, &mut out)?,
-        Prf::Sha384 => p_hash::<Hmac<Sha384>>(secret, &full, &mut out)?,
+        Prf::Sha256 => p_hash::<Hmac<Sha256>>(secret, full, out)?,
+        Prf::Sha384 => p_hash::<Hmac<Sha384>>(secret, full, out)?,
         Prf::Md5Sha1 => {
             // RFC 2246 §5: the secret's halves (overlapping by a byte when odd) through MD5 and SHA-1.
             let half = secret.len().div_ceil(2);
             let s1 = secret.get(..half)?;
             let s2 = secret.get(secret.len() - half..)?;
-            p_hash::<Hmac<md5::Md5>>(s1, &full, &mut out)?;
-            p_hash::<Hmac<sha1::Sha1>>(s2, &full, &mut out)?;
+            p_hash::<Hmac<md5::Md5>>(s1, full, out)?;
+            p_hash::<Hmac<sha1::Sha1>>(s2, full, out)?;
         }
     }
-    Some(out)
+    Some(())
 }
 
 /// The handshake facts decryption needs.
@@ -286,38 +292,39 @@ impl Decryptor {
             ),
             Bulk::Cbc { key_len, mac } => (mac.len(), key_len, 16),
         };
-        let seed = [h.server_random.as_slice(), h.client_random.as_slice()].concat();
-        let block = prf(
+        let mut key_block = [0u8; MAX_KEY_BLOCK];
+        let block = key_block.get_mut(..2 * (mac_len + key_len + iv_len))?;
+        prf(
             prf_kind,
             master,
             b"key expansion",
-            &seed,
-            2 * (mac_len + key_len + iv_len),
+            [h.server_random, h.client_random],
+            block,
         )?;
-        let mut pos = 0;
-        let mut take = |n: usize| -> Vec<u8> {
-            let v = block.get(pos..pos + n).unwrap_or(&[]).to_vec();
-            pos += n;
+        let mut rest: &[u8] = block;
+        let mut take = |n: usize| -> &[u8] {
+            let (v, r) = rest.split_at_checked(n).unwrap_or((&[], &[]));
+            rest = r;
             v
         };
         let (cmac, smac) = (take(mac_len), take(mac_len));
         let (ckey, skey) = (take(key_len), take(key_len));
         let (civ, siv) = (take(iv_len), take(iv_len));
-        let make = |key: Vec<u8>, mac_key: Vec<u8>, iv: Vec<u8>| -> Option<DirKeys> {
+        let make = |key: &[u8], mac_key: &[u8], iv: &[u8]| -> Option<DirKeys> {
             let keys = match s.bulk {
                 Bulk::Aead(k) if k == cipher::AeadKind::ChaCha20Poly1305 => Keys::XorNonce {
-                    aead: Aead::new(k, &key)?,
+                    aead: Aead::new(k, key)?,
                     iv: iv.try_into().ok()?,
                 },
                 Bulk::Aead(k) => Keys::ExplicitNonce {
-                    aead: Aead::new(k, &key)?,
+                    aead: Aead::new(k, key)?,
                     salt: iv.try_into().ok()?,
                 },
                 Bulk::Cbc { mac, .. } => Keys::Cbc {
-                    key,
+                    key: key.to_vec(),
                     mac,
-                    mac_key,
-                    iv: (h.version < 0x0302).then_some(iv),
+                    mac_key: mac_key.to_vec(),
+                    iv: (h.version < 0x0302).then(|| iv.to_vec()),
                     encrypt_then_mac: h.encrypt_then_mac,
                 },
             };
@@ -400,12 +407,52 @@ fn open13(k: &DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
     let len = u16::try_from(body.len()).ok()?.to_be_bytes();
     let v = version.to_be_bytes();
     let aad = [typ, v[0], v[1], len[0], len[1]];
-    let mut pt = aead.open(&xor_nonce(iv, k.seq), &aad, body)?;
+    let mut pt = spare();
+    if aead.open(&xor_nonce(iv, k.seq), &aad, body, &mut pt).is_none() {
+        recycle(pt);
+        return None;
+    }
     // TLSInnerPlaintext: content, content type, zero padding.
-    let end = pt.iter().rposition(|&b| b != 0)?;
-    let inner = *pt.get(end)?;
+    let Some(end) = pt.iter().rposition(|&b| b != 0) else {
+        recycle(pt);
+        return None;
+    };
+    let inner = pt.get(end).copied().unwrap_or(0);
     pt.truncate(end);
     Some(Opened::Plain(inner, pt))
+}
+
+/// The largest plaintext buffer kept for reuse (a record's worth).
+const SPARE_CAPACITY: usize = MAX_PLAINTEXT + 2048;
+
+thread_local! {
+    /// A plaintext buffer given back by [`recycle`]: each record opens into it, so a thread
+    /// allocates for plaintext once rather than once per record.
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+fn spare() -> Vec<u8> {
+    SPARE.with(std::cell::Cell::take)
+}
+
+/// Gives back the plaintext of an [`Opened::Plain`] once read, for the next record to open
+/// into (optional: dropping it is fine). Like a freed buffer, its bytes stay in memory until
+/// overwritten; they never reach a report.
+pub fn recycle(mut pt: Vec<u8>) {
+    if pt.capacity() <= SPARE_CAPACITY {
+        pt.clear();
+        SPARE.with(|s| s.set(pt));
+    }
+}
+
+/// [`Aead::open`] into the spare buffer; it goes back if the record does not open.
+fn open_spare(aead: &Aead, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
+    let mut pt = spare();
+    if aead.open(nonce, aad, ct, &mut pt).is_none() {
+        recycle(pt);
+        return None;
+    }
+    Some(pt)
 }
 
 fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
@@ -421,7 +468,7 @@ fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened>
     match &mut k.keys {
         Keys::XorNonce { aead, iv } => {
             let plen = body.len().checked_sub(16)?;
-            let pt = aead.open(&xor_nonce(iv, k.seq), &aad(plen)?, body)?;
+            let pt = open_spare(aead, &xor_nonce(iv, k.seq), &aad(plen)?, body)?;
             Some(Opened::Plain(typ, pt))
         }
         Keys::ExplicitNonce { aead, salt } => {
@@ -436,7 +483,7 @@ fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened>
             for (n, b) in nonce.iter_mut().zip(salt.iter().chain(explicit)) {
                 *n = *b;
             }
-            let pt = aead.open(&nonce, &aad(plen)?, ct)?;
+            let pt = open_spare(aead, &nonce, &aad(plen)?, ct)?;
             Some(Opened::Plain(typ, pt))
         }
         Keys::Cbc {

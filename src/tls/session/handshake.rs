@@ -88,12 +88,16 @@ impl State {
         let typ = byte(msg, 0);
         let record_version = self.dirs[dir].rec_version;
         let tls13_plain = self.crypt.is_some() && self.in_plaintext() && self.facts.is_tls13();
+        // A ServerHello is parsed once, for the keys and for the facts.
+        let mut server_hello = None;
         match typ {
             1 if dir == Direction::ToServer => self.crypt_client_hello(msg),
             2 if self.crypt.is_some() && self.facts.server_hello.is_none() => {
-                if let Some(sh) = hello::server_hello(msg, at).filter(|sh| !sh.hello_retry) {
-                    self.crypt_server_hello(msg, &sh);
+                let sh = hello::server_hello(msg, at);
+                if let Some(sh) = sh.as_ref().filter(|sh| !sh.hello_retry) {
+                    self.crypt_server_hello(msg, sh);
                 }
+                server_hello = Some(sh);
             }
             _ => {}
         }
@@ -125,7 +129,7 @@ impl State {
                     f.at_client_hello = Some(at);
                 }
             }
-            (2, Direction::ToClient) => match hello::server_hello(msg, at) {
+            (2, Direction::ToClient) => match server_hello.unwrap_or_else(|| hello::server_hello(msg, at)) {
                 Some(sh) if sh.hello_retry => {
                     f.hist(dir, 'j', false);
                     f.last_message[Direction::ToClient] = Some(("HelloRetryRequest", at));
