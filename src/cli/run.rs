@@ -5,7 +5,7 @@ use super::outputs::{self, Flag, Output, Target};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
-use crate::pipeline::{Analyzer, Detail, Options, Parallel};
+use crate::pipeline::{Analyzer, Detail, Options, Parallel, Sequential};
 use crate::report::carve::{self, CarveSet};
 use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, SessionReport};
@@ -168,8 +168,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // Lines leave in large blocks; from a pipe, none waits more than flusher::MAX_WAIT.
     let mut out = super::flusher::Writer::new(out, verdict_time);
     let threads = args.threads.unwrap_or_else(super::threads::default_threads).max(1);
-    // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
-    let parallel = threads > 1 && !streaming;
+    // NDJSON lines leave in one order whatever the threads: by the frame that decided each
+    // session, then by id (see `pipeline::ordered`). From a pipe, one thread: a verdict reached
+    // at once is judged with the server profiles learned so far, which on several threads would
+    // be each worker's own (and so depend on the thread count).
+    let parallel = threads > 1 && !verdict_time;
     let progress = progress_bar(&capture, args.quiet);
 
     // Sessions pass the filters, feed the carve sets (real addresses), are redacted (streamed
@@ -240,9 +243,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 pb.set_position(bytes);
             }
         };
-        Parallel::new(opts, threads, true).run(&mut capture, &mut sink, &mut update)
+        let parallel = Parallel::new(opts, threads, true);
+        let parallel = if streaming { parallel.in_order() } else { parallel };
+        parallel.run(&mut capture, &mut sink, &mut update)
     } else {
-        let mut analyzer = Analyzer::new(opts, !verdict_time);
+        let mut analyzer = Sequential::new(Analyzer::new(opts, !verdict_time), streaming);
         let mut since_update = 0u64;
         while let Some(p) = capture.next_packet() {
             analyzer.packet(&p, &mut sink);
