@@ -13,7 +13,8 @@
 //! sees its packets in capture order with the capture's clock, a session decided by a timer is
 //! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
 //! the capture is the global last packet, and failures explained by server profiles are decided
-//! at the end with the profiles of all workers merged.
+//! at the end with the profiles of all workers merged. [`Parallel::in_order`] also hands the
+//! sessions on in one order whatever the number of threads (NDJSON: see `ordered`).
 
 mod accounting;
 mod batch;
