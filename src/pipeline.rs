@@ -436,6 +436,10 @@ const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// A worker frames more of the capture when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
 
+/// What a worker makes of each session it decides before handing it on (see
+/// [`Parallel::run_prepared`]).
+pub type Prepare<'a> = &'a (dyn Fn(&mut SessionReport) -> Option<Vec<u8>> + Sync);
+
 /// The analysis of one capture on several threads (see the module documentation).
 pub struct Parallel {
     opts: Options,
@@ -582,6 +586,19 @@ impl Parallel {
         sink: &mut dyn FnMut(SessionReport),
         progress: &mut dyn FnMut(u64),
     ) -> (CaptureSummary, ServerProfiles) {
+        self.run_prepared(capture, &|_| None, &mut |s, _| sink(s), progress)
+    }
+
+    /// As [`Parallel::run`], each session first passed to `prepare` on the thread that decided
+    /// it (work shared out, e.g. writing its NDJSON line); the sink gets what `prepare` returned
+    /// (`None` for the sessions decided at the very end, on the calling thread).
+    pub fn run_prepared(
+        self,
+        capture: &mut Capture,
+        prepare: Prepare<'_>,
+        sink: &mut dyn FnMut(SessionReport, Option<Vec<u8>>),
+        progress: &mut dyn FnMut(u64),
+    ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
         // A plain file is read in chunks: each worker copies a chunk from the file itself and
         // frames it while it is in that core's cache, so copying is shared out too.
@@ -634,8 +651,9 @@ impl Parallel {
                 let (shared, mut core) = (&shared, core(&self.opts));
                 core.counts_fragments = false;
                 scope.spawn(move || {
-                    let mut out = |frame: u64, s: SessionReport| {
-                        let _ = tx.send(FromWorker::Session(frame, Box::new(s)));
+                    let mut out = |frame: u64, mut s: SessionReport| {
+                        let line = prepare(&mut s);
+                        let _ = tx.send(FromWorker::Session(frame, Box::new(s), line));
                     };
                     let mut between = |done: Option<u64>| {
                         if let Some(d) = done.filter(|_| shared.ordered) {
@@ -643,14 +661,17 @@ impl Parallel {
                         }
                     };
                     work(me, &mut core, shared, &mut out, &mut between);
-                    end_of(core, shared, &tx);
+                    end_of(core, shared, &tx, prepare);
                 });
             }
             // The calling thread is worker 0, and hands every decided session to the sink: its
             // own at once (in order: into the window), the other workers' after each batch.
             let mut core0 = core(&self.opts);
             {
-                let mut out = |frame: u64, s: SessionReport| merger.borrow_mut().session(0, frame, Box::new(s));
+                let mut out = |frame: u64, mut s: SessionReport| {
+                    let line = prepare(&mut s);
+                    merger.borrow_mut().session(0, frame, Box::new(s), line);
+                };
                 let mut between = |done: Option<u64>| {
                     let mut m = merger.borrow_mut();
                     if let Some(d) = done {
@@ -666,18 +687,19 @@ impl Parallel {
                 *r = Some(rx);
             }
             let shared = &shared;
-            scope.spawn(move || end_of(core0, shared, &tx));
+            scope.spawn(move || end_of(core0, shared, &tx, prepare));
             merger.into_inner().finish(&rxs, &shared.gate)
         });
         let acct = std::mem::take(&mut lock(&shared.source).acct);
-        acct.conclude(&self.opts, results, sink)
+        acct.conclude(&self.opts, results, &mut |s| sink(s, None))
     }
 }
 
 /// A worker's end: decides what is left at the end of the capture, then sends its results.
-fn end_of(core: Core, shared: &Shared<'_>, tx: &mpsc::SyncSender<FromWorker>) {
-    let mut out = |frame: u64, s: SessionReport| {
-        let _ = tx.send(FromWorker::Session(frame, Box::new(s)));
+fn end_of(core: Core, shared: &Shared<'_>, tx: &mpsc::SyncSender<FromWorker>, prepare: Prepare<'_>) {
+    let mut out = |frame: u64, mut s: SessionReport| {
+        let line = prepare(&mut s);
+        let _ = tx.send(FromWorker::Session(frame, Box::new(s), line));
     };
     let end = lock(&shared.source).acct.end();
     let result = ordered::finish(core, end, shared.ordered, &mut out);

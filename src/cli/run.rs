@@ -191,13 +191,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // Every session, before the filters: a filtered report gives both counts.
     let mut total = Counts::default();
     let origins = capture.origins();
-    let mut sink = |mut s: SessionReport| {
+    // What is done to each session alone; on several threads, on the thread that decided it.
+    let prepare = |s: &mut SessionReport| {
         if let Some(o) = &origins {
             s.locate_frames(&crate::capture::origin::lock(o));
-        }
-        total.add(&s);
-        if !selection.matches(&s) {
-            return;
         }
         if community_id != Some(0) {
             s.set_community_id(community_id);
@@ -205,6 +202,25 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         if args.redact {
             // It names the real client address.
             s.display_filter = None;
+        }
+    };
+    // An NDJSON line is written there too, unless pseudonyms (numbered in the order of the
+    // lines, on this thread) go in it.
+    let line = |s: &mut SessionReport| -> Option<Vec<u8>> {
+        if !streaming || args.redact {
+            return None;
+        }
+        prepare(s);
+        let mut line = Vec::with_capacity(2048);
+        ndjson::write_session(&mut line, s).ok().map(|_| line)
+    };
+    let mut sink = |mut s: SessionReport, line: Option<Vec<u8>>| {
+        if line.is_none() {
+            prepare(&mut s);
+        }
+        total.add(&s);
+        if !selection.matches(&s) {
+            return;
         }
         if s.outcome == Outcome::Failed && args.write_failed.is_some() {
             carve_failed.add(&s);
@@ -223,7 +239,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         if streaming {
             if write_error.is_none() {
                 // In blocks; from a pipe the flusher sends each verdict out within MAX_WAIT.
-                if let Err(e) = ndjson::write_session(&mut out, &s) {
+                let written = match &line {
+                    Some(line) => out.write_all(line),
+                    None => ndjson::write_session(&mut out, &s),
+                };
+                if let Err(e) = written {
                     write_error = Some(e);
                 }
             }
@@ -245,8 +265,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         };
         let parallel = Parallel::new(opts, threads, true);
         let parallel = if streaming { parallel.in_order() } else { parallel };
-        parallel.run(&mut capture, &mut sink, &mut update)
+        parallel.run_prepared(&mut capture, &line, &mut sink, &mut update)
     } else {
+        let mut sink = |s: SessionReport| sink(s, None);
         let mut analyzer = Sequential::new(Analyzer::new(opts, !verdict_time), streaming);
         let mut since_update = 0u64;
         while let Some(p) = capture.next_packet() {

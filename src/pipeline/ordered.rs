@@ -41,8 +41,8 @@ type Key = (u64, u64);
 
 /// What a worker sends the calling thread.
 pub(super) enum FromWorker {
-    /// A decided session and the frame that decided it.
-    Session(u64, Box<SessionReport>),
+    /// A decided session, the frame that decided it, and what `prepare` made of it.
+    Session(u64, Box<SessionReport>, Option<Vec<u8>>),
     /// The worker has walked every frame up to this one.
     Progress(u64),
     /// The worker's share of the state merged across workers; nothing follows.
@@ -50,7 +50,7 @@ pub(super) enum FromWorker {
 }
 
 /// A session in the reorder window.
-struct Held(Key, Box<SessionReport>);
+struct Held(Key, Box<SessionReport>, Option<Vec<u8>>);
 
 impl PartialEq for Held {
     fn eq(&self, other: &Held) -> bool {
@@ -132,7 +132,7 @@ pub(super) fn finish(
 /// The calling thread's end of a parallel run: hands the workers' sessions to the sink, as
 /// they come or (in order) through the reorder window.
 pub(super) struct Merger<'s> {
-    sink: &'s mut dyn FnMut(SessionReport),
+    sink: &'s mut dyn FnMut(SessionReport, Option<Vec<u8>>),
     ordered: bool,
     window: BinaryHeap<Reverse<Held>>,
     /// Per worker, a key every session it sends from now on comes after.
@@ -141,7 +141,11 @@ pub(super) struct Merger<'s> {
 }
 
 impl<'s> Merger<'s> {
-    pub(super) fn new(sink: &'s mut dyn FnMut(SessionReport), workers: usize, ordered: bool) -> Merger<'s> {
+    pub(super) fn new(
+        sink: &'s mut dyn FnMut(SessionReport, Option<Vec<u8>>),
+        workers: usize,
+        ordered: bool,
+    ) -> Merger<'s> {
         Merger {
             sink,
             ordered,
@@ -152,9 +156,9 @@ impl<'s> Merger<'s> {
     }
 
     /// A session worker `w` decided at `frame`.
-    pub(super) fn session(&mut self, w: usize, frame: u64, s: Box<SessionReport>) {
+    pub(super) fn session(&mut self, w: usize, frame: u64, s: Box<SessionReport>, line: Option<Vec<u8>>) {
         if !self.ordered {
-            return (self.sink)(*s);
+            return (self.sink)(*s, line);
         }
         let key = (frame, s.id);
         if frame >= END_TICK {
@@ -163,7 +167,7 @@ impl<'s> Merger<'s> {
                 *a = key;
             }
         }
-        self.window.push(Reverse(Held(key, s)));
+        self.window.push(Reverse(Held(key, s, line)));
     }
 
     /// Worker `w` has walked every frame up to `frame`.
@@ -175,7 +179,7 @@ impl<'s> Merger<'s> {
 
     fn take(&mut self, w: usize, msg: FromWorker) {
         match msg {
-            FromWorker::Session(frame, s) => self.session(w, frame, s),
+            FromWorker::Session(frame, s, line) => self.session(w, frame, s, line),
             FromWorker::Progress(frame) => self.progress(w, frame),
             FromWorker::Done(r) => {
                 self.results.push(r);
@@ -202,7 +206,7 @@ impl<'s> Merger<'s> {
         let upto = self.after.iter().min().copied().unwrap_or((END, u64::MAX));
         while self.window.peek().is_some_and(|Reverse(h)| h.0 <= upto) {
             if let Some(Reverse(h)) = self.window.pop() {
-                (self.sink)(*h.1);
+                (self.sink)(*h.1, h.2);
             }
         }
         gate.watermark.store(upto.0, Ordering::Relaxed);
