@@ -21,6 +21,8 @@ pub(super) const EXIT_OK: u8 = 0;
 pub(super) const EXIT_FAILED_SESSIONS: u8 = 1;
 /// Exit status on error.
 pub(super) const EXIT_ERROR: u8 = 2;
+/// NDJSON line buffers kept for reuse (the lines in flight between the threads, at most).
+const SPARE_LINES: usize = 8192;
 
 /// Runs the command and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -205,21 +207,36 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
     };
     // An NDJSON line is written there too, unless pseudonyms (numbered in the order of the
-    // lines, on this thread) go in it.
+    // lines, on this thread) go in it. Its buffer comes back here once the line is out: buffers
+    // freed on another thread than the one that took them would have the allocator hand their
+    // pages back and fault them in again.
+    let spare_lines = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
     let line = |s: &mut SessionReport| -> Option<Vec<u8>> {
         if !streaming || args.redact {
             return None;
         }
         prepare(s);
-        let mut line = Vec::with_capacity(2048);
+        let spare = spare_lines.lock().ok().and_then(|mut v| v.pop());
+        let mut line = spare.unwrap_or_else(|| Vec::with_capacity(2048));
         ndjson::write_session(&mut line, s).ok().map(|_| line)
     };
     let mut sink = |mut s: SessionReport, line: Option<Vec<u8>>| {
         if line.is_none() {
             prepare(&mut s);
         }
+        let reuse = |mut line: Vec<u8>| {
+            line.clear();
+            if let Ok(mut spare) = spare_lines.lock() {
+                if spare.len() < SPARE_LINES {
+                    spare.push(line);
+                }
+            }
+        };
         total.add(&s);
         if !selection.matches(&s) {
+            if let Some(line) = line {
+                reuse(line);
+            }
             return;
         }
         if s.outcome == Outcome::Failed && args.write_failed.is_some() {
@@ -245,6 +262,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 };
                 if let Err(e) = written {
                     write_error = Some(e);
+                }
+                if let Some(line) = line {
+                    reuse(line);
                 }
             }
         } else if args.format == Format::Json {
