@@ -250,7 +250,7 @@ pub(super) fn dispatch(
 /// Worker `me` takes its packets of a batch, and the IP fragments every worker reassembles, in
 /// capture order; each decided session goes to `out` with the frame that decided it. In order
 /// (NDJSON), the worker also ticks its timers at the other workers' frames where one thread
-/// would (see [`ordered::catch_up`]); otherwise it ends the batch on the batch's clock.
+/// would (see [`ordered::Ticks`]); otherwise it ends the batch on the batch's clock.
 pub(super) fn walk(
     core: &mut Core,
     shared: &Shared<'_>,
@@ -259,24 +259,26 @@ pub(super) fn walk(
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
     let mut frags = b.fragments.iter().peekable();
+    let mut ticks = ordered::Ticks::new(if shared.ordered { b.lists.len() } else { 0 });
     for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
         while let Some(f) = frags.next_if(|f| f.at.frame < p.at.frame) {
-            fragment(core, shared, me, b, f, out);
+            fragment(core, shared, me, b, f, &mut ticks, out);
         }
         let frame = p.at.frame;
-        if shared.ordered && core.table.due(p.clock) {
-            ordered::catch_up(core, b, me, frame, out);
+        if shared.ordered {
+            ticks.tick_at(core, b, me, (frame, p.clock), out);
+        } else {
+            core.tick(p.clock, &mut |s| out(frame, s));
         }
-        core.tick(p.clock, &mut |s| out(frame, s));
         core.segment(p.at, &b.segment(p), &mut |s| out(frame, s));
     }
     for f in frags {
-        fragment(core, shared, me, b, f, out);
+        fragment(core, shared, me, b, f, &mut ticks, out);
     }
     if !shared.ordered {
         core.tick(b.clock, &mut |s| out(b.last_frame, s));
-    } else if core.table.due(b.clock) {
-        ordered::catch_up(core, b, me, u64::MAX, out);
+    } else {
+        ticks.catch_up(core, b, me, (u64::MAX, b.clock), out);
     }
 }
 
@@ -289,6 +291,7 @@ fn fragment(
     me: usize,
     b: &Batch,
     f: &FragmentRef,
+    ticks: &mut ordered::Ticks,
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
     let Some(datagram) = b
@@ -306,8 +309,8 @@ fn fragment(
                 return;
             }
             let frame = f.at.frame;
-            if shared.ordered && core.table.due(f.clock) {
-                ordered::catch_up(core, b, me, frame, out);
+            if shared.ordered {
+                ticks.tick_at(core, b, me, (frame, f.clock), out);
             }
             let h = shared.hasher.hash_one(FlowKey::of(&seg));
             let workers = b.lists.len();
@@ -315,10 +318,10 @@ fn fragment(
                 if listed {
                     core.tcp_on_ports += 1;
                 }
-                core.tick(f.clock, &mut |s| out(frame, s));
+                if !shared.ordered {
+                    core.tick(f.clock, &mut |s| out(frame, s));
+                }
                 core.segment(f.at, &seg, &mut |s| out(frame, s));
-            } else if shared.ordered {
-                core.tick(f.clock, &mut |s| out(frame, s));
             }
             return;
         }

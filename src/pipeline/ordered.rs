@@ -9,7 +9,7 @@
 //! the few sessions of each frame ([`Sequential`]).
 //!
 //! On several threads, each worker walks every batch: it ticks its timers at the other
-//! workers' frames where one thread would have (only where a timer is due: [`catch_up`]), so a
+//! workers' frames where one thread would have (only where a timer is due: [`Ticks`]), so a
 //! session gets the same deciding frame on any number of threads. The calling thread keeps the
 //! sessions the workers decided in a reorder window ([`Merger`]) and hands one on once every
 //! worker has walked past its frame (each says how far it got after every batch), so lines
@@ -85,29 +85,87 @@ impl Gate {
     }
 }
 
-/// Ticks `core` at the frames of the other workers' packets before frame `before` at which
-/// one of its timers is due, in order: one thread ticks at every followed segment, so a
-/// session a timer decides gets the frame one thread gives it. Clocks never go back along a
-/// list, so the first due frame of each is found by bisection; each tick takes every timer
-/// due by its clock, so the loop ends.
-pub(super) fn catch_up(core: &mut Core, b: &Batch, me: usize, before: u64, out: &mut dyn FnMut(u64, SessionReport)) {
-    loop {
-        let mut next: Option<(u64, Timestamp)> = None;
-        for (w, list) in b.lists.iter().enumerate() {
-            if w == me {
-                continue;
-            }
-            let head = list.get(..list.partition_point(|p| p.at.frame < before)).unwrap_or(&[]);
-            let due = head.partition_point(|p| !core.table.due(p.clock));
-            if let Some(p) = head.get(due) {
-                if next.is_none_or(|(f, _)| p.at.frame < f) {
-                    next = Some((p.at.frame, p.clock));
+/// Where a worker stands in a batch, in order: it ticks where one thread ticks (at every
+/// followed segment), so a session a timer decides gets the frame one thread gives it. Its own
+/// packets tick as they come; at the other workers' packets it ticks only where one of its
+/// timers is due, found when it next ticks ([`Ticks::tick_at`]) or at the end of the batch.
+pub(super) struct Ticks {
+    /// Per worker, the index in its list of the first packet after `last`.
+    at: Vec<usize>,
+    /// The frame of this worker's last tick.
+    last: u64,
+}
+
+impl Ticks {
+    pub(super) fn new(workers: usize) -> Ticks {
+        Ticks {
+            at: vec![0; workers],
+            last: 0,
+        }
+    }
+
+    /// Ticks `core` at frame `frame` on `clock`, after the other workers' frames before it.
+    #[inline]
+    pub(super) fn tick_at(
+        &mut self,
+        core: &mut Core,
+        b: &Batch,
+        me: usize,
+        (frame, clock): (u64, Timestamp),
+        out: &mut dyn FnMut(u64, SessionReport),
+    ) {
+        if core.table.due(clock) {
+            self.catch_up(core, b, me, (frame, clock), out);
+        }
+        core.tick(clock, &mut |s| out(frame, s));
+        self.last = frame;
+    }
+
+    /// Ticks `core` at the other workers' frames after the last tick and before `before` (whose
+    /// clock is `limit`) at which one of its timers is due, in order. Clocks never go back along
+    /// a list, so the first due frame of each is found by search; each tick takes every timer
+    /// due by its clock, so the loop ends (at once when none is due by `limit`: no earlier
+    /// frame can have one).
+    pub(super) fn catch_up(
+        &mut self,
+        core: &mut Core,
+        b: &Batch,
+        me: usize,
+        (before, limit): (u64, Timestamp),
+        out: &mut dyn FnMut(u64, SessionReport),
+    ) {
+        while core.table.due(limit) {
+            let mut next: Option<(u64, Timestamp)> = None;
+            for (w, list) in b.lists.iter().enumerate() {
+                let Some(at) = self.at.get_mut(w).filter(|_| w != me) else {
+                    continue;
+                };
+                let last = self.last;
+                *at += gallop(list.get(*at..).unwrap_or(&[]), |p| p.at.frame <= last);
+                let rest = list.get(*at..).unwrap_or(&[]);
+                let head = rest.get(..gallop(rest, |p| p.at.frame < before)).unwrap_or(&[]);
+                if let Some(p) = head.get(gallop(head, |p| !core.table.due(p.clock))) {
+                    if next.is_none_or(|(f, _)| p.at.frame < f) {
+                        next = Some((p.at.frame, p.clock));
+                    }
                 }
             }
+            let Some((frame, clock)) = next else { return };
+            core.tick(clock, &mut |s| out(frame, s));
+            self.last = frame;
         }
-        let Some((frame, clock)) = next else { return };
-        core.tick(clock, &mut |s| out(frame, s));
     }
+}
+
+/// The first index of `s` where `holds` fails (it holds on a prefix, then never): a doubling
+/// then a binary search, so a short prefix costs a few looks near its start.
+fn gallop<T>(s: &[T], holds: impl Fn(&T) -> bool) -> usize {
+    let mut end = 1;
+    while end < s.len() && s.get(end - 1).is_some_and(&holds) {
+        end *= 2;
+    }
+    let start = end / 2;
+    start + s.get(start..end.min(s.len())).map_or(0, |r| r.partition_point(&holds))
 }
 
 /// Decides what is left on a worker at the end of the capture: in order, the sessions its last
