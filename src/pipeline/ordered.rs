@@ -195,7 +195,8 @@ pub(super) struct Merger<'s> {
     window: BinaryHeap<Reverse<Held>>,
     /// Per worker, a key every session it sends from now on comes after.
     after: Vec<Key>,
-    results: Vec<CoreResult>,
+    /// The workers' results, each with its worker.
+    results: Vec<(usize, CoreResult)>,
 }
 
 impl<'s> Merger<'s> {
@@ -240,7 +241,7 @@ impl<'s> Merger<'s> {
             FromWorker::Session(frame, s, line) => self.session(w, frame, s, line),
             FromWorker::Progress(frame) => self.progress(w, frame),
             FromWorker::Done(r) => {
-                self.results.push(r);
+                self.results.push((w, r));
                 self.progress(w, END);
             }
         }
@@ -272,7 +273,9 @@ impl<'s> Merger<'s> {
     }
 
     /// Takes everything the workers still send, until each has hung up, and hands it on: in
-    /// order, always from the worker that holds the others back. Returns the workers' results.
+    /// order, always from the worker that holds the others back. Returns the workers' results
+    /// in worker order, whatever order they finished in (merging server profiles keeps the
+    /// first certificate seen for a name: the verdicts they explain must not depend on timing).
     pub(super) fn finish(mut self, rxs: &[Option<Receiver<FromWorker>>], gate: &Gate) -> Vec<CoreResult> {
         let mut open: Vec<bool> = rxs.iter().map(Option::is_some).collect();
         loop {
@@ -292,7 +295,8 @@ impl<'s> Merger<'s> {
             self.release(gate);
         }
         self.release(gate);
-        self.results
+        self.results.sort_by_key(|(w, _)| *w);
+        self.results.into_iter().map(|(_, r)| r).collect()
     }
 }
 
