@@ -27,7 +27,7 @@ use crate::report::model::{CaptureSummary, SessionReport};
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 
 /// The deciding "frame" of the sessions the capture's last timers decide.
 pub(super) const END_TICK: u64 = u64::MAX - 1;
@@ -247,6 +247,34 @@ impl<'s> Merger<'s> {
         }
     }
 
+    /// Takes every message waiting from the open workers (closing those that hung up); returns
+    /// whether there was any.
+    fn take_any(&mut self, rxs: &[Option<Receiver<FromWorker>>], open: &mut [bool]) -> bool {
+        let mut took = false;
+        for (w, rx) in rxs.iter().enumerate() {
+            let Some(rx) = rx.as_ref().filter(|_| open.get(w).copied().unwrap_or(false)) else {
+                continue;
+            };
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => {
+                        self.take(w, msg);
+                        took = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        if let Some(o) = open.get_mut(w) {
+                            *o = false;
+                        }
+                        took = true;
+                        break;
+                    }
+                }
+            }
+        }
+        took
+    }
+
     /// Takes what the workers sent so far and hands on what no worker can precede any more.
     pub(super) fn drain(&mut self, rxs: &[Option<Receiver<FromWorker>>], gate: &Gate) {
         for (w, rx) in rxs.iter().enumerate() {
@@ -279,17 +307,29 @@ impl<'s> Merger<'s> {
     pub(super) fn finish(mut self, rxs: &[Option<Receiver<FromWorker>>], gate: &Gate) -> Vec<CoreResult> {
         let mut open: Vec<bool> = rxs.iter().map(Option::is_some).collect();
         loop {
+            // As they come, from whichever worker: none waits on a full channel for another.
+            if !self.ordered && self.take_any(rxs, &mut open) {
+                continue;
+            }
             let next = (0..rxs.len())
                 .filter(|&w| open.get(w).copied().unwrap_or(false))
                 .min_by_key(|&w| if self.ordered { self.after.get(w).copied() } else { None });
-            let Some(w) = next else { break };
-            match rxs.get(w).and_then(Option::as_ref).map(Receiver::recv) {
-                Some(Ok(msg)) => self.take(w, msg),
-                _ => {
-                    if let Some(o) = open.get_mut(w) {
+            let Some(rx) = next.and_then(|w| Some((w, rxs.get(w)?.as_ref()?))) else {
+                break;
+            };
+            let got = if self.ordered {
+                rx.1.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.1.recv_timeout(std::time::Duration::from_millis(1))
+            };
+            match got {
+                Ok(msg) => self.take(rx.0, msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Some(o) = open.get_mut(rx.0) {
                         *o = false;
                     }
-                    self.progress(w, END);
+                    self.progress(rx.0, END);
                 }
             }
             self.release(gate);
