@@ -13,24 +13,28 @@
 //! sees its packets in capture order with the capture's clock, a session decided by a timer is
 //! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
 //! the capture is the global last packet, and failures explained by server profiles are decided
-//! at the end with the profiles of all workers merged.
+//! at the end with the profiles of all workers merged. [`Parallel::in_order`] also hands the
+//! sessions on in one order whatever the number of threads (NDJSON: see `ordered`).
 
 mod accounting;
 mod batch;
+mod ordered;
+
+pub use ordered::Sequential;
 
 use crate::capture::{Capture, LinkType, Packet, Timestamp};
 use crate::decode;
 use crate::diagnose::{self, Context, Outcome, ServerProfiles};
 use crate::flow::table::{Connection, FlowConfig, FlowTable};
-use crate::flow::{At, EndKind, FlowKey, PortSet, TcpFacts};
+use crate::flow::{At, EndKind, PortSet, TcpFacts};
 use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use accounting::Accounting;
-use batch::{Batch, BatchPacket, FragmentRef, Framed, FramedPacket};
+use batch::{Batch, Framed, FramedPacket};
+use ordered::{FromWorker, Gate, Merger};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 
@@ -426,7 +430,8 @@ const BATCH_PACKETS: usize = 16 * 1024;
 /// stay alive while a batch points into them).
 const QUEUE_MAX: usize = 6;
 /// Decided sessions of the other workers waiting for the calling thread (bounds memory when
-/// sessions are decided faster than they are printed, e.g. under a SYN flood).
+/// sessions are decided faster than they are printed, e.g. under a SYN flood); shared out
+/// between the workers.
 const RESULTS_IN_FLIGHT: usize = 4096;
 /// How long a waiting worker sleeps before it looks again (the calling thread delivers the
 /// other workers' sessions then, so a worker blocked on a full result channel goes on).
@@ -434,16 +439,16 @@ const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// A worker frames more of the capture when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
 
-enum FromWorker {
-    Session(Box<SessionReport>),
-    Done(CoreResult),
-}
+/// What a worker makes of each session it decides before handing it on (see
+/// [`Parallel::run_prepared`]).
+pub type Prepare<'a> = &'a (dyn Fn(&mut SessionReport) -> Option<Vec<u8>> + Sync);
 
 /// The analysis of one capture on several threads (see the module documentation).
 pub struct Parallel {
     opts: Options,
     threads: usize,
     defer: bool,
+    ordered: bool,
 }
 
 /// The capture, framed in order by whichever worker holds the framing turn.
@@ -510,135 +515,6 @@ impl Source<'_> {
     }
 }
 
-/// Decodes a framed stretch and splits it over the workers by connection (counting what the
-/// decoder skipped on `core`); the batch keeps the stretch's buffers alive.
-fn dispatch(
-    framed: &mut Framed,
-    into: &mut Batch,
-    ports: &PortSet,
-    content: bool,
-    hasher: &crate::flow::FlowHashBuilder,
-    core: &mut Core,
-) {
-    let workers = into.lists.len();
-    for p in &framed.packets {
-        let data = framed.bytes_of(p);
-        let decoded = match decode::decode_fast(p.link, data, p.cut) {
-            Some(seg) => Ok(decode::Decoded::Tcp(seg)),
-            None => decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut),
-        };
-        let seg = match decoded {
-            Ok(decode::Decoded::Tcp(seg)) => seg,
-            Ok(decode::Decoded::Fragment(ip)) => {
-                let skip = (ip.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
-                into.fragments.push(FragmentRef {
-                    at: p.at,
-                    clock: p.clock,
-                    buf: p.buf,
-                    start: p.start + skip as u32,
-                    len: ip.len() as u32,
-                });
-                continue;
-            }
-            Err(skip) => {
-                if skip.is_anomaly() {
-                    *core.anomalies.entry(skip.key()).or_default() += 1;
-                }
-                continue;
-            }
-        };
-        if ports.contains(seg.sport) || ports.contains(seg.dport) {
-            core.tcp_on_ports += 1;
-        } else if !content {
-            continue;
-        }
-        if seg.missing > 0 {
-            *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
-        }
-        // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
-        let h = hasher.hash_one(FlowKey::of(&seg));
-        let w = ((u128::from(h) * workers as u128) >> 64) as usize;
-        let skip = (seg.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
-        // The headers go with the payload when they lie just before it (they always do; a
-        // header that did not would be left out and the segment's checksum not checked).
-        let ends_at = |h: &[u8], at: usize| h.as_ptr() as usize + h.len() == at;
-        let tcp_ok = ends_at(seg.tcp_header, seg.payload.as_ptr() as usize);
-        let ip_ok = tcp_ok && ends_at(seg.ip4_header, seg.tcp_header.as_ptr() as usize);
-        let tcp_hlen = if tcp_ok {
-            u8::try_from(seg.tcp_header.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        let ip4_hlen = if ip_ok {
-            u8::try_from(seg.ip4_header.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        if let Some(list) = into.lists.get_mut(w) {
-            list.push(BatchPacket {
-                at: p.at,
-                clock: p.clock,
-                src: seg.src,
-                dst: seg.dst,
-                sport: seg.sport,
-                dport: seg.dport,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                missing: seg.missing,
-                buf: p.buf,
-                start: p.start + skip as u32,
-                len: seg.payload.len() as u32,
-                tcp_hlen,
-                ip4_hlen,
-            });
-        }
-    }
-    std::mem::swap(&mut into.shared, &mut framed.shared);
-    std::mem::swap(&mut into.data, &mut framed.data);
-    into.clock = framed.clock;
-}
-
-/// Takes one IP fragment on worker `me`: a datagram it completes goes on if its connection
-/// is this worker's (the same choice `dispatch` makes).
-fn fragment(
-    core: &mut Core,
-    shared: &Shared<'_>,
-    workers: usize,
-    me: usize,
-    b: &Batch,
-    f: &FragmentRef,
-    out: &mut dyn FnMut(SessionReport),
-) {
-    let Some(datagram) = b
-        .bytes(f.buf, f.start, f.len)
-        .and_then(|ip| core.frags.add(ip, f.at.ts))
-    else {
-        return;
-    };
-    let skip = match decode::decode_packet(&core.opts.tunnels, LinkType::RAW, &datagram, false) {
-        Ok(decode::Decoded::Tcp(seg)) => {
-            if !(shared.ports.contains(seg.sport) || shared.ports.contains(seg.dport)) {
-                return;
-            }
-            let h = shared.hasher.hash_one(FlowKey::of(&seg));
-            if ((u128::from(h) * workers as u128) >> 64) as usize != me {
-                return;
-            }
-            core.tcp_on_ports += 1;
-            core.tick(f.clock, out);
-            core.segment(f.at, &seg, out);
-            return;
-        }
-        Ok(decode::Decoded::Fragment(_)) => "ip_fragment_nested",
-        Err(skip) if skip.is_anomaly() => skip.key(),
-        Err(_) => return,
-    };
-    if core.counts_fragments {
-        *core.anomalies.entry(skip).or_default() += 1;
-    }
-}
-
 /// Who has what to do.
 struct Sched {
     /// Each worker's batches, in capture order.
@@ -682,6 +558,9 @@ struct Shared<'c> {
     ports: PortSet,
     /// Fixed-seed hash for choosing workers (the same split on every run).
     hasher: crate::flow::FlowHashBuilder,
+    /// Sessions are handed on in order (see `ordered`), held back by `gate`.
+    ordered: bool,
+    gate: Gate,
 }
 
 impl Parallel {
@@ -691,7 +570,15 @@ impl Parallel {
             opts,
             threads: threads.max(1),
             defer: defer_profile_decisions,
+            ordered: false,
         }
+    }
+
+    /// Hands sessions on in the order of one thread's [`Sequential`] in order, whatever the
+    /// number of threads (see `pipeline::ordered`), instead of as they are decided.
+    pub fn in_order(mut self) -> Parallel {
+        self.ordered = true;
+        self
     }
 
     /// Analyzes the whole capture. Decided sessions reach `sink` on the calling thread;
@@ -700,6 +587,19 @@ impl Parallel {
         self,
         capture: &mut Capture,
         sink: &mut dyn FnMut(SessionReport),
+        progress: &mut dyn FnMut(u64),
+    ) -> (CaptureSummary, ServerProfiles) {
+        self.run_prepared(capture, &|_| None, &mut |s, _| sink(s), progress)
+    }
+
+    /// As [`Parallel::run`], each session first passed to `prepare` on the thread that decided
+    /// it (work shared out, e.g. writing its NDJSON line); the sink gets what `prepare` returned
+    /// (`None` for the sessions decided at the very end, on the calling thread).
+    pub fn run_prepared(
+        self,
+        capture: &mut Capture,
+        prepare: Prepare<'_>,
+        sink: &mut dyn FnMut(SessionReport, Option<Vec<u8>>),
         progress: &mut dyn FnMut(u64),
     ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
@@ -731,6 +631,8 @@ impl Parallel {
             prefetch,
             ports: PortSet::new(&self.opts.ports),
             hasher: crate::flow::FlowHashBuilder::fixed(),
+            ordered: self.ordered,
+            gate: Gate::default(),
         };
         let core = |opts: &Options| {
             Core::new(
@@ -740,53 +642,71 @@ impl Parallel {
                 self.defer,
             )
         };
-        let (tx, rx) = mpsc::sync_channel::<FromWorker>(RESULTS_IN_FLIGHT);
-        let mut results = Vec::with_capacity(n);
-        let cell = std::cell::RefCell::new(&mut *sink);
-        std::thread::scope(|scope| {
+        let in_flight = (RESULTS_IN_FLIGHT / n).max(64);
+        // One channel per worker (in order, each worker's sessions are merged with the others');
+        // worker 0's is opened at the end, when its end is decided on a thread of its own.
+        let mut rxs: Vec<Option<mpsc::Receiver<FromWorker>>> = vec![None];
+        let merger = std::cell::RefCell::new(Merger::new(&mut *sink, n, self.ordered));
+        let results = std::thread::scope(|scope| {
             for me in 1..n {
-                let (tx, shared, mut core) = (tx.clone(), &shared, core(&self.opts));
+                let (tx, rx) = mpsc::sync_channel::<FromWorker>(in_flight);
+                rxs.push(Some(rx));
+                let (shared, mut core) = (&shared, core(&self.opts));
                 core.counts_fragments = false;
                 scope.spawn(move || {
-                    let mut out = |s: SessionReport| {
-                        let _ = tx.send(FromWorker::Session(Box::new(s)));
+                    let mut out = |frame: u64, mut s: SessionReport| {
+                        let line = prepare(&mut s);
+                        let _ = tx.send(FromWorker::Session(frame, Box::new(s), line));
                     };
-                    work(me, &mut core, shared, &mut out, &mut || {});
-                    let end = lock(&shared.source).acct.end();
-                    let result = core.finish(end, &mut out);
-                    let _ = tx.send(FromWorker::Done(result));
+                    let mut between = |done: Option<u64>| {
+                        if let Some(d) = done.filter(|_| shared.ordered) {
+                            let _ = tx.send(FromWorker::Progress(d));
+                        }
+                    };
+                    work(me, &mut core, shared, &mut out, &mut between);
+                    end_of(core, shared, &tx, prepare);
                 });
             }
-            drop(tx);
             // The calling thread is worker 0, and hands every decided session to the sink: its
-            // own at once, the other workers' from the channel after each of its batches.
+            // own at once (in order: into the window), the other workers' after each batch.
             let mut core0 = core(&self.opts);
-            let sink = &cell;
-            let deliver = |msg: FromWorker, results: &mut Vec<CoreResult>| match msg {
-                FromWorker::Session(s) => (sink.borrow_mut())(*s),
-                FromWorker::Done(r) => results.push(r),
-            };
             {
-                let mut out = |s: SessionReport| (sink.borrow_mut())(s);
-                let mut between = || {
-                    while let Ok(msg) = rx.try_recv() {
-                        deliver(msg, &mut results);
+                let mut out = |frame: u64, mut s: SessionReport| {
+                    let line = prepare(&mut s);
+                    merger.borrow_mut().session(0, frame, Box::new(s), line);
+                };
+                let mut between = |done: Option<u64>| {
+                    let mut m = merger.borrow_mut();
+                    if let Some(d) = done {
+                        m.progress(0, d);
                     }
+                    m.drain(&rxs, &shared.gate);
                     progress(shared.read_bytes.load(Ordering::Relaxed));
                 };
                 work(0, &mut core0, &shared, &mut out, &mut between);
             }
-            let end = lock(&shared.source).acct.end();
-            let r0 = core0.finish(end, &mut |s| (sink.borrow_mut())(s));
-            results.push(r0);
-            while let Ok(msg) = rx.recv() {
-                deliver(msg, &mut results);
+            let (tx, rx) = mpsc::sync_channel::<FromWorker>(in_flight);
+            if let Some(r) = rxs.first_mut() {
+                *r = Some(rx);
             }
+            let shared = &shared;
+            scope.spawn(move || end_of(core0, shared, &tx, prepare));
+            merger.into_inner().finish(&rxs, &shared.gate)
         });
-        let sink = cell.into_inner();
         let acct = std::mem::take(&mut lock(&shared.source).acct);
-        acct.conclude(&self.opts, results, sink)
+        acct.conclude(&self.opts, results, &mut |s| sink(s, None))
     }
+}
+
+/// A worker's end: decides what is left at the end of the capture, then sends its results.
+fn end_of(core: Core, shared: &Shared<'_>, tx: &mpsc::SyncSender<FromWorker>, prepare: Prepare<'_>) {
+    let mut out = |frame: u64, mut s: SessionReport| {
+        let line = prepare(&mut s);
+        let _ = tx.send(FromWorker::Session(frame, Box::new(s), line));
+    };
+    let end = lock(&shared.source).acct.end();
+    let result = ordered::finish(core, end, shared.ordered, &mut out);
+    let _ = tx.send(FromWorker::Done(result));
 }
 
 /// Locks a mutex; a worker that panicked (it cannot, short of a bug) leaves consistent data.
@@ -813,14 +733,15 @@ impl Drop for AbortOnPanic<'_, '_> {
 /// One worker's loop. In order of preference: frame the next stretch of the capture when some
 /// worker is about to run dry (a file read in chunks: only the chunk this worker copied, in
 /// file order), work through its own batches, copy the next chunk of the file while it waits
-/// for its framing turn, else sleep. `between` runs after each batch (the calling thread
-/// delivers sessions there).
+/// for its framing turn, else sleep. Sessions go to `out` with the frame that decided them;
+/// `between` runs after each batch, with the frame walked up to, and while waiting (the calling
+/// thread delivers sessions there).
 fn work(
     me: usize,
     core: &mut Core,
     shared: &Shared<'_>,
-    out: &mut dyn FnMut(SessionReport),
-    between: &mut dyn FnMut(),
+    out: &mut dyn FnMut(u64, SessionReport),
+    between: &mut dyn FnMut(Option<u64>),
 ) {
     let workers = lock(&shared.sched).queues.len();
     let _abort = AbortOnPanic(shared);
@@ -828,6 +749,8 @@ fn work(
     let mut copied: Option<u64> = None;
     let mut framed = Framed::default();
     let mut spare: Vec<Arc<Batch>> = Vec::new();
+    // Every frame up to this one is walked.
+    let mut done = 0;
     let mut st = lock(&shared.sched);
     loop {
         if st.aborted {
@@ -870,7 +793,7 @@ fn work(
                 None => Batch::default(),
             };
             batch.clear(workers);
-            dispatch(
+            batch::dispatch(
                 &mut framed,
                 &mut batch,
                 &shared.ports,
@@ -895,21 +818,18 @@ fn work(
             shared.wake.notify_all();
             continue;
         }
-        if let Some(b) = st.queues.get_mut(me).and_then(VecDeque::pop_front) {
+        // In order, a worker ahead of the slowest waits while the reorder window is full.
+        let held_back = shared.ordered && shared.gate.holds_back(done);
+        if let Some(b) = st
+            .queues
+            .get_mut(me)
+            .filter(|_| !held_back)
+            .and_then(VecDeque::pop_front)
+        {
             drop(st);
             shared.wake.notify_all();
-            let mut frags = b.fragments.iter().peekable();
-            for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
-                while let Some(f) = frags.next_if(|f| f.at.frame < p.at.frame) {
-                    fragment(core, shared, workers, me, &b, f, out);
-                }
-                core.tick(p.clock, out);
-                core.segment(p.at, &b.segment(p), out);
-            }
-            for f in frags {
-                fragment(core, shared, workers, me, &b, f, out);
-            }
-            core.tick(b.clock, out);
+            batch::walk(core, shared, me, &b, out);
+            done = done.max(b.last_frame);
             drop(b);
             // Batches every worker is done with let go of the capture's buffers at once.
             for b in &mut spare {
@@ -917,11 +837,11 @@ fn work(
                     b.shared.clear();
                 }
             }
-            between();
+            between(Some(done));
             st = lock(&shared.sched);
             continue;
         }
-        if st.exhausted && st.settled() {
+        if st.exhausted && st.settled() && st.queues.get(me).is_none_or(VecDeque::is_empty) {
             break;
         }
         if chunked && copied.is_none() && !st.exhausted {
@@ -936,7 +856,7 @@ fn work(
         }
         // The calling thread delivers sessions here: not while holding the others up.
         drop(st);
-        between();
+        between(None);
         st = lock(&shared.sched);
         st = shared
             .wake

@@ -135,9 +135,11 @@ fn redaction_changes_the_client_field_and_nothing_else_whatever_the_threads() {
     assert_eq!(one, two, "pseudonyms depend on the number of threads");
     assert_eq!(plain.len(), 4);
     assert_eq!(plain.len(), one.len());
-    // NDJSON streams (one thread, numbering clients as sessions are reported): the same
-    // pseudonyms in this capture.
-    let (_, nd, _) = run(&["analyze", "--redact", "-f", "ndjson", cap]);
+    // NDJSON streams (numbering clients as sessions are reported, in one order on any number
+    // of threads): the same pseudonyms in this capture.
+    let (_, nd, _) = run(&["analyze", "--redact", "-f", "ndjson", "-j", "1", cap]);
+    let (_, nd2, _) = run(&["analyze", "--redact", "-f", "ndjson", "-j", "2", cap]);
+    assert_eq!(nd, nd2, "NDJSON pseudonyms depend on the number of threads");
     // Lines come as connections end; the document is in id order.
     let mut streamed: Vec<(u64, String)> = nd
         .lines()
@@ -456,7 +458,7 @@ fn pseudonyms_do_not_depend_on_the_number_of_threads() {
             continue;
         }
         several += 1;
-        let mut first: Option<(String, String)> = None;
+        let mut first: Option<(String, String, String)> = None;
         for threads in ["1", "2", "3"] {
             let args = |f: &'static str| {
                 [
@@ -468,6 +470,7 @@ fn pseudonyms_do_not_depend_on_the_number_of_threads() {
             };
             let (_, j, _) = run(&args("json"));
             let (_, t, _) = run(&args("text"));
+            let (_, nd, _) = run(&args("ndjson"));
             let doc: Value = serde_json::from_str(&j).unwrap();
             let aliases: std::collections::BTreeSet<String> = sessions(&doc)
                 .iter()
@@ -475,11 +478,19 @@ fn pseudonyms_do_not_depend_on_the_number_of_threads() {
                 .collect();
             assert_eq!(aliases.len(), real.len(), "{p}: one pseudonym per client");
             assert!(aliases.is_disjoint(&real), "{p}: {aliases:?}");
+            let streamed: std::collections::BTreeSet<String> = nd
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| v["client"]["ip"].as_str().map(String::from))
+                .collect();
+            assert_eq!(streamed.len(), real.len(), "{p}: one NDJSON pseudonym per client");
+            assert!(streamed.is_disjoint(&real), "{p}: {streamed:?}");
             match &first {
-                None => first = Some((j, t)),
-                Some((j1, t1)) => {
+                None => first = Some((j, t, nd)),
+                Some((j1, t1, nd1)) => {
                     assert!(*j1 == j, "{p}: JSON with -j{threads} differs from -j1");
                     assert!(*t1 == t, "{p}: text with -j{threads} differs from -j1");
+                    assert!(*nd1 == nd, "{p}: NDJSON with -j{threads} differs from -j1");
                 }
             }
         }

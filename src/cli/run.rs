@@ -5,7 +5,7 @@ use super::outputs::{self, Flag, Output, Target};
 use crate::capture::Capture;
 use crate::diagnose::Outcome;
 use crate::diagnose::catalog;
-use crate::pipeline::{Analyzer, Detail, Options, Parallel};
+use crate::pipeline::{Analyzer, Detail, Options, Parallel, Sequential};
 use crate::report::carve::{self, CarveSet};
 use crate::report::digest::{Digest, SessionStore, TEXT_BLOCKS};
 use crate::report::model::{Counts, Report, SessionReport};
@@ -21,6 +21,8 @@ pub(super) const EXIT_OK: u8 = 0;
 pub(super) const EXIT_FAILED_SESSIONS: u8 = 1;
 /// Exit status on error.
 pub(super) const EXIT_ERROR: u8 = 2;
+/// NDJSON line buffers kept for reuse (the lines in flight between the threads, at most).
+const SPARE_LINES: usize = 8192;
 
 /// Runs the command and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -174,8 +176,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         _ => super::threads::free_cores(),
     };
     let threads = args.threads.unwrap_or(free_cores).max(1);
-    // NDJSON streams each verdict the moment it is decided: one thread, so no batch holds it back.
-    let parallel = threads > 1 && !streaming;
+    // NDJSON lines leave in one order whatever the threads: by the frame that decided each
+    // session, then by id (see `pipeline::ordered`). From a pipe, one thread: a verdict reached
+    // at once is judged with the server profiles learned so far, which on several threads would
+    // be each worker's own (and so depend on the thread count).
+    let parallel = threads > 1 && !verdict_time;
     let progress = progress_bar(&capture, args.quiet);
 
     // Sessions pass the filters, feed the carve sets (real addresses), are redacted (streamed
@@ -194,13 +199,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     // Every session, before the filters: a filtered report gives both counts.
     let mut total = Counts::default();
     let origins = capture.origins();
-    let mut sink = |mut s: SessionReport| {
+    // What is done to each session alone; on several threads, on the thread that decided it.
+    let prepare = |s: &mut SessionReport| {
         if let Some(o) = &origins {
             s.locate_frames(&crate::capture::origin::lock(o));
-        }
-        total.add(&s);
-        if !selection.matches(&s) {
-            return;
         }
         if community_id != Some(0) {
             s.set_community_id(community_id);
@@ -208,6 +210,40 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         if args.redact {
             // It names the real client address.
             s.display_filter = None;
+        }
+    };
+    // An NDJSON line is written there too, unless pseudonyms (numbered in the order of the
+    // lines, on this thread) go in it. Its buffer comes back here once the line is out: buffers
+    // freed on another thread than the one that took them would have the allocator hand their
+    // pages back and fault them in again.
+    let spare_lines = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let line = |s: &mut SessionReport| -> Option<Vec<u8>> {
+        if !streaming || args.redact {
+            return None;
+        }
+        prepare(s);
+        let spare = spare_lines.lock().ok().and_then(|mut v| v.pop());
+        let mut line = spare.unwrap_or_else(|| Vec::with_capacity(2048));
+        ndjson::write_session(&mut line, s).ok().map(|_| line)
+    };
+    let mut sink = |mut s: SessionReport, line: Option<Vec<u8>>| {
+        if line.is_none() {
+            prepare(&mut s);
+        }
+        let reuse = |mut line: Vec<u8>| {
+            line.clear();
+            if let Ok(mut spare) = spare_lines.lock() {
+                if spare.len() < SPARE_LINES {
+                    spare.push(line);
+                }
+            }
+        };
+        total.add(&s);
+        if !selection.matches(&s) {
+            if let Some(line) = line {
+                reuse(line);
+            }
+            return;
         }
         if s.outcome == Outcome::Failed && args.write_failed.is_some() {
             carve_failed.add(&s);
@@ -226,8 +262,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         if streaming {
             if write_error.is_none() {
                 // In blocks; from a pipe the flusher sends each verdict out within MAX_WAIT.
-                if let Err(e) = ndjson::write_session(&mut out, &s) {
+                let written = match &line {
+                    Some(line) => out.write_all(line),
+                    None => ndjson::write_session(&mut out, &s),
+                };
+                if let Err(e) = written {
                     write_error = Some(e);
+                }
+                if let Some(line) = line {
+                    reuse(line);
                 }
             }
         } else if args.format == Format::Json {
@@ -246,9 +289,12 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 pb.set_position(bytes);
             }
         };
-        Parallel::new(opts, threads, true).run(&mut capture, &mut sink, &mut update)
+        let parallel = Parallel::new(opts, threads, true);
+        let parallel = if streaming { parallel.in_order() } else { parallel };
+        parallel.run_prepared(&mut capture, &line, &mut sink, &mut update)
     } else {
-        let mut analyzer = Analyzer::new(opts, !verdict_time);
+        let mut sink = |s: SessionReport| sink(s, None);
+        let mut analyzer = Sequential::new(Analyzer::new(opts, !verdict_time), streaming);
         // One analysis thread: with a core to spare, the file's copy from the page cache
         // overlaps it (with none, the copy would only take turns with the analysis).
         if free_cores > 1 {
