@@ -243,6 +243,15 @@ fn lines(r: impl Read + Send + 'static) -> Receiver<Line> {
     rx
 }
 
+/// Starts `cmd` (a `tlsdiag live` run) with its output and errors read line by line.
+fn spawn_sniffer(cmd: &mut Command) -> (Proc, Receiver<Line>, Receiver<Line>) {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut p = Proc::spawn(cmd);
+    let out = lines(p.0.stdout.take().expect("stdout"));
+    let err = lines(p.0.stderr.take().expect("stderr"));
+    (p, out, err)
+}
+
 /// Waits until a line satisfies `pred` (keeping every line read in `seen`).
 fn wait_for(rx: &Receiver<Line>, seen: &mut Vec<Line>, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) {
     let deadline = Instant::now() + limit;
@@ -386,14 +395,8 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
         let mut cmd = ns.exec(&ns.server, bin());
         cmd.args(["live", "-i", &ns.server_if, "--handshake-timeout", HANDSHAKE_TIMEOUT])
             .args(&port_args)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut p = Proc::spawn(&mut cmd);
-        let out = lines(p.0.stdout.take().expect("stdout"));
-        let err = lines(p.0.stderr.take().expect("stderr"));
-        (p, out, err)
+            .args(extra);
+        spawn_sniffer(&mut cmd)
     };
     let pcap_s = pcap.to_string_lossy().into_owned();
     let (mut nd, nd_out, nd_err) = sniffer(&["--format", "ndjson", "--write", &pcap_s]);

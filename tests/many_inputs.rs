@@ -17,25 +17,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tlsdiag::capture::{LinkType, Packet, Timestamp};
-use tlsdiag::report::carve::PcapWriter;
 
 fn sample_packets() -> Vec<(i64, Vec<u8>)> {
     common::replicated_sample(1)
-}
-
-fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
-    let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(path).expect("create")));
-    for (ts, d) in packets {
-        let p = Packet {
-            ts: Timestamp(*ts),
-            link: LinkType::ETHERNET,
-            data: d,
-            orig_len: d.len() as u32,
-        };
-        assert!(w.write(&p).expect("write"));
-    }
-    w.finish().expect("flush");
 }
 
 /// Runs `tlsdiag analyze --format json -o REPORT INPUT` under `ulimit -n NOFILE`, polling the
@@ -112,10 +96,10 @@ fn ten_thousand_captures_in_a_directory_under_a_low_open_file_limit() {
     // One packet per file, named in an order unrelated to time (a multiplicative scramble).
     for (i, p) in packets.iter().enumerate() {
         let name = (i as u64 * 7919) % files as u64;
-        write_pcap(&caps.join(format!("part-{name:06}.pcap")), std::slice::from_ref(p));
+        common::write_pcap(&caps.join(format!("part-{name:06}.pcap")), std::slice::from_ref(p));
     }
     let whole = dir.join("whole.pcap");
-    write_pcap(&whole, &packets);
+    common::write_pcap(&whole, &packets);
 
     let (code_whole, err_whole, doc_whole, _) = run_limited(&whole, &dir.join("whole.json"), 256);
     let (code, err, doc, peak) = run_limited(&caps, &dir.join("dir.json"), 256);
@@ -148,8 +132,8 @@ fn an_unreadable_capture_in_a_directory_is_an_error_after_the_report() {
     std::fs::create_dir_all(&caps).expect("tmp");
     let packets = sample_packets();
     let half = packets.len() / 2;
-    write_pcap(&caps.join("a.pcap"), &packets[..half]);
-    write_pcap(&caps.join("c.pcap"), &packets[half..]);
+    common::write_pcap(&caps.join("a.pcap"), &packets[..half]);
+    common::write_pcap(&caps.join("c.pcap"), &packets[half..]);
     // A classic pcap magic and then nothing: a capture that cannot be read at all.
     std::fs::write(caps.join("b.pcap"), [0xd4, 0xc3, 0xb2, 0xa1, 2, 0]).expect("write");
     std::fs::write(caps.join("notes.txt"), "not a capture\n").expect("write");

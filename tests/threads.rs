@@ -129,22 +129,6 @@ fn crowded(copies: u32) -> Vec<(i64, Vec<u8>)> {
     all
 }
 
-fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
-    use tlsdiag::capture::{LinkType, Packet, Timestamp};
-    let file = std::fs::File::create(path).expect("create");
-    let mut w = tlsdiag::report::carve::PcapWriter::new(std::io::BufWriter::new(file));
-    for (ts, d) in packets {
-        let p = Packet {
-            ts: Timestamp(*ts),
-            link: LinkType::ETHERNET,
-            data: d,
-            orig_len: d.len() as u32,
-        };
-        assert!(w.write(&p).expect("write"));
-    }
-    w.finish().expect("flush");
-}
-
 /// Over many batches, with sessions decided by timers at other workers' frames, and the
 /// reorder window full: one file read in chunks, and the same packets in three files read as
 /// one stream.
@@ -153,11 +137,11 @@ fn ndjson_order_holds_over_many_batches_and_timers() {
     let packets = crowded(250);
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("crowded.pcap");
-    write_pcap(&file, &packets);
+    common::write_pcap(&file, &packets);
     let parts = dir.path().join("parts");
     std::fs::create_dir(&parts).expect("mkdir");
     for (i, part) in packets.chunks(packets.len().div_ceil(3)).enumerate() {
-        write_pcap(&parts.join(format!("part{i}.pcap")), part);
+        common::write_pcap(&parts.join(format!("part{i}.pcap")), part);
     }
     assert!(std::fs::metadata(&file).expect("size").len() > 4 << 20);
     for input in [&file, &parts] {

@@ -67,6 +67,23 @@ pub fn replicated_sample(copies: u32) -> Vec<(i64, Vec<u8>)> {
     out
 }
 
+/// Writes Ethernet frames (time in ns, bytes) as a pcap file.
+pub fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
+    use tlsdiag::capture::{Packet, Timestamp};
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = tlsdiag::report::carve::PcapWriter::new(std::io::BufWriter::new(file));
+    for (ts, d) in packets {
+        let p = Packet {
+            ts: Timestamp(*ts),
+            link: LinkType::ETHERNET,
+            data: d,
+            orig_len: d.len() as u32,
+        };
+        assert!(w.write(&p).expect("write"));
+    }
+    w.finish().expect("flush");
+}
+
 /// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`), or why it is
 /// not there. A plain clone has nothing beside it: the caller then passes the reason to
 /// [`skip_unless_ci`], which prints it and skips, or fails where `CI` is set.

@@ -144,14 +144,8 @@ fn live_finds_tunnelled_tagged_fragmented_and_any_port_tls_as_analyze_does() {
         let mut cmd = ns.exec(&ns.server, bin());
         cmd.args(["live", "-i", &ns.server_if, "--format", "ndjson", "-B", "1024"])
             .args(["--duration", &SNIFF_SECS.to_string(), "--vxlan-port", VXLAN_PORTS])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut p = Proc::spawn(&mut cmd);
-        let out = lines(p.0.stdout.take().expect("stdout"));
-        let err = lines(p.0.stderr.take().expect("stderr"));
-        (p, out, err)
+            .args(extra);
+        spawn_sniffer(&mut cmd)
     };
     let mut sniffers = [
         ("default", sniffer(&[])),
