@@ -262,8 +262,11 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 echo "== measure ($RUNS rounds, every tool once per round so that a noisy moment hits all of"
 echo "   them alike; the median counts; load average before: $LOAD_BEFORE)"
 for ((round = 1; round <= RUNS; round++)); do
-    for tool in "${TOOLS[@]}"; do
-        measure "$tool" "$round"
+    # Each round starts one tool further along the list, so no tool is always the one that runs
+    # first (after the page-cache warm-up) or first after a burner starts.
+    n=${#TOOLS[@]}
+    for ((k = 0; k < n; k++)); do
+        measure "${TOOLS[$(((k + round - 1) % n))]}" "$round"
     done
     if [ "$HAVE_TSHARK" = 1 ] && [ "$round" -le "$TSHARK_RUNS" ]; then
         measure tshark "$round"
