@@ -362,6 +362,10 @@ impl Sequential {
             return self.analyzer.packet(p, sink);
         };
         self.analyzer.packet(p, &mut |s| held.push(s));
+        // Most frames decide nothing: no sort, no drain.
+        if held.is_empty() {
+            return;
+        }
         if held.len() > 1 {
             held.sort_unstable_by_key(|s| s.id);
         }
