@@ -2,6 +2,9 @@
 //! exists in the ECS field reference (`../shared/reference/ecs_flat.yml`, read in place), with a
 //! value of its type and, where the reference lists them, one of its allowed values; every line
 //! has `ecs.version` and a valid `@timestamp`.
+//!
+//! Without `../shared` (a plain clone) the tests print why and skip; with `CI` set (as `.ci/run`
+//! sets it) a missing suite fails them (`common::shared_suite`, `common::skip_unless_ci`).
 
 #![allow(
     clippy::indexing_slicing,

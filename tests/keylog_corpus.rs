@@ -5,6 +5,9 @@
 //! protocol, the handshake messages (in tshark's order, up to where tlsdiag stops reading) and
 //! every alert it reports (sender, level, description, frame). A handshake tshark shows complete
 //! (both Finished) is established. The corpus is read in place; nothing is copied.
+//!
+//! Without `../shared` (a plain clone) the tests print why and skip; with `CI` set (as `.ci/run`
+//! sets it) a missing suite fails them (`common::shared_suite`, `common::skip_unless_ci`).
 
 #![allow(
     clippy::indexing_slicing,

@@ -243,6 +243,22 @@ fn lines(r: impl Read + Send + 'static) -> Receiver<Line> {
     rx
 }
 
+/// `openssl s_client` in the client namespace to good.test on the server's `port`, verifying
+/// with the CA file `ca`.
+fn s_client(ns: &Netns, port: u16, ca: &str) -> Command {
+    let mut cmd = ns.exec(&ns.client, "openssl");
+    cmd.args(["s_client", "-connect", &format!("{SERVER_IP}:{port}")])
+        .args([
+            "-servername",
+            "good.test",
+            "-CAfile",
+            ca,
+            "-verify_return_error",
+            "-brief",
+        ]);
+    cmd
+}
+
 /// Starts `cmd` (a `tlsdiag live` run) with its output and errors read line by line.
 fn spawn_sniffer(cmd: &mut Command) -> (Proc, Receiver<Line>, Receiver<Line>) {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -431,19 +447,8 @@ fn live_capture_streams_verdicts_of_real_tls_sessions() {
 
     // Real clients in the client namespace.
     let client = |port: u16, extra: &[&str]| {
-        let mut cmd = ns.exec(&ns.client, "openssl");
-        cmd.args([
-            "s_client",
-            "-connect",
-            &format!("{SERVER_IP}:{port}"),
-            "-servername",
-            "good.test",
-            "-CAfile",
-            &c("ca.pem"),
-            "-verify_return_error",
-            "-brief",
-        ])
-        .args(extra);
+        let mut cmd = s_client(&ns, port, &c("ca.pem"));
+        cmd.args(extra);
         cmd
     };
     let limit = Duration::from_secs(20);
@@ -902,17 +907,7 @@ fn live_capture_reports_kernel_drops() {
 
     // A handshake after the loss is still reported.
     thread::sleep(Duration::from_millis(500));
-    let mut hello = ns.exec(&ns.client, "openssl");
-    hello
-        .args(["s_client", "-connect", &format!("{SERVER_IP}:{clean_port}")])
-        .args([
-            "-servername",
-            "good.test",
-            "-CAfile",
-            &c("ca.pem"),
-            "-verify_return_error",
-            "-brief",
-        ]);
+    let mut hello = s_client(&ns, clean_port, &c("ca.pem"));
     let (code, _, e) = run(&mut hello, Duration::from_secs(20));
     assert_eq!(code, 0, "the handshake after the loss failed: {e}");
     wait_for(

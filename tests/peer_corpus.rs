@@ -1,6 +1,9 @@
 //! Conformance against the peer corpus: public captures from the Zeek, Suricata, nDPI, Arkime and
 //! ja4 test suites with per-session expectations (`../shared/peer-corpus`, see its MANIFEST.md).
 //!
+//! Without `../shared` (a plain clone) the tests print why and skip; with `CI` set (as `.ci/run`
+//! sets it) a missing suite fails them (`common::shared_suite`, `common::skip_unless_ci`).
+//!
 //! For every capture the built `tlsdiag` runs with `-p` for each server port the manifest lists
 //! (plus 443). No capture may end with exit status 2, and the exit status must match the report
 //! (1 exactly when a session failed). Each manifest session is matched to ours by its 4-tuple

@@ -210,6 +210,26 @@ fn a_reader_thread_copying_ahead_gives_the_same_packets_and_stops_with_the_captu
         let want = read_all(&path, None, false);
         let mut cap = Capture::open(std::slice::from_ref(&path)).expect("open");
         cap.read_ahead();
+        // The thread copies ahead of the reader: the chunk it takes and the next, `AHEAD` in all.
+        let pf = cap
+            .prefetch(tlsdiag::capture::prefetch::CHUNK)
+            .expect("reading in chunks");
+        assert!(cap.next_packet().is_some());
+        let t0 = std::time::Instant::now();
+        while pf.chunks_claimed() < tlsdiag::capture::prefetch::AHEAD
+            && t0.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(
+            pf.chunks_claimed(),
+            tlsdiag::capture::prefetch::AHEAD,
+            "{name}: chunks read ahead"
+        );
+        drop(cap);
+        let mut cap = Capture::open(std::slice::from_ref(&path)).expect("open");
+        cap.read_ahead();
         let mut got = Vec::new();
         while let Some(p) = cap.next_packet() {
             got.push((p.ts.0, p.link.0, p.orig_len, p.data.to_vec()));

@@ -789,3 +789,62 @@ fn text_blocks_start_with_the_failing_step_and_do_not_contradict_themselves() {
         "{text}"
     );
 }
+
+/// The text report's "Top failing servers" counts, per server and SNI, what the JSON document
+/// lists: failed and total sessions, labelled `ip:port (SNI)` (IPv6 in brackets).
+#[test]
+fn top_failing_servers_count_what_the_json_document_lists() {
+    let cases: Vec<String> = [
+        "tls-mixed",
+        "starttls-smtp-refused",
+        "tcp-forged-sni",
+        "tcp-syn-unanswered-v6",
+    ]
+    .iter()
+    .map(|c| root().join("samples/cases").join(c).to_string_lossy().into_owned())
+    .collect();
+    let args: Vec<&str> = cases.iter().map(String::as_str).collect();
+    let (_, json) = run(&[&["analyze", "-f", "json"], args.as_slice()].concat());
+    let doc: Value = serde_json::from_str(&json).expect("json");
+    let mut want: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for s in doc["sessions"].as_array().expect("sessions") {
+        let ip = s["server"]["ip"].as_str().expect("ip");
+        let mut label = if ip.contains(':') {
+            format!("[{ip}]:{}", s["server"]["port"])
+        } else {
+            format!("{ip}:{}", s["server"]["port"])
+        };
+        if let Some(sni) = s["tls"]["client"]["server_name"].as_str() {
+            label.push_str(&format!(" ({sni})"));
+        }
+        let e = want.entry(label).or_default();
+        e.0 += u64::from(s["outcome"] == "failed");
+        e.1 += 1;
+    }
+    let mut want: Vec<(String, u64, u64)> = want
+        .into_iter()
+        .filter(|(_, (f, _))| *f > 0)
+        .map(|(l, (f, t))| (l, f, t))
+        .collect();
+    want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    assert!(want.len() >= 3, "{want:?}");
+    assert!(want.iter().any(|w| w.0.starts_with('[')), "an IPv6 server: {want:?}");
+
+    let (_, text) = run(&[&["analyze"], args.as_slice()].concat());
+    let got: Vec<(String, u64, u64)> = text
+        .lines()
+        .skip_while(|l| *l != "Top failing servers:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let (label, counts) = l.trim().rsplit_once("  ").expect("label and counts");
+            let (f, t) = counts.trim().split_once(" failed of ").expect("counts");
+            (
+                label.trim().to_string(),
+                f.parse().expect("failed"),
+                t.parse().expect("total"),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}

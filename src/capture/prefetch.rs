@@ -111,6 +111,11 @@ impl Prefetch {
         }
     }
 
+    /// Chunks some thread has started to read (the reader's own included).
+    pub fn chunks_claimed(&self) -> u64 {
+        self.claimed.load(Ordering::Acquire)
+    }
+
     /// Length of a chunk buffer (the room before the bytes and the chunk).
     pub fn buffer_len(&self) -> usize {
         LEAD + self.chunk
@@ -170,8 +175,8 @@ impl Prefetch {
         self.moved.notify_all();
     }
 
-    /// Copies chunks in file order, at most `ahead` beyond the one the reader takes next,
-    /// until the file ends or [`Prefetch::abort`].
+    /// Copies chunks in file order, `ahead` of them from the one the reader takes next (that one
+    /// included), until the file ends or [`Prefetch::abort`].
     fn read_ahead(&self, ahead: u64) {
         loop {
             {

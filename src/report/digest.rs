@@ -235,28 +235,22 @@ impl Digest {
             port: s.server.port,
         };
         let sni = s.server_name();
-        let full = self.server_entries >= SERVERS;
-        let names = match self.servers.get_mut(&server) {
-            Some(names) => Some(names),
-            None if full => None,
-            None => Some(self.servers.entry(server).or_default()),
-        };
-        match names.map(|n| (n.iter().position(|c| c.sni.as_deref() == sni), n)) {
-            Some((Some(i), names)) => {
-                if let Some(c) = names.get_mut(i) {
-                    c.sessions += 1;
-                    c.failed += failed;
-                }
-            }
-            Some((None, names)) if !full => {
-                names.push(ServerCount {
-                    sni: sni.map(Box::from),
-                    failed,
-                    sessions: 1,
-                });
-                self.server_entries += 1;
-            }
-            _ => self.servers_dropped += 1,
+        let known = self
+            .servers
+            .get_mut(&server)
+            .and_then(|names| names.iter_mut().find(|c| c.sni.as_deref() == sni));
+        if let Some(c) = known {
+            c.sessions += 1;
+            c.failed += failed;
+        } else if self.server_entries < SERVERS {
+            self.servers.entry(server).or_default().push(ServerCount {
+                sni: sni.map(Box::from),
+                failed,
+                sessions: 1,
+            });
+            self.server_entries += 1;
+        } else {
+            self.servers_dropped += 1;
         }
         if s.outcome == Outcome::Established {
             for w in &s.warnings {
