@@ -113,23 +113,24 @@ impl MacKind {
         }
     }
 
-    /// HMAC over the concatenation of `parts`.
-    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    /// Whether `tag` is the HMAC over the concatenation of `parts` (compared in constant time,
+    /// without allocating).
+    pub fn verify(self, key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+        fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
             match <M as KeyInit>::new_from_slice(key) {
                 Ok(mut m) => {
                     for p in parts {
                         m.update(p);
                     }
-                    m.finalize().into_bytes().to_vec()
+                    m.verify_slice(tag).is_ok()
                 }
-                Err(_) => Vec::new(),
+                Err(_) => false,
             }
         }
         match self {
-            MacKind::Sha1 => run::<Hmac<Sha1>>(key, parts),
-            MacKind::Sha256 => run::<Hmac<Sha256>>(key, parts),
-            MacKind::Sha384 => run::<Hmac<Sha384>>(key, parts),
+            MacKind::Sha1 => run::<Hmac<Sha1>>(key, parts, tag),
+            MacKind::Sha256 => run::<Hmac<Sha256>>(key, parts, tag),
+            MacKind::Sha384 => run::<Hmac<Sha384>>(key, parts, tag),
         }
     }
 }

@@ -50,7 +50,7 @@ enum Keys {
         key: Vec<u8>,
         mac: MacKind,
         mac_key: Vec<u8>,
-        iv: Option<Vec<u8>>,
+        iv: Option<[u8; 16]>,
         encrypt_then_mac: bool,
     },
 }
@@ -324,7 +324,11 @@ impl Decryptor {
                     key: key.to_vec(),
                     mac,
                     mac_key: mac_key.to_vec(),
-                    iv: (h.version < 0x0302).then(|| iv.to_vec()),
+                    iv: if h.version < 0x0302 {
+                        Some(iv.try_into().ok()?)
+                    } else {
+                        None
+                    },
                     encrypt_then_mac: h.encrypt_then_mac,
                 },
             };
@@ -458,9 +462,14 @@ fn open_spare(aead: &Aead, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Ve
 fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
     let v = version.to_be_bytes();
     let seq = k.seq.to_be_bytes();
-    let aad = |len: usize| -> Option<Vec<u8>> {
+    // The AEAD's additional data and the MAC's header: sequence number, type, version, length.
+    let aad = |len: usize| -> Option<[u8; 13]> {
         let l = u16::try_from(len).ok()?.to_be_bytes();
-        Some([seq.as_slice(), &[typ, v[0], v[1], l[0], l[1]]].concat())
+        let mut a = [0u8; 13];
+        for (o, b) in a.iter_mut().zip(seq.iter().chain(&[typ, v[0], v[1], l[0], l[1]])) {
+            *o = *b;
+        }
+        Some(a)
     };
     if body.len() > MAX_PLAINTEXT + 2048 {
         return None;
@@ -494,37 +503,46 @@ fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened>
             encrypt_then_mac,
         } => {
             let ml = mac.len();
-            let (ivb, mut ct): (Vec<u8>, Vec<u8>) = match iv {
-                Some(chained) => (chained.clone(), body.to_vec()),
+            // TLS 1.0 chains the IV from the previous record; later versions send it first.
+            let (ivb, mut enc): ([u8; 16], &[u8]) = match iv {
+                Some(chained) => (*chained, body),
                 None => {
                     let (i, c) = body.split_at_checked(16)?;
-                    (i.to_vec(), c.to_vec())
+                    (i.try_into().ok()?, c)
                 }
             };
             if *encrypt_then_mac {
-                let (enc, tag) = ct.split_at_checked(ct.len().checked_sub(ml)?)?;
+                let (e, tag) = enc.split_at_checked(enc.len().checked_sub(ml)?)?;
                 let macd = body.get(..body.len() - ml)?;
-                if mac.mac(mac_key, &[&aad(macd.len())?, macd]) != tag {
+                if !mac.verify(mac_key, &[&aad(macd.len())?, macd], tag) {
                     return None;
                 }
-                ct = enc.to_vec();
+                enc = e;
             }
-            let next_iv = ct.get(ct.len().saturating_sub(16)..).map(<[u8]>::to_vec);
+            let next_iv: Option<[u8; 16]> = enc.get(enc.len().saturating_sub(16)..).and_then(|t| t.try_into().ok());
+            let mut ct = spare();
+            ct.extend_from_slice(enc);
             if !cbc_decrypt(key, &ivb, &mut ct) {
+                recycle(ct);
                 return None;
             }
-            let pad = usize::from(*ct.last()?);
-            let unpadded = ct.len().checked_sub(pad + 1)?;
-            if ct.get(unpadded..)?.iter().any(|&b| usize::from(b) != pad) {
+            let Some(unpadded) = cbc_unpad(&ct) else {
+                recycle(ct);
                 return None;
-            }
+            };
             ct.truncate(unpadded);
             if !*encrypt_then_mac {
-                let clen = ct.len().checked_sub(ml)?;
-                let tag = ct.split_off(clen);
-                if mac.mac(mac_key, &[&aad(clen)?, &ct]) != tag {
+                let Some(clen) = ct.len().checked_sub(ml) else {
+                    recycle(ct);
+                    return None;
+                };
+                let (content, tag) = ct.split_at(clen);
+                let ok = aad(clen).is_some_and(|a| mac.verify(mac_key, &[&a, content], tag));
+                if !ok {
+                    recycle(ct);
                     return None;
                 }
+                ct.truncate(clen);
             }
             if let (Some(chained), Some(n)) = (iv.as_mut(), next_iv) {
                 *chained = n;
@@ -532,6 +550,17 @@ fn open12(k: &mut DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened>
             Some(Opened::Plain(typ, ct))
         }
     }
+}
+
+/// The length of a CBC plaintext without its padding (each pad byte holds the pad's length),
+/// if the padding is well formed.
+fn cbc_unpad(pt: &[u8]) -> Option<usize> {
+    let pad = usize::from(*pt.last()?);
+    let unpadded = pt.len().checked_sub(pad + 1)?;
+    pt.get(unpadded..)?
+        .iter()
+        .all(|&b| usize::from(b) == pad)
+        .then_some(unpadded)
 }
 
 #[cfg(test)]

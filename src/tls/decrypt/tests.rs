@@ -119,3 +119,13 @@ fn garbage_records_never_panic() {
         }
     }
 }
+
+/// CBC padding: each pad byte holds the pad's length; anything else does not unpad.
+#[test]
+fn cbc_unpad_takes_well_formed_padding_only() {
+    assert_eq!(cbc_unpad(&[1, 2, 3, 0]), Some(3));
+    assert_eq!(cbc_unpad(&[1, 2, 2, 2]), Some(1));
+    assert_eq!(cbc_unpad(&[1, 3, 2, 2]), None);
+    assert_eq!(cbc_unpad(&[3, 3, 3]), None);
+    assert_eq!(cbc_unpad(&[]), None);
+}
