@@ -760,7 +760,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
 }
 
 /// Takes one segment's payload (or the bytes the snap length cut) in direction `dir`.
-#[inline]
+#[inline(always)]
 fn take_data<H: StreamHandler>(
     c: &mut Connection<H>,
     dir: Direction,
