@@ -264,14 +264,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
-    /// Whether the connection waits for an answer (SYN unanswered, or a handshake in progress).
-    fn pending(&self, c: &Connection<H>) -> bool {
-        (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
-    }
-
     /// How a connection whose timer ran out ends.
     fn timer_end(&self, c: &Connection<H>) -> EndKind {
-        if c.handler.decided() || !self.pending(c) {
+        if c.handler.decided() || !pending(c) {
             EndKind::IdleTimeout
         } else {
             EndKind::HandshakeTimeout
@@ -284,7 +279,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// keep-alives and SYN retransmissions are not an answer); an idle connection from its last
     /// packet.
     fn deadline(&self, c: &Connection<H>) -> i64 {
-        if !c.handler.decided() && self.pending(c) {
+        if !c.handler.decided() && pending(c) {
             let t = &c.tcp;
             let since = match t.syns.first() {
                 Some(syn) if t.syn_ack.is_none() => syn.ts,
@@ -413,9 +408,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         };
         // The timer set at creation used the idle timeout; the handshake timeout applies once
         // the connection waits for an answer (its first SYN or first payload), so re-arm then.
-        let was_pending = matches!(&self.slots[slot], Slot::Live(c) if !c.handler.decided() && self.pending(c));
-        let was_decided = matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided());
         let Slot::Live(c) = &mut self.slots[slot] else { return };
+        let was_decided = c.handler.decided();
+        let was_pending = !was_decided && pending(c);
         let dir = if c.tcp.client == src {
             Direction::ToServer
         } else {
@@ -530,19 +525,19 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             f.rst = Some(at);
         }
         let both_fin = c.tcp.dirs[Direction::ToServer].fin.is_some() && c.tcp.dirs[Direction::ToClient].fin.is_some();
-        if !was_decided && matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided()) {
+        let decided = c.handler.decided();
+        let starts_waiting = !was_pending && !decided && pending(c);
+        if !was_decided && decided {
             self.just_decided = Some((slot, self.gens[slot]));
         }
         if seg.flags.rst {
             self.finish(slot, EndKind::Reset, out);
         } else if both_fin {
             self.finish(slot, EndKind::Closed, out);
-        } else if !was_pending {
+        } else if starts_waiting {
             if let Slot::Live(c) = &self.slots[slot] {
-                if !c.handler.decided() && self.pending(c) {
-                    let due = self.deadline(c);
-                    self.arm(due, slot, self.gens[slot]);
-                }
+                let due = self.deadline(c);
+                self.arm(due, slot, self.gens[slot]);
             }
         }
     }
@@ -757,6 +752,11 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.live = 0;
         self.resumable = 0;
     }
+}
+
+/// Whether the connection waits for an answer (SYN unanswered, or a handshake in progress).
+fn pending<H>(c: &Connection<H>) -> bool {
+    (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
 }
 
 /// Takes one segment's payload (or the bytes the snap length cut) in direction `dir`.
