@@ -278,17 +278,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Canonical key of a connection: the two endpoints, lower first, packed for a cheap hash and
-/// comparison (it is computed and looked up for every packet).
+/// Canonical key of a connection: the two endpoints, lower first (address, then port), packed
+/// for a cheap hash and comparison (it is computed and looked up for every packet). An IPv4
+/// address and its IPv4-mapped IPv6 form are different connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowKey {
-    lo: u128,
-    hi: u128,
-    /// Port of `lo` in the high half, port of `hi` in the low half.
-    ports: u32,
-    /// 6 for IPv6 keys, 4 for IPv4 ones (an IPv4 address and its IPv4-mapped IPv6 form are
-    /// different connections).
-    family: u8,
+pub enum FlowKey {
+    /// Both addresses IPv4: the lower endpoint's in the high half of `addrs`.
+    V4 {
+        addrs: u64,
+        /// Port of the lower endpoint in the high half, of the other in the low half.
+        ports: u32,
+    },
+    /// Otherwise: the addresses as 128 bits (an IPv4 one in the low 32).
+    V6 { lo: u128, hi: u128, ports: u32 },
 }
 
 /// An address as 128 bits (IPv4 in the low 32).
@@ -302,26 +304,31 @@ fn ip_bits(ip: IpAddr) -> u128 {
 impl std::hash::Hash for FlowKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if self.family == 4 {
-            // Both IPv4 addresses fit one word (a key is hashed for every packet).
-            h.write_u64((self.lo as u64) << 32 | self.hi as u64);
-        } else {
-            h.write_u64(self.lo as u64);
-            h.write_u64((self.lo >> 64) as u64);
-            h.write_u64(self.hi as u64);
-            h.write_u64((self.hi >> 64) as u64);
+        match *self {
+            FlowKey::V4 { addrs, ports } => {
+                h.write_u64(addrs);
+                h.write_u64(u64::from(ports) | 4 << 32);
+            }
+            FlowKey::V6 { lo, hi, ports } => {
+                h.write_u64(lo as u64);
+                h.write_u64((lo >> 64) as u64);
+                h.write_u64(hi as u64);
+                h.write_u64((hi >> 64) as u64);
+                h.write_u64(u64::from(ports) | 6 << 32);
+            }
         }
-        h.write_u64(u64::from(self.ports) | u64::from(self.family) << 32);
     }
 }
 
 impl FlowKey {
     /// The key of a decoded segment's connection.
+    #[inline]
     pub fn of(seg: &crate::decode::TcpSegment<'_>) -> FlowKey {
         FlowKey::from_parts(seg.src, seg.sport, seg.dst, seg.dport)
     }
 
     /// The key of a packet from `a` to `b` (same key for both directions).
+    #[inline]
     pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
         FlowKey::from_parts(a.ip, a.port, b.ip, b.port)
     }
@@ -329,25 +336,21 @@ impl FlowKey {
     #[inline]
     fn from_parts(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16) -> FlowKey {
         if let (IpAddr::V4(a), IpAddr::V4(b)) = (a, b) {
-            // The same key as below, ordered on one word per endpoint: address, then port.
+            // One word per endpoint, address then port: ordered as the pairs are.
             let a = u64::from(u32::from(a)) << 16 | u64::from(a_port);
             let b = u64::from(u32::from(b)) << 16 | u64::from(b_port);
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            return FlowKey {
-                lo: u128::from(lo >> 16),
-                hi: u128::from(hi >> 16),
+            return FlowKey::V4 {
+                addrs: (lo >> 16) << 32 | hi >> 16,
                 ports: ((lo & 0xffff) << 16 | (hi & 0xffff)) as u32,
-                family: 4,
             };
         }
-        let family = if a.is_ipv6() || b.is_ipv6() { 6 } else { 4 };
         let (a, b) = ((ip_bits(a), a_port), (ip_bits(b), b_port));
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        FlowKey {
+        FlowKey::V6 {
             lo: lo.0,
             hi: hi.0,
             ports: u32::from(lo.1) << 16 | u32::from(hi.1),
-            family,
         }
     }
 }
@@ -538,17 +541,15 @@ pub trait StreamHandler {
 #[cfg(test)]
 mod tests {
 
-    /// The IPv4 shortcut of `FlowKey::from_parts` builds the key the general way does.
+    /// IPv4 keys are ordered as the (address, port) pairs are, the same both ways.
     #[test]
     fn ipv4_keys_as_the_general_order_makes_them() {
         let general = |a: IpAddr, ap: u16, b: IpAddr, bp: u16| {
             let (a, b) = ((ip_bits(a), ap), (ip_bits(b), bp));
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            FlowKey {
-                lo: lo.0,
-                hi: hi.0,
+            FlowKey::V4 {
+                addrs: (lo.0 as u64) << 32 | hi.0 as u64,
                 ports: u32::from(lo.1) << 16 | u32::from(hi.1),
-                family: 4,
             }
         };
         let ips = ["10.0.0.1", "10.0.0.2", "255.255.255.255", "0.0.0.0", "192.168.1.1"];
