@@ -302,20 +302,36 @@ fn ip_bits(ip: IpAddr) -> u128 {
 }
 
 impl std::hash::Hash for FlowKey {
+    /// The words of the addresses as 128 bits each, then the ports and family: the same hash
+    /// whatever the key's form (it splits connections between workers: see [`ShortHash`] for
+    /// tables).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (lo, hi, ports, family) = match *self {
+            FlowKey::V4 { addrs, ports } => (u128::from(addrs >> 32), u128::from(addrs as u32), ports, 4u64),
+            FlowKey::V6 { lo, hi, ports } => (lo, hi, ports, 6),
+        };
+        h.write_u64(lo as u64);
+        h.write_u64((lo >> 64) as u64);
+        h.write_u64(hi as u64);
+        h.write_u64((hi >> 64) as u64);
+        h.write_u64(u64::from(ports) | family << 32);
+    }
+}
+
+/// A [`FlowKey`] hashed in as few words as it takes: two for IPv4 (a connection table looks its
+/// key up for every packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortHash(pub FlowKey);
+
+impl std::hash::Hash for ShortHash {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        match *self {
+        match self.0 {
             FlowKey::V4 { addrs, ports } => {
                 h.write_u64(addrs);
                 h.write_u64(u64::from(ports) | 4 << 32);
             }
-            FlowKey::V6 { lo, hi, ports } => {
-                h.write_u64(lo as u64);
-                h.write_u64((lo >> 64) as u64);
-                h.write_u64(hi as u64);
-                h.write_u64((hi >> 64) as u64);
-                h.write_u64(u64::from(ports) | 6 << 32);
-            }
+            key @ FlowKey::V6 { .. } => key.hash(h),
         }
     }
 }
@@ -540,6 +556,39 @@ pub trait StreamHandler {
 
 #[cfg(test)]
 mod tests {
+
+    /// A key hashes as five words whatever its form (the workers' split stays as it was), and
+    /// the table's short hash of an IPv4 key as two.
+    #[test]
+    fn keys_hash_as_their_words() {
+        #[derive(Default)]
+        struct Words(Vec<u64>);
+        impl std::hash::Hasher for Words {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, _: &[u8]) {
+                unreachable!("keys write words")
+            }
+            fn write_u64(&mut self, v: u64) {
+                self.0.push(v);
+            }
+        }
+        let words = |k: &dyn Fn(&mut Words)| {
+            let mut w = Words::default();
+            k(&mut w);
+            w.0
+        };
+        use std::hash::Hash;
+        let key = FlowKey::from_parts("10.0.0.2".parse().unwrap(), 443, "10.0.0.1".parse().unwrap(), 50000);
+        let (a, b) = (0x0a00_0001u64, 0x0a00_0002u64);
+        let ports = u64::from(50000u16) << 16 | 443;
+        assert_eq!(words(&|h| key.hash(h)), [a, 0, b, 0, ports | 4 << 32]);
+        assert_eq!(words(&|h| ShortHash(key).hash(h)), [a << 32 | b, ports | 4 << 32]);
+        let v6 = FlowKey::from_parts("::1".parse().unwrap(), 1, "::2".parse().unwrap(), 2);
+        assert_eq!(words(&|h| ShortHash(v6).hash(h)), words(&|h| v6.hash(h)));
+        assert_eq!(words(&|h| v6.hash(h)), [1, 0, 2, 0, (1 << 16 | 2) | 6 << 32]);
+    }
 
     /// IPv4 keys are ordered as the (address, port) pairs are, the same both ways.
     #[test]

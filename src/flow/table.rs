@@ -12,7 +12,7 @@ use super::reassembly::{Conflict, Reassembler};
 use super::resume::{RESUME_NS, Resume};
 use super::watch::{Decision, Watch};
 use super::{
-    At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
+    At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber, ShortHash,
     StreamHandler, TcpFacts,
 };
 use crate::capture::Timestamp;
@@ -126,7 +126,7 @@ impl TableCounters {
 pub struct FlowTable<H> {
     cfg: FlowConfig,
     port_set: PortSet,
-    map: HashMap<FlowKey, usize, super::FlowHashBuilder>,
+    map: HashMap<ShortHash, usize, super::FlowHashBuilder>,
     slots: Vec<Slot<H>>,
     gens: Vec<u64>,
     free: Vec<usize>,
@@ -320,7 +320,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         if self.due(clock) {
             self.advance(clock, out);
         }
-        if !self.listed(seg) && !self.map.contains_key(&FlowKey::of(seg)) {
+        if !self.listed(seg) && !self.map.contains_key(&ShortHash(FlowKey::of(seg))) {
             return self.unlisted(at, clock, seg, out);
         }
         self.track(at, clock, seg, out);
@@ -334,7 +334,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         let (src, dst) = Endpoint::ends_of(seg);
         let key = FlowKey::new(src, dst);
         if at.ts > clock && at.ts.0.saturating_sub(clock.0) <= TIMESTAMP_LEAP_NS {
-            match self.map.get(&key).map(|&slot| (slot, &self.slots[slot])) {
+            match self.map.get(&ShortHash(key)).map(|&slot| (slot, &self.slots[slot])) {
                 Some((slot, Slot::Live(c))) if self.deadline(c) <= at.ts.0 => {
                     let end = self.timer_end(c);
                     self.finish(slot, end, out);
@@ -349,7 +349,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             }
         }
         let is_new_syn = seg.flags.syn && !seg.flags.ack;
-        let slot = match self.map.get(&key).copied() {
+        let slot = match self.map.get(&ShortHash(key)).copied() {
             Some(slot) => match &self.slots[slot] {
                 Slot::Live(c) => {
                     let reuse = is_new_syn
@@ -632,7 +632,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             }
         };
         self.gens[slot] += 1;
-        self.map.insert(key, slot);
+        self.map.insert(ShortHash(key), slot);
         self.live += 1;
         self.counters.connections += 1;
         if let Slot::Live(c) = &self.slots[slot] {
@@ -715,8 +715,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.gens[slot] += 1;
         self.free.push(slot);
         if let Some(k) = key {
-            if self.map.get(&k) == Some(&slot) {
-                self.map.remove(&k);
+            if self.map.get(&ShortHash(k)) == Some(&slot) {
+                self.map.remove(&ShortHash(k));
             }
         }
     }
