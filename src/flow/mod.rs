@@ -278,17 +278,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Canonical key of a connection: the two endpoints, lower first, packed for a cheap hash and
-/// comparison (it is computed and looked up for every packet).
+/// Canonical key of a connection: the two endpoints, lower first (address, then port), packed
+/// for a cheap hash and comparison (it is computed and looked up for every packet). An IPv4
+/// address and its IPv4-mapped IPv6 form are different connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowKey {
-    lo: u128,
-    hi: u128,
-    /// Port of `lo` in the high half, port of `hi` in the low half.
-    ports: u32,
-    /// 6 for IPv6 keys, 4 for IPv4 ones (an IPv4 address and its IPv4-mapped IPv6 form are
-    /// different connections).
-    family: u8,
+pub enum FlowKey {
+    /// Both addresses IPv4: the lower endpoint's in the high half of `addrs`.
+    V4 {
+        addrs: u64,
+        /// Port of the lower endpoint in the high half, of the other in the low half.
+        ports: u32,
+    },
+    /// Otherwise: the addresses as 128 bits (an IPv4 one in the low 32).
+    V6 { lo: u128, hi: u128, ports: u32 },
 }
 
 /// An address as 128 bits (IPv4 in the low 32).
@@ -300,35 +302,71 @@ fn ip_bits(ip: IpAddr) -> u128 {
 }
 
 impl std::hash::Hash for FlowKey {
+    /// The words of the addresses as 128 bits each, then the ports and family: the same hash
+    /// whatever the key's form (it splits connections between workers: see [`ShortHash`] for
+    /// tables).
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(self.lo as u64);
-        h.write_u64((self.lo >> 64) as u64);
-        h.write_u64(self.hi as u64);
-        h.write_u64((self.hi >> 64) as u64);
-        h.write_u64(u64::from(self.ports) | u64::from(self.family) << 32);
+        let (lo, hi, ports, family) = match *self {
+            FlowKey::V4 { addrs, ports } => (u128::from(addrs >> 32), u128::from(addrs as u32), ports, 4u64),
+            FlowKey::V6 { lo, hi, ports } => (lo, hi, ports, 6),
+        };
+        h.write_u64(lo as u64);
+        h.write_u64((lo >> 64) as u64);
+        h.write_u64(hi as u64);
+        h.write_u64((hi >> 64) as u64);
+        h.write_u64(u64::from(ports) | family << 32);
+    }
+}
+
+/// A [`FlowKey`] hashed in as few words as it takes: two for IPv4 (a connection table looks its
+/// key up for every packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortHash(pub FlowKey);
+
+impl std::hash::Hash for ShortHash {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self.0 {
+            FlowKey::V4 { addrs, ports } => {
+                h.write_u64(addrs);
+                h.write_u64(u64::from(ports) | 4 << 32);
+            }
+            key @ FlowKey::V6 { .. } => key.hash(h),
+        }
     }
 }
 
 impl FlowKey {
     /// The key of a decoded segment's connection.
+    #[inline]
     pub fn of(seg: &crate::decode::TcpSegment<'_>) -> FlowKey {
         FlowKey::from_parts(seg.src, seg.sport, seg.dst, seg.dport)
     }
 
     /// The key of a packet from `a` to `b` (same key for both directions).
+    #[inline]
     pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
         FlowKey::from_parts(a.ip, a.port, b.ip, b.port)
     }
 
+    #[inline]
     fn from_parts(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16) -> FlowKey {
-        let family = if a.is_ipv6() || b.is_ipv6() { 6 } else { 4 };
+        if let (IpAddr::V4(a), IpAddr::V4(b)) = (a, b) {
+            // One word per endpoint, address then port: ordered as the pairs are.
+            let a = u64::from(u32::from(a)) << 16 | u64::from(a_port);
+            let b = u64::from(u32::from(b)) << 16 | u64::from(b_port);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            return FlowKey::V4 {
+                addrs: (lo >> 16) << 32 | hi >> 16,
+                ports: ((lo & 0xffff) << 16 | (hi & 0xffff)) as u32,
+            };
+        }
         let (a, b) = ((ip_bits(a), a_port), (ip_bits(b), b_port));
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        FlowKey {
+        FlowKey::V6 {
             lo: lo.0,
             hi: hi.0,
             ports: u32::from(lo.1) << 16 | u32::from(hi.1),
-            family,
         }
     }
 }
@@ -518,6 +556,62 @@ pub trait StreamHandler {
 
 #[cfg(test)]
 mod tests {
+
+    /// A key hashes as five words whatever its form (the workers' split stays as it was), and
+    /// the table's short hash of an IPv4 key as two.
+    #[test]
+    fn keys_hash_as_their_words() {
+        #[derive(Default)]
+        struct Words(Vec<u64>);
+        impl std::hash::Hasher for Words {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, _: &[u8]) {
+                unreachable!("keys write words")
+            }
+            fn write_u64(&mut self, v: u64) {
+                self.0.push(v);
+            }
+        }
+        let words = |k: &dyn Fn(&mut Words)| {
+            let mut w = Words::default();
+            k(&mut w);
+            w.0
+        };
+        use std::hash::Hash;
+        let key = FlowKey::from_parts("10.0.0.2".parse().unwrap(), 443, "10.0.0.1".parse().unwrap(), 50000);
+        let (a, b) = (0x0a00_0001u64, 0x0a00_0002u64);
+        let ports = u64::from(50000u16) << 16 | 443;
+        assert_eq!(words(&|h| key.hash(h)), [a, 0, b, 0, ports | 4 << 32]);
+        assert_eq!(words(&|h| ShortHash(key).hash(h)), [a << 32 | b, ports | 4 << 32]);
+        let v6 = FlowKey::from_parts("::1".parse().unwrap(), 1, "::2".parse().unwrap(), 2);
+        assert_eq!(words(&|h| ShortHash(v6).hash(h)), words(&|h| v6.hash(h)));
+        assert_eq!(words(&|h| v6.hash(h)), [1, 0, 2, 0, (1 << 16 | 2) | 6 << 32]);
+    }
+
+    /// IPv4 keys are ordered as the (address, port) pairs are, the same both ways.
+    #[test]
+    fn ipv4_keys_as_the_general_order_makes_them() {
+        let general = |a: IpAddr, ap: u16, b: IpAddr, bp: u16| {
+            let (a, b) = ((ip_bits(a), ap), (ip_bits(b), bp));
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            FlowKey::V4 {
+                addrs: (lo.0 as u64) << 32 | hi.0 as u64,
+                ports: u32::from(lo.1) << 16 | u32::from(hi.1),
+            }
+        };
+        let ips = ["10.0.0.1", "10.0.0.2", "255.255.255.255", "0.0.0.0", "192.168.1.1"];
+        for a in ips {
+            for b in ips {
+                for (ap, bp) in [(443, 50000), (50000, 443), (1, 1), (0, 65535), (65535, 0)] {
+                    let (a, b) = (a.parse().unwrap(), b.parse().unwrap());
+                    assert_eq!(FlowKey::from_parts(a, ap, b, bp), general(a, ap, b, bp));
+                    assert_eq!(FlowKey::from_parts(a, ap, b, bp), FlowKey::from_parts(b, bp, a, ap));
+                }
+            }
+        }
+    }
     use super::*;
 
     #[test]

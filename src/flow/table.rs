@@ -12,7 +12,7 @@ use super::reassembly::{Conflict, Reassembler};
 use super::resume::{RESUME_NS, Resume};
 use super::watch::{Decision, Watch};
 use super::{
-    At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber,
+    At, Chunk, ConflictAt, Direction, EndKind, Endpoint, FlowKey, PerDir, PortSet, RoleSource, SeqNumber, ShortHash,
     StreamHandler, TcpFacts,
 };
 use crate::capture::Timestamp;
@@ -126,7 +126,7 @@ impl TableCounters {
 pub struct FlowTable<H> {
     cfg: FlowConfig,
     port_set: PortSet,
-    map: HashMap<FlowKey, usize, super::FlowHashBuilder>,
+    map: HashMap<ShortHash, usize, super::FlowHashBuilder>,
     slots: Vec<Slot<H>>,
     gens: Vec<u64>,
     free: Vec<usize>,
@@ -224,6 +224,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 
     /// Whether a timer (a connection's deadline or a tombstone's end) is due at `now`.
+    #[inline(always)]
     pub fn due(&self, now: Timestamp) -> bool {
         self.timers
             .peek()
@@ -263,14 +264,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         }
     }
 
-    /// Whether the connection waits for an answer (SYN unanswered, or a handshake in progress).
-    fn pending(&self, c: &Connection<H>) -> bool {
-        (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
-    }
-
     /// How a connection whose timer ran out ends.
     fn timer_end(&self, c: &Connection<H>) -> EndKind {
-        if c.handler.decided() || !self.pending(c) {
+        if c.handler.decided() || !pending(c) {
             EndKind::IdleTimeout
         } else {
             EndKind::HandshakeTimeout
@@ -283,7 +279,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     /// keep-alives and SYN retransmissions are not an answer); an idle connection from its last
     /// packet.
     fn deadline(&self, c: &Connection<H>) -> i64 {
-        if !c.handler.decided() && self.pending(c) {
+        if !c.handler.decided() && pending(c) {
             let t = &c.tcp;
             let since = match t.syns.first() {
                 Some(syn) if t.syn_ack.is_none() => syn.ts,
@@ -320,8 +316,11 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         seg: &TcpSegment<'_>,
         out: &mut dyn FnMut(Box<Connection<H>>),
     ) {
-        self.advance(clock, out);
-        if !self.listed(seg) && !self.map.contains_key(&FlowKey::of(seg)) {
+        // Usually nothing: the caller's tick has just taken what was due by the clock.
+        if self.due(clock) {
+            self.advance(clock, out);
+        }
+        if !self.listed(seg) && !self.map.contains_key(&ShortHash(FlowKey::of(seg))) {
             return self.unlisted(at, clock, seg, out);
         }
         self.track(at, clock, seg, out);
@@ -335,7 +334,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         let (src, dst) = Endpoint::ends_of(seg);
         let key = FlowKey::new(src, dst);
         if at.ts > clock && at.ts.0.saturating_sub(clock.0) <= TIMESTAMP_LEAP_NS {
-            match self.map.get(&key).map(|&slot| (slot, &self.slots[slot])) {
+            match self.map.get(&ShortHash(key)).map(|&slot| (slot, &self.slots[slot])) {
                 Some((slot, Slot::Live(c))) if self.deadline(c) <= at.ts.0 => {
                     let end = self.timer_end(c);
                     self.finish(slot, end, out);
@@ -350,7 +349,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             }
         }
         let is_new_syn = seg.flags.syn && !seg.flags.ack;
-        let slot = match self.map.get(&key).copied() {
+        let slot = match self.map.get(&ShortHash(key)).copied() {
             Some(slot) => match &self.slots[slot] {
                 Slot::Live(c) => {
                     let reuse = is_new_syn
@@ -409,9 +408,9 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         };
         // The timer set at creation used the idle timeout; the handshake timeout applies once
         // the connection waits for an answer (its first SYN or first payload), so re-arm then.
-        let was_pending = matches!(&self.slots[slot], Slot::Live(c) if !c.handler.decided() && self.pending(c));
-        let was_decided = matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided());
         let Slot::Live(c) = &mut self.slots[slot] else { return };
+        let was_decided = c.handler.decided();
+        let was_pending = !was_decided && pending(c);
         let dir = if c.tcp.client == src {
             Direction::ToServer
         } else {
@@ -526,19 +525,19 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             f.rst = Some(at);
         }
         let both_fin = c.tcp.dirs[Direction::ToServer].fin.is_some() && c.tcp.dirs[Direction::ToClient].fin.is_some();
-        if !was_decided && matches!(&self.slots[slot], Slot::Live(c) if c.handler.decided()) {
+        let decided = c.handler.decided();
+        let starts_waiting = !was_pending && !decided && pending(c);
+        if !was_decided && decided {
             self.just_decided = Some((slot, self.gens[slot]));
         }
         if seg.flags.rst {
             self.finish(slot, EndKind::Reset, out);
         } else if both_fin {
             self.finish(slot, EndKind::Closed, out);
-        } else if !was_pending {
+        } else if starts_waiting {
             if let Slot::Live(c) = &self.slots[slot] {
-                if !c.handler.decided() && self.pending(c) {
-                    let due = self.deadline(c);
-                    self.arm(due, slot, self.gens[slot]);
-                }
+                let due = self.deadline(c);
+                self.arm(due, slot, self.gens[slot]);
             }
         }
     }
@@ -633,7 +632,7 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             }
         };
         self.gens[slot] += 1;
-        self.map.insert(key, slot);
+        self.map.insert(ShortHash(key), slot);
         self.live += 1;
         self.counters.connections += 1;
         if let Slot::Live(c) = &self.slots[slot] {
@@ -716,8 +715,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         self.gens[slot] += 1;
         self.free.push(slot);
         if let Some(k) = key {
-            if self.map.get(&k) == Some(&slot) {
-                self.map.remove(&k);
+            if self.map.get(&ShortHash(k)) == Some(&slot) {
+                self.map.remove(&ShortHash(k));
             }
         }
     }
@@ -755,8 +754,13 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
     }
 }
 
+/// Whether the connection waits for an answer (SYN unanswered, or a handshake in progress).
+fn pending<H>(c: &Connection<H>) -> bool {
+    (c.tcp.syn_count > 0 && c.tcp.syn_ack.is_none()) || c.tcp.dirs.iter().any(|d| d.payload_bytes > 0)
+}
+
 /// Takes one segment's payload (or the bytes the snap length cut) in direction `dir`.
-#[inline]
+#[inline(always)]
 fn take_data<H: StreamHandler>(
     c: &mut Connection<H>,
     dir: Direction,

@@ -42,6 +42,7 @@ impl Accounting {
     /// `timestamp_outlier` and never on the clock. Two, because a damaged record header can
     /// be followed by a misread one before the reader finds its way again. The first frame's
     /// time is held the same way.
+    #[inline(always)]
     pub(super) fn frame(&mut self, p: &Packet<'_>) -> At {
         self.frame += 1;
         self.bytes += p.data.len() as u64;
