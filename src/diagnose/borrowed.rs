@@ -12,7 +12,7 @@ use crate::tls::TlsFacts;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
 use std::sync::Arc;
 
-/// Certificates remembered per server (one per server name).
+/// Certificates remembered per server (one per server name and leaf certificate).
 const MAX_CERTS_PER_SERVER: usize = 8;
 
 /// A certificate chain a server presented in the clear.
@@ -28,34 +28,76 @@ pub struct SeenCertificate {
     pub first_frame: u64,
 }
 
-/// Remembers the certificate a session shows in the clear (the first one per name).
+/// Remembers the certificate a session shows in the clear: one entry per name and leaf
+/// certificate, from the session with the lowest first frame that showed it. What is kept is
+/// the same whatever order sessions are decided in and however they are split between threads
+/// (see [`merge`]).
 pub(super) fn remember(list: &mut Vec<SeenCertificate>, tcp: &TcpFacts, tls: &TlsFacts) {
     let (Some(at), Some(leaf)) = (tls.server_certificate, tls.server_certificates.first()) else {
         return;
     };
-    if leaf.parse_error.is_some() || list.len() >= MAX_CERTS_PER_SERVER {
+    if leaf.parse_error.is_some() {
         return;
     }
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.clone());
-    if list.iter().any(|c| c.sni == sni) {
+    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+    let first_frame = tcp.first.frame;
+    if !wanted(list, sni, &leaf.sha256, first_frame) {
         return;
     }
-    list.push(SeenCertificate {
-        sni,
-        chain: tls.server_certificates.clone(),
-        at,
-        client: tcp.client,
-        first_frame: tcp.first.frame,
-    });
+    keep(
+        list,
+        SeenCertificate {
+            sni: sni.map(String::from),
+            chain: tls.server_certificates.clone(),
+            at,
+            client: tcp.client,
+            first_frame,
+        },
+    );
 }
 
-/// Adds another worker's certificates.
+/// Adds another worker's certificates (the same rule as [`remember`]).
 pub(super) fn merge(list: &mut Vec<SeenCertificate>, other: Vec<SeenCertificate>) {
     for c in other {
-        if list.len() < MAX_CERTS_PER_SERVER && !list.iter().any(|m| m.sni == c.sni) {
-            list.push(c);
+        let Some(leaf) = c.chain.first() else { continue };
+        if wanted(list, c.sni.as_deref(), &leaf.sha256, c.first_frame) {
+            keep(list, c);
         }
     }
+}
+
+/// Whether a certificate seen from `first_frame` would change the list: a name and leaf not
+/// there yet, or seen earlier than the entry's session.
+fn wanted(list: &[SeenCertificate], sni: Option<&str>, sha256: &str, first_frame: u64) -> bool {
+    match list.iter().find(|c| same(c, sni, sha256)) {
+        Some(c) => first_frame < c.first_frame,
+        None => list.len() < MAX_CERTS_PER_SERVER || list.iter().any(|c| c.first_frame > first_frame),
+    }
+}
+
+fn same(c: &SeenCertificate, sni: Option<&str>, sha256: &str) -> bool {
+    c.sni.as_deref() == sni && c.chain.first().is_some_and(|l| l.sha256 == sha256)
+}
+
+/// Puts `new` in the list (see [`wanted`]): in place of the entry for the same name and leaf,
+/// else in a free place, else in place of the entry seen last.
+fn keep(list: &mut Vec<SeenCertificate>, new: SeenCertificate) {
+    let sha256 = new.chain.first().map(|l| l.sha256.as_str()).unwrap_or("");
+    let at = list
+        .iter()
+        .position(|c| same(c, new.sni.as_deref(), sha256))
+        .or_else(|| (list.len() >= MAX_CERTS_PER_SERVER).then(|| last_seen(list)).flatten());
+    match at.and_then(|i| list.get_mut(i)) {
+        Some(slot) => *slot = new,
+        None => list.push(new),
+    }
+}
+
+fn last_seen(list: &[SeenCertificate]) -> Option<usize> {
+    list.iter()
+        .enumerate()
+        .max_by_key(|(_, c)| c.first_frame)
+        .map(|(i, _)| i)
 }
 
 /// A TLS 1.3 `rejected_by_client` whose certificate was encrypted: the reason the same server's
@@ -106,13 +148,20 @@ pub(super) fn apply(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut V
     ));
 }
 
-/// The certificate seen in another session of the same server for the same name.
+/// The certificate seen in another session of the same server for the same name, if the server
+/// showed only one for that name: a server that showed several (certificates rotated, or
+/// backends with different ones) leaves unknown which one this session got.
 fn seen_elsewhere<'a>(tcp: &TcpFacts, sni: Option<&str>, ctx: &Context<'a>) -> Option<&'a SeenCertificate> {
-    ctx.profile.and_then(|p| {
-        p.certificates
-            .iter()
-            .find(|c| c.sni.as_deref() == sni && c.first_frame != tcp.first.frame)
-    })
+    only_one(&ctx.profile?.certificates, sni, tcp.first.frame)
+}
+
+/// The one certificate of `list` for `sni` seen in a session other than `own_frame`'s.
+fn only_one<'a>(list: &'a [SeenCertificate], sni: Option<&str>, own_frame: u64) -> Option<&'a SeenCertificate> {
+    let mut seen = list
+        .iter()
+        .filter(|c| c.sni.as_deref() == sni && c.first_frame != own_frame);
+    let one = seen.next()?;
+    seen.next().is_none().then_some(one)
 }
 
 /// A TLS 1.3 client that closed right after the handshake without a request
@@ -196,4 +245,109 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
         return Some((Reason::SelfSigned, format!("{} is self-signed", leaf.subject)));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+    use super::*;
+
+    /// A real certificate from the samples' PKI, parsed as a capture's would be.
+    fn cert(name: &str) -> Arc<CertInfo> {
+        let path = format!("{}/samples/certs/{name}.pem", env!("CARGO_MANIFEST_DIR"));
+        let pem = std::fs::read(path).unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        Arc::new(CertInfo::from_der(&pem.contents))
+    }
+
+    fn seen(sni: &str, leaf: &Arc<CertInfo>, first_frame: u64) -> SeenCertificate {
+        SeenCertificate {
+            sni: Some(sni.into()),
+            chain: vec![leaf.clone()],
+            at: At::default(),
+            client: Endpoint {
+                ip: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+                port: 40_000,
+            },
+            first_frame,
+        }
+    }
+
+    fn key(list: &[SeenCertificate]) -> Vec<(Option<String>, String, u64)> {
+        let mut k: Vec<_> = list
+            .iter()
+            .map(|c| (c.sni.clone(), c.chain[0].sha256.clone(), c.first_frame))
+            .collect();
+        k.sort();
+        k
+    }
+
+    /// Whatever order the sessions come in and however they are split between workers, the
+    /// merged list is the same: per name and leaf, the session with the lowest first frame.
+    #[test]
+    fn what_is_remembered_does_not_depend_on_order_or_split() {
+        let (good, expired, other) = (cert("good"), cert("expired"), cert("other"));
+        let mut all = vec![
+            seen("good.test", &good, 40),
+            seen("good.test", &expired, 7),
+            seen("good.test", &good, 3),
+            seen("other.test", &other, 90),
+            seen("good.test", &expired, 55),
+        ];
+        for n in 10..20 {
+            all.push(seen(&format!("n{n}.test"), &other, 100 + n));
+        }
+        let one_thread = {
+            let mut l = Vec::new();
+            merge(&mut l, all.clone());
+            l
+        };
+        assert_eq!(one_thread.len(), MAX_CERTS_PER_SERVER);
+        for rotate in 0..all.len() {
+            for split in 0..all.len() {
+                let mut order = all.clone();
+                order.rotate_left(rotate);
+                let (a, b) = order.split_at(split);
+                let (mut w0, mut w1) = (Vec::new(), Vec::new());
+                merge(&mut w0, a.to_vec());
+                merge(&mut w1, b.to_vec());
+                let (mut ab, mut ba) = (w0.clone(), w1.clone());
+                merge(&mut ab, w1);
+                merge(&mut ba, w0);
+                assert_eq!(key(&ab), key(&one_thread), "rotate {rotate} split {split}");
+                assert_eq!(key(&ba), key(&one_thread), "rotate {rotate} split {split}");
+            }
+        }
+        let good_test: Vec<_> = one_thread
+            .iter()
+            .filter(|c| c.sni.as_deref() == Some("good.test"))
+            .collect();
+        assert_eq!(good_test.len(), 2);
+        assert!(
+            good_test
+                .iter()
+                .any(|c| c.first_frame == 3 && c.chain[0].sha256 == good.sha256)
+        );
+        assert!(
+            good_test
+                .iter()
+                .any(|c| c.first_frame == 7 && c.chain[0].sha256 == expired.sha256)
+        );
+    }
+
+    /// A name the server showed two certificates for lends neither; one it showed one for lends
+    /// it, except to the session that showed it.
+    #[test]
+    fn only_a_name_with_one_certificate_lends_it() {
+        let (good, expired) = (cert("good"), cert("expired"));
+        let list = vec![
+            seen("good.test", &good, 3),
+            seen("good.test", &expired, 7),
+            seen("x.test", &expired, 9),
+        ];
+        assert!(only_one(&list, Some("good.test"), 100).is_none());
+        assert_eq!(only_one(&list, Some("x.test"), 100).map(|c| c.first_frame), Some(9));
+        assert!(only_one(&list, Some("x.test"), 9).is_none());
+        assert!(only_one(&list, Some("y.test"), 100).is_none());
+    }
 }
