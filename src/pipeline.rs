@@ -31,7 +31,7 @@ use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use accounting::Accounting;
-use batch::{Batch, Framed, FramedPacket};
+use batch::{Batch, FramedPacket};
 use ordered::{FromWorker, Gate, Merger};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -462,10 +462,8 @@ struct Source<'c> {
 impl Source<'_> {
     /// Frames the next stretch into `out`: one chunk, or `BATCH_BYTES` of packets; returns
     /// whether the capture ended.
-    fn frame(&mut self, out: &mut Framed) -> bool {
-        out.shared.clear();
-        out.data.clear();
-        out.packets.clear();
+    fn frame(&mut self, out: &mut Batch) -> bool {
+        out.clear();
         if self.chunked {
             self.capture.set_chunk_budget(Some(1));
         }
@@ -511,6 +509,7 @@ impl Source<'_> {
             eof = false;
         }
         out.clock = self.acct.last_ts;
+        out.last_frame = out.packets.last().map_or(0, |p| p.at.frame);
         eof
     }
 }
@@ -519,7 +518,7 @@ impl Source<'_> {
 struct Sched {
     /// Each worker's batches, in capture order.
     queues: Vec<VecDeque<Arc<Batch>>>,
-    /// Batches decoded out of turn, by sequence number, until the earlier ones are queued.
+    /// Batches dispatched out of turn, by sequence number, until the earlier ones are queued.
     decoded: BTreeMap<u64, Arc<Batch>>,
     /// Sequence number of the next framed stretch, and of the next batch to queue.
     next_framed: u64,
@@ -556,8 +555,8 @@ struct Shared<'c> {
     /// The capture file in chunks, when it is a plain file.
     prefetch: Option<Arc<crate::capture::prefetch::Prefetch>>,
     ports: PortSet,
-    /// Fixed-seed hash for choosing workers (the same split on every run).
-    hasher: crate::flow::FlowHashBuilder,
+    /// The number of workers.
+    workers: usize,
     /// Sessions are handed on in order (see `ordered`), held back by `gate`.
     ordered: bool,
     gate: Gate,
@@ -630,7 +629,7 @@ impl Parallel {
             read_bytes: AtomicU64::new(0),
             prefetch,
             ports: PortSet::new(&self.opts.ports),
-            hasher: crate::flow::FlowHashBuilder::fixed(),
+            workers: n,
             ordered: self.ordered,
             gate: Gate::default(),
         };
@@ -743,11 +742,9 @@ fn work(
     out: &mut dyn FnMut(u64, SessionReport),
     between: &mut dyn FnMut(Option<u64>),
 ) {
-    let workers = lock(&shared.sched).queues.len();
     let _abort = AbortOnPanic(shared);
     // The chunk this worker copied from the file, waiting for its framing turn.
     let mut copied: Option<u64> = None;
-    let mut framed = Framed::default();
     let mut spare: Vec<Arc<Batch>> = Vec::new();
     // Every frame up to this one is walked.
     let mut done = 0;
@@ -769,9 +766,17 @@ fn work(
             let seq = st.next_framed;
             st.next_framed += 1;
             drop(st);
+            // A batch every worker is done with is framed into again (its vectors reused).
+            let mut batch = match spare.iter().position(|b| Arc::strong_count(b) == 1) {
+                Some(i) => {
+                    let mut arc = spare.swap_remove(i);
+                    Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
+                }
+                None => Batch::default(),
+            };
             let eof = {
                 let mut src = lock(&shared.source);
-                let eof = src.frame(&mut framed);
+                let eof = src.frame(&mut batch);
                 shared.read_bytes.store(src.capture.raw_bytes_read(), Ordering::Relaxed);
                 eof
             };
@@ -784,23 +789,8 @@ fn work(
             }
             drop(st);
             shared.wake.notify_all();
-            // Decode and split the stretch while it is in this core's cache, without a lock.
-            let mut batch = match spare.iter().position(|b| Arc::strong_count(b) == 1) {
-                Some(i) => {
-                    let mut arc = spare.swap_remove(i);
-                    Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
-                }
-                None => Batch::default(),
-            };
-            batch.clear(workers);
-            batch::dispatch(
-                &mut framed,
-                &mut batch,
-                &shared.ports,
-                !core.opts.ports_only,
-                &shared.hasher,
-                core,
-            );
+            // Choose each packet's worker while the stretch is in this core's cache, unlocked.
+            batch::dispatch(&mut batch, shared, core);
             let batch = Arc::new(batch);
             if spare.len() < QUEUE_MAX + 2 {
                 spare.push(batch.clone());

@@ -199,7 +199,14 @@ fn be16(d: &[u8], i: usize) -> Option<u16> {
 /// a test checks that both agree on every sample packet.
 #[inline(always)]
 fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
-    let ip = match link {
+    fast_ip(d, fast_link(link, d)?)
+}
+
+/// Where the fast path finds the IP header of a frame (Ethernet with up to two VLAN tags, or
+/// raw IP); `None` for anything else.
+#[inline(always)]
+fn fast_link(link: LinkType, d: &[u8]) -> Option<usize> {
+    match link {
         LinkType::ETHERNET => {
             let mut off = 12;
             let mut et = be16(d, off)?;
@@ -212,21 +219,31 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
             if et != 0x0800 && et != 0x86dd {
                 return None;
             }
-            off + 2
+            Some(off + 2)
         }
-        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => 0,
-        _ => return None,
-    };
-    fast_ip(d, ip)
+        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Some(0),
+        _ => None,
+    }
 }
 
-/// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
-/// decoded by hand; `None` for anything else. Also the first try on a tunnel's inner packet.
+/// The headers the fast path found: the IP header at `ip` (IPv4 when `v4`, else IPv6), the TCP
+/// header at `tcp` with `doff` bytes, and the end of the IP packet by its length field.
+#[derive(Clone, Copy)]
+struct FastHeaders {
+    ip: usize,
+    v4: bool,
+    tcp: usize,
+    doff: usize,
+    ip_end: usize,
+}
+
+/// The checks of the fast path on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no
+/// extension headers) carrying a whole TCP header.
 #[inline(always)]
-pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
+fn fast_headers(d: &[u8], ip: usize) -> Option<FastHeaders> {
     let v = *d.get(ip)? >> 4;
     // Fixed-size views of the headers: one bounds check each, then plain field reads.
-    let (src, dst, tcp, ip_end) = if v == 4 {
+    let (tcp, ip_end) = if v == 4 {
         let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
         let ihl = (h[0] & 0x0f) as usize * 4;
         let total = u16::from_be_bytes([h[2], h[3]]) as usize;
@@ -234,29 +251,56 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
         if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
             return None;
         }
-        let s = [h[12], h[13], h[14], h[15]];
-        let t = [h[16], h[17], h[18], h[19]];
-        (IpAddr::from(s), IpAddr::from(t), ip + ihl, ip + total)
+        (ip + ihl, ip + total)
     } else if v == 6 {
         let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
         if h[6] != 6 {
             return None;
         }
         let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+        (ip + 40, ip + 40 + plen)
+    } else {
+        return None;
+    };
+    let doff = (*d.get(tcp + 12)? >> 4) as usize * 4;
+    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
+        return None;
+    }
+    Some(FastHeaders {
+        ip,
+        v4: v == 4,
+        tcp,
+        doff,
+        ip_end,
+    })
+}
+
+/// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
+/// decoded by hand; `None` for anything else. Also the first try on a tunnel's inner packet.
+#[inline(always)]
+pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
+    let FastHeaders {
+        ip,
+        v4,
+        tcp,
+        doff,
+        ip_end,
+    } = fast_headers(d, ip)?;
+    let (src, dst) = if v4 {
+        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
+        let s = [h[12], h[13], h[14], h[15]];
+        let t = [h[16], h[17], h[18], h[19]];
+        (IpAddr::from(s), IpAddr::from(t))
+    } else {
+        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
         let mut s = [0u8; 16];
         let mut t = [0u8; 16];
         s.copy_from_slice(&h[8..24]);
         t.copy_from_slice(&h[24..40]);
-        (IpAddr::from(s), IpAddr::from(t), ip + 40, ip + 40 + plen)
-    } else {
-        return None;
+        (IpAddr::from(s), IpAddr::from(t))
     };
     let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
-    let doff = (th[12] >> 4) as usize * 4;
     let flags = th[13];
-    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
-        return None;
-    }
     let end = ip_end.min(d.len());
     Some(TcpSegment {
         src,
@@ -274,8 +318,32 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
         payload: d.get(tcp + doff..end)?,
         missing: (ip_end - end) as u32,
         tcp_header: d.get(tcp..tcp + doff)?,
-        ip4_header: if v == 4 { d.get(ip..tcp)? } else { &[] },
+        ip4_header: if v4 { d.get(ip..tcp)? } else { &[] },
     })
+}
+
+/// A connection's endpoints as [`decode_fast`] would decode them, read straight from the
+/// headers: source and destination address (IPv4 in the low 32 bits) and port. `Some` exactly
+/// when `decode_fast` gives a segment, with its endpoints (for choosing a thread per packet
+/// without building the segment).
+#[inline(always)]
+pub fn fast_endpoints(link: LinkType, d: &[u8]) -> Option<((u128, u16), (u128, u16))> {
+    let FastHeaders { ip, v4, tcp, .. } = fast_headers(d, fast_link(link, d)?)?;
+    let (src, dst) = if v4 {
+        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
+        let s = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+        let t = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+        (u128::from(s), u128::from(t))
+    } else {
+        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
+        let s: [u8; 16] = h[8..24].try_into().ok()?;
+        let t: [u8; 16] = h[24..40].try_into().ok()?;
+        (u128::from_be_bytes(s), u128::from_be_bytes(t))
+    };
+    let th: &[u8; 4] = d.get(tcp..tcp + 4)?.try_into().ok()?;
+    let sport = u16::from_be_bytes([th[0], th[1]]);
+    let dport = u16::from_be_bytes([th[2], th[3]]);
+    Some(((src, sport), (dst, dport)))
 }
 
 /// Decodes one frame by its layers (every supported link type, tunnel and header).
@@ -613,6 +681,13 @@ mod tests {
         }
     }
 
+    fn bits(ip: IpAddr) -> u128 {
+        match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        }
+    }
+
     #[test]
     fn fast_path_agrees_with_etherparse_on_every_sample_packet() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
@@ -622,6 +697,10 @@ mod tests {
                 continue;
             };
             while let Some(p) = cap.next_packet() {
+                // The endpoints read without building the segment are the segment's.
+                let ends = fast_path(p.link, p.data).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                let read = fast_endpoints(p.link, p.data).map(|((a, ap), (b, bp))| (a, ap, b, bp));
+                assert_eq!(ends, read, "{}", dir.path().display());
                 if let Some(fast) = fast_path(p.link, p.data) {
                     let Ok(Decoded::Tcp(slow)) = decode_general(&Config::default(), p.link, p.data) else {
                         panic!("the layer walker decodes it too")
