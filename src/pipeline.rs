@@ -429,6 +429,8 @@ const BATCH_PACKETS: usize = 16 * 1024;
 /// Batches waiting per worker before nobody frames more (bounds memory: the capture's buffers
 /// stay alive while a batch points into them).
 const QUEUE_MAX: usize = 6;
+/// Emptied batches kept for reuse (every batch in flight is in the queues).
+const FREE_MAX: usize = QUEUE_MAX + 2;
 /// Decided sessions of the other workers waiting for the calling thread (bounds memory when
 /// sessions are decided faster than they are printed, e.g. under a SYN flood); shared out
 /// between the workers.
@@ -525,6 +527,10 @@ struct Sched {
     next_queued: u64,
     /// A worker holds the framing turn.
     framing: bool,
+    /// Batches every worker is done with, emptied, to frame into again (their vectors reused).
+    free: Vec<Batch>,
+    /// Packets in the last framed stretch (room reserved in a batch framed for the first time).
+    last_packets: usize,
     /// Read in chunks: the chunk the next framing turn takes (turns follow the file).
     next_chunk: u64,
     /// The capture ended (the last stretch is framed).
@@ -621,6 +627,8 @@ impl Parallel {
                 next_framed: 0,
                 next_queued: 0,
                 framing: false,
+                free: Vec::new(),
+                last_packets: 0,
                 next_chunk: 0,
                 exhausted: false,
                 aborted: false,
@@ -745,7 +753,6 @@ fn work(
     let _abort = AbortOnPanic(shared);
     // The chunk this worker copied from the file, waiting for its framing turn.
     let mut copied: Option<u64> = None;
-    let mut spare: Vec<Arc<Batch>> = Vec::new();
     // Every frame up to this one is walked.
     let mut done = 0;
     let mut st = lock(&shared.sched);
@@ -765,15 +772,9 @@ fn work(
             st.framing = true;
             let seq = st.next_framed;
             st.next_framed += 1;
+            let mut batch = st.free.pop().unwrap_or_default();
+            batch.reserve(st.last_packets);
             drop(st);
-            // A batch every worker is done with is framed into again (its vectors reused).
-            let mut batch = match spare.iter().position(|b| Arc::strong_count(b) == 1) {
-                Some(i) => {
-                    let mut arc = spare.swap_remove(i);
-                    Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
-                }
-                None => Batch::default(),
-            };
             let eof = {
                 let mut src = lock(&shared.source);
                 let eof = src.frame(&mut batch);
@@ -791,11 +792,10 @@ fn work(
             shared.wake.notify_all();
             // Choose each packet's worker while the stretch is in this core's cache, unlocked.
             batch::dispatch(&mut batch, shared, core);
+            let packets = batch.packets.len();
             let batch = Arc::new(batch);
-            if spare.len() < QUEUE_MAX + 2 {
-                spare.push(batch.clone());
-            }
             st = lock(&shared.sched);
+            st.last_packets = packets;
             st.decoded.insert(seq, batch);
             loop {
                 let next = st.next_queued;
@@ -820,15 +820,17 @@ fn work(
             shared.wake.notify_all();
             batch::walk(core, shared, me, &b, out);
             done = done.max(b.last_frame);
-            drop(b);
-            // Batches every worker is done with let go of the capture's buffers at once.
-            for b in &mut spare {
-                if let Some(b) = Arc::get_mut(b) {
-                    b.shared.clear();
-                }
-            }
+            // The last worker done with a batch lets go of the capture's buffers at once (the
+            // file's chunks are read into them again) and keeps the batch for the next framing.
+            let free = Arc::into_inner(b).map(|mut b| {
+                b.clear();
+                b
+            });
             between(Some(done));
             st = lock(&shared.sched);
+            if let Some(b) = free.filter(|_| st.free.len() < FREE_MAX) {
+                st.free.push(b);
+            }
             continue;
         }
         if st.exhausted && st.settled() && st.queues.get(me).is_none_or(VecDeque::is_empty) {

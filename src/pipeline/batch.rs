@@ -52,6 +52,12 @@ impl Batch {
         bytes.unwrap_or(&[])
     }
 
+    /// Room for `packets` more packets.
+    pub(super) fn reserve(&mut self, packets: usize) {
+        self.packets.reserve(packets);
+        self.owners.reserve(packets);
+    }
+
     pub(super) fn clear(&mut self) {
         self.shared.clear();
         self.data.clear();
