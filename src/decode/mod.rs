@@ -226,24 +226,22 @@ fn fast_link(link: LinkType, d: &[u8]) -> Option<usize> {
     }
 }
 
-/// The headers the fast path found: the IP header at `ip` (IPv4 when `v4`, else IPv6), the TCP
-/// header at `tcp` with `doff` bytes, and the end of the IP packet by its length field.
+/// The IP header the fast path found.
 #[derive(Clone, Copy)]
-struct FastHeaders {
-    ip: usize,
-    v4: bool,
-    tcp: usize,
-    doff: usize,
-    ip_end: usize,
+enum FastIp<'a> {
+    V4(&'a [u8; 20]),
+    V6(&'a [u8; 40]),
 }
 
-/// The checks of the fast path on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no
-/// extension headers) carrying a whole TCP header.
+/// The checks of [`fast_ip`] on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no
+/// extension headers) carrying a whole TCP header. The same checks in the same order (`fast_ip`
+/// keeps its own copy, which compiles tighter where the segment is built); tests check that
+/// both accept the same frames. Gives the IP header and the fixed part of the TCP header.
 #[inline(always)]
-fn fast_headers(d: &[u8], ip: usize) -> Option<FastHeaders> {
+fn fast_headers(d: &[u8], ip: usize) -> Option<(FastIp<'_>, &[u8; 20])> {
     let v = *d.get(ip)? >> 4;
     // Fixed-size views of the headers: one bounds check each, then plain field reads.
-    let (tcp, ip_end) = if v == 4 {
+    let (iph, tcp, ip_end) = if v == 4 {
         let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
         let ihl = (h[0] & 0x0f) as usize * 4;
         let total = u16::from_be_bytes([h[2], h[3]]) as usize;
@@ -251,56 +249,62 @@ fn fast_headers(d: &[u8], ip: usize) -> Option<FastHeaders> {
         if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
             return None;
         }
-        (ip + ihl, ip + total)
+        (FastIp::V4(h), ip + ihl, ip + total)
     } else if v == 6 {
         let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
         if h[6] != 6 {
             return None;
         }
         let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
-        (ip + 40, ip + 40 + plen)
+        (FastIp::V6(h), ip + 40, ip + 40 + plen)
     } else {
         return None;
     };
-    let doff = (*d.get(tcp + 12)? >> 4) as usize * 4;
+    let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
+    let doff = (th[12] >> 4) as usize * 4;
     if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
         return None;
     }
-    Some(FastHeaders {
-        ip,
-        v4: v == 4,
-        tcp,
-        doff,
-        ip_end,
-    })
+    Some((iph, th))
 }
 
 /// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
 /// decoded by hand; `None` for anything else. Also the first try on a tunnel's inner packet.
 #[inline(always)]
 pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
-    let FastHeaders {
-        ip,
-        v4,
-        tcp,
-        doff,
-        ip_end,
-    } = fast_headers(d, ip)?;
-    let (src, dst) = if v4 {
+    let v = *d.get(ip)? >> 4;
+    // Fixed-size views of the headers: one bounds check each, then plain field reads.
+    let (src, dst, tcp, ip_end) = if v == 4 {
         let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
+        let ihl = (h[0] & 0x0f) as usize * 4;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let frag = u16::from_be_bytes([h[6], h[7]]);
+        if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
+            return None;
+        }
         let s = [h[12], h[13], h[14], h[15]];
         let t = [h[16], h[17], h[18], h[19]];
-        (IpAddr::from(s), IpAddr::from(t))
-    } else {
+        (IpAddr::from(s), IpAddr::from(t), ip + ihl, ip + total)
+    } else if v == 6 {
         let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
+        if h[6] != 6 {
+            return None;
+        }
+        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
         let mut s = [0u8; 16];
         let mut t = [0u8; 16];
         s.copy_from_slice(&h[8..24]);
         t.copy_from_slice(&h[24..40]);
-        (IpAddr::from(s), IpAddr::from(t))
+        (IpAddr::from(s), IpAddr::from(t), ip + 40, ip + 40 + plen)
+    } else {
+        return None;
     };
     let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
+    let doff = (th[12] >> 4) as usize * 4;
     let flags = th[13];
+    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
+        return None;
+    }
     let end = ip_end.min(d.len());
     Some(TcpSegment {
         src,
@@ -318,7 +322,7 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
         payload: d.get(tcp + doff..end)?,
         missing: (ip_end - end) as u32,
         tcp_header: d.get(tcp..tcp + doff)?,
-        ip4_header: if v4 { d.get(ip..tcp)? } else { &[] },
+        ip4_header: if v == 4 { d.get(ip..tcp)? } else { &[] },
     })
 }
 
@@ -328,19 +332,19 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
 /// without building the segment).
 #[inline(always)]
 pub fn fast_endpoints(link: LinkType, d: &[u8]) -> Option<((u128, u16), (u128, u16))> {
-    let FastHeaders { ip, v4, tcp, .. } = fast_headers(d, fast_link(link, d)?)?;
-    let (src, dst) = if v4 {
-        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
-        let s = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-        let t = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-        (u128::from(s), u128::from(t))
-    } else {
-        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
-        let s: [u8; 16] = h[8..24].try_into().ok()?;
-        let t: [u8; 16] = h[24..40].try_into().ok()?;
-        (u128::from_be_bytes(s), u128::from_be_bytes(t))
+    let (iph, th) = fast_headers(d, fast_link(link, d)?)?;
+    let (src, dst) = match iph {
+        FastIp::V4(h) => (
+            u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
+            u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]])),
+        ),
+        FastIp::V6(h) => {
+            let (mut s, mut t) = ([0u8; 16], [0u8; 16]);
+            s.copy_from_slice(&h[8..24]);
+            t.copy_from_slice(&h[24..40]);
+            (u128::from_be_bytes(s), u128::from_be_bytes(t))
+        }
     };
-    let th: &[u8; 4] = d.get(tcp..tcp + 4)?.try_into().ok()?;
     let sport = u16::from_be_bytes([th[0], th[1]]);
     let dport = u16::from_be_bytes([th[2], th[3]]);
     Some(((src, sport), (dst, dport)))
@@ -686,6 +690,59 @@ mod tests {
             IpAddr::V4(a) => u128::from(u32::from(a)),
             IpAddr::V6(a) => u128::from(a),
         }
+    }
+
+    #[test]
+    fn endpoints_are_read_exactly_where_the_fast_path_decodes() {
+        // Every header byte of a few frames (IPv4, IPv6, VLAN-tagged) set to values that
+        // matter to the checks: both accept the same frames, with the same endpoints.
+        let v4 = tcp_v4_frame(b"hello");
+        let mut v6 = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0xfd; 16], [0xfe; 16], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .write(&mut v6, b"hello")
+            .expect("build");
+        let mut vlan = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(7.try_into().expect("vlan"))
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .write(&mut vlan, b"hello")
+            .expect("build");
+        let mut checked = 0;
+        for (frame, link) in [
+            (&v4, LinkType::ETHERNET),
+            (&v6, LinkType::ETHERNET),
+            (&vlan, LinkType::ETHERNET),
+        ]
+        .into_iter()
+        .chain([(&v4, LinkType::RAW)])
+        {
+            let frame = if link == LinkType::RAW {
+                frame.get(14..).expect("ip")
+            } else {
+                frame.as_slice()
+            };
+            for at in 0..frame.len().min(80) {
+                for value in [
+                    0u8, 1, 4, 5, 6, 0x08, 0x11, 0x20, 0x3f, 0x40, 0x45, 0x50, 0x60, 0x81, 0x86, 0xdd, 0xff,
+                ] {
+                    let mut f = frame.to_vec();
+                    if let Some(b) = f.get_mut(at) {
+                        *b = value;
+                    }
+                    for len in [f.len(), f.len().saturating_sub(7), 34, 54] {
+                        let d = f.get(..len.min(f.len())).unwrap_or(&[]);
+                        let ends = fast_path(link, d).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                        let read = fast_endpoints(link, d).map(|((a, ap), (b, bp))| (a, ap, b, bp));
+                        assert_eq!(ends, read, "byte {at} = {value:#x}, length {len}");
+                        checked += usize::from(ends.is_some());
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
     }
 
     #[test]
