@@ -501,8 +501,8 @@ impl Source<'_> {
                 cut: (p.orig_len as usize) > p.data.len(),
             });
             bytes += p.data.len();
-            let full = bytes >= BATCH_BYTES || out.data.len() >= BATCH_BYTES || out.packets.len() >= BATCH_PACKETS;
-            if !self.chunked && full {
+            let full = || bytes >= BATCH_BYTES || out.data.len() >= BATCH_BYTES || out.packets.len() >= BATCH_PACKETS;
+            if !self.chunked && full() {
                 eof = false;
                 break;
             }
@@ -628,7 +628,8 @@ impl Parallel {
                 next_queued: 0,
                 framing: false,
                 free: Vec::new(),
-                last_packets: 0,
+                // Until a stretch is framed: a chunk of full-size frames.
+                last_packets: 1024,
                 next_chunk: 0,
                 exhausted: false,
                 aborted: false,
