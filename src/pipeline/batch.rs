@@ -111,26 +111,33 @@ pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
         // The common case: the endpoints read from the headers, no segment built.
         let owner = match decode::fast_endpoints(p.link, data) {
             Some((src, dst)) => owner_of(core, shared, content, src, dst),
-            None => match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
-                Ok(decode::Decoded::Tcp(seg)) => owner_of(
-                    core,
-                    shared,
-                    content,
-                    (bits(seg.src), seg.sport),
-                    (bits(seg.dst), seg.dport),
-                ),
-                Ok(decode::Decoded::Fragment(_)) => EVERY,
-                Err(skip) => {
-                    if skip.is_anomaly() {
-                        *core.anomalies.entry(skip.key()).or_default() += 1;
-                    }
-                    SKIP
-                }
-            },
+            None => owner_slow(core, shared, content, p, data),
         };
         owners.push(owner);
     }
     b.owners = owners;
+}
+
+/// [`dispatch`] for a frame the fast path declined: tunnels, fragments, other traffic.
+#[cold]
+#[inline(never)]
+fn owner_slow(core: &mut Core, shared: &Shared<'_>, content: bool, p: &FramedPacket, data: &[u8]) -> u32 {
+    match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
+        Ok(decode::Decoded::Tcp(seg)) => owner_of(
+            core,
+            shared,
+            content,
+            (bits(seg.src), seg.sport),
+            (bits(seg.dst), seg.dport),
+        ),
+        Ok(decode::Decoded::Fragment(_)) => EVERY,
+        Err(skip) => {
+            if skip.is_anomaly() {
+                *core.anomalies.entry(skip.key()).or_default() += 1;
+            }
+            SKIP
+        }
+    }
 }
 
 /// The worker of a segment between `src` and `dst`, or [`SKIP`] if it is not followed.
