@@ -543,8 +543,12 @@ impl Sched {
     fn queues_low(&self) -> bool {
         self.queues.iter().map(VecDeque::len).min().unwrap_or(0) < READ_AHEAD
     }
+    /// Some worker has `QUEUE_MAX` batches waiting, counting those framed and not yet queued
+    /// (a worker held up while it dispatches a stretch must not let the others frame on and on:
+    /// every batch keeps its part of the capture in memory).
     fn queues_full(&self) -> bool {
-        self.queues.iter().any(|q| q.len() >= QUEUE_MAX)
+        let unqueued = (self.next_framed - self.next_queued) as usize;
+        self.queues.iter().any(|q| q.len() + unqueued >= QUEUE_MAX)
     }
     /// Everything framed is queued.
     fn settled(&self) -> bool {
