@@ -7,9 +7,9 @@
 //! [`Parallel`] is the same analysis on several threads. Each thread is a worker with its own
 //! flow table, TLS sessions and diagnosis for the connections whose 4-tuple hashes to it (a
 //! connection always lives on one worker), and any idle worker takes the reader's turn: it reads
-//! the next stretch of the capture, decodes each frame's headers once and appends the packet to
-//! its worker's list in a batch that every worker then walks. Reading is thus shared by the
-//! threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
+//! the next stretch of the capture and reads each frame's endpoints to choose its worker, in a
+//! batch that every worker then walks, decoding its own packets as one thread does. Reading is
+//! thus shared by the threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
 //! sees its packets in capture order with the capture's clock, a session decided by a timer is
 //! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
 //! the capture is the global last packet, and failures explained by server profiles are decided
