@@ -22,6 +22,9 @@ pub(super) struct Batch {
     pub(super) packets: Vec<FramedPacket>,
     /// Per packet, the worker that takes it, or [`SKIP`] or [`EVERY`].
     pub(super) owners: Vec<u32>,
+    /// Per worker, the indices of the packets it takes, IP fragments included, in order: a
+    /// worker walks its own list, not a branch per packet of every worker's.
+    pub(super) lists: Vec<Vec<u32>>,
     /// Packet time reached by the whole capture at the end of the stretch.
     pub(super) clock: Timestamp,
     /// The number of the stretch's last frame (0: none).
@@ -63,6 +66,9 @@ impl Batch {
         self.data.clear();
         self.packets.clear();
         self.owners.clear();
+        for l in &mut self.lists {
+            l.clear();
+        }
         self.clock = Timestamp::default();
         self.last_frame = 0;
     }
@@ -103,10 +109,16 @@ fn worker_of_segment(seg: &decode::TcpSegment<'_>, workers: usize) -> usize {
 /// (counting on `core` what the decoder skipped and the segments on the listed ports).
 pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
     let mut owners = std::mem::take(&mut b.owners);
+    let mut lists = std::mem::take(&mut b.lists);
     owners.clear();
     owners.reserve(b.packets.len());
+    lists.resize_with(shared.workers, Vec::new);
+    for l in &mut lists {
+        l.clear();
+        l.reserve(b.packets.len() / shared.workers.max(1) + 64);
+    }
     let content = !core.opts.ports_only;
-    for p in &b.packets {
+    for (i, p) in b.packets.iter().enumerate() {
         let data = b.bytes_of(p);
         // The common case: the endpoints read from the headers, no segment built.
         let owner = match decode::fast_endpoints(p.link, data) {
@@ -114,8 +126,15 @@ pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
             None => owner_slow(core, shared, content, p, data),
         };
         owners.push(owner);
+        let i = i as u32;
+        match lists.get_mut(owner as usize) {
+            Some(l) => l.push(i),
+            None if owner == EVERY => lists.iter_mut().for_each(|l| l.push(i)),
+            None => {}
+        }
     }
     b.owners = owners;
+    b.lists = lists;
 }
 
 /// [`dispatch`] for a frame the fast path declined: tunnels, fragments, other traffic.
@@ -166,32 +185,66 @@ pub(super) fn walk(
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
     let me32 = me as u32;
-    for (p, &owner) in b.packets.iter().zip(&b.owners) {
-        if owner == me32 {
-            let data = b.bytes_of(p);
-            let frame = p.at.frame;
-            let seg = match decode::decode_fast(p.link, data, p.cut) {
-                Some(seg) => seg,
-                None => match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
-                    Ok(decode::Decoded::Tcp(seg)) => seg,
-                    // `dispatch` decoded this frame to a segment: it decodes the same again.
-                    _ => continue,
-                },
-            };
-            if seg.missing > 0 {
-                *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
-            }
-            core.tick(p.clock, &mut |s| out(frame, s));
-            core.segment(p.at, &seg, &mut |s| out(frame, s));
-        } else if owner == EVERY {
+    // In order: the packets before this one are ticked at where due.
+    let mut ticked = 0;
+    for &i in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+        let i = i as usize;
+        let Some(p) = b.packets.get(i) else { continue };
+        if shared.ordered {
+            ticks(core, b, me32, ticked..i, out);
+            ticked = i + 1;
+        }
+        if b.owners.get(i) == Some(&EVERY) {
             fragment(core, shared, me, b, p, out);
-        } else if owner != SKIP && shared.ordered && core.table.due(p.clock) {
+            continue;
+        }
+        let data = b.bytes_of(p);
+        let frame = p.at.frame;
+        let seg = match decode::decode_fast(p.link, data, p.cut) {
+            Some(seg) => seg,
+            None => match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
+                Ok(decode::Decoded::Tcp(seg)) => seg,
+                // `dispatch` decoded this frame to a segment: it decodes the same again.
+                _ => continue,
+            },
+        };
+        if seg.missing > 0 {
+            *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
+        }
+        core.tick(p.clock, &mut |s| out(frame, s));
+        core.segment(p.at, &seg, &mut |s| out(frame, s));
+    }
+    if shared.ordered {
+        ticks(core, b, me32, ticked..b.packets.len(), out);
+    } else {
+        core.tick(b.clock, &mut |s| out(b.last_frame, s));
+    }
+}
+
+/// In order: ticks `core` at the other workers' segments among the packets `range` where one of
+/// its timers is due, as one thread ticks at every followed segment. Clocks never go back along
+/// a batch, so when no timer is due by the clock of the range's last packet, none is before.
+fn ticks(
+    core: &mut Core,
+    b: &Batch,
+    me32: u32,
+    range: std::ops::Range<usize>,
+    out: &mut dyn FnMut(u64, SessionReport),
+) {
+    let last = range.end.checked_sub(1).filter(|&l| l >= range.start);
+    if !last
+        .and_then(|l| b.packets.get(l))
+        .is_some_and(|p| core.table.due(p.clock))
+    {
+        return;
+    }
+    let packets = b.packets.get(range.clone()).unwrap_or(&[]);
+    let owners = b.owners.get(range).unwrap_or(&[]);
+    for (p, &owner) in packets.iter().zip(owners) {
+        if owner != me32 && owner != SKIP && owner != EVERY && core.table.due(p.clock) {
             let frame = p.at.frame;
             core.tick(p.clock, &mut |s| out(frame, s));
         }
-    }
-    if !shared.ordered {
-        core.tick(b.clock, &mut |s| out(b.last_frame, s));
     }
 }
 
