@@ -7,9 +7,9 @@
 //! [`Parallel`] is the same analysis on several threads. Each thread is a worker with its own
 //! flow table, TLS sessions and diagnosis for the connections whose 4-tuple hashes to it (a
 //! connection always lives on one worker), and any idle worker takes the reader's turn: it reads
-//! the next stretch of the capture, decodes each frame's headers once and appends the packet to
-//! its worker's list in a batch that every worker then walks. Reading is thus shared by the
-//! threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
+//! the next stretch of the capture and reads each frame's endpoints to choose its worker, in a
+//! batch that every worker then walks, decoding its own packets as one thread does. Reading is
+//! thus shared by the threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
 //! sees its packets in capture order with the capture's clock, a session decided by a timer is
 //! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
 //! the capture is the global last packet, and failures explained by server profiles are decided
@@ -31,7 +31,7 @@ use crate::limits;
 use crate::report::model::{CaptureSummary, SessionReport};
 use crate::tls::{Session, TlsFacts};
 use accounting::Accounting;
-use batch::{Batch, Framed, FramedPacket};
+use batch::{Batch, FramedPacket};
 use ordered::{FromWorker, Gate, Merger};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -436,6 +436,8 @@ const BATCH_PACKETS: usize = 16 * 1024;
 /// Batches waiting per worker before nobody frames more (bounds memory: the capture's buffers
 /// stay alive while a batch points into them).
 const QUEUE_MAX: usize = 6;
+/// Emptied batches kept for reuse (every batch in flight is in the queues).
+const FREE_MAX: usize = QUEUE_MAX + 2;
 /// Decided sessions of the other workers waiting for the calling thread (bounds memory when
 /// sessions are decided faster than they are printed, e.g. under a SYN flood); shared out
 /// between the workers.
@@ -469,10 +471,8 @@ struct Source<'c> {
 impl Source<'_> {
     /// Frames the next stretch into `out`: one chunk, or `BATCH_BYTES` of packets; returns
     /// whether the capture ended.
-    fn frame(&mut self, out: &mut Framed) -> bool {
-        out.shared.clear();
-        out.data.clear();
-        out.packets.clear();
+    fn frame(&mut self, out: &mut Batch) -> bool {
+        out.clear();
         if self.chunked {
             self.capture.set_chunk_budget(Some(1));
         }
@@ -508,8 +508,8 @@ impl Source<'_> {
                 cut: (p.orig_len as usize) > p.data.len(),
             });
             bytes += p.data.len();
-            let full = bytes >= BATCH_BYTES || out.data.len() >= BATCH_BYTES || out.packets.len() >= BATCH_PACKETS;
-            if !self.chunked && full {
+            let full = || bytes >= BATCH_BYTES || out.data.len() >= BATCH_BYTES || out.packets.len() >= BATCH_PACKETS;
+            if !self.chunked && full() {
                 eof = false;
                 break;
             }
@@ -518,6 +518,7 @@ impl Source<'_> {
             eof = false;
         }
         out.clock = self.acct.last_ts;
+        out.last_frame = out.packets.last().map_or(0, |p| p.at.frame);
         eof
     }
 }
@@ -526,13 +527,17 @@ impl Source<'_> {
 struct Sched {
     /// Each worker's batches, in capture order.
     queues: Vec<VecDeque<Arc<Batch>>>,
-    /// Batches decoded out of turn, by sequence number, until the earlier ones are queued.
+    /// Batches dispatched out of turn, by sequence number, until the earlier ones are queued.
     decoded: BTreeMap<u64, Arc<Batch>>,
     /// Sequence number of the next framed stretch, and of the next batch to queue.
     next_framed: u64,
     next_queued: u64,
     /// A worker holds the framing turn.
     framing: bool,
+    /// Batches every worker is done with, emptied, to frame into again (their vectors reused).
+    free: Vec<Batch>,
+    /// Packets in the last framed stretch (room reserved in a batch framed for the first time).
+    last_packets: usize,
     /// Read in chunks: the chunk the next framing turn takes (turns follow the file).
     next_chunk: u64,
     /// The capture ended (the last stretch is framed).
@@ -545,8 +550,12 @@ impl Sched {
     fn queues_low(&self) -> bool {
         self.queues.iter().map(VecDeque::len).min().unwrap_or(0) < READ_AHEAD
     }
+    /// Some worker has `QUEUE_MAX` batches waiting, counting those framed and not yet queued
+    /// (a worker held up while it dispatches a stretch must not let the others frame on and on:
+    /// every batch keeps its part of the capture in memory).
     fn queues_full(&self) -> bool {
-        self.queues.iter().any(|q| q.len() >= QUEUE_MAX)
+        let unqueued = (self.next_framed - self.next_queued) as usize;
+        self.queues.iter().any(|q| q.len() + unqueued >= QUEUE_MAX)
     }
     /// Everything framed is queued.
     fn settled(&self) -> bool {
@@ -563,8 +572,8 @@ struct Shared<'c> {
     /// The capture file in chunks, when it is a plain file.
     prefetch: Option<Arc<crate::capture::prefetch::Prefetch>>,
     ports: PortSet,
-    /// Fixed-seed hash for choosing workers (the same split on every run).
-    hasher: crate::flow::FlowHashBuilder,
+    /// The number of workers.
+    workers: usize,
     /// Sessions are handed on in order (see `ordered`), held back by `gate`.
     ordered: bool,
     gate: Gate,
@@ -629,6 +638,9 @@ impl Parallel {
                 next_framed: 0,
                 next_queued: 0,
                 framing: false,
+                free: Vec::new(),
+                // Until a stretch is framed: a chunk of full-size frames.
+                last_packets: 1024,
                 next_chunk: 0,
                 exhausted: false,
                 aborted: false,
@@ -637,7 +649,7 @@ impl Parallel {
             read_bytes: AtomicU64::new(0),
             prefetch,
             ports: PortSet::new(&self.opts.ports),
-            hasher: crate::flow::FlowHashBuilder::fixed(),
+            workers: n,
             ordered: self.ordered,
             gate: Gate::default(),
         };
@@ -750,12 +762,9 @@ fn work(
     out: &mut dyn FnMut(u64, SessionReport),
     between: &mut dyn FnMut(Option<u64>),
 ) {
-    let workers = lock(&shared.sched).queues.len();
     let _abort = AbortOnPanic(shared);
     // The chunk this worker copied from the file, waiting for its framing turn.
     let mut copied: Option<u64> = None;
-    let mut framed = Framed::default();
-    let mut spare: Vec<Arc<Batch>> = Vec::new();
     // Every frame up to this one is walked.
     let mut done = 0;
     let mut st = lock(&shared.sched);
@@ -775,10 +784,12 @@ fn work(
             st.framing = true;
             let seq = st.next_framed;
             st.next_framed += 1;
+            let mut batch = st.free.pop().unwrap_or_default();
+            batch.reserve(st.last_packets);
             drop(st);
             let eof = {
                 let mut src = lock(&shared.source);
-                let eof = src.frame(&mut framed);
+                let eof = src.frame(&mut batch);
                 shared.read_bytes.store(src.capture.raw_bytes_read(), Ordering::Relaxed);
                 eof
             };
@@ -791,28 +802,12 @@ fn work(
             }
             drop(st);
             shared.wake.notify_all();
-            // Decode and split the stretch while it is in this core's cache, without a lock.
-            let mut batch = match spare.iter().position(|b| Arc::strong_count(b) == 1) {
-                Some(i) => {
-                    let mut arc = spare.swap_remove(i);
-                    Arc::get_mut(&mut arc).map(std::mem::take).unwrap_or_default()
-                }
-                None => Batch::default(),
-            };
-            batch.clear(workers);
-            batch::dispatch(
-                &mut framed,
-                &mut batch,
-                &shared.ports,
-                !core.opts.ports_only,
-                &shared.hasher,
-                core,
-            );
+            // Choose each packet's worker while the stretch is in this core's cache, unlocked.
+            batch::dispatch(&mut batch, shared, core);
+            let packets = batch.packets.len();
             let batch = Arc::new(batch);
-            if spare.len() < QUEUE_MAX + 2 {
-                spare.push(batch.clone());
-            }
             st = lock(&shared.sched);
+            st.last_packets = packets;
             st.decoded.insert(seq, batch);
             loop {
                 let next = st.next_queued;
@@ -837,15 +832,17 @@ fn work(
             shared.wake.notify_all();
             batch::walk(core, shared, me, &b, out);
             done = done.max(b.last_frame);
-            drop(b);
-            // Batches every worker is done with let go of the capture's buffers at once.
-            for b in &mut spare {
-                if let Some(b) = Arc::get_mut(b) {
-                    b.shared.clear();
-                }
-            }
+            // The last worker done with a batch lets go of the capture's buffers at once (the
+            // file's chunks are read into them again) and keeps the batch for the next framing.
+            let free = Arc::into_inner(b).map(|mut b| {
+                b.clear();
+                b
+            });
             between(Some(done));
             st = lock(&shared.sched);
+            if let Some(b) = free.filter(|_| st.free.len() < FREE_MAX) {
+                st.free.push(b);
+            }
             continue;
         }
         if st.exhausted && st.settled() && st.queues.get(me).is_none_or(VecDeque::is_empty) {

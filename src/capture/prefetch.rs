@@ -116,7 +116,8 @@ impl Prefetch {
         self.claimed.load(Ordering::Acquire)
     }
 
-    /// Length of a chunk buffer (the room before the bytes and the chunk).
+    /// Capacity of a chunk buffer (the room before the bytes and the chunk); it holds the room
+    /// and the bytes read.
     pub fn buffer_len(&self) -> usize {
         LEAD + self.chunk
     }
@@ -204,7 +205,7 @@ impl Prefetch {
 
     /// Gives a buffer back once the reader has moved past it (reused when no batch holds it).
     pub fn recycle(&self, buf: Arc<Vec<u8>>) {
-        if buf.len() == LEAD + self.chunk {
+        if buf.capacity() == LEAD + self.chunk {
             let mut st = self.state();
             if st.pool.len() < POOL {
                 st.pool.push(buf);
@@ -217,24 +218,13 @@ impl Prefetch {
             let mut st = self.state();
             match st.pool.iter().position(|b| Arc::strong_count(b) == 1) {
                 Some(i) => st.pool.swap_remove(i),
-                None => Arc::new(vec![0; LEAD + self.chunk]),
+                None => Arc::new(Vec::with_capacity(LEAD + self.chunk)),
             }
         };
         let offset = self.base + k * self.chunk as u64;
-        let mut n = 0;
-        let result = match Arc::get_mut(&mut buf).and_then(|b| b.get_mut(LEAD..)) {
-            Some(space) => loop {
-                let Some(rest) = space.get_mut(n..).filter(|r| !r.is_empty()) else {
-                    break Ok(());
-                };
-                match self.file.read_at(rest, offset + n as u64) {
-                    Ok(0) => break Ok(()),
-                    Ok(got) => n += got,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            },
-            None => Err(io::Error::other("chunk buffer in use")),
+        let (n, result) = match Arc::get_mut(&mut buf) {
+            Some(b) => self.read_into(b, offset),
+            None => (0, Err(io::Error::other("chunk buffer in use"))),
         };
         let mut st = self.state();
         if n < self.chunk {
@@ -253,6 +243,51 @@ impl Prefetch {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Prefetch {
+    /// Reads the chunk at `offset` into `b` after [`LEAD`] bytes of room; returns how many bytes
+    /// were read (`b` holds the room and those), and the error that stopped the read early.
+    fn read_into(&self, b: &mut Vec<u8>, offset: u64) -> (usize, io::Result<()>) {
+        let want = LEAD + self.chunk;
+        // The room before the bytes is initialized (a new buffer's is zeroed, 64 KiB).
+        b.truncate(LEAD);
+        b.resize(LEAD, 0);
+        let mut n = 0;
+        if b.capacity() == want {
+            // Straight into the spare capacity, which is never zeroed first (a new buffer is
+            // 1 MiB of memset otherwise); the capacity bounds the read to the chunk.
+            loop {
+                if b.len() >= want {
+                    return (n, Ok(()));
+                }
+                match rustix::io::pread(&self.file, rustix::buffer::spare_capacity(b), offset + n as u64) {
+                    Ok(0) => return (n, Ok(())),
+                    Ok(got) => n += got,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return (n, Err(e.into())),
+                }
+            }
+        }
+        // A buffer of another capacity (not one this pool made): read into initialized bytes.
+        b.resize(want, 0);
+        let result = match b.get_mut(LEAD..) {
+            Some(space) => loop {
+                let Some(rest) = space.get_mut(n..).filter(|r| !r.is_empty()) else {
+                    break Ok(());
+                };
+                match self.file.read_at(rest, offset + n as u64) {
+                    Ok(0) => break Ok(()),
+                    Ok(got) => n += got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            },
+            None => Err(io::Error::other("chunk buffer too short")),
+        };
+        b.truncate(LEAD + n);
+        (n, result)
     }
 }
 

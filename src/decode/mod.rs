@@ -199,7 +199,14 @@ fn be16(d: &[u8], i: usize) -> Option<u16> {
 /// a test checks that both agree on every sample packet.
 #[inline(always)]
 fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
-    let ip = match link {
+    fast_ip(d, fast_link(link, d)?)
+}
+
+/// Where the fast path finds the IP header of a frame (Ethernet with up to two VLAN tags, or
+/// raw IP); `None` for anything else.
+#[inline(always)]
+fn fast_link(link: LinkType, d: &[u8]) -> Option<usize> {
+    match link {
         LinkType::ETHERNET => {
             let mut off = 12;
             let mut et = be16(d, off)?;
@@ -212,12 +219,53 @@ fn fast_path(link: LinkType, d: &[u8]) -> Option<TcpSegment<'_>> {
             if et != 0x0800 && et != 0x86dd {
                 return None;
             }
-            off + 2
+            Some(off + 2)
         }
-        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => 0,
-        _ => return None,
+        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Some(0),
+        _ => None,
+    }
+}
+
+/// The IP header the fast path found.
+#[derive(Clone, Copy)]
+enum FastIp<'a> {
+    V4(&'a [u8; 20]),
+    V6(&'a [u8; 40]),
+}
+
+/// The checks of [`fast_ip`] on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no
+/// extension headers) carrying a whole TCP header. The same checks in the same order (`fast_ip`
+/// keeps its own copy, which compiles tighter where the segment is built); tests check that
+/// both accept the same frames. Gives the IP header and the fixed part of the TCP header.
+#[inline(always)]
+fn fast_headers(d: &[u8], ip: usize) -> Option<(FastIp<'_>, &[u8; 20])> {
+    let v = *d.get(ip)? >> 4;
+    // Fixed-size views of the headers: one bounds check each, then plain field reads.
+    let (iph, tcp, ip_end) = if v == 4 {
+        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
+        let ihl = (h[0] & 0x0f) as usize * 4;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let frag = u16::from_be_bytes([h[6], h[7]]);
+        if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
+            return None;
+        }
+        (FastIp::V4(h), ip + ihl, ip + total)
+    } else if v == 6 {
+        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
+        if h[6] != 6 {
+            return None;
+        }
+        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+        (FastIp::V6(h), ip + 40, ip + 40 + plen)
+    } else {
+        return None;
     };
-    fast_ip(d, ip)
+    let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
+    let doff = (th[12] >> 4) as usize * 4;
+    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
+        return None;
+    }
+    Some((iph, th))
 }
 
 /// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
@@ -276,6 +324,30 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
         tcp_header: d.get(tcp..tcp + doff)?,
         ip4_header: if v == 4 { d.get(ip..tcp)? } else { &[] },
     })
+}
+
+/// A connection's endpoints as [`decode_fast`] would decode them, read straight from the
+/// headers: source and destination address (IPv4 in the low 32 bits) and port. `Some` exactly
+/// when `decode_fast` gives a segment, with its endpoints (for choosing a thread per packet
+/// without building the segment).
+#[inline(always)]
+pub fn fast_endpoints(link: LinkType, d: &[u8]) -> Option<((u128, u16), (u128, u16))> {
+    let (iph, th) = fast_headers(d, fast_link(link, d)?)?;
+    let (src, dst) = match iph {
+        FastIp::V4(h) => (
+            u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
+            u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]])),
+        ),
+        FastIp::V6(h) => {
+            let (mut s, mut t) = ([0u8; 16], [0u8; 16]);
+            s.copy_from_slice(&h[8..24]);
+            t.copy_from_slice(&h[24..40]);
+            (u128::from_be_bytes(s), u128::from_be_bytes(t))
+        }
+    };
+    let sport = u16::from_be_bytes([th[0], th[1]]);
+    let dport = u16::from_be_bytes([th[2], th[3]]);
+    Some(((src, sport), (dst, dport)))
 }
 
 /// Decodes one frame by its layers (every supported link type, tunnel and header).
@@ -613,6 +685,66 @@ mod tests {
         }
     }
 
+    fn bits(ip: IpAddr) -> u128 {
+        match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        }
+    }
+
+    #[test]
+    fn endpoints_are_read_exactly_where_the_fast_path_decodes() {
+        // Every header byte of a few frames (IPv4, IPv6, VLAN-tagged) set to values that
+        // matter to the checks: both accept the same frames, with the same endpoints.
+        let v4 = tcp_v4_frame(b"hello");
+        let mut v6 = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0xfd; 16], [0xfe; 16], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .write(&mut v6, b"hello")
+            .expect("build");
+        let mut vlan = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(7.try_into().expect("vlan"))
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 443, 1000, 64000)
+            .write(&mut vlan, b"hello")
+            .expect("build");
+        let mut checked = 0;
+        for (frame, link) in [
+            (&v4, LinkType::ETHERNET),
+            (&v6, LinkType::ETHERNET),
+            (&vlan, LinkType::ETHERNET),
+        ]
+        .into_iter()
+        .chain([(&v4, LinkType::RAW)])
+        {
+            let frame = if link == LinkType::RAW {
+                frame.get(14..).expect("ip")
+            } else {
+                frame.as_slice()
+            };
+            for at in 0..frame.len().min(80) {
+                for value in [
+                    0u8, 1, 4, 5, 6, 0x08, 0x11, 0x20, 0x3f, 0x40, 0x45, 0x50, 0x60, 0x81, 0x86, 0xdd, 0xff,
+                ] {
+                    let mut f = frame.to_vec();
+                    if let Some(b) = f.get_mut(at) {
+                        *b = value;
+                    }
+                    for len in [f.len(), f.len().saturating_sub(7), 34, 54] {
+                        let d = f.get(..len.min(f.len())).unwrap_or(&[]);
+                        let ends = fast_path(link, d).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                        let read = fast_endpoints(link, d).map(|((a, ap), (b, bp))| (a, ap, b, bp));
+                        assert_eq!(ends, read, "byte {at} = {value:#x}, length {len}");
+                        checked += usize::from(ends.is_some());
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
     #[test]
     fn fast_path_agrees_with_etherparse_on_every_sample_packet() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases");
@@ -622,6 +754,10 @@ mod tests {
                 continue;
             };
             while let Some(p) = cap.next_packet() {
+                // The endpoints read without building the segment are the segment's.
+                let ends = fast_path(p.link, p.data).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                let read = fast_endpoints(p.link, p.data).map(|((a, ap), (b, bp))| (a, ap, b, bp));
+                assert_eq!(ends, read, "{}", dir.path().display());
                 if let Some(fast) = fast_path(p.link, p.data) {
                     let Ok(Decoded::Tcp(slow)) = decode_general(&Config::default(), p.link, p.data) else {
                         panic!("the layer walker decodes it too")

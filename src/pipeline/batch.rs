@@ -1,140 +1,39 @@
-//! The batches the reader hands to the worker threads.
+//! The batches the framing worker hands to every worker.
 
-use super::{Core, Shared, ordered};
+use super::{Core, Shared};
 use crate::capture::{LinkType, Timestamp};
 use crate::decode;
-use crate::flow::{At, FlowKey, PortSet};
+use crate::flow::At;
 use crate::report::model::SessionReport;
-use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Packets handed to the workers in one message, shared by all of them: each worker reads the
-/// list of its own connections' packets. The packets are slices of the reader's buffers (kept
-/// alive by the batch), or copies for packets that were not in a shared buffer.
+/// One stretch of the capture as framed, in order, shared by all the workers: where each packet
+/// lies, its frame number, time and the capture's clock, and which worker takes it. The worker
+/// that framed the stretch decodes each frame once to choose its worker ([`dispatch`]); every
+/// worker then walks the batch and decodes its own packets again (a decode of the headers costs
+/// less than building, handing over and reading back a decoded copy of every packet).
 #[derive(Default)]
 pub(super) struct Batch {
-    /// The reader's buffers the packets point into.
+    /// The capture's buffers the packets lie in (kept alive by the batch).
     pub(super) shared: Vec<Arc<Vec<u8>>>,
     /// Copies of packets that were not in a shared buffer (merged inputs).
     pub(super) data: Vec<u8>,
-    /// Per worker, its packets in capture order.
-    pub(super) lists: Vec<Vec<BatchPacket>>,
-    /// IP fragments, in capture order, for every worker (each reassembles them all and keeps
-    /// the datagrams of its own connections).
-    pub(super) fragments: Vec<FragmentRef>,
-    /// Bytes of packets in the batch.
-    pub(super) bytes: usize,
-    /// Packet time reached by the whole capture when the batch was sent.
+    pub(super) packets: Vec<FramedPacket>,
+    /// Per packet, the worker that takes it, or [`SKIP`] or [`EVERY`].
+    pub(super) owners: Vec<u32>,
+    /// Per worker, the indices of the packets it takes, IP fragments included, in order: a
+    /// worker walks its own list, not a branch per packet of every worker's.
+    pub(super) lists: Vec<Vec<u32>>,
+    /// Packet time reached by the whole capture at the end of the stretch.
     pub(super) clock: Timestamp,
     /// The number of the stretch's last frame (0: none).
     pub(super) last_frame: u64,
 }
 
-/// One packet for a worker, decoded by the reader: the worker needs only the header fields and
-/// the payload (read only while the connection's handshake is undecided), so it never touches
-/// the frame's headers again.
-pub(super) struct BatchPacket {
-    pub(super) at: At,
-    /// The capture's clock when the packet was read (see `Analyzer::packet`).
-    pub(super) clock: Timestamp,
-    pub(super) src: std::net::IpAddr,
-    pub(super) dst: std::net::IpAddr,
-    pub(super) sport: u16,
-    pub(super) dport: u16,
-    pub(super) seq: u32,
-    pub(super) ack: u32,
-    pub(super) flags: decode::TcpFlags,
-    pub(super) missing: u32,
-    /// Payload: index into `shared`, or `u32::MAX` for `data`; offset and length there.
-    pub(super) buf: u32,
-    pub(super) start: u32,
-    pub(super) len: u32,
-    /// Lengths of the TCP header and the IPv4 header just before the payload (0: not at hand),
-    /// for the checksum.
-    pub(super) tcp_hlen: u8,
-    pub(super) ip4_hlen: u8,
-}
-
-/// Where an IP fragment (the whole IP packet) lies in the batch's buffers.
-pub(super) struct FragmentRef {
-    pub(super) at: At,
-    pub(super) clock: Timestamp,
-    pub(super) buf: u32,
-    pub(super) start: u32,
-    pub(super) len: u32,
-}
-
-impl Batch {
-    /// The bytes at `start..start + len` of buffer `buf` (`u32::MAX`: the copies).
-    pub(super) fn bytes(&self, buf: u32, start: u32, len: u32) -> Option<&[u8]> {
-        let range = start as usize..start as usize + len as usize;
-        if buf == u32::MAX {
-            self.data.get(range)
-        } else {
-            self.shared.get(buf as usize).and_then(|b| b.get(range))
-        }
-    }
-
-    /// The segment of a packet, its payload in the batch's buffers.
-    pub(super) fn segment<'a>(&'a self, p: &BatchPacket) -> decode::TcpSegment<'a> {
-        let range = p.start as usize..p.start as usize + p.len as usize;
-        let payload = if p.buf == u32::MAX {
-            self.data.get(range)
-        } else {
-            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
-        };
-        let buf = if p.buf == u32::MAX {
-            Some(self.data.as_slice())
-        } else {
-            self.shared.get(p.buf as usize).map(|b| b.as_slice())
-        };
-        let start = p.start as usize;
-        let tcp_start = start.saturating_sub(usize::from(p.tcp_hlen));
-        let ip_start = tcp_start.saturating_sub(usize::from(p.ip4_hlen));
-        decode::TcpSegment {
-            src: p.src,
-            dst: p.dst,
-            sport: p.sport,
-            dport: p.dport,
-            seq: p.seq,
-            ack: p.ack,
-            flags: p.flags,
-            payload: payload.unwrap_or(&[]),
-            missing: p.missing,
-            tcp_header: buf.and_then(|b| b.get(tcp_start..start)).unwrap_or(&[]),
-            ip4_header: buf.and_then(|b| b.get(ip_start..tcp_start)).unwrap_or(&[]),
-        }
-    }
-
-    pub(super) fn clear(&mut self, workers: usize) {
-        self.shared.clear();
-        self.data.clear();
-        self.lists.resize_with(workers, Vec::new);
-        for l in &mut self.lists {
-            l.clear();
-        }
-        self.fragments.clear();
-        self.bytes = 0;
-        self.last_frame = 0;
-    }
-}
-
-/// One stretch of the capture as framed, in order: where each packet lies, its frame number,
-/// time and the capture's clock. Framing is the only step that must follow the file in order;
-/// decoding a stretch and splitting it over the workers is done after, without any lock.
-#[derive(Default)]
-pub(super) struct Framed {
-    /// The capture's buffers the packets lie in.
-    pub(super) shared: Vec<Arc<Vec<u8>>>,
-    /// Copies of packets that were not in a shared buffer (merged inputs).
-    pub(super) data: Vec<u8>,
-    pub(super) packets: Vec<FramedPacket>,
-    /// The capture's clock at the end of the stretch.
-    pub(super) clock: Timestamp,
-}
-
 pub(super) struct FramedPacket {
     pub(super) at: At,
+    /// The capture's clock when the packet was read (see `Analyzer::packet`).
     pub(super) clock: Timestamp,
     pub(super) link: LinkType,
     /// Index into `shared`, or `u32::MAX` for `data`; offset and length there.
@@ -145,8 +44,8 @@ pub(super) struct FramedPacket {
     pub(super) cut: bool,
 }
 
-impl Framed {
-    pub(super) fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
+impl Batch {
+    fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
         let range = p.start as usize..p.start as usize + p.len as usize;
         let bytes = if p.buf == u32::MAX {
             self.data.get(range)
@@ -155,102 +54,129 @@ impl Framed {
         };
         bytes.unwrap_or(&[])
     }
+
+    /// Room for `packets` more packets.
+    pub(super) fn reserve(&mut self, packets: usize) {
+        self.packets.reserve(packets);
+        self.owners.reserve(packets);
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.shared.clear();
+        self.data.clear();
+        self.packets.clear();
+        self.owners.clear();
+        for l in &mut self.lists {
+            l.clear();
+        }
+        self.clock = Timestamp::default();
+        self.last_frame = 0;
+    }
 }
 
-/// Decodes a framed stretch and splits it over the workers by connection (counting what the
-/// decoder skipped on `core`); the batch keeps the stretch's buffers alive.
-pub(super) fn dispatch(
-    framed: &mut Framed,
-    into: &mut Batch,
-    ports: &PortSet,
-    content: bool,
-    hasher: &crate::flow::FlowHashBuilder,
-    core: &mut Core,
-) {
-    let workers = into.lists.len();
-    for p in &framed.packets {
-        let data = framed.bytes_of(p);
-        let decoded = match decode::decode_fast(p.link, data, p.cut) {
-            Some(seg) => Ok(decode::Decoded::Tcp(seg)),
-            None => decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut),
+/// A packet no worker takes (not TCP, or a connection not followed; counted by `dispatch`).
+const SKIP: u32 = u32::MAX;
+/// An IP fragment: every worker reassembles every fragment and keeps the datagrams of its own
+/// connections (they are rare).
+const EVERY: u32 = u32::MAX - 1;
+
+/// The worker of the connection between two endpoints (address bits, IPv4 in the low 32, and
+/// port) among `workers`: the same for both directions, and on every run.
+#[inline(always)]
+fn worker_of(a: (u128, u16), b: (u128, u16), workers: usize) -> usize {
+    let end = |(ip, port): (u128, u16)| ((ip as u64) ^ ((ip >> 64) as u64)).rotate_left(16) ^ u64::from(port);
+    let (x, y) = (end(a), end(b));
+    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+    let h = (lo.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29) ^ hi).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
+    ((u128::from(h) * workers as u128) >> 64) as usize
+}
+
+/// An address as 128 bits (IPv4 in the low 32), as [`decode::fast_endpoints`] reads it.
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The worker of a segment's connection.
+fn worker_of_segment(seg: &decode::TcpSegment<'_>, workers: usize) -> usize {
+    worker_of((bits(seg.src), seg.sport), (bits(seg.dst), seg.dport), workers)
+}
+
+/// Decodes a framed stretch just enough to choose each packet's worker by its connection
+/// (counting on `core` what the decoder skipped and the segments on the listed ports).
+pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
+    let mut owners = std::mem::take(&mut b.owners);
+    let mut lists = std::mem::take(&mut b.lists);
+    owners.clear();
+    owners.reserve(b.packets.len());
+    lists.resize_with(shared.workers, Vec::new);
+    for l in &mut lists {
+        l.clear();
+        l.reserve(b.packets.len() / shared.workers.max(1) + 64);
+    }
+    let content = !core.opts.ports_only;
+    for (i, p) in b.packets.iter().enumerate() {
+        let data = b.bytes_of(p);
+        // The common case: the endpoints read from the headers, no segment built.
+        let owner = match decode::fast_endpoints(p.link, data) {
+            Some((src, dst)) => owner_of(core, shared, content, src, dst),
+            None => owner_slow(core, shared, content, p, data),
         };
-        let seg = match decoded {
-            Ok(decode::Decoded::Tcp(seg)) => seg,
-            Ok(decode::Decoded::Fragment(ip)) => {
-                let skip = (ip.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
-                into.fragments.push(FragmentRef {
-                    at: p.at,
-                    clock: p.clock,
-                    buf: p.buf,
-                    start: p.start + skip as u32,
-                    len: ip.len() as u32,
-                });
-                continue;
-            }
-            Err(skip) => {
-                if skip.is_anomaly() {
-                    *core.anomalies.entry(skip.key()).or_default() += 1;
-                }
-                continue;
-            }
-        };
-        if ports.contains(seg.sport) || ports.contains(seg.dport) {
-            core.tcp_on_ports += 1;
-        } else if !content {
-            continue;
-        }
-        if seg.missing > 0 {
-            *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
-        }
-        // Multiply-shift maps the hash onto the workers without a division (Lemire's fastrange).
-        let h = hasher.hash_one(FlowKey::of(&seg));
-        let w = ((u128::from(h) * workers as u128) >> 64) as usize;
-        let skip = (seg.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
-        // The headers go with the payload when they lie just before it (they always do; a
-        // header that did not would be left out and the segment's checksum not checked).
-        let ends_at = |h: &[u8], at: usize| h.as_ptr() as usize + h.len() == at;
-        let tcp_ok = ends_at(seg.tcp_header, seg.payload.as_ptr() as usize);
-        let ip_ok = tcp_ok && ends_at(seg.ip4_header, seg.tcp_header.as_ptr() as usize);
-        let tcp_hlen = if tcp_ok {
-            u8::try_from(seg.tcp_header.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        let ip4_hlen = if ip_ok {
-            u8::try_from(seg.ip4_header.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        if let Some(list) = into.lists.get_mut(w) {
-            list.push(BatchPacket {
-                at: p.at,
-                clock: p.clock,
-                src: seg.src,
-                dst: seg.dst,
-                sport: seg.sport,
-                dport: seg.dport,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                missing: seg.missing,
-                buf: p.buf,
-                start: p.start + skip as u32,
-                len: seg.payload.len() as u32,
-                tcp_hlen,
-                ip4_hlen,
-            });
+        owners.push(owner);
+        let i = i as u32;
+        match lists.get_mut(owner as usize) {
+            Some(l) => l.push(i),
+            None if owner == EVERY => lists.iter_mut().for_each(|l| l.push(i)),
+            None => {}
         }
     }
-    into.last_frame = framed.packets.last().map_or(0, |p| p.at.frame);
-    std::mem::swap(&mut into.shared, &mut framed.shared);
-    std::mem::swap(&mut into.data, &mut framed.data);
-    into.clock = framed.clock;
+    b.owners = owners;
+    b.lists = lists;
 }
 
-/// Worker `me` takes its packets of a batch, and the IP fragments every worker reassembles, in
-/// capture order; each decided session goes to `out` with the frame that decided it. In order
-/// (NDJSON), the worker also ticks its timers at the other workers' frames where one thread
-/// would (see [`ordered::Ticks`]); otherwise it ends the batch on the batch's clock.
+/// [`dispatch`] for a frame the fast path declined: tunnels, fragments, other traffic.
+#[cold]
+#[inline(never)]
+fn owner_slow(core: &mut Core, shared: &Shared<'_>, content: bool, p: &FramedPacket, data: &[u8]) -> u32 {
+    match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
+        Ok(decode::Decoded::Tcp(seg)) => owner_of(
+            core,
+            shared,
+            content,
+            (bits(seg.src), seg.sport),
+            (bits(seg.dst), seg.dport),
+        ),
+        Ok(decode::Decoded::Fragment(_)) => EVERY,
+        Err(skip) => {
+            if skip.is_anomaly() {
+                *core.anomalies.entry(skip.key()).or_default() += 1;
+            }
+            SKIP
+        }
+    }
+}
+
+/// The worker of a segment between `src` and `dst`, or [`SKIP`] if it is not followed.
+#[inline(always)]
+fn owner_of(core: &mut Core, shared: &Shared<'_>, content: bool, src: (u128, u16), dst: (u128, u16)) -> u32 {
+    // Followed as one thread follows it (`Analyzer::tcp`): on a listed port, or on any port
+    // when connections are also chosen by their content.
+    if shared.ports.contains(src.1) || shared.ports.contains(dst.1) {
+        core.tcp_on_ports += 1;
+    } else if !content {
+        return SKIP;
+    }
+    worker_of(src, dst, shared.workers) as u32
+}
+
+/// Worker `me` walks a batch: it takes its own segments and every IP fragment in capture order;
+/// each decided session goes to `out` with the frame that decided it. In order (NDJSON), the
+/// worker also ticks its timers at the other workers' segments where one thread would (where a
+/// timer is due), so a session gets the deciding frame it gets on one thread; otherwise it ends
+/// the batch on the batch's clock.
 pub(super) fn walk(
     core: &mut Core,
     shared: &Shared<'_>,
@@ -258,70 +184,107 @@ pub(super) fn walk(
     b: &Batch,
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
-    let mut frags = b.fragments.iter().peekable();
-    let mut ticks = ordered::Ticks::new(if shared.ordered { b.lists.len() } else { 0 });
-    for p in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
-        while let Some(f) = frags.next_if(|f| f.at.frame < p.at.frame) {
-            fragment(core, shared, me, b, f, &mut ticks, out);
-        }
-        let frame = p.at.frame;
+    let me32 = me as u32;
+    // In order: the packets before this one are ticked at where due.
+    let mut ticked = 0;
+    for &i in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+        let i = i as usize;
+        let Some(p) = b.packets.get(i) else { continue };
         if shared.ordered {
-            ticks.tick_at(core, b, me, (frame, p.clock), out);
-        } else {
+            ticks(core, b, me32, ticked..i, out);
+            ticked = i + 1;
+        }
+        if b.owners.get(i) == Some(&EVERY) {
+            fragment(core, shared, me, b, p, out);
+            continue;
+        }
+        let data = b.bytes_of(p);
+        let frame = p.at.frame;
+        let seg = match decode::decode_fast(p.link, data, p.cut) {
+            Some(seg) => seg,
+            None => match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
+                Ok(decode::Decoded::Tcp(seg)) => seg,
+                // `dispatch` decoded this frame to a segment: it decodes the same again.
+                _ => continue,
+            },
+        };
+        if seg.missing > 0 {
+            *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
+        }
+        core.tick(p.clock, &mut |s| out(frame, s));
+        core.segment(p.at, &seg, &mut |s| out(frame, s));
+    }
+    if shared.ordered {
+        ticks(core, b, me32, ticked..b.packets.len(), out);
+    } else {
+        core.tick(b.clock, &mut |s| out(b.last_frame, s));
+    }
+}
+
+/// In order: ticks `core` at the other workers' segments among the packets `range` where one of
+/// its timers is due, as one thread ticks at every followed segment. Clocks never go back along
+/// a batch, so when no timer is due by the clock of the range's last packet, none is before.
+fn ticks(
+    core: &mut Core,
+    b: &Batch,
+    me32: u32,
+    range: std::ops::Range<usize>,
+    out: &mut dyn FnMut(u64, SessionReport),
+) {
+    let last = range.end.checked_sub(1).filter(|&l| l >= range.start);
+    if !last
+        .and_then(|l| b.packets.get(l))
+        .is_some_and(|p| core.table.due(p.clock))
+    {
+        return;
+    }
+    let packets = b.packets.get(range.clone()).unwrap_or(&[]);
+    let owners = b.owners.get(range).unwrap_or(&[]);
+    for (p, &owner) in packets.iter().zip(owners) {
+        if owner != me32 && owner != SKIP && owner != EVERY && core.table.due(p.clock) {
+            let frame = p.at.frame;
             core.tick(p.clock, &mut |s| out(frame, s));
         }
-        core.segment(p.at, &b.segment(p), &mut |s| out(frame, s));
-    }
-    for f in frags {
-        fragment(core, shared, me, b, f, &mut ticks, out);
-    }
-    if !shared.ordered {
-        core.tick(b.clock, &mut |s| out(b.last_frame, s));
-    } else {
-        ticks.catch_up(core, b, me, (u64::MAX, b.clock), out);
     }
 }
 
 /// Takes one IP fragment on worker `me`: a datagram it completes goes on if its connection
-/// is this worker's (the same choice `dispatch` makes); in order, any other followed datagram
+/// is this worker's (the same choice as for a segment); in order, any other followed datagram
 /// is a tick, as on one thread.
+#[cold]
 fn fragment(
     core: &mut Core,
     shared: &Shared<'_>,
     me: usize,
     b: &Batch,
-    f: &FragmentRef,
-    ticks: &mut ordered::Ticks,
+    p: &FramedPacket,
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
-    let Some(datagram) = b
-        .bytes(f.buf, f.start, f.len)
-        .and_then(|ip| core.frags.add(ip, f.at.ts))
+    let Ok(decode::Decoded::Fragment(ip)) = decode::decode_slow(&core.opts.tunnels, p.link, b.bytes_of(p), p.cut)
     else {
+        return;
+    };
+    let Some(datagram) = core.frags.add(ip, p.at.ts) else {
         return;
     };
     let skip = match decode::decode_packet(&core.opts.tunnels, LinkType::RAW, &datagram, false) {
         Ok(decode::Decoded::Tcp(seg)) => {
-            // Followed as one thread follows it (`Analyzer::tcp`): on a listed port, or on any
-            // port when connections are also chosen by their content.
             let listed = shared.ports.contains(seg.sport) || shared.ports.contains(seg.dport);
             if !listed && core.opts.ports_only {
                 return;
             }
-            let frame = f.at.frame;
+            let frame = p.at.frame;
             if shared.ordered {
-                ticks.tick_at(core, b, me, (frame, f.clock), out);
+                core.tick(p.clock, &mut |s| out(frame, s));
             }
-            let h = shared.hasher.hash_one(FlowKey::of(&seg));
-            let workers = b.lists.len();
-            if ((u128::from(h) * workers as u128) >> 64) as usize == me {
+            if worker_of_segment(&seg, shared.workers) == me {
                 if listed {
                     core.tcp_on_ports += 1;
                 }
                 if !shared.ordered {
-                    core.tick(f.clock, &mut |s| out(frame, s));
+                    core.tick(p.clock, &mut |s| out(frame, s));
                 }
-                core.segment(f.at, &seg, &mut |s| out(frame, s));
+                core.segment(p.at, &seg, &mut |s| out(frame, s));
             }
             return;
         }

@@ -9,8 +9,8 @@
 //! the few sessions of each frame ([`Sequential`]).
 //!
 //! On several threads, each worker walks every batch: it ticks its timers at the other
-//! workers' frames where one thread would have (only where a timer is due: [`Ticks`]), so a
-//! session gets the same deciding frame on any number of threads. The calling thread keeps the
+//! workers' segments where one thread would have (only where a timer is due: `batch::walk`), so
+//! a session gets the same deciding frame on any number of threads. The calling thread keeps the
 //! sessions the workers decided in a reorder window ([`Merger`]) and hands one on once every
 //! worker has walked past its frame (each says how far it got after every batch), so lines
 //! leave at most a few batches after their verdict rather than the moment it is reached: that
@@ -20,7 +20,7 @@
 //! from the worker that holds the others back, so nothing waits in memory beyond one session
 //! per worker.
 
-use super::{Analyzer, Batch, Core, CoreResult};
+use super::{Analyzer, Core, CoreResult};
 use crate::capture::{Packet, Timestamp};
 use crate::diagnose::ServerProfiles;
 use crate::report::model::{CaptureSummary, SessionReport};
@@ -83,89 +83,6 @@ impl Gate {
     pub(super) fn holds_back(&self, done: u64) -> bool {
         self.held.load(Ordering::Relaxed) > HELD_MAX && done > self.watermark.load(Ordering::Relaxed)
     }
-}
-
-/// Where a worker stands in a batch, in order: it ticks where one thread ticks (at every
-/// followed segment), so a session a timer decides gets the frame one thread gives it. Its own
-/// packets tick as they come; at the other workers' packets it ticks only where one of its
-/// timers is due, found when it next ticks ([`Ticks::tick_at`]) or at the end of the batch.
-pub(super) struct Ticks {
-    /// Per worker, the index in its list of the first packet after `last`.
-    at: Vec<usize>,
-    /// The frame of this worker's last tick.
-    last: u64,
-}
-
-impl Ticks {
-    pub(super) fn new(workers: usize) -> Ticks {
-        Ticks {
-            at: vec![0; workers],
-            last: 0,
-        }
-    }
-
-    /// Ticks `core` at frame `frame` on `clock`, after the other workers' frames before it.
-    #[inline]
-    pub(super) fn tick_at(
-        &mut self,
-        core: &mut Core,
-        b: &Batch,
-        me: usize,
-        (frame, clock): (u64, Timestamp),
-        out: &mut dyn FnMut(u64, SessionReport),
-    ) {
-        if core.table.due(clock) {
-            self.catch_up(core, b, me, (frame, clock), out);
-        }
-        core.tick(clock, &mut |s| out(frame, s));
-        self.last = frame;
-    }
-
-    /// Ticks `core` at the other workers' frames after the last tick and before `before` (whose
-    /// clock is `limit`) at which one of its timers is due, in order. Clocks never go back along
-    /// a list, so the first due frame of each is found by search; each tick takes every timer
-    /// due by its clock, so the loop ends (at once when none is due by `limit`: no earlier
-    /// frame can have one).
-    pub(super) fn catch_up(
-        &mut self,
-        core: &mut Core,
-        b: &Batch,
-        me: usize,
-        (before, limit): (u64, Timestamp),
-        out: &mut dyn FnMut(u64, SessionReport),
-    ) {
-        while core.table.due(limit) {
-            let mut next: Option<(u64, Timestamp)> = None;
-            for (w, list) in b.lists.iter().enumerate() {
-                let Some(at) = self.at.get_mut(w).filter(|_| w != me) else {
-                    continue;
-                };
-                let last = self.last;
-                *at += gallop(list.get(*at..).unwrap_or(&[]), |p| p.at.frame <= last);
-                let rest = list.get(*at..).unwrap_or(&[]);
-                let head = rest.get(..gallop(rest, |p| p.at.frame < before)).unwrap_or(&[]);
-                if let Some(p) = head.get(gallop(head, |p| !core.table.due(p.clock))) {
-                    if next.is_none_or(|(f, _)| p.at.frame < f) {
-                        next = Some((p.at.frame, p.clock));
-                    }
-                }
-            }
-            let Some((frame, clock)) = next else { return };
-            core.tick(clock, &mut |s| out(frame, s));
-            self.last = frame;
-        }
-    }
-}
-
-/// The first index of `s` where `holds` fails (it holds on a prefix, then never): a doubling
-/// then a binary search, so a short prefix costs a few looks near its start.
-fn gallop<T>(s: &[T], holds: impl Fn(&T) -> bool) -> usize {
-    let mut end = 1;
-    while end < s.len() && s.get(end - 1).is_some_and(&holds) {
-        end *= 2;
-    }
-    let start = end / 2;
-    start + s.get(start..end.min(s.len())).map_or(0, |r| r.partition_point(&holds))
 }
 
 /// Decides what is left on a worker at the end of the capture: in order, the sessions its last

@@ -352,7 +352,7 @@ impl FileReader {
                 // copy the record again).
                 let (start, end) = (self.start, self.end);
                 match Arc::get_mut(&mut self.buf) {
-                    Some(b) if b.len() != pf.buffer_len() => {
+                    Some(b) if b.capacity() != pf.buffer_len() => {
                         b.truncate(end);
                         b.drain(..start);
                         b.reserve(need.saturating_sub(b.len()));
