@@ -233,12 +233,12 @@ enum FastIp<'a> {
     V6(&'a [u8; 40]),
 }
 
-/// The checks of [`fast_ip`] on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no
-/// extension headers) carrying a whole TCP header. The same checks in the same order (`fast_ip`
-/// keeps its own copy, which compiles tighter where the segment is built); tests check that
-/// both accept the same frames. Gives the IP header and the fixed part of the TCP header.
+/// The fast path's checks on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no extension
+/// headers) carrying a whole TCP header. Gives the headers and where the TCP header and the IP
+/// packet end, for [`fast_ip`] (which builds the segment) and [`fast_endpoints`] (which reads only
+/// the endpoints).
 #[inline(always)]
-fn fast_headers(d: &[u8], ip: usize) -> Option<(FastIp<'_>, &[u8; 20])> {
+fn fast_headers(d: &[u8], ip: usize) -> Option<FastHeaders<'_>> {
     let v = *d.get(ip)? >> 4;
     // Fixed-size views of the headers: one bounds check each, then plain field reads.
     let (iph, tcp, ip_end) = if v == 4 {
@@ -261,51 +261,53 @@ fn fast_headers(d: &[u8], ip: usize) -> Option<(FastIp<'_>, &[u8; 20])> {
         return None;
     };
     let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
-    let doff = (th[12] >> 4) as usize * 4;
-    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
+    let tcp_end = tcp + (th[12] >> 4) as usize * 4;
+    if tcp_end < tcp + 20 || d.len() < tcp_end || ip_end < tcp_end {
         return None;
     }
-    Some((iph, th))
+    Some(FastHeaders {
+        ip: iph,
+        tcp: th,
+        tcp_start: tcp,
+        tcp_end,
+        ip_end,
+    })
+}
+
+/// What [`fast_headers`] found.
+struct FastHeaders<'a> {
+    ip: FastIp<'a>,
+    /// The fixed part of the TCP header.
+    tcp: &'a [u8; 20],
+    tcp_start: usize,
+    /// Where the TCP header (options included) ends: the payload's start.
+    tcp_end: usize,
+    /// Where the IP packet ends by its own length (may be past the captured bytes).
+    ip_end: usize,
 }
 
 /// The IPv4 (unfragmented) or IPv6 (no extension headers) packet at `ip` in `d`, carrying TCP,
 /// decoded by hand; `None` for anything else. Also the first try on a tunnel's inner packet.
 #[inline(always)]
 pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
-    let v = *d.get(ip)? >> 4;
-    // Fixed-size views of the headers: one bounds check each, then plain field reads.
-    let (src, dst, tcp, ip_end) = if v == 4 {
-        let h: &[u8; 20] = d.get(ip..ip + 20)?.try_into().ok()?;
-        let ihl = (h[0] & 0x0f) as usize * 4;
-        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-        let frag = u16::from_be_bytes([h[6], h[7]]);
-        if ihl < 20 || total < ihl || frag & 0x3fff != 0 || h[9] != 6 || d.len() < ip + ihl {
-            return None;
+    let h = fast_headers(d, ip)?;
+    let (src, dst, ip4_header) = match h.ip {
+        FastIp::V4(v4) => {
+            let s = [v4[12], v4[13], v4[14], v4[15]];
+            let t = [v4[16], v4[17], v4[18], v4[19]];
+            (IpAddr::from(s), IpAddr::from(t), d.get(ip..h.tcp_start)?)
         }
-        let s = [h[12], h[13], h[14], h[15]];
-        let t = [h[16], h[17], h[18], h[19]];
-        (IpAddr::from(s), IpAddr::from(t), ip + ihl, ip + total)
-    } else if v == 6 {
-        let h: &[u8; 40] = d.get(ip..ip + 40)?.try_into().ok()?;
-        if h[6] != 6 {
-            return None;
+        FastIp::V6(v6) => {
+            let mut s = [0u8; 16];
+            let mut t = [0u8; 16];
+            s.copy_from_slice(&v6[8..24]);
+            t.copy_from_slice(&v6[24..40]);
+            (IpAddr::from(s), IpAddr::from(t), &[][..])
         }
-        let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
-        let mut s = [0u8; 16];
-        let mut t = [0u8; 16];
-        s.copy_from_slice(&h[8..24]);
-        t.copy_from_slice(&h[24..40]);
-        (IpAddr::from(s), IpAddr::from(t), ip + 40, ip + 40 + plen)
-    } else {
-        return None;
     };
-    let th: &[u8; 20] = d.get(tcp..tcp + 20)?.try_into().ok()?;
-    let doff = (th[12] >> 4) as usize * 4;
+    let th = h.tcp;
     let flags = th[13];
-    if doff < 20 || d.len() < tcp + doff || ip_end < tcp + doff {
-        return None;
-    }
-    let end = ip_end.min(d.len());
+    let end = h.ip_end.min(d.len());
     Some(TcpSegment {
         src,
         dst,
@@ -319,10 +321,10 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
             fin: flags & 0x01 != 0,
             rst: flags & 0x04 != 0,
         },
-        payload: d.get(tcp + doff..end)?,
-        missing: (ip_end - end) as u32,
-        tcp_header: d.get(tcp..tcp + doff)?,
-        ip4_header: if v == 4 { d.get(ip..tcp)? } else { &[] },
+        payload: d.get(h.tcp_end..end)?,
+        missing: (h.ip_end - end) as u32,
+        tcp_header: d.get(h.tcp_start..h.tcp_end)?,
+        ip4_header,
     })
 }
 
@@ -332,7 +334,7 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
 /// without building the segment).
 #[inline(always)]
 pub fn fast_endpoints(link: LinkType, d: &[u8]) -> Option<((u128, u16), (u128, u16))> {
-    let (iph, th) = fast_headers(d, fast_link(link, d)?)?;
+    let FastHeaders { ip: iph, tcp: th, .. } = fast_headers(d, fast_link(link, d)?)?;
     let (src, dst) = match iph {
         FastIp::V4(h) => (
             u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
