@@ -430,9 +430,8 @@ fn live_refuses_redact_with_a_capture_file_of_real_addresses() {
 /// corpus must be there).
 fn multi_client_inputs() -> Vec<PathBuf> {
     let mut roots = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases")];
-    match common::shared_suite("peer-corpus", "manifest.json") {
-        Ok(dir) => roots.push(dir.join("pcaps")),
-        Err(why) => common::skip_unless_ci(&format!("the peer corpus part: {why}")),
+    if let Some(dir) = common::shared_suite("peer-corpus", "manifest.json", std::env::var_os("CI")) {
+        roots.push(dir.join("pcaps"));
     }
     let mut v = Vec::new();
     for root in roots {

@@ -18,9 +18,8 @@ mod common;
 fn inputs() -> Vec<PathBuf> {
     let mut v = Vec::new();
     let mut roots = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases")];
-    match common::shared_suite("peer-corpus", "manifest.json") {
-        Ok(dir) => roots.push(dir.join("pcaps")),
-        Err(why) => common::skip_unless_ci(&why),
+    if let Some(dir) = common::shared_suite("peer-corpus", "manifest.json", std::env::var_os("CI")) {
+        roots.push(dir.join("pcaps"));
     }
     for root in roots {
         let Ok(dirs) = std::fs::read_dir(&root) else { continue };

@@ -84,18 +84,22 @@ pub fn write_pcap(path: &Path, packets: &[(i64, Vec<u8>)]) {
     w.finish().expect("flush");
 }
 
-/// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`), or why it is
-/// not there. A plain clone has nothing beside it: the caller then passes the reason to
-/// [`skip_unless_ci`], which prints it and skips, or fails where `CI` is set.
-pub fn shared_suite(name: &str, marker: &str) -> Result<PathBuf, String> {
+/// A conformance suite in `../shared/` beside the repository (e.g. `peer-corpus`). `ci` is the
+/// calling test's `CI` variable (`std::env::var_os("CI")`, read where the test is, so each
+/// conformance test says it depends on it). A plain clone has nothing beside it: without `CI`
+/// the test is told to skip (`None`, with the reason printed); with `CI` set and non-empty, as
+/// `.ci/run` sets it, a missing suite fails the test.
+pub fn shared_suite(name: &str, marker: &str, ci: Option<std::ffi::OsString>) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
     if dir.join(marker).is_file() {
-        return Ok(dir);
+        return Some(dir);
     }
-    Err(format!(
+    let why = format!(
         "{} not found (expected ../shared/{name}/{marker} beside the repository)",
         dir.display()
-    ))
+    );
+    skip_or_fail(&why, ci.is_some_and(|v| !v.is_empty()));
+    None
 }
 
 /// Whether the `CI` environment variable is set (non-empty), as `.ci/run` sets it: a test that
@@ -106,8 +110,13 @@ pub fn in_ci() -> bool {
 
 /// A tool a test needs is missing (`why`): fails where CI is set, else prints why it skips.
 pub fn skip_unless_ci(why: &str) {
+    skip_or_fail(why, in_ci());
+}
+
+/// Fails with `why` where CI is set, else prints why the test skips.
+fn skip_or_fail(why: &str, ci: bool) {
     assert!(
-        !in_ci(),
+        !ci,
         "{why}; CI is set, so this test must run (.ci/run installs its tools; ../shared must be beside the clone)"
     );
     println!("note: skipped: {why}; set CI=1 to make this an error");
