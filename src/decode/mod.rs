@@ -559,6 +559,7 @@ fn declared_ip_payload_len(s: &LaxSlicedPacket<'_>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::ip_bits;
     use etherparse::PacketBuilder;
 
     fn tcp_v4_frame(payload: &[u8]) -> Vec<u8> {
@@ -687,13 +688,6 @@ mod tests {
         }
     }
 
-    fn bits(ip: IpAddr) -> u128 {
-        match ip {
-            IpAddr::V4(a) => u128::from(u32::from(a)),
-            IpAddr::V6(a) => u128::from(a),
-        }
-    }
-
     #[test]
     fn endpoints_are_read_exactly_where_the_fast_path_decodes() {
         // Every header byte of a few frames (IPv4, IPv6, VLAN-tagged) set to values that
@@ -736,7 +730,7 @@ mod tests {
                     }
                     for len in [f.len(), f.len().saturating_sub(7), 34, 54] {
                         let d = f.get(..len.min(f.len())).unwrap_or(&[]);
-                        let ends = fast_path(link, d).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                        let ends = fast_path(link, d).map(|s| (ip_bits(s.src), s.sport, ip_bits(s.dst), s.dport));
                         let read = fast_endpoints(link, d).map(|((a, ap), (b, bp))| (a, ap, b, bp));
                         assert_eq!(ends, read, "byte {at} = {value:#x}, length {len}");
                         checked += usize::from(ends.is_some());
@@ -757,7 +751,7 @@ mod tests {
             };
             while let Some(p) = cap.next_packet() {
                 // The endpoints read without building the segment are the segment's.
-                let ends = fast_path(p.link, p.data).map(|s| (bits(s.src), s.sport, bits(s.dst), s.dport));
+                let ends = fast_path(p.link, p.data).map(|s| (ip_bits(s.src), s.sport, ip_bits(s.dst), s.dport));
                 let read = fast_endpoints(p.link, p.data).map(|((a, ap), (b, bp))| (a, ap, b, bp));
                 assert_eq!(ends, read, "{}", dir.path().display());
                 if let Some(fast) = fast_path(p.link, p.data) {

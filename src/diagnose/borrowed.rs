@@ -26,6 +26,9 @@ pub struct SeenCertificate {
     /// The session it was seen in: its client and first frame.
     pub client: Endpoint,
     pub first_frame: u64,
+    /// The server showed another certificate for this name that the list no longer holds (it
+    /// is bounded): the name lends none.
+    pub several: bool,
 }
 
 /// Remembers the certificate a session shows in the clear: one entry per name and leaf
@@ -41,10 +44,14 @@ pub(super) fn remember(list: &mut Vec<SeenCertificate>, tcp: &TcpFacts, tls: &Tl
     }
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
     let first_frame = tcp.first.frame;
-    if !wanted(list, sni, &leaf.sha256, first_frame) {
+    // Most sessions show a certificate already credited to an earlier one: nothing to build.
+    if list
+        .iter()
+        .any(|c| same(c, sni, &leaf.sha256) && c.first_frame <= first_frame)
+    {
         return;
     }
-    keep(
+    add(
         list,
         SeenCertificate {
             sni: sni.map(String::from),
@@ -52,6 +59,7 @@ pub(super) fn remember(list: &mut Vec<SeenCertificate>, tcp: &TcpFacts, tls: &Tl
             at,
             client: tcp.client,
             first_frame,
+            several: false,
         },
     );
 }
@@ -59,19 +67,7 @@ pub(super) fn remember(list: &mut Vec<SeenCertificate>, tcp: &TcpFacts, tls: &Tl
 /// Adds another worker's certificates (the same rule as [`remember`]).
 pub(super) fn merge(list: &mut Vec<SeenCertificate>, other: Vec<SeenCertificate>) {
     for c in other {
-        let Some(leaf) = c.chain.first() else { continue };
-        if wanted(list, c.sni.as_deref(), &leaf.sha256, c.first_frame) {
-            keep(list, c);
-        }
-    }
-}
-
-/// Whether a certificate seen from `first_frame` would change the list: a name and leaf not
-/// there yet, or seen earlier than the entry's session.
-fn wanted(list: &[SeenCertificate], sni: Option<&str>, sha256: &str, first_frame: u64) -> bool {
-    match list.iter().find(|c| same(c, sni, sha256)) {
-        Some(c) => first_frame < c.first_frame,
-        None => list.len() < MAX_CERTS_PER_SERVER || list.iter().any(|c| c.first_frame > first_frame),
+        add(list, c);
     }
 }
 
@@ -79,25 +75,35 @@ fn same(c: &SeenCertificate, sni: Option<&str>, sha256: &str) -> bool {
     c.sni.as_deref() == sni && c.chain.first().is_some_and(|l| l.sha256 == sha256)
 }
 
-/// Puts `new` in the list (see [`wanted`]): in place of the entry for the same name and leaf,
-/// else in a free place, else in place of the entry seen last.
-fn keep(list: &mut Vec<SeenCertificate>, new: SeenCertificate) {
-    let sha256 = new.chain.first().map(|l| l.sha256.as_str()).unwrap_or("");
-    let at = list
-        .iter()
-        .position(|c| same(c, new.sni.as_deref(), sha256))
-        .or_else(|| (list.len() >= MAX_CERTS_PER_SERVER).then(|| last_seen(list)).flatten());
-    match at.and_then(|i| list.get_mut(i)) {
-        Some(slot) => *slot = new,
-        None => list.push(new),
+/// Puts `new` in the list: in place of the entry for the same name and leaf if it was seen
+/// earlier, else in a free place, else in place of the entry seen last (or not at all if that
+/// is `new`). An entry that goes leaves its name marked [`SeenCertificate::several`] on the
+/// entries still there.
+fn add(list: &mut Vec<SeenCertificate>, new: SeenCertificate) {
+    let sha256 = new.chain.first().map(|l| l.sha256.clone()).unwrap_or_default();
+    if let Some(old) = list.iter_mut().find(|c| same(c, new.sni.as_deref(), &sha256)) {
+        let several = old.several || new.several;
+        if new.first_frame < old.first_frame {
+            *old = new;
+        }
+        old.several = several;
+        return;
     }
-}
-
-fn last_seen(list: &[SeenCertificate]) -> Option<usize> {
-    list.iter()
-        .enumerate()
-        .max_by_key(|(_, c)| c.first_frame)
-        .map(|(i, _)| i)
+    if list.len() < MAX_CERTS_PER_SERVER {
+        list.push(new);
+        return;
+    }
+    let last = list
+        .iter_mut()
+        .max_by_key(|c| c.first_frame)
+        .filter(|c| c.first_frame > new.first_frame);
+    let gone = match last {
+        Some(slot) => std::mem::replace(slot, new),
+        None => new,
+    };
+    for c in list.iter_mut().filter(|c| c.sni == gone.sni) {
+        c.several = true;
+    }
 }
 
 /// A TLS 1.3 `rejected_by_client` whose certificate was encrypted: the reason the same server's
@@ -155,13 +161,14 @@ fn seen_elsewhere<'a>(tcp: &TcpFacts, sni: Option<&str>, ctx: &Context<'a>) -> O
     only_one(&ctx.profile?.certificates, sni, tcp.first.frame)
 }
 
-/// The one certificate of `list` for `sni` seen in a session other than `own_frame`'s.
+/// The one certificate of `list` for `sni` seen in a session other than `own_frame`'s (and the
+/// only one the server showed for it: not [`SeenCertificate::several`]).
 fn only_one<'a>(list: &'a [SeenCertificate], sni: Option<&str>, own_frame: u64) -> Option<&'a SeenCertificate> {
     let mut seen = list
         .iter()
         .filter(|c| c.sni.as_deref() == sni && c.first_frame != own_frame);
     let one = seen.next()?;
-    seen.next().is_none().then_some(one)
+    (seen.next().is_none() && !one.several).then_some(one)
 }
 
 /// A TLS 1.3 client that closed right after the handshake without a request
@@ -270,6 +277,7 @@ mod tests {
                 port: 40_000,
             },
             first_frame,
+            several: false,
         }
     }
 
@@ -349,5 +357,36 @@ mod tests {
         assert_eq!(only_one(&list, Some("x.test"), 100).map(|c| c.first_frame), Some(9));
         assert!(only_one(&list, Some("x.test"), 9).is_none());
         assert!(only_one(&list, Some("y.test"), 100).is_none());
+    }
+
+    /// A full list lets the entry seen last go; a name left with one of its certificates
+    /// lends none, whether the other went or never got in.
+    #[test]
+    fn a_name_whose_other_certificate_was_let_go_lends_none() {
+        let (good, expired, other) = (cert("good"), cert("expired"), cert("other"));
+        let mut list = Vec::new();
+        for n in 0..MAX_CERTS_PER_SERVER as u64 - 1 {
+            add(&mut list, seen(&format!("n{n}.test"), &other, 10 + n));
+        }
+        add(&mut list, seen("good.test", &good, 100));
+        assert_eq!(only_one(&list, Some("good.test"), 0).map(|c| c.first_frame), Some(100));
+        // Later than every entry: does not get in, but the name now has two certificates.
+        add(&mut list, seen("good.test", &expired, 200));
+        assert_eq!(list.len(), MAX_CERTS_PER_SERVER);
+        assert!(only_one(&list, Some("good.test"), 0).is_none());
+        // The same from the other side: the earlier certificate comes in and pushes out the
+        // later one of the same name.
+        let mut list: Vec<_> = (0..MAX_CERTS_PER_SERVER as u64 - 1)
+            .map(|n| seen(&format!("n{n}.test"), &other, 10 + n))
+            .collect();
+        list.push(seen("good.test", &expired, 200));
+        add(&mut list, seen("good.test", &good, 5));
+        assert!(list.iter().all(|c| c.first_frame != 200));
+        assert!(only_one(&list, Some("good.test"), 0).is_none());
+        // Merged from another worker, the mark stays.
+        let mut merged: Vec<_> = Vec::new();
+        merge(&mut merged, list);
+        assert!(only_one(&merged, Some("good.test"), 0).is_none());
+        assert_eq!(only_one(&merged, Some("n0.test"), 0).map(|c| c.first_frame), Some(10));
     }
 }

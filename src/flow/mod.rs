@@ -293,8 +293,8 @@ pub enum FlowKey {
     V6 { lo: u128, hi: u128, ports: u32 },
 }
 
-/// An address as 128 bits (IPv4 in the low 32).
-fn ip_bits(ip: IpAddr) -> u128 {
+/// An address as 128 bits (IPv4 in the low 32), as keys and the workers' split read it.
+pub fn ip_bits(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
@@ -556,6 +556,7 @@ pub trait StreamHandler {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// A key hashes as five words whatever its form (the workers' split stays as it was), and
     /// the table's short hash of an IPv4 key as two.
@@ -612,7 +613,6 @@ mod tests {
             }
         }
     }
-    use super::*;
 
     #[test]
     fn endpoints_are_written_as_displayed() {

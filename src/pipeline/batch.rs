@@ -3,9 +3,8 @@
 use super::{Core, Shared};
 use crate::capture::{LinkType, Timestamp};
 use crate::decode;
-use crate::flow::At;
+use crate::flow::{At, ip_bits};
 use crate::report::model::SessionReport;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// One stretch of the capture as framed, in order, shared by all the workers: where each packet
@@ -92,17 +91,9 @@ fn worker_of(a: (u128, u16), b: (u128, u16), workers: usize) -> usize {
     ((u128::from(h) * workers as u128) >> 64) as usize
 }
 
-/// An address as 128 bits (IPv4 in the low 32), as [`decode::fast_endpoints`] reads it.
-fn bits(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
 /// The worker of a segment's connection.
 fn worker_of_segment(seg: &decode::TcpSegment<'_>, workers: usize) -> usize {
-    worker_of((bits(seg.src), seg.sport), (bits(seg.dst), seg.dport), workers)
+    worker_of((ip_bits(seg.src), seg.sport), (ip_bits(seg.dst), seg.dport), workers)
 }
 
 /// Decodes a framed stretch just enough to choose each packet's worker by its connection
@@ -146,8 +137,8 @@ fn owner_slow(core: &mut Core, shared: &Shared<'_>, content: bool, p: &FramedPac
             core,
             shared,
             content,
-            (bits(seg.src), seg.sport),
-            (bits(seg.dst), seg.dport),
+            (ip_bits(seg.src), seg.sport),
+            (ip_bits(seg.dst), seg.dport),
         ),
         Ok(decode::Decoded::Fragment(_)) => EVERY,
         Err(skip) => {

@@ -180,11 +180,7 @@ pub fn server_label(s: &SessionReport) -> String {
 }
 
 fn push_server_label(out: &mut String, s: &SessionReport) {
-    crate::flow::Endpoint {
-        ip: s.server.ip,
-        port: s.server.port,
-    }
-    .push_to(out);
+    s.server.endpoint().push_to(out);
 }
 
 /// What the text and Markdown reports need, in bounded memory.
@@ -230,10 +226,7 @@ impl Digest {
         self.timeline.add(s);
         // Counted by address and SNI; labels are written only for the report.
         let failed = u64::from(s.outcome == Outcome::Failed);
-        let server = crate::flow::Endpoint {
-            ip: s.server.ip,
-            port: s.server.port,
-        };
+        let server = s.server.endpoint();
         let sni = s.server_name();
         let known = self
             .servers

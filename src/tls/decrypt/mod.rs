@@ -411,11 +411,7 @@ fn open13(k: &DirKeys, typ: u8, version: u16, body: &[u8]) -> Option<Opened> {
     let len = u16::try_from(body.len()).ok()?.to_be_bytes();
     let v = version.to_be_bytes();
     let aad = [typ, v[0], v[1], len[0], len[1]];
-    let mut pt = spare();
-    if aead.open(&xor_nonce(iv, k.seq), &aad, body, &mut pt).is_none() {
-        recycle(pt);
-        return None;
-    }
+    let mut pt = open_spare(aead, &xor_nonce(iv, k.seq), &aad, body)?;
     // TLSInnerPlaintext: content, content type, zero padding.
     let Some(end) = pt.iter().rposition(|&b| b != 0) else {
         recycle(pt);
