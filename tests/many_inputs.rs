@@ -124,6 +124,49 @@ fn ten_thousand_captures_in_a_directory_under_a_low_open_file_limit() {
     assert!(peak < 200 * 1024, "peak memory {} MiB", peak / 1024);
 }
 
+/// Captures that all overlap in time (one per mirrored port, say) cannot be read one or two at
+/// a time: under an open-file limit lower than the number the merge would open, every one is
+/// still read, none skipped, with the same verdicts as the same packets in one file.
+#[test]
+fn overlapping_captures_under_an_open_file_limit_below_the_merge_cap() {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-overlap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let caps = dir.join("captures");
+    std::fs::create_dir_all(&caps).expect("tmp");
+    let one = sample_packets();
+    let copies = 300;
+    let packets = common::replicated_sample(copies);
+    let mut files: Vec<Vec<(i64, Vec<u8>)>> = Vec::new();
+    for (k, copy) in packets.chunks(one.len()).enumerate() {
+        // Each copy back at the original times: every file overlaps every other.
+        let shift = copy[0].0 - one[0].0;
+        let copy: Vec<(i64, Vec<u8>)> = copy.iter().map(|(t, d)| (t - shift, d.clone())).collect();
+        common::write_pcap(&caps.join(format!("mirror-{k:03}.pcap")), &copy);
+        files.push(copy);
+    }
+    let mut whole: Vec<(i64, Vec<u8>)> = files.concat();
+    whole.sort_by_key(|p| p.0);
+    common::write_pcap(&dir.join("whole.pcap"), &whole);
+
+    let (code_whole, err_whole, doc_whole, _) = run_limited(&dir.join("whole.pcap"), &dir.join("whole.json"), 1024);
+    // 64 descriptors: fewer than two per input for the merge's usual 64 open inputs.
+    let (code, err, doc, _) = run_limited(&caps, &dir.join("dir.json"), 64);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(code_whole, Some(0 | 1)), "{err_whole}");
+    assert!(
+        !err.contains("skipped") && !err.contains("Too many open files"),
+        "{err}"
+    );
+    assert_eq!(code, code_whole, "{err}");
+    assert_eq!(doc["capture"]["files"].as_array().map(Vec::len), Some(copies as usize));
+    assert_eq!(doc["capture"]["packets"], doc_whole["capture"]["packets"]);
+    let (mut got, mut want) = (verdicts(&doc), verdicts(&doc_whole));
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the directory's verdicts differ from the single file's");
+}
+
 #[test]
 fn an_unreadable_capture_in_a_directory_is_an_error_after_the_report() {
     let dir = std::env::temp_dir().join(format!("tlsdiag-unreadable-{}", std::process::id()));

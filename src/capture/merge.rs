@@ -9,8 +9,13 @@
 //! closes it again, and a file is reopened only when the merge reaches that time, then closed at
 //! its end. Rotated captures therefore hold one or two files open at a time whatever their
 //! number (a directory of 10,000 captures runs under `ulimit -n 256` in a few megabytes). At
-//! most [`MAX_OPEN_INPUTS`] files are open at once; inputs that would overlap in time beyond that
-//! are read when another ends, out of time order, and counted as `inputs_read_out_of_order`.
+//! most [`MAX_OPEN_INPUTS`] files are open at once, fewer under a low open-file limit (see
+//! [`open_cap`]). Inputs that overlap in time beyond that stay in time order: the open input
+//! whose next packet comes last lets go of its file (it is *parked*, see
+//! `FileReader::park`) and is taken up again at its next packet. Only inputs that cannot be
+//! parked (gzip, a FIFO) ever wait for another to end and are then read out of time order,
+//! counted as `inputs_read_out_of_order`. A reopen refused for lack of file descriptors parks
+//! another input, or waits like those: an input is never skipped for that.
 
 use super::{CaptureError, CaptureErrorKind, FileReader, LinkType, Packet, StopReason, Timestamp};
 use crate::limits::MAX_OPEN_INPUTS;
@@ -30,7 +35,8 @@ struct Head {
 enum Slot {
     /// Not open: its first packet is at `first`.
     Closed { path: PathBuf, first: Timestamp },
-    /// Open, with its next packet in `head`.
+    /// Open, with its next packet in `head`; or parked (its file let go of, see
+    /// [`FileReader::park`]), still with its next packet.
     Open { reader: Box<FileReader>, head: Head },
     /// Read to its end, with what it said about itself; `None` when it could not be reopened.
     Done(Option<Box<Ended>>),
@@ -63,9 +69,13 @@ struct Merge {
     slots: Vec<Slot>,
     /// (time of the slot's next packet, slot): the earliest first, ties to the lower slot.
     queue: BinaryHeap<Reverse<(Timestamp, usize)>>,
-    /// Closed inputs whose turn came while [`MAX_OPEN_INPUTS`] were open.
+    /// Closed or parked inputs whose turn came while `cap` were open and none could be parked.
     deferred: VecDeque<usize>,
+    /// Inputs holding their file (open and not parked).
     open: usize,
+    /// Inputs open at most at once: [`open_cap`], lowered if a reopen still ran out of file
+    /// descriptors.
+    cap: usize,
     /// The slot returned last time, to be refilled on the next call.
     refill: Option<usize>,
     /// Inputs that could be read when noted but not when reopened.
@@ -245,6 +255,7 @@ impl Capture {
                 queue,
                 deferred: VecDeque::new(),
                 open,
+                cap: open_cap(),
                 refill: None,
                 failed: Vec::new(),
                 out_of_order: 0,
@@ -422,15 +433,22 @@ impl Merge {
         let i = loop {
             let Reverse((ts, i)) = self.queue.pop()?;
             match self.slots.get(i) {
-                Some(Slot::Open { .. }) => break i,
-                Some(Slot::Closed { .. }) if self.open >= MAX_OPEN_INPUTS => self.deferred.push_back(i),
-                Some(Slot::Closed { .. }) => {
+                Some(Slot::Open { reader, .. }) if !reader.is_parked() => break i,
+                Some(Slot::Open { .. } | Slot::Closed { .. }) => {
+                    if self.open >= self.cap && !self.park_one() {
+                        self.deferred.push_back(i);
+                        continue;
+                    }
                     // Reopened: its first packet is normally the one noted; if not, queue it
                     // at its own time.
                     match self.reopen(i) {
-                        Some(t) if t == ts => break i,
-                        Some(t) => self.queue.push(Reverse((t, i))),
-                        None => {}
+                        Reopen::At(t) if t == ts => break i,
+                        Reopen::At(t) => self.queue.push(Reverse((t, i))),
+                        // Out of descriptors: the cap went down to what is open; try again
+                        // (parking another), or wait for an input to end.
+                        Reopen::Busy if self.park_one() => self.queue.push(Reverse((ts, i))),
+                        Reopen::Busy => self.deferred.push_back(i),
+                        Reopen::Gone => {}
                     }
                 }
                 _ => {}
@@ -456,17 +474,66 @@ impl Merge {
         }
     }
 
-    /// Opens a closed input and loads its first packet; its time, or `None` when it could not
-    /// be read (counted) or holds nothing.
-    fn reopen(&mut self, i: usize) -> Option<Timestamp> {
-        let slot = self.slots.get_mut(i)?;
-        let Slot::Closed { path, .. } = slot else { return None };
+    /// Lets go of the file of the open input whose next packet comes last, if one can be
+    /// parked; whether one was.
+    fn park_one(&mut self) -> bool {
+        let latest = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| match s {
+                Slot::Open { reader, head } if reader.can_park() => Some((head.ts, k)),
+                _ => None,
+            })
+            .max();
+        let Some((_, k)) = latest else { return false };
+        let Some(Slot::Open { reader, .. }) = self.slots.get_mut(k) else {
+            return false;
+        };
+        if !reader.park() {
+            return false;
+        }
+        self.open = self.open.saturating_sub(1);
+        true
+    }
+
+    /// Opens a closed input and loads its first packet, or takes up a parked one.
+    fn reopen(&mut self, i: usize) -> Reopen {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Reopen::Gone;
+        };
+        if let Slot::Open { reader, head } = slot {
+            return match reader.unpark() {
+                Ok(()) => {
+                    self.open += 1;
+                    Reopen::At(head.ts)
+                }
+                Err(e) if self.open > 0 && is_out_of_descriptors(&e) => {
+                    self.cap = self.open;
+                    Reopen::Busy
+                }
+                Err(e) => {
+                    self.failed.push(format!("{}: {e}", reader.name().display()));
+                    *slot = Slot::Done(None);
+                    Reopen::Gone
+                }
+            };
+        }
+        let Slot::Closed { path, .. } = slot else {
+            return Reopen::Gone;
+        };
         let mut reader = match FileReader::open(path) {
             Ok(r) => r,
+            // Out of file descriptors while other inputs hold some: wait for one to end, and
+            // open no more at once from now on.
+            Err(e) if self.open > 0 && out_of_descriptors(&e) => {
+                self.cap = self.open;
+                return Reopen::Busy;
+            }
             Err(e) => {
                 self.failed.push(e.to_string());
                 *slot = Slot::Done(None);
-                return None;
+                return Reopen::Gone;
             }
         };
         let mut head = Head::default();
@@ -477,11 +544,11 @@ impl Merge {
                     head,
                 };
                 self.open += 1;
-                Some(t)
+                Reopen::At(t)
             }
             None => {
                 *slot = Slot::Done(Some(Box::new(Ended::of(&reader))));
-                None
+                Reopen::Gone
             }
         }
     }
@@ -502,13 +569,61 @@ impl Merge {
         self.open = self.open.saturating_sub(1);
         // A file ended: one that had to wait for a free place opens now, out of time order.
         while let Some(j) = self.deferred.pop_front() {
-            if let Some(t) = self.reopen(j) {
-                self.out_of_order += 1;
-                self.queue.push(Reverse((t, j)));
-                break;
+            match self.reopen(j) {
+                Reopen::At(t) => {
+                    self.out_of_order += 1;
+                    self.queue.push(Reverse((t, j)));
+                    break;
+                }
+                Reopen::Busy => {
+                    self.deferred.push_front(j);
+                    break;
+                }
+                Reopen::Gone => {}
             }
         }
     }
+}
+
+/// What reopening an input gave.
+enum Reopen {
+    /// Open, its next packet at this time.
+    At(Timestamp),
+    /// Not now: no file descriptor left while other inputs are open.
+    Busy,
+    /// Done: unreadable (counted) or empty.
+    Gone,
+}
+
+/// Descriptors an open input holds (the file, and a second handle for reading it in chunks).
+const FDS_PER_INPUT: u64 = 2;
+/// Descriptors left for everything else: standard streams, outputs, the JSON spill, the
+/// key logs, threads' wake-ups.
+const FDS_RESERVED: u64 = 32;
+
+/// Inputs that may be open at once: [`MAX_OPEN_INPUTS`], or fewer so that they fit in the
+/// process's open-file limit beside [`FDS_RESERVED`] others (at least one).
+fn open_cap() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    cap_for_limit(soft)
+}
+
+fn cap_for_limit(soft: Option<u64>) -> usize {
+    let Some(soft) = soft else { return MAX_OPEN_INPUTS };
+    let fit = soft.saturating_sub(FDS_RESERVED) / FDS_PER_INPUT;
+    usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, MAX_OPEN_INPUTS)
+}
+
+/// Whether opening failed for want of a file descriptor (the process's or the system's).
+fn out_of_descriptors(e: &CaptureError) -> bool {
+    matches!(&e.kind, CaptureErrorKind::Io(io) if is_out_of_descriptors(io))
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE]
+        .iter()
+        .any(|n| e.raw_os_error() == Some(n.raw_os_error()))
 }
 
 impl Default for Head {
@@ -535,4 +650,19 @@ fn load(reader: &mut FileReader, head: &mut Head) -> Option<Timestamp> {
 
 fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_cap_fits_the_open_file_limit() {
+        assert_eq!(cap_for_limit(None), MAX_OPEN_INPUTS);
+        assert_eq!(cap_for_limit(Some(1 << 20)), MAX_OPEN_INPUTS);
+        assert_eq!(cap_for_limit(Some(256)), 64);
+        assert_eq!(cap_for_limit(Some(128)), 48);
+        assert_eq!(cap_for_limit(Some(64)), 16);
+        assert_eq!(cap_for_limit(Some(20)), 1);
+    }
 }

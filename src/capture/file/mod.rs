@@ -4,6 +4,7 @@
 //! no allocation per packet. Formats are parsed here by hand because they are small and because
 //! we need exact byte offsets for error messages and bounded buffers for hostile lengths.
 
+mod park;
 mod pcapng;
 mod resync;
 mod sniff;
@@ -188,6 +189,8 @@ pub struct FileReader {
     prev_secs: Option<u32>,
     /// What the reader skipped over (the first [`DAMAGE_NOTES`]; all are counted).
     pub damage: Vec<String>,
+    /// The file let go of by [`FileReader::park`]: its device and inode, to find it again.
+    parked: Option<(u64, u64)>,
 }
 
 impl FileReader {
@@ -281,6 +284,7 @@ impl FileReader {
             odd_secs: None,
             prev_secs: None,
             damage: Vec::new(),
+            parked: None,
         };
         r.read_file_header().map_err(err)?;
         Ok(r)

@@ -292,3 +292,43 @@ fn misread_records_that_agree_on_a_wrong_time_do_not_hide_the_rest_of_the_file()
     );
     assert!(r.stop.is_none(), "{:?}", r.stop);
 }
+
+#[test]
+fn a_parked_reader_goes_on_at_its_next_record_and_refuses_a_replaced_file() {
+    let mut f = pcap_header(false, 0xa1b2c3d4, 1);
+    for k in 0..40u32 {
+        f.extend(record(false, 1_700_000_000 + k, 0, format!("packet {k}").as_bytes()));
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("a.pcap");
+    std::fs::write(&path, &f).expect("write");
+    let straight = read_all(f.clone()).0;
+    let mut r = FileReader::open(&path).expect("open");
+    let mut got = Vec::new();
+    let mut k = 0;
+    while let Some(p) = r.next_packet() {
+        got.push(String::from_utf8_lossy(p.data).into_owned());
+        k += 1;
+        // Let go of the file after every few packets, as a merge of many inputs does.
+        if k % 7 == 0 {
+            assert!(r.park());
+            assert!(r.is_parked() && !r.can_park());
+            r.unpark().expect("unpark");
+        }
+    }
+    assert_eq!(got, straight);
+    assert!(r.stop.is_none(), "{:?}", r.stop);
+
+    // A file replaced while parked is not read as if it went on.
+    let mut r = FileReader::open(&path).expect("open");
+    assert!(r.next_packet().is_some());
+    assert!(r.park());
+    // (Written beside it first, so that it is another inode, then renamed over it.)
+    let other = dir.path().join("b.pcap");
+    std::fs::write(&other, &f).expect("write");
+    std::fs::rename(&other, &path).expect("rename");
+    assert!(r.unpark().is_err());
+    assert!(r.next_packet().is_none());
+    // Standard input and gzip cannot be parked.
+    assert!(!reader(f).expect("cursor").can_park());
+}
