@@ -215,9 +215,23 @@ impl Core {
     /// segment: inlined, it is a comparison when no timer is due (the common case).
     #[inline(always)]
     fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(SessionReport)) {
-        self.now = self.now.max(now);
+        if now > self.now {
+            self.now = now;
+        } else if now < self.now {
+            self.clock_back(now);
+        }
         if self.table.due(now) {
             self.expire(now, sink);
+        }
+    }
+
+    /// The capture's clock only moves on, unless it restarted earlier (an appended capture,
+    /// see `Accounting::fell_back`).
+    #[cold]
+    #[inline(never)]
+    fn clock_back(&mut self, now: Timestamp) {
+        if now.0 < self.now.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
+            self.now = now;
         }
     }
 
@@ -387,7 +401,7 @@ impl Analyzer {
     }
 
     /// Takes one decoded segment.
-    #[inline]
+    #[inline(always)]
     fn tcp(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
         // On a listed port, or on any port when connections are also chosen by their content.
         if self.core.table.listed(seg) {

@@ -76,11 +76,22 @@ pub(super) fn secs(ns: i64) -> String {
     format!("{:.1} s", ns as f64 / 1e9)
 }
 
+/// No SYN, no SYN-ACK and no payload either way.
+fn midstream_without_data(tcp: &TcpFacts) -> bool {
+    tcp.syns.is_empty() && tcp.syn_ack.is_none() && !tcp.carried_data()
+}
+
 fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
     let client_seen = tcp.dirs[Direction::ToServer].packets > 0;
     let server_seen = tcp.dirs[Direction::ToClient].packets > 0;
 
+    // Neither a handshake nor a byte of payload (the last ACKs of a connection whose start was
+    // not captured, keep-alives on a one-way mirror): a TCP connection without data, not a
+    // session seen from one side.
+    if (!server_seen || !client_seen) && midstream_without_data(tcp) {
+        return super::stall::tcp_only(tcp, ctx, v);
+    }
     // A capture with one direction only cannot tell silence from absence.
     if !server_seen && tcp.dirs[Direction::ToServer].acks > 0 && tcp.syn_ack.is_none() {
         return incomplete(

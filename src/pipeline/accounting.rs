@@ -16,6 +16,19 @@ const NO_CLOCK: Timestamp = Timestamp(i64::MIN);
 const JUMP_AGREEMENT: u8 = 2;
 /// Jumps waiting at once; past it the oldest is taken.
 const PENDING_MAX: usize = 4;
+/// Frames after a restart of the clock at a frame far behind it during which a frame back near
+/// the clock it left shows the restart came from a lone late frame, and undoes it.
+const RESTART_AGREEMENT: u64 = 3;
+
+/// The clock restarted earlier at a frame far behind it (see `Accounting::fell_back`), with
+/// what it replaced, to be put back if the restart proves to come from a lone frame.
+#[derive(Clone, Copy)]
+struct Restart {
+    at_frame: u64,
+    held: Timestamp,
+    first_ts: Option<Timestamp>,
+    latest: Option<Timestamp>,
+}
 
 /// Capture-wide counters kept by the thread that reads packets.
 #[derive(Default)]
@@ -27,6 +40,10 @@ pub(super) struct Accounting {
     /// Frames stamped more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock, each with the
     /// number of later frames that agreed with it: the clock follows once [`JUMP_AGREEMENT`] do.
     pub(super) pending: Vec<(Timestamp, u8)>,
+    /// The last restart of the clock at a frame far behind it.
+    restart: Option<Restart>,
+    /// The latest clock before the clock restarted earlier (the capture ends at the later).
+    latest: Option<Timestamp>,
     pub(super) bytes: u64,
     pub(super) tcp_on_ports: u64,
     pub(super) anomalies: BTreeMap<&'static str, u64>,
@@ -54,14 +71,12 @@ impl Accounting {
             self.settle(p.ts);
         }
         if p.ts.0 > self.last_ts.0.saturating_add(limits::TIMESTAMP_JUMP_NS) {
-            if self.pending.len() >= PENDING_MAX {
-                // Jump after jump: the oldest has waited long enough.
-                let (oldest, _) = self.pending.remove(0);
-                self.last_ts = self.last_ts.max(oldest);
-            }
-            self.pending.push((p.ts, 0));
+            self.ahead(p.ts);
         } else if p.ts < self.last_ts {
             *self.anomalies.entry("timestamp_went_backwards").or_default() += 1;
+            if p.ts.0 < self.last_ts.0.saturating_sub(limits::TIMESTAMP_JUMP_NS) {
+                self.fell_back(p.ts);
+            }
         } else {
             self.last_ts = p.ts;
         }
@@ -69,6 +84,60 @@ impl Accounting {
             frame: self.frame,
             ts: p.ts,
         }
+    }
+
+    /// A frame more than [`limits::TIMESTAMP_JUMP_NS`] ahead of the clock: held as a jump until
+    /// later frames confirm it, unless it shows that a restart of the clock just before came
+    /// from a lone late frame (see [`Accounting::fell_back`]).
+    #[inline(never)]
+    fn ahead(&mut self, ts: Timestamp) {
+        if let Some(r) = self.restart.take() {
+            if self.frame.saturating_sub(r.at_frame) <= RESTART_AGREEMENT
+                && ts.0 >= r.held.0.saturating_sub(limits::TIMESTAMP_JUMP_NS)
+            {
+                // Back near the clock left: the frame behind was alone, late or damaged. The
+                // capture's span is as before it; the clock goes back once this frame's time is
+                // confirmed like any jump (until then the timers stay held, so a connection
+                // the lone frame touched is not timed out against it).
+                self.first_ts = r.first_ts;
+                self.latest = Some(r.latest.map_or(r.held, |l| l.max(r.held)));
+                if let Some(n) = self.anomalies.get_mut("timestamp_restarted_earlier") {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.anomalies.remove("timestamp_restarted_earlier");
+                    }
+                }
+                *self.anomalies.entry("timestamp_outlier").or_default() += 1;
+            }
+        }
+        if self.pending.len() >= PENDING_MAX {
+            // Jump after jump: the oldest has waited long enough.
+            let (oldest, _) = self.pending.remove(0);
+            self.last_ts = self.last_ts.max(oldest);
+        }
+        self.pending.push((ts, 0));
+    }
+
+    /// A frame more than [`limits::TIMESTAMP_JUMP_NS`] behind the clock. The clock restarts at
+    /// its time: a capture appended to a later one (`mergecap -a`, files concatenated, a clock
+    /// stepped back) is then read on its own times, and its connections do not time out at once
+    /// against the later part's clock. Counted as `timestamp_restarted_earlier`. If a frame back
+    /// near the old clock follows within [`RESTART_AGREEMENT`] frames, the frame behind was a
+    /// lone late or damaged one: the restart is undone (see [`Accounting::ahead`]) and the frame
+    /// counted as `timestamp_outlier`; meanwhile the timers were only held back.
+    #[inline(never)]
+    fn fell_back(&mut self, ts: Timestamp) {
+        self.restart = Some(Restart {
+            at_frame: self.frame,
+            held: self.last_ts,
+            first_ts: self.first_ts,
+            latest: self.latest,
+        });
+        self.latest = Some(self.end());
+        self.first_ts = self.first_ts.map(|f| f.min(ts));
+        self.pending.clear();
+        self.last_ts = ts;
+        *self.anomalies.entry("timestamp_restarted_earlier").or_default() += 1;
     }
 
     /// Lets the frame at `ts` agree with the pending jumps or refute them.
@@ -113,7 +182,7 @@ impl Accounting {
                 end = end.max(jump);
             }
         }
-        end
+        self.latest.map_or(end, |l| l.max(end))
     }
 
     /// Merges the cores' results, decides the deferred sessions, and builds the summary.

@@ -1,0 +1,119 @@
+//! A capture appended to a later one (`mergecap -a`, files concatenated, a clock stepped back)
+//! is read on its own times: the same verdicts as the same packets in time order, and a lone
+//! frame stamped far in the past changes nothing.
+//!
+//! The packets are the real ones of `samples/cases/tls-mixed`, replayed with shifted client
+//! ports (see `common::replicated_sample`).
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+fn analyze(path: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .args(["analyze", "--format", "json", "-o", "-"])
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn verdicts(doc: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {} {} {}",
+                s["client"]["port"], s["outcome"], s["cause"], s["reason"], s["incomplete_reason"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn anomaly(doc: &serde_json::Value, key: &str) -> u64 {
+    doc["capture"]["anomalies"][key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_capture_appended_to_a_later_one_keeps_the_verdicts_of_time_order() {
+    let one = common::replicated_sample(1).len();
+    let packets = common::replicated_sample(8);
+    let half = 4 * one;
+    // The first four copies an hour later, written first; the last four after them.
+    let mut later: Vec<(i64, Vec<u8>)> = packets[..half].iter().map(|(t, d)| (t + HOUR_NS, d.clone())).collect();
+    let earlier = &packets[half..];
+    let dir = tempfile::tempdir().expect("tmp");
+    let appended = dir.path().join("appended.pcap");
+    let sorted = dir.path().join("sorted.pcap");
+    let concat: Vec<(i64, Vec<u8>)> = later.iter().chain(earlier).cloned().collect();
+    common::write_pcap(&appended, &concat);
+    later.extend_from_slice(earlier);
+    later.sort_by_key(|p| p.0);
+    common::write_pcap(&sorted, &later);
+
+    let (a, s) = (analyze(&appended), analyze(&sorted));
+    assert_eq!(a["capture"]["packets"], s["capture"]["packets"]);
+    assert_eq!(verdicts(&a), verdicts(&s));
+    assert!(
+        verdicts(&s).iter().any(|v| v.contains("\"expired\"")) && verdicts(&s).len() >= 8 * 8,
+        "{:?}",
+        verdicts(&s)
+    );
+    assert_eq!(
+        anomaly(&a, "timestamp_restarted_earlier"),
+        1,
+        "{}",
+        a["capture"]["anomalies"]
+    );
+    assert_eq!(a["capture"]["first_ts"], s["capture"]["first_ts"]);
+    assert_eq!(a["capture"]["last_ts"], s["capture"]["last_ts"]);
+}
+
+#[test]
+fn a_lone_frame_stamped_an_hour_early_changes_no_verdict() {
+    let packets = common::replicated_sample(4);
+    let dir = tempfile::tempdir().expect("tmp");
+    let clean = dir.path().join("clean.pcap");
+    common::write_pcap(&clean, &packets);
+    let clean_doc = analyze(&clean);
+    let want = verdicts(&clean_doc);
+    // One frame in the middle, then two frames apart, each an hour early.
+    for picks in [vec![packets.len() / 2], vec![packets.len() / 3, packets.len() / 3 + 2]] {
+        let mut damaged = packets.clone();
+        for &k in &picks {
+            damaged[k].0 -= HOUR_NS;
+        }
+        let path = dir.path().join("damaged.pcap");
+        common::write_pcap(&path, &damaged);
+        let doc = analyze(&path);
+        assert_eq!(verdicts(&doc), want, "frames {picks:?} an hour early");
+        assert_eq!(anomaly(&doc, "timestamp_restarted_earlier"), 0);
+        assert!(
+            anomaly(&doc, "timestamp_outlier") >= 1,
+            "{}",
+            doc["capture"]["anomalies"]
+        );
+        // The capture's span is the clean one's: the lone frames are not its start.
+        assert_eq!(doc["capture"]["first_ts"], clean_doc["capture"]["first_ts"]);
+        assert_eq!(doc["capture"]["last_ts"], clean_doc["capture"]["last_ts"]);
+    }
+}
