@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 
 #[path = "session_decrypt.rs"]
 mod crypt;
-pub use crypt::KeyUse;
+pub use crypt::{ClientNext, KeyUse};
 
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
@@ -459,7 +459,7 @@ impl State {
                 Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
             )
             || f.first_fatal_alert().is_some()
-            || f.handshake_complete()
+            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_awaits_client()))
             || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
     }
 
@@ -717,6 +717,9 @@ impl State {
     }
 
     fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
+        if self.crypt.is_some() {
+            self.crypt_client_next(dir, None, at);
+        }
         let d = dir;
         let f = &mut self.facts;
         let rec = EncRecord {
