@@ -187,6 +187,10 @@ fn no_key_material_in_any_output() {
         let keys = dir.join("keys.txt");
         let cap = capture(&dir);
         let secrets = secrets(&keys);
+        if std::fs::metadata(&keys).unwrap().len() == 0 {
+            // A TLS 1.2 client that gave up before its ClientKeyExchange logged nothing.
+            continue;
+        }
         assert!(!secrets.is_empty(), "{}: no secrets in keys.txt", dir.display());
         for format in ["text", "json", "ndjson", "markdown"] {
             for extra in [&[][..], &["--all"][..]] {
