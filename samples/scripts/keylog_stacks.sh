@@ -282,7 +282,7 @@ CASES_KEPT=(
     keylog-curl-nginx-h2-tls13 keylog-curl-nginx-resume-tls13 keylog-curl-nginx-ccmissing-tls13
     keylog-py-py-ccmissing-tls13 keylog-gnutls-gnutls-ccmissing-tls13 keylog-curl-py-ccrejected-tls12
     keylog-py-nginx-notyet-tls13 keylog-gnutls-py-expired-tls13
-    keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12
+    keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12 keylog-py-gnutls-ccrejected-tls13
 )
 # Every combination checked across stacks (--matrix).
 MATRIX=()
@@ -322,14 +322,36 @@ derive_dsb() {
     } > "$D/README.md"
 }
 
+# The same GnuTLS refusal without keys: two alert-sized records (the second answers the
+# client's request), no ticket, then FIN: still the server rejecting the client's certificate.
+NOKEY_CASE=tls13-client-cert-rejected-two-alerts
+derive_nokey() {
+    local n=keylog-py-gnutls-ccrejected-tls13 D="$CASES/$NOKEY_CASE"
+    local src="$CASES/$n"
+    rm -rf "$D"; mkdir -p "$D"
+    cp "$src/$n.pcap" "$D/$NOKEY_CASE.pcap"
+    sed -e 's/"what": "[^"]*"/"what": "TLS 1.3 without keys: gnutls-serv refuses the Python client'"'"'s certificate with an alert-sized record, and sends another after the client'"'"'s request (the keylog-py-gnutls-ccrejected-tls13 capture)"/' \
+        -e '/"args"/d' -e 's/"confidence": "high"/"confidence": "medium"/' "$src/expected.json" > "$D/expected.json"
+    { echo "# $NOKEY_CASE"; echo
+      echo "The capture of keylog-py-gnutls-ccrejected-tls13 (made by \`samples/scripts/keylog_stacks.sh\`), judged without its key log."
+      echo "gnutls-serv answers the client's certificate flight with an encrypted access_denied (19 bytes), the client's"
+      echo "request crosses it, the server answers that with an encrypted bad_certificate (19 bytes), FIN, RST:"
+      echo "two alert-sized records and no ticket or data still read as the server rejecting the client's certificate."
+    } > "$D/README.md"
+}
+
 case ${1:-} in
-    --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE"; exit 0 ;;
+    --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE"; exit 0 ;;
     --matrix) shift; todo=("${MATRIX[@]}") ;;
-    *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE") ;;
+    *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE") ;;
 esac
 mkdir -p "$WORK" "$CASES"
 rc=0
 for c in "${todo[@]}"; do
-    if [ "$c" = "$DSB_CASE" ]; then derive_dsb || rc=1; else k_run "$c" || rc=1; fi
+    case $c in
+        "$DSB_CASE") derive_dsb || rc=1 ;;
+        "$NOKEY_CASE") derive_nokey || rc=1 ;;
+        *) k_run "$c" || rc=1 ;;
+    esac
 done
 exit $rc
