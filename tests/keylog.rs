@@ -187,6 +187,12 @@ fn no_key_material_in_any_output() {
         let keys = dir.join("keys.txt");
         let cap = capture(&dir);
         let secrets = secrets(&keys);
+        let text = std::fs::read_to_string(&keys).unwrap();
+        if text.lines().all(|l| l.starts_with('#') || l.trim().is_empty()) {
+            // A TLS 1.2 client that gave up before its ClientKeyExchange logged nothing (Python
+            // writes its header comment all the same).
+            continue;
+        }
         assert!(!secrets.is_empty(), "{}: no secrets in keys.txt", dir.display());
         for format in ["text", "json", "ndjson", "markdown"] {
             for extra in [&[][..], &["--all"][..]] {

@@ -3,8 +3,9 @@
 plus a "silent" TCP server, for tls_cases.sh.
 
   tls_py.py server --cert C --key K [--port 443] [--count 1] [--max 1.2] [--min 1.2]
+                   [--require-cert --cafile CA]
   tls_py.py client --host 127.0.0.1 [--port 443] [--sni good.test] [--cafile CA | --no-verify]
-                   [--max 1.2] [--min 1.2] [--ciphers STR]
+                   [--max 1.2] [--min 1.2] [--ciphers STR] [--cert C --key K]
   tls_py.py silent [--port 443] [--hold 6]     accept TCP connections, never send a byte
 
 Every run is bounded (socket timeouts, --count / --hold). With SSLKEYLOGFILE set in the
@@ -36,6 +37,9 @@ def set_versions(ctx, a):
 def server(a):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
+    if a.require_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(a.cafile)
     set_versions(ctx, a)
     ls = socket.create_server((a.bind, a.port), family=socket.AF_INET6 if ":" in a.bind else socket.AF_INET)
     ls.settimeout(a.timeout)
@@ -67,6 +71,8 @@ def client(a):
         ctx.verify_mode = ssl.CERT_NONE
     elif a.cafile:
         ctx.load_verify_locations(a.cafile)
+    if a.cert:
+        ctx.load_cert_chain(a.cert, a.key)
     set_versions(ctx, a)
     raw = socket.create_connection((a.host, a.port), timeout=a.timeout)
     try:
@@ -117,6 +123,7 @@ def main():
     p.add_argument("--key")
     p.add_argument("--cafile")
     p.add_argument("--no-verify", action="store_true")
+    p.add_argument("--require-cert", action="store_true", help="server: require a client certificate from --cafile")
     p.add_argument("--sni", default="good.test")
     p.add_argument("--min")
     p.add_argument("--max")

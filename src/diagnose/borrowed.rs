@@ -254,6 +254,31 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
     None
 }
 
+/// A client's bad_certificate alert for a chain [`cert_problem`] finds nothing wrong with (dates,
+/// name, self-signature). GnuTLS sends it for every certificate it refuses, and on such a chain
+/// what is left is most often an issuer it does not trust (unknown_ca); a weak key or a SHA-1
+/// signature (refused as insecure) keeps the plain bad_certificate.
+pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>]) -> (Reason, String) {
+    let n = chain.len();
+    let weak = chain.iter().enumerate().any(|(i, c)| {
+        let root = i > 0 && i + 1 == n && c.self_signed;
+        (c.key_type == "RSA" && c.key_bits > 0 && c.key_bits < 2048) || (!root && c.weak_signature())
+    });
+    match chain.first() {
+        Some(leaf) if !weak && leaf.parse_error.is_none() => (
+            Reason::UnknownCa,
+            format!(
+                "its dates and names are right and it is not self-signed, so the client (which says only bad_certificate) most likely does not trust its issuer {}",
+                leaf.issuer
+            ),
+        ),
+        _ => (
+            Reason::BadCertificate,
+            "the client found the certificate bad".to_string(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
@@ -288,6 +313,19 @@ mod tests {
             .collect();
         k.sort();
         k
+    }
+
+    /// A bad_certificate alert for a clean chain reads as an untrusted issuer; for a weak key or
+    /// a SHA-1 signature (what GnuTLS refuses as insecure) it stays bad_certificate.
+    #[test]
+    fn bad_certificate_reads_as_unknown_ca_only_on_a_clean_chain() {
+        let (r, d) = bad_certificate_why(&[cert("untrusted")]);
+        assert_eq!(r, Reason::UnknownCa);
+        assert!(d.contains("tlsdiag Other CA"), "{d}");
+        assert_eq!(bad_certificate_why(&[cert("weak")]).0, Reason::BadCertificate);
+        assert_eq!(bad_certificate_why(&[cert("sha1")]).0, Reason::BadCertificate);
+        assert_eq!(bad_certificate_why(&[cert("rsa1024")]).0, Reason::BadCertificate);
+        assert_eq!(bad_certificate_why(&[]).0, Reason::BadCertificate);
     }
 
     /// Whatever order the sessions come in and however they are split between workers, the

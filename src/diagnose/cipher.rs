@@ -103,10 +103,38 @@ pub(super) fn cipher_reason(tls: &TlsFacts, ctx: &Context<'_>) -> (Reason, Confi
     let suites: Vec<CipherSuite> = ch.real_suites().collect();
     let tls13_only = !offered.is_empty() && offered.iter().all(|v| v.is_tls13());
     if tls13_only && !version_shared {
+        if let [g] = groups_of(ch) {
+            // A client narrowed to one group: a server without it refuses with
+            // handshake_failure, and TLS 1.3 servers are the rule now.
+            return (
+                Reason::NoSharedGroup,
+                Confidence::Medium,
+                format!(
+                    "the client offered TLS 1.3 with the single group {g}; this server most likely does not accept it (or does not speak TLS 1.3)"
+                ),
+            );
+        }
         return (
             Reason::VersionMismatch,
             Confidence::Medium,
             "the client offered only TLS 1.3, with the mandatory suite, group and signature algorithms; a TLS 1.3 server would have accepted it, so this server most likely does not speak TLS 1.3".into(),
+        );
+    }
+    // At most TLS 1.2, with the ECDHE AES-GCM suites (RSA and ECDSA), a group every TLS 1.2
+    // server accepts and a name: what is left is a server that wants TLS 1.3 (Mozilla's "modern"
+    // profile). Without a name, a CDN refusing the nameless hello is likelier.
+    let max12 =
+        !offered.is_empty() && offered.iter().all(|v| *v <= Version::TLS12) && offered.contains(&Version::TLS12);
+    let mainstream = [0xc02b, 0xc02f].iter().all(|m| suites.iter().any(|s| s.0 == *m))
+        && groups_of(ch).iter().any(|g| g.0 == 23 || g.0 == 29);
+    if max12 && mainstream && ch.server_name.is_some() && !version_shared {
+        return (
+            Reason::VersionMismatch,
+            Confidence::Medium,
+            format!(
+                "the client offered at most TLS 1.2 with the suites and groups every TLS 1.2 server accepts ({} suites); this server most likely requires TLS 1.3",
+                suites.len()
+            ),
         );
     }
     if !suites.is_empty() && suites.iter().all(|s| s.weakness().is_some()) {

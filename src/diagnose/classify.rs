@@ -256,6 +256,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     }
 
     if tls.handshake_complete() {
+        if let Some(summary) = super::keys::name_refused_after_handshake(tls, &server) {
+            return fail(v, Reason::HostnameMismatch, Side::Client, Confidence::High, summary);
+        }
         return established(tcp, tls, ctx, v, Confidence::High);
     }
     if tls.is_tls13() && tls.tls13.client_first.is_some() {
@@ -429,18 +432,22 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             (A::BAD_CERTIFICATE, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
-                (
-                    Reason::BadCertificate,
-                    "the client found the certificate bad".to_string(),
-                )
+                super::borrowed::bad_certificate_why(&tls.server_certificates)
             }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
+        };
+        // GnuTLS says bad_certificate whatever it found: an issuer read off a clean chain is an
+        // inference, not the client's word.
+        let confidence = if desc == A::BAD_CERTIFICATE && reason == Reason::UnknownCa {
+            Confidence::Medium
+        } else {
+            Confidence::High
         };
         return fail(
             v,
             reason,
             Side::Client,
-            Confidence::High,
+            confidence,
             format!("The client rejected {server}'s certificate: {detail}; {said}."),
         );
     }

@@ -4,7 +4,7 @@
 
 use super::{Evidence, Outcome, Verdict};
 use crate::flow::{At, Direction};
-use crate::tls::TlsFacts;
+use crate::tls::{ClientNext, TlsFacts};
 
 /// Suffix of an evidence line whose message was read from a decrypted record.
 pub const DECRYPTED: &str = " (decrypted with key log)";
@@ -86,4 +86,24 @@ pub fn note_summary(tls: &TlsFacts, v: &mut Verdict) {
         v.summary
             .push_str(" Its records did not open with the key log's keys: inferred from what is visible without them.");
     }
+}
+
+/// A completed handshake the client left at once: with keys, its first record after its
+/// Finished is an alert (close_notify), not a request, and the server's certificate does not
+/// cover the name the client asked for. Clients that check the name only after the handshake
+/// (curl with OpenSSL) end this way on a name mismatch. Returns the verdict's summary.
+pub fn name_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Display) -> Option<String> {
+    let Some(ClientNext::Alert(desc, at)) = tls.keys.as_deref()?.client_next else {
+        return None;
+    };
+    let sni = tls.client_hello.as_ref()?.server_name.as_deref()?;
+    let leaf = tls.server_certificates.first()?;
+    if !tls.sni_not_covered() {
+        return None;
+    }
+    Some(format!(
+        "The client rejected {server}'s certificate: it covers {} but the client asked for {sni}; the handshake completed and the client's first record after it is a {desc} alert (frame {}, decrypted with the key log), not a request: it checked the name after the handshake (as curl does) and gave up.",
+        leaf.covered_names(),
+        at.frame
+    ))
 }

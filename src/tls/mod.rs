@@ -26,7 +26,7 @@ pub mod names;
 pub mod preamble;
 mod session;
 
-pub use session::{AlertEvent, EncRecord, FirstBytes, KeyUse, Session, Tls13Progress, TlsFacts};
+pub use session::{AlertEvent, ClientNext, EncRecord, FirstBytes, KeyUse, Session, Tls13Progress, TlsFacts};
 
 /// Content types of the TLS record layer.
 pub mod content {

@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 
 #[path = "session_decrypt.rs"]
 mod crypt;
-pub use crypt::KeyUse;
+pub use crypt::{ClientNext, KeyUse};
 
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
@@ -87,6 +87,8 @@ pub struct Tls13Progress {
     /// The server's first record after the client's flight.
     pub server_after_client: Option<EncRecord>,
     pub server_after_client_records: u32,
+    /// Of those, the ones larger than an alert (tickets, data).
+    pub server_after_client_data: u32,
 }
 
 /// Everything the TLS layer learned about one session.
@@ -228,14 +230,15 @@ impl TlsFacts {
         }
     }
 
-    /// TLS 1.3: the server's answer to the client's flight, when it reads as a rejection: one
-    /// alert-sized record and nothing else, soon after a flight the client did not end with its
+    /// TLS 1.3: the server's answer to the client's flight, when it reads as a rejection:
+    /// alert-sized records and nothing else (GnuTLS sends a second alert when the client's
+    /// request comes after its first), the first soon after a flight the client did not end with its
     /// own close_notify (then the server's record is merely the answering close_notify).
     pub fn server_rejected_client(&self) -> Option<EncRecord> {
         let p = &self.tls13;
         let (c, s, last) = (p.client_first?, p.server_after_client?, p.client_flight_last?);
         let soon = s.at.ts.nanos_since(last.at.ts) < 1_000_000_000;
-        (!alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_records == 1 && !p.client_closed && soon)
+        (!alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_data == 0 && !p.client_closed && soon)
             .then_some(s)
     }
 
@@ -459,7 +462,7 @@ impl State {
                 Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
             )
             || f.first_fatal_alert().is_some()
-            || f.handshake_complete()
+            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_awaits_client()))
             || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
     }
 
@@ -717,6 +720,9 @@ impl State {
     }
 
     fn opaque_record(&mut self, dir: Direction, typ: u8, len: usize, at: At) {
+        if self.crypt.is_some() {
+            self.crypt_client_next(dir, None, at);
+        }
         let d = dir;
         let f = &mut self.facts;
         let rec = EncRecord {
@@ -784,6 +790,7 @@ impl State {
                         p.server_after_client = Some(rec);
                     }
                     p.server_after_client_records += 1;
+                    p.server_after_client_data += u32::from(!alert_sized(rec.len));
                 }
             }
             Direction::ToServer => {

@@ -34,6 +34,9 @@ pub struct KeyUse {
     /// After a record of one direction did not open, the other side sent application data that
     /// did: it accepted what it received, so the handshake went on.
     pub peer_went_on: bool,
+    /// The client's first record after its Finished (see [`ClientNext`]).
+    #[serde(skip)]
+    pub client_next: Option<ClientNext>,
     /// The ClientHello random the keys were found for (public: it is in the ClientHello).
     #[serde(skip)]
     pub client_random: Option<[u8; 32]>,
@@ -63,6 +66,14 @@ impl KeyUse {
     pub fn any_read(&self) -> bool {
         self.opened.iter().any(|n| *n > 0)
     }
+}
+
+/// The client's first record after its Finished, in a session whose keys opened: whether it went
+/// on (application data, or anything but an alert) or closed at once with an alert it sealed.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientNext {
+    Alert(AlertDescription, At),
+    Data(At),
 }
 
 /// Decryption state of a session in a run with a key log.
@@ -193,6 +204,7 @@ impl State {
     /// An encrypted record, opened if the keys allow. The size-based facts are kept exactly as
     /// without keys, so a record that does not open leaves the session as it would have been.
     pub(super) fn crypt_record(&mut self, dir: Direction, typ: u8, version: u16, body: &[u8], at: At) {
+        let after_finished = self.facts.finished[dir].is_some();
         self.crypt_start();
         self.facts.keys.get_or_insert_with(Box::default);
         let opened = match self.crypt.as_mut().and_then(|c| c.dec.as_mut()) {
@@ -217,6 +229,13 @@ impl State {
             }
             Opened::NoKey => None,
         };
+        if after_finished {
+            let alert = match &plain {
+                Some((content::ALERT, pt)) => Some(AlertDescription(byte(pt, 1))),
+                _ => None,
+            };
+            self.crypt_client_next(dir, alert, at);
+        }
         // A TLS <= 1.2 alert that opened is recorded as read, not as an encrypted one.
         if tls13 || typ != content::ALERT || plain.is_none() {
             self.opaque_record(dir, typ, body.len(), at);
@@ -274,6 +293,32 @@ impl State {
         decrypt::recycle(pt);
     }
 
+    /// Notes the client's first record after its Finished (`alert`: its decrypted description),
+    /// in a session whose keys opened. Called for every encrypted record of a keyed session; the
+    /// first call after the client's Finished decides.
+    pub(super) fn crypt_client_next(&mut self, dir: Direction, alert: Option<AlertDescription>, at: At) {
+        if dir != Direction::ToServer || self.facts.finished[dir].is_none() {
+            return;
+        }
+        if let Some(k) = self.facts.keys.as_mut().filter(|k| k.usable && k.client_next.is_none()) {
+            k.client_next = Some(match alert {
+                Some(a) => ClientNext::Alert(a, at),
+                None => ClientNext::Data(at),
+            });
+        }
+    }
+
+    /// Whether a completed handshake is still read for the client's next record: with keys, a
+    /// certificate that does not cover the client's SNI, and the client's answer to it not yet
+    /// seen (a client that checks the name after the handshake closes at once with an alert).
+    pub(super) fn crypt_awaits_client(&self) -> bool {
+        self.facts
+            .keys
+            .as_deref()
+            .is_some_and(|k| k.usable && k.client_next.is_none())
+            && self.facts.sni_not_covered()
+    }
+
     /// Notes a message read from a decrypted record (for the evidence).
     pub(super) fn note_decrypted(&mut self, dir: Direction, name: &'static str, at: At) {
         if let Some(k) = self.facts.keys.as_mut() {
@@ -290,6 +335,17 @@ impl State {
     /// Whether handshake messages now parsed come from a decrypted record.
     pub(super) fn in_plaintext(&self) -> bool {
         self.crypt.as_ref().is_some_and(|c| c.in_plaintext)
+    }
+}
+
+impl TlsFacts {
+    /// Whether the server's (parsed) certificate does not cover the ClientHello's SNI.
+    pub fn sni_not_covered(&self) -> bool {
+        let name = self.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+        match (name, self.server_certificates.first()) {
+            (Some(n), Some(leaf)) => leaf.parse_error.is_none() && !leaf.covers(n),
+            _ => false,
+        }
     }
 }
 
