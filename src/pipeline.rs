@@ -174,7 +174,20 @@ impl Core {
 
     /// Takes one decoded segment of a followed port.
     fn segment(&mut self, at: At, seg: &decode::TcpSegment<'_>, sink: &mut dyn FnMut(SessionReport)) {
-        if self.copies.is_copy(seg, at.ts) {
+        self.segment_printed(at, seg, decode::dedup::fingerprint(seg), sink);
+    }
+
+    /// [`Core::segment`] with the segment's copy fingerprint read already (where its headers
+    /// were in cache).
+    #[inline(always)]
+    fn segment_printed(
+        &mut self,
+        at: At,
+        seg: &decode::TcpSegment<'_>,
+        print: Option<u64>,
+        sink: &mut dyn FnMut(SessionReport),
+    ) {
+        if self.copies.seen(print, at.ts) {
             return;
         }
         // The clock is the capture's (set by `tick` before each frame), not this frame's time:
