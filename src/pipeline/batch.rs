@@ -32,16 +32,31 @@ pub(super) struct Batch {
     pub(super) last_frame: u64,
 }
 
-/// A packet of a worker's list: its index in the batch and what the framing worker read of it.
+/// A packet of a worker's list: what the worker needs of its [`FramedPacket`] and what the
+/// framing worker read of its headers (the worker reads its own list, not the batch's packets).
 #[derive(Clone, Copy)]
-pub(super) enum Own {
+pub(super) struct Own {
+    /// The packet's index in the batch.
+    i: u32,
+    /// Where its bytes lie (as in [`FramedPacket`]).
+    buf: u32,
+    start: u32,
+    len: u32,
+    at: At,
+    clock: Timestamp,
+    what: What,
+}
+
+/// What the framing worker made of a packet.
+#[derive(Clone, Copy)]
+enum What {
     /// An IPv4 segment of the fast path, its headers read, and its copy fingerprint
     /// ([`decode::dedup::fingerprint`]).
-    Fast(u32, decode::Head4, u64),
+    Fast(decode::Head4, u64),
     /// Any other segment (IPv6, tunnels, other link types): the worker decodes it.
-    Decode(u32),
+    Decode,
     /// An IP fragment (every worker takes each).
-    Fragment(u32),
+    Fragment,
 }
 
 pub(super) struct FramedPacket {
@@ -59,11 +74,16 @@ pub(super) struct FramedPacket {
 
 impl Batch {
     fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
-        let range = p.start as usize..p.start as usize + p.len as usize;
-        let bytes = if p.buf == u32::MAX {
+        self.bytes_at(p.buf, p.start, p.len)
+    }
+
+    #[inline(always)]
+    fn bytes_at(&self, buf: u32, start: u32, len: u32) -> &[u8] {
+        let range = start as usize..start as usize + len as usize;
+        let bytes = if buf == u32::MAX {
             self.data.get(range)
         } else {
-            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
+            self.shared.get(buf as usize).and_then(|b| b.get(range))
         };
         bytes.unwrap_or(&[])
     }
@@ -128,27 +148,32 @@ pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
         let data = b.bytes_of(p);
         let i = i as u32;
         // The common case: the headers read into a record, no segment built.
-        let (owner, own) = match decode::fast_head(p.link, data, p.cut) {
+        let (owner, what) = match decode::fast_head(p.link, data, p.cut) {
             Some(head) => {
                 let (src, dst) = head.endpoints();
-                let own = match head {
+                let what = match head {
                     decode::FastHead::V4(h) => match h.segment(data).as_ref().and_then(decode::dedup::fingerprint) {
-                        Some(print) => Own::Fast(i, h, print),
-                        None => Own::Decode(i),
+                        Some(print) => What::Fast(h, print),
+                        None => What::Decode,
                     },
-                    decode::FastHead::V6(..) => Own::Decode(i),
+                    decode::FastHead::V6(..) => What::Decode,
                 };
-                (owner_of(core, shared, content, src, dst), own)
+                (owner_of(core, shared, content, src, dst), what)
             }
             None => {
                 let owner = owner_slow(core, shared, content, p, data);
-                let own = if owner == EVERY {
-                    Own::Fragment(i)
-                } else {
-                    Own::Decode(i)
-                };
-                (owner, own)
+                let what = if owner == EVERY { What::Fragment } else { What::Decode };
+                (owner, what)
             }
+        };
+        let own = Own {
+            i,
+            buf: p.buf,
+            start: p.start,
+            len: p.len,
+            at: p.at,
+            clock: p.clock,
+            what,
         };
         if shared.ordered {
             owners.push(owner);
@@ -213,19 +238,18 @@ pub(super) fn walk(
     let me32 = me as u32;
     // In order: the packets before this one are ticked at where due.
     let mut ticked = 0;
-    for &own in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
-        let (Own::Fast(i, ..) | Own::Decode(i) | Own::Fragment(i)) = own;
-        let i = i as usize;
-        let Some(p) = b.packets.get(i) else { continue };
+    for own in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+        let i = own.i as usize;
         if shared.ordered {
             ticks(core, b, me32, ticked..i, out);
             ticked = i + 1;
         }
-        let data = b.bytes_of(p);
-        let frame = p.at.frame;
-        let (seg, print) = match own {
-            Own::Fast(_, head, print) => (head.segment(data), Some(print)),
-            Own::Decode(_) => {
+        let data = b.bytes_at(own.buf, own.start, own.len);
+        let frame = own.at.frame;
+        let (seg, print) = match own.what {
+            What::Fast(head, print) => (head.segment(data), Some(print)),
+            What::Decode => {
+                let Some(p) = b.packets.get(i) else { continue };
                 let seg = decode::decode_fast(p.link, data, p.cut).or_else(|| {
                     match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
                         Ok(decode::Decoded::Tcp(seg)) => Some(seg),
@@ -234,8 +258,10 @@ pub(super) fn walk(
                 });
                 (seg, seg.as_ref().and_then(decode::dedup::fingerprint))
             }
-            Own::Fragment(_) => {
-                fragment(core, shared, me, b, p, out);
+            What::Fragment => {
+                if let Some(p) = b.packets.get(i) {
+                    fragment(core, shared, me, b, p, out);
+                }
                 continue;
             }
         };
@@ -244,8 +270,8 @@ pub(super) fn walk(
         if seg.missing > 0 {
             *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
         }
-        core.tick(p.clock, &mut |s| out(frame, s));
-        core.segment_printed(p.at, &seg, print, &mut |s| out(frame, s));
+        core.tick(own.clock, &mut |s| out(frame, s));
+        core.segment_printed(own.at, &seg, print, &mut |s| out(frame, s));
     }
     if shared.ordered {
         ticks(core, b, me32, ticked..b.packets.len(), out);
