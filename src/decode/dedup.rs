@@ -45,9 +45,10 @@ impl Default for Copies {
 
 /// The segment's fingerprint, from the TCP header's first 18 bytes read as they are (ports,
 /// sequence and acknowledgment numbers, flags, window and checksum), the IPv4 identification
-/// and the length on the wire; `None` for a header shorter than TCP's fixed part.
+/// and the length on the wire; `None` for a header shorter than TCP's fixed part. Read where the
+/// headers are in cache (a parallel run's framing worker), it is handed to [`Copies::seen`].
 #[inline(always)]
-fn fingerprint(seg: &TcpSegment<'_>) -> Option<u64> {
+pub fn fingerprint(seg: &TcpSegment<'_>) -> Option<u64> {
     let t = seg.tcp_header.first_chunk::<20>()?;
     let a = u64::from_ne_bytes(*t.first_chunk::<8>()?);
     let b = u64::from_ne_bytes(*t.get(8..)?.first_chunk::<8>()?);
@@ -71,7 +72,13 @@ impl Copies {
     /// Whether `seg`, seen at `ts`, is a copy of a segment seen just before (then counted).
     #[inline(always)]
     pub fn is_copy(&mut self, seg: &TcpSegment<'_>, ts: Timestamp) -> bool {
-        let Some(h) = fingerprint(seg) else {
+        self.seen(fingerprint(seg), ts)
+    }
+
+    /// [`Copies::is_copy`] for a segment whose [`fingerprint`] is `print`.
+    #[inline(always)]
+    pub fn seen(&mut self, print: Option<u64>, ts: Timestamp) -> bool {
+        let Some(h) = print else {
             return false;
         };
         let Some(slot) = self.slots.get_mut((h as usize) & (SLOTS - 1)) else {

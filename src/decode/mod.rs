@@ -21,11 +21,13 @@
 mod checksum;
 pub mod dedup;
 pub mod fragments;
+mod head;
 mod names;
 pub mod tunnel;
 
 use crate::capture::LinkType;
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+pub use head::{FastHead, Head4, fast_head};
 use std::net::IpAddr;
 pub use tunnel::{Config, MAX_LAYERS};
 
@@ -235,8 +237,8 @@ enum FastIp<'a> {
 
 /// The fast path's checks on the IP packet at `ip`: IPv4 (unfragmented) or IPv6 (no extension
 /// headers) carrying a whole TCP header. Gives the headers and where the TCP header and the IP
-/// packet end, for [`fast_ip`] (which builds the segment) and [`fast_endpoints`] (which reads only
-/// the endpoints).
+/// packet end, for [`fast_ip`] (which builds the segment) and [`fast_head`] (which reads the
+/// headers into a record).
 #[inline(always)]
 fn fast_headers(d: &[u8], ip: usize) -> Option<FastHeaders<'_>> {
     let v = *d.get(ip)? >> 4;
@@ -326,30 +328,6 @@ pub(super) fn fast_ip(d: &[u8], ip: usize) -> Option<TcpSegment<'_>> {
         tcp_header: d.get(h.tcp_start..h.tcp_end)?,
         ip4_header,
     })
-}
-
-/// A connection's endpoints as [`decode_fast`] would decode them, read straight from the
-/// headers: source and destination address (IPv4 in the low 32 bits) and port. `Some` exactly
-/// when `decode_fast` gives a segment, with its endpoints (for choosing a thread per packet
-/// without building the segment).
-#[inline(always)]
-pub fn fast_endpoints(link: LinkType, d: &[u8]) -> Option<((u128, u16), (u128, u16))> {
-    let FastHeaders { ip: iph, tcp: th, .. } = fast_headers(d, fast_link(link, d)?)?;
-    let (src, dst) = match iph {
-        FastIp::V4(h) => (
-            u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
-            u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]])),
-        ),
-        FastIp::V6(h) => {
-            let (mut s, mut t) = ([0u8; 16], [0u8; 16]);
-            s.copy_from_slice(&h[8..24]);
-            t.copy_from_slice(&h[24..40]);
-            (u128::from_be_bytes(s), u128::from_be_bytes(t))
-        }
-    };
-    let sport = u16::from_be_bytes([th[0], th[1]]);
-    let dport = u16::from_be_bytes([th[2], th[3]]);
-    Some(((src, sport), (dst, dport)))
 }
 
 /// Decodes one frame by its layers (every supported link type, tunnel and header).
@@ -688,6 +666,33 @@ mod tests {
         }
     }
 
+    /// Where a slice lies (the same bytes of the same frame, not just equal bytes).
+    fn span(b: &[u8]) -> (usize, usize) {
+        (b.as_ptr() as usize, b.len())
+    }
+
+    /// [`fast_head`] reads a frame exactly when [`decode_fast`] decodes it, with the segment's
+    /// endpoints, and an IPv4 record rebuilds the very segment over the frame.
+    fn assert_head_agrees(link: LinkType, d: &[u8], cut: bool, what: &str) {
+        let seg = decode_fast(link, d, cut);
+        let head = fast_head(link, d, cut);
+        let ends = seg.map(|s| ((ip_bits(s.src), s.sport), (ip_bits(s.dst), s.dport)));
+        assert_eq!(ends, head.map(|h| h.endpoints()), "{what}");
+        if let (Some(s), Some(FastHead::V4(h))) = (seg, head) {
+            let r = h.segment(d).expect("the record's frame");
+            assert_eq!(
+                (s.src, s.dst, s.sport, s.dport, s.seq, s.ack, s.flags, s.missing),
+                (r.src, r.dst, r.sport, r.dport, r.seq, r.ack, r.flags, r.missing),
+                "{what}"
+            );
+            assert_eq!(
+                (span(s.payload), span(s.tcp_header), span(s.ip4_header)),
+                (span(r.payload), span(r.tcp_header), span(r.ip4_header)),
+                "{what}"
+            );
+        }
+    }
+
     #[test]
     fn endpoints_are_read_exactly_where_the_fast_path_decodes() {
         // Every header byte of a few frames (IPv4, IPv6, VLAN-tagged) set to values that
@@ -730,10 +735,10 @@ mod tests {
                     }
                     for len in [f.len(), f.len().saturating_sub(7), 34, 54] {
                         let d = f.get(..len.min(f.len())).unwrap_or(&[]);
-                        let ends = fast_path(link, d).map(|s| (ip_bits(s.src), s.sport, ip_bits(s.dst), s.dport));
-                        let read = fast_endpoints(link, d).map(|((a, ap), (b, bp))| (a, ap, b, bp));
-                        assert_eq!(ends, read, "byte {at} = {value:#x}, length {len}");
-                        checked += usize::from(ends.is_some());
+                        for cut in [false, true] {
+                            assert_head_agrees(link, d, cut, &format!("byte {at} = {value:#x}, length {len}"));
+                        }
+                        checked += usize::from(fast_path(link, d).is_some());
                     }
                 }
             }
@@ -750,10 +755,9 @@ mod tests {
                 continue;
             };
             while let Some(p) = cap.next_packet() {
-                // The endpoints read without building the segment are the segment's.
-                let ends = fast_path(p.link, p.data).map(|s| (ip_bits(s.src), s.sport, ip_bits(s.dst), s.dport));
-                let read = fast_endpoints(p.link, p.data).map(|((a, ap), (b, bp))| (a, ap, b, bp));
-                assert_eq!(ends, read, "{}", dir.path().display());
+                // The headers read into a record give the segment's endpoints and the segment.
+                let cut = (p.orig_len as usize) > p.data.len();
+                assert_head_agrees(p.link, p.data, cut, &dir.path().display().to_string());
                 if let Some(fast) = fast_path(p.link, p.data) {
                     let Ok(Decoded::Tcp(slow)) = decode_general(&Config::default(), p.link, p.data) else {
                         panic!("the layer walker decodes it too")

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 /// One stretch of the capture as framed, in order, shared by all the workers: where each packet
 /// lies, its frame number, time and the capture's clock, and which worker takes it. The worker
-/// that framed the stretch decodes each frame once to choose its worker ([`dispatch`]); every
-/// worker then walks the batch and decodes its own packets again (a decode of the headers costs
-/// less than building, handing over and reading back a decoded copy of every packet).
+/// that framed the stretch reads each frame's headers once, while they are in its cache, to
+/// choose its worker and to keep what the segment needs in a small record ([`dispatch`]); every
+/// worker then walks its own records and rebuilds each segment over the frame without reading
+/// its headers again (on the other core they would be a cache miss per packet).
 #[derive(Default)]
 pub(super) struct Batch {
     /// The capture's buffers the packets lie in (kept alive by the batch).
@@ -19,15 +20,43 @@ pub(super) struct Batch {
     /// Copies of packets that were not in a shared buffer (merged inputs).
     pub(super) data: Vec<u8>,
     pub(super) packets: Vec<FramedPacket>,
-    /// Per packet, the worker that takes it, or [`SKIP`] or [`EVERY`].
+    /// Per packet, the worker that takes it, or [`SKIP`] or [`EVERY`] (in order only: the
+    /// other workers' timers tick at it).
     pub(super) owners: Vec<u32>,
-    /// Per worker, the indices of the packets it takes, IP fragments included, in order: a
-    /// worker walks its own list, not a branch per packet of every worker's.
-    pub(super) lists: Vec<Vec<u32>>,
+    /// Per worker, the packets it takes, IP fragments included, in order: a worker walks its
+    /// own list, not a branch per packet of every worker's.
+    pub(super) lists: Vec<Vec<Own>>,
     /// Packet time reached by the whole capture at the end of the stretch.
     pub(super) clock: Timestamp,
     /// The number of the stretch's last frame (0: none).
     pub(super) last_frame: u64,
+}
+
+/// A packet of a worker's list: what the worker needs of its [`FramedPacket`] and what the
+/// framing worker read of its headers (the worker reads its own list, not the batch's packets).
+#[derive(Clone, Copy)]
+pub(super) struct Own {
+    /// The packet's index in the batch.
+    i: u32,
+    /// Where its bytes lie (as in [`FramedPacket`]).
+    buf: u32,
+    start: u32,
+    len: u32,
+    at: At,
+    clock: Timestamp,
+    what: What,
+}
+
+/// What the framing worker made of a packet.
+#[derive(Clone, Copy)]
+enum What {
+    /// An IPv4 segment of the fast path, its headers read, and its copy fingerprint
+    /// ([`decode::dedup::fingerprint`]).
+    Fast(decode::Head4, u64),
+    /// Any other segment (IPv6, tunnels, other link types): the worker decodes it.
+    Decode,
+    /// An IP fragment (every worker takes each).
+    Fragment,
 }
 
 pub(super) struct FramedPacket {
@@ -45,11 +74,16 @@ pub(super) struct FramedPacket {
 
 impl Batch {
     fn bytes_of(&self, p: &FramedPacket) -> &[u8] {
-        let range = p.start as usize..p.start as usize + p.len as usize;
-        let bytes = if p.buf == u32::MAX {
+        self.bytes_at(p.buf, p.start, p.len)
+    }
+
+    #[inline(always)]
+    fn bytes_at(&self, buf: u32, start: u32, len: u32) -> &[u8] {
+        let range = start as usize..start as usize + len as usize;
+        let bytes = if buf == u32::MAX {
             self.data.get(range)
         } else {
-            self.shared.get(p.buf as usize).and_then(|b| b.get(range))
+            self.shared.get(buf as usize).and_then(|b| b.get(range))
         };
         bytes.unwrap_or(&[])
     }
@@ -57,7 +91,6 @@ impl Batch {
     /// Room for `packets` more packets.
     pub(super) fn reserve(&mut self, packets: usize) {
         self.packets.reserve(packets);
-        self.owners.reserve(packets);
     }
 
     pub(super) fn clear(&mut self) {
@@ -102,7 +135,9 @@ pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
     let mut owners = std::mem::take(&mut b.owners);
     let mut lists = std::mem::take(&mut b.lists);
     owners.clear();
-    owners.reserve(b.packets.len());
+    if shared.ordered {
+        owners.reserve(b.packets.len());
+    }
     lists.resize_with(shared.workers, Vec::new);
     for l in &mut lists {
         l.clear();
@@ -111,16 +146,41 @@ pub(super) fn dispatch(b: &mut Batch, shared: &Shared<'_>, core: &mut Core) {
     let content = !core.opts.ports_only;
     for (i, p) in b.packets.iter().enumerate() {
         let data = b.bytes_of(p);
-        // The common case: the endpoints read from the headers, no segment built.
-        let owner = match decode::fast_endpoints(p.link, data) {
-            Some((src, dst)) => owner_of(core, shared, content, src, dst),
-            None => owner_slow(core, shared, content, p, data),
-        };
-        owners.push(owner);
         let i = i as u32;
+        // The common case: the headers read into a record, no segment built.
+        let (owner, what) = match decode::fast_head(p.link, data, p.cut) {
+            Some(head) => {
+                let (src, dst) = head.endpoints();
+                let what = match head {
+                    decode::FastHead::V4(h) => match h.segment(data).as_ref().and_then(decode::dedup::fingerprint) {
+                        Some(print) => What::Fast(h, print),
+                        None => What::Decode,
+                    },
+                    decode::FastHead::V6(..) => What::Decode,
+                };
+                (owner_of(core, shared, content, src, dst), what)
+            }
+            None => {
+                let owner = owner_slow(core, shared, content, p, data);
+                let what = if owner == EVERY { What::Fragment } else { What::Decode };
+                (owner, what)
+            }
+        };
+        let own = Own {
+            i,
+            buf: p.buf,
+            start: p.start,
+            len: p.len,
+            at: p.at,
+            clock: p.clock,
+            what,
+        };
+        if shared.ordered {
+            owners.push(owner);
+        }
         match lists.get_mut(owner as usize) {
-            Some(l) => l.push(i),
-            None if owner == EVERY => lists.iter_mut().for_each(|l| l.push(i)),
+            Some(l) => l.push(own),
+            None if owner == EVERY => lists.iter_mut().for_each(|l| l.push(own)),
             None => {}
         }
     }
@@ -178,32 +238,40 @@ pub(super) fn walk(
     let me32 = me as u32;
     // In order: the packets before this one are ticked at where due.
     let mut ticked = 0;
-    for &i in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
-        let i = i as usize;
-        let Some(p) = b.packets.get(i) else { continue };
+    for own in b.lists.get(me).map(Vec::as_slice).unwrap_or(&[]) {
+        let i = own.i as usize;
         if shared.ordered {
             ticks(core, b, me32, ticked..i, out);
             ticked = i + 1;
         }
-        if b.owners.get(i) == Some(&EVERY) {
-            fragment(core, shared, me, b, p, out);
-            continue;
-        }
-        let data = b.bytes_of(p);
-        let frame = p.at.frame;
-        let seg = match decode::decode_fast(p.link, data, p.cut) {
-            Some(seg) => seg,
-            None => match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
-                Ok(decode::Decoded::Tcp(seg)) => seg,
-                // `dispatch` decoded this frame to a segment: it decodes the same again.
-                _ => continue,
-            },
+        let data = b.bytes_at(own.buf, own.start, own.len);
+        let frame = own.at.frame;
+        let (seg, print) = match own.what {
+            What::Fast(head, print) => (head.segment(data), Some(print)),
+            What::Decode => {
+                let Some(p) = b.packets.get(i) else { continue };
+                let seg = decode::decode_fast(p.link, data, p.cut).or_else(|| {
+                    match decode::decode_slow(&core.opts.tunnels, p.link, data, p.cut) {
+                        Ok(decode::Decoded::Tcp(seg)) => Some(seg),
+                        _ => None,
+                    }
+                });
+                (seg, seg.as_ref().and_then(decode::dedup::fingerprint))
+            }
+            What::Fragment => {
+                if let Some(p) = b.packets.get(i) {
+                    fragment(core, shared, me, b, p, out);
+                }
+                continue;
+            }
         };
+        // `dispatch` decoded this frame to a segment: it decodes the same again.
+        let Some(seg) = seg else { continue };
         if seg.missing > 0 {
             *core.anomalies.entry("snaplen_truncated_frames").or_default() += 1;
         }
-        core.tick(p.clock, &mut |s| out(frame, s));
-        core.segment(p.at, &seg, &mut |s| out(frame, s));
+        core.tick(own.clock, &mut |s| out(frame, s));
+        core.segment_printed(own.at, &seg, print, &mut |s| out(frame, s));
     }
     if shared.ordered {
         ticks(core, b, me32, ticked..b.packets.len(), out);
