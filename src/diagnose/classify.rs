@@ -177,6 +177,16 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
             Reason::NotTls,
             Side::Server,
             Confidence::High,
+    if tls.not_tls[Direction::ToServer] && super::preamble::plaintext_service(tls) {
+        // Both ends spoke plaintext (plain HTTP on 443): no TLS session, and no failure.
+        v.no_data = true;
+        return incomplete(
+            v,
+            "plaintext",
+            Confidence::High,
+            format!("The connection to {server} spoke plaintext on both sides: not TLS."),
+        );
+    }
             format!(
                 "The server {server} answered the ClientHello with {} instead of TLS: \"{}\".",
                 fb.map(|f| f.looks_like).unwrap_or("non-TLS data"),

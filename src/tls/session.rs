@@ -610,7 +610,10 @@ impl State {
         self.facts.first_bytes[d] = Some(start::first_bytes(first, at0));
         self.facts.hist(dir, 'q', false);
         self.dirs[d].mode = Mode::Stopped;
-        self.done = true;
+        // A plaintext client: the server's first bytes, if it has not spoken yet, still tell a
+        // plaintext service (no TLS on either side) from a TLS server turning the client away.
+        let server = &self.dirs[Direction::ToClient];
+        self.done = dir == Direction::ToClient || server.mode != Mode::Start || server.first_at.is_some();
         Start::NotTls
     }
 
