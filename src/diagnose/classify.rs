@@ -125,9 +125,31 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         );
     }
 
+    // The snap length cut handshake messages of a connection whose start is here and whose
+    // server answered: what is missing cannot be read as a stall or a close; a whole plaintext
+    // fatal alert still says how it ended (at low confidence).
+    let truncated = !tcp.midstream
+        && tcp.dirs.iter().any(|d| d.snaplen_missing > 0)
+        && (tls.lost_sync.iter().any(|n| *n > 0) || tls.handshake_messages_lost.iter().any(|n| *n > 0));
+    if truncated
+        && !tls.handshake_complete()
+        && !tls.not_tls.iter().any(|x| *x)
+        && tcp.dirs[Direction::ToClient].payload_bytes > 0
+        && !tls.alerts.iter().any(|a| a.fatal() && !a.encrypted)
+    {
+        return incomplete(
+            v,
+            "capture_truncated",
+            Confidence::Medium,
+            format!(
+                "The capture's snap length cut this connection's packets to {server} short, so its handshake cannot be read (capture again with a larger -s)."
+            ),
+        );
+    }
+
     // A start outside the capture.
     if tls.client_hello.is_none() && !tls.not_tls[Direction::ToServer] {
-        if tcp.midstream || tls.lost_sync[Direction::ToServer] > 0 {
+        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) {
             return incomplete(
                 v,
                 "midstream",
@@ -155,6 +177,16 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
+    if tls.not_tls[Direction::ToServer] && super::preamble::plaintext_service(tls) {
+        // Both ends spoke plaintext (plain HTTP on 443): no TLS session, and no failure.
+        v.no_data = true;
+        return incomplete(
+            v,
+            "plaintext",
+            Confidence::High,
+            format!("The connection to {server} spoke plaintext on both sides: not TLS."),
+        );
+    }
     if tls.not_tls[Direction::ToServer] {
         let fb = tls.first_bytes[Direction::ToServer].as_ref();
         return fail(
@@ -177,16 +209,6 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
             Reason::NotTls,
             Side::Server,
             Confidence::High,
-    if tls.not_tls[Direction::ToServer] && super::preamble::plaintext_service(tls) {
-        // Both ends spoke plaintext (plain HTTP on 443): no TLS session, and no failure.
-        v.no_data = true;
-        return incomplete(
-            v,
-            "plaintext",
-            Confidence::High,
-            format!("The connection to {server} spoke plaintext on both sides: not TLS."),
-        );
-    }
             format!(
                 "The server {server} answered the ClientHello with {} instead of TLS: \"{}\".",
                 fb.map(|f| f.looks_like).unwrap_or("non-TLS data"),

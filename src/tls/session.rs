@@ -384,7 +384,8 @@ impl State {
     fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
         match chunk {
             Chunk::Data(d) => self.data(dir, d, at),
-            Chunk::Gap(n) => self.gap(dir, n),
+            Chunk::Gap(n) => self.gap(dir, n, false),
+            Chunk::Cut(n) => self.gap(dir, n, true),
         }
         let st = &self.dirs[dir];
         self.facts.pending_record[dir] = if st.mode != Mode::Records {
@@ -863,7 +864,8 @@ impl State {
         }
     }
 
-    fn gap(&mut self, dir: Direction, len: u64) {
+    /// `cut`: the snap length cut these bytes off their segment (see [`Chunk::Cut`]).
+    fn gap(&mut self, dir: Direction, len: u64, cut: bool) {
         let d = dir;
         let st = &mut self.dirs[d];
         match st.mode {
@@ -904,8 +906,9 @@ impl State {
                         st.hs_skip = 0;
                         self.facts.handshake_messages_lost[d] += 1;
                     }
-                    if len < remaining {
-                        // The next record starts right after the damaged one: stay in sync.
+                    if len < remaining || (cut && len == remaining) {
+                        // The next record starts right after the damaged one (or right after
+                        // the cut, when the snap length cut exactly the record's last bytes).
                         self.dirs[d].skip = remaining - len;
                         self.facts.note("tls_record_damaged_by_gap");
                         return;
