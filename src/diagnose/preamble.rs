@@ -25,8 +25,12 @@ pub fn reportable(tcp: &TcpFacts, tls: &TlsFacts) -> bool {
 /// error, judged by the TLS rules.
 pub(super) fn plaintext_service(tls: &TlsFacts) -> bool {
     let server = Direction::ToClient;
-    if !tls.not_tls[server] || tls.server_spoke_first {
+    if !tls.not_tls[server] {
         return false;
+    }
+    if tls.server_spoke_first {
+        // A banner answered in plaintext (the client's first bytes are not TLS either).
+        return tls.not_tls[Direction::ToServer];
     }
     let Some(fb) = tls.first_bytes[server].as_ref() else {
         return false;

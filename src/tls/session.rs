@@ -493,6 +493,17 @@ impl State {
                         let total = 2 + ((((b0 & 0x7f) as usize) << 8) | byte(&st.first, 1) as usize);
                         if st.first.len() < total.min(FIRST_BYTES_KEPT) {
                             continue;
+                    // Nor before a plaintext client's server has shown its status line (a TLS
+                    // server's HTTP 400 is not a plaintext service: see the classifier).
+                    let plain_client = self.facts.not_tls[Direction::ToServer];
+                    if dir == Direction::ToClient
+                        && plain_client
+                        && !could_be_tls
+                        && st.first.len() < 12
+                        && !st.first.contains(&b'\n')
+                    {
+                        continue;
+                    }
                         }
                     }
                     let first = std::mem::take(&mut st.first);
