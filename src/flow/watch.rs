@@ -193,7 +193,10 @@ impl Watch {
         let first = w.client_data_seq.is_none_or(|s| s == seg.seq);
         let banner = (!w.banner.is_empty()).then_some(w.banner.as_slice());
         let follow = preamble::looks_like_client_hello(seg.payload)
-            || (first && w.client_data_seq.is_some() && preamble::recognise(seg.payload, banner).is_some());
+            || (first
+                && w.client_data_seq.is_some()
+                && (preamble::recognise(seg.payload, banner).is_some()
+                    || crate::tls::proxy_header::starts_header(seg.payload)));
         let Some(w) = self.waiting.remove(&key) else {
             return Decision::Skip;
         };

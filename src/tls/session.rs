@@ -12,6 +12,7 @@ use super::{alert_sized, content};
 use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_RECORD_SIZES, MAX_TLS_RECORD};
+use crate::tls::proxy_header::{HeaderReader, Read};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
 
@@ -273,6 +274,8 @@ enum Start {
     Preamble,
     /// A server's banner before its client spoke.
     Banner,
+    /// A PROXY protocol header before the client's TLS (see [`crate::tls::proxy_header`]).
+    ProxyHeader,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -290,6 +293,8 @@ enum Mode {
     Preamble,
     /// The server spoke first; waiting for the client (the banner's further bytes are skipped).
     Banner,
+    /// Skipping a PROXY protocol header; TLS starts after it.
+    ProxyHeader,
 }
 
 #[derive(Debug, Default)]
@@ -309,6 +314,7 @@ struct DirState {
     /// Bytes kept to classify the first data of the direction.
     first: Vec<u8>,
     first_at: Option<At>,
+    proxy: HeaderReader,
 }
 
 /// The TLS side of one TCP connection.
@@ -487,12 +493,6 @@ impl State {
                     if dir == Direction::ToServer && !could_be_tls && self.preamble.is_none() && needs_more(&st.first) {
                         continue;
                     }
-                    // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
-                    // (within FIRST_BYTES_KEPT) so what it offers never depends on segmentation.
-                    if b0 & 0x80 != 0 && dir == Direction::ToServer && byte(&st.first, 2) == 1 {
-                        let total = 2 + ((((b0 & 0x7f) as usize) << 8) | byte(&st.first, 1) as usize);
-                        if st.first.len() < total.min(FIRST_BYTES_KEPT) {
-                            continue;
                     // Nor before a plaintext client's server has shown its status line (a TLS
                     // server's HTTP 400 is not a plaintext service: see the classifier).
                     let plain_client = self.facts.not_tls[Direction::ToServer];
@@ -504,6 +504,12 @@ impl State {
                     {
                         continue;
                     }
+                    // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
+                    // (within FIRST_BYTES_KEPT) so what it offers never depends on segmentation.
+                    if b0 & 0x80 != 0 && dir == Direction::ToServer && byte(&st.first, 2) == 1 {
+                        let total = 2 + ((((b0 & 0x7f) as usize) << 8) | byte(&st.first, 1) as usize);
+                        if st.first.len() < total.min(FIRST_BYTES_KEPT) {
+                            continue;
                         }
                     }
                     let first = std::mem::take(&mut st.first);
@@ -522,10 +528,29 @@ impl State {
                             }
                         }
                         Start::Preamble => self.data(dir, &first, at),
+                        Start::ProxyHeader => {
+                            self.dirs[d].mode = Mode::ProxyHeader;
+                            self.data(dir, &first, at);
+                        }
                         Start::NotTls | Start::Banner => {}
                     }
                 }
                 Mode::Banner => return,
+                Mode::ProxyHeader => match self.dirs[d].proxy.feed(data) {
+                    Read::More => return,
+                    Read::Done(used) => {
+                        // The client's stream starts again after the header.
+                        let st = &mut self.dirs[d];
+                        st.mode = Mode::Start;
+                        st.first_at = None;
+                        data = data.get(used..).unwrap_or(&[]);
+                    }
+                    Read::NotAHeader => {
+                        self.facts.not_tls[d] = true;
+                        self.stop_all();
+                        return;
+                    }
+                },
                 Mode::Preamble => {
                     let rest = self.preamble_data(dir, data, at);
                     data = &[];
@@ -900,6 +925,11 @@ impl State {
                 }
             }
             Mode::Resync => st.rec.clear(),
+            Mode::ProxyHeader => {
+                // Part of the header is missing: look for the first record header instead.
+                st.mode = Mode::Resync;
+                self.facts.lost_sync[d] += 1;
+            }
             Mode::Records => {
                 let len = len as usize;
                 if st.skip > 0 && len <= st.skip {

@@ -25,6 +25,10 @@ impl State {
                     }
                     return None;
                 }
+                if !self.facts.server_spoke_first && crate::tls::proxy_header::starts_header(first) {
+                    self.facts.note("proxy_protocol_header");
+                    return Some(Start::ProxyHeader);
+                }
                 let banner = self.facts.server_spoke_first.then_some(self.banner.as_slice());
                 if !tls_like {
                     if let Some(p) = preamble::recognise(first, banner) {
