@@ -500,6 +500,71 @@ EOF
     case_end
 }
 
+# plaintext in front of or instead of TLS on 443: curl --haproxy-protocol to nginx with
+# proxy_protocol (a PROXY v1 line before the ClientHello, as load balancers send to backends),
+# then an SSH server on 443 (its banner first on accept): a real ssh client, and a client that
+# waits for the banner before it answers (so the server surely speaks first).
+case_field_not_tls_443() {
+    case_begin field-not-tls-443 field-not-tls-443.pcap
+    ns_setup_direct
+    nginx_start "listen 443 ssl proxy_protocol;"
+    wait_listen $NS_S 443
+    cap_start $NS_C veth-c "$CAPF" "tcp"
+    curl_ok $NS_C $S4 443 / -- --haproxy-protocol
+    curl_ok $NS_C $S4 443 / -- --haproxy-protocol --tls-max 1.2
+    stop "$SRV_PID"
+    cat >"$WORK/sshd.py" <<'PYEOF'
+import socket, sys
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("0.0.0.0", 443)); ls.listen(2); ls.settimeout(20)
+for _ in range(2):
+    c, _ = ls.accept()
+    c.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+    c.settimeout(3)
+    got = b""
+    try:
+        while len(got) < 200:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+    except socket.timeout:
+        pass
+    c.close()
+PYEOF
+    bg $NS_S "$WORK/sshd.log" "$PY" "$WORK/sshd.py"
+    wait_listen $NS_S 443
+    nsx $NS_C timeout 10 ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+        -p 443 root@$S4 true >>"$WORK/client.log" 2>&1 || true
+    nsx $NS_C timeout 10 "$PY" - "$S4" >>"$WORK/client.log" 2>&1 <<'PYEOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 443))
+print(s.recv(100))
+s.sendall(b"SSH-2.0-PuTTY_Release_0.78\r\n")
+s.sendall(bytes([0, 0, 1, 0x2c, 10, 20]) + bytes(300))
+s.recv(100)
+s.close()
+PYEOF
+    cap_stop
+    expected <<EOF
+{
+  "what": "on 443 without -p: two TLS sessions behind a PROXY protocol v1 line (curl --haproxy-protocol to nginx proxy_protocol), then SSH on 443 (server banner first): no session, no failure",
+  "sessions": [
+    {"outcome": "established", "tls_version": "1.3", "confidence": "high"},
+    {"outcome": "established", "tls_version": "1.2", "confidence": "high"}
+  ],
+  "plaintext_connections": 2,
+  "anomalies": {"proxy_protocol_header": 2}
+}
+EOF
+    readme <<EOF
+# field-not-tls-443
+Made by samples/scripts/field_cases.sh: curl $V_CURL --haproxy-protocol -> nginx $V_NGINX (listen 443 ssl proxy_protocol), then a python3 SSH-banner server on 443 (banner on accept) with a real ssh client and a python client that waits for the banner; Linux $V_KERNEL, tcpdump $V_TCPDUMP.
+Look for: "PROXY TCP4 10.77.1.1 10.77.1.2 <port> 443" in its own segment before each ClientHello (counted as proxy_protocol_header, the TLS after it read as usual), and two SSH exchanges on 443 counted as plaintext connections, neither plaintext_client nor not_tls.
+EOF
+    case_end
+}
+
 run field-web-mixed
 run field-small-mss
 run field-any-port
@@ -507,3 +572,4 @@ run field-open-ends
 run field-lossy-any
 run field-edges
 run field-snaplen
+run field-not-tls-443
