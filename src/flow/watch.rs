@@ -126,6 +126,13 @@ impl Watch {
         let key = FlowKey::of(seg);
         let (src, dst) = Endpoint::ends_of(seg);
         let Some(w) = self.waiting.get_mut(&key) else {
+            if seg.flags.syn && !seg.flags.ack && preamble::looks_like_client_hello(seg.payload) {
+                // TCP Fast Open: the ClientHello rides in the SYN itself.
+                return Decision::Follow {
+                    replay: Vec::new(),
+                    client: src,
+                };
+            }
             if seg.flags.syn {
                 // SYN: the sender is the client; SYN-ACK (its SYN missed): the receiver.
                 let (client, data_seq) = if seg.flags.ack {
@@ -398,5 +405,19 @@ mod tests {
         assert_eq!(tls_records(&[21, 3, 3, 0, 2, 2, 40]), Some(false));
         assert_eq!(tls_records(&[24, 3, 3, 0, 2, 2, 40]), None);
         assert_eq!(tls_records(&[]), None);
+    }
+
+    #[test]
+    fn client_hello_in_a_syn_is_followed_at_once() {
+        let mut w = Watch::default();
+        let hello = [0x16, 3, 1, 0, 200, 1, 0, 0, 196];
+        match w.segment(at(1), &seg(true, SYN, 7, &hello), 1) {
+            Decision::Follow { client, replay } => {
+                assert_eq!(client.port, 40000);
+                assert!(replay.is_empty());
+            }
+            Decision::Skip => panic!("TCP Fast Open ClientHello not followed"),
+        }
+        assert!(w.is_empty());
     }
 }
