@@ -612,6 +612,44 @@ EOF
     case_end
 }
 
+# TCP Fast Open: the second and third connections carry the ClientHello in the SYN itself
+# (curl --tcp-fastopen, nginx fastopen=16, net.ipv4.tcp_fastopen=3 on both sides).
+case_field_fastopen() {
+    case_begin field-fastopen field-fastopen.pcap
+    ns_setup_direct
+    nsx $NS_C sysctl -qw net.ipv4.tcp_fastopen=3
+    nsx $NS_S sysctl -qw net.ipv4.tcp_fastopen=3
+    nginx_start "listen 443 ssl fastopen=16;" "listen 8443 ssl fastopen=16;"
+    wait_listen $NS_S 443; wait_listen $NS_S 8443
+    cap_start $NS_C veth-c "$CAPF" "tcp"
+    curl_ok $NS_C $S4 443 / -- --tcp-fastopen
+    curl_ok $NS_C $S4 443 / -- --tcp-fastopen --tls-max 1.2
+    nsx $NS_C timeout 10 curl -sS -o /dev/null --tcp-fastopen --resolve "$SNI:443:$S4" "https://$SNI/" 2>>"$WORK/client.log" && die "curl without the CA worked"
+    curl_ok $NS_C $S4 8443 / -- --tcp-fastopen
+    curl_ok $NS_C $S4 8443 / -- --tcp-fastopen
+    cap_stop
+    expected <<EOF
+{
+  "what": "TCP Fast Open: after the first connection the ClientHello rides in the SYN (443, and 8443 found without -p); TLS 1.3, 1.2, an unknown_ca, two on 8443",
+  "sessions": [
+    {"outcome": "established", "tls_version": "1.3", "confidence": "high"},
+    {"outcome": "established", "tls_version": "1.2", "confidence": "high"},
+    {"outcome": "failed", "cause": "certificate", "reason": "unknown_ca", "side": "client"},
+    {"outcome": "established", "tls_version": "1.3", "server_port": 8443, "confidence": "high"},
+    {"outcome": "established", "tls_version": "1.3", "server_port": 8443, "confidence": "high"}
+  ],
+  "anomalies": {}
+}
+EOF
+    readme <<EOF
+# field-fastopen
+Made by samples/scripts/field_cases.sh: curl $V_CURL --tcp-fastopen -> nginx $V_NGINX (listen 443/8443 ssl fastopen=16), net.ipv4.tcp_fastopen=3 in both namespaces; Linux $V_KERNEL, tcpdump $V_TCPDUMP.
+The first connection gets the TFO cookie (SYN-ACK option TFO=C); every later SYN carries the cookie and the whole ClientHello, the SYN-ACK acknowledges it.
+Look for: the ClientHello in frame "SYN" (tshark: "TLSv1 Client Hello" on a SYN); without -p the 8443 connections are followed from that SYN (they were "midstream" or missing before).
+EOF
+    case_end
+}
+
 run field-web-mixed
 run field-small-mss
 run field-any-port
@@ -621,3 +659,4 @@ run field-edges
 run field-snaplen
 run field-not-tls-443
 run field-busy
+run field-fastopen
