@@ -125,6 +125,25 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         );
     }
 
+    // Joined midway and not one TLS record in either direction (plain HTTP keep-alive on 443):
+    // nothing says it is TLS, so it is no TLS session.
+    if tcp.midstream
+        && tls.records.iter().all(|n| *n == 0)
+        && !tls.tls_seen()
+        && tls.preamble.is_none()
+        && tcp.dirs.iter().all(|d| d.snaplen_missing == 0)
+    {
+        v.no_data = true;
+        return incomplete(
+            v,
+            "plaintext",
+            Confidence::Medium,
+            format!(
+                "The capture joined this connection to {server} midway and no TLS record was found in it: not TLS."
+            ),
+        );
+    }
+
     // The snap length cut handshake messages of a connection whose start is here and whose
     // server answered: what is missing cannot be read as a stall or a close; a whole plaintext
     // fatal alert still says how it ended (at low confidence).
