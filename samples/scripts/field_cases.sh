@@ -650,6 +650,50 @@ EOF
     case_end
 }
 
+# joined midway: a plain-HTTP keep-alive connection on 443 (nginx without ssl) and a TLS
+# keep-alive connection on 8443, both opened before the capture and busy after it starts.
+case_field_midstream_http() {
+    case_begin field-midstream-http field-midstream-http.pcap
+    ns_setup_direct
+    nginx_start "listen 443;" "listen 8443 ssl;"
+    wait_listen $NS_S 443; wait_listen $NS_S 8443
+    nsx $NS_C timeout 20 "$PY" - "$S4" "$SNI" "$WORK/pki/ca.crt" >>"$WORK/client.log" 2>&1 <<'PYEOF' &
+import http.client, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[3])
+plain = http.client.HTTPConnection(sys.argv[1], 443)
+tls = http.client.HTTPSConnection(sys.argv[1], 8443, context=ctx)
+tls._create_connection = lambda *a, **k: __import__("socket").create_connection((sys.argv[1], 8443))
+ctx.check_hostname = False
+for i in range(5):
+    for c in (plain, tls):
+        c.request("GET", "/index.html", headers={"Host": sys.argv[2]})
+        c.getresponse().read()
+    time.sleep(0.8)
+plain.close(); tls.close()
+PYEOF
+    BG_PIDS+=($!)
+    sleep 1.2
+    cap_start $NS_C veth-c "$CAPF" "tcp"
+    sleep 3.5
+    cap_stop
+    expected <<EOF
+{
+  "what": "joined midway: a plain-HTTP keep-alive connection on 443 is no session (no TLS record in it); a TLS keep-alive connection on 8443 is an incomplete (midstream) session",
+  "sessions": [
+    {"outcome": "incomplete", "incomplete_reason": "midstream", "server_port": 8443}
+  ],
+  "plaintext_connections": 1,
+  "anomalies": {}
+}
+EOF
+    readme <<EOF
+# field-midstream-http
+Made by samples/scripts/field_cases.sh: one python3 client (http.client) keeps a plain-HTTP connection to nginx $V_NGINX on 443 (listen 443, no ssl) and a TLS one to 8443, a GET on each every 0.8 s; tcpdump $V_TCPDUMP starts 1.2 s later (Linux $V_KERNEL).
+Look for: no SYN for either connection; the 443 one holds "GET /index.html" / "HTTP/1.1 200 OK" and no TLS record (a plaintext connection, not a session); the 8443 one holds only application-data records (incomplete, midstream).
+EOF
+    case_end
+}
+
 run field-web-mixed
 run field-small-mss
 run field-any-port
@@ -660,3 +704,4 @@ run field-snaplen
 run field-not-tls-443
 run field-busy
 run field-fastopen
+run field-midstream-http
