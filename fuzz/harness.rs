@@ -149,7 +149,7 @@ impl Out {
                 *pos = pos.wrapping_add(d.len() as u32);
                 self.delivered += d.len() as u64;
             }
-            Chunk::Gap(n) => {
+            Chunk::Gap(n) | Chunk::Cut(n) => {
                 assert!(n > 0, "empty gap");
                 *pos = pos.wrapping_add(n as u32);
                 self.gaps += n;

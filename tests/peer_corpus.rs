@@ -16,7 +16,8 @@
 //!   tshark heuristic) against `outcome == "established"`;
 //! - `verdict`: the manifest's derived verdict against our outcome — success = established,
 //!   failure = failed, incomplete-at-eof = incomplete or failed/timeout (a passive analyzer times
-//!   it out), indeterminate = incomplete, not-tls = failed with `plaintext_client`/`not_tls`;
+//!   it out), indeterminate = incomplete, not-tls = failed with `plaintext_client`/`not_tls` or
+//!   a plaintext connection (incomplete/`plaintext`: no TLS on either side, not a session);
 //! - `alert`: for sessions that did not establish, the peer's last alert against our last alert
 //!   (`encrypted_alert` for an encrypted one). Alerts after an established handshake are not
 //!   compared: tlsdiag stops reading a session once its handshake outcome is known;
@@ -216,7 +217,10 @@ fn disagreements(m: &Value, ours: Option<&Value>, count: usize, peer_count: usiz
         Some("failure") => Some(outcome == "failed"),
         Some("incomplete-at-eof") => Some(outcome == "incomplete" || (outcome == "failed" && cause == Some("timeout"))),
         Some("indeterminate") => Some(outcome == "incomplete"),
-        Some("not-tls") => Some(outcome == "failed" && matches!(reason, Some("plaintext_client" | "not_tls"))),
+        Some("not-tls") => Some(
+            (outcome == "failed" && matches!(reason, Some("plaintext_client" | "not_tls")))
+                || (outcome == "incomplete" && o["incomplete_reason"] == "plaintext"),
+        ),
         _ => None,
     };
     if verdict_ok == Some(false) {
@@ -373,7 +377,11 @@ fn compare_all(by_file: &BTreeMap<String, &Value>, runs: &BTreeMap<String, Run>)
             let list = ours.get(&k);
             let mine = list.and_then(|l| l.get(i)).copied();
             let real_count = list
-                .map(|l| l.iter().filter(|s| s["incomplete_reason"] != "no_data").count())
+                .map(|l| {
+                    l.iter()
+                        .filter(|s| s["incomplete_reason"] != "no_data" && s["incomplete_reason"] != "plaintext")
+                        .count()
+                })
                 .unwrap_or(0);
             let pc = peer_count[&k];
             compared.push(Compared {

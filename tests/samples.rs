@@ -81,11 +81,15 @@ pub fn analyze_json(files: &[PathBuf], args: &[String]) -> (i32, Value) {
     (code, doc)
 }
 
-/// Sessions of a report that count as TLS sessions (no-data connections are apart).
+/// Sessions of a report that count as TLS sessions (no-data and plaintext connections are apart).
 fn sessions(doc: &Value) -> Vec<&Value> {
     doc["sessions"]
         .as_array()
-        .map(|a| a.iter().filter(|s| s["incomplete_reason"] != "no_data").collect())
+        .map(|a| {
+            a.iter()
+                .filter(|s| s["incomplete_reason"] != "no_data" && s["incomplete_reason"] != "plaintext")
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -216,6 +220,14 @@ fn check_case(dir: &Path) -> Result<usize, String> {
         want_ws.sort_unstable();
         if have != want_ws {
             errors.push(format!("session {}: warnings {have:?}, expected {want_ws:?}", i + 1));
+        }
+    }
+    if let Some(n) = expected.get("plaintext_connections") {
+        if doc["counts"]["plaintext_connections"] != *n {
+            errors.push(format!(
+                "plaintext_connections = {}, expected {n}",
+                doc["counts"]["plaintext_connections"]
+            ));
         }
     }
     if let Some(n) = expected.get("no_data_connections") {

@@ -28,6 +28,7 @@ struct Recorder {
 enum Piece {
     Data(Vec<u8>),
     Gap(u64),
+    Cut(u64),
 }
 
 impl StreamHandler for Recorder {
@@ -37,6 +38,7 @@ impl StreamHandler for Recorder {
             match chunk {
                 Chunk::Data(d) => Piece::Data(d.to_vec()),
                 Chunk::Gap(n) => Piece::Gap(n),
+                Chunk::Cut(n) => Piece::Cut(n),
             },
             at,
         ));
@@ -117,6 +119,7 @@ fn replay(log: &[(Direction, Piece, At)], split: &mut dyn FnMut(usize) -> Vec<us
         }
         match piece {
             Piece::Gap(n) => s.on_chunk(*dir, Chunk::Gap(*n), *at),
+            Piece::Cut(n) => s.on_chunk(*dir, Chunk::Cut(*n), *at),
             Piece::Data(d) => {
                 let mut start = 0;
                 for len in split(d.len()) {

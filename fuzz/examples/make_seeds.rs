@@ -85,7 +85,7 @@ impl StreamHandler for Recorder {
     fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
         self.log.push(match chunk {
             Chunk::Data(d) => (dir, Some(d.to_vec()), 0),
-            Chunk::Gap(n) => (dir, None, n),
+            Chunk::Gap(n) | Chunk::Cut(n) => (dir, None, n),
         });
         self.session.on_chunk(dir, chunk, at);
     }

@@ -136,9 +136,50 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         );
     }
 
+    // Joined midway and not one TLS record in either direction (plain HTTP keep-alive on 443):
+    // nothing says it is TLS, so it is no TLS session.
+    if tcp.midstream
+        && tls.records.iter().all(|n| *n == 0)
+        && !tls.tls_seen()
+        && tls.preamble.is_none()
+        && tcp.dirs.iter().all(|d| d.snaplen_missing == 0)
+    {
+        v.no_data = true;
+        return incomplete(
+            v,
+            "plaintext",
+            Confidence::Medium,
+            format!(
+                "The capture joined this connection to {server} midway and no TLS record was found in it: not TLS."
+            ),
+        );
+    }
+
+    // The snap length cut handshake messages of a connection whose start is here and whose
+    // server answered: what is missing cannot be read as a stall or a close; a whole plaintext
+    // fatal alert still says how it ended (at low confidence).
+    let truncated = !tcp.midstream
+        && tcp.dirs.iter().any(|d| d.snaplen_missing > 0)
+        && (tls.lost_sync.iter().any(|n| *n > 0) || tls.handshake_messages_lost.iter().any(|n| *n > 0));
+    if truncated
+        && !tls.handshake_complete()
+        && !tls.not_tls.iter().any(|x| *x)
+        && tcp.dirs[Direction::ToClient].payload_bytes > 0
+        && !tls.alerts.iter().any(|a| a.fatal() && !a.encrypted)
+    {
+        return incomplete(
+            v,
+            "capture_truncated",
+            Confidence::Medium,
+            format!(
+                "The capture's snap length cut this connection's packets to {server} short, so its handshake cannot be read (capture again with a larger -s)."
+            ),
+        );
+    }
+
     // A start outside the capture.
     if tls.client_hello.is_none() && !tls.not_tls[Direction::ToServer] {
-        if tcp.midstream || tls.lost_sync[Direction::ToServer] > 0 {
+        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) {
             return incomplete(
                 v,
                 "midstream",
@@ -166,6 +207,16 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
+    if tls.not_tls[Direction::ToServer] && super::preamble::plaintext_service(tls) {
+        // Both ends spoke plaintext (plain HTTP on 443): no TLS session, and no failure.
+        v.no_data = true;
+        return incomplete(
+            v,
+            "plaintext",
+            Confidence::High,
+            format!("The connection to {server} spoke plaintext on both sides: not TLS."),
+        );
+    }
     if tls.not_tls[Direction::ToServer] {
         let fb = tls.first_bytes[Direction::ToServer].as_ref();
         return fail(

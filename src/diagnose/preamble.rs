@@ -9,10 +9,34 @@ use crate::tls::TlsFacts;
 use crate::tls::preamble::PreambleOutcome;
 
 /// Whether a decided connection is a TLS session to report: every connection on a listed port;
-/// on other ports (followed for their content) only one that reached TLS, or whose request for
-/// TLS (STARTTLS, a proxy tunnel) was refused.
+/// on other ports (followed for their content) only one that reached TLS (a hello, or TLS
+/// records: a hello cut by the snap length, a connection older than the capture), or whose
+/// request for TLS (STARTTLS, a proxy tunnel) was refused.
 pub fn reportable(tcp: &TcpFacts, tls: &TlsFacts) -> bool {
-    !tcp.by_content || tls.tls_seen() || tls.preamble_outcome() == Some(PreambleOutcome::Refused)
+    !tcp.by_content
+        || tls.tls_seen()
+        || (tls.records.iter().any(|n| *n > 0) && !tls.not_tls.iter().any(|x| *x))
+        || tls.preamble_outcome() == Some(PreambleOutcome::Refused)
+}
+
+/// Whether a client's plaintext was answered in plaintext by a server that is no TLS server:
+/// both ends agree, so the connection is not a TLS session. A TLS server that turns a plaintext
+/// client away answers with a TLS alert or an HTTP 400 (nginx, Apache, Go) or 497: the client's
+/// error, judged by the TLS rules.
+pub(super) fn plaintext_service(tls: &TlsFacts) -> bool {
+    let server = Direction::ToClient;
+    if !tls.not_tls[server] {
+        return false;
+    }
+    if tls.server_spoke_first {
+        // A banner answered in plaintext (the client's first bytes are not TLS either).
+        return tls.not_tls[Direction::ToServer];
+    }
+    let Some(fb) = tls.first_bytes[server].as_ref() else {
+        return false;
+    };
+    let status = fb.shown.strip_prefix("HTTP/1.").and_then(|r| r.get(2..5));
+    !matches!(status, Some("400" | "497"))
 }
 
 fn incomplete(v: &mut Verdict, why: &'static str, summary: String) {

@@ -540,8 +540,11 @@ impl TcpFacts {
 pub enum Chunk<'a> {
     /// In-order bytes.
     Data(&'a [u8]),
-    /// Bytes that were never seen (lost, or cut by the snap length).
+    /// Bytes that were never seen (lost, or given up on).
     Gap(u64),
+    /// The tail of a captured segment cut by the snap length: never seen either, but the bytes
+    /// that come next follow them for certain.
+    Cut(u64),
 }
 
 /// Receives each direction's ordered bytes; implemented by the TLS session.

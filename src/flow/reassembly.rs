@@ -456,7 +456,7 @@ impl Reassembler {
         }
         if let Some(next) = self.next {
             self.next = Some(next.plus(len as usize));
-            sink(Chunk::Gap(len));
+            sink(Chunk::Cut(len));
             self.drain(sink);
         }
     }
@@ -510,7 +510,7 @@ mod tests {
         let mut gaps = 0u64;
         let mut sink = |c: Chunk<'_>| match c {
             Chunk::Data(d) => out.extend_from_slice(d),
-            Chunk::Gap(n) => gaps += n,
+            Chunk::Gap(n) | Chunk::Cut(n) => gaps += n,
         };
         for (s, d) in segs {
             r.segment(SeqNumber(*s), d, 0, &mut sink);

@@ -19,6 +19,7 @@
 use super::{At, Endpoint, FlowHashBuilder, FlowKey};
 use crate::capture::Timestamp;
 use crate::decode::{TcpFlags, TcpSegment};
+use crate::limits::MAX_TLS_RECORD;
 use crate::tls::preamble;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -125,6 +126,13 @@ impl Watch {
         let key = FlowKey::of(seg);
         let (src, dst) = Endpoint::ends_of(seg);
         let Some(w) = self.waiting.get_mut(&key) else {
+            if seg.flags.syn && !seg.flags.ack && preamble::looks_like_client_hello(seg.payload) {
+                // TCP Fast Open: the ClientHello rides in the SYN itself.
+                return Decision::Follow {
+                    replay: Vec::new(),
+                    client: src,
+                };
+            }
             if seg.flags.syn {
                 // SYN: the sender is the client; SYN-ACK (its SYN missed): the receiver.
                 let (client, data_seq) = if seg.flags.ack {
@@ -148,11 +156,20 @@ impl Watch {
                 self.waiting.insert(key, w);
                 return Decision::Skip;
             }
-            // Seen without its start: only a ClientHello is proof enough.
+            // Seen without its start: only a ClientHello is proof enough, or (a long-lived
+            // connection that began before the capture) a payload made of whole TLS records.
             if preamble::looks_like_client_hello(seg.payload) {
                 return Decision::Follow {
                     replay: Vec::new(),
                     client: src,
+                };
+            }
+            if let Some(from_server) = tls_records(seg.payload) {
+                // A ServerHello names its sender; else the side on the higher (ephemeral) port.
+                let client = if from_server || seg.sport < seg.dport { dst } else { src };
+                return Decision::Follow {
+                    replay: Vec::new(),
+                    client,
                 };
             }
             return Decision::Skip;
@@ -183,7 +200,10 @@ impl Watch {
         let first = w.client_data_seq.is_none_or(|s| s == seg.seq);
         let banner = (!w.banner.is_empty()).then_some(w.banner.as_slice());
         let follow = preamble::looks_like_client_hello(seg.payload)
-            || (first && w.client_data_seq.is_some() && preamble::recognise(seg.payload, banner).is_some());
+            || (first
+                && w.client_data_seq.is_some()
+                && (preamble::recognise(seg.payload, banner).is_some()
+                    || crate::tls::proxy_header::starts_header(seg.payload)));
         let Some(w) = self.waiting.remove(&key) else {
             return Decision::Skip;
         };
@@ -224,6 +244,33 @@ impl Watch {
         self.waiting.is_empty()
     }
 }
+
+/// Whether `b` is TLS seen mid-connection: whole TLS records that fill it exactly (at most
+/// [`MAX_RECORDS_SEEN`], each of a TLS type, version 3.1-3.3, a plausible length), or at least
+/// two whole ones and the start of a third. `Some(true)` when it starts with a ServerHello.
+fn tls_records(b: &[u8]) -> Option<bool> {
+    let mut at = 0usize;
+    let mut whole = 0usize;
+    while let Some(&[typ, major, minor, l0, l1]) = b.get(at..).and_then(|r| r.first_chunk::<5>()) {
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        if !(20..=23).contains(&typ) || major != 3 || !(1..=3).contains(&minor) || len == 0 || len > MAX_TLS_RECORD {
+            return None;
+        }
+        at = at.saturating_add(5 + len);
+        if at > b.len() {
+            break;
+        }
+        whole += 1;
+        if at == b.len() || whole >= MAX_RECORDS_SEEN {
+            break;
+        }
+    }
+    let ok = (whole > 0 && at == b.len()) || whole >= 2;
+    ok.then(|| b.first() == Some(&22) && b.get(5) == Some(&2))
+}
+
+/// Records [`tls_records`] reads at most.
+const MAX_RECORDS_SEEN: usize = 16;
 
 /// The part of `more` that still fits in a banner of [`crate::limits::FIRST_BYTES_KEPT`] bytes.
 fn preamble_banner_room<'a>(banner: &[u8], more: &'a [u8]) -> &'a [u8] {
@@ -336,5 +383,41 @@ mod tests {
             w.segment(at(7), &seg(true, ACK, 50, b"EHLO x\r\n"), 1),
             Decision::Skip
         ));
+    }
+
+    #[test]
+    fn whole_tls_records_mid_connection_are_followed() {
+        let mut w = Watch::default();
+        // Two application-data records filling the segment, from the server's port.
+        let mut recs = vec![0x17, 3, 3, 0, 3, 1, 2, 3, 0x17, 3, 3, 0, 1, 9];
+        match w.segment(at(1), &seg(false, ACK, 9, &recs), 1) {
+            Decision::Follow { client, .. } => assert_eq!(client.port, 40000),
+            Decision::Skip => panic!("whole records not followed"),
+        }
+        // A record cut short, alone: too little to go on; text is not TLS.
+        recs.truncate(6);
+        assert!(matches!(w.segment(at(2), &seg(true, ACK, 9, &recs), 1), Decision::Skip));
+        assert!(matches!(
+            w.segment(at(3), &seg(true, ACK, 9, b"\x17\x03\x03 hello"), 1),
+            Decision::Skip
+        ));
+        assert_eq!(tls_records(&[22, 3, 3, 0, 4, 2, 0, 0, 0]), Some(true));
+        assert_eq!(tls_records(&[21, 3, 3, 0, 2, 2, 40]), Some(false));
+        assert_eq!(tls_records(&[24, 3, 3, 0, 2, 2, 40]), None);
+        assert_eq!(tls_records(&[]), None);
+    }
+
+    #[test]
+    fn client_hello_in_a_syn_is_followed_at_once() {
+        let mut w = Watch::default();
+        let hello = [0x16, 3, 1, 0, 200, 1, 0, 0, 196];
+        match w.segment(at(1), &seg(true, SYN, 7, &hello), 1) {
+            Decision::Follow { client, replay } => {
+                assert_eq!(client.port, 40000);
+                assert!(replay.is_empty());
+            }
+            Decision::Skip => panic!("TCP Fast Open ClientHello not followed"),
+        }
+        assert!(w.is_empty());
     }
 }

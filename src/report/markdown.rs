@@ -129,6 +129,13 @@ pub fn write_digest(
             units::count(c.no_data_connections)
         )?;
     }
+    if c.plaintext_connections > 0 {
+        writeln!(
+            out,
+            "| Plaintext connections (no TLS on either side) | {} (not counted as sessions) |",
+            units::count(c.plaintext_connections)
+        )?;
+    }
     if !filter.is_empty() {
         writeln!(out, "| Filter | `{}` |", cell(filter))?;
     }

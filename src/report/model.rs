@@ -435,7 +435,7 @@ pub struct SessionReport {
     /// Failed sessions: one line on what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// Incomplete sessions: midstream, capture_ended, one_direction, server_banner (the server spoke first, the client never sent a byte), tls_not_started (a STARTTLS/proxy preamble that never led to TLS), or no_data for TCP connections without payload.
+    /// Incomplete sessions: midstream, capture_ended, capture_truncated (the snap length cut the handshake's packets), one_direction, server_banner (the server spoke first, the client never sent a byte), tls_not_started (a STARTTLS/proxy preamble that never led to TLS), or no_data for TCP connections without payload and plaintext for plaintext on both sides (neither counted as sessions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
     /// One sentence for a ticket.
@@ -821,6 +821,9 @@ pub struct Counts {
     pub incomplete: u64,
     /// TCP connections that carried no data (health checks), not counted as sessions.
     pub no_data_connections: u64,
+    /// Connections on a listed port that spoke plaintext on both sides (plain HTTP on 443): not TLS, not counted as sessions.
+    #[serde(default)]
+    pub plaintext_connections: u64,
     /// Failed sessions per cause id.
     pub failed_by_cause: BTreeMap<String, u64>,
     /// Failed sessions per reason id.
@@ -836,7 +839,11 @@ impl Counts {
     /// Adds one session.
     pub fn add(&mut self, s: &SessionReport) {
         if s.no_data {
-            self.no_data_connections += 1;
+            if s.incomplete_reason.as_deref() == Some("plaintext") {
+                self.plaintext_connections += 1;
+            } else {
+                self.no_data_connections += 1;
+            }
             return;
         }
         self.sessions += 1;

@@ -107,6 +107,13 @@ pub fn write_digest(out: &mut dyn Write, r: &Report, digest: &Digest, opts: Text
             c.no_data_connections
         )?;
     }
+    if c.plaintext_connections > 0 {
+        tline!(
+            out,
+            "  plaintext connections, no TLS on either side (not counted as sessions): {}",
+            c.plaintext_connections
+        )?;
+    }
     if !cap.anomalies.is_empty() {
         let a: Vec<String> = cap.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
         tline!(out, "  capture anomalies: {}", a.join(", "))?;

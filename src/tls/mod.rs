@@ -24,6 +24,7 @@ pub mod hello;
 pub mod keylog;
 pub mod names;
 pub mod preamble;
+pub mod proxy_header;
 mod session;
 
 pub use session::{AlertEvent, ClientNext, EncRecord, FirstBytes, KeyUse, Session, Tls13Progress, TlsFacts};

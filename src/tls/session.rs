@@ -1,6 +1,7 @@
 //! The per-connection TLS state: deframer, handshake reassembly and facts, per direction.
 
 use super::cert::CertInfo;
+mod gap;
 mod handshake;
 mod sslv2;
 mod start;
@@ -12,6 +13,7 @@ use super::{alert_sized, content};
 use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_RECORD_SIZES, MAX_TLS_RECORD};
+use crate::tls::proxy_header::{HeaderReader, Read};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
 
@@ -276,6 +278,8 @@ enum Start {
     Preamble,
     /// A server's banner before its client spoke.
     Banner,
+    /// A PROXY protocol header before the client's TLS (see [`crate::tls::proxy_header`]).
+    ProxyHeader,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -293,6 +297,8 @@ enum Mode {
     Preamble,
     /// The server spoke first; waiting for the client (the banner's further bytes are skipped).
     Banner,
+    /// Skipping a PROXY protocol header; TLS starts after it.
+    ProxyHeader,
 }
 
 #[derive(Debug, Default)]
@@ -312,6 +318,7 @@ struct DirState {
     /// Bytes kept to classify the first data of the direction.
     first: Vec<u8>,
     first_at: Option<At>,
+    proxy: HeaderReader,
 }
 
 /// The TLS side of one TCP connection.
@@ -387,7 +394,8 @@ impl State {
     fn on_chunk(&mut self, dir: Direction, chunk: Chunk<'_>, at: At) {
         match chunk {
             Chunk::Data(d) => self.data(dir, d, at),
-            Chunk::Gap(n) => self.gap(dir, n),
+            Chunk::Gap(n) => self.gap(dir, n, false),
+            Chunk::Cut(n) => self.gap(dir, n, true),
         }
         let st = &self.dirs[dir];
         self.facts.pending_record[dir] = if st.mode != Mode::Records {
@@ -489,6 +497,17 @@ impl State {
                     if dir == Direction::ToServer && !could_be_tls && self.preamble.is_none() && needs_more(&st.first) {
                         continue;
                     }
+                    // Nor before a plaintext client's server has shown its status line (a TLS
+                    // server's HTTP 400 is not a plaintext service: see the classifier).
+                    let plain_client = self.facts.not_tls[Direction::ToServer];
+                    if dir == Direction::ToClient
+                        && plain_client
+                        && !could_be_tls
+                        && st.first.len() < 12
+                        && !st.first.contains(&b'\n')
+                    {
+                        continue;
+                    }
                     // An SSLv2 ClientHello is parsed from the bytes kept here: wait for its end
                     // (within FIRST_BYTES_KEPT) so what it offers never depends on segmentation.
                     if b0 & 0x80 != 0 && dir == Direction::ToServer && byte(&st.first, 2) == 1 {
@@ -513,10 +532,29 @@ impl State {
                             }
                         }
                         Start::Preamble => self.data(dir, &first, at),
+                        Start::ProxyHeader => {
+                            self.dirs[d].mode = Mode::ProxyHeader;
+                            self.data(dir, &first, at);
+                        }
                         Start::NotTls | Start::Banner => {}
                     }
                 }
                 Mode::Banner => return,
+                Mode::ProxyHeader => match self.dirs[d].proxy.feed(data) {
+                    Read::More => return,
+                    Read::Done(used) => {
+                        // The client's stream starts again after the header.
+                        let st = &mut self.dirs[d];
+                        st.mode = Mode::Start;
+                        st.first_at = None;
+                        data = data.get(used..).unwrap_or(&[]);
+                    }
+                    Read::NotAHeader => {
+                        self.facts.not_tls[d] = true;
+                        self.stop_all();
+                        return;
+                    }
+                },
                 Mode::Preamble => {
                     let rest = self.preamble_data(dir, data, at);
                     data = &[];
@@ -613,7 +651,10 @@ impl State {
         self.facts.first_bytes[d] = Some(start::first_bytes(first, at0));
         self.facts.hist(dir, 'q', false);
         self.dirs[d].mode = Mode::Stopped;
-        self.done = true;
+        // A plaintext client: the server's first bytes, if it has not spoken yet, still tell a
+        // plaintext service (no TLS on either side) from a TLS server turning the client away.
+        let server = &self.dirs[Direction::ToClient];
+        self.done = dir == Direction::ToClient || server.mode != Mode::Start || server.first_at.is_some();
         Start::NotTls
     }
 
@@ -865,74 +906,6 @@ impl State {
             content::HANDSHAKE => self.handshake_bytes(dir, body, at),
             _ => {}
         }
-    }
-
-    fn gap(&mut self, dir: Direction, len: u64) {
-        let d = dir;
-        let st = &mut self.dirs[d];
-        match st.mode {
-            Mode::Stopped | Mode::Banner => {}
-            Mode::Preamble => {
-                // Lost preamble bytes: where TLS starts can no longer be told.
-                if let Some(p) = self.preamble.as_mut() {
-                    p.facts.outcome = PreambleOutcome::GaveUp;
-                    self.facts.preamble = Some(Box::new(p.facts.clone()));
-                }
-                self.facts.lost_sync[d] += 1;
-                self.stop_all();
-            }
-            Mode::Start => {
-                // The direction's first bytes are missing (len > 0) or its start is unknown
-                // (len 0, no SYN seen): search for a record header instead of classifying.
-                st.first.clear();
-                st.mode = Mode::Resync;
-                if len > 0 {
-                    self.facts.lost_sync[d] += 1;
-                }
-            }
-            Mode::Resync => st.rec.clear(),
-            Mode::Records => {
-                let len = len as usize;
-                if st.skip > 0 && len <= st.skip {
-                    // The hole is inside an opaque record we skip anyway.
-                    st.skip -= len;
-                    return;
-                }
-                if st.rec.len() >= 5 {
-                    let rec_len = be16(&st.rec, 3) as usize;
-                    let remaining = rec_len - (st.rec.len() - 5);
-                    let was_handshake = byte(&st.rec, 0) == content::HANDSHAKE;
-                    st.rec.clear();
-                    if was_handshake {
-                        st.hs.clear();
-                        st.hs_skip = 0;
-                        self.facts.handshake_messages_lost[d] += 1;
-                    }
-                    if len < remaining {
-                        // The next record starts right after the damaged one: stay in sync.
-                        self.dirs[d].skip = remaining - len;
-                        self.facts.note("tls_record_damaged_by_gap");
-                        return;
-                    }
-                }
-                self.lose_sync(dir, "tls_lost_sync_after_gap");
-            }
-        }
-    }
-
-    fn lose_sync(&mut self, dir: Direction, key: &'static str) {
-        let d = dir;
-        let st = &mut self.dirs[d];
-        st.mode = Mode::Resync;
-        st.rec.clear();
-        st.skip = 0;
-        if !st.hs.is_empty() {
-            st.hs.clear();
-            self.facts.handshake_messages_lost[d] += 1;
-        }
-        st.hs_skip = 0;
-        self.facts.lost_sync[d] += 1;
-        self.facts.note(key);
     }
 }
 

@@ -114,6 +114,27 @@ fn handshake_message_across_records_and_gap_inside_opaque_record() {
 }
 
 #[test]
+fn snap_length_cut_at_a_record_end_keeps_sync() {
+    // A handshake record (a Certificate) whose last 30 bytes the snap length cut: the next
+    // segment starts with the next record (a loss of the same length is not taken as proof).
+    for (chunk, lost) in [(Chunk::Cut(30), 0), (Chunk::Gap(30), 1)] {
+        let mut s = Session::default();
+        let mut body = vec![11, 0, 0, 96];
+        body.resize(100, 0);
+        let cert = record(content::HANDSHAKE, &body);
+        let bytes = cert[..75].to_vec();
+        s.on_chunk(Direction::ToClient, Chunk::Data(&bytes), at(1));
+        s.on_chunk(Direction::ToClient, chunk, at(1));
+        s.on_chunk(
+            Direction::ToClient,
+            Chunk::Data(&record(content::ALERT, &[2, 40])),
+            at(2),
+        );
+        assert_eq!(s.facts().lost_sync[Direction::ToClient], lost);
+    }
+}
+
+#[test]
 fn resync_after_gap_at_unknown_position() {
     let mut s = Session::default();
     s.on_chunk(

@@ -187,6 +187,13 @@ fn header(out: &mut dyn Write, r: &Report, filter: &str, redacted: bool) -> io::
             &format!("{} (not counted as sessions)", units::count(c.no_data_connections)),
         )?;
     }
+    if c.plaintext_connections > 0 {
+        fact(
+            out,
+            "Plaintext connections (no TLS on either side)",
+            &format!("{} (not counted as sessions)", units::count(c.plaintext_connections)),
+        )?;
+    }
     let filters = if filter.is_empty() {
         "none (every session)".to_string()
     } else {

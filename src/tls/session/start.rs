@@ -25,6 +25,10 @@ impl State {
                     }
                     return None;
                 }
+                if !self.facts.server_spoke_first && crate::tls::proxy_header::starts_header(first) {
+                    self.facts.note("proxy_protocol_header");
+                    return Some(Start::ProxyHeader);
+                }
                 let banner = self.facts.server_spoke_first.then_some(self.banner.as_slice());
                 if !tls_like {
                     if let Some(p) = preamble::recognise(first, banner) {
@@ -40,7 +44,12 @@ impl State {
                 }
                 if self.facts.server_spoke_first {
                     // The server spoke something else first; whatever the client answers, the
-                    // server is not TLS.
+                    // server is not TLS. A client answering in plaintext too (SSH on 443) is no
+                    // TLS client either: no TLS on either side.
+                    if !tls_like {
+                        self.facts.not_tls[dir] = true;
+                        self.facts.first_bytes[dir] = Some(first_bytes(first, at0));
+                    }
                     self.facts.not_tls[Direction::ToClient] = true;
                     self.stop_all();
                     return Some(Start::NotTls);
