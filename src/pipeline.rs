@@ -510,6 +510,7 @@ impl Source<'_> {
         }
         let mut bytes = 0;
         let mut eof = true;
+        let restarts = self.acct.restarts;
         while let Some((p, shared)) = self.capture.next_packet_shared() {
             let at = self.acct.frame(&p);
             let addr = p.data.as_ptr() as usize;
@@ -550,6 +551,7 @@ impl Source<'_> {
             eof = false;
         }
         out.clock = self.acct.last_ts;
+        out.clock_back = self.acct.restarts != restarts;
         out.last_frame = out.packets.last().map_or(0, |p| p.at.frame);
         eof
     }

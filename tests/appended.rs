@@ -19,9 +19,11 @@ use std::process::Command;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-fn analyze(path: &Path) -> serde_json::Value {
+fn run(path: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
-        .args(["analyze", "--format", "json", "-o", "-"])
+        .arg("analyze")
+        .args(args)
+        .args(["-o", "-"])
         .arg(path)
         .output()
         .expect("run");
@@ -30,7 +32,11 @@ fn analyze(path: &Path) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("json")
+    out.stdout
+}
+
+fn analyze(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&run(path, &["--format", "json"])).expect("json")
 }
 
 fn verdicts(doc: &serde_json::Value) -> Vec<String> {
@@ -86,6 +92,12 @@ fn a_capture_appended_to_a_later_one_keeps_the_verdicts_of_time_order() {
     );
     assert_eq!(a["capture"]["first_ts"], s["capture"]["first_ts"]);
     assert_eq!(a["capture"]["last_ts"], s["capture"]["last_ts"]);
+    // The same report on one thread and on two, where the clock goes back inside a batch.
+    for format in ["ndjson", "json"] {
+        let one = run(&appended, &["--format", format, "--threads", "1"]);
+        let two = run(&appended, &["--format", format, "--threads", "2"]);
+        assert!(one == two, "{format}: --threads 1 and 2 differ");
+    }
 }
 
 #[test]

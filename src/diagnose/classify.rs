@@ -480,10 +480,19 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
                 Reason::BadCertificate,
                 "the client cannot use this certificate type".to_string(),
             ),
+            // Read further only with a name the chain was checked against (without one, an IP
+            // address the certificate does not cover would read as an untrusted issuer).
             (A::BAD_CERTIFICATE, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
-                super::borrowed::bad_certificate_why(&tls.server_certificates)
+                if sni_of(tls).is_some() {
+                    super::borrowed::bad_certificate_why(&tls.server_certificates)
+                } else {
+                    (
+                        Reason::BadCertificate,
+                        "the client found the certificate bad".to_string(),
+                    )
+                }
             }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };

@@ -88,6 +88,9 @@ pub fn note_summary(tls: &TlsFacts, v: &mut Verdict) {
     }
 }
 
+/// How soon after its Finished a client's close counts as leaving at once.
+const AT_ONCE_NS: i64 = 2_000_000_000;
+
 /// A completed handshake the client left at once: with keys, its first record after its
 /// Finished is an alert (close_notify), not a request, and the server's certificate does not
 /// cover the name the client asked for. Clients that check the name only after the handshake
@@ -96,6 +99,12 @@ pub fn name_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Displ
     let Some(ClientNext::Alert(desc, at)) = tls.keys.as_deref()?.client_next else {
         return None;
     };
+    // At once: a connection kept open and closed later (a pool, an idle keep-alive) is not a
+    // refusal of the name.
+    let finished = tls.finished[crate::flow::Direction::ToServer]?;
+    if at.ts.nanos_since(finished.ts) > AT_ONCE_NS {
+        return None;
+    }
     let sni = tls.client_hello.as_ref()?.server_name.as_deref()?;
     let leaf = tls.server_certificates.first()?;
     if !tls.sni_not_covered() {

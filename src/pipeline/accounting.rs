@@ -44,6 +44,9 @@ pub(super) struct Accounting {
     restart: Option<Restart>,
     /// The latest clock before the clock restarted earlier (the capture ends at the later).
     latest: Option<Timestamp>,
+    /// Times the clock restarted earlier (undone ones included): a stretch of frames across
+    /// which it did has a clock that goes back.
+    pub(super) restarts: u64,
     pub(super) bytes: u64,
     pub(super) tcp_on_ports: u64,
     pub(super) anomalies: BTreeMap<&'static str, u64>,
@@ -137,6 +140,7 @@ impl Accounting {
         self.first_ts = self.first_ts.map(|f| f.min(ts));
         self.pending.clear();
         self.last_ts = ts;
+        self.restarts += 1;
         *self.anomalies.entry("timestamp_restarted_earlier").or_default() += 1;
     }
 

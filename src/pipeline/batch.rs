@@ -28,6 +28,9 @@ pub(super) struct Batch {
     pub(super) lists: Vec<Vec<Own>>,
     /// Packet time reached by the whole capture at the end of the stretch.
     pub(super) clock: Timestamp,
+    /// The clock restarted earlier within the stretch (see `Accounting::fell_back`): it does
+    /// not only move on along the packets.
+    pub(super) clock_back: bool,
     /// The number of the stretch's last frame (0: none).
     pub(super) last_frame: u64,
 }
@@ -102,6 +105,7 @@ impl Batch {
             l.clear();
         }
         self.clock = Timestamp::default();
+        self.clock_back = false;
         self.last_frame = 0;
     }
 }
@@ -276,13 +280,23 @@ pub(super) fn walk(
     if shared.ordered {
         ticks(core, b, me32, ticked..b.packets.len(), out);
     } else {
+        if b.clock_back {
+            // The timers due before the clock went back are due there, not at the end.
+            for p in &b.packets {
+                if core.table.due(p.clock) {
+                    let frame = p.at.frame;
+                    core.tick(p.clock, &mut |s| out(frame, s));
+                }
+            }
+        }
         core.tick(b.clock, &mut |s| out(b.last_frame, s));
     }
 }
 
 /// In order: ticks `core` at the other workers' segments among the packets `range` where one of
-/// its timers is due, as one thread ticks at every followed segment. Clocks never go back along
-/// a batch, so when no timer is due by the clock of the range's last packet, none is before.
+/// its timers is due, as one thread ticks at every followed segment. Unless the clock restarted
+/// earlier within the batch, clocks never go back along it, so when no timer is due by the
+/// clock of the range's last packet, none is before.
 fn ticks(
     core: &mut Core,
     b: &Batch,
@@ -291,9 +305,10 @@ fn ticks(
     out: &mut dyn FnMut(u64, SessionReport),
 ) {
     let last = range.end.checked_sub(1).filter(|&l| l >= range.start);
-    if !last
-        .and_then(|l| b.packets.get(l))
-        .is_some_and(|p| core.table.due(p.clock))
+    if !b.clock_back
+        && !last
+            .and_then(|l| b.packets.get(l))
+            .is_some_and(|p| core.table.due(p.clock))
     {
         return;
     }

@@ -77,7 +77,7 @@ impl HeaderReader {
         }
         let total = V2_FIXED + body;
         if self.seen >= total {
-            Read::Done(total - before)
+            Read::Done(total.saturating_sub(before))
         } else {
             Read::More
         }

@@ -547,6 +547,8 @@ impl State {
                         let st = &mut self.dirs[d];
                         st.mode = Mode::Start;
                         st.first_at = None;
+                        // A second header (chained proxies) is read afresh.
+                        st.proxy = Default::default();
                         data = data.get(used..).unwrap_or(&[]);
                     }
                     Read::NotAHeader => {

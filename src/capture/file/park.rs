@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Read buffer of a reader taken up again (it grows for a longer record).
-const UNPARKED_BUFFER: usize = 64 << 10;
+const UNPARKED_BUFFER: usize = 16 << 10;
 
 impl FileReader {
     /// Whether [`FileReader::park`] can let go of the file: a regular file read directly (not
