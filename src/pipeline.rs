@@ -7,10 +7,9 @@
 //! [`Parallel`] is the same analysis on several threads. Each thread is a worker with its own
 //! flow table, TLS sessions and diagnosis for the connections whose 4-tuple hashes to it (a
 //! connection always lives on one worker), and any idle worker takes the reader's turn: it reads
-//! the next stretch of the capture and each frame's headers, once, to choose its worker and to
-//! keep what the segment needs in a small record on that worker's list; every worker then walks
-//! its own list and rebuilds each segment over the frame without reading its headers again (see
-//! `batch`). Reading is thus shared by the threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
+//! the next stretch of the capture and reads each frame's endpoints to choose its worker, in a
+//! batch that every worker then walks, decoding its own packets as one thread does. Reading is
+//! thus shared by the threads instead of pinning one of them. Verdicts are identical to one thread's: each worker
 //! sees its packets in capture order with the capture's clock, a session decided by a timer is
 //! judged at its own deadline (not at whichever packet happened to advance the clock), the end of
 //! the capture is the global last packet, and failures explained by server profiles are decided
@@ -475,10 +474,6 @@ const RESULTS_IN_FLIGHT: usize = 4096;
 const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// A worker frames more of the capture when some worker has fewer batches waiting than this.
 const READ_AHEAD: usize = 2;
-/// Bytes of a plain file per framing turn. The framing worker copies its chunk itself just
-/// before framing it: small enough that the chunk is still in that core's L2 cache when its
-/// frames and headers are read (1 MiB chunks copied ahead by an idle worker were not).
-const CHUNK: usize = 256 << 10;
 
 /// What a worker makes of each session it decides before handing it on (see
 /// [`Parallel::run_prepared`]).
@@ -653,9 +648,13 @@ impl Parallel {
         progress: &mut dyn FnMut(u64),
     ) -> (CaptureSummary, ServerProfiles) {
         let n = self.threads;
-        // A plain file is read in chunks: the framing worker copies its chunk from the file
-        // itself and frames it while it is in that core's cache, so copying is shared out too.
-        let prefetch = if n > 1 { capture.prefetch(CHUNK) } else { None };
+        // A plain file is read in chunks: each worker copies a chunk from the file itself and
+        // frames it while it is in that core's cache, so copying is shared out too.
+        let prefetch = if n > 1 {
+            capture.prefetch(crate::capture::prefetch::CHUNK)
+        } else {
+            None
+        };
         let shared = Shared {
             source: Mutex::new(Source {
                 capture,
@@ -780,8 +779,9 @@ impl Drop for AbortOnPanic<'_, '_> {
 }
 
 /// One worker's loop. In order of preference: frame the next stretch of the capture when some
-/// worker is about to run dry (a file read in chunks: copy the next chunk, then frame it),
-/// work through its own batches, else sleep. Sessions go to `out` with the frame that decided them;
+/// worker is about to run dry (a file read in chunks: only the chunk this worker copied, in
+/// file order), work through its own batches, copy the next chunk of the file while it waits
+/// for its framing turn, else sleep. Sessions go to `out` with the frame that decided them;
 /// `between` runs after each batch, with the frame walked up to, and while waiting (the calling
 /// thread delivers sessions there).
 fn work(
@@ -792,6 +792,8 @@ fn work(
     between: &mut dyn FnMut(Option<u64>),
 ) {
     let _abort = AbortOnPanic(shared);
+    // The chunk this worker copied from the file, waiting for its framing turn.
+    let mut copied: Option<u64> = None;
     // Every frame up to this one is walked.
     let mut done = 0;
     let mut st = lock(&shared.sched);
@@ -800,9 +802,13 @@ fn work(
             return;
         }
         let chunked = shared.prefetch.is_some();
-        // Some worker runs dry, or the file is known to end at the next chunk (whoever comes
-        // first finds the end).
-        let my_turn = st.queues_low() || shared.prefetch.as_ref().is_some_and(|p| p.ends_before(st.next_chunk));
+        let my_turn = if let Some(p) = &shared.prefetch {
+            // The chunk this worker copied is next, or the file ends there (whoever comes
+            // first finds the end).
+            copied.is_some_and(|k| k == st.next_chunk) || p.ends_before(st.next_chunk)
+        } else {
+            st.queues_low()
+        };
         if my_turn && !st.exhausted && !st.framing && !st.queues_full() {
             st.framing = true;
             let seq = st.next_framed;
@@ -821,6 +827,7 @@ fn work(
             st.exhausted |= eof;
             if chunked {
                 st.next_chunk += 1;
+                copied = None;
             }
             drop(st);
             shared.wake.notify_all();
@@ -869,6 +876,16 @@ fn work(
         }
         if st.exhausted && st.settled() && st.queues.get(me).is_none_or(VecDeque::is_empty) {
             break;
+        }
+        if chunked && copied.is_none() && !st.exhausted {
+            if let Some(p) = &shared.prefetch {
+                drop(st);
+                copied = p.claim_next();
+                st = lock(&shared.sched);
+                if copied.is_some() {
+                    continue;
+                }
+            }
         }
         // The calling thread delivers sessions here: not while holding the others up.
         drop(st);

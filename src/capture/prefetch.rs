@@ -3,10 +3,9 @@
 //! Copying the file from the page cache is a fixed cost of about a third of a pass over a
 //! capture of bulk transfers; read one buffer at a time by the thread that frames the records,
 //! it would bound a parallel run by that one thread. [`Prefetch`] reads a regular file in
-//! fixed-size chunks at known offsets (`pread`), so another thread can copy the next chunks while
-//! the reader frames the current one (one thread's [`ReadAhead`]), or each worker of a parallel
-//! run copies the chunk of its own framing turn, and hands them to the [`super::FileReader`]
-//! strictly in file order.
+//! fixed-size chunks at known offsets (`pread`), so any worker can copy the next chunks while
+//! another frames the current one, and hands them to the [`super::FileReader`] strictly in file
+//! order.
 //!
 //! What it is not: a cache. At most `ahead` chunks are read before the reader takes them, and
 //! chunk buffers are reused once every batch that points into them is gone.
