@@ -15,28 +15,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-fn run(path: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
-        .arg("analyze")
-        .args(args)
-        .args(["-o", "-"])
-        .arg(path)
-        .output()
-        .expect("run");
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn analyze(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&run(path, &["--format", "json"])).expect("json")
+    serde_json::from_slice(&common::analyze_stdout(path, &["--format", "json"])).expect("json")
 }
 
 fn verdicts(doc: &serde_json::Value) -> Vec<String> {
@@ -94,8 +77,8 @@ fn a_capture_appended_to_a_later_one_keeps_the_verdicts_of_time_order() {
     assert_eq!(a["capture"]["last_ts"], s["capture"]["last_ts"]);
     // The same report on one thread and on two, where the clock goes back inside a batch.
     for format in ["ndjson", "json"] {
-        let one = run(&appended, &["--format", format, "--threads", "1"]);
-        let two = run(&appended, &["--format", format, "--threads", "2"]);
+        let one = common::analyze_stdout(&appended, &["--format", format, "--threads", "1"]);
+        let two = common::analyze_stdout(&appended, &["--format", format, "--threads", "2"]);
         assert!(one == two, "{format}: --threads 1 and 2 differ");
     }
 }

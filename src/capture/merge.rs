@@ -502,52 +502,50 @@ impl Merge {
         let Some(slot) = self.slots.get_mut(i) else {
             return Reopen::Gone;
         };
-        if let Slot::Open { reader, head } = slot {
-            return match reader.unpark() {
-                Ok(()) => {
-                    self.open += 1;
-                    Reopen::At(head.ts)
+        // The time of its next packet (`None`: empty), or why it could not be opened and
+        // whether for want of a file descriptor.
+        let opened: Result<Option<Timestamp>, (bool, String)> = match slot {
+            Slot::Open { reader, head } => reader
+                .unpark()
+                .map(|()| Some(head.ts))
+                .map_err(|e| (out_of_descriptors(&e), format!("{}: {e}", reader.name().display()))),
+            Slot::Closed { path, .. } => match FileReader::open(path) {
+                Ok(mut reader) => {
+                    let mut head = Head::default();
+                    let t = load(&mut reader, &mut head);
+                    *slot = match t {
+                        Some(_) => Slot::Open {
+                            reader: Box::new(reader),
+                            head,
+                        },
+                        None => Slot::Done(Some(Box::new(Ended::of(&reader)))),
+                    };
+                    Ok(t)
                 }
-                Err(e) if self.open > 0 && is_out_of_descriptors(&e) => {
-                    self.cap = self.open;
-                    Reopen::Busy
-                }
-                Err(e) => {
-                    self.failed.push(format!("{}: {e}", reader.name().display()));
-                    *slot = Slot::Done(None);
-                    Reopen::Gone
-                }
-            };
-        }
-        let Slot::Closed { path, .. } = slot else {
-            return Reopen::Gone;
+                Err(e) => Err((
+                    matches!(&e.kind, CaptureErrorKind::Io(io) if out_of_descriptors(io)),
+                    e.to_string(),
+                )),
+            },
+            Slot::Done(_) => return Reopen::Gone,
         };
-        let mut reader = match FileReader::open(path) {
-            Ok(r) => r,
-            // Out of file descriptors while other inputs hold some: wait for one to end, and
-            // open no more at once from now on.
-            Err(e) if self.open > 0 && out_of_descriptors(&e) => {
-                self.cap = self.open;
-                return Reopen::Busy;
-            }
-            Err(e) => {
-                self.failed.push(e.to_string());
-                *slot = Slot::Done(None);
-                return Reopen::Gone;
-            }
-        };
-        let mut head = Head::default();
-        match load(&mut reader, &mut head) {
-            Some(t) => {
-                *slot = Slot::Open {
-                    reader: Box::new(reader),
-                    head,
-                };
+        match opened {
+            Ok(Some(t)) => {
                 self.open += 1;
                 Reopen::At(t)
             }
-            None => {
-                *slot = Slot::Done(Some(Box::new(Ended::of(&reader))));
+            Ok(None) => Reopen::Gone,
+            // Out of file descriptors while other inputs hold some: wait for one to end, and
+            // open no more at once from now on.
+            Err((true, _)) if self.open > 0 => {
+                self.cap = self.open;
+                Reopen::Busy
+            }
+            Err((_, why)) => {
+                self.failed.push(why);
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = Slot::Done(None);
+                }
                 Reopen::Gone
             }
         }
@@ -615,11 +613,7 @@ fn cap_for_limit(soft: Option<u64>) -> usize {
 }
 
 /// Whether opening failed for want of a file descriptor (the process's or the system's).
-fn out_of_descriptors(e: &CaptureError) -> bool {
-    matches!(&e.kind, CaptureErrorKind::Io(io) if is_out_of_descriptors(io))
-}
-
-fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+fn out_of_descriptors(e: &std::io::Error) -> bool {
     use rustix::io::Errno;
     [Errno::MFILE, Errno::NFILE]
         .iter()

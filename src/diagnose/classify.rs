@@ -139,7 +139,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     // Joined midway and not one TLS record in either direction (plain HTTP keep-alive on 443):
     // nothing says it is TLS, so it is no TLS session.
     if tcp.midstream
-        && tls.records.iter().all(|n| *n == 0)
+        && !tls.records_seen()
         && !tls.tls_seen()
         && tls.preamble.is_none()
         && tcp.dirs.iter().all(|d| d.snaplen_missing == 0)

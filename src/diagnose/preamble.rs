@@ -15,7 +15,7 @@ use crate::tls::preamble::PreambleOutcome;
 pub fn reportable(tcp: &TcpFacts, tls: &TlsFacts) -> bool {
     !tcp.by_content
         || tls.tls_seen()
-        || (tls.records.iter().any(|n| *n > 0) && !tls.not_tls.iter().any(|x| *x))
+        || (tls.records_seen() && !tls.not_tls.iter().any(|x| *x))
         || tls.preamble_outcome() == Some(PreambleOutcome::Refused)
 }
 

@@ -181,6 +181,11 @@ impl TlsFacts {
     }
 
     /// Whether TLS began: a hello was seen in either direction.
+    /// Whether a TLS record was read in either direction (a hello or not).
+    pub fn records_seen(&self) -> bool {
+        self.records.iter().any(|n| *n > 0)
+    }
+
     pub fn tls_seen(&self) -> bool {
         self.client_hello.is_some() || self.server_hello.is_some() || self.sslv2_server_hello
     }

@@ -121,3 +121,20 @@ fn skip_or_fail(why: &str, ci: bool) {
     );
     println!("note: skipped: {why}; set CI=1 to make this an error");
 }
+
+/// `tlsdiag analyze ARGS -o - INPUT`, expecting a report (exit 0 or 1); its standard output.
+pub fn analyze_stdout(input: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .arg("analyze")
+        .args(args)
+        .args(["-o", "-"])
+        .arg(input)
+        .output()
+        .expect("run");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
