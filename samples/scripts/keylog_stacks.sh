@@ -9,7 +9,7 @@
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
 #   clients: curl py gnutls ossl        servers: nginx gnutls py ossl
-#   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccmissing ccrejected
+#   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok ccmissing ccmissingh2 ccrejected
 #              nocipher nogroup version
 # Runs in the network namespace "km-stacks" (or $TLSD_NS; created here, only lo, deleted at the
 # end), servers on 127.0.0.1:443, tcpdump on lo. Uses the helpers of tls_cases.sh (sourced).
@@ -116,6 +116,7 @@ c_curl() {
     if [ "$v" = 13 ]; then a+=(--tlsv1.3); else a+=(--tlsv1.2 --tls-max 1.2); fi
     case $mode in
         badcert) a+=(--cert "$CERTS/badclient.pem" --key "$CERTS/badclient.key") ;;
+        goodcert) a+=(--cert "$CERTS/client.pem" --key "$CERTS/client.key" --http1.1) ;;
         nocipher) a+=(--ciphers ECDHE-RSA-CHACHA20-POLY1305 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256) ;;
         nogroup) a+=(--curves X25519) ;;
         h2) a+=(--http2) ;;
@@ -130,6 +131,7 @@ c_py() {
     if [ "$v" = 13 ]; then a+=(--min 1.3); else a+=(--max 1.2); fi
     case $mode in
         badcert) a+=(--cert "$CERTS/badclient.pem" --key "$CERTS/badclient.key") ;;
+        goodcert) a+=(--cert "$CERTS/client.pem" --key "$CERTS/client.key") ;;
         nocipher) a+=(--ciphers ECDHE-RSA-CHACHA20-POLY1305) ;;
     esac
     cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client "${a[@]}"
@@ -139,6 +141,7 @@ c_gnutls() {
     if [ "$v" = 13 ]; then p+=':-VERS-ALL:+VERS-TLS1.3'; else p+=':-VERS-ALL:+VERS-TLS1.2'; fi
     case $mode in
         badcert) a+=(--x509certfile "$CERTS/badclient.pem" --x509keyfile "$CERTS/badclient.key") ;;
+        goodcert) a+=(--x509certfile "$CERTS/client.pem" --x509keyfile "$CERTS/client.key") ;;
         nocipher) p+=':-CIPHER-ALL:+CHACHA20-POLY1305' ;;
         nogroup) p+=':-GROUP-ALL:+GROUP-X25519' ;;
         resume) a+=(--resume) ;;
@@ -150,6 +153,7 @@ c_ossl() {
     if [ "$v" = 13 ]; then a+=(-tls1_3); else a+=(-tls1_2); fi
     case $mode in
         badcert) a+=(-cert "$CERTS/badclient.pem" -key "$CERTS/badclient.key") ;;
+        goodcert) a+=(-cert "$CERTS/client.pem" -key "$CERTS/client.key") ;;
         nocipher) a+=(-cipher ECDHE-RSA-CHACHA20-POLY1305 -ciphersuites TLS_CHACHA20_POLY1305_SHA256) ;;
         nogroup) a+=(-groups X25519) ;;
     esac
@@ -202,6 +206,11 @@ run_combo() {
                 fail certificate not_yet_valid client confidence='"high"' ;;
         ccmissing) WHAT="$who, the server requires a client certificate, the client has none"; smode=ccreq
                    fail certificate client_certificate_missing server confidence='"high"' ;;
+        ccmissingh2) WHAT="$who, ALPN h2, the server requires a client certificate, the client has none"
+                     smode=ccreq; cmode=h2
+                     fail certificate client_certificate_missing server confidence='"high"' ;;
+        ccok) WHAT="$who, the server requires a client certificate, the client presents a trusted one"
+              smode=ccreq; cmode=goodcert; ok "$V" confidence='"high"' ;;
         ccrejected) WHAT="$who, the server requires a client certificate, the client's is from an untrusted CA"
                     smode=ccreq; cmode=badcert
                     fail certificate client_certificate_rejected server confidence='"high"' ;;
@@ -215,9 +224,12 @@ run_combo() {
         *) echo "unknown scenario $sc" >&2; return 1 ;;
     esac
     # nginx asks for the client's certificate but lets the handshake complete whatever it gets,
-    # and answers the request with HTTP 400: for TLS the handshake succeeded.
-    if [ "$s" = nginx ] && [ "$smode" = ccreq ]; then
-        WHAT+=" (nginx completes the handshake and answers HTTP 400)"; SESS=(); ok "$V" confidence='"high"'
+    # and answers the request with HTTP 400, read with the keys from its first response: an
+    # empty certificate is missing (high); a certificate sent and then a 400 is most likely
+    # rejected (medium: the status alone does not say why).
+    if [ "$s" = nginx ] && [ "$smode" = ccreq ] && [ "$sc" != ccok ]; then
+        WHAT+=" (nginx completes the handshake and answers HTTP 400)"
+        [ "$cmode" = badcert ] && SESS=("${SESS[0]/"high"/"medium"}")
     fi
     # curl (OpenSSL) checks the name only after the handshake, then sends close_notify.
     if [ "$c" = curl ] && [ "$sc" = hostname ]; then
@@ -280,6 +292,7 @@ CASES_KEPT=(
     keylog-curl-gnutls-hostname-tls13 keylog-curl-gnutls-hostname-tls12
     keylog-gnutls-nginx-unknownca-tls13 keylog-gnutls-nginx-unknownca-tls12
     keylog-curl-nginx-h2-tls13 keylog-curl-nginx-resume-tls13 keylog-curl-nginx-ccmissing-tls13
+    keylog-curl-nginx-ccmissing-tls12 keylog-curl-nginx-ccmissingh2-tls13 keylog-curl-nginx-ccrejected-tls12 keylog-curl-nginx-ccok-tls13
     keylog-py-py-ccmissing-tls13 keylog-gnutls-gnutls-ccmissing-tls13 keylog-curl-py-ccrejected-tls12
     keylog-py-nginx-notyet-tls13 keylog-gnutls-py-expired-tls13
     keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12 keylog-py-gnutls-ccrejected-tls13
@@ -295,7 +308,8 @@ for v in tls13 tls12; do
         keylog-ossl-nginx-selfsigned-$v keylog-curl-py-selfsigned-$v
         keylog-gnutls-nginx-unknownca-$v keylog-py-ossl-unknownca-$v
         keylog-curl-gnutls-notyet-$v keylog-py-nginx-notyet-$v
-        keylog-curl-nginx-ccmissing-$v keylog-gnutls-gnutls-ccmissing-$v keylog-py-py-ccmissing-$v keylog-curl-ossl-ccmissing-$v
+        keylog-curl-nginx-ccok-$v keylog-py-ossl-ccok-$v keylog-gnutls-gnutls-ccok-$v
+        keylog-curl-nginx-ccmissing-$v keylog-curl-nginx-ccmissingh2-$v keylog-gnutls-gnutls-ccmissing-$v keylog-py-py-ccmissing-$v keylog-curl-ossl-ccmissing-$v
         keylog-gnutls-ossl-ccrejected-$v keylog-py-gnutls-ccrejected-$v keylog-curl-py-ccrejected-$v keylog-curl-nginx-ccrejected-$v
         keylog-curl-nginx-nocipher-$v keylog-gnutls-ossl-nocipher-$v
         keylog-curl-nginx-version-$v keylog-py-gnutls-version-$v

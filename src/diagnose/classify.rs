@@ -310,6 +310,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some(summary) = super::keys::name_refused_after_handshake(tls, &server) {
             return fail(v, Reason::HostnameMismatch, Side::Client, Confidence::High, summary);
         }
+        if let Some((reason, confidence, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
+            return fail(v, reason, Side::Server, confidence, summary);
+        }
         return established(tcp, tls, ctx, v, Confidence::High);
     }
     if tls.is_tls13() && tls.tls13.client_first.is_some() {

@@ -2,7 +2,7 @@
 //! messages were decrypted with the key log, and a session the key log had no keys for (in a run
 //! that has a key log) says its verdict is inferred. Never a secret: only counts and names.
 
-use super::{Evidence, Outcome, Verdict};
+use super::{Confidence, Evidence, Outcome, Reason, Verdict};
 use crate::flow::{At, Direction};
 use crate::tls::{ClientNext, TlsFacts};
 
@@ -114,5 +114,53 @@ pub fn name_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Displ
         "The client rejected {server}'s certificate: it covers {} but the client asked for {sni}; the handshake completed and the client's first record after it is a {desc} alert (frame {}, decrypted with the key log), not a request: it checked the name after the handshake (as curl does) and gave up.",
         leaf.covered_names(),
         at.frame
+    ))
+}
+
+/// The HTTP statuses of a server refusing a request over its client certificate: 400 (nginx's
+/// "No required SSL certificate was sent" and "The SSL certificate error"; its internal 495 and
+/// 496 go out as 400), 495 and 496 as some proxies send them, and for a missing certificate 403
+/// (Apache httpd, IIS 403.7).
+const CERT_STATUS: [u16; 3] = [400, 495, 496];
+
+/// A completed handshake whose server asked for a client certificate and refused the first
+/// request: servers that check the certificate only after the handshake (nginx's
+/// `ssl_verify_client on`) refuse this way instead of with an alert. With keys only: the status
+/// is read off the server's first decrypted response. An empty certificate was missing (high);
+/// one that was sent was most likely rejected (medium: the status alone does not say why).
+pub fn certificate_refused_after_handshake(
+    tls: &TlsFacts,
+    server: &dyn std::fmt::Display,
+) -> Option<(Reason, Confidence, String)> {
+    let answer = tls.keys.as_deref()?.server_answer?;
+    let asked = tls.certificate_request?;
+    let (sent, n) = tls.client_certificate?;
+    let status = answer.status;
+    let (reason, confidence, what) = match n {
+        0 if CERT_STATUS.contains(&status) || status == 403 => (
+            Reason::ClientCertificateMissing,
+            Confidence::High,
+            format!(
+                "requires a client certificate and the client sent none: the server asked for one (CertificateRequest, frame {}), the client's Certificate was empty (frame {})",
+                asked.frame, sent.frame
+            ),
+        ),
+        1.. if CERT_STATUS.contains(&status) => (
+            Reason::ClientCertificateRejected,
+            Confidence::Medium,
+            format!(
+                "most likely rejected the client's certificate: the server asked for one (CertificateRequest, frame {}), the client sent {n} (frame {})",
+                asked.frame, sent.frame
+            ),
+        ),
+        _ => return None,
+    };
+    Some((
+        reason,
+        confidence,
+        format!(
+            "{server} {what}, and after the handshake completed the server refused the first request with HTTP status {status} (frame {}, decrypted with the key log): it checks the certificate after the handshake, as nginx does.",
+            answer.at.frame
+        ),
     ))
 }

@@ -21,13 +21,16 @@ pub mod decrypt;
 pub mod dn;
 pub mod fingerprint;
 pub mod hello;
+pub mod http_status;
 pub mod keylog;
 pub mod names;
 pub mod preamble;
 pub mod proxy_header;
 mod session;
 
-pub use session::{AlertEvent, ClientNext, EncRecord, FirstBytes, KeyUse, Session, Tls13Progress, TlsFacts};
+pub use session::{
+    AlertEvent, ClientNext, EncRecord, FirstBytes, KeyUse, ServerAnswer, Session, Tls13Progress, TlsFacts,
+};
 
 /// Content types of the TLS record layer.
 pub mod content {

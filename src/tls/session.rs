@@ -19,7 +19,7 @@ use std::sync::{Arc, LazyLock};
 
 #[path = "session_decrypt.rs"]
 mod crypt;
-pub use crypt::{ClientNext, KeyUse};
+pub use crypt::{ClientNext, KeyUse, ServerAnswer};
 
 /// Alerts remembered per session.
 const ALERTS_KEPT: usize = 8;
@@ -437,31 +437,22 @@ fn part(b: &[u8], from: usize, to: usize) -> &[u8] {
     b.get(from.min(to)..to).unwrap_or(&[])
 }
 
+/// The length of a record header's body if its type and version are those of TLS (any length).
+fn header_len(h: &[u8]) -> Option<usize> {
+    let &[typ, major, minor, l0, l1] = h.first_chunk::<5>()?;
+    let tls = (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ) && major == 3 && minor <= 4;
+    tls.then_some(u16::from_be_bytes([l0, l1]) as usize)
+}
+
 /// Whether five bytes look like a TLS record header we accept.
 fn plausible_header(h: &[u8]) -> bool {
-    match h.first_chunk::<5>() {
-        Some(&[typ, major, minor, l0, l1]) => {
-            (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ)
-                && major == 3
-                && minor <= 4
-                && (u16::from_be_bytes([l0, l1]) as usize) <= MAX_TLS_RECORD
-        }
-        None => false,
-    }
+    header_len(h).is_some_and(|l| l <= MAX_TLS_RECORD)
 }
 
 /// Whether a header is a TLS record header in every way but its length, which is over the cap
 /// (counted as `tls_record_too_long`, the breach of [`MAX_TLS_RECORD`]).
 fn too_long_header(h: &[u8]) -> bool {
-    match h.first_chunk::<5>() {
-        Some(&[typ, major, minor, l0, l1]) => {
-            (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ)
-                && major == 3
-                && minor <= 4
-                && (u16::from_be_bytes([l0, l1]) as usize) > MAX_TLS_RECORD
-        }
-        None => false,
-    }
+    header_len(h).is_some_and(|l| l > MAX_TLS_RECORD)
 }
 
 impl State {
@@ -475,7 +466,7 @@ impl State {
                 Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
             )
             || f.first_fatal_alert().is_some()
-            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_awaits_client()))
+            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_reads_on()))
             || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
     }
 
@@ -722,6 +713,9 @@ impl State {
                 if self.opaque(dir, typ, len) {
                     self.dirs[d].rec.clear();
                     self.dirs[d].skip = len;
+                    if self.crypt.is_some() {
+                        self.crypt_pass(dir, typ);
+                    }
                     self.opaque_record(dir, typ, len, at);
                     self.done = self.outcome_known();
                     continue;

@@ -40,7 +40,26 @@ pub struct KeyUse {
     /// The ClientHello random the keys were found for (public: it is in the ClientHello).
     #[serde(skip)]
     pub client_random: Option<[u8; 32]>,
+    /// The server's first response, read only when it asked for a client certificate (see
+    /// [`State::crypt_awaits_server`]).
+    #[serde(skip)]
+    pub server_answer: Option<ServerAnswer>,
+    /// Server application records opened looking for that response.
+    #[serde(skip)]
+    pub answer_records: u8,
 }
+
+/// The HTTP status the server answered the first request with, and where (never the response
+/// itself: only the number is read, [`crate::tls::http_status`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ServerAnswer {
+    pub status: u16,
+    pub at: At,
+}
+
+/// Server application records opened looking for its first response (HTTP/2 sends settings
+/// first; TLS 1.3 tickets are handshake records and do not count).
+const ANSWER_RECORDS_READ: u8 = 4;
 
 impl KeyUse {
     /// Whether the server's encrypted handshake was read (its certificate, its alerts).
@@ -189,16 +208,43 @@ impl State {
             return false;
         }
         let other_failed = self.facts.keys.as_ref().is_some_and(|k| k.failed[dir.flip()] > 0);
+        let answer = dir == Direction::ToClient && self.crypt_awaits_server();
         if self.facts.is_tls13() {
-            typ == content::APPLICATION_DATA && (self.facts.finished[dir].is_none() || alert_sized(len) || other_failed)
+            typ == content::APPLICATION_DATA
+                && (self.facts.finished[dir].is_none() || alert_sized(len) || other_failed || answer)
         } else {
             self.dirs[dir].after_ccs
                 && match typ {
                     content::HANDSHAKE | content::ALERT => true,
-                    content::APPLICATION_DATA => other_failed,
+                    content::APPLICATION_DATA => other_failed || answer,
                     _ => false,
                 }
         }
+    }
+
+    /// A sealed record left closed (not wanted): its sequence number is spent all the same.
+    pub(super) fn crypt_pass(&mut self, dir: Direction, typ: u8) {
+        let sealed = if self.facts.is_tls13() {
+            typ == content::APPLICATION_DATA
+        } else {
+            self.dirs[dir].after_ccs
+        };
+        if let Some(d) = self.crypt.as_mut().and_then(|c| c.dec.as_mut()).filter(|_| sealed) {
+            d.pass(dir);
+        }
+    }
+
+    /// Whether the server's first response is still to be read: it asked for a client
+    /// certificate, the client answered, and the handshake completed. A server that checks the
+    /// certificate only then (nginx) refuses in its answer, not with an alert.
+    pub(super) fn crypt_awaits_server(&self) -> bool {
+        let f = &self.facts;
+        f.certificate_request.is_some()
+            && f.client_certificate.is_some()
+            && f.finished[Direction::ToClient].is_some()
+            && f.keys
+                .as_deref()
+                .is_some_and(|k| k.usable && k.server_answer.is_none() && k.answer_records < ANSWER_RECORDS_READ)
     }
 
     /// An encrypted record, opened if the keys allow. The size-based facts are kept exactly as
@@ -283,9 +329,18 @@ impl State {
                 self.note_decrypted(dir, "Alert", at);
             }
             content::APPLICATION_DATA => {
-                // Dropped unread; only that it came matters.
+                // Dropped unread; only that it came matters, and the status of the answer awaited.
+                let answer = dir == Direction::ToClient && self.crypt_awaits_server();
                 if let Some(k) = self.facts.keys.as_mut() {
                     k.peer_went_on |= k.failed[dir.flip()] > 0;
+                    if answer {
+                        k.answer_records += 1;
+                        k.server_answer =
+                            crate::tls::http_status::response_status(&pt).map(|status| ServerAnswer { status, at });
+                    }
+                }
+                if answer && self.facts.keys.as_ref().is_some_and(|k| k.server_answer.is_some()) {
+                    self.note_decrypted(dir, "HTTP response status", at);
                 }
             }
             _ => {}
@@ -308,15 +363,17 @@ impl State {
         }
     }
 
-    /// Whether a completed handshake is still read for the client's next record: with keys, a
-    /// certificate that does not cover the client's SNI, and the client's answer to it not yet
-    /// seen (a client that checks the name after the handshake closes at once with an alert).
-    pub(super) fn crypt_awaits_client(&self) -> bool {
+    /// Whether a completed handshake is still read: with keys, for the client's next record when
+    /// the certificate does not cover the client's SNI and its answer is not yet seen (a client
+    /// that checks the name after the handshake closes at once with an alert), or for the
+    /// server's first response ([`State::crypt_awaits_server`]).
+    pub(super) fn crypt_reads_on(&self) -> bool {
         self.facts
             .keys
             .as_deref()
             .is_some_and(|k| k.usable && k.client_next.is_none())
             && self.facts.sni_not_covered()
+            || self.crypt_awaits_server()
     }
 
     /// Notes a message read from a decrypted record (for the evidence).

@@ -108,6 +108,8 @@ pub struct Decryptor {
     opened_any: PerDir<bool>,
     /// TLS 1.3: whether the direction is still under handshake keys.
     in_handshake: PerDir<bool>,
+    /// Records passed over under keys not derived yet (their sequence numbers are spent).
+    passed: PerDir<u64>,
 }
 
 impl std::fmt::Debug for Decryptor {
@@ -279,6 +281,7 @@ impl Decryptor {
                 next,
                 opened_any: PerDir::default(),
                 in_handshake: PerDir::new(true, true),
+                passed: PerDir::default(),
             });
         }
         let master = secrets.get(Label::ClientRandom)?;
@@ -342,6 +345,7 @@ impl Decryptor {
             next: PerDir::default(),
             opened_any: PerDir::default(),
             in_handshake: PerDir::default(),
+            passed: PerDir::default(),
         })
     }
 
@@ -356,6 +360,17 @@ impl Decryptor {
             self.in_handshake[dir] = false;
             self.dirs[dir] = None;
             self.pending[dir] = self.next[dir].take();
+            self.passed[dir] = 0;
+        }
+    }
+
+    /// A record of this direction under its current keys that is left closed (application data
+    /// nobody reads): it spends a sequence number, so the next record that is opened still opens.
+    pub fn pass(&mut self, dir: Direction) {
+        match self.dirs[dir].as_mut() {
+            Some(k) => k.seq = k.seq.wrapping_add(1),
+            None if self.pending[dir].is_some() => self.passed[dir] += 1,
+            None => {}
         }
     }
 
@@ -364,7 +379,10 @@ impl Decryptor {
         let tls13 = self.tls13;
         if self.dirs[dir].is_none() {
             if let Some(s) = self.pending[dir].take() {
-                self.dirs[dir] = tls13_keys(self.suite, s.get());
+                self.dirs[dir] = tls13_keys(self.suite, s.get()).map(|k| DirKeys {
+                    seq: self.passed[dir],
+                    ..k
+                });
             }
         }
         let Some(k) = self.dirs[dir].as_mut() else {

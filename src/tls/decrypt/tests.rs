@@ -82,6 +82,47 @@ fn tls13_records_open_in_order_and_switch_keys_after_finished() {
     assert!(!format!("{d:?}").contains("11111111"));
 }
 
+/// Records left closed still spend their sequence numbers: the next record opened after them
+/// (an alert after tickets and responses nobody reads) opens, whether the keys were derived
+/// before the records passed or only after.
+#[test]
+fn records_passed_over_keep_the_sequence() {
+    let r = "07".repeat(32);
+    let (shs, sap) = ("11".repeat(32), "22".repeat(32));
+    let s = secrets(&format!(
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET {r} {shs}\nSERVER_TRAFFIC_SECRET_0 {r} {sap}\n"
+    ));
+    let h = Hello {
+        client_random: &[7; 32],
+        server_random: &[8; 32],
+        version: 0x0304,
+        suite: 0x1301,
+        encrypt_then_mac: false,
+    };
+    let dir = Direction::ToClient;
+    for opened_first in [false, true] {
+        let mut d = Decryptor::new(&s, &h).unwrap();
+        let fin = seal13(&unhex(&shs), 0, 22, &[20, 0, 0, 1, 0]);
+        assert!(matches!(d.open(dir, 23, 0x0303, &fin), Opened::Plain(22, _)));
+        d.finished(dir);
+        let mut seq = 0;
+        if opened_first {
+            let ticket = seal13(&unhex(&sap), 0, 22, &[4, 0, 0, 1, 0]);
+            assert!(matches!(d.open(dir, 23, 0x0303, &ticket), Opened::Plain(22, _)));
+            seq = 1;
+        }
+        for _ in 0..3 {
+            d.pass(dir);
+            seq += 1;
+        }
+        let alert = seal13(&unhex(&sap), seq, 21, &[1, 0]);
+        assert!(
+            matches!(d.open(dir, 23, 0x0303, &alert), Opened::Plain(21, pt) if pt == [1, 0]),
+            "alert at sequence {seq} (keys derived first: {opened_first})"
+        );
+    }
+}
+
 #[test]
 fn garbage_records_never_panic() {
     let r = "07".repeat(32);

@@ -1,0 +1,110 @@
+//! The HTTP status of a server's first response, read from a decrypted record: the one fact a
+//! completed handshake can still hide about its outcome, when the server checks the client's
+//! certificate after the handshake and refuses the request (nginx's `ssl_verify_client on`
+//! answers HTTP 400). Only the status number is read; nothing else of the response is kept.
+//!
+//! HTTP/1.x: the status line (`HTTP/1.1 400 ...`). HTTP/2: the `:status` pseudo-header that
+//! must open a HEADERS frame's block (RFC 9113 §8.3.2), as an index into HPACK's static table or
+//! as a literal without Huffman coding (RFC 7541 §6); a Huffman-coded literal is left unread.
+
+/// HPACK static table entries 8..=14 are `:status` with these values (RFC 7541 Appendix A).
+const STATIC_STATUS: [u16; 7] = [200, 204, 206, 304, 400, 404, 500];
+
+/// The status of the response that starts this plaintext, if it is one.
+pub fn response_status(pt: &[u8]) -> Option<u16> {
+    if let Some(rest) = pt.strip_prefix(b"HTTP/1.") {
+        return match rest {
+            [_, b' ', a, b, c, ..] => digits(&[*a, *b, *c]),
+            _ => None,
+        };
+    }
+    h2_status(pt)
+}
+
+fn digits(d: &[u8; 3]) -> Option<u16> {
+    d.iter()
+        .try_fold(0u16, |n, &b| b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0')))
+}
+
+/// The `:status` of the first HTTP/2 HEADERS frame in these frames (a frame cut by the record's
+/// end is read as far as it goes).
+fn h2_status(mut pt: &[u8]) -> Option<u16> {
+    const HEADERS: u8 = 1;
+    const PADDED: u8 = 0x8;
+    const PRIORITY: u8 = 0x20;
+    // A record holds a few frames at most; the bound only keeps hostile input linear.
+    for _ in 0..64 {
+        let (head, rest) = pt.split_first_chunk::<9>()?;
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let (typ, flags) = (head[3], head[4]);
+        let payload = rest.get(..len).unwrap_or(rest);
+        if typ == HEADERS {
+            let mut at = 0;
+            if flags & PADDED != 0 {
+                at += 1;
+            }
+            if flags & PRIORITY != 0 {
+                at += 5;
+            }
+            return first_status(payload.get(at..)?);
+        }
+        pt = rest.get(len..)?;
+    }
+    None
+}
+
+/// `:status` as the first field of an HPACK header block.
+fn first_status(block: &[u8]) -> Option<u16> {
+    let (&b, rest) = block.split_first()?;
+    if b & 0x80 != 0 {
+        // Indexed field (§6.1): only the static :status entries.
+        return STATIC_STATUS.get(usize::from(b & 0x7f).checked_sub(8)?).copied();
+    }
+    // Literal with indexing (01xxxxxx), without (0000xxxx) or never indexed (0001xxxx), name :status (index 8).
+    let name_is_status = (b & 0xc0 == 0x40 && b & 0x3f == 8) || (b & 0xe0 == 0 && b & 0x0f == 8);
+    if !name_is_status {
+        return None;
+    }
+    match rest {
+        // Not Huffman-coded, three characters.
+        [3, a, b, c, ..] => digits(&[*a, *b, *c]),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::response_status;
+
+    #[test]
+    fn http1_status_line() {
+        assert_eq!(response_status(b"HTTP/1.1 400 Bad Request\r\n"), Some(400));
+        assert_eq!(response_status(b"HTTP/1.0 200 OK\r\n"), Some(200));
+        assert_eq!(response_status(b"HTTP/1.1 4x0 Bad\r\n"), None);
+        assert_eq!(response_status(b"HTTP/1.1 40"), None);
+        assert_eq!(response_status(b"<html>"), None);
+    }
+
+    #[test]
+    fn h2_status_after_settings() {
+        // SETTINGS (empty), then HEADERS with :status 400 indexed (0x8c), then a literal 403.
+        let mut f = vec![0, 0, 0, 4, 0, 0, 0, 0, 0];
+        f.extend([0, 0, 1, 1, 4, 0, 0, 0, 1, 0x8c]);
+        assert_eq!(response_status(&f), Some(400));
+        let lit = [0, 0, 5, 1, 4, 0, 0, 0, 1, 0x08, 3, b'4', b'0', b'3'];
+        assert_eq!(response_status(&lit), Some(403));
+        // Padded and with priority: the block starts 6 bytes in.
+        let padded = [0, 0, 8, 1, 0x2c, 0, 0, 0, 1, 1, 0, 0, 0, 0, 16, 0x88, 0];
+        assert_eq!(response_status(&padded), Some(200));
+        // Huffman-coded literal, a dynamic index, no HEADERS: unread.
+        assert_eq!(
+            response_status(&[0, 0, 4, 1, 4, 0, 0, 0, 1, 0x08, 0x83, 0x68, 0x0f]),
+            None
+        );
+        assert_eq!(response_status(&[0, 0, 1, 1, 4, 0, 0, 0, 1, 0xbe]), None);
+        assert_eq!(response_status(&[0, 0, 0, 4, 0, 0, 0, 0, 0]), None);
+        // A length past the end, and a truncated header.
+        assert_eq!(response_status(&[0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 1, 0x8d]), Some(404));
+        assert_eq!(response_status(&[0, 0, 1]), None);
+    }
+}
