@@ -49,6 +49,11 @@ fn a_capture_appended_to_a_later_one_keeps_the_verdicts_of_time_order() {
     let half = 4 * one;
     // The first four copies an hour later, written first; the last four after them.
     let mut later: Vec<(i64, Vec<u8>)> = packets[..half].iter().map(|(t, d)| (t + HOUR_NS, d.clone())).collect();
+    // Unanswered SYNs at its start: their handshake timers fall due inside the later part, in
+    // the batch where the clock goes back, so two workers must tick at those times as one does.
+    let t_later = later[0].0;
+    later.extend(unanswered_syns(t_later - 1_000_000, 8));
+    later.sort_by_key(|p| p.0);
     let earlier = &packets[half..];
     let dir = tempfile::tempdir().expect("tmp");
     let appended = dir.path().join("appended.pcap");
@@ -64,6 +69,12 @@ fn a_capture_appended_to_a_later_one_keeps_the_verdicts_of_time_order() {
     assert_eq!(verdicts(&a), verdicts(&s));
     assert!(
         verdicts(&s).iter().any(|v| v.contains("\"expired\"")) && verdicts(&s).len() >= 8 * 8,
+        "{:?}",
+        verdicts(&s)
+    );
+    assert_eq!(
+        verdicts(&s).iter().filter(|v| v.contains("\"syn_unanswered\"")).count(),
+        8,
         "{:?}",
         verdicts(&s)
     );
@@ -111,4 +122,30 @@ fn a_lone_frame_stamped_an_hour_early_changes_no_verdict() {
         assert_eq!(doc["capture"]["first_ts"], clean_doc["capture"]["first_ts"]);
         assert_eq!(doc["capture"]["last_ts"], clean_doc["capture"]["last_ts"]);
     }
+}
+
+/// The real packets of `samples/cases/tcp-syn-unanswered-v4` (a SYN and its retransmissions,
+/// never answered) `copies` times with the client's port shifted, the first at `t0`.
+fn unanswered_syns(t0: i64, copies: u16) -> Vec<(i64, Vec<u8>)> {
+    use tlsdiag::capture::Capture;
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cases/tcp-syn-unanswered-v4");
+    let mut cap = Capture::open(&[sample]).expect("sample");
+    let mut syns = Vec::new();
+    while let Some(p) = cap.next_packet() {
+        syns.push((p.ts.0, p.data.to_vec()));
+    }
+    let first = syns[0].0;
+    let mut out = Vec::new();
+    for i in 0..copies {
+        for (ts, data) in &syns {
+            let mut d = data.clone();
+            // Ethernet + IPv4: the client's (source) port.
+            let t = 14 + usize::from(d[14] & 0x0f) * 4;
+            let port = u16::from_be_bytes([d[t], d[t + 1]]).wrapping_add(1000 + i);
+            d[t..t + 2].copy_from_slice(&port.to_be_bytes());
+            out.push((t0 + ts - first, d));
+        }
+    }
+    out.sort_by_key(|p| p.0);
+    out
 }

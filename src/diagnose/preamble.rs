@@ -35,8 +35,9 @@ pub(super) fn plaintext_service(tls: &TlsFacts) -> bool {
     let Some(fb) = tls.first_bytes[server].as_ref() else {
         return false;
     };
-    let status = fb.shown.strip_prefix("HTTP/1.").and_then(|r| r.get(2..5));
-    !matches!(status, Some("400" | "497"))
+    // The status line's ASCII survives the escaping of `shown` unchanged.
+    let status = crate::tls::http_status::response_status(fb.shown.as_bytes());
+    !matches!(status, Some(400 | 497))
 }
 
 fn incomplete(v: &mut Verdict, why: &'static str, summary: String) {
