@@ -47,8 +47,9 @@ fn seal13(secret: &[u8], seq: u64, inner: u8, content: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
-#[test]
-fn tls13_records_open_in_order_and_switch_keys_after_finished() {
+/// A TLS 1.3 session (TLS_AES_128_GCM_SHA256) with the server's handshake and first
+/// application secrets logged (hex), and its decryptor.
+fn server13() -> (String, String, Decryptor) {
     let r = "07".repeat(32);
     let (shs, sap) = ("11".repeat(32), "22".repeat(32));
     let s = secrets(&format!(
@@ -61,7 +62,13 @@ fn tls13_records_open_in_order_and_switch_keys_after_finished() {
         suite: 0x1301,
         encrypt_then_mac: false,
     };
-    let mut d = Decryptor::new(&s, &h).unwrap();
+    let d = Decryptor::new(&s, &h).unwrap();
+    (shs, sap, d)
+}
+
+#[test]
+fn tls13_records_open_in_order_and_switch_keys_after_finished() {
+    let (shs, sap, mut d) = server13();
     assert!(!d.wants(Direction::ToServer));
     let dir = Direction::ToClient;
     for seq in 0..3u64 {
@@ -87,21 +94,9 @@ fn tls13_records_open_in_order_and_switch_keys_after_finished() {
 /// before the records passed or only after.
 #[test]
 fn records_passed_over_keep_the_sequence() {
-    let r = "07".repeat(32);
-    let (shs, sap) = ("11".repeat(32), "22".repeat(32));
-    let s = secrets(&format!(
-        "SERVER_HANDSHAKE_TRAFFIC_SECRET {r} {shs}\nSERVER_TRAFFIC_SECRET_0 {r} {sap}\n"
-    ));
-    let h = Hello {
-        client_random: &[7; 32],
-        server_random: &[8; 32],
-        version: 0x0304,
-        suite: 0x1301,
-        encrypt_then_mac: false,
-    };
     let dir = Direction::ToClient;
     for opened_first in [false, true] {
-        let mut d = Decryptor::new(&s, &h).unwrap();
+        let (shs, sap, mut d) = server13();
         let fin = seal13(&unhex(&shs), 0, 22, &[20, 0, 0, 1, 0]);
         assert!(matches!(d.open(dir, 23, 0x0303, &fin), Opened::Plain(22, _)));
         d.finished(dir);
