@@ -448,7 +448,7 @@ PYEOF
   "what": "run without -p: a long-lived TLS connection on 8443 seen only from its application data, a handshake on 4443 seen from its ServerHello, one client port used three times in a row, a ClientHello still unanswered when the capture stops",
   "sessions": [
     {"outcome": "incomplete", "incomplete_reason": "midstream", "server_port": 8443},
-    {"outcome": "incomplete", "incomplete_reason": "midstream", "server_port": 4443},
+    {"outcome": "established", "tls_version": "1.3", "server_port": 4443},
     {"outcome": "established", "tls_version": "1.3", "confidence": "high"},
     {"outcome": "established", "tls_version": "1.3", "confidence": "high"},
     {"outcome": "failed", "cause": "certificate", "reason": "unknown_ca", "side": "client"},
@@ -460,7 +460,7 @@ EOF
     readme <<EOF
 # field-edges
 Made by samples/scripts/field_cases.sh: nginx $V_NGINX (443, 8443), a python3 ssl server that waits before its handshake (4443: 3.5 s, 5443: 30 s), clients openssl s_client (OpenSSL $V_OPENSSL), curl $V_CURL, python3 ssl bound to port 40404; Linux $V_KERNEL, tcpdump $V_TCPDUMP.
-(0) s_client on 8443 finished its handshake before the capture; only its GET and the answer are captured. (1) curl's ClientHello to 4443 precedes the capture, the ServerHello follows. (2) three connections from 10.77.1.1:40404 (two fine, one without the CA). (3) curl to 5443: SYN, ClientHello, and the capture stops.
+(0) s_client on 8443 finished its handshake before the capture; only its GET and the answer are captured. (1) curl's ClientHello to 4443 precedes the capture, the ServerHello follows: the rest of the handshake is judged (established). (2) three connections from 10.77.1.1:40404 (two fine, one without the CA). (3) curl to 5443: SYN, ClientHello, and the capture stops.
 Look for: without -p, (0) is found from its TLS records alone, (1) from its ServerHello; the reused port gives three sessions; (3) is incomplete, not server_silent.
 EOF
     case_end

@@ -177,9 +177,13 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         );
     }
 
-    // A start outside the capture.
+    // A start outside the capture. A capture that starts cleanly between the ClientHello and
+    // the ServerHello (both directions read from a record boundary on) still holds the server's
+    // side of the handshake and what the client answered: judged by the rules below (those that
+    // need the ClientHello's offer or name do without). A ClientHello cut by a gap is not that.
+    let late_start = tcp.midstream && tls.server_hello.is_some() && tls.lost_sync.iter().all(|n| *n == 0);
     if tls.client_hello.is_none() && !tls.not_tls[Direction::ToServer] {
-        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) {
+        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) && !late_start {
             return incomplete(
                 v,
                 "midstream",
