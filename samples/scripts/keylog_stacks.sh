@@ -9,7 +9,7 @@
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
 #   clients: curl py gnutls ossl        servers: nginx gnutls py ossl
-#   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok ccmissing ccmissingh2 ccrejected
+#   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok appdenied ccmissing ccmissingh2 ccrejected
 #              nocipher nogroup version
 # Runs in the network namespace "km-stacks" (or $TLSD_NS; created here, only lo, deleted at the
 # end), servers on 127.0.0.1:443, tcpdump on lo. Uses the helpers of tls_cases.sh (sourced).
@@ -43,9 +43,11 @@ V_NGINX=$(nginx -v 2>&1 | sed 's/.*nginx\///')
 # s_<server> CERT VER MODE: MODE = plain | ccreq (require a client certificate from the Test CA)
 #   | nocipher | nogroup | only12 | only13 (the server's side of a cipher/group/version mismatch)
 s_nginx() { # nginx with HTTP/2 on its TLS listener (nginx_start of tls_cases.sh has no http2)
-    local cert=$1 mode=$3 x='' protos='TLSv1.2 TLSv1.3'
+    local cert=$1 mode=$3 x='' protos='TLSv1.2 TLSv1.3' answer='200 "hello from nginx\n"'
     case $mode in
         ccreq) x="ssl_verify_client on; ssl_client_certificate $CA;" ;;
+        # A client certificate asked for but optional, and the application refusing the request.
+        ccopt403) x="ssl_verify_client optional; ssl_client_certificate $CA;"; answer='403 "forbidden by the application\n"' ;;
         nocipher) x='ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384; ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;' ;;
         nogroup) x='ssl_ecdh_curve secp384r1;' ;;
         only12) protos='TLSv1.2' ;;
@@ -67,7 +69,7 @@ http {
         ssl_protocols $protos;
         server_name good.test;
         $x
-        location / { default_type text/plain; return 200 "hello from nginx\n"; }
+        location / { default_type text/plain; return $answer; }
     }
 }
 EOF
@@ -209,6 +211,8 @@ run_combo() {
         ccmissingh2) WHAT="$who, ALPN h2, the server requires a client certificate, the client has none"
                      smode=ccreq; cmode=h2
                      fail certificate client_certificate_missing server confidence='"high"' ;;
+        appdenied) WHAT="$who, the server asks for an optional client certificate, the client has none, the application answers HTTP 403"
+                   smode=ccopt403; ok "$V" confidence='"high"' ;;
         ccok) WHAT="$who, the server requires a client certificate, the client presents a trusted one"
               smode=ccreq; cmode=goodcert; ok "$V" confidence='"high"' ;;
         ccrejected) WHAT="$who, the server requires a client certificate, the client's is from an untrusted CA"
@@ -224,12 +228,11 @@ run_combo() {
         *) echo "unknown scenario $sc" >&2; return 1 ;;
     esac
     # nginx asks for the client's certificate but lets the handshake complete whatever it gets,
-    # and answers the request with HTTP 400, read with the keys from its first response: an
-    # empty certificate is missing (high); a certificate sent and then a 400 is most likely
-    # rejected (medium: the status alone does not say why).
+    # and answers the request with HTTP 400 and a page that names the problem, read with the
+    # keys from its first response ("No required SSL certificate was sent", "The SSL
+    # certificate error").
     if [ "$s" = nginx ] && [ "$smode" = ccreq ] && [ "$sc" != ccok ]; then
         WHAT+=" (nginx completes the handshake and answers HTTP 400)"
-        [ "$cmode" = badcert ] && SESS=("${SESS[0]/"high"/"medium"}")
     fi
     # curl (OpenSSL) checks the name only after the handshake, then sends close_notify.
     if [ "$c" = curl ] && [ "$sc" = hostname ]; then
@@ -293,6 +296,7 @@ CASES_KEPT=(
     keylog-gnutls-nginx-unknownca-tls13 keylog-gnutls-nginx-unknownca-tls12
     keylog-curl-nginx-h2-tls13 keylog-curl-nginx-resume-tls13 keylog-curl-nginx-ccmissing-tls13
     keylog-curl-nginx-ccmissing-tls12 keylog-curl-nginx-ccmissingh2-tls13 keylog-curl-nginx-ccrejected-tls12 keylog-curl-nginx-ccok-tls13
+    keylog-curl-nginx-appdenied-tls13
     keylog-py-py-ccmissing-tls13 keylog-gnutls-gnutls-ccmissing-tls13 keylog-curl-py-ccrejected-tls12
     keylog-py-nginx-notyet-tls13 keylog-gnutls-py-expired-tls13
     keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12 keylog-py-gnutls-ccrejected-tls13
@@ -308,7 +312,7 @@ for v in tls13 tls12; do
         keylog-ossl-nginx-selfsigned-$v keylog-curl-py-selfsigned-$v
         keylog-gnutls-nginx-unknownca-$v keylog-py-ossl-unknownca-$v
         keylog-curl-gnutls-notyet-$v keylog-py-nginx-notyet-$v
-        keylog-curl-nginx-ccok-$v keylog-py-ossl-ccok-$v keylog-gnutls-gnutls-ccok-$v
+        keylog-curl-nginx-ccok-$v keylog-py-ossl-ccok-$v keylog-gnutls-gnutls-ccok-$v keylog-curl-nginx-appdenied-$v
         keylog-curl-nginx-ccmissing-$v keylog-curl-nginx-ccmissingh2-$v keylog-gnutls-gnutls-ccmissing-$v keylog-py-py-ccmissing-$v keylog-curl-ossl-ccmissing-$v
         keylog-gnutls-ossl-ccrejected-$v keylog-py-gnutls-ccrejected-$v keylog-curl-py-ccrejected-$v keylog-curl-nginx-ccrejected-$v
         keylog-curl-nginx-nocipher-$v keylog-gnutls-ossl-nocipher-$v

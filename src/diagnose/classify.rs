@@ -34,6 +34,15 @@ pub fn diagnose(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>) -> Verdict {
     classify(tcp, tls, ctx, &mut v);
     super::borrowed::apply(tcp, tls, ctx, &mut v);
     super::keys::note_summary(tls, &mut v);
+    if late_start(tcp, tls) {
+        // Read without the ClientHello: no name or offer to check, no client random for keys.
+        v.summary.push_str(
+            " The capture starts after the ClientHello: the name and offer checks and key-log matching were not possible.",
+        );
+        if let Some(f) = &mut v.failure {
+            f.confidence = f.confidence.min(Confidence::Medium);
+        }
+    }
     if !v.quality_notes.is_empty() {
         v.confidence = v.confidence.min(Confidence::Low);
         if let Some(f) = &mut v.failure {
@@ -177,13 +186,10 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         );
     }
 
-    // A start outside the capture. A capture that starts cleanly between the ClientHello and
-    // the ServerHello (both directions read from a record boundary on) still holds the server's
-    // side of the handshake and what the client answered: judged by the rules below (those that
-    // need the ClientHello's offer or name do without). A ClientHello cut by a gap is not that.
-    let late_start = tcp.midstream && tls.server_hello.is_some() && tls.lost_sync.iter().all(|n| *n == 0);
+    // A start outside the capture, unless it is a clean late start ([`late_start`]): judged by
+    // the rules below (those that need the ClientHello's offer or name do without).
     if tls.client_hello.is_none() && !tls.not_tls[Direction::ToServer] {
-        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) && !late_start {
+        if !truncated && (tcp.midstream || tls.lost_sync[Direction::ToServer] > 0) && !late_start(tcp, tls) {
             return incomplete(
                 v,
                 "midstream",
@@ -314,8 +320,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some(summary) = super::keys::name_refused_after_handshake(tls, &server) {
             return fail(v, Reason::HostnameMismatch, Side::Client, Confidence::High, summary);
         }
-        if let Some((reason, confidence, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
-            return fail(v, reason, Side::Server, confidence, summary);
+        if let Some((reason, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
+            return fail(v, reason, Side::Server, Confidence::High, summary);
         }
         return established(tcp, tls, ctx, v, Confidence::High);
     }
@@ -335,6 +341,20 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     }
 
     super::stall::stalled_or_closed(tcp, tls, ctx, v)
+}
+
+/// A capture that starts cleanly between the ClientHello and the ServerHello (a capture started
+/// while the failure was being reproduced): no SYN, the ServerHello read, both directions read
+/// from a record boundary on, and the client's first data exactly where the server's first
+/// acknowledgment says its stream stood (none of its bytes lost before). It still holds the
+/// server's side of the handshake and what the client answered.
+pub(super) fn late_start(tcp: &TcpFacts, tls: &TlsFacts) -> bool {
+    tcp.midstream
+        && tls.client_hello.is_none()
+        && tls.server_hello.is_some()
+        && tls.lost_sync.iter().all(|n| *n == 0)
+        && tcp.client_first_seq.is_some()
+        && tcp.client_first_seq == tcp.server_first_ack
 }
 
 /// Frame at which the handshake completed, if it did.

@@ -2,7 +2,7 @@
 //! messages were decrypted with the key log, and a session the key log had no keys for (in a run
 //! that has a key log) says its verdict is inferred. Never a secret: only counts and names.
 
-use super::{Confidence, Evidence, Outcome, Reason, Verdict};
+use super::{Evidence, Outcome, Reason, Verdict};
 use crate::flow::{At, Direction};
 use crate::tls::{ClientNext, TlsFacts};
 
@@ -117,49 +117,42 @@ pub fn name_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Displ
     ))
 }
 
-/// The HTTP statuses of a server refusing a request over its client certificate: 400 (nginx's
-/// "No required SSL certificate was sent" and "The SSL certificate error"; its internal 495 and
-/// 496 go out as 400), 495 and 496 as some proxies send them, and for a missing certificate 403
-/// (Apache httpd, IIS 403.7).
-const CERT_STATUS: [u16; 3] = [400, 495, 496];
-
-/// A completed handshake whose server asked for a client certificate and refused the first
-/// request: servers that check the certificate only after the handshake (nginx's
-/// `ssl_verify_client on`) refuse this way instead of with an alert. With keys only: the status
-/// is read off the server's first decrypted response. An empty certificate was missing (high);
-/// one that was sent was most likely rejected (medium: the status alone does not say why).
-pub fn certificate_refused_after_handshake(
-    tls: &TlsFacts,
-    server: &dyn std::fmt::Display,
-) -> Option<(Reason, Confidence, String)> {
+/// A completed handshake whose server asked for a client certificate and then refused the first
+/// request with a page that says why: servers that check the certificate only after the
+/// handshake (nginx's `ssl_verify_client on`: HTTP 400 with "No required SSL certificate was
+/// sent" or "The SSL certificate error") refuse this way instead of with an alert. With keys
+/// only: read off the server's first decrypted response. A bare error status says nothing about
+/// the certificate (an application's own 400 or 403 under an optional client certificate), so it
+/// changes no verdict. Returns the verdict's summary.
+pub fn certificate_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Display) -> Option<(Reason, String)> {
+    use crate::tls::http_status::CertRefusal;
     let answer = tls.keys.as_deref()?.server_answer?;
     let asked = tls.certificate_request?;
     let (sent, n) = tls.client_certificate?;
-    let status = answer.status;
-    let (reason, confidence, what) = match n {
-        0 if CERT_STATUS.contains(&status) || status == 403 => (
+    let (reason, what) = match answer.refusal? {
+        CertRefusal::Missing => (
             Reason::ClientCertificateMissing,
-            Confidence::High,
             format!(
                 "requires a client certificate and the client sent none: the server asked for one (CertificateRequest, frame {}), the client's Certificate was empty (frame {})",
                 asked.frame, sent.frame
             ),
         ),
-        1.. if CERT_STATUS.contains(&status) => (
+        CertRefusal::Rejected => (
             Reason::ClientCertificateRejected,
-            Confidence::Medium,
             format!(
-                "most likely rejected the client's certificate: the server asked for one (CertificateRequest, frame {}), the client sent {n} (frame {})",
+                "rejected the client's certificate: the server asked for one (CertificateRequest, frame {}), the client sent {n} certificate(s) (frame {})",
                 asked.frame, sent.frame
             ),
         ),
-        _ => return None,
     };
+    let status = answer
+        .status
+        .map(|s| format!(" HTTP status {s} and"))
+        .unwrap_or_default();
     Some((
         reason,
-        confidence,
         format!(
-            "{server} {what}, and after the handshake completed the server refused the first request with HTTP status {status} (frame {}, decrypted with the key log): it checks the certificate after the handshake, as nginx does.",
+            "{server} {what}; after the handshake completed the server refused the first request with{status} an error page that says so (frame {}, decrypted with the key log): it checks the certificate after the handshake, as nginx does.",
             answer.at.frame
         ),
     ))

@@ -36,7 +36,7 @@ pub(super) fn plaintext_service(tls: &TlsFacts) -> bool {
         return false;
     };
     // The status line's ASCII survives the escaping of `shown` unchanged.
-    let status = crate::tls::http_status::response_status(fb.shown.as_bytes());
+    let status = crate::tls::http_status::response_status(fb.shown.as_bytes(), false);
     !matches!(status, Some(400 | 497))
 }
 

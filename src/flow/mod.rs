@@ -472,6 +472,13 @@ pub struct TcpFacts {
     /// Followed for its content (a ClientHello or a preamble on an unlisted port), not its port.
     #[serde(skip)]
     pub by_content: bool,
+    /// The first acknowledgment the server sent and the sequence number of the client's first
+    /// data: in a connection joined late, equal when none of the client's bytes between the
+    /// server's first packet and the client's first data is missing from the capture.
+    #[serde(skip)]
+    pub server_first_ack: Option<SeqNumber>,
+    #[serde(skip)]
+    pub client_first_seq: Option<SeqNumber>,
 }
 
 impl TcpFacts {

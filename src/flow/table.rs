@@ -423,8 +423,12 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
         if seg.flags.ack && !seg.flags.syn {
             f.acks += 1;
         }
+        let first_packet = f.first_packet.is_none();
         f.first_packet.get_or_insert(at);
         f.last_packet = Some(at);
+        if first_packet && dir == Direction::ToClient && seg.flags.ack {
+            c.tcp.server_first_ack = Some(SeqNumber(seg.ack));
+        }
         // Checksums (the packet is counted above, whatever they say): a segment that can change
         // the verdict (control flags, or bytes the handshake still reads or compares) is
         // verified. A wrong one is not used once its direction has shown valid checksums (data is
@@ -609,6 +613,8 @@ impl<H: StreamHandler + Decided + Default> FlowTable<H> {
             dirs: PerDir::default(),
             end: EndKind::CaptureEnd,
             by_content: !(self.port_set.contains(src.port) || self.port_set.contains(dst.port)),
+            server_first_ack: None,
+            client_first_seq: None,
         };
         let conn = Connection {
             tcp,
@@ -774,6 +780,10 @@ fn take_data<H: StreamHandler>(
     let f = &mut c.tcp.dirs[d];
     f.payload_bytes += payload.len() as u64;
     f.snaplen_missing += missing as u64;
+    if f.first_data.is_none() && dir == Direction::ToServer {
+        c.tcp.client_first_seq = Some(data_seq);
+    }
+    let f = &mut c.tcp.dirs[d];
     f.first_data.get_or_insert(at);
     f.last_data = Some(at);
     if c.handler.wants_data(dir) {

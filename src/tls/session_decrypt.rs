@@ -6,6 +6,7 @@ use super::{ALERTS_KEPT, AlertEvent, State, TlsFacts, be24, byte, part};
 use crate::flow::{At, Direction, PerDir};
 use crate::tls::decrypt::{self, Decryptor, Hello, Opened};
 use crate::tls::hello::ServerHello;
+use crate::tls::http_status::{CertRefusal, cert_refusal, response_status};
 use crate::tls::keylog;
 use crate::tls::names::AlertDescription;
 use crate::tls::{alert_sized, content};
@@ -44,21 +45,26 @@ pub struct KeyUse {
     /// [`State::crypt_awaits_server`]).
     #[serde(skip)]
     pub server_answer: Option<ServerAnswer>,
-    /// Server application records opened looking for that response.
+    /// The status read so far, and the server application records opened looking for the answer.
+    #[serde(skip)]
+    pub answer_status: Option<u16>,
     #[serde(skip)]
     pub answer_records: u8,
 }
 
-/// The HTTP status the server answered the first request with, and where (never the response
-/// itself: only the number is read, [`crate::tls::http_status`]).
+/// What the server's first response said, and where (never the response itself: only the
+/// status number and whether its page refuses the client's certificate,
+/// [`crate::tls::http_status`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ServerAnswer {
-    pub status: u16,
+    pub status: Option<u16>,
+    pub refusal: Option<CertRefusal>,
     pub at: At,
 }
 
 /// Server application records opened looking for its first response (HTTP/2 sends settings
-/// first; TLS 1.3 tickets are handshake records and do not count).
+/// first, and its page may follow its status; TLS 1.3 tickets are handshake records and do not
+/// count).
 const ANSWER_RECORDS_READ: u8 = 4;
 
 impl KeyUse {
@@ -245,6 +251,7 @@ impl State {
             && f.keys
                 .as_deref()
                 .is_some_and(|k| k.usable && k.server_answer.is_none() && k.answer_records < ANSWER_RECORDS_READ)
+            && self.crypt.as_ref().is_some_and(|c| c.wants(Direction::ToClient))
     }
 
     /// An encrypted record, opened if the keys allow. The size-based facts are kept exactly as
@@ -299,6 +306,11 @@ impl State {
                 self.handshake_bytes(dir, &pt, at);
                 if let Some(c) = self.crypt.as_mut() {
                     c.in_plaintext = false;
+                    if was.is_some() && key_update(&pt) {
+                        if let Some(d) = c.dec.as_mut() {
+                            d.key_update(dir);
+                        }
+                    }
                     if was.is_none() && self.facts.finished[dir].is_some() {
                         if let Some(d) = c.dec.as_mut() {
                             d.finished(dir);
@@ -329,18 +341,30 @@ impl State {
                 self.note_decrypted(dir, "Alert", at);
             }
             content::APPLICATION_DATA => {
-                // Dropped unread; only that it came matters, and the status of the answer awaited.
+                // Dropped unread; only that it came matters, and what the awaited answer says.
                 let answer = dir == Direction::ToClient && self.crypt_awaits_server();
+                let h2 = self.facts.server_hello.as_ref().and_then(|sh| sh.alpn.as_deref()) == Some("h2");
                 if let Some(k) = self.facts.keys.as_mut() {
                     k.peer_went_on |= k.failed[dir.flip()] > 0;
                     if answer {
                         k.answer_records += 1;
-                        k.server_answer =
-                            crate::tls::http_status::response_status(&pt).map(|status| ServerAnswer { status, at });
+                        // An interim 1xx is not the answer.
+                        k.answer_status = k.answer_status.or(response_status(&pt, h2).filter(|s| *s >= 200));
+                        let refusal = cert_refusal(&pt);
+                        if refusal.is_some()
+                            || k.answer_status.is_some_and(|s| !(400..500).contains(&s))
+                            || k.answer_records >= ANSWER_RECORDS_READ
+                        {
+                            k.server_answer = Some(ServerAnswer {
+                                status: k.answer_status,
+                                refusal,
+                                at,
+                            });
+                        }
                     }
                 }
                 if answer && self.facts.keys.as_ref().is_some_and(|k| k.server_answer.is_some()) {
-                    self.note_decrypted(dir, "HTTP response status", at);
+                    self.note_decrypted(dir, "HTTP response", at);
                 }
             }
             _ => {}
@@ -445,4 +469,20 @@ pub(super) fn tls13_message(f: &mut TlsFacts, dir: Direction, msg: &[u8], at: At
         }
         _ => {}
     }
+}
+
+/// Whether a TLS 1.3 record's handshake messages hold a KeyUpdate (type 24).
+fn key_update(pt: &[u8]) -> bool {
+    let mut rest = pt;
+    // A record holds a few messages; the bound only keeps hostile input linear.
+    for _ in 0..64 {
+        let Some((head, body)) = rest.split_first_chunk::<4>() else {
+            return false;
+        };
+        if head[0] == 24 {
+            return true;
+        }
+        rest = body.get(be24(head, 1) as usize..).unwrap_or(&[]);
+    }
+    false
 }

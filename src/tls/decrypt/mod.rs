@@ -110,6 +110,8 @@ pub struct Decryptor {
     in_handshake: PerDir<bool>,
     /// Records passed over under keys not derived yet (their sequence numbers are spent).
     passed: PerDir<u64>,
+    /// TLS 1.3: the application secret of the direction's current keys, kept for a KeyUpdate.
+    current: PerDir<Option<Secret13>>,
 }
 
 impl std::fmt::Debug for Decryptor {
@@ -282,6 +284,7 @@ impl Decryptor {
                 opened_any: PerDir::default(),
                 in_handshake: PerDir::new(true, true),
                 passed: PerDir::default(),
+                current: PerDir::default(),
             });
         }
         let master = secrets.get(Label::ClientRandom)?;
@@ -346,6 +349,7 @@ impl Decryptor {
             opened_any: PerDir::default(),
             in_handshake: PerDir::default(),
             passed: PerDir::default(),
+            current: PerDir::default(),
         })
     }
 
@@ -366,11 +370,35 @@ impl Decryptor {
 
     /// A record of this direction under its current keys that is left closed (application data
     /// nobody reads): it spends a sequence number, so the next record that is opened still opens.
+    /// TLS 1.0 CBC chains each record's IV from the one before, which a record passed over does
+    /// not give: that direction stops (its next records are not opened, and not counted as failed).
     pub fn pass(&mut self, dir: Direction) {
         match self.dirs[dir].as_mut() {
+            Some(DirKeys {
+                keys: Keys::Cbc { iv: Some(_), .. },
+                ..
+            }) => self.dirs[dir] = None,
             Some(k) => k.seq = k.seq.wrapping_add(1),
             None if self.pending[dir].is_some() => self.passed[dir] += 1,
             None => {}
+        }
+    }
+
+    /// TLS 1.3: the direction sent a KeyUpdate (RFC 8446 §4.6.3): its next records use the keys of
+    /// the next application secret, HKDF-Expand-Label(secret, "traffic upd", "", Hash.length),
+    /// from sequence number 0.
+    pub fn key_update(&mut self, dir: Direction) {
+        let next = self.current[dir].take().and_then(|cur| {
+            let (_, sha384) = suite13(self.suite)?;
+            let mut out = [0u8; 48];
+            let out = out.get_mut(..if sha384 { 48 } else { 32 })?;
+            Prk::new(sha384, cur.get())?.expand_label("traffic upd", out)?;
+            Secret13::new(self.suite, Some(out))
+        });
+        if self.tls13 && !self.in_handshake[dir] {
+            self.dirs[dir] = None;
+            self.pending[dir] = next;
+            self.passed[dir] = 0;
         }
     }
 
@@ -383,6 +411,10 @@ impl Decryptor {
                     seq: self.passed[dir],
                     ..k
                 });
+                // Application secrets are kept for a KeyUpdate (handshake ones are never updated).
+                if !self.in_handshake[dir] {
+                    self.current[dir] = Some(s);
+                }
             }
         }
         let Some(k) = self.dirs[dir].as_mut() else {

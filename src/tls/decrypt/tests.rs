@@ -118,6 +118,22 @@ fn records_passed_over_keep_the_sequence() {
     }
 }
 
+/// After a KeyUpdate a direction's records open with the next secret's keys, from sequence 0.
+#[test]
+fn key_update_moves_on_to_the_next_secret() {
+    let (shs, sap, mut d) = server13();
+    let dir = Direction::ToClient;
+    let fin = seal13(&unhex(&shs), 0, 22, &[20, 0, 0, 1, 0]);
+    assert!(matches!(d.open(dir, 23, 0x0303, &fin), Opened::Plain(22, _)));
+    d.finished(dir);
+    let update = seal13(&unhex(&sap), 0, 22, &[24, 0, 0, 1, 0]);
+    assert!(matches!(d.open(dir, 23, 0x0303, &update), Opened::Plain(22, _)));
+    d.key_update(dir);
+    let next = expand_label(false, &unhex(&sap), "traffic upd", 32).unwrap();
+    let alert = seal13(&next, 0, 21, &[2, 40]);
+    assert!(matches!(d.open(dir, 23, 0x0303, &alert), Opened::Plain(21, pt) if pt == [2, 40]));
+}
+
 #[test]
 fn garbage_records_never_panic() {
     let r = "07".repeat(32);

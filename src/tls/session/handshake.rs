@@ -73,6 +73,7 @@ impl State {
             16 => ('g', "ClientKeyExchange"),
             20 => ('f', "Finished"),
             22 => ('u', "CertificateStatus"),
+            24 => ('w', "KeyUpdate"),
             _ => ('z', "Unknown"),
         };
         self.facts.hist(dir, c, false);
