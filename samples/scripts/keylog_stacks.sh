@@ -5,9 +5,10 @@
 # curl/GnuTLS/python, -keylogfile for s_client, --ssl-key-log-file for Chromium, the 'keylog'
 # event for Node.js: samples/scripts/tls_node.js).
 #
-# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix] [case ...]
+# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new] [case ...]
 #   no case = the committed cases (--list);  --matrix = every combination of the matrix (to check
-#   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases).
+#   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases);
+#   --matrix-new = only its Chromium and Node.js combinations.
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
 #   clients: curl py gnutls ossl chrome node        servers: nginx gnutls py ossl node
@@ -279,6 +280,19 @@ run_combo() {
     if [ "$c" = curl ] && [ "$sc" = hostname ]; then
         WHAT+=" (curl checks the name after the handshake and closes with close_notify, no request)"
     fi
+    # Node.js checks the server's certificate after its handshake and destroys the socket: no alert.
+    if [ "$c" = node ]; then
+        case $sc in expired|hostname|selfsigned|unknownca|notyet)
+            WHAT+=" (Node.js checks the certificate after its handshake and closes without an alert)" ;; esac
+    fi
+    [ "$s" = node ] && [ "$sc" = ccrejected ] && WHAT+=" (the Node.js server closes without an alert)"
+    if [ "$c" = chrome ]; then
+        case $sc in
+            ok) WHAT+=" (Chromium opens a spare connection too)" ;;
+            ccmissing) WHAT+=" (Chromium first closes each connection at the CertificateRequest to ask its user for a certificate, then connects again and sends none)" ;;
+            *) WHAT+=" (Chromium sends certificate_unknown and tries more than once)" ;;
+        esac
+    fi
     # GnuTLS says bad_certificate for an untrusted issuer: unknown_ca is read off a clean chain.
     if [ "$c" = gnutls ] && [ "$sc" = unknownca ]; then SESS=(); fail certificate unknown_ca client confidence='"medium"'; fi
     # Refusals in the clear (no key is ever logged): the server's handshake_failure names no cause.
@@ -312,7 +326,11 @@ k_readme() {
         echo "$WHAT."
         echo
         echo "Made by \`samples/scripts/keylog_stacks.sh $NAME\` on $(date -u +%Y-%m-%d) in netns $NS (loopback). Stack: $STACK."
-        echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`."
+        case $NAME in
+            keylog-chrome-*) echo "keys.txt is the client's own key log (Chromium's --ssl-key-log-file); the test passes it with \`--keylog keys.txt\`." ;;
+            keylog-node-*) echo "keys.txt is the client's own key log (the 'keylog' event of Node.js, samples/scripts/tls_node.js); the test passes it with \`--keylog keys.txt\`." ;;
+            *) echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`." ;;
+        esac
         echo
         echo "Commands (\$WORK = samples/work/keylog-stacks/$NAME):"
         echo
@@ -370,6 +388,10 @@ CASES_KEPT=(
     keylog-py-py-ccmissing-tls13 keylog-gnutls-gnutls-ccmissing-tls13 keylog-curl-py-ccrejected-tls12
     keylog-py-nginx-notyet-tls13 keylog-gnutls-py-expired-tls13
     keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12 keylog-py-gnutls-ccrejected-tls13
+    keylog-chrome-ossl-unknownca-tls13 keylog-chrome-nginx-ccmissing-tls13 keylog-chrome-ossl-ccmissing-tls12
+    keylog-chrome-nginx-ok-tls13 keylog-node-nginx-expired-tls13 keylog-node-nginx-unknownca-tls13
+    keylog-node-gnutls-hostname-tls12 keylog-node-gnutls-notyet-tls13 keylog-curl-node-ccrejected-tls13
+    keylog-py-node-ccrejected-tls12
 )
 # Every combination checked across stacks (--matrix).
 MATRIX=()
@@ -393,6 +415,17 @@ for v in tls13 tls12; do
     )
 done
 MATRIX+=(keylog-curl-nginx-nogroup-tls13 keylog-gnutls-ossl-nogroup-tls13)
+# Chromium and Node.js (--matrix-new: these only).
+MATRIX_NEW=()
+for v in tls13 tls12; do
+    for sc in ok expired hostname selfsigned unknownca notyet ccmissing; do
+        MATRIX_NEW+=(keylog-chrome-nginx-$sc-$v keylog-chrome-ossl-$sc-$v)
+    done
+    for sc in ok expired hostname selfsigned unknownca notyet ccmissing ccrejected; do
+        MATRIX_NEW+=(keylog-node-nginx-$sc-$v keylog-node-gnutls-$sc-$v keylog-curl-node-$sc-$v keylog-py-node-$sc-$v)
+    done
+done
+MATRIX+=("${MATRIX_NEW[@]}")
 
 # The curl name check after the handshake, with its keys embedded (editcap --inject-secrets).
 DSB_CASE=keylog-curl-hostname-dsb
@@ -431,6 +464,7 @@ derive_nokey() {
 case ${1:-} in
     --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE"; exit 0 ;;
     --matrix) shift; todo=("${MATRIX[@]}") ;;
+    --matrix-new) shift; todo=("${MATRIX_NEW[@]}") ;;
     *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE") ;;
 esac
 mkdir -p "$WORK" "$CASES"
