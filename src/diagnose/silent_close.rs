@@ -31,13 +31,15 @@ pub(super) fn answers_close(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts) -> b
     ]
     .into_iter()
     .flatten()
-    .filter(|f| *f < a.at.frame)
+    .filter(|f| *f <= a.at.frame)
     .max();
     let peer_last = tcp.dirs[peer].last_data.map(|at| at.frame).unwrap_or(0);
     sent.is_some_and(|s| peer_last < s)
 }
 
-/// The close, if it came from `side` without any alert of its own, soon after `after`.
+/// The close, if it came from `side` without any alert of its own, soon after `after` (or
+/// before it: the frame of a message is that of the segment that completed it, so a message and
+/// what its sender sent after the close can share the later one).
 fn quiet_close(tcp: &TcpFacts, tls: &TlsFacts, side: Side, after: At) -> Option<(At, bool)> {
     let (closer, at, rst) = tcp.first_close()?;
     let own = match side {
@@ -45,8 +47,7 @@ fn quiet_close(tcp: &TcpFacts, tls: &TlsFacts, side: Side, after: At) -> Option<
         _ => Direction::ToClient,
     };
     let alerted = tls.alerts.iter().any(|a| a.direction == own && a.at.frame < at.frame);
-    (closer == side && !alerted && at.frame > after.frame && at.ts.nanos_since(after.ts) < GAVE_UP_AFTER_NS)
-        .then_some((at, rst))
+    (closer == side && !alerted && at.ts.nanos_since(after.ts) < GAVE_UP_AFTER_NS).then_some((at, rst))
 }
 
 fn closed(rst: bool) -> &'static str {
