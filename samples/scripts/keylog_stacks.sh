@@ -1,14 +1,17 @@
 #!/bin/bash
 # keylog_stacks.sh - keyed TLS failures across TLS stacks: clients {curl, python ssl, gnutls-cli,
-# openssl s_client} x servers {nginx, gnutls-serv, python ssl, openssl s_server}, each client
-# writing its own NSS key log (SSLKEYLOGFILE for curl/GnuTLS/python, -keylogfile for s_client).
+# openssl s_client, headless Chromium, Node.js} x servers {nginx, gnutls-serv, python ssl,
+# openssl s_server, Node.js}, each client writing its own NSS key log (SSLKEYLOGFILE for
+# curl/GnuTLS/python, -keylogfile for s_client, --ssl-key-log-file for Chromium, the 'keylog'
+# event for Node.js: samples/scripts/tls_node.js).
 #
-# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix] [case ...]
+# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new] [case ...]
 #   no case = the committed cases (--list);  --matrix = every combination of the matrix (to check
-#   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases).
+#   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases);
+#   --matrix-new = only its Chromium and Node.js combinations.
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
-#   clients: curl py gnutls ossl        servers: nginx gnutls py ossl
+#   clients: curl py gnutls ossl chrome node        servers: nginx gnutls py ossl node
 #   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok appdenied ccmissing ccmissingh2 ccrejected
 #              nocipher nogroup version
 # Runs in the network namespace "km-stacks" (or $TLSD_NS; created here, only lo, deleted at the
@@ -38,6 +41,9 @@ V_OSSL=$(openssl version | cut -d' ' -f2)
 V_CURL=$(curl --version | head -1 | awk '{print $2}')
 V_PY=$(python3 -c 'import sys; print(sys.version.split()[0])')
 V_NGINX=$(nginx -v 2>&1 | sed 's/.*nginx\///')
+V_CHROME=$(chromium --version 2>/dev/null | awk '/Chromium/ {print $2}')
+V_NODE=$(node --version 2>/dev/null)
+V_NODE_OSSL=$(node -p process.versions.openssl 2>/dev/null)
 
 # ---------------------------------------------------------------- servers
 # s_<server> CERT VER MODE: MODE = plain | ccreq (require a client certificate from the Test CA)
@@ -109,6 +115,16 @@ s_ossl() {
     esac
     osrv "$cert" "${a[@]}"
 }
+s_node() {
+    local cert=$1 mode=$3
+    local a=(--cert "$CERTS/$cert.pem" --key "$CERTS/$cert.key" --count "${COUNT:-1}")
+    case $mode in
+        ccreq) a+=(--require-cert --cafile "$CA") ;;
+        only12) a+=(--max 1.2) ;;
+        only13) a+=(--min 1.3) ;;
+    esac
+    srv env SSLKEYLOGFILE="$CW/keys.log" node "$HERE/tls_node.js" server "${a[@]}"
+}
 
 # ---------------------------------------------------------------- clients
 # c_<client> VER MODE: MODE = plain | badcert (the Other CA's client certificate) | nocipher | nogroup
@@ -166,6 +182,32 @@ c_ossl() {
     HOLD=${HOLD:-1} cli_get openssl s_client -connect 127.0.0.1:443 -ign_eof -keylogfile "$(KEYS_C)" "${a[@]}"
 }
 
+c_node() {
+    local v=$1 mode=$2 a=(--cafile "$CA")
+    if [ "$v" = 13 ]; then a+=(--min 1.3); else a+=(--max 1.2); fi
+    case $mode in
+        badcert) a+=(--cert "$CERTS/badclient.pem" --key "$CERTS/badclient.key") ;;
+        goodcert) a+=(--cert "$CERTS/client.pem" --key "$CERTS/client.key") ;;
+    esac
+    cli env SSLKEYLOGFILE="$(KEYS_C)" node "$HERE/tls_node.js" client "${a[@]}"
+}
+# Headless Chromium loading https://good.test/ (mapped to 127.0.0.1), trusting the Test CA
+# through the NSS database of a fresh HOME; a fresh profile per run, both deleted after it.
+# Chromium has no client certificate to give; it opens more than one connection per load.
+c_chrome() {
+    local v=$1 a=() h="$CW/chrome-home" u="$CW/chrome-profile"
+    if [ "$v" = 13 ]; then a+=(--ssl-version-min=tls1.3); else a+=(--ssl-version-max=tls1.2); fi
+    rm -rf "$h" "$u"; mkdir -p "$h/.pki/nssdb" "$u"
+    certutil -d "sql:$h/.pki/nssdb" -N --empty-password || return 1
+    certutil -d "sql:$h/.pki/nssdb" -A -t C,, -n "tlsdiag Test CA" -i "$CA" || return 1
+    log_cmd "client: certutil -d sql:\$HOME/.pki/nssdb -A -t C,, -n 'tlsdiag Test CA' -i samples/certs/ca.pem"
+    CLI_TIMEOUT=30 cli env HOME="$h" chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$u" \
+        --host-resolver-rules="MAP good.test 127.0.0.1, MAP * ~NOTFOUND" --ssl-key-log-file="$(KEYS_C)" \
+        "${a[@]}" --dump-dom https://good.test/
+    rm -rf "$h" "$u"
+}
+
 stack_name() {
     case $1 in
         curl) echo "curl $V_CURL (OpenSSL $V_OSSL)" ;;
@@ -173,6 +215,8 @@ stack_name() {
         gnutls) echo "GnuTLS $V_GNUTLS gnutls-" ;;
         ossl) echo "OpenSSL $V_OSSL s_" ;;
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
+        chrome) echo "Chromium $V_CHROME headless (BoringSSL)" ;;
+        node) echo "Node.js $V_NODE tls (OpenSSL $V_NODE_OSSL)" ;;
     esac
 }
 
@@ -187,9 +231,10 @@ run_combo() {
     local cs="$(stack_name "$c")" ss="$(stack_name "$s")"
     [ "$c" = gnutls ] && cs+=cli; [ "$c" = ossl ] && cs+=client
     [ "$s" = gnutls ] && ss+=serv; [ "$s" = ossl ] && ss+=server; [ "$s" = py ] && ss="Python $V_PY ssl server"
+    [ "$s" = node ] && ss+=" server"
     STACK="$cs -> $ss"
-    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client")
-    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server")
+    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls")
+    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server")
     local cert=good smode=plain cmode=plain who="TLS $V with the client's key log: ${nm[$c]} -> ${sn[$s]}"
     case $sc in
         ok) WHAT="$who, handshake completes, HTTP GET answered"; ok "$V" confidence='"high"' ;;
@@ -238,11 +283,41 @@ run_combo() {
     if [ "$c" = curl ] && [ "$sc" = hostname ]; then
         WHAT+=" (curl checks the name after the handshake and closes with close_notify, no request)"
     fi
+    # Node.js checks the server's certificate after its handshake and destroys the socket: no alert.
+    if [ "$c" = node ]; then
+        case $sc in expired|hostname|selfsigned|unknownca|notyet)
+            WHAT+=" (Node.js checks the certificate after its handshake and closes without an alert)" ;; esac
+    fi
+    [ "$s" = node ] && [ "$sc" = ccrejected ] && WHAT+=" (the Node.js server closes without an alert)"
+    if [ "$c" = chrome ]; then
+        case $sc in
+            ok) WHAT+=" (Chromium opens a spare connection too)" ;;
+            ccmissing) WHAT+=" (Chromium first closes each connection at the CertificateRequest to ask its user for a certificate, then connects again and sends none)" ;;
+            *) WHAT+=" (Chromium sends certificate_unknown and tries more than once)" ;;
+        esac
+    fi
     # GnuTLS says bad_certificate for an untrusted issuer: unknown_ca is read off a clean chain.
     if [ "$c" = gnutls ] && [ "$sc" = unknownca ]; then SESS=(); fail certificate unknown_ca client confidence='"medium"'; fi
     # Refusals in the clear (no key is ever logged): the server's handshake_failure names no cause.
     # (OpenSSL servers answer a version they do not speak with protocol_version: high.)
     case $sc-$s in nocipher-*|nogroup-*|version-gnutls) SESS=("${SESS[0]/"high"/"medium"}") ;; esac
+    # A clean chain refused with certificate_unknown (BoringSSL) or a bare close (Node.js): the
+    # issuer is read off the chain (medium), as for GnuTLS's bad_certificate. So is a lone
+    # self-signed certificate refused by a bare close (some clients trust one on purpose).
+    case $c-$sc in
+        chrome-unknownca|node-unknownca|node-selfsigned) SESS=("${SESS[0]/"high"/"medium"}") ;;
+    esac
+    # Node.js TLS 1.2 checks the certificate after a completed handshake: with a clean chain its
+    # bare close reads like a handshake-only probe, so the session stays established.
+    [ "$c-$sc-$v" = node-unknownca-12 ] && { SESS=(); ok "$V" confidence='"high"'; }
+    # A Node.js server refuses a client certificate by closing, without an alert: medium.
+    [ "$s-$sc" = node-ccrejected ] && SESS=("${SESS[0]/"high"/"medium"}")
+    if [ "$c" = chrome ]; then
+        SESS_EACH=1; COUNT=4
+        # Asked for a client certificate, Chromium closes to ask its user for one, then
+        # connects again and sends an empty Certificate.
+        [ "$sc" = ccmissing ] && SESS_NOCERT='{"outcome": "failed", "cause": "certificate", "reason": "client_certificate_missing", "side": "client", "confidence": "medium"}'
+    fi
     "s_$s" "$cert" "$v" "$smode" || return 1
     "c_$c" "$v" "$cmode"
 }
@@ -254,7 +329,11 @@ k_readme() {
         echo "$WHAT."
         echo
         echo "Made by \`samples/scripts/keylog_stacks.sh $NAME\` on $(date -u +%Y-%m-%d) in netns $NS (loopback). Stack: $STACK."
-        echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`."
+        case $NAME in
+            keylog-chrome-*) echo "keys.txt is the client's own key log (Chromium's --ssl-key-log-file); the test passes it with \`--keylog keys.txt\`." ;;
+            keylog-node-*) echo "keys.txt is the client's own key log (the 'keylog' event of Node.js, samples/scripts/tls_node.js); the test passes it with \`--keylog keys.txt\`." ;;
+            *) echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`." ;;
+        esac
         echo
         echo "Commands (\$WORK = samples/work/keylog-stacks/$NAME):"
         echo
@@ -271,7 +350,7 @@ k_run() {
     CW="$WORK/$NAME"; D="$CASES/$NAME"
     rm -rf "$CW" "$D"; mkdir -p "$CW" "$D"
     : > "$CW/cmds"
-    WHAT=""; STACK=""; NOTE=""; SETUP_REASON=""; SESS=(); SRV_PID=""; SRV_PORT=443; COUNT=1
+    WHAT=""; STACK=""; NOTE=""; SETUP_REASON=""; SESS=(); SRV_PID=""; SRV_PORT=443; COUNT=1; SESS_EACH=0; SESS_NOCERT=""
     ARGS='["--keylog", "keys.txt"]'
     local pcap="$D/$NAME.pcap" rc=0
     echo "== $NAME"
@@ -282,6 +361,19 @@ k_run() {
     local p
     for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
     ALL_PIDS=()
+    # Chromium opens as many connections as it sees fit (a spare one, a retry after an error):
+    # each connection with a ClientHello gets the scenario's one verdict.
+    # With SESS_NOCERT set, a connection the client closed without answering the server's
+    # CertificateRequest (no client Certificate, read with the keys) gets that verdict instead.
+    if [ "${SESS_EACH:-0}" = 1 ]; then
+        local st one=${SESS[0]} cc
+        cc=" $(tshark -r "$pcap" -o "tls.keylog_file:$(KEYS_C)" -Y 'tls.handshake.type == 11 && tcp.dstport == 443' \
+                 -T fields -e tcp.stream 2>/dev/null | sort -u | tr '\n' ' ')"
+        SESS=()
+        for st in $(tshark -r "$pcap" -Y 'tls.handshake.type == 1' -T fields -e tcp.stream 2>/dev/null | sort -nu); do
+            if [ -n "${SESS_NOCERT:-}" ] && [[ "$cc" != *" $st "* ]]; then SESS+=("$SESS_NOCERT"); else SESS+=("$one"); fi
+        done
+    fi
     # A TLS 1.2 client that gives up before its ClientKeyExchange has no master secret to log:
     # keys.txt is then empty, as the client left it (the verdict must not change).
     cp "$(KEYS_C)" "$D/keys.txt" 2>/dev/null || : > "$D/keys.txt"
@@ -300,6 +392,10 @@ CASES_KEPT=(
     keylog-py-py-ccmissing-tls13 keylog-gnutls-gnutls-ccmissing-tls13 keylog-curl-py-ccrejected-tls12
     keylog-py-nginx-notyet-tls13 keylog-gnutls-py-expired-tls13
     keylog-curl-nginx-nogroup-tls13 keylog-py-gnutls-version-tls12 keylog-py-gnutls-ccrejected-tls13
+    keylog-chrome-ossl-unknownca-tls13 keylog-chrome-nginx-ccmissing-tls13 keylog-chrome-ossl-ccmissing-tls12
+    keylog-chrome-nginx-ok-tls13 keylog-node-nginx-expired-tls13 keylog-node-nginx-unknownca-tls13
+    keylog-node-gnutls-hostname-tls12 keylog-node-gnutls-notyet-tls13 keylog-curl-node-ccrejected-tls13
+    keylog-py-node-ccrejected-tls12
 )
 # Every combination checked across stacks (--matrix).
 MATRIX=()
@@ -323,6 +419,17 @@ for v in tls13 tls12; do
     )
 done
 MATRIX+=(keylog-curl-nginx-nogroup-tls13 keylog-gnutls-ossl-nogroup-tls13)
+# Chromium and Node.js (--matrix-new: these only).
+MATRIX_NEW=()
+for v in tls13 tls12; do
+    for sc in ok expired hostname selfsigned unknownca notyet ccmissing; do
+        MATRIX_NEW+=(keylog-chrome-nginx-$sc-$v keylog-chrome-ossl-$sc-$v)
+    done
+    for sc in ok expired hostname selfsigned unknownca notyet ccmissing ccrejected; do
+        MATRIX_NEW+=(keylog-node-nginx-$sc-$v keylog-node-gnutls-$sc-$v keylog-curl-node-$sc-$v keylog-py-node-$sc-$v)
+    done
+done
+MATRIX+=("${MATRIX_NEW[@]}")
 
 # The curl name check after the handshake, with its keys embedded (editcap --inject-secrets).
 DSB_CASE=keylog-curl-hostname-dsb
@@ -361,6 +468,7 @@ derive_nokey() {
 case ${1:-} in
     --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE"; exit 0 ;;
     --matrix) shift; todo=("${MATRIX[@]}") ;;
+    --matrix-new) shift; todo=("${MATRIX_NEW[@]}") ;;
     *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE") ;;
 esac
 mkdir -p "$WORK" "$CASES"

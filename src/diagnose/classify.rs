@@ -259,11 +259,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
 
     // Alerts that came before the handshake completed.
     let complete_at = completion_frame(tls);
-    if let Some(a) = tls
-        .alerts
-        .iter()
-        .find(|a| a.fatal() && complete_at.is_none_or(|c| a.at.frame < c))
-    {
+    if let Some(a) = tls.alerts.iter().find(|a| {
+        a.fatal() && complete_at.is_none_or(|c| a.at.frame < c) && !super::silent_close::answers_close(a, tcp, tls)
+    }) {
         if !a.encrypted || !tls.is_tls13() {
             return alert_verdict(a, tcp, tls, ctx, v);
         }
@@ -323,6 +321,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some((reason, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
             return fail(v, reason, Side::Server, Confidence::High, summary);
         }
+        if let Some((reason, confidence, summary)) = super::silent_close::after_handshake(tcp, tls) {
+            return fail(v, reason, Side::Client, confidence, summary);
+        }
         return established(tcp, tls, ctx, v, Confidence::High);
     }
     if tls.is_tls13() && tls.tls13.client_first.is_some() {
@@ -340,6 +341,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         }
     }
 
+    if super::silent_close::during_handshake(tcp, tls, v) {
+        return;
+    }
     super::stall::stalled_or_closed(tcp, tls, ctx, v)
 }
 
@@ -509,11 +513,16 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             ),
             // Read further only with a name the chain was checked against (without one, an IP
             // address the certificate does not cover would read as an untrusted issuer).
-            (A::BAD_CERTIFICATE, None)
+            (A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
                 if sni_of(tls).is_some() {
-                    super::borrowed::bad_certificate_why(&tls.server_certificates)
+                    super::borrowed::bad_certificate_why(
+                        &tls.server_certificates,
+                        &format!("says only {}", desc.name().unwrap_or("an alert")),
+                    )
+                } else if desc == A::CERTIFICATE_UNKNOWN {
+                    (Reason::RejectedByClient, "the client rejected it".to_string())
                 } else {
                     (
                         Reason::BadCertificate,
@@ -523,9 +532,9 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };
-        // GnuTLS says bad_certificate whatever it found: an issuer read off a clean chain is an
-        // inference, not the client's word.
-        let confidence = if desc == A::BAD_CERTIFICATE && reason == Reason::UnknownCa {
+        // GnuTLS says bad_certificate, BoringSSL (Chrome) and Java certificate_unknown, whatever
+        // they found: an issuer read off a clean chain is an inference, not the client's word.
+        let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && reason == Reason::UnknownCa {
             Confidence::Medium
         } else {
             Confidence::High

@@ -22,6 +22,7 @@ mod keys;
 mod preamble;
 pub mod profile;
 mod quality;
+mod silent_close;
 mod stall;
 pub mod warnings;
 

@@ -82,15 +82,22 @@ fn h2_status(mut pt: &[u8]) -> Option<u16> {
     None
 }
 
-/// `:status` as the first field of an HPACK header block (after any dynamic table size update,
-/// RFC 7541 §6.3, which may open a block).
+/// `:status` as the first field of an HPACK header block, after the dynamic table size updates
+/// that may open it (RFC 7541 §4.2, at most two: nginx sends one, to size 0, when the client's
+/// SETTINGS offered a table, as Chromium's do).
 fn first_status(mut block: &[u8]) -> Option<u16> {
-    // 001xxxxx, its value continued in bytes with the top bit set while it is 31 or more.
-    while block.first().is_some_and(|b| b & 0xe0 == 0x20) {
-        let more = block.get(1..)?;
-        let cont = more.iter().take_while(|b| *b & 0x80 != 0).count();
-        let continued = block.first().is_some_and(|b| b & 0x1f == 0x1f);
-        block = more.get(if continued { cont + 1 } else { 0 }..)?;
+    for _ in 0..2 {
+        match block.split_first() {
+            Some((&b, rest)) if b & 0xe0 == 0x20 => {
+                // A 5-bit prefix integer; 0x1f continues in bytes with the high bit set.
+                block = rest;
+                if b & 0x1f == 0x1f {
+                    let n = block.iter().take(4).take_while(|c| **c & 0x80 != 0).count();
+                    block = block.get(n + 1..)?;
+                }
+            }
+            _ => break,
+        }
     }
     let (&b, rest) = block.split_first()?;
     if b & 0x80 != 0 {
@@ -173,5 +180,12 @@ mod tests {
             Some(404)
         );
         assert_eq!(response_status(&[0, 0, 1], true), None);
+        // nginx to Chromium: a dynamic table size update (to 0) opens the block, then 400.
+        assert_eq!(response_status(&[0, 0, 2, 1, 4, 0, 0, 0, 1, 0x20, 0x8c], true), Some(400));
+        // A size update with a multi-byte integer (0x3f, then 0xe1 0x1f = 4096), then 200.
+        assert_eq!(
+            response_status(&[0, 0, 4, 1, 4, 0, 0, 0, 1, 0x3f, 0xe1, 0x1f, 0x88], true),
+            Some(200)
+        );
     }
 }

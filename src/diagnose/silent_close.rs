@@ -1,0 +1,237 @@
+//! Closes without an alert that still name a cause. Some stacks refuse a certificate outside
+//! the TLS state machine and end the connection with a bare FIN or RST: Node.js checks the
+//! server's certificate after its handshake and destroys the socket (TLS 1.3: before its own
+//! Finished leaves; TLS 1.2: right after the handshake), a Node.js server checks the client's
+//! certificate the same way, and a browser asked for a client certificate closes to ask its
+//! user which one to send (then connects again). What is read: the certificate messages (in the
+//! clear in TLS 1.2, decrypted with the key log in TLS 1.3), who closed, and whether the closing
+//! side had answered the other's last flight. A close after a long silence is a stall
+//! ([`super::stall`]); one with an alert is read from the alert.
+
+use super::borrowed::{bad_certificate_why, cert_problem};
+use super::classify::{GAVE_UP_AFTER_NS, fail};
+use super::{Confidence, Reason, Verdict};
+use crate::flow::{At, Direction, Side, TcpFacts};
+use crate::tls::{AlertEvent, TlsFacts};
+
+/// A fatal alert sent after the peer closed the connection without answering the sender's last
+/// handshake message answers that close (OpenSSL says decode_error, GnuTLS unexpected_message
+/// at an end of stream in mid-handshake): the close ended the handshake, not the alert.
+pub(super) fn answers_close(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts) -> bool {
+    let peer = a.direction.flip();
+    let Some((closer, closed, _)) = tcp.first_close() else {
+        return false;
+    };
+    if closer != peer.sender() || closed.frame >= a.at.frame {
+        return false;
+    }
+    let sent = [
+        tls.last_message[a.direction].map(|(_, at)| at.frame),
+        tls.ccs[a.direction].map(|at| at.frame),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|f| *f <= a.at.frame)
+    .max();
+    let peer_last = tcp.dirs[peer].last_data.map(|at| at.frame).unwrap_or(0);
+    sent.is_some_and(|s| peer_last < s)
+}
+
+/// The close, if it came from `side` without any alert of its own, soon after `after` (or
+/// before it: the frame of a message is that of the segment that completed it, so a message and
+/// what its sender sent after the close can share the later one).
+fn quiet_close(tcp: &TcpFacts, tls: &TlsFacts, side: Side, after: At) -> Option<(At, bool)> {
+    let (closer, at, rst) = tcp.first_close()?;
+    let own = match side {
+        Side::Client => Direction::ToServer,
+        _ => Direction::ToClient,
+    };
+    let alerted = tls.alerts.iter().any(|a| a.direction == own && a.at.frame < at.frame);
+    (closer == side && !alerted && at.ts.nanos_since(after.ts) < GAVE_UP_AFTER_NS).then_some((at, rst))
+}
+
+fn closed(rst: bool) -> &'static str {
+    if rst { "reset" } else { "closed" }
+}
+
+/// A handshake that did not complete, ended by a quiet close (see the module's text): the
+/// client's, right after the server's certificate flight it did not answer; or the server's,
+/// right after the client's certificate flight it asked for. Returns whether it gave a verdict.
+pub(super) fn during_handshake(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
+    client_left(tcp, tls, v) || server_left(tcp, tls, v)
+}
+
+/// The end of the server's certificate flight the client had to answer: TLS 1.3, the server's
+/// Finished read with the key log (the client then sent no record at all); TLS 1.2, its
+/// ServerHelloDone in the clear (the client then sent no byte).
+fn server_flight_end(tcp: &TcpFacts, tls: &TlsFacts) -> Option<At> {
+    if tls.is_tls13() {
+        let end = tls.finished[Direction::ToClient].filter(|_| tls.decrypted())?;
+        return tls.tls13.client_first.is_none().then_some(end);
+    }
+    let done = tls.server_hello_done?;
+    let answered = tcp.dirs[Direction::ToServer]
+        .last_data
+        .is_some_and(|a| a.frame > done.frame);
+    (!answered && tls.finished[Direction::ToServer].is_none()).then_some(done)
+}
+
+fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
+    let Some(end) = server_flight_end(tcp, tls) else {
+        return false;
+    };
+    // Timed from the flight's end: what the server sends after the close (an alert answering
+    // it) must not hide the close.
+    let Some((at, rst)) = quiet_close(tcp, tls, Side::Client, end) else {
+        return false;
+    };
+    let server = tcp.server;
+    let how = format!(
+        "the client {} the connection (frame {}) right after the server's flight ended (frame {}), without answering it and without an alert",
+        closed(rst),
+        at.frame,
+        end.frame
+    );
+    // A certificate fault explains the close only where it was read with the keys (TLS 1.3):
+    // a TLS 1.2 client that refuses a certificate before its key exchange says so with an alert,
+    // and one that closes there silently was not shown to have checked anything.
+    let fault = if tls.is_tls13() {
+        certificate_fault(tls, at)
+    } else {
+        None
+    };
+    if let Some((reason, confidence, detail)) = fault {
+        fail(
+            v,
+            reason,
+            Side::Client,
+            confidence,
+            format!(
+                "The client rejected {server}'s certificate: {detail}; {how}: it checks the certificate outside the handshake and refuses it by closing (as Node.js does)."
+            ),
+        );
+        return true;
+    }
+    if let Some(asked) = tls.certificate_request {
+        fail(
+            v,
+            Reason::ClientCertificateMissing,
+            Side::Client,
+            Confidence::Medium,
+            format!(
+                "{server} asked for a client certificate (CertificateRequest, frame {}) and {how}: it had no certificate to send at once (a browser closes here to ask its user for one, then connects again); the server's certificate shows nothing wrong.",
+                asked.frame
+            ),
+        );
+        return true;
+    }
+    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
+    if !tls.is_tls13() || tls.server_certificates.is_empty() || sni.is_none() {
+        return false;
+    }
+    let (reason, detail) = bad_certificate_why(&tls.server_certificates, "said nothing");
+    fail(
+        v,
+        reason,
+        Side::Client,
+        Confidence::Medium,
+        format!("The client most likely rejected {server}'s certificate: {how}; {detail}."),
+    );
+    true
+}
+
+/// A certificate fault the chain shows by itself (dates against the capture, the name asked
+/// for, a lone self-signed certificate), with the confidence a silent refusal of it deserves: a
+/// date or name every validating client refuses (high), a self-signed certificate some trust on
+/// purpose (medium).
+fn certificate_fault(tls: &TlsFacts, now: At) -> Option<(Reason, Confidence, String)> {
+    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+    let (reason, detail) = cert_problem(&tls.server_certificates, sni, now.ts)?;
+    let confidence = if reason == Reason::SelfSigned {
+        Confidence::Medium
+    } else {
+        Confidence::High
+    };
+    Some((reason, confidence, detail))
+}
+
+fn server_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
+    let (Some(asked), Some((sent, n))) = (tls.certificate_request, tls.client_certificate) else {
+        return false;
+    };
+    // The client's flight (Certificate, then its Finished) and nothing from the server after it.
+    let flight = tls.finished[Direction::ToServer].map_or(sent, |f| if f.frame > sent.frame { f } else { sent });
+    let answered = tcp.dirs[Direction::ToClient]
+        .last_data
+        .is_some_and(|a| a.frame > sent.frame);
+    if answered {
+        return false;
+    }
+    let Some((at, rst)) = quiet_close(tcp, tls, Side::Server, flight) else {
+        return false;
+    };
+    let server = tcp.server;
+    let (reason, confidence, what) = if n == 0 {
+        (
+            Reason::ClientCertificateMissing,
+            Confidence::High,
+            "requires a client certificate and the client sent none".to_string(),
+        )
+    } else {
+        (
+            Reason::ClientCertificateRejected,
+            Confidence::Medium,
+            format!("most likely rejected the client's certificate ({n} certificate(s))"),
+        )
+    };
+    fail(
+        v,
+        reason,
+        Side::Server,
+        confidence,
+        format!(
+            "{server} {what}: it asked for one (CertificateRequest, frame {}), the client answered (frame {}), and the server {} the connection (frame {}) at once, without an alert or any record: it checks the certificate outside the handshake and refuses it by closing (as a Node.js server does).",
+            asked.frame,
+            sent.frame,
+            closed(rst),
+            at.frame
+        ),
+    );
+    true
+}
+
+/// TLS ≤ 1.2, a completed handshake the client left at once, without a byte after the
+/// server's Finished (no request, no close_notify), when the server's certificate shows a fault
+/// by itself: a client that checks the certificate after the handshake (Node.js) refuses it
+/// this way. A clean certificate keeps the session established (a handshake-only probe looks
+/// the same). Returns the verdict's reason, confidence and summary.
+pub(super) fn after_handshake(tcp: &TcpFacts, tls: &TlsFacts) -> Option<(Reason, Confidence, String)> {
+    if tls.is_tls13() {
+        return None;
+    }
+    let fin = tls.finished[Direction::ToClient]?;
+    let client_fin = tls.finished[Direction::ToServer]?;
+    if tcp.dirs[Direction::ToServer]
+        .last_data
+        .is_some_and(|a| a.frame > fin.frame.max(client_fin.frame))
+    {
+        return None;
+    }
+    let (at, rst) = quiet_close(
+        tcp,
+        tls,
+        Side::Client,
+        if fin.frame > client_fin.frame { fin } else { client_fin },
+    )?;
+    let (reason, confidence, detail) = certificate_fault(tls, at)?;
+    Some((
+        reason,
+        confidence,
+        format!(
+            "The client rejected {}'s certificate: {detail}; the handshake completed and the client {} the connection (frame {}) at once, without a request or an alert: it checks the certificate after the handshake and refuses it by closing (as Node.js does).",
+            tcp.server,
+            closed(rst),
+            at.frame
+        ),
+    ))
+}
