@@ -310,6 +310,9 @@ run_combo() {
     # Node.js TLS 1.2 checks the certificate after a completed handshake: with a clean chain its
     # bare close reads like a handshake-only probe, so the session stays established.
     [ "$c-$sc-$v" = node-unknownca-12 ] && { SESS=(); ok "$V" confidence='"high"'; }
+    # With a fault the chain shows by itself, a bare close after a completed TLS 1.2 handshake is
+    # read as the refusal of it, at medium (a probe that ignores the certificate leaves alike).
+    case $c-$v-$sc in node-12-expired|node-12-hostname|node-12-notyet) SESS=("${SESS[0]/"high"/"medium"}") ;; esac
     # A Node.js server refuses a client certificate by closing, without an alert: medium.
     [ "$s-$sc" = node-ccrejected ] && SESS=("${SESS[0]/"high"/"medium"}")
     if [ "$c" = chrome ]; then

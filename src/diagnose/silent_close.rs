@@ -204,7 +204,8 @@ fn server_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
 /// server's Finished (no request, no close_notify), when the server's certificate shows a fault
 /// by itself: a client that checks the certificate after the handshake (Node.js) refuses it
 /// this way. A clean certificate keeps the session established (a handshake-only probe looks
-/// the same). Returns the verdict's reason, confidence and summary.
+/// the same), and a fault is at most medium for that reason. Returns the verdict's reason,
+/// confidence and summary.
 pub(super) fn after_handshake(tcp: &TcpFacts, tls: &TlsFacts) -> Option<(Reason, Confidence, String)> {
     if tls.is_tls13() {
         return None;
@@ -224,11 +225,13 @@ pub(super) fn after_handshake(tcp: &TcpFacts, tls: &TlsFacts) -> Option<(Reason,
         if fin.frame > client_fin.frame { fin } else { client_fin },
     )?;
     let (reason, confidence, detail) = certificate_fault(tls, at)?;
+    // The handshake completed and nothing was said: the fault is certain, the refusal inferred
+    // (a handshake-only probe that ignores the certificate leaves the same way).
     Some((
         reason,
-        confidence,
+        confidence.min(Confidence::Medium),
         format!(
-            "The client rejected {}'s certificate: {detail}; the handshake completed and the client {} the connection (frame {}) at once, without a request or an alert: it checks the certificate after the handshake and refuses it by closing (as Node.js does).",
+            "The client most likely rejected {}'s certificate: {detail}; the handshake completed and the client {} the connection (frame {}) at once, without a request or an alert: it checks the certificate after the handshake and refuses it by closing (as Node.js does).",
             tcp.server,
             closed(rst),
             at.frame

@@ -181,7 +181,10 @@ mod tests {
         );
         assert_eq!(response_status(&[0, 0, 1], true), None);
         // nginx to Chromium: a dynamic table size update (to 0) opens the block, then 400.
-        assert_eq!(response_status(&[0, 0, 2, 1, 4, 0, 0, 0, 1, 0x20, 0x8c], true), Some(400));
+        assert_eq!(
+            response_status(&[0, 0, 2, 1, 4, 0, 0, 0, 1, 0x20, 0x8c], true),
+            Some(400)
+        );
         // A size update with a multi-byte integer (0x3f, then 0xe1 0x1f = 4096), then 200.
         assert_eq!(
             response_status(&[0, 0, 4, 1, 4, 0, 0, 0, 1, 0x3f, 0xe1, 0x1f, 0x88], true),
