@@ -128,16 +128,26 @@ impl CertInfo {
     /// The names [`CertInfo::covers`] checks, for a sentence: the SAN entries, else the
     /// subject's CN values, else the whole subject.
     pub fn covered_names(&self) -> String {
-        let mut n = self.san_dns.clone();
-        n.extend(self.san_ip.iter().cloned());
-        if n.is_empty() {
-            n.extend(self.subject_cns.iter().cloned());
+        // A summary line, not the list: a certificate may carry thousands of names.
+        const SHOWN: usize = 8;
+        let mut all = self.san_dns.iter().chain(&self.san_ip).peekable();
+        if all.peek().is_none() {
+            all = self.subject_cns.iter().chain(&[]).peekable();
         }
-        if n.is_empty() {
-            self.subject.clone()
-        } else {
-            n.join(", ")
+        let names: Vec<&String> = all.collect();
+        if names.is_empty() {
+            return self.subject.clone();
         }
+        let mut out = names
+            .iter()
+            .take(SHOWN)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > SHOWN {
+            out.push_str(&format!(" and {} more", names.len() - SHOWN));
+        }
+        out
     }
 
     /// Whether the signature uses SHA-1 or MD5.
@@ -247,6 +257,19 @@ mod tests {
         assert!(c.parse_error.is_some());
         assert!(!c.valid_at(0));
         assert_eq!(c.sha256.len(), 64);
+    }
+
+    /// A summary names at most 8 of a certificate's names and counts the rest.
+    #[test]
+    fn covered_names_are_capped_in_a_summary() {
+        let mut c = CertInfo::from_der(include_bytes!("testdata/comma-in-o.der"));
+        assert_eq!(c.covered_names(), "attacker.test");
+        c.san_dns = (0..10_000).map(|i| format!("n{i}.test")).collect();
+        let s = c.covered_names();
+        assert!(
+            s.starts_with("n0.test, n1.test") && s.ends_with("n7.test and 9992 more"),
+            "{s}"
+        );
     }
 
     /// `O="evil, CN=victim.test", CN=attacker.test` (made with openssl) covers attacker.test only.
