@@ -10,6 +10,7 @@ use crate::capture::Timestamp;
 use crate::flow::{At, Direction, Endpoint, TcpFacts};
 use crate::tls::TlsFacts;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
+use crate::tls::names::AlertDescription;
 use std::sync::Arc;
 
 /// Certificates remembered per server (one per server name and leaf certificate).
@@ -254,11 +255,11 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
     None
 }
 
-/// A client's bad_certificate alert for a chain [`cert_problem`] finds nothing wrong with (dates,
-/// name, self-signature). GnuTLS sends it for every certificate it refuses, and on such a chain
-/// what is left is most often an issuer it does not trust (unknown_ca); a weak key or a SHA-1
-/// signature (refused as insecure) keeps the plain bad_certificate.
-pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>]) -> (Reason, String) {
+/// A client's bad_certificate or certificate_unknown (`said`) for a chain [`cert_problem`] finds
+/// nothing wrong with (dates, name, self-signature): GnuTLS and Java (JSSE) send these for most
+/// certificates they refuse, and what is left is most often an untrusted issuer (unknown_ca); a
+/// weak key or a SHA-1 signature (refused as insecure) keeps the plain bad_certificate.
+pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: AlertDescription) -> (Reason, String) {
     let n = chain.len();
     let weak = chain.iter().enumerate().any(|(i, c)| {
         let root = i > 0 && i + 1 == n && c.self_signed;
@@ -268,7 +269,8 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>]) -> (Reason, String) {
         Some(leaf) if !weak && leaf.parse_error.is_none() => (
             Reason::UnknownCa,
             format!(
-                "its dates and names are right and it is not self-signed, so the client (which says only bad_certificate) most likely does not trust its issuer {}",
+                "its dates and names are right and it is not self-signed, so the client (which says only {}) most likely does not trust its issuer {}",
+                said.name().unwrap_or("a generic alert"),
                 leaf.issuer
             ),
         ),
@@ -319,13 +321,18 @@ mod tests {
     /// a SHA-1 signature (what GnuTLS refuses as insecure) it stays bad_certificate.
     #[test]
     fn bad_certificate_reads_as_unknown_ca_only_on_a_clean_chain() {
-        let (r, d) = bad_certificate_why(&[cert("untrusted")]);
+        let (r, d) = bad_certificate_why(&[cert("untrusted")], AlertDescription::CERTIFICATE_UNKNOWN);
         assert_eq!(r, Reason::UnknownCa);
-        assert!(d.contains("tlsdiag Other CA"), "{d}");
-        assert_eq!(bad_certificate_why(&[cert("weak")]).0, Reason::BadCertificate);
-        assert_eq!(bad_certificate_why(&[cert("sha1")]).0, Reason::BadCertificate);
-        assert_eq!(bad_certificate_why(&[cert("rsa1024")]).0, Reason::BadCertificate);
-        assert_eq!(bad_certificate_why(&[]).0, Reason::BadCertificate);
+        assert!(
+            d.contains("tlsdiag Other CA") && d.contains("says only certificate_unknown"),
+            "{d}"
+        );
+        for c in [&[cert("weak")][..], &[cert("sha1")], &[cert("rsa1024")], &[]] {
+            assert_eq!(
+                bad_certificate_why(c, AlertDescription::BAD_CERTIFICATE).0,
+                Reason::BadCertificate
+            );
+        }
     }
 
     /// Whatever order the sessions come in and however they are split between workers, the

@@ -6,7 +6,7 @@ use super::warnings::warnings;
 use super::{Confidence, Context, Failure, Outcome, Reason, Verdict};
 use crate::flow::{Direction, Side, TcpFacts};
 use crate::tls::names::{AlertDescription as A, Version};
-use crate::tls::{AlertEvent, TlsFacts, alert_sized};
+use crate::tls::{AlertEvent, TlsFacts, finished_record_len};
 use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
@@ -262,19 +262,18 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     // TLS 1.3: read the encrypted records' sizes and order.
     if tls.is_tls13() {
         let p = &tls.tls13;
-        if let Some(c) = p.client_first.filter(|c| alert_sized(c.len)) {
-            if p.client_flight_records <= 1 {
-                return fail(
-                    v,
-                    Reason::RejectedByClient,
-                    Side::Client,
-                    Confidence::Medium,
-                    format!(
-                        "The client answered {server}'s TLS 1.3 flight with an alert-sized encrypted record ({} bytes; a Finished is at least 53) and sent no application data: it rejected the server, most often its certificate.",
-                        c.len
-                    ),
-                );
-            }
+        if let Some(c) = p.client_alert(tls.suite()) {
+            return fail(
+                v,
+                Reason::RejectedByClient,
+                Side::Client,
+                Confidence::Medium,
+                format!(
+                    "The client answered {server}'s TLS 1.3 flight with one encrypted record of an alert's size ({} bytes; a Finished here is {}) and sent nothing more: it rejected the server, most often its certificate.",
+                    c.len,
+                    finished_record_len(tls.suite())
+                ),
+            );
         }
         if let Some(s) = tls.server_rejected_client() {
             // A sealed close_notify answering the client's own close is not a rejection.
@@ -398,8 +397,8 @@ fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning>
     let pattern = tls.is_tls13()
         && side == Side::Client
         && p.client_records == 2
-        && !alert_sized(finished.len)
-        && alert_sized(last.len)
+        && !p.alert_sized(Direction::ToServer, finished.len)
+        && p.alert_sized(Direction::ToServer, last.len)
         && closed.frame >= last.at.frame;
     (pattern && soon).then(|| super::Warning {
         id: "closed_without_data",
@@ -485,11 +484,11 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             ),
             // Read further only with a name the chain was checked against (without one, an IP
             // address the certificate does not cover would read as an untrusted issuer).
-            (A::BAD_CERTIFICATE, None)
+            (A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
                 if sni_of(tls).is_some() {
-                    super::borrowed::bad_certificate_why(&tls.server_certificates)
+                    super::borrowed::bad_certificate_why(&tls.server_certificates, desc)
                 } else {
                     (
                         Reason::BadCertificate,
@@ -499,9 +498,9 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };
-        // GnuTLS says bad_certificate whatever it found: an issuer read off a clean chain is an
-        // inference, not the client's word.
-        let confidence = if desc == A::BAD_CERTIFICATE && reason == Reason::UnknownCa {
+        // GnuTLS says bad_certificate whatever it found, Java certificate_unknown for most path
+        // problems: an issuer read off a clean chain is an inference, not the client's word.
+        let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && reason == Reason::UnknownCa {
             Confidence::Medium
         } else {
             Confidence::High
