@@ -12,6 +12,7 @@
 #   java client -> ossl (openssl s_server) | nginx:  ok expired hostname selfsigned unknownca notyet
 #                                                     nocipher version
 #                   -> ossl:                          ccmissing ccwrongca (s_server -Verify 1)
+#                   -> silent (a TCP server that never answers): silent
 #   curl | ossl (openssl s_client) -> java server:    ok ccmissing ccrejected version
 # (version: the client speaks only the case's version, the server only the other one.)
 # The Java client checks the name only when asked: it always runs with endpoint identification
@@ -103,6 +104,16 @@ http {
 EOF
     srv nginx -p "$CW/nginx" -e "$CW/nginx/logs/error.log" -c "$CW/nginx/nginx.conf" -g "daemon off;"
 }
+s_silent() { # accepts, reads, never answers; closes after 8 s (the Java client gives up after 5 s)
+    srv python3 -c 'import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("127.0.0.1",443)); s.listen(1)
+c,_=s.accept(); c.settimeout(8); t=time.time()
+while time.time()-t<8:
+    try:
+        if not c.recv(4096): break
+    except OSError: break
+c.close()'
+}
 s_java() {
     local cert=$1 v=$2 mode=$3 a=(--keystore "$STORES/$cert.p12")
     case $mode in
@@ -140,6 +151,7 @@ stack_name() {
         curl) echo "curl $V_CURL (OpenSSL $V_OSSL)" ;;
         ossl) echo "OpenSSL $V_OSSL" ;;
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
+        silent) echo "a Python TCP listener that reads and never answers" ;;
     esac
 }
 
@@ -155,7 +167,7 @@ run_combo() {
     [ "$c" = ossl ] && cs+=" s_client"; [ "$s" = ossl ] && ss+=" s_server"
     STACK="$cs -> $ss"
     local -A nm=([java]="the Java client" [curl]=curl [ossl]="openssl s_client")
-    local -A sn=([nginx]=nginx [ossl]="openssl s_server" [java]="the Java server")
+    local -A sn=([nginx]=nginx [ossl]="openssl s_server" [java]="the Java server" [silent]="a TCP server that never answers")
     local cert=good smode=plain cmode=plain who="TLS $V, no key log: ${nm[$c]} -> ${sn[$s]}"
     # What the wire shows decides the confidence: high when a plaintext alert names the cause
     # (TLS 1.2) and the chain agrees; medium when it is read from an encrypted alert's size
@@ -185,6 +197,8 @@ run_combo() {
                    smode=ccreq; cmode=badcert; fail certificate client_certificate_missing server confidence="$conf" ;;
         nocipher) WHAT="$who, the client offers only ChaCha20-Poly1305, the server only AES-256-GCM"
                   smode=nocipher; cmode=nocipher; fail cipher no_shared_cipher server confidence='"medium"' ;;
+        silent) WHAT="$who, the server accepts the connection and reads the ClientHello but never answers; the client gives up after 5 s"
+                fail timeout server_silent server confidence='"high"' ;;
         version) WHAT="$who, the client speaks only TLS $V, the server only the other version"
                  smode=other; fail protocol version_mismatch server confidence='"high"' ;;
         *) echo "unknown scenario $sc" >&2; return 1 ;;
@@ -195,6 +209,7 @@ run_combo() {
     if [ "$v" = 13 ] && { [ "$c" = java ] || [ "$s" = java ]; }; then
         NOTE="JSSE adds 16 bytes of padding (RFC 8446 §5.4) to every TLS 1.3 record it sends: its Finished is 85 bytes where OpenSSL's is 69 (TLS_AES_256_GCM_SHA384), its alerts and close_notify 35 where OpenSSL's are 19. tlsdiag reads a side's padding off its Finished; a client's lone record too short for a Finished, after which it sends nothing, is its alert."
     fi
+    [ "$sc" = silent ] && NOTE="JSSE gives up on its read timeout with a user_canceled then a close_notify alert (warnings, in the clear) before its FIN: the wait the client gave up on runs to the first of them."
     [ "$sc" = ccwrongca ] && NOTE+="${NOTE:+ }JSSE's key manager offers only a certificate whose issuer the CertificateRequest names, so the client sends an empty Certificate (41 bytes in TLS 1.3, on its own), the server refuses it before the client's Finished arrives."
     "s_$s" "$cert" "$v" "$smode" || return 1
     "c_$c" "$v" "$cmode"
@@ -257,7 +272,7 @@ j_run() {
 CASES_KEPT=(
     java-java-ossl-expired-tls13 java-java-nginx-unknownca-tls13 java-java-nginx-unknownca-tls12
     java-java-nginx-hostname-tls12 java-curl-java-ccmissing-tls13 java-ossl-java-ccrejected-tls13
-    java-java-ossl-ccwrongca-tls13 java-java-nginx-ok-tls13 java-curl-java-ok-tls13 java-curl-java-version-tls12
+    java-java-ossl-ccwrongca-tls13 java-java-nginx-ok-tls13 java-curl-java-ok-tls13 java-java-silent-silent-tls13
 )
 MATRIX=()
 for v in tls13 tls12; do
@@ -267,7 +282,7 @@ for v in tls13 tls12; do
         java-java-nginx-unknownca-$v java-java-ossl-notyet-$v
         java-java-ossl-nocipher-$v java-java-nginx-version-$v
         java-curl-java-ccmissing-$v java-ossl-java-ccrejected-$v java-curl-java-version-$v
-        java-java-ossl-ccmissing-$v java-java-ossl-ccwrongca-$v
+        java-java-ossl-ccmissing-$v java-java-ossl-ccwrongca-$v java-java-silent-silent-$v
     )
 done
 

@@ -8,6 +8,7 @@
 
 use super::classify::{GAVE_UP_AFTER_NS, fail, incomplete, secs};
 use super::{Confidence, Context, Reason, Verdict};
+use crate::capture::Timestamp;
 use crate::flow::{Direction, EndKind, Side, TcpFacts};
 use crate::tls::TlsFacts;
 
@@ -236,7 +237,12 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
     .unwrap_or(tcp.first.ts);
     let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
     if let Some(((closer, at), is_rst)) = close {
-        let waited = at.ts.nanos_since(waiting_last);
+        let mut waited = at.ts.nanos_since(waiting_last);
+        let mut said_note = String::new();
+        if let Some((from, name)) = gave_up_saying(tcp, tls, owe).filter(|_| closer == waiting && !network_loss) {
+            waited = at.ts.nanos_since(from);
+            said_note = format!(" (saying {name} first)");
+        }
         if closer == waiting && waited >= GAVE_UP_AFTER_NS {
             let reason = if server_sent_nothing {
                 Reason::ServerSilent
@@ -250,7 +256,7 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
                 Confidence::High,
                 if server_sent_nothing {
                     format!(
-                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection.",
+                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection{said_note}.",
                         secs(waited),
                         if is_rst { "reset" } else { "closed" }
                     )
@@ -262,7 +268,7 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
                     )
                 } else {
                     format!(
-                        "The handshake stalled {after}: the {} owed the next message and sent nothing for {}, then the {waiting} gave up waiting and {} the connection.",
+                        "The handshake stalled {after}: the {} owed the next message and sent nothing for {}, then the {waiting} gave up waiting and {} the connection{said_note}.",
                         owe.sender(),
                         secs(waited),
                         if is_rst { "reset" } else { "closed" }
@@ -326,4 +332,29 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
             secs(silent_for)
         ),
     );
+}
+
+/// A side that gives up waiting may say so before it closes (JSSE sends user_canceled, then
+/// close_notify, both warnings): when all it sent after its last handshake record were such
+/// alerts, they are not data it waited after, and its wait runs from the owing side's last data
+/// (or its own first) to its close. Read from TCP times and the record history only, so how the
+/// stream was cut into segments does not matter: (wait start, the first alert's name).
+fn gave_up_saying(tcp: &TcpFacts, tls: &TlsFacts, owe: Direction) -> Option<(Timestamp, &'static str)> {
+    let waiting = owe.flip();
+    let mine = |c: &char| c.is_ascii_uppercase() == (waiting == Direction::ToServer) && c.is_ascii_alphabetic();
+    let mut said = tls.alerts.iter().filter(|a| a.direction == waiting).peekable();
+    let first = said.peek().copied()?;
+    let all_benign = said.all(|a| a.level == Some(1) && !a.fatal());
+    let last_mine = tls.history.chars().rev().find(mine)?;
+    if !all_benign || !last_mine.eq_ignore_ascii_case(&'l') {
+        return None;
+    }
+    let from = [tcp.dirs[owe].last_data, tcp.dirs[waiting].first_data]
+        .into_iter()
+        .flatten()
+        .max_by_key(|a| a.frame)?;
+    Some((
+        from.ts,
+        first.description.and_then(|d| d.name()).unwrap_or("a warning alert"),
+    ))
 }
