@@ -13,6 +13,7 @@
 #                                                     nocipher version
 #                   -> ossl:                          ccmissing ccwrongca (s_server -Verify 1)
 #                   -> silent (a TCP server that never answers): silent
+#                   -> stall (s_server behind stall_proxy.py, its flight cut short): stall
 #   curl | ossl (openssl s_client) -> java server:    ok ccmissing ccrejected version
 # (version: the client speaks only the case's version, the server only the other one.)
 # The Java client checks the name only when asked: it always runs with endpoint identification
@@ -114,6 +115,14 @@ while time.time()-t<8:
     except OSError: break
 c.close()'
 }
+s_stall() { # openssl s_server on 4433 behind stall_proxy.py on 443, which passes on only the
+    # first records of its answer (TLS 1.3: ServerHello, ChangeCipherSpec, EncryptedExtensions;
+    # TLS 1.2: ServerHello, Certificate) and then holds the connection: the server stalls mid-flight
+    local cert=$1 v=$2 keep=2
+    [ "$v" = 13 ] && keep=3
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/$cert.pem" -key "$CERTS/$cert.key" -www
+    SRV_PORT=443 srv timeout -k 2 30 python3 "$HERE/stall_proxy.py" 443 4433 "$keep" --hold 15
+}
 s_java() {
     local cert=$1 v=$2 mode=$3 a=(--keystore "$STORES/$cert.p12")
     case $mode in
@@ -152,6 +161,7 @@ stack_name() {
         ossl) echo "OpenSSL $V_OSSL" ;;
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
         silent) echo "a Python TCP listener that reads and never answers" ;;
+        stall) echo "OpenSSL $V_OSSL s_server behind samples/scripts/stall_proxy.py" ;;
     esac
 }
 
@@ -167,7 +177,8 @@ run_combo() {
     [ "$c" = ossl ] && cs+=" s_client"; [ "$s" = ossl ] && ss+=" s_server"
     STACK="$cs -> $ss"
     local -A nm=([java]="the Java client" [curl]=curl [ossl]="openssl s_client")
-    local -A sn=([nginx]=nginx [ossl]="openssl s_server" [java]="the Java server" [silent]="a TCP server that never answers")
+    local -A sn=([nginx]=nginx [ossl]="openssl s_server" [java]="the Java server" [silent]="a TCP server that never answers"
+        [stall]="openssl s_server behind a proxy that stalls its flight")
     local cert=good smode=plain cmode=plain who="TLS $V, no key log: ${nm[$c]} -> ${sn[$s]}"
     # What the wire shows decides the confidence: high when a plaintext alert names the cause
     # (TLS 1.2) and the chain agrees; medium when it is read from an encrypted alert's size
@@ -197,6 +208,8 @@ run_combo() {
                    smode=ccreq; cmode=badcert; fail certificate client_certificate_missing server confidence="$conf" ;;
         nocipher) WHAT="$who, the client offers only ChaCha20-Poly1305, the server only AES-256-GCM"
                   smode=nocipher; cmode=nocipher; fail cipher no_shared_cipher server confidence='"medium"' ;;
+        stall) WHAT="$who, the server's flight stops after its first records (a proxy holds the rest); the client gives up after 5 s"
+               fail timeout handshake_stalled server confidence="$conf" ;;
         silent) WHAT="$who, the server accepts the connection and reads the ClientHello but never answers; the client gives up after 5 s"
                 fail timeout server_silent server confidence='"high"' ;;
         version) WHAT="$who, the client speaks only TLS $V, the server only the other version"
@@ -209,6 +222,7 @@ run_combo() {
     if [ "$v" = 13 ] && { [ "$c" = java ] || [ "$s" = java ]; }; then
         NOTE="JSSE adds 16 bytes of padding (RFC 8446 §5.4) to every TLS 1.3 record it sends: its Finished is 85 bytes where OpenSSL's is 69 (TLS_AES_256_GCM_SHA384), its alerts and close_notify 35 where OpenSSL's are 19. tlsdiag reads a side's padding off its Finished; a client's lone record too short for a Finished, after which it sends nothing, is its alert."
     fi
+    [ "$sc" = stall ] && [ "$v" = 13 ] && NOTE+=" Here the client's two 35-byte records 5 s after the server's last one are its sealed user_canceled and close_notify: it gave up waiting."
     [ "$sc" = silent ] && NOTE="JSSE gives up on its read timeout with a user_canceled then a close_notify alert (warnings, in the clear) before its FIN: the wait the client gave up on runs to the first of them."
     [ "$sc" = ccwrongca ] && NOTE+="${NOTE:+ }JSSE's key manager offers only a certificate whose issuer the CertificateRequest names, so the client sends an empty Certificate (41 bytes in TLS 1.3, on its own), the server refuses it before the client's Finished arrives."
     "s_$s" "$cert" "$v" "$smode" || return 1
@@ -271,7 +285,7 @@ j_run() {
 # The cases committed under samples/cases (the most distinct behaviours of JSSE on the wire).
 CASES_KEPT=(
     java-java-ossl-expired-tls13 java-java-nginx-unknownca-tls13 java-java-nginx-unknownca-tls12
-    java-java-nginx-hostname-tls12 java-curl-java-ccmissing-tls13 java-ossl-java-ccrejected-tls13
+    java-java-stall-stall-tls13 java-curl-java-ccmissing-tls13 java-ossl-java-ccrejected-tls13
     java-java-ossl-ccwrongca-tls13 java-java-nginx-ok-tls13 java-curl-java-ok-tls13 java-java-silent-silent-tls13
 )
 MATRIX=()
@@ -282,7 +296,7 @@ for v in tls13 tls12; do
         java-java-nginx-unknownca-$v java-java-ossl-notyet-$v
         java-java-ossl-nocipher-$v java-java-nginx-version-$v
         java-curl-java-ccmissing-$v java-ossl-java-ccrejected-$v java-curl-java-version-$v
-        java-java-ossl-ccmissing-$v java-java-ossl-ccwrongca-$v java-java-silent-silent-$v
+        java-java-ossl-ccmissing-$v java-java-ossl-ccwrongca-$v java-java-silent-silent-$v java-java-stall-stall-$v
     )
 done
 

@@ -6,7 +6,7 @@ use super::warnings::warnings;
 use super::{Confidence, Context, Failure, Outcome, Reason, Verdict};
 use crate::flow::{Direction, Side, TcpFacts};
 use crate::tls::names::{AlertDescription as A, Version};
-use crate::tls::{AlertEvent, TlsFacts, finished_record_len};
+use crate::tls::{AlertEvent, TlsFacts};
 use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
@@ -262,18 +262,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     // TLS 1.3: read the encrypted records' sizes and order.
     if tls.is_tls13() {
         let p = &tls.tls13;
-        if let Some(c) = p.client_alert(tls.suite()) {
-            return fail(
-                v,
-                Reason::RejectedByClient,
-                Side::Client,
-                Confidence::Medium,
-                format!(
-                    "The client answered {server}'s TLS 1.3 flight with one encrypted record of an alert's size ({} bytes; a Finished here is {}) and sent nothing more: it rejected the server, most often its certificate.",
-                    c.len,
-                    finished_record_len(tls.suite())
-                ),
-            );
+        if super::stall::tls13_client_ended(tcp, tls, v) {
+            return;
         }
         if let Some(s) = tls.server_rejected_client() {
             // A sealed close_notify answering the client's own close is not a rejection.

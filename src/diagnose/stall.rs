@@ -10,7 +10,7 @@ use super::classify::{GAVE_UP_AFTER_NS, fail, incomplete, secs};
 use super::{Confidence, Context, Reason, Verdict};
 use crate::capture::Timestamp;
 use crate::flow::{Direction, EndKind, Side, TcpFacts};
-use crate::tls::TlsFacts;
+use crate::tls::{TlsFacts, finished_record_len};
 
 pub(super) fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
@@ -332,6 +332,49 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
             secs(silent_for)
         ),
     );
+}
+
+/// TLS 1.3: the client answered the server's flight only with records that read as alerts
+/// ([`crate::tls::Tls13Progress::client_alert`]). Soon after the server's last data it rejected
+/// the server (most often its certificate); after a long silence it gave up waiting for the
+/// rest of a flight that stopped (JSSE seals its user_canceled and close_notify alike).
+pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
+    let (p, server, finished) = (&tls.tls13, tcp.server, finished_record_len(tls.suite()));
+    let Some(c) = p.client_alert(tls.suite()) else {
+        return false;
+    };
+    let last = |d: Direction| tcp.dirs[d].last_data.map(|a| a.ts);
+    let waited = match (last(Direction::ToServer), last(Direction::ToClient)) {
+        (Some(c), Some(s)) => c.nanos_since(s),
+        _ => 0,
+    };
+    if waited >= GAVE_UP_AFTER_NS {
+        fail(
+            v,
+            Reason::HandshakeStalled,
+            Side::Server,
+            Confidence::Medium,
+            format!(
+                "{server}'s TLS 1.3 flight stopped after {} encrypted record(s) ({} bytes): the client waited {}, then sent only {} record(s) too short for a Finished ({finished} bytes) and closed: it gave up waiting for the rest.",
+                p.server_flight_records,
+                p.server_flight_bytes,
+                secs(waited),
+                p.client_records
+            ),
+        );
+    } else {
+        fail(
+            v,
+            Reason::RejectedByClient,
+            Side::Client,
+            Confidence::Medium,
+            format!(
+                "The client answered {server}'s TLS 1.3 flight with {} encrypted record(s) of an alert's size ({} bytes first; a Finished here is {finished}) and sent nothing more: it rejected the server, most often its certificate.",
+                p.client_records, c.len
+            ),
+        );
+    }
+    true
 }
 
 /// A side that gives up waiting may say so before it closes (JSSE sends user_canceled, then

@@ -45,6 +45,9 @@ pub struct Tls13Progress {
     /// The length of the server's last flight record so far (its Finished when sent alone).
     #[serde(skip)]
     server_flight_last: usize,
+    /// The longest client record after the server's flight.
+    #[serde(skip)]
+    client_longest: usize,
 }
 
 /// Payload length of an unpadded TLS 1.3 Finished record: handshake header, verify_data (the
@@ -99,6 +102,7 @@ impl Tls13Progress {
                 }
                 self.client_records = self.client_records.saturating_add(1);
                 self.client_last = Some(rec);
+                self.client_longest = self.client_longest.max(rec.len);
                 if self.server_after_client.is_none() {
                     self.client_flight_records += 1;
                     self.client_flight_bytes += rec.len;
@@ -121,14 +125,15 @@ impl Tls13Progress {
     }
 
     /// The client's first record when it reads as an alert that ended its flight: alert-sized
-    /// and all the client sent before the server's next record, or (its padding unknown) too
-    /// short for a Finished and all the client sent at all. A client's flight can open only with
-    /// a Certificate (an empty one is followed by its Finished, maybe only after the server
-    /// refused it), an EndOfEarlyData (followed by its Finished), a Finished, or an alert.
+    /// and all the client sent before the server's next record, or (its padding unknown) it and
+    /// at most one more (a close_notify) too short for a Finished and all the client sent at
+    /// all. A client's flight can open only with a Certificate (an empty one is followed by its
+    /// Finished, maybe only after the server refused it), an EndOfEarlyData (followed by its
+    /// Finished), a Finished, or an alert.
     pub fn client_alert(&self, suite: u16) -> Option<EncRecord> {
         let c = self.client_first?;
         let sized = self.alert_sized(Direction::ToServer, c.len) && self.client_flight_records <= 1;
-        let short = c.len < finished_record_len(suite) && self.client_records <= 1;
+        let short = self.client_longest < finished_record_len(suite) && self.client_records <= 2;
         (sized || short).then_some(c)
     }
 
