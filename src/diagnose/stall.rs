@@ -363,14 +363,17 @@ pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict
             ),
         );
     } else {
+        let records = match p.client_records {
+            1 => format!("one encrypted record of an alert's size ({} bytes", c.len),
+            n => format!("{n} encrypted records of an alert's size ({} bytes the first", c.len),
+        };
         fail(
             v,
             Reason::RejectedByClient,
             Side::Client,
             Confidence::Medium,
             format!(
-                "The client answered {server}'s TLS 1.3 flight with {} encrypted record(s) of an alert's size ({} bytes first; a Finished here is {finished}) and sent nothing more: it rejected the server, most often its certificate.",
-                p.client_records, c.len
+                "The client answered {server}'s TLS 1.3 flight with {records}; a Finished here is {finished}) and sent nothing more: it rejected the server, most often its certificate."
             ),
         );
     }
