@@ -6,7 +6,7 @@ use super::warnings::warnings;
 use super::{Confidence, Context, Failure, Outcome, Reason, Verdict};
 use crate::flow::{Direction, Side, TcpFacts};
 use crate::tls::names::{AlertDescription as A, Version};
-use crate::tls::{AlertEvent, TlsFacts, alert_sized};
+use crate::tls::{AlertEvent, TlsFacts};
 use std::fmt::Write as _;
 
 /// A waiting side that closes after at least this much silence gave up waiting (a timeout),
@@ -270,19 +270,8 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     // TLS 1.3: read the encrypted records' sizes and order.
     if tls.is_tls13() {
         let p = &tls.tls13;
-        if let Some(c) = p.client_first.filter(|c| alert_sized(c.len)) {
-            if p.client_flight_records <= 1 {
-                return fail(
-                    v,
-                    Reason::RejectedByClient,
-                    Side::Client,
-                    Confidence::Medium,
-                    format!(
-                        "The client answered {server}'s TLS 1.3 flight with an alert-sized encrypted record ({} bytes; a Finished is at least 53) and sent no application data: it rejected the server, most often its certificate.",
-                        c.len
-                    ),
-                );
-            }
+        if super::stall::tls13_client_ended(tcp, tls, v) {
+            return;
         }
         if let Some(s) = tls.server_rejected_client() {
             // A sealed close_notify answering the client's own close is not a rejection.
@@ -426,8 +415,8 @@ fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning>
     let pattern = tls.is_tls13()
         && side == Side::Client
         && p.client_records == 2
-        && !alert_sized(finished.len)
-        && alert_sized(last.len)
+        && !p.alert_sized(Direction::ToServer, finished.len)
+        && p.alert_sized(Direction::ToServer, last.len)
         && closed.frame >= last.at.frame;
     (pattern && soon).then(|| super::Warning {
         id: "closed_without_data",

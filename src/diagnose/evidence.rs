@@ -4,8 +4,8 @@ use super::classify::{list, secs, short};
 use super::{Evidence, Verdict};
 use crate::flow::{At, Direction, EndKind, TcpFacts};
 use crate::limits::MAX_EVIDENCE;
+use crate::tls::TlsFacts;
 use crate::tls::cert::secs_rfc3339;
-use crate::tls::{TlsFacts, alert_sized};
 
 /// The evidence of a decided session: its key events in frame order, at most
 /// [`MAX_EVIDENCE`] of them (the first and the last halves), and how many were left out.
@@ -184,11 +184,7 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
             }
         }
         if let Some(c) = p.client_first {
-            let kind = if alert_sized(c.len) {
-                "alert-sized"
-            } else {
-                "Finished-sized or larger"
-            };
+            let kind = p.size_reads_as(Direction::ToServer, c.len, tls.suite());
             push(
                 c.at,
                 Some(Direction::ToServer),
@@ -196,7 +192,7 @@ pub fn evidence(tcp: &TcpFacts, tls: &TlsFacts, v: &Verdict) -> (Vec<Evidence>, 
             );
         }
         if let Some(s) = p.server_after_client {
-            let kind = if alert_sized(s.len) { "alert-sized" } else { "data" };
+            let kind = p.size_reads_as(Direction::ToClient, s.len, tls.suite());
             push(
                 s.at,
                 Some(Direction::ToClient),

@@ -8,8 +8,9 @@
 
 use super::classify::{GAVE_UP_AFTER_NS, fail, incomplete, secs};
 use super::{Confidence, Context, Reason, Verdict};
+use crate::capture::Timestamp;
 use crate::flow::{Direction, EndKind, Side, TcpFacts};
-use crate::tls::TlsFacts;
+use crate::tls::{TlsFacts, finished_record_len};
 
 pub(super) fn tcp_only(tcp: &TcpFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
@@ -236,7 +237,12 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
     .unwrap_or(tcp.first.ts);
     let close = tcp.first_close().map(|(side, at, rst)| ((side, at), rst));
     if let Some(((closer, at), is_rst)) = close {
-        let waited = at.ts.nanos_since(waiting_last);
+        let mut waited = at.ts.nanos_since(waiting_last);
+        let mut said_note = String::new();
+        if let Some((from, name)) = gave_up_saying(tcp, tls, owe).filter(|_| closer == waiting && !network_loss) {
+            waited = at.ts.nanos_since(from);
+            said_note = format!(" (saying {name} first)");
+        }
         if closer == waiting && waited >= GAVE_UP_AFTER_NS {
             let reason = if server_sent_nothing {
                 Reason::ServerSilent
@@ -250,7 +256,7 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
                 Confidence::High,
                 if server_sent_nothing {
                     format!(
-                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection.",
+                        "{server} never answered the ClientHello; the client gave up after {} and {} the connection{said_note}.",
                         secs(waited),
                         if is_rst { "reset" } else { "closed" }
                     )
@@ -262,7 +268,7 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
                     )
                 } else {
                     format!(
-                        "The handshake stalled {after}: the {} owed the next message and sent nothing for {}, then the {waiting} gave up waiting and {} the connection.",
+                        "The handshake stalled {after}: the {} owed the next message and sent nothing for {}, then the {waiting} gave up waiting and {} the connection{said_note}.",
                         owe.sender(),
                         secs(waited),
                         if is_rst { "reset" } else { "closed" }
@@ -326,4 +332,75 @@ pub(super) fn stalled_or_closed(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_
             secs(silent_for)
         ),
     );
+}
+
+/// TLS 1.3: the client answered the server's flight only with records that read as alerts
+/// ([`crate::tls::Tls13Progress::client_alert`]). Soon after the server's last data it rejected
+/// the server (most often its certificate); after a long silence it gave up waiting for the
+/// rest of a flight that stopped (JSSE seals its user_canceled and close_notify alike).
+pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
+    let (p, server, finished) = (&tls.tls13, tcp.server, finished_record_len(tls.suite()));
+    let Some(c) = p.client_alert(tls.suite()) else {
+        return false;
+    };
+    let last = |d: Direction| tcp.dirs[d].last_data.map(|a| a.ts);
+    let waited = match (last(Direction::ToServer), last(Direction::ToClient)) {
+        (Some(c), Some(s)) => c.nanos_since(s),
+        _ => 0,
+    };
+    if waited >= GAVE_UP_AFTER_NS {
+        fail(
+            v,
+            Reason::HandshakeStalled,
+            Side::Server,
+            Confidence::Medium,
+            format!(
+                "{server}'s TLS 1.3 flight stopped after {} encrypted record(s) ({} bytes): the client waited {}, then sent only {} record(s) too short for a Finished ({finished} bytes) and closed: it gave up waiting for the rest.",
+                p.server_flight_records,
+                p.server_flight_bytes,
+                secs(waited),
+                p.client_records
+            ),
+        );
+    } else {
+        let records = match p.client_records {
+            1 => format!("one encrypted record of an alert's size ({} bytes", c.len),
+            n => format!("{n} encrypted records of an alert's size ({} bytes the first", c.len),
+        };
+        fail(
+            v,
+            Reason::RejectedByClient,
+            Side::Client,
+            Confidence::Medium,
+            format!(
+                "The client answered {server}'s TLS 1.3 flight with {records}; a Finished here is {finished}) and sent nothing more: it rejected the server, most often its certificate."
+            ),
+        );
+    }
+    true
+}
+
+/// A side that gives up waiting may say so before it closes (JSSE sends user_canceled, then
+/// close_notify, both warnings): when all it sent after its last handshake record were such
+/// alerts, they are not data it waited after, and its wait runs from the owing side's last data
+/// (or its own first) to its close. Read from TCP times and the record history only, so how the
+/// stream was cut into segments does not matter: (wait start, the first alert's name).
+fn gave_up_saying(tcp: &TcpFacts, tls: &TlsFacts, owe: Direction) -> Option<(Timestamp, &'static str)> {
+    let waiting = owe.flip();
+    let mine = |c: &char| c.is_ascii_uppercase() == (waiting == Direction::ToServer) && c.is_ascii_alphabetic();
+    let mut said = tls.alerts.iter().filter(|a| a.direction == waiting).peekable();
+    let first = said.peek().copied()?;
+    let all_benign = said.all(|a| a.level == Some(1) && !a.fatal());
+    let last_mine = tls.history.chars().rev().find(mine)?;
+    if !all_benign || !last_mine.eq_ignore_ascii_case(&'l') {
+        return None;
+    }
+    let from = [tcp.dirs[owe].last_data, tcp.dirs[waiting].first_data]
+        .into_iter()
+        .flatten()
+        .max_by_key(|a| a.frame)?;
+    Some((
+        from.ts,
+        first.description.and_then(|d| d.name()).unwrap_or("a warning alert"),
+    ))
 }

@@ -30,6 +30,7 @@ mod session;
 
 pub use session::{
     AlertEvent, ClientNext, EncRecord, FirstBytes, KeyUse, ServerAnswer, Session, Tls13Progress, TlsFacts,
+    finished_record_len,
 };
 
 /// Content types of the TLS record layer.

@@ -3,6 +3,7 @@
 use super::cert::CertInfo;
 mod gap;
 mod handshake;
+mod progress13;
 mod sslv2;
 mod start;
 
@@ -14,6 +15,7 @@ use crate::flow::table::Decided;
 use crate::flow::{At, Chunk, Direction, PerDir, StreamHandler};
 use crate::limits::{FIRST_BYTES_KEPT, MAX_RECORD_SIZES, MAX_TLS_RECORD};
 use crate::tls::proxy_header::{HeaderReader, Read};
+pub use progress13::{Tls13Progress, finished_record_len};
 use serde::Serialize;
 use std::sync::{Arc, LazyLock};
 
@@ -64,33 +66,6 @@ pub struct FirstBytes {
     /// Printable text (escaped) when the bytes look like text, else hex.
     pub shown: String,
     pub looks_like: &'static str,
-}
-
-/// Progress of a TLS 1.3 handshake, inferred from encrypted record sizes and order.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Tls13Progress {
-    /// Server's encrypted records before the client answered (its flight).
-    pub server_flight_records: u32,
-    pub server_flight_bytes: usize,
-    /// The client's first encrypted record after the ServerHello (Finished, or an alert).
-    pub client_first: Option<EncRecord>,
-    /// Client encrypted records and bytes before the server's next record.
-    pub client_flight_records: u32,
-    pub client_flight_bytes: usize,
-    /// The client's last record before the server's next one.
-    pub client_flight_last: Option<EncRecord>,
-    /// The client's flight ended with an alert-sized record after its Finished (close_notify).
-    pub client_closed: bool,
-    /// Every client encrypted record after the server's flight read until the outcome was known
-    /// (not only those before the server's next record).
-    pub client_records: u32,
-    /// The last of them.
-    pub client_last: Option<EncRecord>,
-    /// The server's first record after the client's flight.
-    pub server_after_client: Option<EncRecord>,
-    pub server_after_client_records: u32,
-    /// Of those, the ones larger than an alert (tickets, data).
-    pub server_after_client_data: u32,
 }
 
 /// Everything the TLS layer learned about one session.
@@ -196,6 +171,11 @@ impl TlsFacts {
     }
 
     /// Whether TLS 1.3 was negotiated.
+    /// The ServerHello's cipher suite (0 before it).
+    pub fn suite(&self) -> u16 {
+        self.server_hello.as_ref().map_or(0, |sh| sh.cipher_suite.0)
+    }
+
     pub fn is_tls13(&self) -> bool {
         self.version().is_some_and(|v| v.is_tls13())
     }
@@ -224,7 +204,10 @@ impl TlsFacts {
             }
             match &p.client_first {
                 Some(c) => {
-                    !alert_sized(c.len) && p.server_after_client.is_some() && self.server_rejected_client().is_none()
+                    !p.alert_sized(Direction::ToServer, c.len)
+                        && p.client_alert(self.suite()).is_none()
+                        && p.server_after_client.is_some()
+                        && self.server_rejected_client().is_none()
                 }
                 None => false,
             }
@@ -245,7 +228,12 @@ impl TlsFacts {
         let p = &self.tls13;
         let (c, s, last) = (p.client_first?, p.server_after_client?, p.client_flight_last?);
         let soon = s.at.ts.nanos_since(last.at.ts) < 1_000_000_000;
-        (!alert_sized(c.len) && alert_sized(s.len) && p.server_after_client_data == 0 && !p.client_closed && soon)
+        let alert = |d, r: EncRecord| p.alert_sized(d, r.len);
+        (!alert(Direction::ToServer, c)
+            && alert(Direction::ToClient, s)
+            && p.server_after_client_data == 0
+            && !p.client_closed
+            && soon)
             .then_some(s)
     }
 
@@ -467,7 +455,9 @@ impl State {
             )
             || f.first_fatal_alert().is_some()
             || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_reads_on()))
-            || f.tls13.client_first.is_some_and(|c| alert_sized(c.len))
+            || f.tls13
+                .client_first
+                .is_some_and(|c| f.tls13.alert_sized(Direction::ToServer, c.len))
     }
 
     fn data(&mut self, dir: Direction, mut data: &[u8], at: At) {
@@ -821,39 +811,8 @@ impl State {
     }
 
     fn tls13_record(&mut self, dir: Direction, rec: EncRecord) {
-        let p = &mut self.facts.tls13;
-        match dir {
-            Direction::ToClient => {
-                if p.client_first.is_none() {
-                    p.server_flight_records += 1;
-                    p.server_flight_bytes += rec.len;
-                } else {
-                    if p.server_after_client.is_none() {
-                        p.server_after_client = Some(rec);
-                    }
-                    p.server_after_client_records += 1;
-                    p.server_after_client_data += u32::from(!alert_sized(rec.len));
-                }
-            }
-            Direction::ToServer => {
-                if p.server_flight_records == 0 {
-                    // Early data before the server's flight.
-                    return;
-                }
-                if p.client_first.is_none() {
-                    p.client_first = Some(rec);
-                }
-                p.client_records = p.client_records.saturating_add(1);
-                p.client_last = Some(rec);
-                if p.server_after_client.is_none() {
-                    p.client_flight_records += 1;
-                    p.client_flight_bytes += rec.len;
-                    // An alert-sized record after the client's Finished is its close_notify.
-                    p.client_closed = p.client_flight_records > 1 && alert_sized(rec.len);
-                    p.client_flight_last = Some(rec);
-                }
-            }
-        }
+        let suite = self.facts.suite();
+        self.facts.tls13.record(dir, rec, suite);
     }
 
     /// One complete plaintext record.
