@@ -245,20 +245,8 @@ j_readme() {
         echo "On the wire (samples/scripts/tls_summary.py; f<N> = frame number, C>S = client to server):"
         echo
         python3 "$HERE/tls_summary.py" "$1" | sed 's/^/    /'
-        local msgs
-        msgs="$( { grep -hE 'client error:|server error:|^curl: \(|:error:|verify error:' "$CW/client.log" | sed 's/^/client: /'
-                   grep -hE 'client error:|server error:|:error:|SSL_do_handshake|verify error:' "$CW/server.log" | sed 's/^/server: /'; } 2>/dev/null |
-                 sed -E 's/[0-9A-F]{12,16}:error:[0-9A-F]+:/error:/' | awk '!seen[$0]++' | head -6)"
-        if [ -n "$msgs" ]; then
-            echo
-            echo "What the tools said (logs in \$WORK):"
-            echo
-            printf '%s\n' "$msgs" | sed 's/^/    /'
-        fi
-        if [ -n "${NOTE:-}" ]; then
-            echo
-            echo "$NOTE"
-        fi
+        tools_said 'client error:|server error:|^curl: \(|:error:|verify error:' \
+            'client error:|server error:|:error:|SSL_do_handshake|verify error:'
     } > "$D/README.md"
 }
 

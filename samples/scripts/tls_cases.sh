@@ -166,6 +166,25 @@ fail() { # fail CAUSE REASON SIDE [key=jsonvalue ...]
     SESS+=("{\"outcome\": \"failed\", \"cause\": \"$c\", \"reason\": \"$r\", \"side\": \"$s\"$ex}")
 }
 
+# The end of a case's README: the tools' own error lines (client.log matching CLIENT_PAT,
+# server.log matching SERVER_PAT, in $CW; OpenSSL's error-code prefixes cut, at most 6) and $NOTE.
+tools_said() { # tools_said CLIENT_PAT SERVER_PAT
+    local msgs
+    msgs="$( { grep -hE "$1" "$CW/client.log" | sed 's/^/client: /'
+               grep -hE "$2" "$CW/server.log" | sed 's/^/server: /'; } 2>/dev/null |
+             sed -E 's/[0-9A-F]{12,16}:error:[0-9A-F]+:/error:/' | awk '!seen[$0]++' | head -6)"
+    if [ -n "$msgs" ]; then
+        echo
+        echo "What the tools said (logs in \$WORK):"
+        echo
+        printf '%s\n' "$msgs" | sed 's/^/    /'
+    fi
+    if [ -n "${NOTE:-}" ]; then
+        echo
+        echo "$NOTE"
+    fi
+}
+
 write_expected() {
     local f="$D/expected.json" i n=${#SESS[@]}
     {
@@ -211,20 +230,7 @@ write_readme() {
             python3 "$HERE/tls_summary.py" --keylog "$CW/keys.log" "$pcap" | sed 's/^/    /'
         fi
         local pat='verify error:|Fatal error|PKI verification|^curl: \(|:error:|Error in handshake|failed:'
-        local msgs
-        msgs="$( { grep -hE "$pat" "$CW/client.log" | sed 's/^/client: /'
-                   grep -hE "$pat" "$CW/server.log" | sed 's/^/server: /'; } 2>/dev/null |
-                 sed -E 's/[0-9A-F]{12,16}:error:[0-9A-F]+:/error:/' | awk '!seen[$0]++' | head -6)"
-        if [ -n "$msgs" ]; then
-            echo
-            echo "What the tools said (logs in \$WORK):"
-            echo
-            printf '%s\n' "$msgs" | sed 's/^/    /'
-        fi
-        if [ -n "${NOTE:-}" ]; then
-            echo
-            echo "$NOTE"
-        fi
+        tools_said "$pat" "$pat"
     } > "$D/README.md"
 }
 
