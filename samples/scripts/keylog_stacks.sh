@@ -307,19 +307,22 @@ run_combo() {
     case $c-$sc in
         chrome-unknownca|node-unknownca|node-selfsigned) SESS=("${SESS[0]/"high"/"medium"}") ;;
     esac
-    # Node.js TLS 1.2 checks the certificate after a completed handshake: with a clean chain its
-    # bare close reads like a handshake-only probe, so the session stays established.
-    [ "$c-$sc-$v" = node-unknownca-12 ] && { SESS=(); ok "$V" confidence='"high"'; }
-    # With a fault the chain shows by itself, a bare close after a completed TLS 1.2 handshake is
-    # read as the refusal of it, at medium (a probe that ignores the certificate leaves alike).
-    case $c-$v-$sc in node-12-expired|node-12-hostname|node-12-notyet) SESS=("${SESS[0]/"high"/"medium"}") ;; esac
+    # Node.js TLS 1.2 checks the certificate after a completed handshake and closes without a
+    # byte: a health check or a spare connection leaves the same way, so the session stays
+    # established (its warnings name what is wrong with the certificate).
+    case $c-$v-$sc in
+        node-12-unknownca) SESS=(); ok "$V" confidence='"high"' ;;
+        node-12-expired) SESS=(); ok "$V" cert_expired confidence='"high"' ;;
+        node-12-notyet) SESS=(); ok "$V" cert_not_yet_valid confidence='"high"' ;;
+        node-12-hostname) SESS=(); ok "$V" sni_not_in_certificate confidence='"high"' ;;
+    esac
     # A Node.js server refuses a client certificate by closing, without an alert: medium.
     [ "$s-$sc" = node-ccrejected ] && SESS=("${SESS[0]/"high"/"medium"}")
     if [ "$c" = chrome ]; then
         SESS_EACH=1; COUNT=4
         # Asked for a client certificate, Chromium closes to ask its user for one, then
         # connects again and sends an empty Certificate.
-        [ "$sc" = ccmissing ] && SESS_NOCERT='{"outcome": "failed", "cause": "certificate", "reason": "client_certificate_missing", "side": "client", "confidence": "medium"}'
+        [ "$sc" = ccmissing ] && SESS_NOCERT='{"outcome": "failed", "cause": "protocol", "reason": "closed_during_handshake", "side": "client", "confidence": "high"}'
     fi
     "s_$s" "$cert" "$v" "$smode" || return 1
     "c_$c" "$v" "$cmode"

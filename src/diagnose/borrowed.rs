@@ -266,6 +266,15 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
         (c.key_type == "RSA" && c.key_bits > 0 && c.key_bits < 2048) || (!root && c.weak_signature())
     });
     match chain.first() {
+        // Only a subject CN names the host: current clients (browsers, Go, Node.js) look for
+        // the name in the subjectAltName alone, so they find none.
+        Some(leaf) if leaf.parse_error.is_none() && leaf.san_dns.is_empty() && leaf.san_ip.is_empty() => (
+            Reason::HostnameMismatch,
+            format!(
+                "it names its host only in its subject CN ({}), with no subjectAltName, which current clients do not read; the client (which {said}) most likely found no name for the host it asked for",
+                leaf.subject
+            ),
+        ),
         Some(leaf) if !weak && leaf.parse_error.is_none() => (
             Reason::UnknownCa,
             format!(
@@ -320,6 +329,12 @@ mod tests {
     /// a SHA-1 signature (what GnuTLS refuses as insecure) it stays bad_certificate.
     #[test]
     fn bad_certificate_reads_as_unknown_ca_only_on_a_clean_chain() {
+        // A host named only in the subject CN (no subjectAltName): a name fault, not the issuer.
+        let cn_only = Arc::new(CertInfo::from_der(include_bytes!("../tls/testdata/comma-in-o.der")));
+        assert_eq!(
+            bad_certificate_why(&[cn_only], "says only certificate_unknown").0,
+            Reason::HostnameMismatch
+        );
         let (r, d) = bad_certificate_why(&[cert("untrusted")], "says only bad_certificate");
         assert_eq!(r, Reason::UnknownCa);
         assert!(d.contains("tlsdiag Other CA"), "{d}");

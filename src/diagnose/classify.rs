@@ -310,9 +310,6 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some((reason, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
             return fail(v, reason, Side::Server, Confidence::High, summary);
         }
-        if let Some((reason, confidence, summary)) = super::silent_close::after_handshake(tcp, tls) {
-            return fail(v, reason, Side::Client, confidence, summary);
-        }
         return established(tcp, tls, ctx, v, Confidence::High);
     }
     if tls.is_tls13() && tls.tls13.client_first.is_some() {
@@ -489,6 +486,7 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
 
     if server_cert_alert {
         let facts = super::borrowed::cert_problem(&tls.server_certificates, sni_of(tls), a.at.ts);
+        let facts_none = facts.is_none();
         let (reason, detail) = match (desc, facts) {
             (A::CERTIFICATE_REVOKED, _) => (Reason::Revoked, "the client found it revoked".to_string()),
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
@@ -523,7 +521,8 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         };
         // GnuTLS says bad_certificate, BoringSSL (Chrome) and Java certificate_unknown, whatever
         // they found: an issuer read off a clean chain is an inference, not the client's word.
-        let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && reason == Reason::UnknownCa {
+        let inferred = facts_none && matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch);
+        let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && inferred {
             Confidence::Medium
         } else {
             Confidence::High

@@ -112,18 +112,11 @@ fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
         );
         return true;
     }
-    if let Some(asked) = tls.certificate_request {
-        fail(
-            v,
-            Reason::ClientCertificateMissing,
-            Side::Client,
-            Confidence::Medium,
-            format!(
-                "{server} asked for a client certificate (CertificateRequest, frame {}) and {how}: it had no certificate to send at once (a browser closes here to ask its user for one, then connects again); the server's certificate shows nothing wrong.",
-                asked.frame
-            ),
-        );
-        return true;
+    // After a CertificateRequest a bare close says nothing sure: a browser closes there to ask
+    // its user for a certificate and connects again (whether the certificate is required or
+    // optional), and so does a scanner. Left to the rules that follow.
+    if tls.certificate_request.is_some() {
+        return false;
     }
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
     if !tls.is_tls13() || tls.server_certificates.is_empty() || sni.is_none() {
@@ -198,43 +191,4 @@ fn server_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
         ),
     );
     true
-}
-
-/// TLS ≤ 1.2, a completed handshake the client left at once, without a byte after the
-/// server's Finished (no request, no close_notify), when the server's certificate shows a fault
-/// by itself: a client that checks the certificate after the handshake (Node.js) refuses it
-/// this way. A clean certificate keeps the session established (a handshake-only probe looks
-/// the same), and a fault is at most medium for that reason. Returns the verdict's reason,
-/// confidence and summary.
-pub(super) fn after_handshake(tcp: &TcpFacts, tls: &TlsFacts) -> Option<(Reason, Confidence, String)> {
-    if tls.is_tls13() {
-        return None;
-    }
-    let fin = tls.finished[Direction::ToClient]?;
-    let client_fin = tls.finished[Direction::ToServer]?;
-    if tcp.dirs[Direction::ToServer]
-        .last_data
-        .is_some_and(|a| a.frame > fin.frame.max(client_fin.frame))
-    {
-        return None;
-    }
-    let (at, rst) = quiet_close(
-        tcp,
-        tls,
-        Side::Client,
-        if fin.frame > client_fin.frame { fin } else { client_fin },
-    )?;
-    let (reason, confidence, detail) = certificate_fault(tls, at)?;
-    // The handshake completed and nothing was said: the fault is certain, the refusal inferred
-    // (a handshake-only probe that ignores the certificate leaves the same way).
-    Some((
-        reason,
-        confidence.min(Confidence::Medium),
-        format!(
-            "The client most likely rejected {}'s certificate: {detail}; the handshake completed and the client {} the connection (frame {}) at once, without a request or an alert: it checks the certificate after the handshake and refuses it by closing (as Node.js does).",
-            tcp.server,
-            closed(rst),
-            at.frame
-        ),
-    ))
 }

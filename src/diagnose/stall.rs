@@ -348,7 +348,9 @@ pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict
         (Some(c), Some(s)) => c.nanos_since(s),
         _ => 0,
     };
-    if waited >= GAVE_UP_AFTER_NS {
+    // A client that waited for a complete flight was deciding (a prompt, a slow check), not
+    // waiting for the rest: its refusal is read as one.
+    if waited >= GAVE_UP_AFTER_NS && !p.server_flight_ends_with_finished(tls.suite()) {
         fail(
             v,
             Reason::HandshakeStalled,

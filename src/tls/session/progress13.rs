@@ -114,6 +114,14 @@ impl Tls13Progress {
         }
     }
 
+    /// Whether the server's flight (more than one record) ends with a record of a Finished's size,
+    /// alone and padded at most by the bound: it is complete, so a client that waited and then
+    /// refused was not waiting for the rest of it.
+    pub fn server_flight_ends_with_finished(&self, suite: u16) -> bool {
+        let f = finished_record_len(suite);
+        self.server_flight_records > 1 && self.server_flight_last >= f && self.server_flight_last - f <= MAX_PADDING
+    }
+
     /// Whether a record `dir` sent has the size of a sealed alert, unpadded or with the padding
     /// that side was seen to use.
     pub fn alert_sized(&self, dir: Direction, len: usize) -> bool {
