@@ -18,16 +18,8 @@
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 NS=${TLSD_NS:-tdk-bench}
-if [ "${TLSD_IN_NS:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "bench_keyed_cases.sh: run as root (netns + tcpdump)" >&2; exit 1; }
-    [ -s "$HERE/../certs/good.pem" ] || "$HERE/certs.sh" "$HERE/../certs" || exit 1
-    ip netns list | grep -qw "^$NS" || ip netns add "$NS" || exit 1
-    ip netns exec "$NS" ip link set lo up || exit 1
-    ip netns exec "$NS" env TLSD_IN_NS=1 TLSD_NS="$NS" bash "$0" "$@"
-    rc=$?
-    ip netns del "$NS"
-    exit $rc
-fi
+source "$HERE/in_netns.sh"
+run_in_netns "$0" "$@"
 TLSD_HELPERS_ONLY=1 source "$HERE/tls_cases.sh"
 WORK="$SAMPLES/work/bench-keyed"
 CASES="$(cd "$SAMPLES/.." && pwd)/bench/keyed-samples"

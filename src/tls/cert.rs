@@ -130,11 +130,12 @@ impl CertInfo {
     pub fn covered_names(&self) -> String {
         // A summary line, not the list: a certificate may carry thousands of names.
         const SHOWN: usize = 8;
-        let mut all = self.san_dns.iter().chain(&self.san_ip).peekable();
-        if all.peek().is_none() {
-            all = self.subject_cns.iter().chain(&[]).peekable();
-        }
-        let names: Vec<&String> = all.collect();
+        let sans: Vec<&String> = self.san_dns.iter().chain(&self.san_ip).collect();
+        let names = if sans.is_empty() {
+            self.subject_cns.iter().collect()
+        } else {
+            sans
+        };
         if names.is_empty() {
             return self.subject.clone();
         }
