@@ -1,12 +1,13 @@
 //! Closes without an alert that still name a cause. Some stacks refuse a certificate outside
 //! the TLS state machine and end the connection with a bare FIN or RST: Node.js checks the
 //! server's certificate after its handshake and destroys the socket (TLS 1.3: before its own
-//! Finished leaves; TLS 1.2: right after the handshake), a Node.js server checks the client's
-//! certificate the same way, and a browser asked for a client certificate closes to ask its
-//! user which one to send (then connects again). What is read: the certificate messages (in the
-//! clear in TLS 1.2, decrypted with the key log in TLS 1.3), who closed, and whether the closing
-//! side had answered the other's last flight. A close after a long silence is a stall
-//! ([`super::stall`]); one with an alert is read from the alert.
+//! Finished leaves), and a Node.js server checks the client's certificate the same way. What is
+//! read: the certificate messages (decrypted with the key log in TLS 1.3, in the clear in TLS
+//! 1.2), who closed, and whether the closing side had answered the other's last flight. Closes
+//! that prove nothing are left to the other rules: a client's at a CertificateRequest (a browser
+//! asking its user, for an optional certificate too; a scanner), and a TLS 1.2 client's right
+//! after a completed handshake (a health check, a spare connection). A close after a long
+//! silence is a stall ([`super::stall`]); one with an alert is read from the alert.
 
 use super::borrowed::{bad_certificate_why, cert_problem};
 use super::classify::{GAVE_UP_AFTER_NS, fail};
@@ -61,23 +62,15 @@ pub(super) fn during_handshake(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) 
     client_left(tcp, tls, v) || server_left(tcp, tls, v)
 }
 
-/// The end of the server's certificate flight the client had to answer: TLS 1.3, the server's
-/// Finished read with the key log (the client then sent no record at all); TLS 1.2, its
-/// ServerHelloDone in the clear (the client then sent no byte).
-fn server_flight_end(tcp: &TcpFacts, tls: &TlsFacts) -> Option<At> {
-    if tls.is_tls13() {
-        let end = tls.finished[Direction::ToClient].filter(|_| tls.decrypted())?;
-        return tls.tls13.client_first.is_none().then_some(end);
-    }
-    let done = tls.server_hello_done?;
-    let answered = tcp.dirs[Direction::ToServer]
-        .last_data
-        .is_some_and(|a| a.frame > done.frame);
-    (!answered && tls.finished[Direction::ToServer].is_none()).then_some(done)
-}
-
+/// TLS 1.3 with keys: the client closed right after the server's flight (its Finished read),
+/// before sending a single record. A TLS 1.2 client that refuses a certificate before its key
+/// exchange says so with an alert; one that closes there silently was not shown to check
+/// anything.
 fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
-    let Some(end) = server_flight_end(tcp, tls) else {
+    if !tls.is_tls13() || tls.tls13.client_first.is_some() {
+        return false;
+    }
+    let Some(end) = tls.finished[Direction::ToClient].filter(|_| tls.decrypted()) else {
         return false;
     };
     // Timed from the flight's end: what the server sends after the close (an alert answering
@@ -92,15 +85,7 @@ fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
         at.frame,
         end.frame
     );
-    // A certificate fault explains the close only where it was read with the keys (TLS 1.3):
-    // a TLS 1.2 client that refuses a certificate before its key exchange says so with an alert,
-    // and one that closes there silently was not shown to have checked anything.
-    let fault = if tls.is_tls13() {
-        certificate_fault(tls, at)
-    } else {
-        None
-    };
-    if let Some((reason, confidence, detail)) = fault {
+    if let Some((reason, confidence, detail)) = certificate_fault(tls, at) {
         fail(
             v,
             reason,
@@ -112,14 +97,11 @@ fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
         );
         return true;
     }
-    // After a CertificateRequest a bare close says nothing sure: a browser closes there to ask
-    // its user for a certificate and connects again (whether the certificate is required or
-    // optional), and so does a scanner. Left to the rules that follow.
-    if tls.certificate_request.is_some() {
-        return false;
-    }
+    // After a CertificateRequest a bare close says nothing more sure: a browser closes there to
+    // ask its user for a certificate and connects again (whether it is required or optional),
+    // and so does a scanner.
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
-    if !tls.is_tls13() || tls.server_certificates.is_empty() || sni.is_none() {
+    if tls.certificate_request.is_some() || tls.server_certificates.is_empty() || sni.is_none() {
         return false;
     }
     let (reason, detail) = bad_certificate_why(&tls.server_certificates, "said nothing");
