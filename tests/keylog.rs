@@ -285,6 +285,59 @@ fn a_damaged_key_log_is_read_around_its_bad_lines() {
     }
 }
 
+/// A key log saved by a Windows tool (a UTF-8 byte-order mark and CRLF line ends, or UTF-16
+/// with its mark) gives the verdicts of the plain file; one that lost the client's lines still
+/// shows the server's certificate and names its fault, at medium confidence.
+#[test]
+fn a_key_log_from_windows_or_with_one_side_missing() {
+    let dir = case("keylog-tls13-expired");
+    let cap = capture(&dir);
+    let text = std::fs::read_to_string(dir.join("keys.txt")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = verdicts(&json(&["--keylog", p(&dir.join("keys.txt")), p(&cap)]));
+    assert_eq!(plain[0].1, "expired");
+    let crlf = text.replace('\n', "\r\n");
+    let mut utf8_bom = vec![0xef, 0xbb, 0xbf];
+    utf8_bom.extend_from_slice(crlf.as_bytes());
+    let mut utf16le = vec![0xff, 0xfe];
+    utf16le.extend(crlf.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut utf16be = vec![0xfe, 0xff];
+    utf16be.extend(crlf.encode_utf16().flat_map(u16::to_be_bytes));
+    for (name, bytes) in [("utf8-bom", utf8_bom), ("utf16le", utf16le), ("utf16be", utf16be)] {
+        let keys = tmp.path().join(name);
+        std::fs::write(&keys, bytes).unwrap();
+        let doc = json(&["--keylog", p(&keys), p(&cap)]);
+        assert_eq!(verdicts(&doc), plain, "{name}");
+        assert!(
+            doc["capture"]["anomalies"].as_object().is_none_or(|a| a.is_empty()),
+            "{name}: {}",
+            doc["capture"]["anomalies"]
+        );
+    }
+    // Only the server's secrets: its flight (and certificate) opens, the client's alert does not.
+    let server_only: String = text
+        .lines()
+        .filter(|l| l.starts_with("SERVER_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!server_only.is_empty() && server_only.lines().count() < text.lines().count());
+    let keys = tmp.path().join("server-only");
+    std::fs::write(&keys, server_only).unwrap();
+    let doc = json(&["--keylog", p(&keys), p(&cap)]);
+    let s = &doc["sessions"][0];
+    assert_eq!(
+        (s["reason"].as_str(), s["side"].as_str(), s["confidence"].as_str()),
+        (Some("expired"), Some("client"), Some("medium")),
+        "{}",
+        s["summary"]
+    );
+    assert!(
+        s["summary"].as_str().unwrap().contains("alert is unread"),
+        "{}",
+        s["summary"]
+    );
+}
+
 #[test]
 fn every_tls13_suite_and_tls12_aead_and_cbc_open() {
     let suites = json(&[

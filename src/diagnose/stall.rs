@@ -6,6 +6,7 @@
 //! [`GAVE_UP_AFTER_NS`] of silence gave up; real clients that abort on a complete flight do so
 //! within milliseconds of its last byte.
 
+use super::borrowed::cert_problem;
 use super::classify::{GAVE_UP_AFTER_NS, fail, incomplete, secs};
 use super::{Confidence, Context, Reason, Verdict};
 use crate::capture::Timestamp;
@@ -369,15 +370,35 @@ pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict
             1 => format!("one encrypted record of an alert's size ({} bytes", c.len),
             n => format!("{n} encrypted records of an alert's size ({} bytes the first", c.len),
         };
-        fail(
-            v,
-            Reason::RejectedByClient,
-            Side::Client,
-            Confidence::Medium,
-            format!(
-                "The client answered {server}'s TLS 1.3 flight with {records}; a Finished here is {finished}) and sent nothing more: it rejected the server, most often its certificate."
-            ),
+        let answered = format!(
+            "The client answered {server}'s TLS 1.3 flight with {records}; a Finished here is {finished}) and sent nothing more"
         );
+        // The server's flight read with the key log, the client's records not (its secrets are
+        // missing from the log): the chain's own fault is the likeliest cause, its alert unread.
+        let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+        let at = tls.server_hello.as_ref().map(|s| s.at.ts).unwrap_or(tcp.first.ts);
+        match tls
+            .decrypted()
+            .then(|| cert_problem(&tls.server_certificates, sni, at))
+            .flatten()
+        {
+            Some((reason, detail)) => fail(
+                v,
+                reason,
+                Side::Client,
+                Confidence::Medium,
+                format!(
+                    "{answered}: it most likely refused the certificate the server's flight, decrypted with the key log, shows: {detail} (the client's own records were not decrypted, so its alert is unread)."
+                ),
+            ),
+            None => fail(
+                v,
+                Reason::RejectedByClient,
+                Side::Client,
+                Confidence::Medium,
+                format!("{answered}: it rejected the server, most often its certificate."),
+            ),
+        }
     }
     true
 }

@@ -158,6 +158,26 @@ pub struct KeyLog {
     pub stats: Stats,
 }
 
+/// A key log saved as UTF-16 with its byte-order mark (Windows PowerShell 5 writes `>` and
+/// `Out-File` that way), as UTF-8 text; anything else is read as it is.
+fn utf16_text(text: &[u8]) -> Option<String> {
+    let le = match text {
+        [0xff, 0xfe, ..] => true,
+        [0xfe, 0xff, ..] => false,
+        _ => return None,
+    };
+    let units = text.get(2..)?.chunks_exact(2).map(|p| match p {
+        [a, b] if le => u16::from_le_bytes([*a, *b]),
+        [a, b] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    });
+    Some(
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+    )
+}
+
 fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 || s.len() > 2 * MAX_SECRET.max(32) {
         return None;
@@ -175,6 +195,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 impl KeyLog {
     /// Parses key log text (`source` names it in the line notes).
     pub fn add_text(&mut self, source: &str, text: &[u8]) {
+        if let Some(text) = utf16_text(text) {
+            return self.add_text(source, text.as_bytes());
+        }
         for (n, raw) in text.split(|&c| c == b'\n').enumerate() {
             let line_no = n as u64 + 1;
             if raw.len() > MAX_KEYLOG_LINE {
@@ -186,7 +209,8 @@ impl KeyLog {
                 self.bad(source, line_no, "not text");
                 continue;
             };
-            let line = line.trim();
+            // A byte-order mark (a key log saved by a Windows editor) is not part of the label.
+            let line = line.trim().trim_start_matches('\u{feff}');
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
