@@ -296,14 +296,37 @@ impl Source {
     }
 }
 
-/// Reads a key log file from byte `from` on, at most [`MAX_KEYLOG_BYTES`] in all.
-pub fn read_file(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
+/// Reads at most `cap` bytes of a key log file from byte `from` on.
+fn read_file(path: &Path, from: u64, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::Start(from))?;
-    let mut v = Vec::new();
-    f.take(MAX_KEYLOG_BYTES.saturating_sub(from)).read_to_end(&mut v)?;
+    // Sized once: a key log of hundreds of MiB is not read into a buffer twice its size.
+    let len = f.metadata().map_or(0, |m| m.len().saturating_sub(from).min(cap));
+    let mut v = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(cap).read_to_end(&mut v)?;
     Ok(v)
+}
+
+/// A key log file, or of one larger than `cap` bytes its newest part: the last `cap` bytes from
+/// their first whole line (clients append to their key log for as long as it is set, so the
+/// keys of a recent capture are at its end). Returns the text and the byte it starts at.
+fn read_newest(path: &Path, cap: u64) -> std::io::Result<(Vec<u8>, u64)> {
+    let len = std::fs::metadata(path)?.len();
+    if len <= cap {
+        return Ok((read_file(path, 0, cap)?, 0));
+    }
+    let from = len - cap;
+    let mut text = read_file(path, from, cap)?;
+    // The first line is cut unless the byte before it ends a line.
+    let whole_first = read_file(path, from - 1, 1)?.first() == Some(&b'\n');
+    let skip = if whole_first {
+        0
+    } else {
+        text.iter().position(|&c| c == b'\n').map_or(text.len(), |i| i + 1)
+    };
+    text.drain(..skip);
+    Ok((text, from + skip as u64))
 }
 
 /// The run's key log.
@@ -355,33 +378,42 @@ pub fn install(sources: &[Source], live: bool) -> Vec<String> {
                 continue;
             }
         };
-        let text = match read_file(&path, 0) {
+        let (text, start) = match read_newest(&path, MAX_KEYLOG_BYTES) {
             Ok(t) => t,
             Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(format!(
                     "--keylog {}: not there yet; read as it appears",
                     path.display()
                 ));
-                Vec::new()
+                (Vec::new(), 0)
             }
             Err(e) => {
                 problems.push(format!("--keylog {}: {e}", path.display()));
                 continue;
             }
         };
-        let name = path.display().to_string();
+        let mut name = path.display().to_string();
+        if start > 0 {
+            problems.push(format!(
+                "--keylog {}: larger than {} MiB; only its newest {} MiB read (from byte {start}), so the keys of sessions older than those are missing",
+                path.display(),
+                MAX_KEYLOG_BYTES >> 20,
+                (text.len() + (1 << 19)) >> 20
+            ));
+            name = format!("{name} (from byte {start})");
+        }
         STORE
             .log
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .add_text(&name, &text);
         // A growing file is read on from its last whole line.
-        let done = text.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        let done = start + text.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1) as u64;
         STORE
             .files
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((path, done as u64));
+            .push((path, done));
         ACTIVE.store(true, Ordering::Relaxed);
     }
     problems
@@ -415,7 +447,10 @@ pub fn refresh() {
             // The file was truncated or replaced: read it all again.
             *done = 0;
         }
-        let Ok(new) = read_file(path, *done) else { continue };
+        // At most the cap at a time (the store's entries are capped too).
+        let Ok(new) = read_file(path, *done, MAX_KEYLOG_BYTES) else {
+            continue;
+        };
         // Only whole lines.
         let Some(end) = new.iter().rposition(|&c| c == b'\n') else {
             continue;
@@ -502,6 +537,27 @@ mod tests {
         s.lines(&r, &mut back);
         assert_eq!(back.lines().count(), 8);
         assert!(format!("{s:?}").find("aaaa").is_none(), "debug output shows no secret");
+    }
+
+    #[test]
+    fn a_key_log_over_the_cap_is_read_from_its_newest_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.txt");
+        let line = |i: u8| format!("CLIENT_RANDOM {} {}\n", format!("{i:02x}").repeat(32), "cc".repeat(48));
+        let text: String = (1..=4).map(line).collect();
+        std::fs::write(&path, &text).unwrap();
+        let n = line(1).len() as u64;
+        let (all, start) = read_newest(&path, 10 * n).unwrap();
+        assert_eq!((all.len(), start), (text.len(), 0));
+        // Two and a half lines fit: the cut one is dropped, the last two are read whole.
+        let (tail, start) = read_newest(&path, 2 * n + n / 2).unwrap();
+        assert_eq!((tail.as_slice(), start), (&text.as_bytes()[2 * n as usize..], 2 * n));
+        // Exactly two lines fit: both are whole.
+        let (tail, start) = read_newest(&path, 2 * n).unwrap();
+        assert_eq!((tail.len() as u64, start), (2 * n, 2 * n));
+        let mut k = KeyLog::default();
+        k.add_text("keys.txt", &tail);
+        assert_eq!((k.len(), k.stats.malformed), (2, 0));
     }
 
     #[test]
