@@ -661,6 +661,9 @@ fn live_errors_are_one_line_with_status_2() {
     let same = same.to_string_lossy().into_owned();
     one_line(&["live", "-i", "lo", "-o", &same, "-w", &same], "both name");
     assert!(!std::path::Path::new(&same).exists(), "nothing written to {same}");
+    // A key log is an input, even one not there yet (read as it appears).
+    one_line(&["live", "-i", "lo", "--keylog", &same, "-w", &same], "is the key log");
+    assert!(!std::path::Path::new(&same).exists(), "nothing written to {same}");
     one_line(
         &["live", "-i", "lo", "-w", "/nonexistent-tdl-dir/x.pcap"],
         "does not exist",

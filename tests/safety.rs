@@ -145,6 +145,43 @@ fn an_output_naming_the_input_is_refused_and_the_input_untouched() {
     assert_eq!(names, ["hard.pcap", "link.pcap", "x.pcap"]);
 }
 
+/// A key log given with `--keylog` (or `--keylog env`) is an input too: no output writes over
+/// it, through a link or not.
+#[test]
+fn an_output_naming_the_key_log_is_refused_and_the_key_log_untouched() {
+    let case = "keylog-tls13-expired";
+    let (dir, input) = workdir(case);
+    let keys = dir.path().join("keys.txt");
+    std::fs::copy(sample(case).with_file_name("keys.txt"), &keys).expect("copy keys");
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink(&keys, &link).expect("symlink");
+    let before = fingerprint(&keys);
+    let (i, k) = (s(&input), s(&keys));
+    for (flag, out) in [
+        ("-o", &keys),
+        ("-o", &link),
+        ("--write-failed", &keys),
+        ("--write-sessions", &link),
+    ] {
+        assert_refused(run(&["analyze", "--keylog", k, i, flag, s(out)]), "is the key log");
+        assert_eq!(fingerprint(&keys), before, "{flag} {}", out.display());
+    }
+    let out = bin()
+        .args(["analyze", "--keylog", "env", i, "--write-failed", k])
+        .env("SSLKEYLOGFILE", &keys)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the key log"));
+    assert_eq!(fingerprint(&keys), before);
+    // (`live` with a key log not there yet: tests/live.rs.)
+    // Another file is fine, and the verdict is the keyed one.
+    let carved = dir.path().join("failed.pcapng");
+    let (code, _, err) = run(&["analyze", "--keylog", k, i, "--write-failed", s(&carved), "-q"]);
+    assert!(code <= 1 && carved.is_file(), "{code}: {err}");
+    assert_eq!(fingerprint(&keys), before);
+}
+
 #[test]
 fn a_file_of_an_input_directory_is_an_input() {
     let (dir, input) = workdir("tls-mixed");

@@ -4,6 +4,12 @@
 use crate::report::model::CaptureSummary;
 use crate::tls::keylog::{self, Source};
 
+/// The files `--keylog` names (those that can be named: `env` without SSLKEYLOGFILE is said by
+/// [`load`]), which no output may write over.
+pub fn paths(args: &[String]) -> Vec<std::path::PathBuf> {
+    args.iter().filter_map(|a| Source::parse(a).path().ok()).collect()
+}
+
 /// Reads the `--keylog` files into the run's key store; returns what could not be read (each
 /// also said on stderr). `live` re-reads them as they grow.
 pub fn load(args: &[String], live: bool) -> Vec<String> {

@@ -116,7 +116,6 @@ pub fn live(args: LiveArgs) -> ExitCode {
         eprintln!("tlsdiag: no interface to capture on; name one with -i (see `tlsdiag interfaces`)");
         return ExitCode::from(EXIT_ERROR);
     };
-    let keylog_problems = super::keys::load(&args.keylog, true);
     let mut ports = args.ports.clone();
     ports.sort_unstable();
     ports.dedup();
@@ -149,7 +148,9 @@ pub fn live(args: LiveArgs) -> ExitCode {
             stdout_ok: false,
         },
     ];
-    let (out_to, write_to) = match outputs::plan(&[], &flags, false).map(<[Option<Target>; 2]>::try_from) {
+    let (out_to, write_to) = match outputs::plan(&[], &super::keys::paths(&args.keylog), &flags, false)
+        .map(<[Option<Target>; 2]>::try_from)
+    {
         Ok(Ok([out, write])) => (out.unwrap_or(Target::Stdout), write),
         Ok(Err(_)) => return ExitCode::from(EXIT_ERROR),
         Err(e) => {
@@ -157,6 +158,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    let keylog_problems = super::keys::load(&args.keylog, true);
     let mut cap = match LiveCapture::open(&cfg) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -76,16 +76,25 @@ struct InputFile {
     shown: PathBuf,
     /// The input directory it was found in.
     dir: Option<PathBuf>,
+    /// A key log (`--keylog`), read like the capture and never written either.
+    key_log: bool,
 }
 
-/// Checks every output against the inputs and each other, before anything is read; `carving`:
-/// the inputs will be read a second time. `Err` is the one line to print (exit status 2).
-pub(super) fn plan(inputs: &[PathBuf], flags: &[Flag<'_>], carving: bool) -> Result<Vec<Option<Target>>, String> {
+/// Checks every output against the inputs (the captures and the `keys` logs) and each other,
+/// before anything is read; `carving`: the inputs will be read a second time. `Err` is the one
+/// line to print (exit status 2).
+pub(super) fn plan(
+    inputs: &[PathBuf],
+    keys: &[PathBuf],
+    flags: &[Flag<'_>],
+    carving: bool,
+) -> Result<Vec<Option<Target>>, String> {
     let to_files = flags.iter().any(|f| f.path.is_some_and(|p| p.as_os_str() != "-"));
     if !to_files && !carving {
         return Ok(flags.iter().map(|f| f.path.map(|_| Target::Stdout)).collect());
     }
-    let (files, pipe) = input_files(inputs);
+    let (mut files, pipe) = input_files(inputs);
+    files.extend(keys.iter().map(|k| key_file(k)));
     if carving {
         if let Some(pipe) = pipe {
             let which = flags
@@ -122,6 +131,12 @@ pub(super) fn plan(inputs: &[PathBuf], flags: &[Flag<'_>], carving: bool) -> Res
                 .find(|i| (id.is_some() && i.id == id) || i.path.as_deref() == Some(resolved.as_path()))
             {
                 return Err(match &input.dir {
+                    None if input.key_log => format!(
+                        "{} {} is the key log {}: tlsdiag never writes over its input; name another file",
+                        flag.name,
+                        path.display(),
+                        input.shown.display()
+                    ),
                     None => format!(
                         "{} {} is the input {}: tlsdiag never writes over its input; name another file",
                         flag.name,
@@ -242,6 +257,25 @@ fn temp_builder() -> tempfile::Builder<'static, 'static> {
     b
 }
 
+/// A key log given with `--keylog` (in `live` it may not exist yet: it is read as it appears).
+fn key_file(p: &Path) -> InputFile {
+    let m = fs::metadata(p).ok().filter(fs::Metadata::is_file);
+    let path = fs::canonicalize(p).ok().or_else(|| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    });
+    InputFile {
+        id: m.map(|m| (m.dev(), m.ino())),
+        path,
+        shown: p.to_path_buf(),
+        dir: None,
+        key_log: true,
+    }
+}
+
 /// The files the inputs consist of, and the first input that can be read only once (standard
 /// input or a FIFO), described for a message.
 fn input_files(inputs: &[PathBuf]) -> (Vec<InputFile>, Option<String>) {
@@ -253,6 +287,7 @@ fn input_files(inputs: &[PathBuf]) -> (Vec<InputFile>, Option<String>) {
             path: fs::canonicalize(p).ok(),
             shown: p.to_path_buf(),
             dir: dir.map(Path::to_path_buf),
+            key_log: false,
         });
     };
     for input in inputs {
@@ -266,6 +301,7 @@ fn input_files(inputs: &[PathBuf]) -> (Vec<InputFile>, Option<String>) {
                         path: None,
                         shown: input.clone(),
                         dir: None,
+                        key_log: false,
                     });
                 }
             }
@@ -278,6 +314,7 @@ fn input_files(inputs: &[PathBuf]) -> (Vec<InputFile>, Option<String>) {
                 path: fs::canonicalize(input).ok(),
                 shown: input.clone(),
                 dir: None,
+                key_log: false,
             });
             continue;
         };

@@ -104,16 +104,17 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         },
     ];
     let carving = args.write_failed.is_some() || args.write_sessions.is_some();
-    let (report_to, failed_to, sessions_to) = match outputs::plan(&args.inputs, &flags, carving) {
-        Ok(t) => match <[Option<Target>; 3]>::try_from(t) {
-            Ok([report, failed, sessions]) => (report.unwrap_or(Target::Stdout), failed, sessions),
-            Err(_) => return ExitCode::from(EXIT_ERROR),
-        },
-        Err(e) => {
-            eprintln!("tlsdiag: {e}");
-            return ExitCode::from(EXIT_ERROR);
-        }
-    };
+    let (report_to, failed_to, sessions_to) =
+        match outputs::plan(&args.inputs, &super::keys::paths(&args.keylog), &flags, carving) {
+            Ok(t) => match <[Option<Target>; 3]>::try_from(t) {
+                Ok([report, failed, sessions]) => (report.unwrap_or(Target::Stdout), failed, sessions),
+                Err(_) => return ExitCode::from(EXIT_ERROR),
+            },
+            Err(e) => {
+                eprintln!("tlsdiag: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        };
     if let Err(e) = super::signals::install() {
         eprintln!("tlsdiag: warning: cannot catch Ctrl-C ({e}); an interrupted run prints nothing");
     }
