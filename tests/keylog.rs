@@ -338,6 +338,53 @@ fn a_key_log_from_windows_or_with_one_side_missing() {
     );
 }
 
+/// A client connecting to an IP address sends no server name: the address is the name it
+/// checked, so a refusal of a certificate that does not cover it names the mismatch, and curl's
+/// close after the handshake says which address.
+#[test]
+fn an_address_the_certificate_does_not_cover_is_the_name_mismatch() {
+    for (name, keyed) in [
+        ("keylog-py-ip-mismatch-tls13", true),
+        ("keylog-py-ip-mismatch-tls12", false),
+    ] {
+        let dir = case(name);
+        let doc = json(&["--keylog", p(&dir.join("keys.txt")), p(&capture(&dir))]);
+        let s = &doc["sessions"][0];
+        assert_eq!(s["reason"], "hostname_mismatch", "{name}: {}", s["summary"]);
+        assert!(
+            s["summary"]
+                .as_str()
+                .unwrap()
+                .contains("not the server's address 127.0.0.2"),
+            "{name}"
+        );
+        // TLS 1.2 shows the certificate without keys; TLS 1.3 needs them.
+        let bare = json(&[p(&capture(&dir))]);
+        assert_eq!(
+            bare["sessions"][0]["reason"] == "hostname_mismatch",
+            !keyed,
+            "{name} without keys"
+        );
+    }
+    let dir = case("keylog-curl-ip-closed-tls13");
+    let doc = json(&["--keylog", p(&dir.join("keys.txt")), p(&capture(&dir))]);
+    let s = &doc["sessions"][0];
+    assert_eq!(s["outcome"], "established");
+    let w = s["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "closed_without_data")
+        .expect("warning");
+    assert!(
+        w["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not the server's address 127.0.0.2"),
+        "{w}"
+    );
+}
+
 #[test]
 fn every_tls13_suite_and_tls12_aead_and_cbc_open() {
     let suites = json(&[

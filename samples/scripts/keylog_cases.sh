@@ -181,12 +181,41 @@ with socket.create_connection(('127.0.0.1', 443), timeout=5) as r, ctx.wrap_sock
     ok 1.3 confidence='"high"'
 }
 
+# ---- A client connecting to an IP address sends no server name (RFC 6066) and checks the
+# address against the certificate: good.pem covers good.test, 127.0.0.1 and ::1, the server
+# answers on 127.0.0.2.
+py_by_address() { # py_by_address MAX_VERSION
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --host 127.0.0.2 --sni 127.0.0.2 --cafile "$CA" --max "$1"
+}
+case_keylog_py_ip_mismatch_tls13() {
+    WHAT="TLS 1.3 with the client's key log: Python ssl connects to 127.0.0.2 (no server name), the certificate covers good.test, 127.0.0.1 and ::1, and the client refuses it with an encrypted bad_certificate alert"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv good -tls1_3
+    py_by_address 1.3
+    fail certificate hostname_mismatch client confidence='"medium"'
+}
+case_keylog_py_ip_mismatch_tls12() {
+    WHAT="TLS 1.2 (key log given, not needed): Python ssl connects to 127.0.0.2 (no server name), the certificate covers good.test, 127.0.0.1 and ::1, and the client refuses it with a bad_certificate alert"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv good -tls1_2
+    py_by_address 1.2
+    fail certificate hostname_mismatch client confidence='"medium"'
+}
+case_keylog_curl_ip_closed_tls13() {
+    WHAT="TLS 1.3 with the client's key log: curl (OpenSSL) connects to https://127.0.0.2/ (no server name), completes the handshake and closes with a close_notify, refusing the address only then: established, with a closed_without_data warning that names the address the certificate does not cover"
+    STACK="curl $(curl --version | head -1 | awk '{print $2}') (OpenSSL) -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv good -tls1_3
+    cli env SSLKEYLOGFILE="$(KEYS_C)" curl -sS -o /dev/null --max-time 5 --cacert "$CA" https://127.0.0.2/
+    ok 1.3 closed_without_data
+}
+
 ALL_CASES=(
     keylog-tls13-expired keylog-tls13-not-yet-valid keylog-tls13-hostname-mismatch keylog-tls13-self-signed
     keylog-tls13-unknown-ca keylog-tls13-client-cert-missing keylog-tls13-client-cert-rejected
     keylog-tls13-bad-record-mac keylog-tls13-suites keylog-tls13-hrr
     keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert keylog-tls10-cbc-alert
     keylog-tls13-resumption-early-data keylog-partial-keys keylog-python-ok
+    keylog-py-ip-mismatch-tls13 keylog-py-ip-mismatch-tls12 keylog-curl-ip-closed-tls13
 )
 
 k_readme() {

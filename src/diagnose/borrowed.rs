@@ -10,6 +10,7 @@ use crate::capture::Timestamp;
 use crate::flow::{At, Direction, Endpoint, TcpFacts};
 use crate::tls::TlsFacts;
 use crate::tls::cert::{CertInfo, secs_rfc3339};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Certificates remembered per server (one per server name and leaf certificate).
@@ -196,8 +197,8 @@ fn name_warning(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdi
     v.warnings.push(super::Warning {
         id: "sni_not_in_certificate",
         detail: format!(
-            "certificate does not cover {name} (SAN: {}), as seen in this server's session from {} (frame {}); this session's certificate is encrypted",
-            leaf.san_dns.join(", "),
+            "certificate does not cover {name} (it covers {}), as seen in this server's session from {} (frame {}); this session's certificate is encrypted",
+            leaf.covered_names(),
             seen.client,
             seen.at.frame
         ),
@@ -252,6 +253,20 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
         return Some((Reason::SelfSigned, format!("{} is self-signed", leaf.subject)));
     }
     None
+}
+
+/// A client that sent no server name most likely connected to an IP address (clients send none
+/// for an address, RFC 6066 §3) and checked that address against the certificate: the words
+/// when the leaf does not cover the server's address; `None` when it does (or no leaf reads).
+pub(super) fn address_not_covered(chain: &[Arc<CertInfo>], server: IpAddr) -> Option<String> {
+    let leaf = chain.first().filter(|c| c.parse_error.is_none())?;
+    let ip = server.to_canonical().to_string();
+    (!leaf.covers(&ip)).then(|| {
+        format!(
+            "the client sent no server name, as clients connecting to an IP address do, and the certificate covers {} but not the server's address {ip}",
+            leaf.covered_names()
+        )
+    })
 }
 
 /// A client's refusal that names no fault (a bad_certificate alert: GnuTLS; certificate_unknown:

@@ -415,12 +415,23 @@ fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning>
         && !p.alert_sized(Direction::ToServer, finished.len)
         && p.alert_sized(Direction::ToServer, last.len)
         && closed.frame >= last.at.frame;
-    (pattern && soon).then(|| super::Warning {
+    if !(pattern && soon) {
+        return None;
+    }
+    let mut detail = format!(
+        "the client sent its Finished and a close_notify-sized record ({} bytes, frame {}), then closed the connection (frame {}) without a request: if this was not a health check, the client may have rejected the certificate after the handshake (curl with OpenSSL checks the name then)",
+        last.len, last.at.frame, closed.frame
+    );
+    // With the chain decrypted and no name asked for, the address is what such a client checked.
+    if sni_of(tls).is_none() {
+        if let Some(why) = super::borrowed::address_not_covered(&tls.server_certificates, tcp.server.ip) {
+            detail.push_str("; ");
+            detail.push_str(&why);
+        }
+    }
+    Some(super::Warning {
         id: "closed_without_data",
-        detail: format!(
-            "the client sent its Finished and a close_notify-sized record ({} bytes, frame {}), then closed the connection (frame {}) without a request: if this was not a health check, the client may have rejected the certificate after the handshake (curl with OpenSSL checks the name then)",
-            last.len, last.at.frame, closed.frame
-        ),
+        detail,
     })
 }
 
@@ -498,12 +509,18 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
                 Reason::BadCertificate,
                 "the client cannot use this certificate type".to_string(),
             ),
-            // Read further only with a name the chain was checked against (without one, an IP
-            // address the certificate does not cover would read as an untrusted issuer).
+            // Read further only with a name the chain was checked against: the one asked for,
+            // or without one the server's address (without that check, an address the
+            // certificate does not cover would read as an untrusted issuer).
             (A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
-                if sni_of(tls).is_some() {
+                let by_address = sni_of(tls)
+                    .is_none()
+                    .then(|| super::borrowed::address_not_covered(&tls.server_certificates, server.ip));
+                if let Some(Some(detail)) = by_address {
+                    (Reason::HostnameMismatch, detail)
+                } else if sni_of(tls).is_some() || by_address.is_some() {
                     super::borrowed::bad_certificate_why(
                         &tls.server_certificates,
                         &format!("says only {}", desc.name().unwrap_or("an alert")),

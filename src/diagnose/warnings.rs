@@ -56,7 +56,7 @@ pub fn warnings(tls: &TlsFacts, now_secs: i64) -> Vec<Warning> {
             if !leaf.covers(name) {
                 add(
                     "sni_not_in_certificate",
-                    format!("certificate does not cover {name} (SAN: {})", leaf.san_dns.join(", ")),
+                    format!("certificate does not cover {name} (it covers {})", leaf.covered_names()),
                 );
             }
         }
