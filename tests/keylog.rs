@@ -385,6 +385,27 @@ fn an_address_the_certificate_does_not_cover_is_the_name_mismatch() {
     );
 }
 
+/// A server that leaves out its intermediate certificate: unknown_ca, and the summary says the
+/// chain stops before the leaf's issuer (the certificate read with keys in TLS 1.3).
+#[test]
+fn a_chain_without_its_intermediate_says_where_it_stops() {
+    for name in ["keylog-py-no-intermediate-tls13", "keylog-py-no-intermediate-tls12"] {
+        let dir = case(name);
+        let doc = json(&["--keylog", p(&dir.join("keys.txt")), p(&capture(&dir))]);
+        let s = &doc["sessions"][0];
+        assert_eq!(
+            (s["reason"].as_str(), s["confidence"].as_str()),
+            (Some("unknown_ca"), Some("high")),
+            "{name}"
+        );
+        let summary = s["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("issued by O=tlsdiag tests, CN=tlsdiag Intermediate CA, which it does not include"),
+            "{name}: {summary}"
+        );
+    }
+}
+
 #[test]
 fn every_tls13_suite_and_tls12_aead_and_cbc_open() {
     let suites = json(&[

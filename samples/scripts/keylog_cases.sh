@@ -209,6 +209,40 @@ case_keylog_curl_ip_closed_tls13() {
     ok 1.3 closed_without_data
 }
 
+# ---- A server that sends its leaf without the intermediate CA that issued it (the client trusts
+# the root): the PKI is made in the case's work directory (root -> intermediate -> good.test).
+no_intermediate_pki() {
+    local d=$CW/pki
+    mkdir -p "$d"
+    printf '[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n[leaf]\nbasicConstraints=CA:FALSE\nsubjectAltName=DNS:good.test\nextendedKeyUsage=serverAuth\n' > "$d/ext.cnf"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/root.key" -out "$d/root.pem" -days 3650 \
+        -subj "/O=tlsdiag tests/CN=tlsdiag Chain Root CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/int.key" -out "$d/int.csr" -subj "/O=tlsdiag tests/CN=tlsdiag Intermediate CA" 2>/dev/null
+    openssl x509 -req -in "$d/int.csr" -CA "$d/root.pem" -CAkey "$d/root.key" -set_serial 2 -days 3000 \
+        -extfile "$d/ext.cnf" -extensions ca -out "$d/int.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/leaf.key" -out "$d/leaf.csr" -subj "/O=tlsdiag tests/CN=good.test" 2>/dev/null
+    openssl x509 -req -in "$d/leaf.csr" -CA "$d/int.pem" -CAkey "$d/int.key" -set_serial 3 -days 700 \
+        -extfile "$d/ext.cnf" -extensions leaf -out "$d/leaf.pem" 2>/dev/null
+    log_cmd "pki: root -> intermediate -> good.test made with openssl in \$WORK/pki (samples/scripts/keylog_cases.sh no_intermediate_pki)"
+}
+no_intermediate() { # no_intermediate MAX_VERSION: s_server sends the leaf alone, Python trusts the root
+    no_intermediate_pki
+    srv openssl s_server -accept 443 -cert "$CW/pki/leaf.pem" -key "$CW/pki/leaf.key" -www -keylogfile "$CW/keys.log"
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max "$1"
+}
+case_keylog_py_no_intermediate_tls13() {
+    WHAT="TLS 1.3 with the client's key log: the server sends its leaf without the intermediate CA that issued it; Python ssl, trusting the root, refuses with an encrypted unknown_ca alert"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    no_intermediate 1.3
+    fail certificate unknown_ca client confidence='"high"'
+}
+case_keylog_py_no_intermediate_tls12() {
+    WHAT="TLS 1.2 (key log given, not needed): the server sends its leaf without the intermediate CA that issued it; Python ssl, trusting the root, refuses with an unknown_ca alert"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    no_intermediate 1.2
+    fail certificate unknown_ca client confidence='"high"'
+}
+
 ALL_CASES=(
     keylog-tls13-expired keylog-tls13-not-yet-valid keylog-tls13-hostname-mismatch keylog-tls13-self-signed
     keylog-tls13-unknown-ca keylog-tls13-client-cert-missing keylog-tls13-client-cert-rejected
@@ -216,6 +250,7 @@ ALL_CASES=(
     keylog-tls12-gcm-alert keylog-tls12-cbc-alert keylog-tls12-cbc-mte-alert keylog-tls10-cbc-alert
     keylog-tls13-resumption-early-data keylog-partial-keys keylog-python-ok
     keylog-py-ip-mismatch-tls13 keylog-py-ip-mismatch-tls12 keylog-curl-ip-closed-tls13
+    keylog-py-no-intermediate-tls13 keylog-py-no-intermediate-tls12
 )
 
 k_readme() {

@@ -293,8 +293,8 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
         Some(leaf) if !weak && leaf.parse_error.is_none() => (
             Reason::UnknownCa,
             format!(
-                "its dates and names are right and it is not self-signed, so the client (which {said}) most likely does not trust its issuer {}",
-                leaf.issuer
+                "its dates and names are right and it is not self-signed, so the client (which {said}) most likely does not trust its CA: {}",
+                super::chain::untrusted_issuer(chain).unwrap_or_else(|| leaf.issuer.clone())
             ),
         ),
         _ => (

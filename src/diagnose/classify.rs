@@ -503,7 +503,11 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
             (A::CERTIFICATE_EXPIRED, _) => (Reason::Expired, "the client reports it expired".to_string()),
             (A::UNKNOWN_CA, Some((Reason::SelfSigned, d))) => (Reason::SelfSigned, d),
-            (A::UNKNOWN_CA, _) => (Reason::UnknownCa, "the client does not trust its issuer".to_string()),
+            (A::UNKNOWN_CA, _) => (
+                Reason::UnknownCa,
+                super::chain::untrusted_issuer(&tls.server_certificates)
+                    .unwrap_or_else(|| "the client does not trust its issuer".to_string()),
+            ),
             (_, Some((r, d))) => (r, d),
             (A::UNSUPPORTED_CERTIFICATE, None) => (
                 Reason::BadCertificate,

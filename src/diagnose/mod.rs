@@ -15,6 +15,7 @@
 
 mod borrowed;
 pub mod catalog;
+mod chain;
 mod cipher;
 mod classify;
 mod evidence;
