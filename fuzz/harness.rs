@@ -435,6 +435,7 @@ pub fn keylog(data: &[u8]) {
         match d.open(dir, typ, 0x0303, body) {
             Opened::Plain(_, pt) => assert!(pt.len() <= body.len()),
             Opened::Failed => assert!(!d.wants(dir), "a direction that failed stays closed"),
+            Opened::Oversized => assert!(body.len() > 1 << 14),
             Opened::NoKey | Opened::Skipped => {}
         }
         if i % 5 == 4 {

@@ -316,3 +316,33 @@ fn every_keyed_bench_case_gets_its_expected_verdicts() {
         failures.join("\n  ")
     );
 }
+
+/// Every reason of the catalog (`tlsdiag reasons`) is the expected verdict of at least one real
+/// capture under samples/cases, so no reason is only ever reached by hand-made bytes.
+#[test]
+fn every_catalog_reason_has_a_real_capture() {
+    let out = Command::new(bin())
+        .arg("reasons")
+        .output()
+        .expect("run tlsdiag reasons");
+    let catalog: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(catalog.len() >= 30, "catalog: {catalog:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(cases_dir()).expect("cases") {
+        let path = entry.expect("entry").path().join("expected.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let expected: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for s in expected["sessions"].as_array().into_iter().flatten() {
+            if let Some(r) = s["reason"].as_str() {
+                seen.insert(r.to_string());
+            }
+        }
+    }
+    let missing: Vec<&String> = catalog.iter().filter(|r| !seen.contains(*r)).collect();
+    assert!(missing.is_empty(), "reasons with no real capture: {missing:?}");
+}

@@ -209,6 +209,136 @@ case_keylog_curl_ip_closed_tls13() {
     ok 1.3 closed_without_data
 }
 
+# ---- Alerts that name a protocol fault, in TLS 1.2 and 1.3: samples/scripts/mangle_proxy.py
+# changes one plaintext handshake record (a ClientHello, a ServerHello, a TLS 1.2 server
+# flight) between the real s_client and s_server, which answer with their own alerts.
+mangled() { # mangled MODE VERSION [proxy args] -- [client args]
+    local mode=$1 v=$2 px=()
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do px+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    # SRV_ANY=1: the server speaks every version (a TLS 1.3 server choosing TLS 1.2 puts the
+    # downgrade sentinel in its random).
+    local sv=("-$v")
+    [ "${SRV_ANY:-}" = 1 ] && sv=()
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www "${sv[@]}"
+    python3 "$HERE/mangle_proxy.py" "$mode" --listen 443 --to 4433 --timeout 8 "${px[@]}" >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 443
+    log_cmd "proxy: samples/scripts/mangle_proxy.py $mode --listen 443 --to 4433 ${px[*]}"
+    ocli_k "-$v" -servername good.test "${VERIFY[@]}" "$@"
+}
+MANGLE_STACK="OpenSSL s_client -keylogfile -> samples/scripts/mangle_proxy.py -> OpenSSL s_server (port 4433)"
+case_keylog_tls12_decode_error() {
+    WHAT="TLS 1.2: a proxy makes the ClientHello's extensions length one byte longer than its extensions; the server cannot parse it and answers with decode_error"
+    STACK=$MANGLE_STACK
+    mangled ch-ext-len tls1_2
+    fail protocol decode_error server confidence='"high"'
+}
+case_keylog_tls13_decode_error() {
+    WHAT="TLS 1.3: a proxy makes the ClientHello's extensions length one byte longer than its extensions; the server cannot parse it and answers with decode_error"
+    STACK=$MANGLE_STACK
+    mangled ch-ext-len tls1_3
+    fail protocol decode_error server confidence='"high"'
+}
+case_keylog_tls12_illegal_parameter() {
+    WHAT="TLS 1.2 (the client offers TLS 1.2 only, the server speaks TLS 1.3 too, so its random carries the downgrade sentinel, which such a client does not check): a proxy puts a cipher suite the client did not offer in the ServerHello; the client answers with illegal_parameter"
+    STACK=$MANGLE_STACK
+    SRV_ANY=1 mangled sh-suite tls1_2 --suite 0xc030 -- -cipher ECDHE-RSA-AES128-GCM-SHA256
+    fail protocol illegal_parameter client confidence='"high"'
+}
+case_keylog_tls13_illegal_parameter() {
+    WHAT="TLS 1.3: a proxy puts a cipher suite the client did not offer (TLS_AES_256_GCM_SHA384) in the ServerHello; the client answers with illegal_parameter (it never derived keys: the key log has none for it)"
+    STACK=$MANGLE_STACK
+    mangled sh-suite tls1_3 --suite 0x1302 -- -ciphersuites TLS_AES_128_GCM_SHA256
+    fail protocol illegal_parameter client confidence='"high"'
+}
+case_keylog_tls12_unexpected_message() {
+    WHAT="TLS 1.2 ECDHE: a proxy leaves the ServerKeyExchange out of the server's flight; the client meets a ServerHelloDone where it waits for the key exchange and answers with unexpected_message"
+    STACK=$MANGLE_STACK
+    mangled drop-ske tls1_2
+    fail protocol unexpected_message client confidence='"high"'
+}
+case_keylog_tls13_unexpected_message() {
+    WHAT="TLS 1.3: a proxy sends the ServerHello record twice; the client meets a plaintext handshake record where it waits for encrypted ones and answers with unexpected_message"
+    STACK=$MANGLE_STACK
+    mangled dup-sh tls1_3
+    fail protocol unexpected_message client confidence='"high"'
+}
+case_keylog_tls12_decrypt_error() {
+    WHAT="TLS 1.2 ECDHE: a proxy flips the last byte of the ServerKeyExchange signature; the client's check fails and it answers with decrypt_error"
+    STACK=$MANGLE_STACK
+    mangled ske-sig tls1_2
+    fail protocol decrypt_error client confidence='"high"'
+}
+case_keylog_tls12_record_overflow() {
+    WHAT="TLS 1.2: a proxy puts an 18,000-byte record after the ServerHello (over the 2^14 + 2048 limit); the client answers with record_overflow (fatal_alert)"
+    STACK=$MANGLE_STACK
+    mangled big-record tls1_2
+    fail protocol fatal_alert client confidence='"high"'
+}
+case_keylog_tls13_record_overflow() {
+    WHAT="TLS 1.3: a proxy puts an 18,000-byte application-data record after the ServerHello (over the 2^14 + 256 limit); the client answers with record_overflow (fatal_alert); the oversized record is not taken for a sign of wrong keys"
+    STACK=$MANGLE_STACK
+    mangled big-record tls1_3
+    fail protocol fatal_alert client confidence='"high"'
+}
+case_keylog_tls13_psk_mismatch() {
+    WHAT="TLS 1.3 with an external PSK: client and server hold different keys; the server's binder check fails and it answers with illegal_parameter"
+    STACK="OpenSSL s_client -psk -> OpenSSL s_server -psk -nocert"
+    srv openssl s_server -accept 443 -psk 1a2b3c4d -nocert -www -tls1_3
+    ocli_k -tls1_3 -psk 1a2b3c4e
+    fail protocol illegal_parameter server confidence='"high"'
+}
+
+# ---- A certificate refused for what it is (bad_certificate): an RSA 1024-bit key, which
+# OpenSSL's default security level refuses ("EE certificate key too weak").
+case_keylog_tls12_weak_key() {
+    WHAT="TLS 1.2 with the client's key log: the server's certificate has an RSA 1024-bit key; s_client (security level 2) refuses it with bad_certificate"
+    STACK="OpenSSL s_client -keylogfile -> OpenSSL s_server -cipher DEFAULT@SECLEVEL=0"
+    osrv rsa1024 -tls1_2 -cipher DEFAULT@SECLEVEL=0
+    ocli_k -tls1_2 -servername good.test "${VERIFY[@]}"
+    fail certificate bad_certificate client confidence='"high"'
+}
+case_keylog_tls13_weak_key() {
+    WHAT="TLS 1.3 with the client's key log: the server's certificate has an RSA 1024-bit key; s_client (security level 2) refuses it with bad_certificate"
+    STACK="OpenSSL s_client -keylogfile -> OpenSSL s_server -cipher DEFAULT@SECLEVEL=0"
+    osrv rsa1024 -tls1_3 -cipher DEFAULT@SECLEVEL=0
+    ocli_k -tls1_3 -servername good.test "${VERIFY[@]}"
+    fail certificate bad_certificate client confidence='"high"'
+}
+# ---- internal_error: a Python ssl server whose server-name callback fails answers the
+# ClientHello with the alert the callback returns (ssl.ALERT_DESCRIPTION_INTERNAL_ERROR).
+sni_fails_server() { # sni_fails_server MAX_VERSION
+    srv python3 -c "
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('$CERTS/good.pem', '$CERTS/good.key')
+ctx.maximum_version = ssl.TLSVersion.TLSv1_$1
+ctx.sni_callback = lambda sock, name, c: ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+with socket.create_server(('127.0.0.1', 443)) as ls:
+    ls.settimeout(8)
+    c, _ = ls.accept()
+    try:
+        ctx.wrap_socket(c, server_side=True)
+    except ssl.SSLError as e:
+        print('server:', e, flush=True)
+"
+}
+case_keylog_tls12_internal_error() {
+    WHAT="TLS 1.2: the server's name callback fails (a Python ssl server returning ALERT_DESCRIPTION_INTERNAL_ERROR), so it answers the ClientHello with internal_error"
+    STACK="OpenSSL s_client -keylogfile -> Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl server"
+    sni_fails_server 2
+    ocli_k -tls1_2 -servername good.test "${VERIFY[@]}"
+    fail protocol internal_error server confidence='"high"'
+}
+case_keylog_tls13_internal_error() {
+    WHAT="TLS 1.3: the server's name callback fails (a Python ssl server returning ALERT_DESCRIPTION_INTERNAL_ERROR), so it answers the ClientHello with internal_error"
+    STACK="OpenSSL s_client -keylogfile -> Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl server"
+    sni_fails_server 3
+    ocli_k -tls1_3 -servername good.test "${VERIFY[@]}"
+    fail protocol internal_error server confidence='"high"'
+}
+
 # ---- A server that sends its leaf without the intermediate CA that issued it (the client trusts
 # the root): the PKI is made in the case's work directory (root -> intermediate -> good.test).
 no_intermediate_pki() {
@@ -251,6 +381,10 @@ ALL_CASES=(
     keylog-tls13-resumption-early-data keylog-partial-keys keylog-python-ok
     keylog-py-ip-mismatch-tls13 keylog-py-ip-mismatch-tls12 keylog-curl-ip-closed-tls13
     keylog-py-no-intermediate-tls13 keylog-py-no-intermediate-tls12
+    keylog-tls12-decode-error keylog-tls13-decode-error keylog-tls12-illegal-parameter keylog-tls13-illegal-parameter
+    keylog-tls12-unexpected-message keylog-tls13-unexpected-message keylog-tls12-decrypt-error
+    keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
+    keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
 )
 
 k_readme() {

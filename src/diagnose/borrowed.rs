@@ -276,10 +276,19 @@ pub(super) fn address_not_covered(chain: &[Arc<CertInfo>], server: IpAddr) -> Op
 /// what the client said, in the words "the client (which `said`)".
 pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reason, String) {
     let n = chain.len();
-    let weak = chain.iter().enumerate().any(|(i, c)| {
+    // What current clients refuse by policy: an RSA key under 2048 bits, a SHA-1 or MD5
+    // signature (a root's own signature is not checked).
+    let weakness = chain.iter().enumerate().find_map(|(i, c)| {
         let root = i > 0 && i + 1 == n && c.self_signed;
-        (c.key_type == "RSA" && c.key_bits > 0 && c.key_bits < 2048) || (!root && c.weak_signature())
+        if c.key_type == "RSA" && c.key_bits > 0 && c.key_bits < 2048 {
+            Some(format!("{} has an RSA key of {} bits", c.subject, c.key_bits))
+        } else if !root && c.weak_signature() {
+            Some(format!("{} is signed with {}", c.subject, c.signature_algorithm))
+        } else {
+            None
+        }
     });
+    let weak = weakness.is_some();
     match chain.first() {
         // Only a subject CN names the host: current clients (browsers, Go, Node.js) look for
         // the name in the subjectAltName alone, so they find none.
@@ -299,7 +308,10 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
         ),
         _ => (
             Reason::BadCertificate,
-            "the client found the certificate bad".to_string(),
+            match weakness {
+                Some(w) => format!("{w}, which current clients refuse as too weak"),
+                None => "the client found the certificate bad".to_string(),
+            },
         ),
     }
 }

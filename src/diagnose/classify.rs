@@ -646,8 +646,13 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             Confidence::High,
             "the client retried with a lower version (TLS_FALLBACK_SCSV) and the server refused the downgrade".into(),
         ),
+        // A client checks the sentinel only when it offered more than the server chose (a TLS 1.3
+        // server sets it whenever it chooses TLS 1.2, whatever the client offered).
         A::ILLEGAL_PARAMETER
-            if sender == Side::Client && tls.server_hello.as_ref().is_some_and(|s| s.downgrade_sentinel) =>
+            if sender == Side::Client
+                && tls.server_hello.as_ref().is_some_and(|s| {
+                    s.downgrade_sentinel && tls.client_hello.as_ref().is_some_and(|c| c.max_version() > s.version)
+                }) =>
         {
             (
                 Reason::DowngradeRejected,

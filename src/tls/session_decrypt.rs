@@ -280,7 +280,7 @@ impl State {
                 }
                 None
             }
-            Opened::NoKey => None,
+            Opened::NoKey | Opened::Oversized => None,
         };
         if after_finished {
             let alert = match &plain {

@@ -38,6 +38,10 @@ pub enum Opened {
     /// TLS 1.3 client records that do not open with the handshake key before one did: early data
     /// (0-RTT), kept opaque without stopping.
     Skipped,
+    /// A record longer than any peer accepts (RFC 8446 §5.2, RFC 5246 §6.2.3): the peer answers
+    /// it with record_overflow without reading it, so it is not opened and costs no sequence
+    /// number; it says nothing about the keys.
+    Oversized,
 }
 
 enum Keys {
@@ -405,6 +409,9 @@ impl Decryptor {
     /// Opens one record (header fields and body as on the wire).
     pub fn open(&mut self, dir: Direction, typ: u8, version: u16, body: &[u8]) -> Opened {
         let tls13 = self.tls13;
+        if body.len() > (1 << 14) + if tls13 { 256 } else { 2048 } {
+            return Opened::Oversized;
+        }
         if self.dirs[dir].is_none() {
             if let Some(s) = self.pending[dir].take() {
                 self.dirs[dir] = tls13_keys(self.suite, s.get()).map(|k| DirKeys {

@@ -79,6 +79,8 @@ fn tls13_records_open_in_order_and_switch_keys_after_finished() {
         }
     }
     d.finished(dir);
+    // A record over the limit is not opened and spends no sequence number.
+    assert!(matches!(d.open(dir, 23, 0x0303, &[0u8; 18_000]), Opened::Oversized));
     let alert = seal13(&unhex(&sap), 0, 21, &[2, 116]);
     assert!(matches!(d.open(dir, 23, 0x0303, &alert), Opened::Plain(21, pt) if pt == [2, 116]));
     // A damaged record stops the direction.
