@@ -282,6 +282,30 @@ case_keylog_tls13_record_overflow() {
     mangled big-record tls1_3
     fail protocol fatal_alert client confidence='"high"'
 }
+case_keylog_tls12_downgrade_seen_at_server() {
+    WHAT="TLS 1.2 seen on the server's side of a middlebox that takes TLS 1.3 out of the ClientHello (renames supported_versions): the server chooses TLS 1.2 with the downgrade sentinel, the TLS 1.3 client refuses it with illegal_parameter; the capture shows only a TLS 1.2 offer"
+    STACK="OpenSSL s_client -keylogfile (port 4433) -> samples/scripts/mangle_proxy.py ch-strip-versions -> OpenSSL s_server (port 443, captured)"
+    osrv good
+    python3 "$HERE/mangle_proxy.py" ch-strip-versions --listen 4433 --to 443 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 4433
+    log_cmd "proxy: samples/scripts/mangle_proxy.py ch-strip-versions --listen 4433 --to 443"
+    cli_get openssl s_client -connect 127.0.0.1:4433 -ign_eof -keylogfile "$(KEYS_C)" -servername good.test "${VERIFY[@]}"
+    fail protocol downgrade_rejected client confidence='"medium"'
+}
+case_keylog_chrome_ip_untrusted_tls12() {
+    WHAT="TLS 1.2 with the client's key log: headless Chromium opens https://127.0.0.1/ (no server name), the certificate is for other.test from a CA it does not trust (ERR_CERT_AUTHORITY_INVALID); its certificate_unknown names neither fault, so the verdict stays rejected_by_client with the uncovered address as a fact"
+    STACK="Chromium $(chromium --version 2>/dev/null | awk '/Chromium/ {print $2}') -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv other -tls1_2
+    local h="$CW/chrome-home" u="$CW/chrome-profile"
+    rm -rf "$h" "$u"; mkdir -p "$h" "$u"
+    CLI_TIMEOUT=30 cli env HOME="$h" chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$u" \
+        --ssl-key-log-file="$(KEYS_C)" --ssl-version-max=tls1.2 --dump-dom https://127.0.0.1/
+    rm -rf "$h" "$u"
+    # Chromium connects a second time after the first refusal.
+    fail certificate rejected_by_client client confidence='"high"'
+    fail certificate rejected_by_client client confidence='"high"'
+}
 case_keylog_tls13_psk_mismatch() {
     WHAT="TLS 1.3 with an external PSK: client and server hold different keys; the server's binder check fails and it answers with illegal_parameter"
     STACK="OpenSSL s_client -psk -> OpenSSL s_server -psk -nocert"
@@ -385,6 +409,7 @@ ALL_CASES=(
     keylog-tls12-unexpected-message keylog-tls13-unexpected-message keylog-tls12-decrypt-error
     keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
     keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
+    keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12
 )
 
 k_readme() {

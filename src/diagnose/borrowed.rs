@@ -309,7 +309,7 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
         _ => (
             Reason::BadCertificate,
             match weakness {
-                Some(w) => format!("{w}, which current clients refuse as too weak"),
+                Some(w) => format!("most likely because {w}, which clients at current security levels refuse"),
                 None => "the client found the certificate bad".to_string(),
             },
         ),
