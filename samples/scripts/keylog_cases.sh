@@ -201,6 +201,13 @@ case_keylog_py_ip_mismatch_tls12() {
     py_by_address 1.2
     fail certificate hostname_mismatch client confidence='"medium"'
 }
+case_keylog_gnutls_ip_pinned_tls13() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli trusts the server's self-signed certificate (pinned as its CA file) but connects to 127.0.0.2 (no server name), which the certificate does not cover; it refuses with an encrypted bad_certificate"
+    STACK="GnuTLS $(gnutls-cli --version | head -1 | awk '{print $2}') gnutls-cli -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv selfsigned -tls1_3
+    HOLD=1 cli_get env SSLKEYLOGFILE="$(KEYS_C)" gnutls-cli -p 443 --x509cafile "$CERTS/selfsigned.pem" 127.0.0.2
+    fail certificate hostname_mismatch client confidence='"medium"'
+}
 case_keylog_curl_ip_closed_tls13() {
     WHAT="TLS 1.3 with the client's key log: curl (OpenSSL) connects to https://127.0.0.2/ (no server name), completes the handshake and closes with a close_notify, refusing the address only then: established, with a closed_without_data warning that names the address the certificate does not cover"
     STACK="curl $(curl --version | head -1 | awk '{print $2}') (OpenSSL) -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
@@ -409,7 +416,7 @@ ALL_CASES=(
     keylog-tls12-unexpected-message keylog-tls13-unexpected-message keylog-tls12-decrypt-error
     keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
     keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
-    keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12
+    keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12 keylog-gnutls-ip-pinned-tls13
 )
 
 k_readme() {

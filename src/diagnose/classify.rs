@@ -531,6 +531,17 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
             (A::CERTIFICATE_EXPIRED, _) => (Reason::Expired, "the client reports it expired".to_string()),
             (A::UNKNOWN_CA, Some((Reason::SelfSigned, d))) => (Reason::SelfSigned, d),
+            // A self-signed certificate refused with bad_certificate by a client that sent no
+            // name: OpenSSL-based clients say unknown_ca for the self-signature, so the address
+            // it does not cover is the likelier complaint (a pinned certificate, reached by IP).
+            (A::BAD_CERTIFICATE, Some((Reason::SelfSigned, d))) => match sni_of(tls)
+                .is_none()
+                .then(|| super::borrowed::address_not_covered(&tls.server_certificates, server.ip))
+                .flatten()
+            {
+                Some(a) => (Reason::HostnameMismatch, a),
+                None => (Reason::SelfSigned, d),
+            },
             (A::UNKNOWN_CA, _) => (
                 Reason::UnknownCa,
                 super::chain::untrusted_issuer(&tls.server_certificates)
@@ -574,7 +585,9 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
         };
         // GnuTLS says bad_certificate, BoringSSL (Chrome) and Java certificate_unknown, whatever
         // they found: an issuer read off a clean chain is an inference, not the client's word.
-        let inferred = facts_none && matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch);
+        // (Without a name, a name mismatch is the address's: inferred too.)
+        let inferred =
+            matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch) && (facts_none || sni_of(tls).is_none());
         let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && inferred {
             Confidence::Medium
         } else {
