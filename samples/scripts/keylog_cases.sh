@@ -391,6 +391,32 @@ no_intermediate() { # no_intermediate MAX_VERSION: s_server sends the leaf alone
     srv openssl s_server -accept 443 -cert "$CW/pki/leaf.pem" -key "$CW/pki/leaf.key" -www -keylogfile "$CW/keys.log"
     cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max "$1"
 }
+# A chain that still carries its root cross-signed by an older root, now expired (as Let's
+# Encrypt's carried the expired DST Root CA X3 cross-sign in 2021): clients that trust the newer
+# root build their path around it.
+cross_signed_pki() {
+    local d=$CW/pki
+    no_intermediate_pki
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/old.key" -out "$d/old.pem" -days 3650 \
+        -subj "/O=tlsdiag tests/CN=tlsdiag Old Root CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+    mkdir -p "$d/ca"; : > "$d/ca/index.txt"; echo 10 > "$d/ca/serial"
+    printf '[ca]\ndefault_ca=x\n[x]\ndir=%s\ndatabase=$dir/index.txt\nserial=$dir/serial\nnew_certs_dir=$dir\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n' "$d/ca" > "$d/ca.cnf"
+    openssl x509 -x509toreq -in "$d/root.pem" -signkey "$d/root.key" -out "$d/root.csr" 2>/dev/null
+    openssl ca -batch -config "$d/ca.cnf" -cert "$d/old.pem" -keyfile "$d/old.key" -in "$d/root.csr" \
+        -startdate 20200101000000Z -enddate 20240930000000Z -extfile "$d/ext.cnf" -extensions ca -out "$d/cross.pem" 2>/dev/null
+    cat "$d/int.pem" "$d/cross.pem" > "$d/chain.pem"
+    log_cmd "pki: root -> intermediate -> good.test, and the root cross-signed by an old root until 2024-09-30 (keylog_cases.sh cross_signed_pki)"
+}
+case_keylog_py_cross_signed_tls13() {
+    WHAT="TLS 1.3 with the client's key log: the server sends leaf, intermediate and its root cross-signed by an older root (expired 2024-09-30); Python ssl trusting the newer root connects as good.test (established: its path goes around the expired certificate), then as wrong.test, which the certificate does not cover (hostname_mismatch, not the expired cross-signature)"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    cross_signed_pki
+    srv openssl s_server -accept 443 -cert "$CW/pki/leaf.pem" -key "$CW/pki/leaf.key" -cert_chain "$CW/pki/chain.pem" -www -keylogfile "$CW/keys.log"
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max 1.3
+    ok 1.3 confidence='"high"'
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max 1.3 --sni wrong.test
+    fail certificate hostname_mismatch client confidence='"high"'
+}
 case_keylog_py_no_intermediate_tls13() {
     WHAT="TLS 1.3 with the client's key log: the server sends its leaf without the intermediate CA that issued it; Python ssl, trusting the root, refuses with an encrypted unknown_ca alert"
     STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
@@ -417,6 +443,7 @@ ALL_CASES=(
     keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
     keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
     keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12 keylog-gnutls-ip-pinned-tls13
+    keylog-py-cross-signed-tls13
 )
 
 k_readme() {
