@@ -28,13 +28,21 @@ pub(super) fn client_refused(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, 
     };
     // With keys: the alert read.
     if let Some(ClientNext::Alert(desc, at)) = tls.keys.as_deref().and_then(|k| k.client_next) {
-        if matches!(desc, A::CLOSE_NOTIFY | A::USER_CANCELED) || at.ts.nanos_since(finished.ts) > AT_ONCE_NS {
+        // The ends of a session and the warnings a client may send: no refusal.
+        let benign = matches!(
+            desc,
+            A::CLOSE_NOTIFY | A::USER_CANCELED | A::NO_RENEGOTIATION | A::UNRECOGNIZED_NAME
+        );
+        if benign || at.ts.nanos_since(finished.ts) > AT_ONCE_NS {
             return false;
         }
         let read = tls
             .alerts
             .iter()
             .find(|a| a.direction == Direction::ToServer && a.at.frame == at.frame && a.description == Some(desc));
+        if read.is_some_and(|a| !a.fatal()) {
+            return false;
+        }
         let made;
         let a = match read {
             Some(a) => a,
