@@ -5,13 +5,16 @@
 # curl/GnuTLS/python, -keylogfile for s_client, --ssl-key-log-file for Chromium, the 'keylog'
 # event for Node.js: samples/scripts/tls_node.js).
 #
-# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new] [case ...]
+# NSS (tstclnt, selfserv): samples/scripts/keylog_stacks_nss.sh (sourced), whose key logs come from
+# the peer (Debian's NSS writes none).
+#
+# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new | --matrix-nss] [case ...]
 #   no case = the committed cases (--list);  --matrix = every combination of the matrix (to check
 #   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases);
-#   --matrix-new = only its Chromium and Node.js combinations.
+#   --matrix-new = only its Chromium and Node.js combinations; --matrix-nss = only the NSS ones.
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
-#   clients: curl py gnutls ossl chrome node        servers: nginx gnutls py ossl node
+#   clients: curl py gnutls ossl chrome node nss    servers: nginx gnutls py ossl node nss
 #   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok appdenied ccmissing ccmissingh2 ccrejected
 #              nocipher nogroup version
 # Runs in the network namespace "km-stacks" (or $TLSD_NS; created here, only lo, deleted at the
@@ -24,6 +27,7 @@ NS=${TLSD_NS:-km-stacks}
 source "$HERE/in_netns.sh"
 run_in_netns "$0" "$@"
 TLSD_HELPERS_ONLY=1 source "$HERE/tls_cases.sh"
+source "$HERE/keylog_stacks_nss.sh"
 WORK="$SAMPLES/work/keylog-stacks"
 if [ "${1:-}" = --out ]; then CASES=$(mkdir -p "$2" && cd "$2" && pwd); shift 2; fi
 
@@ -209,6 +213,8 @@ stack_name() {
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
         chrome) echo "Chromium $V_CHROME headless (BoringSSL)" ;;
         node) echo "Node.js $V_NODE tls (OpenSSL $V_NODE_OSSL)" ;;
+        nss) echo "NSS $V_NSS" ;;
+        wget) echo "wget $V_WGET (GnuTLS $V_GNUTLS)" ;;
     esac
 }
 
@@ -224,9 +230,10 @@ run_combo() {
     [ "$c" = gnutls ] && cs+=cli; [ "$c" = ossl ] && cs+=client
     [ "$s" = gnutls ] && ss+=serv; [ "$s" = ossl ] && ss+=server; [ "$s" = py ] && ss="Python $V_PY ssl server"
     [ "$s" = node ] && ss+=" server"
+    [ "$c" = nss ] && cs+=" tstclnt"; [ "$s" = nss ] && ss+=" selfserv"
     STACK="$cs -> $ss"
-    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls")
-    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server")
+    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls" [nss]="NSS tstclnt" [wget]=wget)
+    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server" [nss]="NSS selfserv")
     local cert=good smode=plain cmode=plain who="TLS $V with the client's key log: ${nm[$c]} -> ${sn[$s]}"
     case $sc in
         ok) WHAT="$who, handshake completes, HTTP GET answered"; ok "$V" confidence='"high"' ;;
@@ -316,7 +323,10 @@ run_combo() {
         # connects again and sends an empty Certificate.
         [ "$sc" = ccmissing ] && SESS_NOCERT='{"outcome": "failed", "cause": "protocol", "reason": "closed_during_handshake", "side": "client", "confidence": "high"}'
     fi
-    "s_$s" "$cert" "$v" "$smode" || return 1
+    nss_notes "$c" "$s" "$sc" "$v"
+    [ "$c" = nss ] && nss_server_keys "$s"
+    "s_$s" "$cert" "$v" "$smode" || { unset SSLKEYLOGFILE; return 1; }
+    unset SSLKEYLOGFILE
     "c_$c" "$v" "$cmode"
 }
 
@@ -328,6 +338,7 @@ k_readme() {
         echo
         echo "Made by \`samples/scripts/keylog_stacks.sh $NAME\` on $(date -u +%Y-%m-%d) in netns $NS (loopback). Stack: $STACK."
         case $NAME in
+            keylog-nss-*|keylog-*-nss-*) nss_keys_note "$NAME" ;;
             keylog-chrome-*) echo "keys.txt is the client's own key log (Chromium's --ssl-key-log-file); the test passes it with \`--keylog keys.txt\`." ;;
             keylog-node-*) echo "keys.txt is the client's own key log (the 'keylog' event of Node.js, samples/scripts/tls_node.js); the test passes it with \`--keylog keys.txt\`." ;;
             *) echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`." ;;
@@ -337,9 +348,11 @@ k_readme() {
         echo
         sed 's/^/    /' "$CW/cmds"
         echo
-        echo "On the wire, decrypted with keys.txt (samples/scripts/tls_summary.py):"
+        local kl=() with=", decrypted with keys.txt"
+        [ -f "$D/keys.txt" ] && kl=(--keylog "$D/keys.txt") || with=""
+        echo "On the wire$with (samples/scripts/tls_summary.py):"
         echo
-        python3 "$HERE/tls_summary.py" --keylog "$D/keys.txt" "$1" | sed 's/^/    /'
+        python3 "$HERE/tls_summary.py" "${kl[@]}" "$1" | sed 's/^/    /'
     } > "$D/README.md"
 }
 
@@ -375,6 +388,7 @@ k_run() {
     # A TLS 1.2 client that gives up before its ClientKeyExchange has no master secret to log:
     # keys.txt is then empty, as the client left it (the verdict must not change).
     cp "$(KEYS_C)" "$D/keys.txt" 2>/dev/null || : > "$D/keys.txt"
+    nss_after_capture "$pcap"
     write_expected
     k_readme "$pcap"
     return $rc
@@ -395,6 +409,7 @@ CASES_KEPT=(
     keylog-node-gnutls-hostname-tls12 keylog-node-gnutls-notyet-tls13 keylog-curl-node-ccrejected-tls13
     keylog-py-node-ccrejected-tls12
 )
+CASES_KEPT+=("${NSS_KEPT[@]}")
 # Every combination checked across stacks (--matrix).
 MATRIX=()
 for v in tls13 tls12; do
@@ -427,7 +442,7 @@ for v in tls13 tls12; do
         MATRIX_NEW+=(keylog-node-nginx-$sc-$v keylog-node-gnutls-$sc-$v keylog-curl-node-$sc-$v keylog-py-node-$sc-$v)
     done
 done
-MATRIX+=("${MATRIX_NEW[@]}")
+MATRIX+=("${MATRIX_NEW[@]}" "${MATRIX_NSS[@]}")
 
 # The curl name check after the handshake, with its keys embedded (editcap --inject-secrets).
 DSB_CASE=keylog-curl-hostname-dsb
@@ -467,6 +482,8 @@ case ${1:-} in
     --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE"; exit 0 ;;
     --matrix) shift; todo=("${MATRIX[@]}") ;;
     --matrix-new) shift; todo=("${MATRIX_NEW[@]}") ;;
+    --matrix-nss) shift; todo=("${MATRIX_NSS[@]}") ;;
+    --matrix-wget) shift; todo=("${MATRIX_WGET[@]}") ;;
     *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE") ;;
 esac
 mkdir -p "$WORK" "$CASES"

@@ -307,6 +307,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some(summary) = super::keys::name_refused_after_handshake(tls, &server) {
             return fail(v, Reason::HostnameMismatch, Side::Client, Confidence::High, summary);
         }
+        if super::after_finished::client_refused(tcp, tls, ctx, v) {
+            return;
+        }
         if let Some((reason, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
             return fail(v, reason, Side::Server, Confidence::High, summary);
         }
@@ -477,20 +480,11 @@ fn sni_of(tls: &TlsFacts) -> Option<&str> {
     tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
 }
 
-fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
+pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
     let sender = a.direction.sender();
     let Some(desc) = a.description else {
-        return fail(
-            v,
-            Reason::FatalAlert,
-            sender,
-            Confidence::Medium,
-            format!(
-                "The {sender} sent an encrypted alert ({} bytes) during the handshake with {server}; its content cannot be read.",
-                a.record_len
-            ),
-        );
+        return super::sealed_alert::verdict(a, tcp, tls, v);
     };
     let before_sh = tls.server_hello.as_ref().is_none_or(|sh| sh.at.frame > a.at.frame);
     let cert_req = tls.certificate_request.is_some();
