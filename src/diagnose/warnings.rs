@@ -34,14 +34,14 @@ pub fn warnings(tls: &TlsFacts, now_secs: i64) -> Vec<Warning> {
             add(
                 "cert_expired",
                 format!(
-                    "certificate expired {} days before the capture, yet the client accepted it",
+                    "certificate expired {} days before the capture, yet the handshake completed",
                     -days_left
                 ),
             );
         } else if now_secs < leaf.not_before {
             add(
                 "cert_not_yet_valid",
-                "certificate not yet valid at capture time, yet the client accepted it".into(),
+                "certificate not yet valid at capture time, yet the handshake completed".into(),
             );
         } else if days_left < EXPIRY_WARNING_DAYS {
             add(
