@@ -23,6 +23,7 @@ mod keys;
 mod preamble;
 pub mod profile;
 mod quality;
+mod server_abort13;
 mod silent_close;
 mod stall;
 pub mod warnings;
