@@ -215,6 +215,11 @@ go_build() {
     GO_BIN="$WORK/tls_go"
 }
 V_GO=$(go version 2>/dev/null | awk '{print $3}')
+# The case's commands name the binary tls_go, after the line that builds it.
+go_cmds() {
+    grep -q '^build: ' "$CW/cmds" || sed -i "1i build: go build -o tls_go samples/scripts/tls_go.go ($V_GO)" "$CW/cmds"
+    sed -i "s|$GO_BIN|tls_go|g" "$CW/cmds"
+}
 s_go() {
     local cert=$1 mode=$3
     local a=(-mode server -cert "$CERTS/$cert.pem" -key "$CERTS/$cert.key" -count "${COUNT:-1}" -keylog "$CW/keys.log")
@@ -228,6 +233,9 @@ s_go() {
     esac
     go_build || return 1
     srv "$GO_BIN" "${a[@]}"
+    local rc=$?
+    go_cmds
+    return $rc
 }
 c_go() {
     local v=$1 mode=$2 a=(-mode client -sni good.test -ca "$CA" -keylog "$(KEYS_C)")
@@ -243,6 +251,7 @@ c_go() {
     esac
     go_build || return 1
     cli "$GO_BIN" "${a[@]}"
+    go_cmds
 }
 # The Go stack's notes in a case's "what" and its expected verdicts where Go differs (go_notes
 # after the scenario's defaults, from run_combo).
@@ -287,6 +296,7 @@ go_notes() {
 }
 
 stack_name() {
+    [ "$1" = go ] && { echo "Go $V_GO crypto/tls (samples/scripts/tls_go.go)"; return; }
     case $1 in
         curl) echo "curl $V_CURL (OpenSSL $V_OSSL)" ;;
         py) echo "Python $V_PY ssl (OpenSSL)" ;;
@@ -295,7 +305,6 @@ stack_name() {
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
         chrome) echo "Chromium $V_CHROME headless (BoringSSL)" ;;
         node) echo "Node.js $V_NODE tls (OpenSSL $V_NODE_OSSL)" ;;
-        go) echo "Go $V_GO crypto/tls (samples/scripts/tls_go.go)" ;;
     esac
 }
 
@@ -311,10 +320,11 @@ run_combo() {
     [ "$c" = gnutls ] && cs+=cli; [ "$c" = ossl ] && cs+=client
     [ "$s" = gnutls ] && ss+=serv; [ "$s" = ossl ] && ss+=server; [ "$s" = py ] && ss="Python $V_PY ssl server"
     [ "$s" = node ] && ss+=" server"
-    STACK="$cs -> $ss"
     [ "$s" = go ] && ss+=" server"
-    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls" [go]="Go crypto/tls")
-    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server" [go]="a Go crypto/tls server")
+    STACK="$cs -> $ss"
+    local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls")
+    local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server")
+    nm[go]="Go crypto/tls"; sn[go]="a Go crypto/tls server"
     local cert=good smode=plain cmode=plain who="TLS $V with the client's key log: ${nm[$c]} -> ${sn[$s]}"
     case $sc in
         ok) WHAT="$who, handshake completes, HTTP GET answered"; ok "$V" confidence='"high"' ;;
