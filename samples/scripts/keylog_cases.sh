@@ -201,6 +201,13 @@ case_keylog_py_ip_mismatch_tls12() {
     py_by_address 1.2
     fail certificate hostname_mismatch client confidence='"medium"'
 }
+case_keylog_gnutls_ip_pinned_tls13() {
+    WHAT="TLS 1.3 with the client's key log: gnutls-cli trusts the server's self-signed certificate (pinned as its CA file) but connects to 127.0.0.2 (no server name), which the certificate does not cover; it refuses with an encrypted bad_certificate"
+    STACK="GnuTLS $(gnutls-cli --version | head -1 | awk '{print $2}') gnutls-cli -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv selfsigned -tls1_3
+    HOLD=1 cli_get env SSLKEYLOGFILE="$(KEYS_C)" gnutls-cli -p 443 --x509cafile "$CERTS/selfsigned.pem" 127.0.0.2
+    fail certificate hostname_mismatch client confidence='"medium"'
+}
 case_keylog_curl_ip_closed_tls13() {
     WHAT="TLS 1.3 with the client's key log: curl (OpenSSL) connects to https://127.0.0.2/ (no server name), completes the handshake and closes with a close_notify, refusing the address only then: established, with a closed_without_data warning that names the address the certificate does not cover"
     STACK="curl $(curl --version | head -1 | awk '{print $2}') (OpenSSL) -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
@@ -282,6 +289,30 @@ case_keylog_tls13_record_overflow() {
     mangled big-record tls1_3
     fail protocol fatal_alert client confidence='"high"'
 }
+case_keylog_tls12_downgrade_seen_at_server() {
+    WHAT="TLS 1.2 seen on the server's side of a middlebox that takes TLS 1.3 out of the ClientHello (renames supported_versions): the server chooses TLS 1.2 with the downgrade sentinel, the TLS 1.3 client refuses it with illegal_parameter; the capture shows only a TLS 1.2 offer"
+    STACK="OpenSSL s_client -keylogfile (port 4433) -> samples/scripts/mangle_proxy.py ch-strip-versions -> OpenSSL s_server (port 443, captured)"
+    osrv good
+    python3 "$HERE/mangle_proxy.py" ch-strip-versions --listen 4433 --to 443 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    ALL_PIDS+=("$!"); wait_port 4433
+    log_cmd "proxy: samples/scripts/mangle_proxy.py ch-strip-versions --listen 4433 --to 443"
+    cli_get openssl s_client -connect 127.0.0.1:4433 -ign_eof -keylogfile "$(KEYS_C)" -servername good.test "${VERIFY[@]}"
+    fail protocol downgrade_rejected client confidence='"medium"'
+}
+case_keylog_chrome_ip_untrusted_tls12() {
+    WHAT="TLS 1.2 with the client's key log: headless Chromium opens https://127.0.0.1/ (no server name), the certificate is for other.test from a CA it does not trust (ERR_CERT_AUTHORITY_INVALID); its certificate_unknown names neither fault, so the verdict stays rejected_by_client with the uncovered address as a fact"
+    STACK="Chromium $(chromium --version 2>/dev/null | awk '/Chromium/ {print $2}') -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    osrv other -tls1_2
+    local h="$CW/chrome-home" u="$CW/chrome-profile"
+    rm -rf "$h" "$u"; mkdir -p "$h" "$u"
+    CLI_TIMEOUT=30 cli env HOME="$h" chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$u" \
+        --ssl-key-log-file="$(KEYS_C)" --ssl-version-max=tls1.2 --dump-dom https://127.0.0.1/
+    rm -rf "$h" "$u"
+    # Chromium connects a second time after the first refusal.
+    fail certificate rejected_by_client client confidence='"high"'
+    fail certificate rejected_by_client client confidence='"high"'
+}
 case_keylog_tls13_psk_mismatch() {
     WHAT="TLS 1.3 with an external PSK: client and server hold different keys; the server's binder check fails and it answers with illegal_parameter"
     STACK="OpenSSL s_client -psk -> OpenSSL s_server -psk -nocert"
@@ -360,6 +391,32 @@ no_intermediate() { # no_intermediate MAX_VERSION: s_server sends the leaf alone
     srv openssl s_server -accept 443 -cert "$CW/pki/leaf.pem" -key "$CW/pki/leaf.key" -www -keylogfile "$CW/keys.log"
     cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max "$1"
 }
+# A chain that still carries its root cross-signed by an older root, now expired (as Let's
+# Encrypt's carried the expired DST Root CA X3 cross-sign in 2021): clients that trust the newer
+# root build their path around it.
+cross_signed_pki() {
+    local d=$CW/pki
+    no_intermediate_pki
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/old.key" -out "$d/old.pem" -days 3650 \
+        -subj "/O=tlsdiag tests/CN=tlsdiag Old Root CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+    mkdir -p "$d/ca"; : > "$d/ca/index.txt"; echo 10 > "$d/ca/serial"
+    printf '[ca]\ndefault_ca=x\n[x]\ndir=%s\ndatabase=$dir/index.txt\nserial=$dir/serial\nnew_certs_dir=$dir\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n' "$d/ca" > "$d/ca.cnf"
+    openssl x509 -x509toreq -in "$d/root.pem" -signkey "$d/root.key" -out "$d/root.csr" 2>/dev/null
+    openssl ca -batch -config "$d/ca.cnf" -cert "$d/old.pem" -keyfile "$d/old.key" -in "$d/root.csr" \
+        -startdate 20200101000000Z -enddate 20240930000000Z -extfile "$d/ext.cnf" -extensions ca -out "$d/cross.pem" 2>/dev/null
+    cat "$d/int.pem" "$d/cross.pem" > "$d/chain.pem"
+    log_cmd "pki: root -> intermediate -> good.test, and the root cross-signed by an old root until 2024-09-30 (keylog_cases.sh cross_signed_pki)"
+}
+case_keylog_py_cross_signed_tls13() {
+    WHAT="TLS 1.3 with the client's key log: the server sends leaf, intermediate and its root cross-signed by an older root (expired 2024-09-30); Python ssl trusting the newer root connects as good.test (established: its path goes around the expired certificate), then as wrong.test, which the certificate does not cover (hostname_mismatch, not the expired cross-signature)"
+    STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
+    cross_signed_pki
+    srv openssl s_server -accept 443 -cert "$CW/pki/leaf.pem" -key "$CW/pki/leaf.key" -cert_chain "$CW/pki/chain.pem" -www -keylogfile "$CW/keys.log"
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max 1.3
+    ok 1.3 confidence='"high"'
+    cli env SSLKEYLOGFILE="$(KEYS_C)" python3 "$HERE/tls_py.py" client --cafile "$CW/pki/root.pem" --max 1.3 --sni wrong.test
+    fail certificate hostname_mismatch client confidence='"high"'
+}
 case_keylog_py_no_intermediate_tls13() {
     WHAT="TLS 1.3 with the client's key log: the server sends its leaf without the intermediate CA that issued it; Python ssl, trusting the root, refuses with an encrypted unknown_ca alert"
     STACK="Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl -> OpenSSL $(openssl version | cut -d' ' -f2) s_server"
@@ -385,6 +442,8 @@ ALL_CASES=(
     keylog-tls12-unexpected-message keylog-tls13-unexpected-message keylog-tls12-decrypt-error
     keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
     keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
+    keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12 keylog-gnutls-ip-pinned-tls13
+    keylog-py-cross-signed-tls13
 )
 
 k_readme() {

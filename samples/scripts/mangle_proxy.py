@@ -17,6 +17,9 @@ MODE:
                record where it waits for encrypted ones (unexpected_message)
   ske-sig      the last byte of the TLS 1.2 ServerKeyExchange (its signature) flipped
                (decrypt_error)
+  ch-strip-versions  the ClientHello's supported_versions extension renamed (type 0xfa2b), so the
+               server sees a TLS 1.2 hello from a TLS 1.3 client: the server's random then carries
+               the downgrade sentinel and the client refuses it (illegal_parameter)
   big-record   an application-data record of 18,000 bytes (over the 2^14 + 256 limit of an
                encrypted record) put after the ServerHello (record_overflow)
 
@@ -61,15 +64,24 @@ def record(content_type, version, body):
 
 def mangle_client(mode, rec):
     """The client's first handshake record (its ClientHello)."""
-    if mode != "ch-ext-len" or rec[0] != 22 or rec[5] != 1:
+    if mode not in ("ch-ext-len", "ch-strip-versions") or rec[0] != 22 or rec[5] != 1:
         return None
     p = 5 + 4 + 2 + 32
     p += 1 + rec[p]                                   # session id
     p += 2 + int.from_bytes(rec[p:p + 2], "big")      # cipher suites
     p += 1 + rec[p]                                   # compression methods
-    n = int.from_bytes(rec[p:p + 2], "big") + 1
-    rec[p:p + 2] = n.to_bytes(2, "big")
-    return bytes(rec)
+    n = int.from_bytes(rec[p:p + 2], "big")
+    if mode == "ch-ext-len":
+        rec[p:p + 2] = (n + 1).to_bytes(2, "big")
+        return bytes(rec)
+    end, p = p + 2 + n, p + 2
+    while p + 4 <= end:
+        typ, ln = int.from_bytes(rec[p:p + 2], "big"), int.from_bytes(rec[p + 2:p + 4], "big")
+        if typ == 0x002b:
+            rec[p:p + 2] = (0xfa2b).to_bytes(2, "big")
+            return bytes(rec)
+        p += 4 + ln
+    return None
 
 
 def mangle_server(mode, rec, suite):
@@ -104,7 +116,7 @@ def mangle_server(mode, rec, suite):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["ch-ext-len", "sh-suite", "drop-ske", "dup-sh", "ske-sig", "big-record"])
+    ap.add_argument("mode", choices=["ch-ext-len", "ch-strip-versions", "sh-suite", "drop-ske", "dup-sh", "ske-sig", "big-record"])
     ap.add_argument("--listen", type=int, default=443)
     ap.add_argument("--to", type=int, default=4433)
     ap.add_argument("--suite", type=lambda s: int(s, 0), default=0x1302)

@@ -211,12 +211,9 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
     let leaf = chain.first().filter(|c| c.parse_error.is_none())?;
     let now_s = now.secs();
     let chain_len = chain.len();
-    for (i, c) in chain.iter().enumerate() {
-        if c.parse_error.is_some() || (i > 0 && i + 1 == chain_len && c.self_signed) {
-            continue;
-        }
+    let dates = |c: &CertInfo| {
         if now_s > c.not_after {
-            return Some((
+            Some((
                 Reason::Expired,
                 format!(
                     "{} expired on {} ({} days before the capture)",
@@ -224,10 +221,9 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
                     secs_rfc3339(c.not_after),
                     (now_s - c.not_after) / 86_400
                 ),
-            ));
-        }
-        if now_s < c.not_before {
-            return Some((
+            ))
+        } else if now_s < c.not_before {
+            Some((
                 Reason::NotYetValid,
                 format!(
                     "{} is valid only from {} ({} days after the capture)",
@@ -235,9 +231,17 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
                     secs_rfc3339(c.not_before),
                     (c.not_before - now_s) / 86_400 + 1
                 ),
-            ));
+            ))
+        } else {
+            None
         }
+    };
+    if let Some(found) = dates(leaf) {
+        return Some(found);
     }
+    // The leaf's name before the dates of the certificates above it: every client checks the
+    // name, while a path builder may go around an expired certificate the server still sends
+    // (a cross-signed root past its date, as Let's Encrypt's chain carried in 2021).
     if let Some(name) = sni {
         if !leaf.covers(name) {
             return Some((
@@ -247,6 +251,14 @@ pub(super) fn cert_problem(chain: &[Arc<CertInfo>], sni: Option<&str>, now: Time
                     leaf.covered_names()
                 ),
             ));
+        }
+    }
+    for (i, c) in chain.iter().enumerate().skip(1) {
+        if c.parse_error.is_some() || (i + 1 == chain_len && c.self_signed) {
+            continue;
+        }
+        if let Some(found) = dates(c) {
+            return Some(found);
         }
     }
     if leaf.self_signed && chain_len == 1 {
@@ -309,7 +321,7 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
         _ => (
             Reason::BadCertificate,
             match weakness {
-                Some(w) => format!("{w}, which current clients refuse as too weak"),
+                Some(w) => format!("most likely because {w}, which clients at current security levels refuse"),
                 None => "the client found the certificate bad".to_string(),
             },
         ),

@@ -6,31 +6,44 @@
 use crate::tls::cert::CertInfo;
 use std::sync::Arc;
 
-/// The words for an untrusted issuer: the root or issuer the client does not trust, or, when the
-/// chain's last certificate is not self-signed and its issuer is not in the chain, that the
-/// chain stops before it (the server leaves out an intermediate, or the client lacks that CA).
-/// `None` without a readable certificate.
+/// The words for an untrusted issuer, read along the path from the leaf: the root it ends at, or,
+/// when it leaves the chain at a certificate that is not self-signed, that the chain stops before
+/// that one's issuer (the server leaves out an intermediate, or the client lacks that CA). `None`
+/// without a readable certificate.
 pub(super) fn untrusted_issuer(chain: &[Arc<CertInfo>]) -> Option<String> {
     let readable: Vec<&CertInfo> = chain.iter().map(|c| &**c).filter(|c| c.parse_error.is_none()).collect();
-    let last = readable.last()?;
-    if last.self_signed {
-        return Some(format!(
-            "the chain ends at its root {}, which the client does not trust",
-            last.subject
-        ));
+    // From the leaf along the issuers the chain holds, in any order (each certificate once): the
+    // path a client builds, up to where it leaves the chain.
+    let mut at = *readable.first()?;
+    let mut used = vec![false; readable.len()];
+    if let Some(u) = used.first_mut() {
+        *u = true;
     }
-    // The issuer of the chain's end, unless another certificate of the chain is that issuer
-    // (a chain sent out of order still holds it).
-    let holds_issuer = readable.iter().any(|c| c.subject == last.issuer);
-    if holds_issuer {
-        return Some(format!("its issuer {} is one the client does not trust", last.issuer));
+    loop {
+        if at.self_signed {
+            return Some(format!(
+                "the chain ends at its root {}, which the client does not trust",
+                at.subject
+            ));
+        }
+        let next = readable
+            .iter()
+            .zip(used.iter_mut())
+            .find(|(c, u)| !**u && c.subject == at.issuer);
+        match next {
+            Some((c, u)) => {
+                *u = true;
+                at = c;
+            }
+            None => break,
+        }
     }
     let n = chain.len();
     Some(format!(
         "the chain the server sent ({n} certificate{}) stops at {}, issued by {}, which it does not include: either the server leaves out that intermediate certificate or the client does not trust that CA",
         if n == 1 { "" } else { "s" },
-        last.subject,
-        last.issuer
+        at.subject,
+        at.issuer
     ))
 }
 
@@ -63,14 +76,24 @@ mod tests {
             two.contains("(2 certificates) stops at CN=Intermediate, issued by CN=Root"),
             "{two}"
         );
-        let full = untrusted_issuer(&[leaf.clone(), inter.clone(), root]).unwrap();
+        let full = untrusted_issuer(&[leaf.clone(), inter.clone(), root.clone()]).unwrap();
         assert_eq!(
             full,
             "the chain ends at its root CN=Root, which the client does not trust"
         );
-        // Out of order, the intermediate still there.
-        let swapped = untrusted_issuer(&[inter, leaf]).unwrap();
-        assert_eq!(swapped, "its issuer CN=Intermediate is one the client does not trust");
+        // Out of order, the intermediate still there: the path goes on to where it leaves.
+        let swapped = untrusted_issuer(&[leaf.clone(), root.clone(), inter]).unwrap();
+        assert_eq!(
+            swapped,
+            "the chain ends at its root CN=Root, which the client does not trust"
+        );
+        // A wrong intermediate sent in place of the leaf's issuer: the path stops at the leaf.
+        let other = cert("CN=Other CA", "CN=Other CA");
+        let wrong = untrusted_issuer(&[leaf, other]).unwrap();
+        assert!(
+            wrong.contains("(2 certificates) stops at CN=good.test, issued by CN=Intermediate"),
+            "{wrong}"
+        );
         assert_eq!(untrusted_issuer(&[]), None);
     }
 }

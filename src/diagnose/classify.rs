@@ -307,6 +307,9 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
         if let Some(summary) = super::keys::name_refused_after_handshake(tls, &server) {
             return fail(v, Reason::HostnameMismatch, Side::Client, Confidence::High, summary);
         }
+        if super::after_finished::client_refused(tcp, tls, ctx, v) {
+            return;
+        }
         if let Some((reason, summary)) = super::keys::certificate_refused_after_handshake(tls, &server) {
             return fail(v, reason, Side::Server, Confidence::High, summary);
         }
@@ -445,24 +448,43 @@ fn push_name(out: &mut String, name: Option<&'static str>, v: &dyn std::fmt::Dis
     }
 }
 
+/// A client's illegal_parameter read as the TLS 1.3 downgrade sentinel (a TLS 1.3 server sets it
+/// whenever it chooses TLS 1.2, whatever the client offered): certain when the client offered more
+/// than the server chose; when the hello seen offers no more but the server chose a suite it
+/// offered, its higher offer was most likely taken out in front of this capture point.
+fn downgrade(tls: &TlsFacts) -> Option<(Reason, Confidence, String)> {
+    let (sh, ch) = (tls.server_hello.as_ref()?, tls.client_hello.as_ref()?);
+    if !sh.downgrade_sentinel {
+        return None;
+    }
+    if ch.max_version() > sh.version {
+        return Some((
+            Reason::DowngradeRejected,
+            Confidence::High,
+            "the ServerHello carries the TLS 1.3 downgrade sentinel and the client refused it".into(),
+        ));
+    }
+    ch.real_suites().any(|s| s == sh.cipher_suite).then(|| {
+        (
+            Reason::DowngradeRejected,
+            Confidence::Medium,
+            format!(
+                "the ServerHello carries the TLS 1.3 downgrade sentinel, and the client refused it although the hello seen here offers only up to {}: a client that speaks TLS 1.3 most likely had its offer taken out of the ClientHello in front of this capture point (a middlebox rewriting it)",
+                ch.max_version()
+            ),
+        )
+    })
+}
+
 fn sni_of(tls: &TlsFacts) -> Option<&str> {
     tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
 }
 
-fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
+pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
     let sender = a.direction.sender();
     let Some(desc) = a.description else {
-        return fail(
-            v,
-            Reason::FatalAlert,
-            sender,
-            Confidence::Medium,
-            format!(
-                "The {sender} sent an encrypted alert ({} bytes) during the handshake with {server}; its content cannot be read.",
-                a.record_len
-            ),
-        );
+        return super::sealed_alert::verdict(a, tcp, tls, v);
     };
     let before_sh = tls.server_hello.as_ref().is_none_or(|sh| sh.at.frame > a.at.frame);
     let cert_req = tls.certificate_request.is_some();
@@ -503,6 +525,17 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             (A::CERTIFICATE_EXPIRED, Some((r @ (Reason::Expired | Reason::NotYetValid), d))) => (r, d),
             (A::CERTIFICATE_EXPIRED, _) => (Reason::Expired, "the client reports it expired".to_string()),
             (A::UNKNOWN_CA, Some((Reason::SelfSigned, d))) => (Reason::SelfSigned, d),
+            // A self-signed certificate refused with bad_certificate by a client that sent no
+            // name: OpenSSL-based clients say unknown_ca for the self-signature, so the address
+            // it does not cover is the likelier complaint (a pinned certificate, reached by IP).
+            (A::BAD_CERTIFICATE, Some((Reason::SelfSigned, d))) => match sni_of(tls)
+                .is_none()
+                .then(|| super::borrowed::address_not_covered(&tls.server_certificates, server.ip))
+                .flatten()
+            {
+                Some(a) => (Reason::HostnameMismatch, a),
+                None => (Reason::SelfSigned, d),
+            },
             (A::UNKNOWN_CA, _) => (
                 Reason::UnknownCa,
                 super::chain::untrusted_issuer(&tls.server_certificates)
@@ -513,36 +546,42 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
                 Reason::BadCertificate,
                 "the client cannot use this certificate type".to_string(),
             ),
-            // Read further only with a name the chain was checked against: the one asked for,
-            // or without one the server's address (without that check, an address the
-            // certificate does not cover would read as an untrusted issuer).
+            // Read further only with a name the chain was checked against (without one, an IP
+            // address the certificate does not cover would read as an untrusted issuer).
             (A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN, None)
                 if (!tls.is_tls13() || tls.decrypted()) && !tls.server_certificates.is_empty() =>
             {
-                let by_address = sni_of(tls)
-                    .is_none()
-                    .then(|| super::borrowed::address_not_covered(&tls.server_certificates, server.ip));
-                if let Some(Some(detail)) = by_address {
-                    (Reason::HostnameMismatch, detail)
-                } else if sni_of(tls).is_some() || by_address.is_some() {
-                    super::borrowed::bad_certificate_why(
+                // Without a name, an address the certificate does not cover: OpenSSL-based
+                // clients (curl, Python) say bad_certificate for it and unknown_ca for an
+                // issuer; certificate_unknown (Java, Chromium) names nothing, so there the
+                // address is only a fact beside the refusal.
+                let address = match sni_of(tls) {
+                    None => super::borrowed::address_not_covered(&tls.server_certificates, server.ip),
+                    Some(_) => None,
+                };
+                match address {
+                    Some(d) if desc == A::BAD_CERTIFICATE => (Reason::HostnameMismatch, d),
+                    Some(d) => (Reason::RejectedByClient, format!("the client rejected it; {d}")),
+                    None if sni_of(tls).is_some() => super::borrowed::bad_certificate_why(
                         &tls.server_certificates,
                         &format!("says only {}", desc.name().unwrap_or("an alert")),
-                    )
-                } else if desc == A::CERTIFICATE_UNKNOWN {
-                    (Reason::RejectedByClient, "the client rejected it".to_string())
-                } else {
-                    (
+                    ),
+                    None if desc == A::CERTIFICATE_UNKNOWN => {
+                        (Reason::RejectedByClient, "the client rejected it".to_string())
+                    }
+                    None => (
                         Reason::BadCertificate,
                         "the client found the certificate bad".to_string(),
-                    )
+                    ),
                 }
             }
             _ => (Reason::RejectedByClient, "the client rejected it".to_string()),
         };
         // GnuTLS says bad_certificate, BoringSSL (Chrome) and Java certificate_unknown, whatever
         // they found: an issuer read off a clean chain is an inference, not the client's word.
-        let inferred = facts_none && matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch);
+        // (Without a name, a name mismatch is the address's: inferred too.)
+        let inferred =
+            matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch) && (facts_none || sni_of(tls).is_none());
         let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && inferred {
             Confidence::Medium
         } else {
@@ -646,19 +685,8 @@ fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'
             Confidence::High,
             "the client retried with a lower version (TLS_FALLBACK_SCSV) and the server refused the downgrade".into(),
         ),
-        // A client checks the sentinel only when it offered more than the server chose (a TLS 1.3
-        // server sets it whenever it chooses TLS 1.2, whatever the client offered).
-        A::ILLEGAL_PARAMETER
-            if sender == Side::Client
-                && tls.server_hello.as_ref().is_some_and(|s| {
-                    s.downgrade_sentinel && tls.client_hello.as_ref().is_some_and(|c| c.max_version() > s.version)
-                }) =>
-        {
-            (
-                Reason::DowngradeRejected,
-                Confidence::High,
-                "the ServerHello carries the TLS 1.3 downgrade sentinel and the client refused it".into(),
-            )
+        A::ILLEGAL_PARAMETER if sender == Side::Client && downgrade(tls).is_some() => {
+            downgrade(tls).unwrap_or((Reason::IllegalParameter, Confidence::Medium, String::new()))
         }
         A::UNRECOGNIZED_NAME => (
             Reason::SniRejected,

@@ -13,6 +13,7 @@
 //! lower the confidence or make the session `incomplete`; they never invent a failure. Bytes sent
 //! twice with different contents (a forged or corrupted segment) keep a verdict from `high`.
 
+mod after_finished;
 mod borrowed;
 pub mod catalog;
 mod chain;
@@ -23,6 +24,7 @@ mod keys;
 mod preamble;
 pub mod profile;
 mod quality;
+mod sealed_alert;
 mod server_abort13;
 mod silent_close;
 mod stall;

@@ -300,7 +300,10 @@ impl Source {
 fn read_file(path: &Path, from: u64, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut f = std::fs::File::open(path)?;
-    f.seek(SeekFrom::Start(from))?;
+    // Not from the start only: a pipe (`--keylog <(...)`) cannot seek.
+    if from > 0 {
+        f.seek(SeekFrom::Start(from))?;
+    }
     // Sized once: a key log of hundreds of MiB is not read into a buffer twice its size.
     let len = f.metadata().map_or(0, |m| m.len().saturating_sub(from).min(cap));
     let mut v = Vec::with_capacity(usize::try_from(len).unwrap_or(0));

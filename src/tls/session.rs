@@ -1,6 +1,7 @@
 //! The per-connection TLS state: deframer, handshake reassembly and facts, per direction.
 
 use super::cert::CertInfo;
+mod complete;
 mod gap;
 mod handshake;
 mod progress13;
@@ -188,36 +189,6 @@ impl TlsFacts {
     /// Whether the encrypted handshake of the server was read with the key log.
     pub fn decrypted(&self) -> bool {
         self.keys.as_ref().is_some_and(|k| k.server_read())
-    }
-
-    /// Whether the handshake completed, as far as the wire shows.
-    pub fn handshake_complete(&self) -> bool {
-        if self.is_tls13() {
-            let p = &self.tls13;
-            if let Some(k) = self.keys.as_ref().filter(|k| k.server_read() && k.client_read()) {
-                // Read, not inferred: both Finished, no fatal alert, and the server's answer to
-                // the client's flight either read or not an alert by its size.
-                return self.finished.iter().all(Option::is_some)
-                    && p.server_after_client.is_some()
-                    && self.first_fatal_alert().is_none()
-                    && (k.application_keys[Direction::ToClient] || self.server_rejected_client().is_none());
-            }
-            match &p.client_first {
-                Some(c) => {
-                    !p.alert_sized(Direction::ToServer, c.len)
-                        && p.client_alert(self.suite()).is_none()
-                        && p.server_after_client.is_some()
-                        && self.server_rejected_client().is_none()
-                }
-                None => false,
-            }
-        } else if self.sslv2_server_hello {
-            self.encrypted_records[Direction::ToServer] > 0 && self.encrypted_records[Direction::ToClient] > 0
-        } else {
-            self.finished[Direction::ToServer].is_some()
-                && self.finished[Direction::ToClient].is_some()
-                && !self.keys.as_ref().is_some_and(|k| k.damaged())
-        }
     }
 
     /// TLS 1.3: the server's answer to the client's flight, when it reads as a rejection:
@@ -454,7 +425,7 @@ impl State {
                 Some(PreambleOutcome::Refused | PreambleOutcome::GaveUp)
             )
             || f.first_fatal_alert().is_some()
-            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_reads_on()))
+            || (f.handshake_complete() && !(self.crypt.is_some() && self.crypt_reads_on()) && !f.awaits_client_next())
             || f.tls13
                 .client_first
                 .is_some_and(|c| f.tls13.alert_sized(Direction::ToServer, c.len))
