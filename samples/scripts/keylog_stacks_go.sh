@@ -68,6 +68,9 @@ go_notes() {
             WHAT+=" (Go sends bad_certificate)" ;; esac
         [ "$sc" = unknownca ] && SESS=("${SESS[0]/"high"/"medium"}")
         case $sc in iphostname|ipunknownca) WHAT+=" (Go sends no SNI for an address and sends bad_certificate)" ;; esac
+        # Without a server name, a bad_certificate for a certificate that covers the address
+        # names no fault (GnuTLS says it for an address as for an issuer): the client's word.
+        [ "$sc" = ipunknownca ] && { SESS=(); fail certificate bad_certificate client confidence='"high"'; }
         # Asked for a certificate by a server that names the CAs it accepts (nginx, gnutls-serv,
         # Go), Go sends an empty Certificate when its own is from none of them: missing.
         if [ "$sc" = ccrejected ]; then
