@@ -15,6 +15,7 @@
 #   weak.pem/.key                 good.test, RSA 1024 key AND SHA-1 signature
 #   rsa1024.pem/.key              good.test, RSA 1024 key, SHA-256 signature
 #   sha1.pem/.key                 good.test, RSA 2048 key, SHA-1 signature
+#   cnonly.pem/.key               good.test in the subject CN only, no subjectAltName (Go, browsers: no name)
 #   client.pem/.key               client cert (CN=client.test, clientAuth) from the Test CA
 #   badclient.pem/.key            client cert from the Other CA (rejected by servers)
 #   dh1024.pem                    1024-bit finite-field DH parameters (weak DHE)
@@ -63,6 +64,12 @@ basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
 extendedKeyUsage       = serverAuth
 subjectAltName         = \$ENV::SAN
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ server_cn ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 [ client ]
@@ -114,6 +121,7 @@ issue expiring  ca      server "$GOODSAN" "$(date -u -d '-355 days' +%Y%m%d%H%M%
 issue weak      ca      server "$GOODSAN"        $V_FROM          $V_TO           sha1   1024
 issue rsa1024   ca      server "$GOODSAN"        $V_FROM          $V_TO           sha256 1024
 issue sha1      ca      server "$GOODSAN"        $V_FROM          $V_TO           sha1   2048
+issue cnonly    ca      server_cn "DNS:good.test" $V_FROM          $V_TO           sha256 2048
 issue client    ca      client ""                $V_FROM          $V_TO           sha256 2048
 issue badclient otherca client ""                $V_FROM          $V_TO           sha256 2048
 

@@ -5,18 +5,20 @@
 # curl/GnuTLS/python, -keylogfile for s_client, --ssl-key-log-file for Chromium, the 'keylog'
 # event for Node.js: samples/scripts/tls_node.js).
 #
+# Go (crypto/tls client and server, samples/scripts/tls_go.go): samples/scripts/keylog_stacks_go.sh (sourced).
 # NSS (tstclnt, selfserv): samples/scripts/keylog_stacks_nss.sh (sourced), whose key logs come from
 # the peer (Debian's NSS writes none).
 #
-# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new | --matrix-nss] [case ...]
+# Usage (as root):  samples/scripts/keylog_stacks.sh [--out DIR] [--list | --matrix | --matrix-new | --matrix-nss | --matrix-go] [case ...]
 #   no case = the committed cases (--list);  --matrix = every combination of the matrix (to check
 #   the verdicts across stacks; with --out DIR they land in DIR instead of samples/cases);
-#   --matrix-new = only its Chromium and Node.js combinations; --matrix-nss = only the NSS ones.
+#   --matrix-new = only its Chromium and Node.js combinations; --matrix-nss = only the NSS ones;
+#   --matrix-go = only the Go (crypto/tls, samples/scripts/tls_go.go) ones.
 #
 # A case name is keylog-<client>-<server>-<scenario>-<tls12|tls13>, e.g. keylog-curl-nginx-expired-tls13.
-#   clients: curl py gnutls ossl chrome node nss    servers: nginx gnutls py ossl node nss
+#   clients: curl py gnutls ossl chrome node nss go    servers: nginx gnutls py ossl node nss go
 #   scenarios: ok h2 resume expired hostname selfsigned unknownca notyet ccok appdenied ccmissing ccmissingh2 ccrejected
-#              nocipher nogroup version
+#              nocipher nogroup version sha1 cnonly ipok iphostname ipunknownca alpn
 # Runs in the network namespace "km-stacks" (or $TLSD_NS; created here, only lo, deleted at the
 # end), servers on 127.0.0.1:443, tcpdump on lo. Uses the helpers of tls_cases.sh (sourced).
 # Each case writes <out>/<case>/{<case>.pcap,keys.txt,expected.json,README.md};
@@ -28,6 +30,7 @@ source "$HERE/in_netns.sh"
 run_in_netns "$0" "$@"
 TLSD_HELPERS_ONLY=1 source "$HERE/tls_cases.sh"
 source "$HERE/keylog_stacks_nss.sh"
+source "$HERE/keylog_stacks_go.sh"
 WORK="$SAMPLES/work/keylog-stacks"
 if [ "${1:-}" = --out ]; then CASES=$(mkdir -p "$2" && cd "$2" && pwd); shift 2; fi
 
@@ -170,6 +173,7 @@ c_ossl() {
         goodcert) a+=(-cert "$CERTS/client.pem" -key "$CERTS/client.key") ;;
         nocipher) a+=(-cipher ECDHE-RSA-CHACHA20-POLY1305 -ciphersuites TLS_CHACHA20_POLY1305_SHA256) ;;
         nogroup) a+=(-groups X25519) ;;
+        alpnx) a+=(-alpn spdy/3.1) ;;
     esac
     if [ "$mode" = resume ]; then
         HOLD=1 cli_get openssl s_client -connect 127.0.0.1:443 -ign_eof -keylogfile "$(KEYS_C)" "${a[@]}" -sess_out "$CW/sess.pem"
@@ -205,6 +209,7 @@ c_chrome() {
 }
 
 stack_name() {
+    [ "$1" = go ] && { echo "Go $V_GO crypto/tls (samples/scripts/tls_go.go)"; return; }
     case $1 in
         curl) echo "curl $V_CURL (OpenSSL $V_OSSL)" ;;
         py) echo "Python $V_PY ssl (OpenSSL)" ;;
@@ -231,9 +236,11 @@ run_combo() {
     [ "$s" = gnutls ] && ss+=serv; [ "$s" = ossl ] && ss+=server; [ "$s" = py ] && ss="Python $V_PY ssl server"
     [ "$s" = node ] && ss+=" server"
     [ "$c" = nss ] && cs+=" tstclnt"; [ "$s" = nss ] && ss+=" selfserv"
+    [ "$s" = go ] && ss+=" server"
     STACK="$cs -> $ss"
     local -A nm=([curl]=curl [py]="Python ssl" [gnutls]=gnutls-cli [ossl]="openssl s_client" [chrome]="headless Chromium" [node]="Node.js tls" [nss]="NSS tstclnt" [wget]=wget)
     local -A sn=([nginx]=nginx [py]="a Python ssl server" [gnutls]=gnutls-serv [ossl]="openssl s_server" [node]="a Node.js tls server" [nss]="NSS selfserv")
+    nm[go]="Go crypto/tls"; sn[go]="a Go crypto/tls server"
     local cert=good smode=plain cmode=plain who="TLS $V with the client's key log: ${nm[$c]} -> ${sn[$s]}"
     case $sc in
         ok) WHAT="$who, handshake completes, HTTP GET answered"; ok "$V" confidence='"high"' ;;
@@ -250,6 +257,17 @@ run_combo() {
                    fail certificate unknown_ca client confidence='"high"' ;;
         notyet) WHAT="$who, the server's certificate is valid only from 2030, the client rejects it"; cert=notyet
                 fail certificate not_yet_valid client confidence='"high"' ;;
+        sha1) WHAT="$who, the server's certificate is signed with SHA-1 (sha1WithRSAEncryption), the client refuses it"; cert=sha1
+              fail certificate bad_certificate client confidence='"high"' ;;
+        cnonly) WHAT="$who, the server's certificate names good.test only in its subject CN (no subjectAltName), the client finds no name in it"; cert=cnonly
+                fail certificate hostname_mismatch client confidence='"medium"' ;;
+        ipok) WHAT="$who, the client connects to 127.0.0.1 by address (no SNI), the certificate covers it"; cmode=byip; ok "$V" confidence='"high"' ;;
+        iphostname) WHAT="$who, the client connects to 127.0.0.1 by address (no SNI), the certificate is for other.test only"
+                    cert=other; cmode=byip; fail certificate hostname_mismatch client confidence='"medium"' ;;
+        ipunknownca) WHAT="$who, the client connects to 127.0.0.1 by address (no SNI), the certificate covers it but is from a CA the client does not trust"
+                     cert=untrusted; cmode=byip; fail certificate unknown_ca client confidence='"medium"' ;;
+        alpn) WHAT="$who, the server speaks only h2 (ALPN), the client offers only spdy/3.1"; smode=alpnh2; cmode=alpnx
+              fail protocol alpn_mismatch server confidence='"high"' ;;
         ccmissing) WHAT="$who, the server requires a client certificate, the client has none"; smode=ccreq
                    fail certificate client_certificate_missing server confidence='"high"' ;;
         ccmissingh2) WHAT="$who, ALPN h2, the server requires a client certificate, the client has none"
@@ -324,6 +342,7 @@ run_combo() {
         [ "$sc" = ccmissing ] && SESS_NOCERT='{"outcome": "failed", "cause": "protocol", "reason": "closed_during_handshake", "side": "client", "confidence": "high"}'
     fi
     nss_notes "$c" "$s" "$sc" "$v"
+    go_notes "$c" "$s" "$sc" "$v"
     [ "$c" = nss ] && nss_server_keys "$s"
     "s_$s" "$cert" "$v" "$smode" || { unset SSLKEYLOGFILE; return 1; }
     unset SSLKEYLOGFILE
@@ -340,6 +359,7 @@ k_readme() {
         case $NAME in
             keylog-nss-*|keylog-*-nss-*) nss_keys_note "$NAME" ;;
             keylog-chrome-*) echo "keys.txt is the client's own key log (Chromium's --ssl-key-log-file); the test passes it with \`--keylog keys.txt\`." ;;
+            keylog-go-*) echo "keys.txt is the client's own key log (tls.Config.KeyLogWriter of Go, samples/scripts/tls_go.go); the test passes it with \`--keylog keys.txt\`." ;;
             keylog-node-*) echo "keys.txt is the client's own key log (the 'keylog' event of Node.js, samples/scripts/tls_node.js); the test passes it with \`--keylog keys.txt\`." ;;
             *) echo "keys.txt is the client's own key log (SSLKEYLOGFILE, or -keylogfile for s_client); the test passes it with \`--keylog keys.txt\`." ;;
         esac
@@ -410,6 +430,7 @@ CASES_KEPT=(
     keylog-py-node-ccrejected-tls12
 )
 CASES_KEPT+=("${NSS_KEPT[@]}")
+CASES_KEPT+=("${GO_CASES_KEPT[@]}")
 # Every combination checked across stacks (--matrix).
 MATRIX=()
 for v in tls13 tls12; do
@@ -443,6 +464,7 @@ for v in tls13 tls12; do
     done
 done
 MATRIX+=("${MATRIX_NEW[@]}" "${MATRIX_NSS[@]}")
+MATRIX+=("${MATRIX_GO[@]}")
 
 # The curl name check after the handshake, with its keys embedded (editcap --inject-secrets).
 DSB_CASE=keylog-curl-hostname-dsb
@@ -479,12 +501,13 @@ derive_nokey() {
 }
 
 case ${1:-} in
-    --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE"; exit 0 ;;
+    --list) printf '%s\n' "${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE" "$GO_NOKEY_CASE"; exit 0 ;;
     --matrix) shift; todo=("${MATRIX[@]}") ;;
     --matrix-new) shift; todo=("${MATRIX_NEW[@]}") ;;
     --matrix-nss) shift; todo=("${MATRIX_NSS[@]}") ;;
     --matrix-wget) shift; todo=("${MATRIX_WGET[@]}") ;;
-    *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE") ;;
+    --matrix-go) shift; todo=("${MATRIX_GO[@]}") ;;
+    *) todo=("$@"); [ ${#todo[@]} -eq 0 ] && todo=("${CASES_KEPT[@]}" "$DSB_CASE" "$NOKEY_CASE" "$GO_NOKEY_CASE") ;;
 esac
 mkdir -p "$WORK" "$CASES"
 rc=0
@@ -492,6 +515,7 @@ for c in "${todo[@]}"; do
     case $c in
         "$DSB_CASE") derive_dsb || rc=1 ;;
         "$NOKEY_CASE") derive_nokey || rc=1 ;;
+        "$GO_NOKEY_CASE") derive_go_nokey || rc=1 ;;
         *) k_run "$c" || rc=1 ;;
     esac
 done

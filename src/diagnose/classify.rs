@@ -270,7 +270,7 @@ fn classify(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) 
     // TLS 1.3: read the encrypted records' sizes and order.
     if tls.is_tls13() {
         let p = &tls.tls13;
-        if super::stall::tls13_client_ended(tcp, tls, v) {
+        if super::stall::tls13_client_ended(tcp, tls, v) || super::server_abort13::aborted(tcp, tls, v) {
             return;
         }
         if let Some(s) = tls.server_rejected_client() {

@@ -25,6 +25,7 @@ mod preamble;
 pub mod profile;
 mod quality;
 mod sealed_alert;
+mod server_abort13;
 mod silent_close;
 mod stall;
 pub mod warnings;
