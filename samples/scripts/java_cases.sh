@@ -117,6 +117,12 @@ s_stall() { # openssl s_server on 4433 behind stall_proxy.py on 443, which passe
     SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/$cert.pem" -key "$CERTS/$cert.key" -www
     SRV_PORT=443 srv timeout -k 2 30 python3 "$HERE/stall_proxy.py" 443 4433 "$keep" --hold 15
 }
+s_stallfin() { # TLS 1.2: the proxy passes on the server's first flight (ServerHello, Certificate,
+    # ServerKeyExchange, ServerHelloDone) and holds its ChangeCipherSpec and Finished
+    local cert=$1
+    SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/$cert.pem" -key "$CERTS/$cert.key" -www -tls1_2
+    SRV_PORT=443 srv timeout -k 2 30 python3 "$HERE/stall_proxy.py" 443 4433 4 --hold 15
+}
 s_java() {
     local cert=$1 v=$2 mode=$3 a=(--keystore "$STORES/$cert.p12")
     case $mode in
@@ -155,7 +161,7 @@ stack_name() {
         ossl) echo "OpenSSL $V_OSSL" ;;
         nginx) echo "nginx $V_NGINX (OpenSSL $V_OSSL)" ;;
         silent) echo "a Python TCP listener that reads and never answers" ;;
-        stall) echo "OpenSSL $V_OSSL s_server behind samples/scripts/stall_proxy.py" ;;
+        stall|stallfin) echo "OpenSSL $V_OSSL s_server behind samples/scripts/stall_proxy.py" ;;
     esac
 }
 
@@ -172,7 +178,8 @@ run_combo() {
     STACK="$cs -> $ss"
     local -A nm=([java]="the Java client" [curl]=curl [ossl]="openssl s_client")
     local -A sn=([nginx]=nginx [ossl]="openssl s_server" [java]="the Java server" [silent]="a TCP server that never answers"
-        [stall]="openssl s_server behind a proxy that stalls its flight")
+        [stall]="openssl s_server behind a proxy that stalls its flight"
+        [stallfin]="openssl s_server behind a proxy that holds its ChangeCipherSpec and Finished")
     local cert=good smode=plain cmode=plain who="TLS $V, no key log: ${nm[$c]} -> ${sn[$s]}"
     # What the wire shows decides the confidence: high when a plaintext alert names the cause
     # (TLS 1.2) and the chain agrees; medium when it is read from an encrypted alert's size
@@ -204,6 +211,8 @@ run_combo() {
                   smode=nocipher; cmode=nocipher; fail cipher no_shared_cipher server confidence='"medium"' ;;
         stall) WHAT="$who, the server's flight stops after its first records (a proxy holds the rest); the client gives up after 5 s"
                fail timeout handshake_stalled server confidence="$conf" ;;
+        stallfin) WHAT="$who, the client's key exchange, ChangeCipherSpec and Finished are never answered (a proxy holds the server's ChangeCipherSpec and Finished); the client gives up after 5 s with two sealed alerts (user_canceled, close_notify)"
+               fail timeout handshake_stalled server confidence='"medium"' ;;
         silent) WHAT="$who, the server accepts the connection and reads the ClientHello but never answers; the client gives up after 5 s"
                 fail timeout server_silent server confidence='"high"' ;;
         version) WHAT="$who, the client speaks only TLS $V, the server only the other version"
@@ -269,6 +278,7 @@ CASES_KEPT=(
     java-java-ossl-expired-tls13 java-java-nginx-unknownca-tls13 java-java-nginx-unknownca-tls12
     java-java-stall-stall-tls13 java-curl-java-ccmissing-tls13 java-ossl-java-ccrejected-tls13
     java-java-ossl-ccwrongca-tls13 java-java-nginx-ok-tls13 java-curl-java-ok-tls13 java-java-silent-silent-tls13
+    java-java-stallfin-stallfin-tls12
 )
 MATRIX=()
 for v in tls13 tls12; do
@@ -280,6 +290,7 @@ for v in tls13 tls12; do
         java-curl-java-ccmissing-$v java-ossl-java-ccrejected-$v java-curl-java-version-$v
         java-java-ossl-ccmissing-$v java-java-ossl-ccwrongca-$v java-java-silent-silent-$v java-java-stall-stall-$v
     )
+    [ $v = tls12 ] && MATRIX+=(java-java-stallfin-stallfin-$v)
 done
 
 case ${1:-} in

@@ -313,6 +313,24 @@ case_keylog_chrome_ip_untrusted_tls12() {
     fail certificate rejected_by_client client confidence='"high"'
     fail certificate rejected_by_client client confidence='"high"'
 }
+case_keylog_tls12_server_closes_idle() {
+    WHAT="TLS 1.2 with the client's key log: the handshake completes, the server (Python ssl) closes 0.2 s later without close_notify, and s_client, still waiting, answers the end of the stream with a decode_error: established (the alert answers the server's close, it refuses nothing)"
+    STACK="OpenSSL $(openssl version | cut -d' ' -f2) s_client -> Python $(python3 -c 'import sys; print(sys.version.split()[0])') ssl server"
+    srv python3 -c "
+import socket, ssl, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('$CERTS/good.pem', '$CERTS/good.key')
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+with socket.create_server(('127.0.0.1', 443)) as ls:
+    ls.settimeout(8)
+    c, _ = ls.accept()
+    t = ctx.wrap_socket(c, server_side=True)
+    time.sleep(0.2)
+    t.close()   # no close_notify: the socket is closed, not unwrapped
+"
+    REQ='' HOLD=2 ocli_k -tls1_2 -servername good.test "${VERIFY[@]}"
+    ok 1.2 confidence='"high"'
+}
 case_keylog_tls13_psk_mismatch() {
     WHAT="TLS 1.3 with an external PSK: client and server hold different keys; the server's binder check fails and it answers with illegal_parameter"
     STACK="OpenSSL s_client -psk -> OpenSSL s_server -psk -nocert"
@@ -443,7 +461,7 @@ ALL_CASES=(
     keylog-tls12-record-overflow keylog-tls13-record-overflow keylog-tls13-psk-mismatch
     keylog-tls12-weak-key keylog-tls13-weak-key keylog-tls12-internal-error keylog-tls13-internal-error
     keylog-tls12-downgrade-seen-at-server keylog-chrome-ip-untrusted-tls12 keylog-gnutls-ip-pinned-tls13
-    keylog-py-cross-signed-tls13
+    keylog-py-cross-signed-tls13 keylog-tls12-server-closes-idle
 )
 
 k_readme() {

@@ -36,6 +36,14 @@ pub(super) fn client_refused(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, 
         if benign || at.ts.nanos_since(finished.ts) > AT_ONCE_NS {
             return false;
         }
+        // An alert after the server closed answers the close (OpenSSL 3 says decode_error at an
+        // end of stream without close_notify): the handshake had completed.
+        if tcp
+            .first_close()
+            .is_some_and(|(side, closed, _)| side == crate::flow::Side::Server && closed.frame < at.frame)
+        {
+            return false;
+        }
         let read = tls
             .alerts
             .iter()

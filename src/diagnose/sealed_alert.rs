@@ -8,15 +8,33 @@
 //! likely reason; else the client rejected the server, most often its certificate.
 
 use super::borrowed::cert_problem;
-use super::classify::fail;
+use super::classify::{GAVE_UP_AFTER_NS, fail, secs};
 use super::{Confidence, Reason, Verdict};
-use crate::flow::{Direction, Side, TcpFacts};
+use crate::flow::{At, Direction, Side, TcpFacts};
 use crate::tls::{AlertEvent, TlsFacts};
+
+/// How soon after its ChangeCipherSpec the client's alert counts as its refusal.
+const AT_ONCE_NS: i64 = 2_000_000_000;
 
 /// The verdict for an unreadable fatal alert `a` that ended the handshake.
 pub(super) fn verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) {
     let server = tcp.server;
     let sender = a.direction.sender();
+    if let Some((waited, ccs)) = gave_up(a, tcp, tls) {
+        return fail(
+            v,
+            Reason::HandshakeStalled,
+            Side::Server,
+            Confidence::Medium,
+            format!(
+                "{server} never answered the client's ChangeCipherSpec and Finished (frame {}): the client waited {}, then sent an encrypted alert ({} bytes, frame {}) and closed: it gave up waiting for the server's ChangeCipherSpec and Finished.",
+                ccs.frame,
+                secs(waited),
+                a.record_len,
+                a.at.frame
+            ),
+        );
+    }
     if let Some((reason, why)) = refused_first_flight(a, tls) {
         let detail = why.map_or_else(
             || "its certificate chain shows no fault by itself (an issuer the client does not trust is the most common cause)".to_string(),
@@ -45,6 +63,24 @@ pub(super) fn verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, v: &mut Ve
     )
 }
 
+/// TLS 1.2 or older: the client's encrypted alert long after its own ChangeCipherSpec, the server
+/// silent since (JSSE's read timeout: user_canceled and close_notify, sealed): it gave up waiting.
+/// How long it waited and its ChangeCipherSpec.
+fn gave_up(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts) -> Option<(i64, At)> {
+    let ccs = tls.ccs[Direction::ToServer]?;
+    let waited = a.at.ts.nanos_since(ccs.ts);
+    let server_quiet = tcp.dirs[Direction::ToClient]
+        .last_data
+        .is_none_or(|d| d.frame < ccs.frame);
+    (a.direction == Direction::ToServer
+        && !tls.is_tls13()
+        && tls.ccs[Direction::ToClient].is_none()
+        && server_quiet
+        && ccs.frame <= a.at.frame
+        && waited >= GAVE_UP_AFTER_NS)
+        .then_some((waited, ccs))
+}
+
 /// TLS 1.2 or older: the client's encrypted alert after its own ChangeCipherSpec and before the
 /// server's, with the server's certificate read in the clear. The reason and the chain's fault.
 fn refused_first_flight(a: &AlertEvent, tls: &TlsFacts) -> Option<(Reason, Option<String>)> {
@@ -56,6 +92,13 @@ fn refused_first_flight(a: &AlertEvent, tls: &TlsFacts) -> Option<(Reason, Optio
         || client_ccs.frame > a.at.frame
         || !before_server_ccs
     {
+        return None;
+    }
+    // A refusal follows the client's flight at once and is one alert; a client that gives up
+    // waiting for the server's answer says so later, often twice (JSSE: user_canceled, then
+    // close_notify): that is a stall, not a refusal.
+    let client_alerts = tls.alerts.iter().filter(|x| x.direction == Direction::ToServer).count();
+    if a.at.ts.nanos_since(client_ccs.ts) > AT_ONCE_NS || client_alerts > 1 {
         return None;
     }
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
