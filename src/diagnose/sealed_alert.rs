@@ -13,9 +13,6 @@ use super::{Confidence, Reason, Verdict};
 use crate::flow::{At, Direction, Side, TcpFacts};
 use crate::tls::{AlertEvent, TlsFacts};
 
-/// How soon after its ChangeCipherSpec the client's alert counts as its refusal.
-const AT_ONCE_NS: i64 = 2_000_000_000;
-
 /// The verdict for an unreadable fatal alert `a` that ended the handshake.
 pub(super) fn verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) {
     let server = tcp.server;
@@ -67,15 +64,15 @@ pub(super) fn verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, v: &mut Ve
 /// silent since (JSSE's read timeout: user_canceled and close_notify, sealed): it gave up waiting.
 /// How long it waited and its ChangeCipherSpec.
 fn gave_up(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts) -> Option<(i64, At)> {
+    // Timed from the server's last data (a TCP fact), not from the client's ChangeCipherSpec
+    // record: a record's time is its segment's, and must not depend on how the stream was cut.
     let ccs = tls.ccs[Direction::ToServer]?;
-    let waited = a.at.ts.nanos_since(ccs.ts);
-    let server_quiet = tcp.dirs[Direction::ToClient]
-        .last_data
-        .is_none_or(|d| d.frame < ccs.frame);
+    let server_last = tcp.dirs[Direction::ToClient].last_data?;
+    let waited = a.at.ts.nanos_since(server_last.ts);
     (a.direction == Direction::ToServer
         && !tls.is_tls13()
         && tls.ccs[Direction::ToClient].is_none()
-        && server_quiet
+        && server_last.frame < a.at.frame
         && ccs.frame <= a.at.frame
         && waited >= GAVE_UP_AFTER_NS)
         .then_some((waited, ccs))
@@ -94,11 +91,10 @@ fn refused_first_flight(a: &AlertEvent, tls: &TlsFacts) -> Option<(Reason, Optio
     {
         return None;
     }
-    // A refusal follows the client's flight at once and is one alert; a client that gives up
-    // waiting for the server's answer says so later, often twice (JSSE: user_canceled, then
-    // close_notify): that is a stall, not a refusal.
+    // A refusal is one alert; a client that gives up waiting for the server's answer says so
+    // twice (JSSE: user_canceled, then close_notify; a long wait is read by `gave_up` first).
     let client_alerts = tls.alerts.iter().filter(|x| x.direction == Direction::ToServer).count();
-    if a.at.ts.nanos_since(client_ccs.ts) > AT_ONCE_NS || client_alerts > 1 {
+    if client_alerts > 1 {
         return None;
     }
     let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
