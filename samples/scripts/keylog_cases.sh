@@ -81,9 +81,9 @@ case_keylog_tls13_client_cert_rejected() {
 # ---- an alert-only failure: the client meets a damaged record and says so, encrypted
 case_keylog_tls13_bad_record_mac() {
     WHAT="TLS 1.3 with the client's key log: a proxy damages one byte of the server's encrypted flight, gnutls-cli answers with an encrypted bad_record_mac"
-    STACK="GnuTLS gnutls-cli -> samples/scripts/flip_proxy.py -> OpenSSL s_server (port 4433)"
+    STACK="GnuTLS gnutls-cli -> samples/scripts/mangle_proxy.py flip-after-ccs -> OpenSSL s_server (port 4433)"
     SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1_3
-    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    python3 "$HERE/mangle_proxy.py" flip-after-ccs --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
     ALL_PIDS+=("$!"); wait_port 443
     gcli_k "${GVERIFY[@]}"
     fail protocol bad_record_mac client confidence='"high"'
@@ -110,35 +110,35 @@ case_keylog_tls13_hrr() {
 # ---- TLS 1.2: a post-ChangeCipherSpec alert (the client meets a damaged server Finished)
 tls12_flip() {
     SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1_2 "$@"
-    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    python3 "$HERE/mangle_proxy.py" flip-after-ccs --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
     ALL_PIDS+=("$!"); wait_port 443
 }
 case_keylog_tls12_gcm_alert() {
     WHAT="TLS 1.2 AES-GCM with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert after its ChangeCipherSpec"
-    STACK="OpenSSL s_client -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    STACK="OpenSSL s_client -keylogfile -> samples/scripts/mangle_proxy.py flip-after-ccs -> OpenSSL s_server"
     tls12_flip -cipher 'ECDHE+AESGCM'
     ocli_k -tls1_2 -cipher 'ECDHE+AESGCM' -servername good.test "${VERIFY[@]}"
     fail protocol bad_record_mac client confidence='"high"'
 }
 case_keylog_tls12_cbc_alert() {
     WHAT="TLS 1.2 AES-CBC-SHA (encrypt-then-MAC) with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert"
-    STACK="OpenSSL s_client -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    STACK="OpenSSL s_client -keylogfile -> samples/scripts/mangle_proxy.py flip-after-ccs -> OpenSSL s_server"
     tls12_flip -cipher 'ECDHE+AES128+SHA1'
     ocli_k -tls1_2 -cipher 'ECDHE+AES128+SHA1' -servername good.test "${VERIFY[@]}"
     fail protocol bad_record_mac client confidence='"high"'
 }
 case_keylog_tls12_cbc_mte_alert() {
     WHAT="TLS 1.2 AES-CBC-SHA256 without encrypt-then-MAC (gnutls-cli %NO_ETM) with the client's key log: a damaged server Finished and the client's encrypted alert"
-    STACK="GnuTLS gnutls-cli -> samples/scripts/flip_proxy.py -> OpenSSL s_server"
+    STACK="GnuTLS gnutls-cli -> samples/scripts/mangle_proxy.py flip-after-ccs -> OpenSSL s_server"
     tls12_flip -cipher 'ECDHE+AES128+SHA256'
     gcli_k "${GVERIFY[@]}" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA256:%NO_ETM'
     fail protocol bad_record_mac client confidence='"high"'
 }
 case_keylog_tls10_cbc_alert() {
     WHAT="TLS 1.0 AES-CBC-SHA (MD5/SHA-1 PRF, chained IVs) with the client's key log: a proxy damages the server's encrypted Finished, s_client answers with an encrypted alert"
-    STACK="OpenSSL s_client -tls1 -keylogfile -> samples/scripts/flip_proxy.py -> OpenSSL s_server -tls1 (@SECLEVEL=0)"
+    STACK="OpenSSL s_client -tls1 -keylogfile -> samples/scripts/mangle_proxy.py flip-after-ccs -> OpenSSL s_server -tls1 (@SECLEVEL=0)"
     SRV_PORT=4433 srv openssl s_server -accept 4433 -cert "$CERTS/good.pem" -key "$CERTS/good.key" -www -tls1 -cipher 'AES128-SHA:@SECLEVEL=0'
-    python3 "$HERE/flip_proxy.py" --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
+    python3 "$HERE/mangle_proxy.py" flip-after-ccs --listen 443 --to 4433 --timeout 8 >> "$CW/proxy.log" 2>&1 &
     ALL_PIDS+=("$!"); wait_port 443
     ocli_k -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -servername good.test "${VERIFY[@]}"
     fail protocol bad_record_mac client confidence='"high"'

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """mangle_proxy.py - a TCP proxy on loopback that changes one plaintext handshake record of a real
 TLS exchange, so that the real client or server meets a fault it answers with its own alert.
-Only plaintext records are touched (a ClientHello, a ServerHello, a TLS 1.2 server flight): what
-the stacks then say is theirs.
+Only plaintext records are changed (a ClientHello, a ServerHello, a TLS 1.2 server flight), or
+one byte of the server's first encrypted record: what the stacks then say is theirs.
 
   mangle_proxy.py MODE --listen 443 --to 4433 [--suite 0x1302] [--timeout 10]
 
@@ -20,6 +20,10 @@ MODE:
   ch-strip-versions  the ClientHello's supported_versions extension renamed (type 0xfa2b), so the
                server sees a TLS 1.2 hello from a TLS 1.3 client: the server's random then carries
                the downgrade sentinel and the client refuses it (illegal_parameter)
+  flip-after-ccs  one byte of the server's first record after its ChangeCipherSpec flipped (TLS
+               1.3: the encrypted EncryptedExtensions; TLS 1.2: the encrypted Finished): the
+               record does not authenticate and the client answers with its own alert
+               (bad_record_mac), encrypted once it has keys
   big-record   an application-data record of 18,000 bytes (over the 2^14 + 256 limit of an
                encrypted record) put after the ServerHello (record_overflow)
 
@@ -116,7 +120,8 @@ def mangle_server(mode, rec, suite):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["ch-ext-len", "ch-strip-versions", "sh-suite", "drop-ske", "dup-sh", "ske-sig", "big-record"])
+    ap.add_argument("mode", choices=["ch-ext-len", "ch-strip-versions", "sh-suite", "drop-ske", "dup-sh", "ske-sig",
+                                     "big-record", "flip-after-ccs"])
     ap.add_argument("--listen", type=int, default=443)
     ap.add_argument("--to", type=int, default=4433)
     ap.add_argument("--suite", type=lambda s: int(s, 0), default=0x1302)
@@ -128,6 +133,7 @@ def main():
     s = socket.create_connection(("127.0.0.1", a.to), timeout=a.timeout)
     pending = {c: b"", s: b""}   # bytes not yet framed into whole records, per sender
     done = {c: False, s: False}  # the sender's mangling is over: relay as it comes
+    seen_ccs = {c: False, s: False}
     end = time.time() + a.timeout
     open_ = {c: True, s: True}
     while time.time() < end and (open_[c] or open_[s]):
@@ -153,7 +159,14 @@ def main():
                     out += bytes(rec)
                     continue
                 if rec[0] == 20:               # ChangeCipherSpec: encrypted records follow
+                    seen_ccs[x] = True
+                    done[x] = a.mode != "flip-after-ccs" or x is c
+                    out += bytes(rec)
+                    continue
+                if seen_ccs[x]:                # flip-after-ccs: the server's first sealed record
+                    rec[-1] ^= 0x01
                     done[x] = True
+                    print("mangled (flip-after-ccs) a record of the server", flush=True)
                     out += bytes(rec)
                     continue
                 new = mangle_client(a.mode, rec) if x is c else mangle_server(a.mode, rec, a.suite)
@@ -161,7 +174,7 @@ def main():
                     done[x] = True
                     print(f"mangled ({a.mode}) a record of the {'client' if x is c else 'server'}", flush=True)
                 out += new if new is not None else bytes(rec)
-                if x is c:
+                if x is c and a.mode != "flip-after-ccs":
                     done[x] = True             # only the client's first record
             if done[x]:
                 out += pending[x]
