@@ -69,12 +69,8 @@ kb_run_case() {
     export SSLKEYLOGFILE="$CW/env-keys.log"
     cap_start "$pcap"
     "$fn"
-    stop_srv
-    cap_stop
+    end_case
     unset SSLKEYLOGFILE
-    local p
-    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
-    ALL_PIDS=()
     cat "$CW"/keys.log "$CW"/client-keys.log "$CW"/env-keys.log 2>/dev/null | grep -v '^#' | sort -u > "$D/keys.txt"
     # TLS 1.2 clients that reject the certificate abort before the key exchange: no secret.
     [ -s "$D/keys.txt" ] || echo "  $NAME: no secret was derived, keys.txt is empty" >&2

@@ -77,27 +77,7 @@ s_nginx() {
         nocipher) x='ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384; ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;' ;;
         other) if [ "$v" = 13 ]; then protos=TLSv1.2; else protos=TLSv1.3; fi ;;
     esac
-    mkdir -p "$CW/nginx/logs"
-    cat > "$CW/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $CW/nginx/nginx.pid;
-error_log $CW/nginx/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log $CW/nginx/logs/access.log;
-    client_body_temp_path $CW/nginx/body; proxy_temp_path $CW/nginx/proxy;
-    fastcgi_temp_path $CW/nginx/fcgi; uwsgi_temp_path $CW/nginx/uwsgi; scgi_temp_path $CW/nginx/scgi;
-    server {
-        listen 127.0.0.1:443 ssl;
-        ssl_certificate $CERTS/$cert.pem; ssl_certificate_key $CERTS/$cert.key;
-        ssl_protocols $protos;
-        server_name good.test;
-        $x
-        location / { default_type text/plain; return 200 "hello from nginx\n"; }
-    }
-}
-EOF
-    srv nginx -p "$CW/nginx" -e "$CW/nginx/logs/error.log" -c "$CW/nginx/nginx.conf" -g "daemon off;"
+    NGINX_PROTOS=$protos nginx_start ssl "$cert" "$x"
 }
 s_silent() { # accepts, reads, never answers; closes after 8 s (the Java client gives up after 5 s)
     srv python3 -c 'import socket,time
@@ -167,12 +147,8 @@ stack_name() {
 
 # One case from its name. The expected verdict is what the wire shows without keys.
 run_combo() {
-    local IFS=- parts
-    read -r -a parts <<< "$1"
-    IFS=$' \t\n'
-    [ ${#parts[@]} = 5 ] && [ "${parts[0]}" = java ] || { echo "bad case name $1" >&2; return 1; }
-    local c=${parts[1]} s=${parts[2]} sc=${parts[3]} v=${parts[4]#tls}
-    local V="1.${v#1}"
+    local c s sc v V
+    parse_case "$1" java || return 1
     local cs="$(stack_name "$c")" ss="$(stack_name "$s")"
     [ "$c" = ossl ] && cs+=" s_client"; [ "$s" = ossl ] && ss+=" s_server"
     STACK="$cs -> $ss"
@@ -263,11 +239,7 @@ j_run() {
     echo "== $NAME"
     cap_start "$pcap"
     run_combo "$NAME" || rc=1
-    stop_srv
-    cap_stop
-    local p
-    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
-    ALL_PIDS=()
+    end_case
     write_expected
     j_readme "$pcap"
     return $rc

@@ -496,11 +496,7 @@ k_run_case() {
     echo "== $NAME"
     cap_start "$pcap"
     "$fn"
-    stop_srv
-    cap_stop
-    local p
-    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
-    ALL_PIDS=()
+    end_case
     cp "$(KEYS_C)" "$D/keys.txt" 2>/dev/null || echo "  !! no key log written" >&2
     write_expected
     k_readme "$pcap"

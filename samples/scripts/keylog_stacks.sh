@@ -47,7 +47,7 @@ V_NODE_OSSL=$(node -p process.versions.openssl 2>/dev/null)
 # ---------------------------------------------------------------- servers
 # s_<server> CERT VER MODE: MODE = plain | ccreq (require a client certificate from the Test CA)
 #   | nocipher | nogroup | only12 | only13 (the server's side of a cipher/group/version mismatch)
-s_nginx() { # nginx with HTTP/2 on its TLS listener (nginx_start of tls_cases.sh has no http2)
+s_nginx() { # nginx (nginx_start of tls_cases.sh) with HTTP/2 on its TLS listener
     local cert=$1 mode=$3 x='' protos='TLSv1.2 TLSv1.3' answer='200 "hello from nginx\n"'
     case $mode in
         ccreq) x="ssl_verify_client on; ssl_client_certificate $CA;" ;;
@@ -58,27 +58,7 @@ s_nginx() { # nginx with HTTP/2 on its TLS listener (nginx_start of tls_cases.sh
         only12) protos='TLSv1.2' ;;
         only13) protos='TLSv1.3' ;;
     esac
-    mkdir -p "$CW/nginx/logs"
-    cat > "$CW/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $CW/nginx/nginx.pid;
-error_log $CW/nginx/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log $CW/nginx/logs/access.log;
-    client_body_temp_path $CW/nginx/body; proxy_temp_path $CW/nginx/proxy;
-    fastcgi_temp_path $CW/nginx/fcgi; uwsgi_temp_path $CW/nginx/uwsgi; scgi_temp_path $CW/nginx/scgi;
-    server {
-        listen 127.0.0.1:443 ssl http2;
-        ssl_certificate $CERTS/$cert.pem; ssl_certificate_key $CERTS/$cert.key;
-        ssl_protocols $protos;
-        server_name good.test;
-        $x
-        location / { default_type text/plain; return $answer; }
-    }
-}
-EOF
-    srv nginx -p "$CW/nginx" -e "$CW/nginx/logs/error.log" -c "$CW/nginx/nginx.conf" -g "daemon off;"
+    NGINX_PROTOS=$protos NGINX_LISTEN=http2 NGINX_ANSWER=$answer nginx_start ssl "$cert" "$x"
 }
 s_gnutls() {
     local cert=$1 mode=$3 p='NORMAL'
@@ -225,12 +205,8 @@ stack_name() {
 
 # one case from its name: keylog-<client>-<server>-<scenario>-tls1[23]
 run_combo() {
-    local IFS=- parts
-    read -r -a parts <<< "$1"
-    IFS=$' \t\n'
-    [ ${#parts[@]} = 5 ] && [ "${parts[0]}" = keylog ] || { echo "bad case name $1" >&2; return 1; }
-    local c=${parts[1]} s=${parts[2]} sc=${parts[3]} v=${parts[4]#tls}
-    local V="1.${v#1}"
+    local c s sc v V
+    parse_case "$1" keylog || return 1
     local cs="$(stack_name "$c")" ss="$(stack_name "$s")"
     [ "$c" = gnutls ] && cs+=cli; [ "$c" = ossl ] && cs+=client
     [ "$s" = gnutls ] && ss+=serv; [ "$s" = ossl ] && ss+=server; [ "$s" = py ] && ss="Python $V_PY ssl server"
@@ -387,11 +363,7 @@ k_run() {
     echo "== $NAME"
     cap_start "$pcap"
     run_combo "$NAME" || rc=1
-    stop_srv
-    cap_stop
-    local p
-    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
-    ALL_PIDS=()
+    end_case
     # Chromium opens as many connections as it sees fit (a spare one, a retry after an error):
     # each connection with a ClientHello gets the scenario's one verdict.
     # With SESS_NOCERT set, a connection the client closed without answering the server's
@@ -484,12 +456,16 @@ derive_dsb() {
 
 # The same GnuTLS refusal without keys: two alert-sized records (the second answers the
 # client's request), no ticket, then FIN: still the server rejecting the client's certificate.
+# copy_case SRC NEW: a case made from another case's capture, no new traffic (sets src and D).
+copy_case() {
+    src="$CASES/$1" D="$CASES/$2"
+    rm -rf "$D"; mkdir -p "$D"
+    cp "$src/$1.pcap" "$D/$2.pcap"
+}
 NOKEY_CASE=tls13-client-cert-rejected-two-alerts
 derive_nokey() {
-    local n=keylog-py-gnutls-ccrejected-tls13 D="$CASES/$NOKEY_CASE"
-    local src="$CASES/$n"
-    rm -rf "$D"; mkdir -p "$D"
-    cp "$src/$n.pcap" "$D/$NOKEY_CASE.pcap"
+    local n=keylog-py-gnutls-ccrejected-tls13 src D
+    copy_case "$n" "$NOKEY_CASE"
     sed -e 's/"what": "[^"]*"/"what": "TLS 1.3 without keys: gnutls-serv refuses the Python client'"'"'s certificate with an alert-sized record, and sends another after the client'"'"'s request (the keylog-py-gnutls-ccrejected-tls13 capture)"/' \
         -e '/"args"/d' -e 's/"confidence": "high"/"confidence": "medium"/' "$src/expected.json" > "$D/expected.json"
     { echo "# $NOKEY_CASE"; echo

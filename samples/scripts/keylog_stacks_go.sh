@@ -138,10 +138,8 @@ GO_CASES_KEPT=(
 )
 GO_NOKEY_CASE=tls13-server-alert-after-server-hello
 derive_go_nokey() {
-    local n=keylog-go-go-alpn-tls13 D="$CASES/$GO_NOKEY_CASE"
-    local src="$CASES/$n"
-    rm -rf "$D"; mkdir -p "$D"
-    cp "$src/$n.pcap" "$D/$GO_NOKEY_CASE.pcap"
+    local n=keylog-go-go-alpn-tls13 src D
+    copy_case "$n" "$GO_NOKEY_CASE"
     cat > "$D/expected.json" <<EOF2
 {
   "what": "TLS 1.3 without keys: a Go server answers a client offering only ALPN spdy/3.1 with its ServerHello, then one encrypted alert-sized record (no_application_protocol, sealed with the handshake keys) and closes (the keylog-go-go-alpn-tls13 capture)",

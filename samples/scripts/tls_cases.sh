@@ -118,12 +118,16 @@ pycli() { cli python3 "$HERE/tls_py.py" client "$@"; }
 curlc() { cli curl -sS -o /dev/null -w 'HTTP %{http_code}\n' --resolve good.test:443:127.0.0.1 --resolve other.test:443:127.0.0.1 "$@"; }
 
 nginx_start() { # nginx_start ssl|plain [CERT] [extra server directives]
-    local mode=$1 cert=${2:-good} extra=${3:-} listen
+    # For one call (java_cases.sh and keylog_stacks.sh use them): NGINX_PROTOS, the ssl_protocols
+    # (default TLSv1.2 TLSv1.3); NGINX_LISTEN, listen options after ssl (http2); NGINX_ANSWER, what
+    # location / returns (default 200 "hello from nginx\n").
+    local mode=$1 cert=${2:-good} extra=${3:-} listen opts="ssl${NGINX_LISTEN:+ $NGINX_LISTEN}"
+    local answer=${NGINX_ANSWER:-'200 "hello from nginx\n"'}
     mkdir -p "$CW/nginx/logs"
     if [ "$mode" = ssl ]; then
-        listen="listen 127.0.0.1:443 ssl; listen [::1]:443 ssl;
+        listen="listen 127.0.0.1:443 $opts; listen [::1]:443 $opts;
         ssl_certificate $CERTS/$cert.pem; ssl_certificate_key $CERTS/$cert.key;
-        ssl_protocols TLSv1.2 TLSv1.3;"
+        ssl_protocols ${NGINX_PROTOS:-TLSv1.2 TLSv1.3};"
     else
         listen="listen 127.0.0.1:443; listen [::1]:443;"
     fi
@@ -140,11 +144,30 @@ http {
         $listen
         server_name good.test;
         $extra
-        location / { default_type text/plain; return 200 "hello from nginx\n"; }
+        location / { default_type text/plain; return $answer; }
     }
 }
 EOF
     srv nginx -p "$CW/nginx" -e "$CW/nginx/logs/error.log" -c "$CW/nginx/nginx.conf" -g "daemon off;"
+}
+
+# end_case: stops the case's server, its capture and the helpers it started in the background.
+end_case() {
+    stop_srv
+    cap_stop
+    local p
+    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
+    ALL_PIDS=()
+}
+
+# parse_case NAME PREFIX: PREFIX-<client>-<server>-<scenario>-tls1[23] into the caller's c, s,
+# sc, v (12 or 13) and V (1.2 or 1.3), which it declares local; fails on another name.
+parse_case() {
+    local IFS=- parts
+    read -r -a parts <<< "$1"
+    [ ${#parts[@]} = 5 ] && [ "${parts[0]}" = "$2" ] || { echo "bad case name $1" >&2; return 1; }
+    c=${parts[1]} s=${parts[2]} sc=${parts[3]} v=${parts[4]#tls}
+    V="1.${v#1}"
 }
 
 # expected.json builders
@@ -246,11 +269,7 @@ run_case() {
     echo "== $NAME"
     case $NAME in *port8443) cap_start "$pcap" "tcp port 8443" ;; *) cap_start "$pcap" ;; esac
     "$fn"
-    stop_srv
-    cap_stop
-    local p
-    for p in "${ALL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { kill "$p"; wait "$p" 2>/dev/null; }; done
-    ALL_PIDS=()
+    end_case
     write_expected
     write_readme "$pcap"
     python3 "$HERE/tls_summary.py" "$pcap" | sed 's/^/   /'

@@ -43,7 +43,7 @@ pub(super) fn remember(list: &mut Vec<SeenCertificate>, tcp: &TcpFacts, tls: &Tl
     if leaf.parse_error.is_some() {
         return;
     }
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+    let sni = tls.sni();
     let first_frame = tcp.first.frame;
     // Most sessions show a certificate already credited to an earlier one: nothing to build.
     if list
@@ -117,7 +117,7 @@ pub(super) fn apply(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut V
     if f.reason != Reason::RejectedByClient || !tls.server_certificates.is_empty() {
         return;
     }
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+    let sni = tls.sni();
     let Some(seen) = seen_elsewhere(tcp, sni, ctx) else {
         return;
     };
@@ -181,7 +181,7 @@ fn name_warning(tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdi
     if !tls.server_certificates.is_empty() || v.warnings.iter().any(|w| w.id == "sni_not_in_certificate") {
         return;
     }
-    let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) else {
+    let Some(name) = tls.sni() else {
         return;
     };
     let Some(seen) = seen_elsewhere(tcp, Some(name), ctx) else {
@@ -300,7 +300,6 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
             None
         }
     });
-    let weak = weakness.is_some();
     match chain.first() {
         // Only a subject CN names the host: current clients (browsers, Go, Node.js) look for
         // the name in the subjectAltName alone, so they find none.
@@ -311,7 +310,7 @@ pub(super) fn bad_certificate_why(chain: &[Arc<CertInfo>], said: &str) -> (Reaso
                 leaf.subject
             ),
         ),
-        Some(leaf) if !weak && leaf.parse_error.is_none() => (
+        Some(leaf) if weakness.is_none() && leaf.parse_error.is_none() => (
             Reason::UnknownCa,
             format!(
                 "its dates and names are right and it is not self-signed, so the client (which {said}) most likely does not trust its CA: {}",

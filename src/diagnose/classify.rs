@@ -426,7 +426,7 @@ fn closed_without_data(tcp: &TcpFacts, tls: &TlsFacts) -> Option<super::Warning>
         last.len, last.at.frame, closed.frame
     );
     // With the chain decrypted and no name asked for, the address is what such a client checked.
-    if sni_of(tls).is_none() {
+    if tls.sni().is_none() {
         if let Some(why) = super::borrowed::address_not_covered(&tls.server_certificates, tcp.server.ip) {
             detail.push_str("; ");
             detail.push_str(&why);
@@ -476,10 +476,6 @@ fn downgrade(tls: &TlsFacts) -> Option<(Reason, Confidence, String)> {
     })
 }
 
-fn sni_of(tls: &TlsFacts) -> Option<&str> {
-    tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
-}
-
 pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx: &Context<'_>, v: &mut Verdict) {
     let server = tcp.server;
     let sender = a.direction.sender();
@@ -518,7 +514,7 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
         );
 
     if server_cert_alert {
-        let facts = super::borrowed::cert_problem(&tls.server_certificates, sni_of(tls), a.at.ts);
+        let facts = super::borrowed::cert_problem(&tls.server_certificates, tls.sni(), a.at.ts);
         let facts_none = facts.is_none();
         let (reason, detail) = match (desc, facts) {
             (A::CERTIFICATE_REVOKED, _) => (Reason::Revoked, "the client found it revoked".to_string()),
@@ -528,7 +524,8 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
             // A self-signed certificate refused with bad_certificate by a client that sent no
             // name: OpenSSL-based clients say unknown_ca for the self-signature, so the address
             // it does not cover is the likelier complaint (a pinned certificate, reached by IP).
-            (A::BAD_CERTIFICATE, Some((Reason::SelfSigned, d))) => match sni_of(tls)
+            (A::BAD_CERTIFICATE, Some((Reason::SelfSigned, d))) => match tls
+                .sni()
                 .is_none()
                 .then(|| super::borrowed::address_not_covered(&tls.server_certificates, server.ip))
                 .flatten()
@@ -555,14 +552,14 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
                 // clients (curl, Python) say bad_certificate for it and unknown_ca for an
                 // issuer; certificate_unknown (Java, Chromium) names nothing, so there the
                 // address is only a fact beside the refusal.
-                let address = match sni_of(tls) {
+                let address = match tls.sni() {
                     None => super::borrowed::address_not_covered(&tls.server_certificates, server.ip),
                     Some(_) => None,
                 };
                 match address {
                     Some(d) if desc == A::BAD_CERTIFICATE => (Reason::HostnameMismatch, d),
                     Some(d) => (Reason::RejectedByClient, format!("the client rejected it; {d}")),
-                    None if sni_of(tls).is_some() => super::borrowed::bad_certificate_why(
+                    None if tls.sni().is_some() => super::borrowed::bad_certificate_why(
                         &tls.server_certificates,
                         &format!("says only {}", desc.name().unwrap_or("an alert")),
                     ),
@@ -581,7 +578,7 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
         // they found: an issuer read off a clean chain is an inference, not the client's word.
         // (Without a name, a name mismatch is the address's: inferred too.)
         let inferred =
-            matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch) && (facts_none || sni_of(tls).is_none());
+            matches!(reason, Reason::UnknownCa | Reason::HostnameMismatch) && (facts_none || tls.sni().is_none());
         let confidence = if matches!(desc, A::BAD_CERTIFICATE | A::CERTIFICATE_UNKNOWN) && inferred {
             Confidence::Medium
         } else {
@@ -685,9 +682,6 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
             Confidence::High,
             "the client retried with a lower version (TLS_FALLBACK_SCSV) and the server refused the downgrade".into(),
         ),
-        A::ILLEGAL_PARAMETER if sender == Side::Client && downgrade(tls).is_some() => {
-            downgrade(tls).unwrap_or((Reason::IllegalParameter, Confidence::Medium, String::new()))
-        }
         A::UNRECOGNIZED_NAME => (
             Reason::SniRejected,
             Confidence::High,
@@ -709,7 +703,11 @@ pub(super) fn alert_verdict(a: &AlertEvent, tcp: &TcpFacts, tls: &TlsFacts, ctx:
         ),
         A::UNEXPECTED_MESSAGE => (Reason::UnexpectedMessage, Confidence::High, String::new()),
         A::DECODE_ERROR => (Reason::DecodeError, Confidence::High, String::new()),
-        A::ILLEGAL_PARAMETER => (Reason::IllegalParameter, Confidence::High, String::new()),
+        A::ILLEGAL_PARAMETER => downgrade(tls).filter(|_| sender == Side::Client).unwrap_or((
+            Reason::IllegalParameter,
+            Confidence::High,
+            String::new(),
+        )),
         A::DECRYPT_ERROR => (Reason::DecryptError, Confidence::High, String::new()),
         A::BAD_RECORD_MAC => (Reason::BadRecordMac, Confidence::High, String::new()),
         A::INTERNAL_ERROR => (Reason::InternalError, Confidence::High, String::new()),

@@ -105,7 +105,7 @@ pub fn name_refused_after_handshake(tls: &TlsFacts, server: &dyn std::fmt::Displ
     if at.ts.nanos_since(finished.ts) > AT_ONCE_NS {
         return None;
     }
-    let sni = tls.client_hello.as_ref()?.server_name.as_deref()?;
+    let sni = tls.sni()?;
     let leaf = tls.server_certificates.first()?;
     if !tls.sni_not_covered() {
         return None;

@@ -81,7 +81,7 @@ impl ServerProfile {
                 }
             }
         }
-        if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
+        if let Some(name) = tls.sni() {
             if !self.server_names.contains(name) {
                 insert_capped(&mut self.server_names, name.to_string());
             }

@@ -97,7 +97,7 @@ fn refused_first_flight(a: &AlertEvent, tls: &TlsFacts) -> Option<(Reason, Optio
     if client_alerts > 1 {
         return None;
     }
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+    let sni = tls.sni();
     Some(match cert_problem(&tls.server_certificates, sni, a.at.ts) {
         Some((reason, why)) => (reason, Some(why)),
         None => (Reason::RejectedByClient, None),

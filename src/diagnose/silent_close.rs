@@ -100,8 +100,7 @@ fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
     // After a CertificateRequest a bare close says nothing more sure: a browser closes there to
     // ask its user for a certificate and connects again (whether it is required or optional),
     // and so does a scanner.
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
-    if tls.certificate_request.is_some() || tls.server_certificates.is_empty() || sni.is_none() {
+    if tls.certificate_request.is_some() || tls.server_certificates.is_empty() || tls.sni().is_none() {
         return false;
     }
     let (reason, detail) = bad_certificate_why(&tls.server_certificates, "said nothing");
@@ -120,8 +119,7 @@ fn client_left(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict) -> bool {
 /// date or name every validating client refuses (high), a self-signed certificate some trust on
 /// purpose (medium).
 fn certificate_fault(tls: &TlsFacts, now: At) -> Option<(Reason, Confidence, String)> {
-    let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
-    let (reason, detail) = cert_problem(&tls.server_certificates, sni, now.ts)?;
+    let (reason, detail) = cert_problem(&tls.server_certificates, tls.sni(), now.ts)?;
     let confidence = if reason == Reason::SelfSigned {
         Confidence::Medium
     } else {

@@ -375,7 +375,7 @@ pub(super) fn tls13_client_ended(tcp: &TcpFacts, tls: &TlsFacts, v: &mut Verdict
         );
         // The server's flight read with the key log, the client's records not (its secrets are
         // missing from the log): the chain's own fault is the likeliest cause, its alert unread.
-        let sni = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+        let sni = tls.sni();
         let at = tls.server_hello.as_ref().map(|s| s.at.ts).unwrap_or(tcp.first.ts);
         match tls
             .decrypted()

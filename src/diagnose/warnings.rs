@@ -52,7 +52,7 @@ pub fn warnings(tls: &TlsFacts, now_secs: i64) -> Vec<Warning> {
                 ),
             );
         }
-        if let Some(name) = tls.client_hello.as_ref().and_then(|c| c.server_name.as_deref()) {
+        if let Some(name) = tls.sni() {
             if !leaf.covers(name) {
                 add(
                     "sni_not_in_certificate",

@@ -171,12 +171,17 @@ impl TlsFacts {
         self.preamble.as_ref().map(|p| p.outcome)
     }
 
-    /// Whether TLS 1.3 was negotiated.
     /// The ServerHello's cipher suite (0 before it).
     pub fn suite(&self) -> u16 {
         self.server_hello.as_ref().map_or(0, |sh| sh.cipher_suite.0)
     }
 
+    /// The server name the ClientHello asked for (SNI), if any.
+    pub fn sni(&self) -> Option<&str> {
+        self.client_hello.as_ref().and_then(|c| c.server_name.as_deref())
+    }
+
+    /// Whether TLS 1.3 was negotiated.
     pub fn is_tls13(&self) -> bool {
         self.version().is_some_and(|v| v.is_tls13())
     }

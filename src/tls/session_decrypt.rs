@@ -422,7 +422,7 @@ impl State {
 impl TlsFacts {
     /// Whether the server's (parsed) certificate does not cover the ClientHello's SNI.
     pub fn sni_not_covered(&self) -> bool {
-        let name = self.client_hello.as_ref().and_then(|c| c.server_name.as_deref());
+        let name = self.sni();
         match (name, self.server_certificates.first()) {
             (Some(n), Some(leaf)) => leaf.parse_error.is_none() && !leaf.covers(n),
             _ => false,
